@@ -1,0 +1,262 @@
+/*
+ * api.c: the public entry points. obmt_* always; malloc, free and friends
+ * too when built as libobmt-override (OBMT_OVERRIDE), as aliases of the same
+ * functions, so both symbol sets run one body of code.
+ *
+ * The fast paths are here: malloc pops the head block of the head pool of
+ * the calling thread's usedpools[class]; free of a block whose pool the
+ * calling thread owns pushes it on the pool's free list. Neither takes a
+ * lock or does an atomic read-modify-write.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+static inline bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
+
+static OBMT_NOINLINE void *malloc_small_slow(size_t n)
+{
+    void *p = heap_malloc_slow(tls_heap, size_class(n));
+    if (p)
+        return p;
+    /* No heap or no pool to be had (init running, heaps or reservation
+     * exhausted, OS refusing memory): the underlying allocator may still
+     * serve. Its blocks are routed back to it by free. */
+    p = large_malloc(n ? n : 1);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+void *obmt_malloc(size_t n)
+{
+    if (likely(n <= OBMT_SMALL_MAX)) {
+        struct heap *h = tls_heap;
+        pool_header *p = h->usedpools[size_class(n)];
+        if (likely(p != NULL))
+            return pool_pop(h, p);
+        return malloc_small_slow(n);
+    }
+    if (unlikely(n > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return large_malloc(n);
+}
+
+static OBMT_NOINLINE noreturn void free_invalid(pool_header *p, block *b)
+{
+    if (b == p->freeblock)
+        os_fatal("free(): double free of", b, "it is already on its pool's free list");
+    os_fatal("free(): invalid pointer", b, "not the start of a block in use");
+}
+
+void obmt_free(void *ptr)
+{
+    if (likely(arena_contains(ptr))) {
+        pool_header *p = pool_of(ptr);
+        struct heap *h = tls_heap;
+        block *b = ptr;
+        if (likely(obmt_load_relaxed(&p->owner) == h)) {
+            block *fb = p->freeblock;
+            if (unlikely(!pool_is_block_start(p, b) || b == fb ||
+                         (uintptr_t)b - (uintptr_t)p >= p->nextoffset))
+                free_invalid(p, b);
+            if (likely(fb != NULL && p->count > 1)) {
+                b->next = fb;
+                p->freeblock = b;
+                p->count--;
+                return;
+            }
+            heap_free_owner_slow(h, p, b);
+            return;
+        }
+        heap_free_remote(p, b);
+        return;
+    }
+    if (ptr)
+        large_free(ptr);
+}
+
+void *obmt_calloc(size_t count, size_t size)
+{
+    size_t total;
+    if (unlikely(__builtin_mul_overflow(count, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (likely(total <= OBMT_SMALL_MAX)) {
+        void *p = obmt_malloc(total);
+        if (p)
+            memset(p, 0, total);
+        return p;
+    }
+    if (unlikely(total > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return large_calloc(count, size);
+}
+
+/* Bytes usable in an obmt block: its class size. */
+static inline size_t small_usable(const void *p) { return pool_of(p)->size; }
+
+static void check_live_small(const void *ptr, const char *what)
+{
+    pool_header *p = pool_of(ptr);
+    if (unlikely(!pool_is_block_start(p, ptr)))
+        os_fatal(what, ptr, "not the start of a block");
+}
+
+void *obmt_realloc(void *ptr, size_t n)
+{
+    if (!ptr)
+        return obmt_malloc(n);
+    if (unlikely(n > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t old;
+    if (arena_contains(ptr)) {
+        check_live_small(ptr, "realloc(): invalid pointer");
+        old = small_usable(ptr);
+        /* Keep the block when the new size still fits and does not waste
+         * more than half of it (obmalloc keeps it above 3/4; half avoids
+         * copying on small shrinks). */
+        if (n <= old && n > old / 2)
+            return ptr;
+    } else if (n > OBMT_SMALL_MAX) {
+        return large_realloc(ptr, n);
+    } else {
+        old = large_usable_size(ptr); /* moving a large block into a pool */
+    }
+    void *q = obmt_malloc(n);
+    if (!q)
+        return NULL; /* ptr is untouched */
+    memcpy(q, ptr, n < old ? n : old);
+    obmt_free(ptr);
+    return q;
+}
+
+void *obmt_reallocarray(void *ptr, size_t count, size_t size)
+{
+    size_t total;
+    if (unlikely(__builtin_mul_overflow(count, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return obmt_realloc(ptr, total);
+}
+
+/* alignment is a power of two here. */
+static void *aligned_malloc(size_t alignment, size_t n)
+{
+    if (alignment <= OBMT_ALIGNMENT)
+        return obmt_malloc(n);
+    if (unlikely(n > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* Blocks sit at pool + 128 + k * size with pools 16 KiB-aligned, so a
+     * size that is a multiple of an alignment <= 128 gives blocks aligned
+     * to it. */
+    if (alignment <= OBMT_POOL_OVERHEAD && n <= OBMT_SMALL_MAX) {
+        size_t r = n ? (n + alignment - 1) & ~(alignment - 1) : alignment;
+        if (r <= OBMT_SMALL_MAX)
+            return obmt_malloc(r);
+    }
+    return large_memalign(alignment, n);
+}
+
+int obmt_posix_memalign(void **out, size_t alignment, size_t n)
+{
+    if (!is_pow2(alignment) || alignment < sizeof(void *))
+        return EINVAL;
+    int saved = errno;
+    void *p = aligned_malloc(alignment, n);
+    if (!p) {
+        errno = saved; /* posix_memalign reports through its result */
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+void *obmt_aligned_alloc(size_t alignment, size_t n)
+{
+    if (!is_pow2(alignment)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return aligned_malloc(alignment, n);
+}
+
+void *obmt_memalign(size_t alignment, size_t n)
+{
+    return obmt_aligned_alloc(alignment, n);
+}
+
+void *obmt_valloc(size_t n)
+{
+    return aligned_malloc((size_t)sysconf(_SC_PAGESIZE), n);
+}
+
+void *obmt_pvalloc(size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t r;
+    if (unlikely(__builtin_add_overflow(n, page - 1, &r))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    r &= ~(page - 1);
+    return aligned_malloc(page, r ? r : page);
+}
+
+size_t obmt_usable_size(const void *ptr)
+{
+    if (!ptr)
+        return 0;
+    if (arena_contains(ptr)) {
+        check_live_small(ptr, "malloc_usable_size(): invalid pointer");
+        return small_usable(ptr);
+    }
+    return large_usable_size((void *)ptr);
+}
+
+int obmt_owns(const void *ptr)
+{
+    return arena_contains(ptr);
+}
+
+void obmt_collect(void)
+{
+    heap_collect(tls_heap, true);
+}
+
+const char *obmt_version(void)
+{
+    return "0.1.0";
+}
+
+#ifdef OBMT_OVERRIDE
+/* libobmt-override: the standard names, as aliases of the functions above. */
+#define OBMT_ALIAS(name) __attribute__((alias(#name), visibility("default")))
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wunknown-warning-option"
+#pragma GCC diagnostic ignored "-Wmissing-attributes" /* the aliases need not repeat malloc/unused-result hints */
+void *malloc(size_t) OBMT_ALIAS(obmt_malloc);
+void free(void *) OBMT_ALIAS(obmt_free);
+void *calloc(size_t, size_t) OBMT_ALIAS(obmt_calloc);
+void *realloc(void *, size_t) OBMT_ALIAS(obmt_realloc);
+void *reallocarray(void *, size_t, size_t) OBMT_ALIAS(obmt_reallocarray);
+int posix_memalign(void **, size_t, size_t) OBMT_ALIAS(obmt_posix_memalign);
+void *aligned_alloc(size_t, size_t) OBMT_ALIAS(obmt_aligned_alloc);
+void *memalign(size_t, size_t) OBMT_ALIAS(obmt_memalign);
+void *valloc(size_t) OBMT_ALIAS(obmt_valloc);
+void *pvalloc(size_t) OBMT_ALIAS(obmt_pvalloc);
+size_t malloc_usable_size(void *) OBMT_ALIAS(obmt_usable_size);
+#endif

@@ -1,0 +1,294 @@
+/*
+ * arena.c: arenas, their state words, and the nfreepools buckets.
+ *
+ * The arenas are arena-aligned slots of one reserved address range. Slot i
+ * spans [g_base + i*ARENA_SIZE, +ARENA_SIZE) and is described by
+ * g_arenas[i].state, one 64-bit word:
+ *
+ *   bits  0..7   nfreepools  free pools (virgin ones included)
+ *   bits  8..15  head        top of the free-pool stack: pool index + 1, 0 = empty
+ *   bits 16..23  virgin      index of the next never-carved pool
+ *   bit  24      CLAIMED     being decommitted; nobody may take a pool
+ *   bit  25      DECOMMITTED its pages went back to the OS (they fault back in on use)
+ *   bit  26      KEPT        wholly free and counted in g_kept (hysteresis)
+ *   bits 27..63  generation  +1 on every change
+ *
+ * Synchronisation table for g_arenas[i].state:
+ *   writers: any thread taking a pool (arena_take_pool), giving one back
+ *            (arena_give_pool), or decommitting a wholly free arena; each by
+ *            ConcurrencyKit's ck_pr_cas_64_value (sequentially consistent),
+ *            except the first publication of a new slot (store release: no
+ *            other thread knows the slot yet) and the end of a decommit
+ *            (store release: the CLAIMED bit gave the decommitter the word).
+ *   readers: the same, with an acquire load before their CAS.
+ *   ABA: popping the free-pool stack reads head's `arena_next` and CASes
+ *        {head, gen} to {next, gen+1}. If the head pool was popped, reused
+ *        and pushed back meanwhile, the generation differs and the CAS
+ *        fails. 37 bits of generation wrap after 1.4e11 changes of one
+ *        arena while a thread sits between its load and its CAS.
+ *
+ * The buckets: g_buckets[k] is a bitmap over slots; bit i set means "arena i
+ * may have exactly k+1 free pools". Bits are hints, the state word is the
+ * truth. Whoever changes an arena's count from a to b then does
+ * bucket_clear(a) and bucket_set(b); bucket_clear re-reads the state after
+ * clearing and sets the bit again if the count is back at a. With the
+ * bitmap RMWs acq_rel, an arena with k > 0 free pools always has bit k-1 set
+ * once the threads changing it are done: the last RMW on that bit is either
+ * a set, or a clear whose re-read saw a count it then re-filed. Stale extra
+ * bits are allowed; a scanner that meets one clears it the same way.
+ */
+#include "internal.h"
+
+#include <ck_pr.h>
+#include <errno.h>
+
+#define NPOOLS OBMT_POOLS_PER_ARENA
+
+#define ST_NFREE(s)    ((unsigned)((s) & 0xff))
+#define ST_HEAD(s)     ((unsigned)(((s) >> 8) & 0xff))
+#define ST_VIRGIN(s)   ((unsigned)(((s) >> 16) & 0xff))
+#define ST_CLAIMED     ((uint64_t)1 << 24)
+#define ST_DECOMMITTED ((uint64_t)1 << 25)
+#define ST_KEPT        ((uint64_t)1 << 26)
+#define ST_GEN_ONE     ((uint64_t)1 << 27)
+#define ST_GEN_MASK    (~(ST_GEN_ONE - 1))
+
+static inline uint64_t st_make(uint64_t gen_and_flags, unsigned nfree, unsigned head, unsigned virgin)
+{
+    return gen_and_flags | nfree | ((uint64_t)head << 8) | ((uint64_t)virgin << 16);
+}
+
+struct arena_object {
+    alignas(64) uint64_t state;
+};
+
+uintptr_t g_base;
+size_t g_reserved;
+size_t g_committed_end;
+
+static size_t g_max_arenas;                     /* slots in the reservation (init) */
+static size_t g_slots_used;                     /* slots handed out (fetch_add; may overshoot) */
+static struct arena_object g_arenas[OBMT_MAX_ARENAS];
+#define BUCKET_WORDS ((OBMT_MAX_ARENAS + 63) / 64)
+static uint64_t g_buckets[NPOOLS][BUCKET_WORDS];
+static size_t g_kept;                           /* KEPT arenas (fetch_add/sub relaxed) */
+static size_t g_committed, g_committed_hwm, g_decommits; /* statistics */
+
+void arena_init(void *base, size_t reserved)
+{
+    g_max_arenas = reserved >> OBMT_ARENA_SHIFT;
+    obmt_store_relaxed(&g_reserved, reserved);
+    obmt_store_relaxed(&g_base, (uintptr_t)base);
+}
+
+static inline pool_header *pool_at(size_t slot, unsigned idx)
+{
+    return (pool_header *)(g_base + (slot << OBMT_ARENA_SHIFT) + ((size_t)idx << OBMT_POOL_SHIFT));
+}
+
+static inline bool state_cas(size_t slot, uint64_t *expected, uint64_t desired)
+{
+    return ck_pr_cas_64_value(&g_arenas[slot].state, *expected, desired, expected);
+}
+
+/* ---- buckets -------------------------------------------------------------- */
+
+static inline void bucket_set(size_t slot, unsigned nfree)
+{
+    if (nfree)
+        __atomic_fetch_or(&g_buckets[nfree - 1][slot >> 6], (uint64_t)1 << (slot & 63), __ATOMIC_ACQ_REL);
+}
+
+static inline void bucket_clear(size_t slot, unsigned nfree)
+{
+    if (!nfree)
+        return;
+    __atomic_fetch_and(&g_buckets[nfree - 1][slot >> 6], ~((uint64_t)1 << (slot & 63)), __ATOMIC_ACQ_REL);
+    uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+    if (ST_NFREE(s) == nfree && !(s & ST_CLAIMED))
+        bucket_set(slot, nfree);
+}
+
+static inline void bucket_move(size_t slot, unsigned from, unsigned to)
+{
+    bucket_clear(slot, from);
+    bucket_set(slot, to);
+}
+
+/* ---- statistics counters -------------------------------------------------- */
+
+static void committed_add(void)
+{
+    size_t now = obmt_fetch_add_relaxed(&g_committed, 1) + 1;
+    size_t hwm = obmt_load_relaxed(&g_committed_hwm);
+    while (now > hwm && !__atomic_compare_exchange_n(&g_committed_hwm, &hwm, now, 0,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+/* ---- taking a pool --------------------------------------------------------- */
+
+/* Pop one pool from slot's arena. Returns NULL if it has none or is claimed. */
+static pool_header *arena_try_pop(size_t slot, uint64_t *old_state)
+{
+    uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+    for (;;) {
+        unsigned nfree = ST_NFREE(s);
+        if (nfree == 0 || (s & ST_CLAIMED))
+            return NULL;
+        unsigned head = ST_HEAD(s), virgin = ST_VIRGIN(s), idx;
+        uint64_t gen = (s & ST_GEN_MASK) + ST_GEN_ONE;
+        uint64_t ns;
+        if (head) {
+            idx = head - 1;
+            /* May read a pool that another thread popped meanwhile (or zeros
+             * from a decommitted arena): the generation makes the CAS fail. */
+            unsigned next = obmt_load_relaxed(&pool_at(slot, idx)->arena_next);
+            ns = st_make(gen, nfree - 1, next & 0xff, virgin);
+        } else {
+            idx = virgin;
+            ns = st_make(gen, nfree - 1, 0, virgin + 1);
+        }
+        if (state_cas(slot, &s, ns)) {
+            *old_state = s;
+            if (s & ST_KEPT)
+                obmt_fetch_sub_relaxed(&g_kept, 1);
+            if (s & ST_DECOMMITTED)
+                committed_add();
+            return pool_at(slot, idx);
+        }
+    }
+}
+
+static size_t slots_used(void)
+{
+    size_t n = obmt_load_relaxed(&g_slots_used);
+    return n < g_max_arenas ? n : g_max_arenas;
+}
+
+static void committed_end_extend(size_t end)
+{
+    size_t cur = obmt_load_relaxed(&g_committed_end);
+    while (cur < end && !__atomic_compare_exchange_n(&g_committed_end, &cur, end, 0,
+                                                     __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        ;
+}
+
+/* A fresh slot: commit it, hand pool 0 to the caller, file the rest. */
+static pool_header *arena_new_pool(void)
+{
+    size_t slot = obmt_fetch_add_relaxed(&g_slots_used, 1);
+    if (slot >= g_max_arenas) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *addr = pool_at(slot, 0);
+    if (os_commit(addr, OBMT_ARENA_SIZE) != 0) {
+        /* The slot stays unused (state 0); a later call tries a new one. */
+        errno = ENOMEM;
+        return NULL;
+    }
+    committed_end_extend((slot + 1) << OBMT_ARENA_SHIFT);
+    committed_add();
+    obmt_store_release(&g_arenas[slot].state, st_make(ST_GEN_ONE, NPOOLS - 1, 0, 1));
+    bucket_set(slot, NPOOLS - 1);
+    return (pool_header *)addr;
+}
+
+pool_header *arena_take_pool(void)
+{
+    size_t nwords = (slots_used() + 63) >> 6;
+    for (unsigned b = 0; b < NPOOLS; b++) {
+        for (size_t w = 0; w < nwords; w++) {
+            uint64_t bits = obmt_load_relaxed(&g_buckets[b][w]);
+            while (bits) {
+                size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
+                bits &= bits - 1;
+                uint64_t old;
+                pool_header *p = arena_try_pop(slot, &old);
+                if (p) {
+                    bucket_move(slot, ST_NFREE(old), ST_NFREE(old) - 1);
+                    if (ST_NFREE(old) != b + 1) /* found through a stale bit */
+                        bucket_clear(slot, b + 1);
+                    return p;
+                }
+                /* Stale bit (count changed, or claimed): re-file the arena. */
+                uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+                if (ST_NFREE(s) != b + 1 || (s & ST_CLAIMED)) {
+                    bucket_clear(slot, b + 1);
+                    if (!(s & ST_CLAIMED))
+                        bucket_set(slot, ST_NFREE(s));
+                }
+            }
+        }
+    }
+    return arena_new_pool();
+}
+
+/* ---- giving a pool back ------------------------------------------------------ */
+
+/* The arena in `slot` was seen wholly free: keep it, or decommit it. */
+static void arena_wholly_free(size_t slot)
+{
+    uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+    if (obmt_fetch_add_relaxed(&g_kept, 1) < OBMT_KEEP_FREE_ARENAS) {
+        while (ST_NFREE(s) == NPOOLS && !(s & (ST_KEPT | ST_CLAIMED | ST_DECOMMITTED))) {
+            if (state_cas(slot, &s, (s + ST_GEN_ONE) | ST_KEPT))
+                return;
+        }
+        obmt_fetch_sub_relaxed(&g_kept, 1); /* someone took a pool meanwhile */
+        return;
+    }
+    obmt_fetch_sub_relaxed(&g_kept, 1);
+    for (;;) {
+        if (ST_NFREE(s) != NPOOLS || (s & (ST_KEPT | ST_CLAIMED | ST_DECOMMITTED)))
+            return;
+        if (state_cas(slot, &s, (s + ST_GEN_ONE) | ST_CLAIMED))
+            break;
+    }
+    /* We hold the arena: no pool of it is out (all NPOOLS are free) and
+     * takers skip CLAIMED. */
+    bucket_clear(slot, NPOOLS);
+    os_decommit(pool_at(slot, 0), OBMT_ARENA_SIZE);
+    obmt_fetch_sub_relaxed(&g_committed, 1);
+    obmt_fetch_add_relaxed(&g_decommits, 1);
+    uint64_t gen = (s & ST_GEN_MASK) + 2 * ST_GEN_ONE;
+    obmt_store_release(&g_arenas[slot].state, st_make(gen | ST_DECOMMITTED, NPOOLS, 0, 0));
+    bucket_set(slot, NPOOLS);
+}
+
+void arena_give_pool(pool_header *p)
+{
+    size_t slot = arena_slot_of((uintptr_t)p);
+    unsigned idx = (unsigned)(((uintptr_t)p >> OBMT_POOL_SHIFT) & (NPOOLS - 1));
+    uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+    for (;;) {
+        obmt_store_relaxed(&p->arena_next, ST_HEAD(s));
+        uint64_t gen = (s & ST_GEN_MASK) + ST_GEN_ONE;
+        uint64_t flags = s & (ST_DECOMMITTED | ST_KEPT); /* none can be set: a pool is out */
+        uint64_t ns = st_make(gen | flags, ST_NFREE(s) + 1, idx + 1, ST_VIRGIN(s));
+        if (state_cas(slot, &s, ns))
+            break;
+    }
+    unsigned nfree = ST_NFREE(s) + 1;
+    bucket_move(slot, nfree - 1, nfree);
+    if (nfree == NPOOLS)
+        arena_wholly_free(slot);
+}
+
+/* ---- statistics ---------------------------------------------------------------- */
+
+void arena_counts(struct obmt_arena_counts *out)
+{
+    size_t used = slots_used(), free_pools = 0;
+    for (size_t i = 0; i < used; i++) {
+        uint64_t s = obmt_load_relaxed(&g_arenas[i].state);
+        if (s && !(s & (ST_DECOMMITTED | ST_CLAIMED)))
+            free_pools += ST_NFREE(s);
+    }
+    out->slots_used = used;
+    out->committed = obmt_load_relaxed(&g_committed);
+    out->committed_hwm = obmt_load_relaxed(&g_committed_hwm);
+    out->free_pools = free_pools;
+    out->decommits = obmt_load_relaxed(&g_decommits);
+}

@@ -1,0 +1,488 @@
+/*
+ * heap.c: thread caches (heaps). Each thread that allocates gets one heap:
+ * its usedpools[] (obmalloc's fast path), its full pools, a few empty pools
+ * kept as hysteresis, and `returned`, the stack on which other threads hand
+ * back its full pools when they free into them.
+ *
+ * Heaps are never unmapped: they live in g_heaps[] and are recycled through
+ * a free-heap stack when their thread exits, so a thread-churning program
+ * uses as many heaps as it ever had threads alive at once.
+ *
+ * Free-heap stack (g_free_heaps): one 64-bit word {generation:32, index+1:32}.
+ *   push: the exiting thread, CAS release (after writing h->free_next).
+ *   pop:  a new thread, CAS acq_rel from a word it loaded with acquire; it
+ *         reads g_heaps[index].free_next in between. ABA: if that heap was
+ *         popped and pushed back meanwhile, the generation differs and the
+ *         CAS fails (32 bits: 4e9 pushes while one thread sits in its pop).
+ *
+ * `returned` (per heap): Treiber stack of pools, pushed by the one freer
+ * that cleared a pool's FULL flag (CAS release), taken whole by the owner
+ * (exchange acquire). No pop compares a head it read before, so no ABA. At
+ * thread exit the owner exchanges in RETURNED_CLOSED; a freer that finds the
+ * stack closed adopts the pool itself instead of pushing.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#define RETURNED_CLOSED ((pool_header *)1)
+
+OBMT_TLS struct heap *tls_heap = &heap_empty;
+struct heap heap_empty; /* never owns a pool: its usedpools are all NULL */
+struct heap g_heaps[OBMT_MAX_HEAPS];
+uint32_t g_heaps_used;
+uint64_t g_remote_frees_heapless;
+
+static uint64_t g_free_heaps;
+static pthread_key_t g_heap_key;
+static OBMT_TLS int tls_in_heap_get; /* recursion guard: pthread_setspecific may allocate */
+
+/* ---- owner-only list helpers --------------------------------------------- */
+
+static inline void list_push_front(pool_header **head, pool_header *p)
+{
+    p->prevpool = NULL;
+    p->nextpool = *head;
+    if (*head)
+        (*head)->prevpool = p;
+    *head = p;
+}
+
+static inline void list_unlink(pool_header **head, pool_header *p)
+{
+    if (p->prevpool)
+        p->prevpool->nextpool = p->nextpool;
+    else
+        *head = p->nextpool;
+    if (p->nextpool)
+        p->nextpool->prevpool = p->prevpool;
+    p->nextpool = p->prevpool = NULL;
+}
+
+/* ---- giving pools back ---------------------------------------------------- */
+
+static void give_back(struct heap *h, pool_header *p)
+{
+    if (unlikely(obmt_load_relaxed(&p->remote) != 0))
+        os_fatal("free():", p, "pool has blocks on its remote list after its last block was freed (double free?)");
+    p->state = POOL_FREE;
+    obmt_store_release(&p->owner, NULL);
+    obmt_count_add(&h->stats.pools_given, 1);
+    arena_give_pool(p);
+}
+
+/* An empty pool (in no list): keep it, or give it back to its arena. */
+static void cache_or_give(struct heap *h, pool_header *p)
+{
+    if (h->nempty < OBMT_KEEP_EMPTY_POOLS) {
+        p->state = POOL_EMPTY;
+        p->nextpool = h->emptypools;
+        h->emptypools = p;
+        h->nempty++;
+    } else {
+        give_back(h, p);
+    }
+}
+
+/* File a pool that is in none of h's lists: owner == h, remote flags clear. */
+static void pool_place(struct heap *h, pool_header *p)
+{
+    if (p->count == 0) {
+        cache_or_give(h, p);
+        return;
+    }
+    while (!p->freeblock) {
+        if (p->nextoffset <= p->maxnextoffset) {
+            block *b = (block *)((char *)p + p->nextoffset);
+            p->nextoffset = (uint16_t)(p->nextoffset + p->size);
+            b->next = NULL;
+            p->freeblock = b;
+            break;
+        }
+        uintptr_t expected = 0;
+        if (obmt_cas_acq_rel(&p->remote, &expected, REMOTE_FULL)) {
+            p->state = POOL_FULL;
+            list_push_front(&h->fullpools, p);
+            return;
+        }
+        pool_drain_remote(p); /* blocks arrived: use them */
+        if (p->count == 0) {
+            cache_or_give(h, p);
+            return;
+        }
+    }
+    p->state = POOL_USED;
+    list_push_front(&h->usedpools[p->szidx], p);
+}
+
+/* ---- the returned stack ----------------------------------------------------- */
+
+static bool returned_push(struct heap *o, pool_header *p)
+{
+    pool_header *head = obmt_load_acquire(&o->returned);
+    do {
+        if (head == RETURNED_CLOSED)
+            return false;
+        p->returned_next = head;
+    } while (!__atomic_compare_exchange_n(&o->returned, &head, p, 0,
+                                          __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
+    return true;
+}
+
+/* A pool handed back to h (through `returned`): take it into h's lists. */
+static void returned_place(struct heap *h, pool_header *p)
+{
+    if (p->state == POOL_FULL || p->state == POOL_PENDING)
+        list_unlink(&h->fullpools, p); /* still on our full list */
+    /* else POOL_ABANDONED: from the exit of this heap's previous thread */
+    if (obmt_load_relaxed(&p->owner) != h)
+        obmt_store_release(&p->owner, h);
+    pool_drain_remote(p);
+    pool_place(h, p);
+}
+
+static void take_returned(struct heap *h)
+{
+    pool_header *list = obmt_exchange_acquire(&h->returned, NULL);
+    while (list) {
+        pool_header *p = list;
+        list = p->returned_next;
+        returned_place(h, p);
+    }
+}
+
+/* ---- getting a heap ------------------------------------------------------------ */
+
+static struct heap *free_heap_pop(void)
+{
+    uint64_t s = obmt_load_acquire(&g_free_heaps);
+    for (;;) {
+        uint32_t idx1 = (uint32_t)s;
+        if (!idx1)
+            return NULL;
+        struct heap *h = &g_heaps[idx1 - 1];
+        uint64_t ns = (((s >> 32) + 1) << 32) | obmt_load_relaxed(&h->free_next);
+        if (obmt_cas_acq_rel(&g_free_heaps, &s, ns))
+            return h;
+    }
+}
+
+static void free_heap_push(struct heap *h)
+{
+    uint64_t s = obmt_load_relaxed(&g_free_heaps);
+    uint64_t ns;
+    do {
+        obmt_store_relaxed(&h->free_next, (uint32_t)s);
+        ns = (((s >> 32) + 1) << 32) | (h->index + 1);
+    } while (!obmt_cas_release(&g_free_heaps, &s, ns));
+}
+
+static void heap_key_destructor(void *arg)
+{
+    struct heap *h = arg;
+    if (h && h == tls_heap)
+        heap_thread_exit(h);
+}
+
+struct heap *heap_get_slow(void)
+{
+    struct heap *h = tls_heap;
+    if (h != &heap_empty)
+        return h;
+    if (tls_in_heap_get || !obmt_ensure_init())
+        return NULL;
+    tls_in_heap_get = 1;
+    h = free_heap_pop();
+    if (h) {
+        obmt_store_release(&h->returned, NULL); /* reopen: was RETURNED_CLOSED */
+    } else {
+        uint32_t idx = obmt_fetch_add_relaxed(&g_heaps_used, 1);
+        if (idx >= OBMT_MAX_HEAPS) {
+            obmt_fetch_sub_relaxed(&g_heaps_used, 1);
+            tls_in_heap_get = 0;
+            return NULL;
+        }
+        h = &g_heaps[idx];
+        h->index = idx;
+    }
+    obmt_store_relaxed(&h->in_use, 1);
+    tls_heap = h;
+    pthread_setspecific(g_heap_key, h); /* may allocate: the guard sends that to glibc */
+    tls_in_heap_get = 0;
+    return h;
+}
+
+/* ---- malloc's slow half ------------------------------------------------------------ */
+
+void *heap_malloc_slow(struct heap *h, unsigned c)
+{
+    if (unlikely(h == &heap_empty)) {
+        h = heap_get_slow();
+        if (!h)
+            return NULL;
+    }
+    if (obmt_load_relaxed(&h->returned))
+        take_returned(h);
+    pool_header *p = h->usedpools[c];
+    if (p)
+        return pool_pop(h, p);
+    p = h->emptypools;
+    if (p) {
+        h->emptypools = p->nextpool;
+        h->nempty--;
+    } else {
+        p = arena_take_pool();
+        if (!p)
+            return NULL;
+        obmt_count_add(&h->stats.pools_taken, 1);
+    }
+    block *b = pool_init(p, c, h);
+    list_push_front(&h->usedpools[c], p);
+    return b;
+}
+
+void heap_pool_exhausted(struct heap *h, pool_header *p)
+{
+    uintptr_t old = obmt_load_relaxed(&p->remote);
+    for (;;) {
+        if (old & ~REMOTE_FLAGS) {
+            pool_drain_remote(p); /* the block just handed out keeps count >= 1 */
+            return;
+        }
+        if (obmt_cas_acq_rel(&p->remote, &old, REMOTE_FULL))
+            break;
+    }
+    list_unlink(&h->usedpools[p->szidx], p);
+    p->state = POOL_FULL;
+    list_push_front(&h->fullpools, p);
+}
+
+/* ---- free's slow halves --------------------------------------------------------------- */
+
+void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
+{
+    if (unlikely(p->count == 0 || p->state == POOL_EMPTY))
+        os_fatal("free(): double free of", b, "its pool has no block in use");
+    b->next = p->freeblock;
+    p->freeblock = b;
+    p->count--;
+    switch (p->state) {
+    case POOL_FULL: {
+        uintptr_t expected = REMOTE_FULL;
+        if (obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)) {
+            list_unlink(&h->fullpools, p);
+            if (p->count == 0) {
+                cache_or_give(h, p);
+            } else {
+                p->state = POOL_USED;
+                list_push_front(&h->usedpools[p->szidx], p);
+            }
+        } else {
+            /* Another thread's free cleared FULL first: it is pushing the
+             * pool onto h->returned, where we will pick it up. */
+            p->state = POOL_PENDING;
+        }
+        break;
+    }
+    case POOL_USED:
+        if (p->count == 0) {
+            list_unlink(&h->usedpools[p->szidx], p);
+            cache_or_give(h, p);
+        }
+        break;
+    default: /* POOL_PENDING: returned_place files it, empty or not */
+        break;
+    }
+}
+
+/* Adopt p, which the caller alone may now file (it cleared FULL and the owner
+ * is gone, or it took the ABANDONED flag). The remote flags are clear. */
+static void adopt(struct heap *h, pool_header *p, block *list)
+{
+    obmt_store_release(&p->owner, h);
+    obmt_count_add(&h->stats.adopted, 1);
+    pool_take_list(p, list);
+    pool_place(h, p);
+}
+
+/* Give p up again when no heap can be had to adopt it. */
+static void reabandon(pool_header *p)
+{
+    p->state = POOL_ABANDONED;
+    obmt_store_release(&p->owner, OWNER_ABANDONED);
+    obmt_fetch_or_release(&p->remote, REMOTE_ABANDONED);
+}
+
+void heap_free_remote(pool_header *p, block *b)
+{
+    if (unlikely(!pool_is_block_start(p, b)))
+        os_fatal("free(): invalid pointer", b, "not the start of a block");
+    if (obmt_load_acquire(&p->owner) == NULL)
+        os_fatal("free(): double free or invalid pointer", b, "its pool holds no block in use");
+    struct heap *me = tls_heap;
+    if (me != &heap_empty)
+        obmt_count_add(&me->stats.remote_frees, 1);
+    else /* a thread that never allocated: no counters of its own */
+        obmt_fetch_add_relaxed(&g_remote_frees_heapless, 1);
+
+    uintptr_t flags = pool_push_remote(p, b);
+    if (flags & REMOTE_FULL) {
+        /* We cleared FULL: the pool is ours to hand back to its owner. */
+        struct heap *o = obmt_load_acquire(&p->owner);
+        if (o != OWNER_ABANDONED && returned_push(o, p))
+            return;
+        struct heap *h = heap_get_slow();
+        if (!h) {
+            reabandon(p);
+            return;
+        }
+        uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
+        adopt(h, p, (block *)(w & ~REMOTE_FLAGS));
+    } else if (flags & REMOTE_ABANDONED) {
+        struct heap *h = heap_get_slow();
+        if (!h)
+            return; /* the block waits on the list for the next adopter */
+        uintptr_t w = obmt_load_relaxed(&p->remote);
+        do {
+            if (!(w & REMOTE_ABANDONED))
+                return; /* another thread adopted it */
+        } while (!obmt_cas_acq_rel(&p->remote, &w, (uintptr_t)0));
+        adopt(h, p, (block *)(w & ~REMOTE_FLAGS));
+    }
+}
+
+/* ---- collecting and exiting ------------------------------------------------------------- */
+
+void heap_collect(struct heap *h, bool all)
+{
+    if (h == &heap_empty)
+        return;
+    take_returned(h);
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
+        pool_header *p = h->usedpools[c];
+        while (p) {
+            pool_header *next = p->nextpool;
+            pool_drain_remote(p);
+            if (p->count == 0) {
+                list_unlink(&h->usedpools[c], p);
+                cache_or_give(h, p);
+            }
+            p = next;
+        }
+    }
+    if (all) {
+        while (h->emptypools) {
+            pool_header *p = h->emptypools;
+            h->emptypools = p->nextpool;
+            h->nempty--;
+            give_back(h, p);
+        }
+    }
+}
+
+/* Leave a pool with live blocks for other threads to adopt. */
+static void abandon_used(struct heap *h, pool_header *p)
+{
+    p->state = POOL_ABANDONED;
+    obmt_store_release(&p->owner, OWNER_ABANDONED);
+    for (;;) {
+        pool_drain_remote(p);
+        if (p->count == 0) {
+            give_back(h, p);
+            return;
+        }
+        uintptr_t expected = 0;
+        if (obmt_cas_release(&p->remote, &expected, REMOTE_ABANDONED))
+            return; /* a later free sees ABANDONED and adopts the pool */
+        /* a block came in meanwhile: take it and try again */
+    }
+}
+
+static void abandon_full(pool_header *p)
+{
+    p->state = POOL_ABANDONED;
+    obmt_store_release(&p->owner, OWNER_ABANDONED);
+    uintptr_t w = obmt_load_relaxed(&p->remote);
+    while (w & REMOTE_FULL) {
+        if (obmt_cas_release(&p->remote, &w, (w & ~REMOTE_FULL) | REMOTE_ABANDONED))
+            return;
+    }
+    /* FULL was cleared by a freer: it hands the pool to `returned` (we take
+     * it below, or it finds the stack closed and adopts the pool itself). */
+}
+
+void heap_thread_exit(struct heap *h)
+{
+    tls_heap = &heap_empty;
+    take_returned(h);
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
+        while (h->usedpools[c]) {
+            pool_header *p = h->usedpools[c];
+            list_unlink(&h->usedpools[c], p);
+            abandon_used(h, p);
+        }
+    }
+    while (h->fullpools) {
+        pool_header *p = h->fullpools;
+        list_unlink(&h->fullpools, p);
+        abandon_full(p);
+    }
+    while (h->emptypools) {
+        pool_header *p = h->emptypools;
+        h->emptypools = p->nextpool;
+        h->nempty--;
+        give_back(h, p);
+    }
+    pool_header *list = obmt_exchange_acq_rel(&h->returned, RETURNED_CLOSED);
+    while (list) {
+        pool_header *p = list;
+        list = p->returned_next;
+        /* p's state is POOL_ABANDONED (set above) and it is in no list. */
+        abandon_used(h, p);
+    }
+    obmt_store_relaxed(&h->in_use, 0);
+    free_heap_push(h);
+}
+
+/* ---- process set-up and fork ------------------------------------------------------------- */
+
+static void heap_atfork_child(void)
+{
+    /* Only the forking thread lives on in the child. Every other heap in use
+     * is dead: close its `returned` stack, so that freers adopt its full
+     * pools, and adopt the pools already handed back to it. Their used pools
+     * keep taking remote frees; they are never lost, only not reused. */
+    struct heap *me = tls_heap;
+    uint32_t n = obmt_load_relaxed(&g_heaps_used);
+    if (n > OBMT_MAX_HEAPS)
+        n = OBMT_MAX_HEAPS;
+    for (uint32_t i = 0; i < n; i++) {
+        struct heap *h = &g_heaps[i];
+        if (h == me || !obmt_load_relaxed(&h->in_use))
+            continue;
+        obmt_store_relaxed(&h->in_use, 0);
+        pool_header *list = obmt_exchange_acq_rel(&h->returned, RETURNED_CLOSED);
+        if (list == RETURNED_CLOSED)
+            continue;
+        while (list) {
+            pool_header *p = list;
+            list = p->returned_next;
+            struct heap *mine = heap_get_slow();
+            if (!mine) {
+                reabandon(p);
+                continue;
+            }
+            p->state = POOL_ABANDONED; /* its list links belong to the dead heap */
+            uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
+            adopt(mine, p, (block *)(w & ~REMOTE_FLAGS));
+        }
+    }
+}
+
+void heap_init_process(void)
+{
+    pthread_key_create(&g_heap_key, heap_key_destructor);
+    pthread_atfork(NULL, NULL, heap_atfork_child);
+}

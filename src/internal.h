@@ -1,0 +1,362 @@
+/*
+ * internal.h: the map of obmt. One section per source file, bottom-up:
+ * os.c, arena.c, pool.c, heap.c, large.c, stats.c, init.c, api.c.
+ *
+ * ==== Allocation strategy abstract ========================================
+ *
+ * obmt is CPython's obmalloc made multi-threaded without locks.
+ *
+ * Requests of 1..OBMT_SMALL_MAX bytes are rounded up to a multiple of 16 and
+ * served from *pools*: 16 KiB pages of blocks of one size class. Larger
+ * requests go to the underlying allocator (glibc), as obmalloc does.
+ *
+ *     request (bytes)   size class   block size
+ *         0..16             0            16
+ *        17..32             1            32
+ *        33..48             2            48
+ *          ...             ...          ...
+ *       497..512           31           512
+ *
+ * A pool starts with a 128-byte header (struct pool_header); its blocks are
+ * carved lazily (nextoffset/maxnextoffset), and a freed block holds in its
+ * first word the next free block of the pool (freeblock list).
+ *
+ * Pools live in *arenas*: 1 MiB, arena-aligned slices of one address range
+ * reserved at start-up. A pointer is obmt's iff it falls in the committed
+ * part of that range: one subtraction and one compare, no memory read.
+ * Each arena has an arena_object with one 64-bit state word (free pool
+ * count, head of its free-pool stack, next virgin pool, flags, generation),
+ * changed only by compare-and-swap: taking and returning pools is
+ * lock-free and the generation defeats ABA.
+ *
+ * Arenas with free pools are found through 64 buckets, one per value of
+ * nfreepools, each a bitmap over arena slots. A thread wanting a pool scans
+ * the buckets from the fullest arena up (obmalloc's usable_arenas order, so
+ * that the emptiest arenas drain), and re-filing an arena when a pool comes
+ * back is O(1): clear one bit, set another (obmalloc's nfp2lasta idea). A
+ * wholly free arena is decommitted (MADV_DONTNEED), keeping
+ * OBMT_KEEP_FREE_ARENAS of them committed as hysteresis.
+ *
+ * Every thread has a *heap* (thread cache): its own usedpools[] per class,
+ * the obmalloc fast path. A pool with live blocks belongs to one heap.
+ * The owner's malloc and free take no lock and do no atomic
+ * read-modify-write. Another thread's free pushes the block onto the pool's
+ * `remote` list with one CAS; the owner takes the whole list back when the
+ * pool runs dry.
+ *
+ * ==== Pool life cycle ======================================================
+ *
+ *   FREE ─(owner takes it from arena)──────────────▶ USED
+ *   USED ─(owner: last block out, remote list empty,
+ *          CAS remote 0 → FULL flag)───────────────▶ FULL
+ *   FULL ─(owner frees into it, CAS clears FULL)───▶ USED
+ *   FULL ─(other thread frees into it: its CAS clears FULL;
+ *          it pushes the pool on the owner's `returned` stack)──▶ PENDING
+ *   PENDING ─(owner drains `returned`)─────────────▶ USED (or EMPTY)
+ *   USED ─(owner: ref.count reaches 0)─────────────▶ EMPTY (kept in heap)
+ *   EMPTY ─(owner: more than OBMT_KEEP_EMPTY_POOLS)▶ FREE (back in arena)
+ *   USED/FULL ─(owner thread exits: owner=ABANDONED,
+ *               CAS sets ABANDONED flag)───────────▶ ABANDONED
+ *   ABANDONED ─(any thread frees into it: CAS clears
+ *               the flag and takes the remote list)▶ USED in that thread's heap
+ *
+ * The state byte in the header is owner-only; the flags in `remote` are the
+ * shared truth (see the synchronisation table in struct pool_header).
+ */
+#ifndef OBMT_INTERNAL_H
+#define OBMT_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdnoreturn.h>
+
+#include "tunables.h"
+#include "atomic.h"
+#include "obmt.h"
+
+#define OBMT_HIDDEN __attribute__((visibility("hidden")))
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define OBMT_NOINLINE __attribute__((noinline))
+#define OBMT_TLS __attribute__((tls_model("initial-exec"))) __thread
+
+struct heap;
+
+/* ==== os.c: the only file that talks to the kernel ======================== */
+
+/* Reserve `size` bytes aligned to `align`, PROT_NONE, not charged to commit.
+ * Returns NULL on failure. Never calls malloc. */
+OBMT_HIDDEN void *os_reserve(size_t size, size_t align);
+/* Make [p, p+size) readable and writable. 0 on success, else errno. */
+OBMT_HIDDEN int os_commit(void *p, size_t size);
+/* Give the pages of [p, p+size) back; the range stays mapped, reads give zeros. */
+OBMT_HIDDEN int os_decommit(void *p, size_t size);
+/* Write a message to stderr and abort. Formats one pointer with %p. */
+OBMT_HIDDEN noreturn void os_fatal(const char *what, const void *ptr, const char *why);
+/* Test hook: fail the next n commits with ENOMEM (tests of out-of-memory). */
+OBMT_HIDDEN extern int os_fail_commits;
+
+/* ==== arena.c: arenas, their state words and the nfreepools buckets ======= */
+
+/* Shared, read-mostly after init:
+ *  g_base, g_reserved: written once by init (before g_init_state = READY,
+ *  release); read relaxed everywhere after an acquire of g_init_state or a
+ *  block handed over through the user's own synchronisation.
+ *  g_committed_end: bytes from g_base that have ever been committed; grows
+ *  monotonically (CAS), read relaxed: a block's arena was committed before
+ *  the block was handed out, so any thread that got the block sees it. */
+OBMT_HIDDEN extern uintptr_t g_base;
+OBMT_HIDDEN extern size_t g_reserved;
+OBMT_HIDDEN extern size_t g_committed_end;
+
+typedef struct pool_header pool_header;
+
+OBMT_HIDDEN void arena_init(void *base, size_t reserved);
+/* Take an empty pool from the fullest arena that has one (or a new arena).
+ * Any thread; lock-free. NULL when the reservation is exhausted or the OS
+ * refuses memory (errno = ENOMEM). */
+OBMT_HIDDEN pool_header *arena_take_pool(void);
+/* Give an empty pool (no live blocks, owner cleared) back to its arena. Any
+ * thread; lock-free. Decommits the arena if it becomes wholly free and
+ * enough free arenas are already kept. */
+OBMT_HIDDEN void arena_give_pool(pool_header *p);
+
+struct obmt_arena_counts {
+    size_t slots_used;    /* arena slots ever used (high-water mark) */
+    size_t committed;     /* arenas whose memory is committed now */
+    size_t committed_hwm; /* highest value of committed */
+    size_t free_pools;    /* free pools in committed arenas */
+    size_t decommits;     /* arenas given back to the OS */
+};
+OBMT_HIDDEN void arena_counts(struct obmt_arena_counts *out);
+/* Pool index of p inside its arena, arena slot of p. */
+static inline size_t arena_slot_of(uintptr_t p) { return (p - obmt_load_relaxed(&g_base)) >> OBMT_ARENA_SHIFT; }
+
+/* Is p inside obmt's committed arenas? O(1), reads no memory at p. */
+static inline bool arena_contains(const void *p)
+{
+    return (uintptr_t)p - obmt_load_relaxed(&g_base) < obmt_load_relaxed(&g_committed_end);
+}
+
+/* ==== pool.c: size classes, the pool header, carving and remote frees ===== */
+
+typedef struct block { struct block *next; } block;
+
+enum pool_state { /* owner-only view, see the life cycle above */
+    POOL_FREE = 0, /* in its arena's free-pool stack */
+    POOL_USED,     /* in owner->usedpools[szidx]; freeblock != NULL */
+    POOL_FULL,     /* in owner->fullpools; REMOTE_FULL set */
+    POOL_PENDING,  /* in owner->fullpools; a freer cleared FULL and hands it back */
+    POOL_EMPTY,    /* in owner->emptypools */
+    POOL_ABANDONED /* in no list: its thread exited, or it is being adopted */
+};
+
+/* pool_header.owner: a heap; OWNER_ABANDONED after its thread exited; NULL
+ * when the pool is free in its arena (also what a decommitted pool reads). */
+#define OWNER_ABANDONED ((struct heap *)(uintptr_t)1)
+
+/* Flags in the low bits of pool_header.remote (blocks are 16-aligned). */
+#define REMOTE_FULL      ((uintptr_t)1) /* owner found the pool full and took it out of usedpools */
+#define REMOTE_ABANDONED ((uintptr_t)2) /* owner thread exited; first freer adopts the pool */
+#define REMOTE_FLAGS     ((uintptr_t)15)
+
+/*
+ * struct pool_header: at the start of every pool. Synchronisation table:
+ *
+ * field          writer                     how                     readers
+ * -------------  -------------------------  ----------------------  ---------------------------
+ * freeblock,     the owner heap's thread    plain                   owner only; handed to the
+ * count, state,                                                     next owner by the release/
+ * nextoffset,                                                       acquire that moves the pool
+ * nextpool,                                                         (arena CAS, ABANDONED CAS,
+ * prevpool, in_cache                                                `returned` push/exchange)
+ * szidx, size,   the thread that takes the  plain, before any      any freer: the block reached
+ * maxnextoffset  pool for a class           block is handed out    it through the user's own
+ *                                                                   synchronisation
+ * owner          owner (take: relaxed;      release (except the    free: relaxed compare with
+ *                give back: NULL; exit:     first store, before    its own heap (only the owner
+ *                OWNER_ABANDONED), adopter  any block is out)      ever stores its own heap);
+ *                (after its CAS)                                   remote free: acquire (NULL
+ *                                                                   = pool is free: abort)
+ * remote         any freer (push),          CAS release (push),    owner, adopter
+ *                owner (take list, set      exchange/CAS acquire
+ *                FULL), exiting owner       (take), CAS acq_rel
+ *                (set ABANDONED), adopter   (flags)
+ * returned_next  the freer that cleared     plain, before the       owner, after its acquire
+ *                FULL                       release push            exchange of heap->returned
+ * arena_next     whoever gives the pool     relaxed store before    arena_take_pool: relaxed
+ *                back to its arena          the arena CAS (release) load, validated by the CAS
+ *
+ * ABA: `remote` is a Treiber push with a take-all pop (exchange): a pop never
+ * compares against a head it read earlier, so ABA cannot arise. FULL is set
+ * only by the owner while the list is empty and cleared by exactly one CAS,
+ * so a pool enters `returned` at most once per FULL episode.
+ */
+struct pool_header {
+    /* cache line 0: the owner's fast path */
+    block *freeblock;            /* head of the local free list; NULL iff the pool is full */
+    uint32_t count;              /* ref.count: blocks out (including those on `remote`) */
+    uint16_t szidx;              /* size class */
+    uint8_t state;               /* enum pool_state, owner-only */
+    uint8_t in_cache;            /* 1 while on the heap's empty list */
+    pool_header *nextpool;       /* usedpools / full / empty list links (owner-only) */
+    pool_header *prevpool;
+    struct heap *owner;          /* owning heap, OWNER_ABANDONED, or NULL when free */
+    uint32_t size;               /* block size in bytes */
+    uint16_t nextoffset;         /* offset of the next virgin block */
+    uint16_t maxnextoffset;      /* largest valid nextoffset */
+    /* cache line 1: written by other threads */
+    alignas(64) uintptr_t remote;  /* remote-free list | REMOTE_* flags */
+    pool_header *returned_next;  /* link in owner->returned */
+    uint32_t arena_next;         /* link in the arena's free-pool stack: index+1, 0 = end */
+};
+
+_Static_assert(sizeof(struct pool_header) == OBMT_POOL_OVERHEAD, "pool header size");
+_Static_assert(OBMT_POOL_OVERHEAD % 64 == 0, "blocks of sizes that are multiples of 64 must be 64-aligned");
+
+static inline pool_header *pool_of(const void *p)
+{
+    return (pool_header *)((uintptr_t)p & ~(uintptr_t)(OBMT_POOL_SIZE - 1));
+}
+static inline unsigned size_class(size_t n) /* n <= OBMT_SMALL_MAX */
+{
+    return n ? (unsigned)((n - 1) >> OBMT_ALIGN_SHIFT) : 0;
+}
+static inline size_t class_size(unsigned c) { return (size_t)(c + 1) << OBMT_ALIGN_SHIFT; }
+
+/* Reciprocals for the exact-division test of block offsets (see pool.c). */
+OBMT_HIDDEN extern const uint32_t pool_class_recip[64];
+
+/* Is p the start of a block slot of pool `pool` (carved or not)? */
+static inline bool pool_is_block_start(const pool_header *pool, const void *p)
+{
+    uint32_t d = (uint32_t)((uintptr_t)p - (uintptr_t)pool) - OBMT_POOL_OVERHEAD;
+    if (d > (uint32_t)pool->maxnextoffset - OBMT_POOL_OVERHEAD) /* in the header (d wrapped) or the tail */
+        return false;
+    uint32_t q = (uint32_t)(((uint64_t)d * pool_class_recip[pool->szidx]) >> 32);
+    return q * pool->size == d;
+}
+
+/* Set up an empty pool for class c, owned by h; returns its first block. */
+OBMT_HIDDEN block *pool_init(pool_header *p, unsigned c, struct heap *h);
+/* Take the whole remote list; returns how many blocks it held and chains
+ * them in front of p->freeblock. Owner only. */
+OBMT_HIDDEN uint32_t pool_drain_remote(pool_header *p);
+/* Chain a list taken from p->remote in front of p->freeblock; returns its
+ * length and takes it off p->count. Owner only. */
+OBMT_HIDDEN uint32_t pool_take_list(pool_header *p, block *list);
+/* Push b onto p's remote list (caller is not the owner). Returns the old
+ * flags, so the caller learns whether it cleared FULL. */
+OBMT_HIDDEN uintptr_t pool_push_remote(pool_header *p, block *b);
+
+/* ==== heap.c: thread caches ================================================ */
+
+/*
+ * struct heap: one per thread that allocates; recycled when threads exit.
+ *
+ * field        writer                  how                  readers
+ * usedpools,   the thread using it     plain                the same thread
+ * fullpools,
+ * emptypools,
+ * nempty
+ * returned     remote freers (push),   CAS release /        owner
+ *              owner (take all)        exchange acquire
+ * free_next    heap_release (push on   relaxed store before heap_acquire's pop, validated
+ *              the free-heap stack)    the CAS              by the generation in the head
+ * stats.*      the thread using it     obmt_count_add       obmt_stats_get (relaxed)
+ */
+struct heap_stats {
+    uint64_t pools_taken;    /* pools taken from arenas */
+    uint64_t pools_given;    /* pools given back to arenas */
+    uint64_t remote_frees;   /* blocks this thread freed into other threads' pools */
+    uint64_t adopted;        /* abandoned pools this thread adopted */
+    uint64_t large_allocs;   /* requests passed to the underlying allocator */
+};
+
+struct heap {
+    pool_header *usedpools[OBMT_NCLASSES];
+    pool_header *fullpools;      /* FULL and PENDING pools (doubly linked) */
+    pool_header *emptypools;     /* EMPTY pools kept for reuse (singly linked) */
+    uint32_t nempty;
+    uint32_t index;              /* slot in g_heaps */
+    uint32_t free_next;          /* free-heap stack link: index+1 */
+    uint32_t in_use;             /* 1 while a thread uses it (relaxed; statistics) */
+    alignas(64) pool_header *returned; /* pools handed back by remote freers */
+    alignas(64) struct heap_stats stats;
+};
+
+/* The calling thread's heap; &heap_empty until it first allocates. */
+OBMT_HIDDEN extern OBMT_TLS struct heap *tls_heap;
+OBMT_HIDDEN extern struct heap heap_empty;
+OBMT_HIDDEN extern struct heap g_heaps[OBMT_MAX_HEAPS];
+OBMT_HIDDEN extern uint32_t g_heaps_used;
+/* Remote frees by threads without a heap: fetch_add relaxed, read by stats. */
+OBMT_HIDDEN extern uint64_t g_remote_frees_heapless;
+
+OBMT_HIDDEN void heap_init_process(void);
+/* Give the calling thread a heap; NULL if none can be had (then the caller
+ * falls back to the underlying allocator). */
+OBMT_HIDDEN struct heap *heap_get_slow(void);
+/* Slow half of malloc for class c: returns a block or NULL (errno set). */
+OBMT_HIDDEN void *heap_malloc_slow(struct heap *h, unsigned c);
+/* Pool p of heap h ran out of local blocks: refill it or retire it as full. */
+OBMT_HIDDEN void heap_pool_exhausted(struct heap *h, pool_header *p);
+/* Owner free that needs more than the fast path (full pool, empty pool). */
+OBMT_HIDDEN void heap_free_owner_slow(struct heap *h, pool_header *p, block *b);
+/* Free of a block whose pool the calling thread does not own. */
+OBMT_HIDDEN void heap_free_remote(pool_header *p, block *b);
+/* Drain the calling thread's returned pools and remote lists; give back empties. */
+OBMT_HIDDEN void heap_collect(struct heap *h, bool all);
+/* Thread exit: give back what is empty, abandon the rest, recycle the heap. */
+OBMT_HIDDEN void heap_thread_exit(struct heap *h);
+
+/* malloc's fast path: pop the head block of a pool of h's usedpools. */
+static inline void *pool_pop(struct heap *h, pool_header *p)
+{
+    block *b = p->freeblock;
+    block *next = b->next;
+    p->count++;
+    p->freeblock = next;
+    if (unlikely(!next)) {
+        if (p->nextoffset <= p->maxnextoffset) { /* carve one more block */
+            next = (block *)((char *)p + p->nextoffset);
+            p->nextoffset = (uint16_t)(p->nextoffset + p->size);
+            next->next = NULL;
+            p->freeblock = next;
+        } else {
+            heap_pool_exhausted(h, p);
+        }
+    }
+    return b;
+}
+
+/* ==== large.c: the underlying allocator ==================================== */
+
+OBMT_HIDDEN void *large_malloc(size_t n);
+OBMT_HIDDEN void *large_calloc(size_t n, size_t size);
+OBMT_HIDDEN void *large_realloc(void *p, size_t n);
+OBMT_HIDDEN void *large_memalign(size_t align, size_t n);
+OBMT_HIDDEN void large_free(void *p);
+OBMT_HIDDEN size_t large_usable_size(void *p);
+
+/* ==== stats.c ============================================================= */
+
+/* Reads OBMT_SHOW_STATS (getenv does not allocate) and registers the printer. */
+OBMT_HIDDEN void stats_init_process(void);
+
+/* ==== init.c ============================================================== */
+
+enum { INIT_NONE = 0, INIT_RUNNING = 1, INIT_READY = 2, INIT_FAILED = 3 };
+/* g_init_state: CAS NONE→RUNNING by the one initialising thread, store
+ * release READY/FAILED when done; read acquire. Threads that find RUNNING do
+ * not wait: they are served by the underlying allocator meanwhile. */
+OBMT_HIDDEN extern int g_init_state;
+/* true when obmt's pools can be used. */
+OBMT_HIDDEN bool obmt_ensure_init(void);
+
+#endif /* OBMT_INTERNAL_H */

@@ -1,0 +1,91 @@
+/*
+ * os.c: the narrow OS layer. Reserve, commit, decommit, and a fatal-error
+ * printer. None of it calls malloc: mmap/mprotect/madvise are system calls,
+ * and the message is formatted by hand into a stack buffer.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int os_fail_commits; /* test hook; written by tests through obmt_test_fail_commits */
+
+void *os_reserve(size_t size, size_t align)
+{
+    /* Over-reserve by `align` and trim both ends to get an aligned range. */
+    size_t span = size + align;
+    void *raw = mmap(NULL, span, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = start - (uintptr_t)raw;
+    size_t tail = span - head - size;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((void *)(start + size), tail);
+    return (void *)start;
+}
+
+int os_commit(void *p, size_t size)
+{
+    if (unlikely(obmt_load_relaxed(&os_fail_commits) > 0)) {
+        obmt_fetch_sub_relaxed(&os_fail_commits, 1);
+        return ENOMEM;
+    }
+    if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0)
+        return errno ? errno : ENOMEM;
+    return 0;
+}
+
+int os_decommit(void *p, size_t size)
+{
+    /* MADV_DONTNEED: the pages go back now and read as zeros afterwards. The
+     * range stays readable, so a thread that still reads a stale free-pool
+     * link in it (arena_take_pool) reads a zero and fails its CAS. */
+    return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
+}
+
+static size_t fmt_hex(char *out, uintptr_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[2 * sizeof v];
+    size_t n = 0;
+    do {
+        tmp[n++] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    out[0] = '0';
+    out[1] = 'x';
+    for (size_t i = 0; i < n; i++)
+        out[2 + i] = tmp[n - 1 - i];
+    return n + 2;
+}
+
+static size_t append(char *buf, size_t at, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > cap - at)
+        n = cap - at;
+    memcpy(buf + at, s, n);
+    return at + n;
+}
+
+noreturn void os_fatal(const char *what, const void *ptr, const char *why)
+{
+    char buf[256];
+    size_t at = append(buf, 0, sizeof buf - 24, "obmt: ");
+    at = append(buf, at, sizeof buf - 24, what);
+    at = append(buf, at, sizeof buf - 24, " ");
+    at += fmt_hex(buf + at, (uintptr_t)ptr);
+    at = append(buf, at, sizeof buf - 2, ": ");
+    at = append(buf, at, sizeof buf - 2, why);
+    buf[at++] = '\n';
+    ssize_t w = write(STDERR_FILENO, buf, at);
+    (void)w;
+    abort();
+}

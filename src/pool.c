@@ -1,0 +1,75 @@
+/*
+ * pool.c: size classes, setting a pool up for a class, and the pool's
+ * remote-free list (push by any thread, take-all by the owner).
+ */
+#include "internal.h"
+
+/* pool_class_recip[c] = ceil(2^32 / size(c)). For an offset d < 2^16 and a
+ * block size s <= 2^16, (d * ceil(2^32/s)) >> 32 == floor(d / s) exactly,
+ * since the error d * (ceil(2^32/s) - 2^32/s) / 2^32 < 2^16 / 2^32 is below
+ * the 1/s gap to the next integer. One multiply instead of a division on
+ * every free. */
+#define RECIP(c) (uint32_t)(((uint64_t)1 << 32) / ((uint64_t)((c) + 1) << OBMT_ALIGN_SHIFT) + 1)
+#define R4(c) RECIP(c), RECIP(c + 1), RECIP(c + 2), RECIP(c + 3)
+#define R16(c) R4(c), R4(c + 4), R4(c + 8), R4(c + 12)
+#define R64(c) R16(c), R16(c + 16), R16(c + 32), R16(c + 48)
+const uint32_t pool_class_recip[64] = { R64(0) };
+_Static_assert(OBMT_NCLASSES <= 64, "pool_class_recip covers 64 classes");
+
+block *pool_init(pool_header *p, unsigned c, struct heap *h)
+{
+    uint32_t size = (uint32_t)class_size(c);
+    p->szidx = (uint16_t)c;
+    p->size = size;
+    p->count = 1;
+    p->state = POOL_USED;
+    p->in_cache = 0;
+    p->nextpool = p->prevpool = NULL;
+    /* obmalloc's lazy carving: block 0 goes to the caller, block 1 becomes
+     * the free list, and the rest are carved one at a time when needed. */
+    block *first = (block *)((char *)p + OBMT_POOL_OVERHEAD);
+    block *second = (block *)((char *)first + size);
+    second->next = NULL;
+    p->freeblock = second;
+    p->nextoffset = (uint16_t)(OBMT_POOL_OVERHEAD + 2 * size);
+    p->maxnextoffset = (uint16_t)(OBMT_POOL_SIZE - size);
+    obmt_store_relaxed(&p->owner, h);
+    return first;
+}
+
+uint32_t pool_drain_remote(pool_header *p)
+{
+    /* The owner's flags are clear here (FULL is set only by the owner, on an
+     * empty list, and any push clears it), so taking the list leaves 0. */
+    uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
+    return pool_take_list(p, (block *)(w & ~REMOTE_FLAGS));
+}
+
+uint32_t pool_take_list(pool_header *p, block *list)
+{
+    if (!list)
+        return 0;
+    uint32_t n = 1;
+    block *tail = list;
+    while (tail->next) {
+        tail = tail->next;
+        n++;
+    }
+    tail->next = p->freeblock;
+    p->freeblock = list;
+    p->count -= n;
+    return n;
+}
+
+uintptr_t pool_push_remote(pool_header *p, block *b)
+{
+    uintptr_t old = obmt_load_relaxed(&p->remote);
+    uintptr_t nw;
+    do {
+        b->next = (block *)(old & ~REMOTE_FLAGS);
+        /* Pushing clears FULL: the pusher that clears it hands the pool back
+         * to its owner. ABANDONED stays for the adopter to see. */
+        nw = (uintptr_t)b | (old & REMOTE_ABANDONED);
+    } while (!obmt_cas_release(&p->remote, &old, nw));
+    return old & REMOTE_FLAGS;
+}

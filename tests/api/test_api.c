@@ -1,0 +1,244 @@
+/*
+ * API tests for every exported allocation function. Built twice:
+ *  - api_direct: calls obmt_* through libobmt;
+ *  - api_preload: calls the standard names and runs under LD_PRELOAD of
+ *    libobmt-override (not in sanitizer builds, where the sanitizer owns
+ *    malloc); it checks through obmt_owns, found with dlsym, that obmt
+ *    really served it.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../check.h"
+
+#ifdef API_VIA_STANDARD_NAMES
+#define M_MALLOC malloc
+#define M_FREE free
+#define M_CALLOC calloc
+#define M_REALLOC realloc
+#define M_REALLOCARRAY reallocarray
+#define M_POSIX_MEMALIGN posix_memalign
+#define M_ALIGNED_ALLOC aligned_alloc
+#define M_MEMALIGN memalign
+#define M_VALLOC valloc
+#define M_PVALLOC pvalloc
+#define M_USABLE malloc_usable_size
+static int (*owns)(const void *);
+#define TEST_NAME "api_preload"
+#else
+#include "obmt.h"
+#define M_MALLOC obmt_malloc
+#define M_FREE obmt_free
+#define M_CALLOC obmt_calloc
+#define M_REALLOC obmt_realloc
+#define M_REALLOCARRAY obmt_reallocarray
+#define M_POSIX_MEMALIGN obmt_posix_memalign
+#define M_ALIGNED_ALLOC obmt_aligned_alloc
+#define M_MEMALIGN obmt_memalign
+#define M_VALLOC obmt_valloc
+#define M_PVALLOC obmt_pvalloc
+#define M_USABLE obmt_usable_size
+static int (*owns)(const void *) = obmt_owns;
+#define TEST_NAME "api_direct"
+#endif
+
+/* Sizes kept in volatiles so that the compiler cannot fold the calls. */
+static volatile size_t v_huge = SIZE_MAX, v_half = SIZE_MAX / 2 + 1, v_big = (size_t)PTRDIFF_MAX + 1;
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(i * 31 + seed);
+}
+static int verify(const unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (unsigned char)(i * 31 + seed))
+            return 0;
+    return 1;
+}
+
+static void test_malloc_sizes(void)
+{
+    for (size_t n = 0; n <= 4096; n++) {
+        unsigned char *p = M_MALLOC(n);
+        CHECK_MSG(p != NULL, "n=%zu", n);
+        CHECK_MSG((uintptr_t)p % 16 == 0, "n=%zu p=%p", n, (void *)p);
+        CHECK_MSG(M_USABLE(p) >= n, "n=%zu usable=%zu", n, M_USABLE(p));
+        fill(p, n, (unsigned)n);
+        CHECK(verify(p, n, (unsigned)n));
+        if (n <= 512)
+            CHECK_MSG(owns(p), "n=%zu not served by obmt", n);
+        M_FREE(p);
+    }
+    /* malloc(0) gives unique, usable pointers. */
+    void *a = M_MALLOC(0), *b = M_MALLOC(0);
+    CHECK(a && b && a != b);
+    M_FREE(a);
+    M_FREE(b);
+    M_FREE(NULL);
+}
+
+static void check_aligned(void *p, size_t align, size_t n)
+{
+    CHECK_MSG(p != NULL, "align=%zu n=%zu", align, n);
+    CHECK_MSG((uintptr_t)p % align == 0, "align=%zu n=%zu p=%p", align, n, p);
+    CHECK_MSG(M_USABLE(p) >= n, "align=%zu n=%zu", align, n);
+    fill(p, n, 7);
+    CHECK(verify(p, n, 7));
+}
+
+static void test_alignment(void)
+{
+    static const size_t sizes[] = { 0, 1, 8, 16, 24, 48, 64, 100, 128, 256, 500, 512, 513, 4096, 100000 };
+    for (size_t align = 1; align <= 65536; align *= 2) {
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            size_t n = sizes[i];
+            void *p = M_ALIGNED_ALLOC(align, n);
+            check_aligned(p, align, n);
+            M_FREE(p);
+            p = M_MEMALIGN(align, n);
+            check_aligned(p, align, n);
+            M_FREE(p);
+            if (align >= sizeof(void *)) {
+                p = NULL;
+                CHECK(M_POSIX_MEMALIGN(&p, align, n) == 0);
+                check_aligned(p, align, n);
+                M_FREE(p);
+            }
+        }
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *p = M_VALLOC(100);
+    check_aligned(p, page, 100);
+    M_FREE(p);
+    p = M_PVALLOC(100);
+    check_aligned(p, page, page);
+    M_FREE(p);
+}
+
+static void test_calloc(void)
+{
+    /* Dirty many blocks of every class, free them, and calloc again: the
+     * reused memory must come back zeroed. */
+    enum { N = 64 };
+    void *blocks[N];
+    for (size_t n = 1; n <= 1024; n += 7) {
+        for (int i = 0; i < N; i++) {
+            blocks[i] = M_MALLOC(n);
+            memset(blocks[i], 0xAB, n);
+        }
+        for (int i = 0; i < N; i++)
+            M_FREE(blocks[i]);
+        for (int i = 0; i < N; i++) {
+            unsigned char *p = M_CALLOC(1, n);
+            CHECK(p != NULL);
+            for (size_t k = 0; k < n; k++)
+                CHECK_MSG(p[k] == 0, "calloc(1, %zu) byte %zu is %d", n, k, p[k]);
+            blocks[i] = p;
+        }
+        for (int i = 0; i < N; i++)
+            M_FREE(blocks[i]);
+    }
+    unsigned char *p = M_CALLOC(1000, 1000);
+    CHECK(p != NULL);
+    for (size_t k = 0; k < 1000000; k += 999)
+        CHECK(p[k] == 0);
+    M_FREE(p);
+}
+
+static void test_realloc(void)
+{
+    /* Grow one byte at a time across every class boundary and into large,
+     * then shrink back down; the contents survive every move. */
+    size_t n = 1;
+    unsigned char *p = M_MALLOC(n);
+    fill(p, n, 3);
+    for (n = 2; n <= 2048; n++) {
+        p = M_REALLOC(p, n);
+        CHECK(p != NULL && M_USABLE(p) >= n);
+        CHECK_MSG(verify(p, n - 1, 3), "grow to %zu lost contents", n);
+        fill(p, n, 3);
+    }
+    static const size_t big[] = { 100000, 1 << 20, 5000, 600, 513, 512, 511, 300, 100, 17, 16, 1 };
+    size_t prev = 2048;
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        p = M_REALLOC(p, big[i]);
+        size_t keep = prev < big[i] ? prev : big[i];
+        CHECK_MSG(p != NULL && verify(p, keep, 3), "realloc to %zu", big[i]);
+        fill(p, big[i], 3);
+        if (big[i] <= 512)
+            CHECK_MSG(owns(p), "realloc to %zu should land in a pool", big[i]);
+        prev = big[i];
+    }
+    /* realloc(p, 0) frees p and gives a unique minimum block. */
+    void *z = M_REALLOC(p, 0);
+    CHECK(z != NULL);
+    M_FREE(z);
+    /* realloc(NULL, n) is malloc. */
+    p = M_REALLOC(NULL, 40);
+    CHECK(p && M_USABLE(p) >= 40);
+    M_FREE(p);
+    p = M_REALLOCARRAY(NULL, 10, 30);
+    CHECK(p && M_USABLE(p) >= 300);
+    M_FREE(p);
+}
+
+static void test_errors(void)
+{
+    errno = 0;
+    CHECK(M_MALLOC(v_huge) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(M_MALLOC(v_big) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(M_CALLOC(v_half, 2) == NULL && errno == ENOMEM); /* overflow */
+    errno = 0;
+    CHECK(M_CALLOC(1, v_huge) == NULL && errno == ENOMEM);
+
+    unsigned char *p = M_MALLOC(100);
+    fill(p, 100, 9);
+    errno = 0;
+    CHECK(M_REALLOC(p, v_huge) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(M_REALLOCARRAY(p, v_half, 2) == NULL && errno == ENOMEM);
+    CHECK(verify(p, 100, 9)); /* untouched by the failed calls */
+    M_FREE(p);
+
+    void *q = (void *)1;
+    CHECK(M_POSIX_MEMALIGN(&q, 3, 10) == EINVAL && q == (void *)1);
+    CHECK(M_POSIX_MEMALIGN(&q, sizeof(void *) / 2, 10) == EINVAL);
+    CHECK(M_POSIX_MEMALIGN(&q, 0, 10) == EINVAL);
+    CHECK(M_POSIX_MEMALIGN(&q, 64, v_huge) == ENOMEM && q == (void *)1);
+    errno = 0;
+    CHECK(M_ALIGNED_ALLOC(3, 10) == NULL && errno == EINVAL);
+    errno = 0;
+    CHECK(M_ALIGNED_ALLOC(0, 10) == NULL && errno == EINVAL);
+    errno = 0;
+    CHECK(M_MEMALIGN(24, 10) == NULL && errno == EINVAL);
+    errno = 0;
+    CHECK(M_ALIGNED_ALLOC(64, v_huge) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(M_VALLOC(v_huge) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(M_PVALLOC(v_huge) == NULL && errno == ENOMEM);
+}
+
+int main(void)
+{
+#ifdef API_VIA_STANDARD_NAMES
+    owns = (int (*)(const void *))dlsym(RTLD_DEFAULT, "obmt_owns");
+    CHECK_MSG(owns != NULL, "libobmt-override is not loaded (run under LD_PRELOAD)");
+#endif
+    test_malloc_sizes();
+    test_alignment();
+    test_calloc();
+    test_realloc();
+    test_errors();
+    CHECK_DONE(TEST_NAME);
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# tests/run.sh: the whole test suite, as a new user (and CI) runs it.
+#  1. installs the build dependencies that are missing (Debian 12);
+#  2. builds obmt (RelWithDebInfo) and runs every ctest: unit, api (direct
+#     and under LD_PRELOAD), mt (multi-thread) and install;
+#  3. builds again with -fsanitize=thread (clang) and runs the unit, api and
+#     multi-thread tests through the obmt_* API; any ThreadSanitizer report
+#     fails the test that produced it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh build-essential cmake pkg-config clang libclang-rt-14-dev \
+  liburcu-dev libck-dev
+jobs=$(nproc)
+
+echo "== release build"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOBMT_BUILD_TESTS=ON >/dev/null
+cmake --build build/release -j"$jobs"
+ctest --test-dir build/release --output-on-failure -j"$jobs"
+
+echo "== ThreadSanitizer build"
+CC=clang CXX=clang++ cmake -S . -B build/tsan -DOBMT_SANITIZE=thread -DOBMT_BUILD_TESTS=ON >/dev/null
+cmake --build build/tsan -j"$jobs"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+ctest --test-dir build/tsan --output-on-failure -L 'unit|api|mt'

@@ -1,0 +1,40 @@
+/* Out of memory in the arena layer: when the OS refuses to commit a new
+ * arena (injected through os_fail_commits), small requests fall back to the
+ * underlying allocator instead of failing, free routes those blocks back to
+ * it, and obmt serves again once memory is available. */
+#include "unit_util.h"
+
+int main(void)
+{
+    CHECK(obmt_ensure_init());
+    /* Use up the first arena's pools so that the next pool needs a new arena. */
+    enum { N = OBMT_POOLS_PER_ARENA * ((OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / 512) };
+    static void *held[N];
+    for (int i = 0; i < N; i++) {
+        held[i] = obmt_malloc(512);
+        CHECK(held[i] && obmt_owns(held[i]));
+    }
+    struct obmt_arena_counts k;
+    arena_counts(&k);
+    size_t slots = k.slots_used;
+
+    obmt_store_relaxed(&os_fail_commits, 1000);
+    void *p = obmt_malloc(512);
+    CHECK_MSG(p != NULL, "the underlying allocator should have served it");
+    CHECK(!obmt_owns(p));
+    memset(p, 0x5a, 512);
+    obmt_free(p);
+    errno = 0;
+    pool_header *pool = arena_take_pool();
+    CHECK(pool == NULL && errno == ENOMEM);
+
+    obmt_store_relaxed(&os_fail_commits, 0);
+    p = obmt_malloc(512);
+    CHECK(p && obmt_owns(p));
+    arena_counts(&k);
+    CHECK(k.slots_used > slots);
+    obmt_free(p);
+    for (int i = 0; i < N; i++)
+        obmt_free(held[i]);
+    CHECK_DONE("oom");
+}

@@ -1,0 +1,75 @@
+/* Pools: lazy carving hands out consecutive blocks, the free list is LIFO,
+ * a full pool leaves usedpools and comes back on a free, an empty pool is
+ * kept in the heap, and bad frees abort with a message. */
+#include "unit_util.h"
+
+static void free_interior(void *p) { obmt_free((char *)p + 8); }
+static void free_twice(void *p) { obmt_free(p); obmt_free(p); }
+static void free_uncarved(void *p) { obmt_free((char *)p + 5 * 48); }
+
+int main(void)
+{
+    const unsigned c = size_class(48);
+    const size_t per = blocks_per_pool(c);
+    void **b = calloc(per + 1, sizeof *b);
+
+    b[0] = obmt_malloc(48);
+    pool_header *p = pool_of(b[0]);
+    CHECK((char *)b[0] == (char *)p + OBMT_POOL_OVERHEAD);
+    CHECK(p->szidx == c && p->size == 48 && p->count == 1 && p->state == POOL_USED);
+    CHECK(tls_heap->usedpools[c] == p && p->owner == tls_heap);
+    /* Lazy carving: the free list never holds more than one virgin block. */
+    for (size_t i = 1; i < per; i++) {
+        b[i] = obmt_malloc(40);
+        CHECK_MSG((char *)b[i] == (char *)b[i - 1] + 48, "block %zu not carved in order", i);
+        CHECK(p->count == i + 1);
+    }
+    /* Full: out of usedpools, FULL flag set, next malloc takes a new pool. */
+    CHECK(p->state == POOL_FULL && p->freeblock == NULL);
+    CHECK(obmt_load_relaxed(&p->remote) == REMOTE_FULL);
+    CHECK(tls_heap->usedpools[c] != p && tls_heap->fullpools == p);
+    b[per] = obmt_malloc(48);
+    CHECK(pool_of(b[per]) != p);
+
+    /* Owner frees into the full pool: back in usedpools, flag cleared. */
+    obmt_free(b[3]);
+    CHECK(p->state == POOL_USED && obmt_load_relaxed(&p->remote) == 0);
+    CHECK(tls_heap->usedpools[c] == p && p->count == per - 1);
+    /* LIFO free list. */
+    void *again = obmt_malloc(48);
+    CHECK(again == b[3]);
+    obmt_free(b[5]);
+    obmt_free(b[7]);
+    CHECK(obmt_malloc(33) == b[7] && obmt_malloc(48) == b[5]);
+
+    /* Bad frees abort, naming the address and the fault. */
+    char msg[512];
+    int st = run_in_child(free_interior, b[10], msg, sizeof msg);
+    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d", st);
+    CHECK_MSG(strstr(msg, "invalid pointer") && strstr(msg, "0x"), "message: %s", msg);
+    void *lone = obmt_malloc(48);
+    st = run_in_child(free_twice, lone, msg, sizeof msg);
+    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d", st);
+    CHECK_MSG(strstr(msg, "double free"), "message: %s", msg);
+    st = run_in_child(free_uncarved, b[per], msg, sizeof msg);
+    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d", st);
+    CHECK_MSG(strstr(msg, "invalid pointer"), "message: %s", msg);
+    obmt_free(lone);
+
+    /* Emptying the pool: kept in the heap (hysteresis), not given back. */
+    uint64_t given = tls_heap->stats.pools_given;
+    for (size_t i = 0; i < per; i++)
+        obmt_free(b[i]);
+    CHECK(p->state == POOL_EMPTY && p->count == 0);
+    CHECK(tls_heap->stats.pools_given == given);
+    CHECK(tls_heap->emptypools != NULL);
+    /* A malloc of another class reuses the kept pool: no arena traffic. */
+    uint64_t taken = tls_heap->stats.pools_taken;
+    obmt_free(b[per]);
+    void *x = obmt_malloc(200);
+    CHECK(tls_heap->stats.pools_taken == taken);
+    CHECK(pool_of(x)->size == 208);
+    obmt_free(x);
+    free(b);
+    CHECK_DONE("pool");
+}

@@ -1,0 +1,85 @@
+/* Remote frees: blocks freed by another thread go on their pool's remote
+ * list and are drained by the owner; a full pool that gets a remote free is
+ * handed back through the owner's `returned` stack; an abandoned pool is
+ * adopted by the thread that frees into it. */
+#include "unit_util.h"
+
+struct job { void **blocks; size_t n; };
+
+static void *free_all(void *arg)
+{
+    struct job *j = arg;
+    for (size_t i = 0; i < j->n; i++)
+        obmt_free(j->blocks[i]);
+    return NULL;
+}
+
+static void *alloc_and_exit(void *arg)
+{
+    struct job *j = arg;
+    for (size_t i = 0; i < j->n; i++)
+        j->blocks[i] = obmt_malloc(64);
+    return NULL;
+}
+
+int main(void)
+{
+    const unsigned c = size_class(64);
+    const size_t per = blocks_per_pool(c);
+    void **b = calloc(2 * per, sizeof *b);
+    struct heap *me;
+
+    /* 1. Remote frees into a used pool: pushed, then drained by the owner. */
+    for (size_t i = 0; i < per / 2; i++)
+        b[i] = obmt_malloc(64);
+    me = tls_heap;
+    pool_header *p = pool_of(b[0]);
+    struct job j = { b, 10 };
+    run_in_thread(free_all, &j);
+    CHECK(p->count == per / 2); /* not drained yet */
+    CHECK((obmt_load_relaxed(&p->remote) & ~REMOTE_FLAGS) != 0);
+    CHECK(pool_drain_remote(p) == 10);
+    CHECK(p->count == per / 2 - 10 && obmt_load_relaxed(&p->remote) == 0);
+    for (size_t i = 0; i < 10; i++)
+        b[i] = obmt_malloc(64); /* reuses the drained blocks */
+    for (size_t i = 0; i < 10; i++)
+        CHECK(pool_of(b[i]) == p);
+
+    /* 2. Fill the pool: it goes FULL. A remote free hands it back. */
+    for (size_t i = per / 2; i < per; i++)
+        b[i] = obmt_malloc(64);
+    CHECK(p->state == POOL_FULL && p->count == per);
+    j = (struct job){ b + 5, 1 };
+    run_in_thread(free_all, &j);
+    CHECK(obmt_load_relaxed(&me->returned) == p); /* handed back */
+    CHECK(obmt_load_relaxed(&p->remote) != REMOTE_FULL);
+    /* The owner's next slow path picks it up: the block is reused. */
+    CHECK(me->usedpools[c] == NULL); /* so the next malloc takes the slow path */
+    void *x = obmt_malloc(64);
+    CHECK(obmt_load_relaxed(&me->returned) == NULL);
+    CHECK(x == b[5]);
+    /* It handed out its one free block, so it is full again. */
+    CHECK(p->state == POOL_FULL && obmt_load_relaxed(&p->remote) == REMOTE_FULL);
+    b[5] = x;
+
+    /* 3. Abandon and adopt: a thread allocates a pool's worth and exits; we
+     * free its blocks: the first free adopts the pool into our heap. */
+    void **t = calloc(per, sizeof *t);
+    j = (struct job){ t, per / 2 };
+    run_in_thread(alloc_and_exit, &j);
+    pool_header *q = pool_of(t[0]);
+    CHECK(q->owner == OWNER_ABANDONED && (obmt_load_relaxed(&q->remote) & REMOTE_ABANDONED));
+    uint64_t adopted = me->stats.adopted;
+    obmt_free(t[0]);
+    CHECK(q->owner == me && me->stats.adopted == adopted + 1);
+    CHECK(q->state == POOL_USED && q->count == per / 2 - 1);
+    for (size_t i = 1; i < per / 2; i++)
+        obmt_free(t[i]);
+    CHECK(q->count == 0 && q->state == POOL_EMPTY);
+
+    for (size_t i = 0; i < per; i++)
+        obmt_free(b[i]);
+    free(t);
+    free(b);
+    CHECK_DONE("remote");
+}

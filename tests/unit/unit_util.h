@@ -1,0 +1,54 @@
+/* unit_util.h: helpers for the unit tests, which link obmt-static and look
+ * at its internals through src/internal.h. */
+#ifndef OBMT_UNIT_UTIL_H
+#define OBMT_UNIT_UTIL_H
+#include "internal.h"
+#include "../check.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Run fn(arg) in a new thread and wait for it. */
+static inline void run_in_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, fn, arg) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+}
+
+/* Run fn in a child process; return what it wrote to stderr in buf and its
+ * wait status. */
+static inline int run_in_child(void (*fn)(void *), void *arg, char *buf, size_t cap)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(fds[0], buf + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = 0;
+    close(fds[0]);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    return status;
+}
+
+static inline size_t blocks_per_pool(unsigned c)
+{
+    return (OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / class_size(c);
+}
+#endif
