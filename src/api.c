@@ -25,21 +25,17 @@ static OBMT_NOINLINE void *malloc_small_slow(size_t n)
     /* No heap or no pool to be had (init running, heaps or reservation
      * exhausted, OS refusing memory): the underlying allocator may still
      * serve. Its blocks are routed back to it by free. */
-    p = large_malloc(n ? n : 1);
+    p = large_malloc(n);
     if (!p)
         errno = ENOMEM;
     return p;
 }
 
-void *obmt_malloc(size_t n)
+/* malloc(0) and requests above OBMT_SMALL_MAX. */
+static OBMT_NOINLINE void *malloc_other(size_t n)
 {
-    if (likely(n <= OBMT_SMALL_MAX)) {
-        struct heap *h = tls_heap;
-        pool_header *p = h->usedpools[size_class(n)];
-        if (likely(p != NULL))
-            return pool_pop(h, p);
-        return malloc_small_slow(n);
-    }
+    if (n == 0)
+        return obmt_malloc(1); /* a unique pointer: the 16-byte class */
     if (unlikely(n > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;
@@ -47,8 +43,23 @@ void *obmt_malloc(size_t n)
     return large_malloc(n);
 }
 
+void *obmt_malloc(size_t n)
+{
+    size_t m = n - 1; /* 0 wraps around and takes the other path */
+    if (likely(m < OBMT_SMALL_MAX)) {
+        struct heap *h = tls_heap;
+        pool_header *p = h->usedpools[m >> OBMT_ALIGN_SHIFT];
+        if (likely(p != NULL))
+            return pool_pop(h, p);
+        return malloc_small_slow(n);
+    }
+    return malloc_other(n);
+}
+
 static OBMT_NOINLINE noreturn void free_invalid(pool_header *p, block *b)
 {
+    if (p->count == 0)
+        os_fatal("free(): double free of", b, "its pool has no block in use");
     if (b == p->freeblock)
         os_fatal("free(): double free of", b, "it is already on its pool's free list");
     os_fatal("free(): invalid pointer", b, "not the start of a block in use");
@@ -62,16 +73,21 @@ void obmt_free(void *ptr)
         block *b = ptr;
         if (likely(obmt_load_relaxed(&p->owner) == h)) {
             block *fb = p->freeblock;
-            if (unlikely(!pool_is_block_start(p, b) || b == fb ||
-                         (uintptr_t)b - (uintptr_t)p >= p->nextoffset))
+            uint32_t count = p->count - 1; /* wraps if the pool had no block out */
+            if (unlikely(!pool_is_carved_block(p, b) || b == fb || count >= OBMT_POOL_SIZE))
                 free_invalid(p, b);
-            if (likely(fb != NULL && p->count > 1)) {
+            if (likely(fb != NULL)) {
                 b->next = fb;
                 p->freeblock = b;
-                p->count--;
+                p->count = count;
+                /* Empty: the last pool of its class stays in usedpools
+                 * (heap_free_owner_slow says why); others leave. */
+                if (unlikely(count == 0) &&
+                    (p->state != POOL_USED || p->nextpool || p->prevpool))
+                    heap_pool_emptied(h, p);
                 return;
             }
-            heap_free_owner_slow(h, p, b);
+            heap_free_owner_slow(h, p, b); /* into a full pool */
             return;
         }
         heap_free_remote(p, b);

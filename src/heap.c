@@ -243,13 +243,20 @@ void *heap_malloc_slow(struct heap *h, unsigned c)
     return b;
 }
 
-void heap_pool_exhausted(struct heap *h, pool_header *p)
+void *pool_refill(struct heap *h, pool_header *p, void *b)
 {
+    if (p->nextoffset <= p->maxnextoffset) { /* obmalloc's lazy carving: one more block */
+        block *nb = (block *)((char *)p + p->nextoffset);
+        p->nextoffset = (uint16_t)(p->nextoffset + p->size);
+        nb->next = NULL;
+        p->freeblock = nb;
+        return b;
+    }
     uintptr_t old = obmt_load_relaxed(&p->remote);
     for (;;) {
         if (old & ~REMOTE_FLAGS) {
             pool_drain_remote(p); /* the block just handed out keeps count >= 1 */
-            return;
+            return b;
         }
         if (obmt_cas_acq_rel(&p->remote, &old, REMOTE_FULL))
             break;
@@ -257,19 +264,28 @@ void heap_pool_exhausted(struct heap *h, pool_header *p)
     list_unlink(&h->usedpools[p->szidx], p);
     p->state = POOL_FULL;
     list_push_front(&h->fullpools, p);
+    return b;
 }
 
 /* ---- free's slow halves --------------------------------------------------------------- */
 
+void heap_pool_emptied(struct heap *h, pool_header *p)
+{
+    if (p->state == POOL_USED) {
+        list_unlink(&h->usedpools[p->szidx], p);
+        cache_or_give(h, p);
+    }
+    /* POOL_PENDING: it is on its way through h->returned; returned_place
+     * files it as empty. */
+}
+
 void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
 {
-    if (unlikely(p->count == 0 || p->state == POOL_EMPTY))
-        os_fatal("free(): double free of", b, "its pool has no block in use");
-    b->next = p->freeblock;
+    /* p is FULL or PENDING with an empty local list; count >= 1. */
+    b->next = NULL;
     p->freeblock = b;
     p->count--;
-    switch (p->state) {
-    case POOL_FULL: {
+    if (p->state == POOL_FULL) {
         uintptr_t expected = REMOTE_FULL;
         if (obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)) {
             list_unlink(&h->fullpools, p);
@@ -284,17 +300,8 @@ void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
              * pool onto h->returned, where we will pick it up. */
             p->state = POOL_PENDING;
         }
-        break;
     }
-    case POOL_USED:
-        if (p->count == 0) {
-            list_unlink(&h->usedpools[p->szidx], p);
-            cache_or_give(h, p);
-        }
-        break;
-    default: /* POOL_PENDING: returned_place files it, empty or not */
-        break;
-    }
+    /* POOL_PENDING: returned_place files it, empty or not. */
 }
 
 /* Adopt p, which the caller alone may now file (it cleared FULL and the owner

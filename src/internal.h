@@ -176,14 +176,15 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * nextpool,                                                         (arena CAS, ABANDONED CAS,
  * prevpool, in_cache                                                `returned` push/exchange)
  * szidx, size,   the thread that takes the  plain, before any      any freer: the block reached
- * maxnextoffset  pool for a class           block is handed out    it through the user's own
+ * maxnextoffset, pool for a class           block is handed out    it through the user's own
+ * recip
  *                                                                   synchronisation
  * owner          owner (take: relaxed;      release (except the    free: relaxed compare with
  *                give back: NULL; exit:     first store, before    its own heap (only the owner
  *                OWNER_ABANDONED), adopter  any block is out)      ever stores its own heap);
  *                (after its CAS)                                   remote free: acquire (NULL
  *                                                                   = pool is free: abort)
- * remote         any freer (push),          CAS release (push),    owner, adopter
+ * remote         any freer (push),          CAS acq_rel (push),    owner, adopter
  *                owner (take list, set      exchange/CAS acquire
  *                FULL), exiting owner       (take), CAS acq_rel
  *                (set ABANDONED), adopter   (flags)
@@ -210,6 +211,7 @@ struct pool_header {
     uint32_t size;               /* block size in bytes */
     uint16_t nextoffset;         /* offset of the next virgin block */
     uint16_t maxnextoffset;      /* largest valid nextoffset */
+    uint32_t recip;              /* pool_class_recip[szidx], for pool_is_block_start */
     /* cache line 1: written by other threads */
     alignas(64) uintptr_t remote;  /* remote-free list | REMOTE_* flags */
     pool_header *returned_next;  /* link in owner->returned */
@@ -229,17 +231,34 @@ static inline unsigned size_class(size_t n) /* n <= OBMT_SMALL_MAX */
 }
 static inline size_t class_size(unsigned c) { return (size_t)(c + 1) << OBMT_ALIGN_SHIFT; }
 
-/* Reciprocals for the exact-division test of block offsets (see pool.c). */
+/* pool_class_recip[c] = ceil(2^32 / size(c)); see pool.c. */
 OBMT_HIDDEN extern const uint32_t pool_class_recip[64];
 
-/* Is p the start of a block slot of pool `pool` (carved or not)? */
+/* Is the offset d = p - pool - OBMT_POOL_OVERHEAD (d < 2^16) a multiple of
+ * the block size? With m = ceil(2^32 / s), the low 32 bits of d * m are
+ * d * (m - 2^32/s) < 2^16 when s divides d, and at least 2^32/s > 2^16
+ * otherwise (s <= 2^15). One multiply, no division. */
+static inline bool pool_offset_is_block(const pool_header *pool, uint32_t d)
+{
+    return (uint32_t)(d * pool->recip) < (1u << 16);
+}
+
+/* Is p the start of a block slot of `pool` (carved or not)? For any thread:
+ * reads only fields fixed while the pool has blocks out. */
 static inline bool pool_is_block_start(const pool_header *pool, const void *p)
 {
     uint32_t d = (uint32_t)((uintptr_t)p - (uintptr_t)pool) - OBMT_POOL_OVERHEAD;
     if (d > (uint32_t)pool->maxnextoffset - OBMT_POOL_OVERHEAD) /* in the header (d wrapped) or the tail */
         return false;
-    uint32_t q = (uint32_t)(((uint64_t)d * pool_class_recip[pool->szidx]) >> 32);
-    return q * pool->size == d;
+    return pool_offset_is_block(pool, d);
+}
+
+/* Owner only: is p the start of a block that has been carved? One compare
+ * rejects both the header and the uncarved tail. */
+static inline bool pool_is_carved_block(const pool_header *pool, const void *p)
+{
+    uint32_t d = (uint32_t)((uintptr_t)p - (uintptr_t)pool) - OBMT_POOL_OVERHEAD;
+    return d < (uint32_t)pool->nextoffset - OBMT_POOL_OVERHEAD && pool_offset_is_block(pool, d);
 }
 
 /* Set up an empty pool for class c, owned by h; returns its first block. */
@@ -304,10 +323,14 @@ OBMT_HIDDEN void heap_init_process(void);
 OBMT_HIDDEN struct heap *heap_get_slow(void);
 /* Slow half of malloc for class c: returns a block or NULL (errno set). */
 OBMT_HIDDEN void *heap_malloc_slow(struct heap *h, unsigned c);
-/* Pool p of heap h ran out of local blocks: refill it or retire it as full. */
-OBMT_HIDDEN void heap_pool_exhausted(struct heap *h, pool_header *p);
-/* Owner free that needs more than the fast path (full pool, empty pool). */
+/* Pool p of heap h ran out of local blocks: carve one more, or take its
+ * remote list, or retire it as full. Returns b, the block just handed out. */
+OBMT_HIDDEN void *pool_refill(struct heap *h, pool_header *p, void *b);
+/* Owner free into a pool whose local list was empty (FULL or PENDING). */
 OBMT_HIDDEN void heap_free_owner_slow(struct heap *h, pool_header *p, block *b);
+/* The owner's free emptied p (count 0) and p is not the sole pool of its
+ * class in usedpools: file it as empty. */
+OBMT_HIDDEN void heap_pool_emptied(struct heap *h, pool_header *p);
 /* Free of a block whose pool the calling thread does not own. */
 OBMT_HIDDEN void heap_free_remote(pool_header *p, block *b);
 /* Drain the calling thread's returned pools and remote lists; give back empties. */
@@ -315,23 +338,17 @@ OBMT_HIDDEN void heap_collect(struct heap *h, bool all);
 /* Thread exit: give back what is empty, abandon the rest, recycle the heap. */
 OBMT_HIDDEN void heap_thread_exit(struct heap *h);
 
-/* malloc's fast path: pop the head block of a pool of h's usedpools. */
+/* malloc's fast path: pop the head block of a pool of h's usedpools. When
+ * that empties the local list, pool_refill carves or drains (a tail call, so
+ * the fast path needs no stack frame). */
 static inline void *pool_pop(struct heap *h, pool_header *p)
 {
     block *b = p->freeblock;
     block *next = b->next;
     p->count++;
     p->freeblock = next;
-    if (unlikely(!next)) {
-        if (p->nextoffset <= p->maxnextoffset) { /* carve one more block */
-            next = (block *)((char *)p + p->nextoffset);
-            p->nextoffset = (uint16_t)(p->nextoffset + p->size);
-            next->next = NULL;
-            p->freeblock = next;
-        } else {
-            heap_pool_exhausted(h, p);
-        }
-    }
+    if (unlikely(!next))
+        return pool_refill(h, p, b);
     return b;
 }
 

@@ -4,11 +4,9 @@
  */
 #include "internal.h"
 
-/* pool_class_recip[c] = ceil(2^32 / size(c)). For an offset d < 2^16 and a
- * block size s <= 2^16, (d * ceil(2^32/s)) >> 32 == floor(d / s) exactly,
- * since the error d * (ceil(2^32/s) - 2^32/s) / 2^32 < 2^16 / 2^32 is below
- * the 1/s gap to the next integer. One multiply instead of a division on
- * every free. */
+/* pool_class_recip[c] = ceil(2^32 / size(c)) (plus one when size(c) is a
+ * power of two, which only adds to the slack): the exact-division test of
+ * pool_offset_is_block in internal.h. */
 #define RECIP(c) (uint32_t)(((uint64_t)1 << 32) / ((uint64_t)((c) + 1) << OBMT_ALIGN_SHIFT) + 1)
 #define R4(c) RECIP(c), RECIP(c + 1), RECIP(c + 2), RECIP(c + 3)
 #define R16(c) R4(c), R4(c + 4), R4(c + 8), R4(c + 12)
@@ -21,6 +19,7 @@ block *pool_init(pool_header *p, unsigned c, struct heap *h)
     uint32_t size = (uint32_t)class_size(c);
     p->szidx = (uint16_t)c;
     p->size = size;
+    p->recip = pool_class_recip[c];
     p->count = 1;
     p->state = POOL_USED;
     p->in_cache = 0;
@@ -70,6 +69,9 @@ uintptr_t pool_push_remote(pool_header *p, block *b)
         /* Pushing clears FULL: the pusher that clears it hands the pool back
          * to its owner. ABANDONED stays for the adopter to see. */
         nw = (uintptr_t)b | (old & REMOTE_ABANDONED);
-    } while (!obmt_cas_release(&p->remote, &old, nw));
+        /* acq_rel: release publishes b->next and the user's writes to the
+         * owner; acquire makes the freer that clears FULL (or sees
+         * ABANDONED) see everything the owner did before setting it. */
+    } while (!obmt_cas_acq_rel(&p->remote, &old, nw));
     return old & REMOTE_FLAGS;
 }

@@ -75,7 +75,12 @@ int main(void)
     CHECK(q->state == POOL_USED && q->count == per / 2 - 1);
     for (size_t i = 1; i < per / 2; i++)
         obmt_free(t[i]);
-    CHECK(q->count == 0 && q->state == POOL_EMPTY);
+    /* Empty, and the only pool of its class in usedpools (p is full): it
+     * stays there for the next malloc; obmt_collect gives it back. */
+    CHECK(q->count == 0 && q->state == POOL_USED);
+    CHECK(me->usedpools[c] == q && q->nextpool == NULL && q->prevpool == NULL);
+    obmt_collect();
+    CHECK(q->state == POOL_FREE && me->usedpools[c] == NULL);
 
     for (size_t i = 0; i < per; i++)
         obmt_free(b[i]);
