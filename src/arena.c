@@ -36,6 +36,7 @@
  * once the threads changing it are done: the last RMW on that bit is either
  * a set, or a clear whose re-read saw a count it then re-filed. Stale extra
  * bits are allowed; a scanner that meets one clears it the same way.
+ * g_bucket_summary (below) lets a scan skip empty buckets.
  */
 #include "internal.h"
 
@@ -93,15 +94,40 @@ static inline bool state_cas(size_t slot, uint64_t *expected, uint64_t desired)
 
 /* ---- buckets -------------------------------------------------------------- */
 
+/* g_bucket_summary bit k: bucket k may have a bit set. The setter sets the
+ * bucket bit, then (if it reads the summary bit clear) the summary bit; a
+ * scanner that finds bucket k empty clears the summary bit, then re-reads
+ * the bucket and sets the summary bit again if it is not empty. All four are
+ * sequentially consistent, so that setter and scanner cannot both miss the
+ * other's write (the store-buffering pattern). */
+static uint64_t g_bucket_summary;
+
 static inline void bucket_set(size_t slot, unsigned nfree)
 {
-    if (nfree)
-        __atomic_fetch_or(&g_buckets[nfree - 1][slot >> 6], (uint64_t)1 << (slot & 63), __ATOMIC_ACQ_REL);
+    if (nfree - 1 >= NPOOLS) /* 0: a full arena is in no bucket */
+        return;
+    __atomic_fetch_or(&g_buckets[nfree - 1][slot >> 6], (uint64_t)1 << (slot & 63), __ATOMIC_SEQ_CST);
+    uint64_t bit = (uint64_t)1 << (nfree - 1);
+    if (!(__atomic_load_n(&g_bucket_summary, __ATOMIC_SEQ_CST) & bit))
+        __atomic_fetch_or(&g_bucket_summary, bit, __ATOMIC_SEQ_CST);
+}
+
+/* A scan found bucket b empty (words [0, nwords)): clear its summary bit. */
+static void bucket_summary_clear(unsigned b, size_t nwords)
+{
+    uint64_t bit = (uint64_t)1 << b;
+    __atomic_fetch_and(&g_bucket_summary, ~bit, __ATOMIC_SEQ_CST);
+    for (size_t w = 0; w < nwords; w++) {
+        if (__atomic_load_n(&g_buckets[b][w], __ATOMIC_SEQ_CST)) {
+            __atomic_fetch_or(&g_bucket_summary, bit, __ATOMIC_SEQ_CST);
+            return;
+        }
+    }
 }
 
 static inline void bucket_clear(size_t slot, unsigned nfree)
 {
-    if (!nfree)
+    if (nfree - 1 >= NPOOLS)
         return;
     __atomic_fetch_and(&g_buckets[nfree - 1][slot >> 6], ~((uint64_t)1 << (slot & 63)), __ATOMIC_ACQ_REL);
     uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
@@ -198,9 +224,14 @@ static pool_header *arena_new_pool(void)
 pool_header *arena_take_pool(void)
 {
     size_t nwords = (slots_used() + 63) >> 6;
-    for (unsigned b = 0; b < NPOOLS; b++) {
+    uint64_t summary = __atomic_load_n(&g_bucket_summary, __ATOMIC_SEQ_CST);
+    while (summary) {
+        unsigned b = (unsigned)__builtin_ctzll(summary);
+        summary &= summary - 1;
+        bool seen = false;
         for (size_t w = 0; w < nwords; w++) {
             uint64_t bits = obmt_load_relaxed(&g_buckets[b][w]);
+            seen |= bits != 0;
             while (bits) {
                 size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
                 bits &= bits - 1;
@@ -221,6 +252,8 @@ pool_header *arena_take_pool(void)
                 }
             }
         }
+        if (!seen)
+            bucket_summary_clear(b, nwords);
     }
     return arena_new_pool();
 }

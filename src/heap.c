@@ -95,10 +95,7 @@ static void pool_place(struct heap *h, pool_header *p)
     }
     while (!p->freeblock) {
         if (p->nextoffset <= p->maxnextoffset) {
-            block *b = (block *)((char *)p + p->nextoffset);
-            p->nextoffset = (uint16_t)(p->nextoffset + p->size);
-            b->next = NULL;
-            p->freeblock = b;
+            pool_carve(p);
             break;
         }
         uintptr_t expected = 0;
@@ -216,6 +213,27 @@ struct heap *heap_get_slow(void)
 
 /* ---- malloc's slow half ------------------------------------------------------------ */
 
+/* An empty pool from h's cache, preferring one that last held class c (its
+ * free list is ready). */
+static pool_header *take_cached_empty(struct heap *h, unsigned c)
+{
+    pool_header **link = &h->emptypools, **best = NULL;
+    for (pool_header *p; (p = *link) != NULL; link = &p->nextpool) {
+        if (p->szidx == c) {
+            best = link;
+            break;
+        }
+        if (!best)
+            best = link;
+    }
+    if (!best)
+        return NULL;
+    pool_header *p = *best;
+    *best = p->nextpool;
+    h->nempty--;
+    return p;
+}
+
 void *heap_malloc_slow(struct heap *h, unsigned c)
 {
     if (unlikely(h == &heap_empty)) {
@@ -228,28 +246,22 @@ void *heap_malloc_slow(struct heap *h, unsigned c)
     pool_header *p = h->usedpools[c];
     if (p)
         return pool_pop(h, p);
-    p = h->emptypools;
-    if (p) {
-        h->emptypools = p->nextpool;
-        h->nempty--;
-    } else {
+    p = take_cached_empty(h, c);
+    if (!p) {
         p = arena_take_pool();
         if (!p)
             return NULL;
         obmt_count_add(&h->stats.pools_taken, 1);
     }
-    block *b = pool_init(p, c, h);
+    pool_init(p, c, h);
     list_push_front(&h->usedpools[c], p);
-    return b;
+    return pool_pop(h, p);
 }
 
 void *pool_refill(struct heap *h, pool_header *p, void *b)
 {
-    if (p->nextoffset <= p->maxnextoffset) { /* obmalloc's lazy carving: one more block */
-        block *nb = (block *)((char *)p + p->nextoffset);
-        p->nextoffset = (uint16_t)(p->nextoffset + p->size);
-        nb->next = NULL;
-        p->freeblock = nb;
+    if (p->nextoffset <= p->maxnextoffset) {
+        pool_carve(p);
         return b;
     }
     uintptr_t old = obmt_load_relaxed(&p->remote);

@@ -261,8 +261,12 @@ static inline bool pool_is_carved_block(const pool_header *pool, const void *p)
     return d < (uint32_t)pool->nextoffset - OBMT_POOL_OVERHEAD && pool_offset_is_block(pool, d);
 }
 
-/* Set up an empty pool for class c, owned by h; returns its first block. */
-OBMT_HIDDEN block *pool_init(pool_header *p, unsigned c, struct heap *h);
+/* Set up an empty pool (count 0) for class c, owned by h, in state USED
+ * with a non-empty free list. Owner only. */
+OBMT_HIDDEN void pool_init(pool_header *p, unsigned c, struct heap *h);
+/* p->freeblock is NULL and p->nextoffset <= p->maxnextoffset: carve the
+ * blocks that start in the next virgin block's page onto the free list. */
+OBMT_HIDDEN void pool_carve(pool_header *p);
 /* Take the whole remote list; returns how many blocks it held and chains
  * them in front of p->freeblock. Owner only. */
 OBMT_HIDDEN uint32_t pool_drain_remote(pool_header *p);

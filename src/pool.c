@@ -14,26 +14,45 @@
 const uint32_t pool_class_recip[64] = { R64(0) };
 _Static_assert(OBMT_NCLASSES <= 64, "pool_class_recip covers 64 classes");
 
-block *pool_init(pool_header *p, unsigned c, struct heap *h)
+void pool_carve(pool_header *p)
 {
+    /* Carve every block that starts in the page of the next virgin block:
+     * that page is touched by the first of them anyway, so memory is still
+     * never touched before a block in it is handed out, and the fast path
+     * comes here once per page instead of once per block. */
+    uint32_t off = p->nextoffset, size = p->size, max = p->maxnextoffset;
+    uint32_t page_end = (off | (OBMT_CARVE_PAGE - 1)) + 1;
+    char *base = (char *)p;
+    block *head = (block *)(base + off), *b = head;
+    for (off += size; off < page_end && off <= max; off += size) {
+        block *nb = (block *)(base + off);
+        b->next = nb;
+        b = nb;
+    }
+    b->next = NULL;
+    p->nextoffset = (uint16_t)off;
+    p->freeblock = head;
+}
+
+void pool_init(pool_header *p, unsigned c, struct heap *h)
+{
+    p->state = POOL_USED;
+    p->in_cache = 0;
+    p->nextpool = p->prevpool = NULL;
+    obmt_store_relaxed(&p->owner, h);
+    /* obmalloc's shortcut: a pool that last held blocks of this class has
+     * its header and free list ready (count is 0, every carved block is on
+     * the free list). A decommitted pool reads as zeros: size 0. */
+    if (p->size == class_size(c) && p->szidx == c && p->freeblock != NULL)
+        return;
     uint32_t size = (uint32_t)class_size(c);
     p->szidx = (uint16_t)c;
     p->size = size;
     p->recip = pool_class_recip[c];
-    p->count = 1;
-    p->state = POOL_USED;
-    p->in_cache = 0;
-    p->nextpool = p->prevpool = NULL;
-    /* obmalloc's lazy carving: block 0 goes to the caller, block 1 becomes
-     * the free list, and the rest are carved one at a time when needed. */
-    block *first = (block *)((char *)p + OBMT_POOL_OVERHEAD);
-    block *second = (block *)((char *)first + size);
-    second->next = NULL;
-    p->freeblock = second;
-    p->nextoffset = (uint16_t)(OBMT_POOL_OVERHEAD + 2 * size);
+    p->count = 0;
+    p->nextoffset = OBMT_POOL_OVERHEAD;
     p->maxnextoffset = (uint16_t)(OBMT_POOL_SIZE - size);
-    obmt_store_relaxed(&p->owner, h);
-    return first;
+    pool_carve(p);
 }
 
 uint32_t pool_drain_remote(pool_header *p)

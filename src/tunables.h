@@ -57,6 +57,11 @@
 #define OBMT_MAX_HEAPS 16384
 #endif
 
+/* Carving granularity: blocks are carved a page at a time (see pool_carve). */
+#ifndef OBMT_CARVE_PAGE
+#define OBMT_CARVE_PAGE 4096
+#endif
+
 /* ---- derived values ---------------------------------------------------- */
 #define OBMT_ALIGNMENT      ((size_t)1 << OBMT_ALIGN_SHIFT)
 #define OBMT_NCLASSES       (OBMT_SMALL_MAX >> OBMT_ALIGN_SHIFT)
@@ -87,6 +92,9 @@
 #endif
 #if OBMT_SMALL_MAX * 4 > (1 << OBMT_POOL_SHIFT)
 #error "a pool must hold at least four blocks of the largest class"
+#endif
+#if (OBMT_CARVE_PAGE & (OBMT_CARVE_PAGE - 1)) || OBMT_CARVE_PAGE > (1 << OBMT_POOL_SHIFT)
+#error "OBMT_CARVE_PAGE must be a power of two no larger than a pool"
 #endif
 #if OBMT_KEEP_FREE_ARENAS < 0 || OBMT_KEEP_EMPTY_POOLS < 0
 #error "hysteresis counts cannot be negative"

@@ -4,12 +4,12 @@
  * instead of taking new pools. Repeated, with both threads alive. */
 #include "mt_util.h"
 
-#define PER_POOL ((16384 - 128) / 96) /* blocks of 96 bytes in a 16 KiB pool */
 #define POOLS 4 /* <= OBMT_KEEP_EMPTY_POOLS: all of them stay in A's heap when empty */
-#define N (PER_POOL * POOLS)
+#define MAX_N ((32768 / 96) * POOLS) /* pools are at most 32 KiB */
 #define ROUNDS SCALE(400)
 
-static void *blocks[N];
+static int N; /* blocks of 96 bytes in POOLS pools (128-byte pool header) */
+static void *blocks[MAX_N];
 static pthread_barrier_t barrier;
 
 static void *freer(void *arg)
@@ -36,7 +36,8 @@ int main(void)
     pthread_t t;
     pthread_barrier_init(&barrier, NULL, 2);
     CHECK(pthread_create(&t, NULL, freer, NULL) == 0);
-    static void *first[N], *now[N];
+    N = (int)((stats_now().pool_size - 128) / 96) * POOLS;
+    static void *first[MAX_N], *now[MAX_N];
     uint64_t taken_after_first = 0;
     for (int r = 0; r < ROUNDS; r++) {
         for (int i = 0; i < N; i++) {
@@ -45,14 +46,14 @@ int main(void)
             pattern_fill(blocks[i], 96, (uint64_t)r);
         }
         if (r == 0) {
-            memcpy(first, blocks, sizeof first);
+            memcpy(first, blocks, N * sizeof first[0]);
             qsort(first, N, sizeof first[0], cmp_ptr);
             taken_after_first = stats_now().pools_taken;
         } else {
             /* The same blocks, handed back through the remote frees. */
-            memcpy(now, blocks, sizeof now);
+            memcpy(now, blocks, N * sizeof now[0]);
             qsort(now, N, sizeof now[0], cmp_ptr);
-            CHECK_MSG(memcmp(now, first, sizeof now) == 0, "round %d used other blocks", r);
+            CHECK_MSG(memcmp(now, first, N * sizeof now[0]) == 0, "round %d used other blocks", r);
         }
         pthread_barrier_wait(&barrier);
         pthread_barrier_wait(&barrier);

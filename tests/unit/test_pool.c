@@ -5,7 +5,8 @@
 
 static void free_interior(void *p) { obmt_free((char *)p + 8); }
 static void free_twice(void *p) { obmt_free(p); obmt_free(p); }
-static void free_uncarved(void *p) { obmt_free((char *)p + 5 * 48); }
+/* p is the first block of a fresh pool: slot 100 starts past its first page. */
+static void free_uncarved(void *p) { obmt_free((char *)p + 100 * 48); }
 
 int main(void)
 {
@@ -18,11 +19,16 @@ int main(void)
     CHECK((char *)b[0] == (char *)p + OBMT_POOL_OVERHEAD);
     CHECK(p->szidx == c && p->size == 48 && p->count == 1 && p->state == POOL_USED);
     CHECK(tls_heap->usedpools[c] == p && p->owner == tls_heap);
-    /* Lazy carving: the free list never holds more than one virgin block. */
+    /* Lazy carving, a page at a time: nothing past the first page yet. */
+    CHECK(p->nextoffset <= OBMT_CARVE_PAGE + 48 && p->nextoffset > OBMT_CARVE_PAGE - 48);
     for (size_t i = 1; i < per; i++) {
         b[i] = obmt_malloc(40);
         CHECK_MSG((char *)b[i] == (char *)b[i - 1] + 48, "block %zu not carved in order", i);
         CHECK(p->count == i + 1);
+        /* As in obmalloc, the next free block is carved ahead; nothing past
+         * its page is. */
+        CHECK_MSG(p->nextoffset <= (((uintptr_t)b[i] - (uintptr_t)p + 48) | (OBMT_CARVE_PAGE - 1)) + 1 + 48,
+                  "block %zu: carved past the page of the next block", i);
     }
     /* Full: out of usedpools, FULL flag set, next malloc takes a new pool. */
     CHECK(p->state == POOL_FULL && p->freeblock == NULL);
