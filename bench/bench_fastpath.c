@@ -7,9 +7,12 @@
  *
  * The malloc/free variants call whatever allocator the process has, so the
  * comparison runner preloads each peer in turn; the obmt_* variants always
- * call the obmt linked in. Items are malloc+free pairs.
+ * call the obmt linked in. Items are malloc+free pairs. OBMT_BENCH_DIRECT=0
+ * leaves the obmt_* variants out (bench/run.sh does so under the peers,
+ * where they would only measure obmt again).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "gbench.h"
 #include "obmt.h"
@@ -62,7 +65,9 @@ int main(int argc, char **argv)
         { "fastpath_lifo", bm_lifo }, { "fastpath_batch", bm_batch },
         { "obmt_lifo", bm_obmt_lifo }, { "obmt_batch", bm_obmt_batch },
     };
-    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
+    const char *direct = getenv("OBMT_BENCH_DIRECT");
+    size_t nvariants = direct && strcmp(direct, "0") == 0 ? 2 : 4;
+    for (size_t k = 0; k < nvariants; k++) {
         gb_bench *b = gb_register(all[k].name, all[k].fn);
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
             gb_arg(b, sizes[i]);

@@ -47,7 +47,8 @@ void gb_counter(gb_state *s, const char *name, double value, bool per_second);
 void gb_set_label(gb_state *s, const char *label);
 void gb_skip_with_error(gb_state *s, const char *msg);
 
-/* Initialise from the command line (all --benchmark_* flags) and run. */
+/* Initialise from the command line (all --benchmark_* flags) and run.
+ * Returns 0, or 1 when no benchmark ran (a filter that matches nothing). */
 int gb_main(int argc, char **argv);
 
 #ifdef __cplusplus

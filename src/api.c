@@ -181,8 +181,16 @@ static void *aligned_malloc(size_t alignment, size_t n)
      * to it. */
     if (alignment <= OBMT_POOL_OVERHEAD && n <= OBMT_SMALL_MAX) {
         size_t r = n ? (n + alignment - 1) & ~(alignment - 1) : alignment;
-        if (r <= OBMT_SMALL_MAX)
-            return obmt_malloc(r);
+        if (r <= OBMT_SMALL_MAX) {
+            /* Only a pool block is aligned by placement: no fallback to the
+             * underlying malloc here, which aligns to 16 only. */
+            struct heap *h = tls_heap;
+            unsigned c = size_class(r);
+            pool_header *p = h->usedpools[c];
+            void *b = p ? pool_pop(h, p) : heap_malloc_slow(h, c);
+            if (b)
+                return b;
+        }
     }
     return large_memalign(alignment, n);
 }

@@ -113,10 +113,14 @@ static inline void bucket_set(size_t slot, unsigned nfree)
 }
 
 /* A scan found bucket b empty (words [0, nwords)): clear its summary bit. */
-static void bucket_summary_clear(unsigned b, size_t nwords)
+static size_t slots_used_sc(void);
+static void bucket_summary_clear(unsigned b)
 {
     uint64_t bit = (uint64_t)1 << b;
     __atomic_fetch_and(&g_bucket_summary, ~bit, __ATOMIC_SEQ_CST);
+    /* Re-read the slot count after the clear: an arena created since the
+     * scan began may sit in a word the scan did not look at. */
+    size_t nwords = (slots_used_sc() + 63) >> 6;
     for (size_t w = 0; w < nwords; w++) {
         if (__atomic_load_n(&g_buckets[b][w], __ATOMIC_SEQ_CST)) {
             __atomic_fetch_or(&g_bucket_summary, bit, __ATOMIC_SEQ_CST);
@@ -192,6 +196,12 @@ static size_t slots_used(void)
     return n < g_max_arenas ? n : g_max_arenas;
 }
 
+static size_t slots_used_sc(void)
+{
+    size_t n = __atomic_load_n(&g_slots_used, __ATOMIC_SEQ_CST);
+    return n < g_max_arenas ? n : g_max_arenas;
+}
+
 static void committed_end_extend(size_t end)
 {
     size_t cur = obmt_load_relaxed(&g_committed_end);
@@ -203,7 +213,9 @@ static void committed_end_extend(size_t end)
 /* A fresh slot: commit it, hand pool 0 to the caller, file the rest. */
 static pool_header *arena_new_pool(void)
 {
-    size_t slot = obmt_fetch_add_relaxed(&g_slots_used, 1);
+    /* seq_cst: ordered before this slot's bucket_set, against a scanner's
+     * summary clear and re-read of the slot count (bucket_summary_clear). */
+    size_t slot = __atomic_fetch_add(&g_slots_used, 1, __ATOMIC_SEQ_CST);
     if (slot >= g_max_arenas) {
         errno = ENOMEM;
         return NULL;
@@ -253,7 +265,7 @@ pool_header *arena_take_pool(void)
             }
         }
         if (!seen)
-            bucket_summary_clear(b, nwords);
+            bucket_summary_clear(b);
     }
     return arena_new_pool();
 }

@@ -34,10 +34,15 @@ struct heap heap_empty; /* never owns a pool: its usedpools are all NULL */
 struct heap g_heaps[OBMT_MAX_HEAPS];
 uint32_t g_heaps_used;
 uint64_t g_remote_frees_heapless;
+uint64_t g_pools_given_unowned;
 
 static uint64_t g_free_heaps;
 static pthread_key_t g_heap_key;
 static OBMT_TLS int tls_in_heap_get; /* recursion guard: pthread_setspecific may allocate */
+/* Set once this thread's heap was torn down (its key destructor ran): frees
+ * that glibc or other destructors do afterwards must not take a new heap,
+ * which nothing would ever release. */
+static OBMT_TLS int tls_heap_exited;
 
 /* ---- owner-only list helpers --------------------------------------------- */
 
@@ -63,13 +68,17 @@ static inline void list_unlink(pool_header **head, pool_header *p)
 
 /* ---- giving pools back ---------------------------------------------------- */
 
+/* h may be NULL: a thread without a heap releasing an unowned pool. */
 static void give_back(struct heap *h, pool_header *p)
 {
     if (unlikely(obmt_load_relaxed(&p->remote) != 0))
         os_fatal("free():", p, "pool has blocks on its remote list after its last block was freed (double free?)");
     p->state = POOL_FREE;
     obmt_store_release(&p->owner, NULL);
-    obmt_count_add(&h->stats.pools_given, 1);
+    if (h)
+        obmt_count_add(&h->stats.pools_given, 1);
+    else
+        obmt_fetch_add_relaxed(&g_pools_given_unowned, 1);
     arena_give_pool(p);
 }
 
@@ -188,7 +197,7 @@ struct heap *heap_get_slow(void)
     struct heap *h = tls_heap;
     if (h != &heap_empty)
         return h;
-    if (tls_in_heap_get || !obmt_ensure_init())
+    if (tls_in_heap_get || tls_heap_exited || !obmt_ensure_init())
         return NULL;
     tls_in_heap_get = 1;
     h = free_heap_pop();
@@ -231,6 +240,8 @@ static pool_header *take_cached_empty(struct heap *h, unsigned c)
     pool_header *p = *best;
     *best = p->nextpool;
     h->nempty--;
+    if (unlikely(obmt_load_acquire(&p->remote) != 0))
+        os_fatal("free():", p, "an empty pool received a remote free (double free)");
     return p;
 }
 
@@ -326,12 +337,27 @@ static void adopt(struct heap *h, pool_header *p, block *list)
     pool_place(h, p);
 }
 
-/* Give p up again when no heap can be had to adopt it. */
-static void reabandon(pool_header *p)
+/* The caller holds p alone (it took the ABANDONED flag, cleared FULL with
+ * the owner gone, or is the exiting owner) and will not keep it: take
+ * `list`, then give p back to its arena if that emptied it, else leave it
+ * ABANDONED for the next freer. The CAS that sets ABANDONED succeeds only
+ * from an empty list, so a block pushed meanwhile is taken on the next turn
+ * instead of being stranded on an abandoned pool. h may be NULL. */
+static void release_unowned(struct heap *h, pool_header *p, block *list)
 {
     p->state = POOL_ABANDONED;
     obmt_store_release(&p->owner, OWNER_ABANDONED);
-    obmt_fetch_or_release(&p->remote, REMOTE_ABANDONED);
+    pool_take_list(p, list);
+    for (;;) {
+        if (p->count == 0) {
+            give_back(h, p);
+            return;
+        }
+        uintptr_t expected = 0;
+        if (obmt_cas_release(&p->remote, &expected, REMOTE_ABANDONED))
+            return;
+        pool_drain_remote(p);
+    }
 }
 
 void heap_free_remote(pool_header *p, block *b)
@@ -353,22 +379,24 @@ void heap_free_remote(pool_header *p, block *b)
         if (o != OWNER_ABANDONED && returned_push(o, p))
             return;
         struct heap *h = heap_get_slow();
-        if (!h) {
-            reabandon(p);
-            return;
-        }
         uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
-        adopt(h, p, (block *)(w & ~REMOTE_FLAGS));
+        if (h)
+            adopt(h, p, (block *)(w & ~REMOTE_FLAGS));
+        else
+            release_unowned(NULL, p, (block *)(w & ~REMOTE_FLAGS));
     } else if (flags & REMOTE_ABANDONED) {
-        struct heap *h = heap_get_slow();
-        if (!h)
-            return; /* the block waits on the list for the next adopter */
         uintptr_t w = obmt_load_relaxed(&p->remote);
         do {
             if (!(w & REMOTE_ABANDONED))
                 return; /* another thread adopted it */
         } while (!obmt_cas_acq_rel(&p->remote, &w, (uintptr_t)0));
-        adopt(h, p, (block *)(w & ~REMOTE_FLAGS));
+        /* We hold the pool: adopt it, or, without a heap (a thread being
+         * torn down, or heaps exhausted), release it if it is now empty. */
+        struct heap *h = heap_get_slow();
+        if (h)
+            adopt(h, p, (block *)(w & ~REMOTE_FLAGS));
+        else
+            release_unowned(NULL, p, (block *)(w & ~REMOTE_FLAGS));
     }
 }
 
@@ -404,19 +432,8 @@ void heap_collect(struct heap *h, bool all)
 /* Leave a pool with live blocks for other threads to adopt. */
 static void abandon_used(struct heap *h, pool_header *p)
 {
-    p->state = POOL_ABANDONED;
-    obmt_store_release(&p->owner, OWNER_ABANDONED);
-    for (;;) {
-        pool_drain_remote(p);
-        if (p->count == 0) {
-            give_back(h, p);
-            return;
-        }
-        uintptr_t expected = 0;
-        if (obmt_cas_release(&p->remote, &expected, REMOTE_ABANDONED))
-            return; /* a later free sees ABANDONED and adopts the pool */
-        /* a block came in meanwhile: take it and try again */
-    }
+    uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
+    release_unowned(h, p, (block *)(w & ~REMOTE_FLAGS));
 }
 
 static void abandon_full(pool_header *p)
@@ -435,6 +452,7 @@ static void abandon_full(pool_header *p)
 void heap_thread_exit(struct heap *h)
 {
     tls_heap = &heap_empty;
+    tls_heap_exited = 1;
     take_returned(h);
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         while (h->usedpools[c]) {
@@ -489,13 +507,12 @@ static void heap_atfork_child(void)
             pool_header *p = list;
             list = p->returned_next;
             struct heap *mine = heap_get_slow();
-            if (!mine) {
-                reabandon(p);
-                continue;
-            }
             p->state = POOL_ABANDONED; /* its list links belong to the dead heap */
             uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
-            adopt(mine, p, (block *)(w & ~REMOTE_FLAGS));
+            if (mine)
+                adopt(mine, p, (block *)(w & ~REMOTE_FLAGS));
+            else
+                release_unowned(NULL, p, (block *)(w & ~REMOTE_FLAGS));
         }
     }
 }

@@ -271,7 +271,9 @@ OBMT_HIDDEN void pool_carve(pool_header *p);
  * them in front of p->freeblock. Owner only. */
 OBMT_HIDDEN uint32_t pool_drain_remote(pool_header *p);
 /* Chain a list taken from p->remote in front of p->freeblock; returns its
- * length and takes it off p->count. Owner only. */
+ * length and takes it off p->count. Owner only. Every block must be a
+ * carved block of p and the list no longer than p->count: anything else is
+ * a double or invalid free by another thread, and aborts. */
 OBMT_HIDDEN uint32_t pool_take_list(pool_header *p, block *list);
 /* Push b onto p's remote list (caller is not the owner). Returns the old
  * flags, so the caller learns whether it cleared FULL. */
@@ -318,8 +320,10 @@ OBMT_HIDDEN extern OBMT_TLS struct heap *tls_heap;
 OBMT_HIDDEN extern struct heap heap_empty;
 OBMT_HIDDEN extern struct heap g_heaps[OBMT_MAX_HEAPS];
 OBMT_HIDDEN extern uint32_t g_heaps_used;
-/* Remote frees by threads without a heap: fetch_add relaxed, read by stats. */
+/* Remote frees by threads without a heap, and pools such threads gave back
+ * to their arena: fetch_add relaxed, read by stats. */
 OBMT_HIDDEN extern uint64_t g_remote_frees_heapless;
+OBMT_HIDDEN extern uint64_t g_pools_given_unowned;
 
 OBMT_HIDDEN void heap_init_process(void);
 /* Give the calling thread a heap; NULL if none can be had (then the caller

@@ -67,11 +67,16 @@ uint32_t pool_take_list(pool_header *p, block *list)
 {
     if (!list)
         return 0;
-    uint32_t n = 1;
+    uint32_t n = 0;
     block *tail = list;
-    while (tail->next) {
+    for (;;) {
+        if (unlikely(!pool_is_carved_block(p, tail)))
+            os_fatal("free(): invalid pointer", tail, "freed by another thread, not a block in use");
+        if (unlikely(++n > p->count))
+            os_fatal("free(): double free of", tail, "freed by another thread after its pool had no block left in use");
+        if (!tail->next)
+            break;
         tail = tail->next;
-        n++;
     }
     tail->next = p->freeblock;
     p->freeblock = list;

@@ -29,7 +29,7 @@ int obmt_stats_get(struct obmt_stats *out)
     out->bytes_committed = (uint64_t)a.committed * OBMT_ARENA_SIZE;
     out->pools_free_in_arenas = a.free_pools;
 
-    uint64_t taken = 0, given = 0, remote = obmt_load_relaxed(&g_remote_frees_heapless), adopted = 0, large = 0, in_use = 0;
+    uint64_t taken = 0, given = obmt_load_relaxed(&g_pools_given_unowned), remote = obmt_load_relaxed(&g_remote_frees_heapless), adopted = 0, large = 0, in_use = 0;
     uint32_t n = obmt_load_relaxed(&g_heaps_used);
     if (n > OBMT_MAX_HEAPS)
         n = OBMT_MAX_HEAPS;

@@ -2,18 +2,20 @@
 # tests/run.sh: the whole test suite, as a new user (and CI) runs it.
 #  1. installs the build dependencies that are missing (Debian 12);
 #  2. builds obmt (RelWithDebInfo) and runs every ctest: unit, api (direct
-#     and under LD_PRELOAD), mt (multi-thread) and install;
+#     and under LD_PRELOAD), mt (multi-thread), install, and every benchmark
+#     once at a tiny time (bench);
 #  3. builds again with -fsanitize=thread (clang) and runs the unit, api and
 #     multi-thread tests through the obmt_* API; any ThreadSanitizer report
 #     fails the test that produced it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh build-essential cmake pkg-config clang libclang-rt-14-dev \
-  liburcu-dev libck-dev
+  liburcu-dev libck-dev libbenchmark-dev
 jobs=$(nproc)
 
 echo "== release build"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOBMT_BUILD_TESTS=ON >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOBMT_BUILD_TESTS=ON \
+  -DOBMT_BUILD_BENCH=ON >/dev/null
 cmake --build build/release -j"$jobs"
 ctest --test-dir build/release --output-on-failure -j"$jobs"
 

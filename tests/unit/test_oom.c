@@ -24,6 +24,19 @@ int main(void)
     CHECK(!obmt_owns(p));
     memset(p, 0x5a, 512);
     obmt_free(p);
+    /* Aligned requests that a pool cannot serve must not fall back to the
+     * underlying malloc, which aligns to 16 only (found in review). */
+    for (size_t align = 32; align <= 128; align *= 2) {
+        for (size_t n = 1; n <= 512; n += 37) {
+            void *q = NULL;
+            CHECK(obmt_posix_memalign(&q, align, n) == 0);
+            CHECK_MSG((uintptr_t)q % align == 0, "posix_memalign(%zu, %zu) = %p", align, n, q);
+            obmt_free(q);
+            q = obmt_aligned_alloc(align, n);
+            CHECK_MSG(q && (uintptr_t)q % align == 0, "aligned_alloc(%zu, %zu) = %p", align, n, q);
+            obmt_free(q);
+        }
+    }
     errno = 0;
     pool_header *pool = arena_take_pool();
     CHECK(pool == NULL && errno == ENOMEM);

@@ -6,6 +6,34 @@
 
 struct job { void **blocks; size_t n; };
 
+/* Invalid frees by a thread that does not own the pool are caught when the
+ * owner takes the remote list (found in review: they used to corrupt the
+ * pool or hang the owner). */
+static void *free_twice_remote(void *arg)
+{
+    obmt_free(arg);
+    obmt_free(arg);
+    return NULL;
+}
+static void remote_double_free(void *unused)
+{
+    void *keep = obmt_malloc(64), *b = obmt_malloc(64);
+    run_in_thread(free_twice_remote, b);
+    obmt_collect(); /* drains the remote list */
+    obmt_free(keep);
+}
+static void *free_one(void *arg)
+{
+    obmt_free(arg);
+    return NULL;
+}
+static void remote_uncarved_free(void *unused)
+{
+    char *b = obmt_malloc(64);
+    run_in_thread(free_one, b + 100 * 64); /* a slot past the carved page */
+    obmt_collect();
+}
+
 static void *free_all(void *arg)
 {
     struct job *j = arg;
@@ -86,5 +114,13 @@ int main(void)
         obmt_free(b[i]);
     free(t);
     free(b);
+
+    char msg[512];
+    int st = run_in_child(remote_double_free, NULL, msg, sizeof msg);
+    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d: %s", st, msg);
+    CHECK_MSG(strstr(msg, "double free"), "message: %s", msg);
+    st = run_in_child(remote_uncarved_free, NULL, msg, sizeof msg);
+    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d: %s", st, msg);
+    CHECK_MSG(strstr(msg, "invalid pointer"), "message: %s", msg);
     CHECK_DONE("remote");
 }
