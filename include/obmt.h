@@ -28,10 +28,6 @@ extern "C" {
 #define OBMT_VERSION_MINOR 1
 #define OBMT_VERSION_PATCH 0
 
-/* Largest request served from obmt's pools; larger ones go to the
- * underlying allocator (glibc's malloc). */
-#define OBMT_SMALL_REQUEST_MAX 512
-
 /* malloc(3) and friends. Errors: NULL with errno = ENOMEM (out of memory,
  * size above PTRDIFF_MAX, calloc/reallocarray overflow) or EINVAL (bad
  * alignment). obmt_malloc(0) returns a unique pointer. */
@@ -73,6 +69,9 @@ struct obmt_stats {
     uint32_t version;
     uint32_t size;
     uint64_t pool_size;          /* bytes in a pool */
+    uint64_t small_request_max;  /* largest request served from pools (8160 with the
+                                    default 32 KiB pools); larger ones go to the
+                                    underlying allocator */
     uint64_t arena_size;         /* bytes in an arena */
     uint64_t reserved_bytes;     /* address space reserved for arenas */
     uint64_t arenas_used_hwm;    /* arena slots ever used */

@@ -31,11 +31,18 @@ static OBMT_NOINLINE void *malloc_small_slow(size_t n)
     return p;
 }
 
-/* malloc(0) and requests above OBMT_SMALL_MAX. */
+/* malloc(0), the coarse classes, and requests above OBMT_SMALL_MAX. */
 static OBMT_NOINLINE void *malloc_other(size_t n)
 {
     if (n == 0)
         return obmt_malloc(1); /* a unique pointer: the 16-byte class */
+    if (n <= OBMT_SMALL_MAX) {
+        struct heap *h = tls_heap;
+        pool_header *p = h->usedpools[size_class(n)];
+        if (likely(p != NULL))
+            return pool_pop(h, p);
+        return malloc_small_slow(n);
+    }
     if (unlikely(n > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;
@@ -46,7 +53,7 @@ static OBMT_NOINLINE void *malloc_other(size_t n)
 void *obmt_malloc(size_t n)
 {
     size_t m = n - 1; /* 0 wraps around and takes the other path */
-    if (likely(m < OBMT_SMALL_MAX)) {
+    if (likely(m < OBMT_FINE_MAX)) {
         struct heap *h = tls_heap;
         pool_header *p = h->usedpools[m >> OBMT_ALIGN_SHIFT];
         if (likely(p != NULL))
@@ -135,7 +142,7 @@ void *obmt_realloc(void *ptr, size_t n)
         errno = ENOMEM;
         return NULL;
     }
-    size_t old;
+    size_t old, n_alloc = n;
     if (arena_contains(ptr)) {
         check_live_small(ptr, "realloc(): invalid pointer");
         old = small_usable(ptr);
@@ -144,12 +151,16 @@ void *obmt_realloc(void *ptr, size_t n)
          * copying on small shrinks). */
         if (n <= old && n > old / 2)
             return ptr;
+        /* Growing: take at least a quarter more, so that a chain of small
+         * growths (a string appended to) moves O(log n) times, not O(n). */
+        if (n > old && n < old + old / 4 && old + old / 4 <= OBMT_SMALL_MAX)
+            n_alloc = old + old / 4;
     } else if (n > OBMT_SMALL_MAX) {
         return large_realloc(ptr, n);
     } else {
         old = large_usable_size(ptr); /* moving a large block into a pool */
     }
-    void *q = obmt_malloc(n);
+    void *q = obmt_malloc(n_alloc);
     if (!q)
         return NULL; /* ptr is untouched */
     memcpy(q, ptr, n < old ? n : old);
@@ -176,12 +187,12 @@ static void *aligned_malloc(size_t alignment, size_t n)
         errno = ENOMEM;
         return NULL;
     }
-    /* Blocks sit at pool + 128 + k * size with pools 16 KiB-aligned, so a
-     * size that is a multiple of an alignment <= 128 gives blocks aligned
-     * to it. */
-    if (alignment <= OBMT_POOL_OVERHEAD && n <= OBMT_SMALL_MAX) {
+    /* Blocks sit at pool + 128 + k * size with pools 32 KiB-aligned, so a
+     * fine class whose size is a multiple of an alignment <= 128 gives
+     * blocks aligned to it. */
+    if (alignment <= OBMT_POOL_OVERHEAD && n <= OBMT_FINE_MAX) {
         size_t r = n ? (n + alignment - 1) & ~(alignment - 1) : alignment;
-        if (r <= OBMT_SMALL_MAX) {
+        if (r <= OBMT_FINE_MAX) { /* fine classes only: coarse sizes are not multiples of 64 */
             /* Only a pool block is aligned by placement: no fallback to the
              * underlying malloc here, which aligns to 16 only. */
             struct heap *h = tls_heap;

@@ -6,22 +6,38 @@
  *
  * obmt is CPython's obmalloc made multi-threaded without locks.
  *
- * Requests of 1..OBMT_SMALL_MAX bytes are rounded up to a multiple of 16 and
- * served from *pools*: 16 KiB pages of blocks of one size class. Larger
- * requests go to the underlying allocator (glibc), as obmalloc does.
+ * Requests of 1..512 bytes are rounded up to a multiple of 16 (obmalloc's
+ * classes); 513..8160 bytes to one of fifteen coarse classes whose blocks
+ * fill a pool exactly. Both are served from *pools*: 32 KiB pages of blocks
+ * of one size class. Larger requests go to the underlying allocator
+ * (glibc), as obmalloc does. With the default 32 KiB pools:
  *
- *     request (bytes)   size class   block size
- *         0..16             0            16
- *        17..32             1            32
- *        33..48             2            48
- *          ...             ...          ...
- *       497..512           31           512
+ *     request (bytes)   size class   block size   blocks per pool
+ *         0..16             0            16            2040
+ *        17..32             1            32            1020
+ *          ...             ...          ...             ...
+ *       497..512           31           512              63
+ *       513..672           32           672              48
+ *       673..816           33           816              40
+ *       817..1008          34          1008              32
+ *      1009..1152          35          1152              28
+ *      1153..1360          36          1360              24
+ *      1361..1632          37          1632              20
+ *      1633..2032          38          2032              16
+ *      2033..2320          39          2320              14
+ *      2321..2720          40          2720              12
+ *      2721..3264          41          3264              10
+ *      3265..4080          42          4080               8
+ *      4081..4656          43          4656               7
+ *      4657..5440          44          5440               6
+ *      5441..6528          45          6528               5
+ *      6529..8160          46          8160               4
  *
  * A pool starts with a 128-byte header (struct pool_header); its blocks are
  * carved lazily (nextoffset/maxnextoffset), and a freed block holds in its
  * first word the next free block of the pool (freeblock list).
  *
- * Pools live in *arenas*: 1 MiB, arena-aligned slices of one address range
+ * Pools live in *arenas*: 2 MiB, arena-aligned slices of one address range
  * reserved at start-up. A pointer is obmt's iff it falls in the committed
  * part of that range: one subtraction and one compare, no memory read.
  * Each arena has an arena_object with one 64-bit state word (free pool
@@ -225,11 +241,16 @@ static inline pool_header *pool_of(const void *p)
 {
     return (pool_header *)((uintptr_t)p & ~(uintptr_t)(OBMT_POOL_SIZE - 1));
 }
+/* The class of a request: fine classes by a shift, coarse ones through
+ * obmt_class_of[(n - 1) / 16]; the sizes in obmt_class_size[] (pool.c). */
+OBMT_HIDDEN extern const uint8_t obmt_class_of[512];
+OBMT_HIDDEN extern const uint32_t obmt_class_size[64];
 static inline unsigned size_class(size_t n) /* n <= OBMT_SMALL_MAX */
 {
-    return n ? (unsigned)((n - 1) >> OBMT_ALIGN_SHIFT) : 0;
+    size_t m = n ? n - 1 : 0;
+    return m < OBMT_FINE_MAX ? (unsigned)(m >> OBMT_ALIGN_SHIFT) : obmt_class_of[m >> OBMT_ALIGN_SHIFT];
 }
-static inline size_t class_size(unsigned c) { return (size_t)(c + 1) << OBMT_ALIGN_SHIFT; }
+static inline size_t class_size(unsigned c) { return obmt_class_size[c]; }
 
 /* pool_class_recip[c] = ceil(2^32 / size(c)); see pool.c. */
 OBMT_HIDDEN extern const uint32_t pool_class_recip[64];

@@ -4,15 +4,34 @@
  */
 #include "internal.h"
 
-/* pool_class_recip[c] = ceil(2^32 / size(c)) (plus one when size(c) is a
+/* ---- size classes -----------------------------------------------------------
+ * Everything here is a constant expression: no table is filled at run time,
+ * so malloc can classify a request before obmt is initialised. */
+
+#define COARSE_SIZE(j) OBMT_COARSE(OBMT_COARSE_K(j))
+/* The smallest coarse class that holds x bytes (x <= OBMT_SMALL_MAX). */
+#define CO(x, j) ((x) <= COARSE_SIZE(j) ? (j) :
+#define COARSE_OF(x) (CO(x, 0) CO(x, 1) CO(x, 2) CO(x, 3) CO(x, 4) CO(x, 5) CO(x, 6) CO(x, 7) \
+                      CO(x, 8) CO(x, 9) CO(x, 10) CO(x, 11) CO(x, 12) CO(x, 13) 14)))))))))))))))
+#define CLASS_SIZE(c) ((c) < OBMT_NFINE ? ((c) + 1) << OBMT_ALIGN_SHIFT : COARSE_SIZE((c) - OBMT_NFINE))
+/* Class of a request of ((i + 1) * 16) bytes; entries past OBMT_SMALL_MAX unused. */
+#define CLASS_OF(i) ((i) < OBMT_NFINE ? (i) : OBMT_NFINE + COARSE_OF(((i) + 1) << OBMT_ALIGN_SHIFT))
+#define X256(M, i) X64(M, i), X64(M, i + 64), X64(M, i + 128), X64(M, i + 192)
+
+#define X4(M, i) M(i), M(i + 1), M(i + 2), M(i + 3)
+#define X16(M, i) X4(M, i), X4(M, i + 4), X4(M, i + 8), X4(M, i + 12)
+#define X64(M, i) X16(M, i), X16(M, i + 16), X16(M, i + 32), X16(M, i + 48)
+
+#define CLASS_OF_ENTRY(i) (uint8_t)(CLASS_OF(i) < OBMT_NCLASSES ? CLASS_OF(i) : 0)
+const uint8_t obmt_class_of[512] = { X256(CLASS_OF_ENTRY, 0), X256(CLASS_OF_ENTRY, 256) };
+#define CLASS_SIZE_ENTRY(c) (uint32_t)((c) < OBMT_NCLASSES ? CLASS_SIZE(c) : 0)
+const uint32_t obmt_class_size[64] = { X64(CLASS_SIZE_ENTRY, 0) };
+
+/* pool_class_recip[c] = ceil(2^32 / size(c)) (plus one when the size is a
  * power of two, which only adds to the slack): the exact-division test of
  * pool_offset_is_block in internal.h. */
-#define RECIP(c) (uint32_t)(((uint64_t)1 << 32) / ((uint64_t)((c) + 1) << OBMT_ALIGN_SHIFT) + 1)
-#define R4(c) RECIP(c), RECIP(c + 1), RECIP(c + 2), RECIP(c + 3)
-#define R16(c) R4(c), R4(c + 4), R4(c + 8), R4(c + 12)
-#define R64(c) R16(c), R16(c + 16), R16(c + 32), R16(c + 48)
-const uint32_t pool_class_recip[64] = { R64(0) };
-_Static_assert(OBMT_NCLASSES <= 64, "pool_class_recip covers 64 classes");
+#define RECIP(c) (uint32_t)((c) < OBMT_NCLASSES ? ((uint64_t)1 << 32) / (uint64_t)(CLASS_SIZE(c) ? CLASS_SIZE(c) : 1) + 1 : 0)
+const uint32_t pool_class_recip[64] = { X64(RECIP, 0) };
 
 void pool_carve(pool_header *p)
 {

@@ -20,6 +20,7 @@ int obmt_stats_get(struct obmt_stats *out)
     if (obmt_load_acquire(&g_init_state) == INIT_READY)
         arena_counts(&a);
     out->pool_size = OBMT_POOL_SIZE;
+    out->small_request_max = OBMT_SMALL_MAX;
     out->arena_size = OBMT_ARENA_SIZE;
     out->reserved_bytes = obmt_load_relaxed(&g_reserved);
     out->arenas_used_hwm = a.slots_used;
@@ -76,8 +77,8 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
     obmt_stats_get(&s);
     typedef unsigned long long ull;
     line(out, arg, "obmt %s statistics\n", obmt_version());
-    line(out, arg, "  pool size %llu KiB, arena size %llu KiB, reserved %llu MiB\n",
-         (ull)s.pool_size >> 10, (ull)s.arena_size >> 10, (ull)s.reserved_bytes >> 20);
+    line(out, arg, "  pool size %llu KiB, arena size %llu KiB, reserved %llu MiB, pools serve requests up to %llu bytes\n",
+         (ull)s.pool_size >> 10, (ull)s.arena_size >> 10, (ull)s.reserved_bytes >> 20, (ull)s.small_request_max);
     line(out, arg, "  arenas: %llu committed now (%llu KiB), high-water %llu, slots used %llu, given back to the OS %llu times\n",
          (ull)s.arenas_committed, (ull)s.bytes_committed >> 10, (ull)s.arenas_committed_hwm,
          (ull)s.arenas_used_hwm, (ull)s.arenas_decommitted);

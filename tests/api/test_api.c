@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "obmt.h" /* struct obmt_stats; the preload build finds the functions with dlsym */
 
 #ifdef API_VIA_STANDARD_NAMES
 #define M_MALLOC malloc
@@ -30,9 +31,9 @@
 #define M_PVALLOC pvalloc
 #define M_USABLE malloc_usable_size
 static int (*owns)(const void *);
+static int (*stats_get)(struct obmt_stats *);
 #define TEST_NAME "api_preload"
 #else
-#include "obmt.h"
 #define M_MALLOC obmt_malloc
 #define M_FREE obmt_free
 #define M_CALLOC obmt_calloc
@@ -45,8 +46,11 @@ static int (*owns)(const void *);
 #define M_PVALLOC obmt_pvalloc
 #define M_USABLE obmt_usable_size
 static int (*owns)(const void *) = obmt_owns;
+static int (*stats_get)(struct obmt_stats *) = obmt_stats_get;
 #define TEST_NAME "api_direct"
 #endif
+
+static size_t small_max; /* largest request obmt's pools serve */
 
 /* Sizes kept in volatiles so that the compiler cannot fold the calls. */
 static volatile size_t v_huge = SIZE_MAX, v_half = SIZE_MAX / 2 + 1, v_big = (size_t)PTRDIFF_MAX + 1;
@@ -73,8 +77,10 @@ static void test_malloc_sizes(void)
         CHECK_MSG(M_USABLE(p) >= n, "n=%zu usable=%zu", n, M_USABLE(p));
         fill(p, n, (unsigned)n);
         CHECK(verify(p, n, (unsigned)n));
-        if (n <= 512)
+        if (n <= small_max)
             CHECK_MSG(owns(p), "n=%zu not served by obmt", n);
+        else
+            CHECK_MSG(!owns(p), "n=%zu should go to the underlying allocator", n);
         M_FREE(p);
     }
     /* malloc(0) gives unique, usable pointers. */
@@ -173,7 +179,7 @@ static void test_realloc(void)
         size_t keep = prev < big[i] ? prev : big[i];
         CHECK_MSG(p != NULL && verify(p, keep, 3), "realloc to %zu", big[i]);
         fill(p, big[i], 3);
-        if (big[i] <= 512)
+        if (big[i] <= small_max)
             CHECK_MSG(owns(p), "realloc to %zu should land in a pool", big[i]);
         prev = big[i];
     }
@@ -234,7 +240,13 @@ int main(void)
 #ifdef API_VIA_STANDARD_NAMES
     owns = (int (*)(const void *))dlsym(RTLD_DEFAULT, "obmt_owns");
     CHECK_MSG(owns != NULL, "libobmt-override is not loaded (run under LD_PRELOAD)");
+    stats_get = (int (*)(struct obmt_stats *))dlsym(RTLD_DEFAULT, "obmt_stats_get");
+    CHECK(stats_get != NULL);
 #endif
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    CHECK(stats_get(&st) == 0);
+    small_max = st.small_request_max;
+    CHECK(small_max >= 512);
     test_malloc_sizes();
     test_alignment();
     test_calloc();

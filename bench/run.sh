@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# bench/run.sh [--quick | --full] [--out FILE]
+#
+# The comparison runner, obmt's main job. It
+#  1. installs what is missing (Debian 12): the build tools, Google
+#     Benchmark, and the peers: glibc (the system's), jemalloc, mimalloc and
+#     tcmalloc, loaded with LD_PRELOAD; plus valgrind, gnuplot and GNU time;
+#  2. builds obmt and the benchmark binaries (bench/bench_*.c);
+#  3. runs every binary under every allocator, rotating the order of the
+#     allocators each round so that none always runs first or last, for
+#     3 rounds (--quick, under 2 minutes) or 5 (--full);
+#  4. counts fast-path instructions per malloc and per free with callgrind;
+#  5. writes bench/results/DATE-HOST.md (medians, ratios to obmt, peak RSS,
+#     instruction counts, the cases where obmt is more than 1.25x slower
+#     than the best peer) and one SVG chart per benchmark family in
+#     bench/results/charts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=quick
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) mode=quick ;;
+    --full) mode=full ;;
+    --out) out=$2; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+bash scripts/deps.sh build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev \
+  libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev valgrind gnuplot-nox time python3
+
+echo "== building obmt and the benchmarks (Release)"
+build=build/bench
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DOBMT_BUILD_BENCH=ON -DOBMT_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+libdir=/usr/lib/$(gcc -dumpmachine)
+declare -A preload=(
+  [obmt]=$PWD/$build/libobmt-override.so
+  [glibc]=""
+  [jemalloc]=$libdir/libjemalloc.so.2
+  [mimalloc]=$libdir/libmimalloc.so.2
+  [tcmalloc]=$libdir/libtcmalloc_minimal.so.4
+)
+allocs=(obmt glibc jemalloc mimalloc tcmalloc)
+for a in "${allocs[@]}"; do
+  p=${preload[$a]}
+  if [ -n "$p" ] && [ ! -e "$p" ]; then echo "bench/run.sh: $a not found at $p" >&2; exit 1; fi
+done
+
+if [ "$mode" = quick ]; then
+  reps=3; min_time=0.02
+  # A representative subset: a few sizes, 1 and 4 threads.
+  filter='^fastpath_[A-Za-z0-9_]+/(16|64|512)$|^obmt_lifo/64$'
+  filter+='|^(producer_[A-Za-z0-9_]+|falseshare_[A-Za-z0-9_]+)/64/real_time/threads:(1|4)$'
+  filter+='|^server[A-Za-z0-9_]*/1024/real_time/threads:(1|4)$|^realloc_[A-Za-z0-9_]+/4096/real_time/threads:(1|4)$'
+  filter+='|^churn_[A-Za-z0-9_]+/(1|8)/256/|^memory_[A-Za-z0-9_]+/iterations:3/real_time/threads:(1|4)$'
+else
+  reps=5; min_time=0.3; filter='.'
+fi
+
+stamp=$(date -u +%Y%m%d-%H%M%S)
+raw=$build/raw/$stamp
+mkdir -p "$raw"
+bins=("$build"/bench/bench_*)
+total=$(( reps * ${#bins[@]} * ${#allocs[@]} ))
+{
+  echo "mode=$mode"
+  echo "reps=$reps"
+  echo "date=$(date -u +%Y-%m-%d)"
+  echo "host=$(hostname)"
+  echo "ncpu=$(nproc)"
+  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+  echo "command=bash bench/run.sh --$mode"
+  echo "peers=glibc $(dpkg-query -W -f='${Version}' libc6), jemalloc $(dpkg-query -W -f='${Version}' libjemalloc2), mimalloc $(dpkg-query -W -f='${Version}' libmimalloc2.0), tcmalloc $(dpkg-query -W -f='${Version}' libtcmalloc-minimal4) (Debian packages)"
+} > "$raw/meta.txt"
+
+echo "== running: ${#bins[@]} binaries x ${#allocs[@]} allocators x $reps rounds ($mode)"
+n=0
+start=$(date +%s)
+for ((r = 1; r <= reps; r++)); do
+  for bin in "${bins[@]}"; do
+    name=$(basename "$bin")
+    for ((k = 0; k < ${#allocs[@]}; k++)); do
+      a=${allocs[$(( (k + r + ${#name}) % ${#allocs[@]} ))]} # rotate the order
+      n=$((n + 1))
+      printf '\r[%3d/%d] %4ds  round %d  %-18s %-9s' "$n" "$total" "$(( $(date +%s) - start ))" "$r" "$name" "$a"
+      direct=0; [ "$a" = obmt ] && direct=1
+      env OBMT_BENCH_DIRECT=$direct ${preload[$a]:+LD_PRELOAD=${preload[$a]}} /usr/bin/time -f %M -o "$raw/$r-$name-$a.rss" \
+        "$bin" --benchmark_filter="$filter" --benchmark_min_time="$min_time" \
+        --benchmark_format=json --benchmark_out="$raw/$r-$name-$a.json" --benchmark_out_format=json \
+        >/dev/null 2>"$raw/$r-$name-$a.err" || {
+          echo; echo "bench/run.sh: $name failed under $a:"; tail -5 "$raw/$r-$name-$a.err"; exit 1; }
+    done
+  done
+done
+echo
+
+echo "== fast-path instructions (callgrind)"
+for a in "${allocs[@]}"; do
+  for size in 16 64 256 512; do
+    declare -A ir=()
+    for m in baseline malloc free; do
+      env ${preload[$a]:+LD_PRELOAD=${preload[$a]}} valgrind --tool=callgrind --collect-atstart=no \
+        --callgrind-out-file="$raw/cg.out" "$build/bench/instr_count" "$m" "$size" 20000 >/dev/null 2>&1
+      ir[$m]=$(awk '/^summary:/ { print $2 }' "$raw/cg.out")
+    done
+    awk -v a="$a" -v s="$size" -v b="${ir[baseline]}" -v m="${ir[malloc]}" -v f="${ir[free]}" \
+      'BEGIN { printf "%s %s %.1f %.1f\n", a, s, (m - b) / 20000, (f - b) / 20000 }' >> "$raw/instr.tsv"
+    printf '\r  %-9s size %-4s done' "$a" "$size"
+  done
+done
+rm -f "$raw/cg.out"
+echo
+
+mkdir -p bench/results/charts
+[ -n "$out" ] || out=bench/results/$(date -u +%Y-%m-%d)-$(hostname).md
+python3 bench/report.py "$raw" "$out" bench/results/charts
+echo "== $(( $(date +%s) - start )) s; results: $out"
+grep -A20 '^## Where obmt' "$out"
