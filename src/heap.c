@@ -277,7 +277,7 @@ void *pool_refill(struct heap *h, pool_header *p, void *b)
     }
     uintptr_t old = obmt_load_relaxed(&p->remote);
     for (;;) {
-        if (old & ~REMOTE_FLAGS) {
+        if (old & REMOTE_PTR) {
             pool_drain_remote(p); /* the block just handed out keeps count >= 1 */
             return b;
         }
@@ -329,25 +329,25 @@ void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
 
 /* Adopt p, which the caller alone may now file (it cleared FULL and the owner
  * is gone, or it took the ABANDONED flag). The remote flags are clear. */
-static void adopt(struct heap *h, pool_header *p, block *list)
+static void adopt(struct heap *h, pool_header *p, uintptr_t w)
 {
     obmt_store_release(&p->owner, h);
     obmt_count_add(&h->stats.adopted, 1);
-    pool_take_list(p, list);
+    pool_take_list(p, w);
     pool_place(h, p);
 }
 
 /* The caller holds p alone (it took the ABANDONED flag, cleared FULL with
  * the owner gone, or is the exiting owner) and will not keep it: take
- * `list`, then give p back to its arena if that emptied it, else leave it
+ * the list of w, then give p back to its arena if that emptied it, else leave it
  * ABANDONED for the next freer. The CAS that sets ABANDONED succeeds only
  * from an empty list, so a block pushed meanwhile is taken on the next turn
  * instead of being stranded on an abandoned pool. h may be NULL. */
-static void release_unowned(struct heap *h, pool_header *p, block *list)
+static void release_unowned(struct heap *h, pool_header *p, uintptr_t w)
 {
     p->state = POOL_ABANDONED;
     obmt_store_release(&p->owner, OWNER_ABANDONED);
-    pool_take_list(p, list);
+    pool_take_list(p, w);
     for (;;) {
         if (p->count == 0) {
             give_back(h, p);
@@ -364,6 +364,8 @@ void heap_free_remote(pool_header *p, block *b)
 {
     if (unlikely(!pool_is_block_start(p, b)))
         os_fatal("free(): invalid pointer", b, "not the start of a block");
+    if (unlikely(!pool_is_carved_block_remote(p, b)))
+        os_fatal("free(): invalid pointer", b, "not a block its pool has handed out");
     if (obmt_load_acquire(&p->owner) == NULL)
         os_fatal("free(): double free or invalid pointer", b, "its pool holds no block in use");
     struct heap *me = tls_heap;
@@ -381,9 +383,9 @@ void heap_free_remote(pool_header *p, block *b)
         struct heap *h = heap_get_slow();
         uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
         if (h)
-            adopt(h, p, (block *)(w & ~REMOTE_FLAGS));
+            adopt(h, p, w);
         else
-            release_unowned(NULL, p, (block *)(w & ~REMOTE_FLAGS));
+            release_unowned(NULL, p, w);
     } else if (flags & REMOTE_ABANDONED) {
         uintptr_t w = obmt_load_relaxed(&p->remote);
         do {
@@ -394,9 +396,9 @@ void heap_free_remote(pool_header *p, block *b)
          * torn down, or heaps exhausted), release it if it is now empty. */
         struct heap *h = heap_get_slow();
         if (h)
-            adopt(h, p, (block *)(w & ~REMOTE_FLAGS));
+            adopt(h, p, w);
         else
-            release_unowned(NULL, p, (block *)(w & ~REMOTE_FLAGS));
+            release_unowned(NULL, p, w);
     }
 }
 
@@ -433,7 +435,7 @@ void heap_collect(struct heap *h, bool all)
 static void abandon_used(struct heap *h, pool_header *p)
 {
     uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
-    release_unowned(h, p, (block *)(w & ~REMOTE_FLAGS));
+    release_unowned(h, p, w);
 }
 
 static void abandon_full(pool_header *p)
@@ -510,9 +512,9 @@ static void heap_atfork_child(void)
             p->state = POOL_ABANDONED; /* its list links belong to the dead heap */
             uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
             if (mine)
-                adopt(mine, p, (block *)(w & ~REMOTE_FLAGS));
+                adopt(mine, p, w);
             else
-                release_unowned(NULL, p, (block *)(w & ~REMOTE_FLAGS));
+                release_unowned(NULL, p, w);
         }
     }
 }

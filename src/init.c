@@ -7,6 +7,8 @@
  */
 #include "internal.h"
 
+#include <sys/mman.h>
+
 int g_init_state;
 
 static OBMT_NOINLINE bool init_slow(void)
@@ -19,6 +21,10 @@ static OBMT_NOINLINE bool init_slow(void)
     for (int shift = OBMT_RESERVE_SHIFT; shift >= OBMT_RESERVE_MIN_SHIFT && !base; shift--) {
         size = (size_t)1 << shift;
         base = os_reserve(size, OBMT_ARENA_SIZE);
+    }
+    if (base && (uintptr_t)base + size > REMOTE_COUNT_ONE) { /* see REMOTE_PTR */
+        munmap(base, size);
+        base = NULL;
     }
     if (!base) {
         obmt_store_release(&g_init_state, INIT_FAILED);

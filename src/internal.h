@@ -176,10 +176,17 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * when the pool is free in its arena (also what a decommitted pool reads). */
 #define OWNER_ABANDONED ((struct heap *)(uintptr_t)1)
 
-/* Flags in the low bits of pool_header.remote (blocks are 16-aligned). */
+/* pool_header.remote: bits 48..63 count the blocks on the list, bits 4..47
+ * point to its head (user addresses are below 2^48 on x86-64 and arm64, and
+ * init checks that the arenas are), the low bits are flags (blocks are
+ * 16-aligned). The count lets the owner take the list without walking it:
+ * it becomes the free list as it is, one cache miss per block saved. */
 #define REMOTE_FULL      ((uintptr_t)1) /* owner found the pool full and took it out of usedpools */
 #define REMOTE_ABANDONED ((uintptr_t)2) /* owner thread exited; first freer adopts the pool */
 #define REMOTE_FLAGS     ((uintptr_t)15)
+#define REMOTE_COUNT_SHIFT 48
+#define REMOTE_COUNT_ONE ((uintptr_t)1 << REMOTE_COUNT_SHIFT)
+#define REMOTE_PTR       ((REMOTE_COUNT_ONE - 1) & ~REMOTE_FLAGS)
 
 /*
  * struct pool_header: at the start of every pool. Synchronisation table:
@@ -188,7 +195,7 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * -------------  -------------------------  ----------------------  ---------------------------
  * freeblock,     the owner heap's thread    plain                   owner only; handed to the
  * count, state,                                                     next owner by the release/
- * nextoffset,                                                       acquire that moves the pool
+ * nextoffset     (relaxed stores: remote frees check against it)   acquire that moves the pool
  * nextpool,                                                         (arena CAS, ABANDONED CAS,
  * prevpool, in_cache                                                `returned` push/exchange)
  * szidx, size,   the thread that takes the  plain, before any      any freer: the block reached
@@ -282,6 +289,16 @@ static inline bool pool_is_carved_block(const pool_header *pool, const void *p)
     return d < (uint32_t)pool->nextoffset - OBMT_POOL_OVERHEAD && pool_offset_is_block(pool, d);
 }
 
+/* The same for another thread: nextoffset only grows while blocks are out,
+ * and a thread freeing a block got it after it was carved, so a relaxed
+ * load sees at least the carving that made it. */
+static inline bool pool_is_carved_block_remote(const pool_header *pool, const void *p)
+{
+    uint32_t d = (uint32_t)((uintptr_t)p - (uintptr_t)pool) - OBMT_POOL_OVERHEAD;
+    uint32_t next = obmt_load_relaxed(&pool->nextoffset);
+    return d < next - OBMT_POOL_OVERHEAD && pool_offset_is_block(pool, d);
+}
+
 /* Set up an empty pool (count 0) for class c, owned by h, in state USED
  * with a non-empty free list. Owner only. */
 OBMT_HIDDEN void pool_init(pool_header *p, unsigned c, struct heap *h);
@@ -291,13 +308,15 @@ OBMT_HIDDEN void pool_carve(pool_header *p);
 /* Take the whole remote list; returns how many blocks it held and chains
  * them in front of p->freeblock. Owner only. */
 OBMT_HIDDEN uint32_t pool_drain_remote(pool_header *p);
-/* Chain a list taken from p->remote in front of p->freeblock; returns its
- * length and takes it off p->count. Owner only. Every block must be a
- * carved block of p and the list no longer than p->count: anything else is
- * a double or invalid free by another thread, and aborts. */
-OBMT_HIDDEN uint32_t pool_take_list(pool_header *p, block *list);
-/* Push b onto p's remote list (caller is not the owner). Returns the old
- * flags, so the caller learns whether it cleared FULL. */
+/* Put the list of a word taken from p->remote (count, head, flags) in
+ * front of p->freeblock and take its count off p->count; returns the count.
+ * Owner only. A count above p->count can only come from double frees by
+ * other threads, and aborts. */
+OBMT_HIDDEN uint32_t pool_take_list(pool_header *p, uintptr_t w);
+/* Push b onto p's remote list (caller is not the owner, and checked that b
+ * is a carved block of p). Returns the old flags, so the caller learns
+ * whether it cleared FULL. Aborts if b is already the head (a double free
+ * seen cheaply). */
 OBMT_HIDDEN uintptr_t pool_push_remote(pool_header *p, block *b);
 
 /* ==== heap.c: thread caches ================================================ */

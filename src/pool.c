@@ -49,7 +49,7 @@ void pool_carve(pool_header *p)
         b = nb;
     }
     b->next = NULL;
-    p->nextoffset = (uint16_t)off;
+    obmt_store_relaxed(&p->nextoffset, (uint16_t)off);
     p->freeblock = head;
 }
 
@@ -69,7 +69,7 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
     p->size = size;
     p->recip = pool_class_recip[c];
     p->count = 0;
-    p->nextoffset = OBMT_POOL_OVERHEAD;
+    obmt_store_relaxed(&p->nextoffset, (uint16_t)OBMT_POOL_OVERHEAD);
     p->maxnextoffset = (uint16_t)(OBMT_POOL_SIZE - size);
     pool_carve(p);
 }
@@ -78,28 +78,27 @@ uint32_t pool_drain_remote(pool_header *p)
 {
     /* The owner's flags are clear here (FULL is set only by the owner, on an
      * empty list, and any push clears it), so taking the list leaves 0. */
-    uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
-    return pool_take_list(p, (block *)(w & ~REMOTE_FLAGS));
+    return pool_take_list(p, obmt_exchange_acquire(&p->remote, (uintptr_t)0));
 }
 
-uint32_t pool_take_list(pool_header *p, block *list)
+uint32_t pool_take_list(pool_header *p, uintptr_t w)
 {
+    block *list = (block *)(w & REMOTE_PTR);
+    uint32_t n = (uint32_t)(w >> REMOTE_COUNT_SHIFT);
     if (!list)
         return 0;
-    uint32_t n = 0;
-    block *tail = list;
-    for (;;) {
-        if (unlikely(!pool_is_carved_block(p, tail)))
-            os_fatal("free(): invalid pointer", tail, "freed by another thread, not a block in use");
-        if (unlikely(++n > p->count))
-            os_fatal("free(): double free of", tail, "freed by another thread after its pool had no block left in use");
-        if (!tail->next)
-            break;
-        tail = tail->next;
+    if (unlikely(n > p->count))
+        os_fatal("free(): double free of", list, "more blocks freed by other threads than its pool has in use");
+    p->count -= n;
+    if (!p->freeblock) { /* malloc's refill: the list is the free list as it is */
+        p->freeblock = list;
+        return n;
     }
+    block *tail = list;
+    while (tail->next)
+        tail = tail->next;
     tail->next = p->freeblock;
     p->freeblock = list;
-    p->count -= n;
     return n;
 }
 
@@ -108,10 +107,13 @@ uintptr_t pool_push_remote(pool_header *p, block *b)
     uintptr_t old = obmt_load_relaxed(&p->remote);
     uintptr_t nw;
     do {
-        b->next = (block *)(old & ~REMOTE_FLAGS);
+        block *head = (block *)(old & REMOTE_PTR);
+        if (unlikely(head == b))
+            os_fatal("free(): double free of", b, "it is already on its pool's remote list");
+        b->next = head;
         /* Pushing clears FULL: the pusher that clears it hands the pool back
          * to its owner. ABANDONED stays for the adopter to see. */
-        nw = (uintptr_t)b | (old & REMOTE_ABANDONED);
+        nw = ((old & ~REMOTE_PTR & ~REMOTE_FULL) + REMOTE_COUNT_ONE) | (uintptr_t)b;
         /* acq_rel: release publishes b->next and the user's writes to the
          * owner; acquire makes the freer that clears FULL (or sees
          * ABANDONED) see everything the owner did before setting it. */
