@@ -58,7 +58,7 @@ if [ "$mode" = quick ]; then
   filter+='|^server[A-Za-z0-9_]*/1024/real_time/threads:(1|4)$|^realloc_[A-Za-z0-9_]+/4096/real_time/threads:(1|4)$'
   filter+='|^churn_[A-Za-z0-9_]+/(1|8)/256/|^memory_[A-Za-z0-9_]+/iterations:3/real_time/threads:(1|4)$'
 else
-  reps=5; min_time=0.3; filter='.'
+  reps=5; min_time=0.1; filter='.'
 fi
 
 stamp=$(date -u +%Y%m%d-%H%M%S)
