@@ -23,7 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "gbench.h"
+#define BENCH_NAME "bench_churn"
+#include "bench_util.h"
 
 #define MAXW 8
 #define MAXN 4096
@@ -37,20 +38,6 @@ struct worker {
 };
 
 static void *blocks[2][MAXW * MAXN]; /* two waves, for churn_overlap */
-
-static inline uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static void fault(const char *what, void *p)
-{
-    fprintf(stderr, "bench_churn: FAULT: %s (block %p)\n", what, p);
-    abort();
-}
 
 static void *worker_main(void *arg)
 {

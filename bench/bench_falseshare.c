@@ -26,19 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "gbench.h"
+#define BENCH_NAME "bench_falseshare"
+#include "bench_util.h"
 
 #define MAXT 8
 #define WRITES 64  /* passes over the object's bytes per object */
 #define OBJS 4     /* objects per iteration */
 
 static void *handed[MAXT];
-
-static void fault(const char *what, void *p)
-{
-    fprintf(stderr, "bench_falseshare: FAULT: %s (object %p)\n", what, p);
-    abort();
-}
 
 /* One object's life: malloc, WRITES passes, check, free. */
 static inline void work(size_t size)
@@ -100,16 +95,10 @@ static const int threads[] = { 1, 2, 4, 8 };
 
 int main(int argc, char **argv)
 {
-    struct { const char *name; gb_fn fn; } all[] = {
+    static const struct bench_fn all[] = {
         { "falseshare_thrash", bm_thrash }, { "falseshare_scratch", bm_scratch },
     };
-    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
-        gb_bench *b = gb_register(all[k].name, all[k].fn);
-        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-            gb_arg(b, sizes[i]);
-        for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++)
-            gb_threads(b, threads[i]);
-        gb_real_time(b);
-    }
+    register_grid(all, sizeof all / sizeof all[0], sizes, sizeof sizes / sizeof sizes[0], threads,
+                  sizeof threads / sizeof threads[0]);
     return gb_main(argc, argv);
 }

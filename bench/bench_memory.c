@@ -43,7 +43,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "gbench.h"
+#define BENCH_NAME "bench_memory"
+#include "bench_util.h"
 
 #define MAXT 8
 #define BURST ((size_t)64 << 20)        /* requested bytes per burst */
@@ -56,12 +57,6 @@ static size_t counts[MAXT];
 static pthread_barrier_t barrier;
 static pthread_once_t arrays_once = PTHREAD_ONCE_INIT;
 
-static void fault(const char *what, void *p)
-{
-    fprintf(stderr, "bench_memory: FAULT: %s (block %p)\n", what, p);
-    abort();
-}
-
 static void arrays_init(void)
 {
     for (int i = 0; i < MAXT; i++) {
@@ -71,14 +66,6 @@ static void arrays_init(void)
             fault("mmap of the pointer arrays failed", NULL);
         ptrs[i] = m;
     }
-}
-
-static inline uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
 }
 
 static inline size_t rand_size(uint64_t *rng)

@@ -30,7 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "gbench.h"
+#define BENCH_NAME "bench_producer"
+#include "bench_util.h"
 
 #define MAXT 8
 #define BATCH 64                /* pointers per message */
@@ -56,12 +57,6 @@ static inline void backoff(unsigned *spins)
         *spins = 0;
         sched_yield();
     }
-}
-
-static void fault(const char *what, void *p)
-{
-    fprintf(stderr, "bench_producer: FAULT: %s (block %p)\n", what, p);
-    abort();
 }
 
 /* Producer side: a batch is filled in place in the ring slot. */
@@ -245,16 +240,10 @@ static const int threads[] = { 1, 2, 4, 8 };
 
 int main(int argc, char **argv)
 {
-    struct { const char *name; gb_fn fn; } all[] = {
+    static const struct bench_fn all[] = {
         { "producer_pairs", bm_pairs }, { "producer_1toN", bm_1toN }, { "producer_Nto1", bm_Nto1 },
     };
-    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
-        gb_bench *b = gb_register(all[k].name, all[k].fn);
-        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-            gb_arg(b, sizes[i]);
-        for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++)
-            gb_threads(b, threads[i]);
-        gb_real_time(b);
-    }
+    register_grid(all, sizeof all / sizeof all[0], sizes, sizeof sizes / sizeof sizes[0], threads,
+                  sizeof threads / sizeof threads[0]);
     return gb_main(argc, argv);
 }

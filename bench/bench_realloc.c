@@ -18,13 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "gbench.h"
-
-static void fault(const char *what, void *p)
-{
-    fprintf(stderr, "bench_realloc: FAULT: %s (block %p)\n", what, p);
-    abort();
-}
+#define BENCH_NAME "bench_realloc"
+#include "bench_util.h"
 
 static inline size_t next_add16(size_t n) { return n + 16; }
 static inline size_t next_mul15(size_t n) { return (3 * n + 1) / 2; }
@@ -78,16 +73,10 @@ static const int threads[] = { 1, 2, 4, 8 };
 
 int main(int argc, char **argv)
 {
-    struct { const char *name; gb_fn fn; } all[] = {
+    static const struct bench_fn all[] = {
         { "realloc_add16", bm_add16 }, { "realloc_mul15", bm_mul15 },
     };
-    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
-        gb_bench *b = gb_register(all[k].name, all[k].fn);
-        for (size_t i = 0; i < sizeof maxes / sizeof maxes[0]; i++)
-            gb_arg(b, maxes[i]);
-        for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++)
-            gb_threads(b, threads[i]);
-        gb_real_time(b);
-    }
+    register_grid(all, sizeof all / sizeof all[0], maxes, sizeof maxes / sizeof maxes[0], threads,
+                  sizeof threads / sizeof threads[0]);
     return gb_main(argc, argv);
 }

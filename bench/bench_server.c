@@ -32,7 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gbench.h"
+#define BENCH_NAME "bench_server"
+#include "bench_util.h"
 
 #define MAXT 8
 #define OPS 256           /* operations per iteration */
@@ -55,20 +56,6 @@ static void inboxes_init(void)
 {
     for (int i = 0; i < MAXT; i++)
         pthread_mutex_init(&inboxes[i].lock, NULL);
-}
-
-static inline uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static void fault(const char *what, void *p)
-{
-    fprintf(stderr, "bench_server: FAULT: %s (object %p)\n", what, p);
-    abort();
 }
 
 static inline size_t rand_size(uint64_t *rng)
@@ -214,16 +201,10 @@ static const int threads[] = { 1, 2, 4, 8 };
 
 int main(int argc, char **argv)
 {
-    struct { const char *name; gb_fn fn; } all[] = {
+    static const struct bench_fn all[] = {
         { "server", bm_server }, { "server_local", bm_server_local },
     };
-    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
-        gb_bench *b = gb_register(all[k].name, all[k].fn);
-        for (size_t i = 0; i < sizeof slot_counts / sizeof slot_counts[0]; i++)
-            gb_arg(b, slot_counts[i]);
-        for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++)
-            gb_threads(b, threads[i]);
-        gb_real_time(b);
-    }
+    register_grid(all, sizeof all / sizeof all[0], slot_counts, sizeof slot_counts / sizeof slot_counts[0], threads,
+                  sizeof threads / sizeof threads[0]);
     return gb_main(argc, argv);
 }

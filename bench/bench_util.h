@@ -1,0 +1,49 @@
+/*
+ * bench_util.h: what the benchmark binaries share. Define BENCH_NAME
+ * ("bench_xxx") before including it.
+ */
+#ifndef OBMT_BENCH_UTIL_H
+#define OBMT_BENCH_UTIL_H
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gbench.h"
+
+/* splitmix64 */
+static inline uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* A block failed its check: say which and stop (a wrong result must not
+ * pass as a fast one). */
+static inline void fault(const char *what, void *p)
+{
+    fprintf(stderr, BENCH_NAME ": FAULT: %s (block %p)\n", what, p);
+    abort();
+}
+
+struct bench_fn {
+    const char *name;
+    gb_fn fn;
+};
+
+/* Register every function with every argument and every thread count,
+ * timed in real time (they are multi-threaded). */
+static inline void register_grid(const struct bench_fn *fns, size_t nfns, const int64_t *args, size_t nargs,
+                                 const int *threads, size_t nthreads)
+{
+    for (size_t k = 0; k < nfns; k++) {
+        gb_bench *b = gb_register(fns[k].name, fns[k].fn);
+        for (size_t i = 0; i < nargs; i++)
+            gb_arg(b, args[i]);
+        for (size_t i = 0; i < nthreads; i++)
+            gb_threads(b, threads[i]);
+        gb_real_time(b);
+    }
+}
+#endif
