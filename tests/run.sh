@@ -6,7 +6,9 @@
 #     once at a tiny time (bench);
 #  3. builds again with -fsanitize=thread (clang) and runs the unit, api and
 #     multi-thread tests through the obmt_* API; any ThreadSanitizer report
-#     fails the test that produced it.
+#     fails the test that produced it;
+#  4. runs every stress program for 10 s with 4 threads under ThreadSanitizer
+#     (stress/run.sh; the seed is printed, to replay a failure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh build-essential cmake pkg-config clang libclang-rt-14-dev \
@@ -24,3 +26,6 @@ CC=clang CXX=clang++ cmake -S . -B build/tsan -DOBMT_SANITIZE=thread -DOBMT_BUIL
 cmake --build build/tsan -j"$jobs"
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
 ctest --test-dir build/tsan --output-on-failure -L 'unit|api|mt'
+
+echo "== stress programs under ThreadSanitizer"
+bash stress/run.sh thread 10 4
