@@ -7,7 +7,9 @@
 #  3. builds again with -fsanitize=thread (clang) and runs the unit, api and
 #     multi-thread tests through the obmt_* API; any ThreadSanitizer report
 #     fails the test that produced it;
-#  4. runs every stress program for 10 s with 4 threads under ThreadSanitizer
+#  4. builds with AddressSanitizer and with UBSan and runs the unit and API
+#     tests in each;
+#  5. runs every stress program for 10 s with 4 threads under ThreadSanitizer
 #     (stress/run.sh; the seed is printed, to replay a failure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,13 @@ CC=clang CXX=clang++ cmake -S . -B build/tsan -DOBMT_SANITIZE=thread -DOBMT_BUIL
 cmake --build build/tsan -j"$jobs"
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
 ctest --test-dir build/tsan --output-on-failure -L 'unit|api|mt'
+
+for san in address undefined; do
+  echo "== ${san} sanitizer build: unit and API tests"
+  CC=clang CXX=clang++ cmake -S . -B "build/$san" -DOBMT_SANITIZE="$san" -DOBMT_BUILD_TESTS=ON >/dev/null
+  cmake --build "build/$san" -j"$jobs"
+  ctest --test-dir "build/$san" --output-on-failure -L 'unit|api'
+done
 
 echo "== stress programs under ThreadSanitizer"
 bash stress/run.sh thread 10 4
