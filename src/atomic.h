@@ -26,15 +26,11 @@
 /* Strong CAS; on failure *expected is refreshed with the current value. */
 #define obmt_cas_release(p, expected, desired) \
     __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)
-#define obmt_cas_acquire(p, expected, desired) \
-    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)
 #define obmt_cas_acq_rel(p, expected, desired) \
     __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
 #define obmt_fetch_add_relaxed(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define obmt_fetch_sub_relaxed(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELAXED)
-#define obmt_fetch_or_release(p, v)  __atomic_fetch_or((p), (v), __ATOMIC_RELEASE)
-#define obmt_fetch_and_release(p, v) __atomic_fetch_and((p), (v), __ATOMIC_RELEASE)
 
 /* Owner-only counter bump, readable by other threads without a data race. */
 #define obmt_count_add(p, v) obmt_store_relaxed((p), obmt_load_relaxed(p) + (v))

@@ -197,7 +197,7 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * count, state,                                                     next owner by the release/
  * nextoffset     (relaxed stores: remote frees check against it)   acquire that moves the pool
  * nextpool,                                                         (arena CAS, ABANDONED CAS,
- * prevpool, in_cache                                                `returned` push/exchange)
+ * prevpool                                                          `returned` push/exchange)
  * szidx, size,   the thread that takes the  plain, before any      any freer: the block reached
  * maxnextoffset, pool for a class           block is handed out    it through the user's own
  * recip
@@ -227,7 +227,7 @@ struct pool_header {
     uint32_t count;              /* ref.count: blocks out (including those on `remote`) */
     uint16_t szidx;              /* size class */
     uint8_t state;               /* enum pool_state, owner-only */
-    uint8_t in_cache;            /* 1 while on the heap's empty list */
+    uint8_t reserved_;           /* keeps the header layout explicit */
     pool_header *nextpool;       /* usedpools / full / empty list links (owner-only) */
     pool_header *prevpool;
     struct heap *owner;          /* owning heap, OWNER_ABANDONED, or NULL when free */

@@ -56,7 +56,6 @@ void pool_carve(pool_header *p)
 void pool_init(pool_header *p, unsigned c, struct heap *h)
 {
     p->state = POOL_USED;
-    p->in_cache = 0;
     p->nextpool = p->prevpool = NULL;
     obmt_store_relaxed(&p->owner, h);
     /* obmalloc's shortcut: a pool that last held blocks of this class has
