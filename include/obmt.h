@@ -56,15 +56,42 @@ OBMT_API size_t obmt_usable_size(const void *p);
  * memory at p. */
 OBMT_API int obmt_owns(const void *p);
 
-/* Take back the calling thread's remotely freed blocks and give its empty
- * pools back to their arenas, so that wholly free arenas can go back to the
- * OS. Threads do this by themselves when they exit. */
+/* Take back the calling thread's remotely freed blocks, give its empty
+ * pools back to their arenas, and give the pages of free pools and wholly
+ * free arenas back to the OS now, without waiting for the purge delay
+ * (unless purging is off: OBMT_PURGE_DELAY_MS=-1). Threads give their pools
+ * back by themselves when they exit. */
 OBMT_API void obmt_collect(void);
+
+/* Run-time options (the README's table). Each is read at start-up from the
+ * environment variable OBMT_<NAME>, e.g. OBMT_PURGE_DELAY_MS=200; `name`
+ * here may be given with or without the OBMT_ prefix, in any case.
+ * Both return 0, or -1 with errno = EINVAL for an unknown name, a value out
+ * of the option's range, or (set) an option fixed at start-up. */
+OBMT_API int obmt_option_get(const char *name, long *value);
+OBMT_API int obmt_option_set(const char *name, long value);
 
 /* Statistics. Set `version` to OBMT_STATS_VERSION and `size` to
  * sizeof(struct obmt_stats) before calling obmt_stats_get; it returns 0, or
- * -1 (errno = EINVAL) if they do not match what this library knows. */
-#define OBMT_STATS_VERSION 1
+ * -1 (errno = EINVAL) if they do not match a version this library knows
+ * (version 1 callers, with their smaller struct, get the version 1 fields).
+ *
+ * Figures are summed from counters and a walk over the pool headers while
+ * other threads run: each is exact once the threads are quiet. Then the
+ * bytes reconcile: bytes_committed = bytes_in_use + bytes_free_in_pools +
+ * bytes_empty_pools + bytes_free_pools. */
+#define OBMT_STATS_VERSION 2
+#define OBMT_STATS_V1_SIZE 144
+#define OBMT_STATS_MAX_CLASSES 64
+struct obmt_class_stats {
+    uint32_t block_size;         /* bytes */
+    uint32_t blocks_per_pool;
+    uint64_t pools_used;         /* pools with blocks out and free blocks left */
+    uint64_t pools_full;         /* pools with every block out */
+    uint64_t pools_empty;        /* pools with no block out, cached by a thread */
+    uint64_t blocks_in_use;      /* blocks out (freed blocks still on a pool's
+                                    remote list are not counted) */
+};
 struct obmt_stats {
     uint32_t version;
     uint32_t size;
@@ -87,12 +114,32 @@ struct obmt_stats {
     uint64_t large_allocs;       /* requests passed to the underlying allocator */
     uint64_t heaps_used_hwm;     /* thread caches ever created */
     uint64_t heaps_in_use;       /* thread caches in use now */
+    /* ---- version 2 ---- */
+    uint64_t bytes_in_use;        /* blocks out of pools, at their block size */
+    uint64_t bytes_free_in_pools; /* the rest of pools with blocks out: free and
+                                     uncarved blocks, headers, tails */
+    uint64_t bytes_empty_pools;   /* pools with no block out held by threads */
+    uint64_t bytes_free_pools;    /* free pools in committed arenas (their pages may
+                                     have been purged) */
+    uint64_t pools_abandoned;     /* pools whose thread exited, not yet adopted */
+    uint64_t pools_purged;        /* times a free pool's pages went back to the OS */
+    uint64_t large_bytes_in_use;  /* bytes (usable size) of live blocks of the
+                                     underlying allocator, as obmt passed them on */
+    uint64_t threads_seen;        /* threads that got a thread cache */
+    uint32_t nclasses;            /* entries used in classes[] */
+    uint32_t reserved_;
+    struct obmt_class_stats classes[OBMT_STATS_MAX_CLASSES];
 };
 OBMT_API int obmt_stats_get(struct obmt_stats *out);
 
 /* Write the statistics as text, one line per call of out(line, arg).
  * OBMT_SHOW_STATS=1 in the environment prints them to stderr at exit. */
 OBMT_API void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg);
+/* The same figures as one JSON object (one line, newline-terminated),
+ * handed to out() in pieces. OBMT_SHOW_STATS=json prints it to stderr at
+ * exit; OBMT_STATS_FILE=<path> appends it to <path> at exit, one line per
+ * process. */
+OBMT_API void obmt_stats_json(void (*out)(const char *text, void *arg), void *arg);
 
 /* "major.minor.patch" */
 OBMT_API const char *obmt_version(void);

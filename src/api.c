@@ -86,7 +86,7 @@ void obmt_free(void *ptr)
             if (likely(fb != NULL)) {
                 b->next = fb;
                 p->freeblock = b;
-                p->count = count;
+                obmt_store_relaxed(&p->count, count);
                 /* Empty: the last pool of its class stays in usedpools
                  * (heap_free_owner_slow says why); others leave. */
                 if (unlikely(count == 0) &&
@@ -270,6 +270,8 @@ int obmt_owns(const void *ptr)
 void obmt_collect(void)
 {
     heap_collect(tls_heap, true);
+    if (obmt_load_acquire(&g_init_state) == INIT_READY)
+        arena_maybe_purge(true);
 }
 
 const char *obmt_version(void)
@@ -294,4 +296,13 @@ void *memalign(size_t, size_t) OBMT_ALIAS(obmt_memalign);
 void *valloc(size_t) OBMT_ALIAS(obmt_valloc);
 void *pvalloc(size_t) OBMT_ALIAS(obmt_pvalloc);
 size_t malloc_usable_size(void *) OBMT_ALIAS(obmt_usable_size);
+/* glibc's own names, which some programs call directly; obmt reaches
+ * glibc's through dlsym (large.c). */
+void *__libc_malloc(size_t) OBMT_ALIAS(obmt_malloc);
+void __libc_free(void *) OBMT_ALIAS(obmt_free);
+void *__libc_calloc(size_t, size_t) OBMT_ALIAS(obmt_calloc);
+void *__libc_realloc(void *, size_t) OBMT_ALIAS(obmt_realloc);
+void *__libc_memalign(size_t, size_t) OBMT_ALIAS(obmt_memalign);
+void *__libc_valloc(size_t) OBMT_ALIAS(obmt_valloc);
+void *__libc_pvalloc(size_t) OBMT_ALIAS(obmt_pvalloc);
 #endif

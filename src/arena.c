@@ -21,7 +21,7 @@
  *            other thread knows the slot yet) and the end of a decommit
  *            (store release: the CLAIMED bit gave the decommitter the word).
  *   readers: the same, with an acquire load before their CAS.
- *   ABA: popping the free-pool stack reads head's `arena_next` and CASes
+ *   ABA: popping the free-pool stack reads the head's link (next[]) and CASes
  *        {head, gen} to {next, gen+1}. If the head pool was popped, reused
  *        and pushed back meanwhile, the generation differs and the CAS
  *        fails. 37 bits of generation wrap after 1.4e11 changes of one
@@ -42,6 +42,7 @@
 
 #include <ck_pr.h>
 #include <errno.h>
+#include <sched.h>
 
 #define NPOOLS OBMT_POOLS_PER_ARENA
 
@@ -59,8 +60,25 @@ static inline uint64_t st_make(uint64_t gen_and_flags, unsigned nfree, unsigned 
     return gen_and_flags | nfree | ((uint64_t)head << 8) | ((uint64_t)virgin << 16);
 }
 
+/*
+ * struct arena_object: one per arena slot (two cache lines).
+ *
+ * field         writer                       how                    readers
+ * state         see the table above          CAS (seq_cst)          anyone
+ * next[i]       the thread giving pool i     relaxed store before   arena_try_pop: relaxed load,
+ *               back (it owns the pool)      its state CAS          validated by the generation
+ * last_give_ms  every giver                  relaxed store          the purger (a hint)
+ * dirty         givers (+1), purger (-> 0)   fetch_add / exchange   the purger: free pools that
+ *                                            relaxed                may hold resident pages
+ * The free-pool links live here, not in the pools, so that a free pool's
+ * memory can be given back to the OS whole (arena_purge) while stale
+ * poppers may still read its link.
+ */
 struct arena_object {
     alignas(64) uint64_t state;
+    uint32_t last_give_ms;
+    uint32_t dirty;
+    uint8_t next[NPOOLS];        /* free-pool stack links: index + 1, 0 = end */
 };
 
 uintptr_t g_base;
@@ -74,6 +92,9 @@ static struct arena_object g_arenas[OBMT_MAX_ARENAS];
 static uint64_t g_buckets[NPOOLS][BUCKET_WORDS];
 static size_t g_kept;                           /* KEPT arenas (fetch_add/sub relaxed) */
 static size_t g_committed, g_committed_hwm, g_decommits; /* statistics */
+static uint64_t g_pools_purged;                 /* statistics: fetch_add relaxed */
+static uint32_t g_next_purge_ms;                /* earliest next purge pass (relaxed hint) */
+static int g_purging;                           /* one purge pass at a time: CAS acquire / store release */
 
 void arena_init(void *base, size_t reserved)
 {
@@ -158,22 +179,24 @@ static void committed_add(void)
 
 /* ---- taking a pool --------------------------------------------------------- */
 
-/* Pop one pool from slot's arena. Returns NULL if it has none or is claimed. */
-static pool_header *arena_try_pop(size_t slot, uint64_t *old_state)
+/* Pop one pool from slot's arena if it has exactly `want` free pools (the
+ * bucket it was found in: a stale bit must not bypass the fullest-first
+ * order) and is not claimed (nor decommitted, if `skip` says so). */
+static pool_header *arena_try_pop(size_t slot, uint64_t *old_state, uint64_t skip, unsigned want)
 {
     uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
     for (;;) {
         unsigned nfree = ST_NFREE(s);
-        if (nfree == 0 || (s & ST_CLAIMED))
+        if (nfree != want || (s & (ST_CLAIMED | skip)))
             return NULL;
         unsigned head = ST_HEAD(s), virgin = ST_VIRGIN(s), idx;
         uint64_t gen = (s & ST_GEN_MASK) + ST_GEN_ONE;
         uint64_t ns;
         if (head) {
             idx = head - 1;
-            /* May read a pool that another thread popped meanwhile (or zeros
-             * from a decommitted arena): the generation makes the CAS fail. */
-            unsigned next = obmt_load_relaxed(&pool_at(slot, idx)->arena_next);
+            /* May read the link of a pool that another thread popped
+             * meanwhile: the generation makes the CAS fail. */
+            unsigned next = obmt_load_relaxed(&g_arenas[slot].next[idx]);
             ns = st_make(gen, nfree - 1, next & 0xff, virgin);
         } else {
             idx = virgin;
@@ -210,73 +233,114 @@ static void committed_end_extend(size_t end)
         ;
 }
 
-/* A fresh slot: commit it, hand pool 0 to the caller, file the rest. */
+/* A slot whose commit failed (out of memory) is marked UNUSABLE, counted in
+ * g_failed_slots, and tried again by the next arena_new_pool before it
+ * uses up a new slot: out-of-memory episodes do not eat the reservation.
+ * Everything else skips an UNUSABLE slot (CLAIMED and DECOMMITTED, no free
+ * pools). A retrier takes one with a CAS to CLAIMED. */
+#define ST_UNUSABLE (ST_CLAIMED | ST_DECOMMITTED)
+static size_t g_failed_slots; /* fetch_add/sub relaxed: a hint that a scan may find one */
+
+static size_t claim_failed_slot(void)
+{
+    size_t used = slots_used();
+    for (size_t slot = 0; slot < used; slot++) {
+        uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+        if ((s & ~ST_GEN_MASK) == ST_UNUSABLE &&
+            state_cas(slot, &s, ((s & ST_GEN_MASK) + ST_GEN_ONE) | ST_CLAIMED)) {
+            obmt_fetch_sub_relaxed(&g_failed_slots, 1);
+            return slot;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* A fresh slot (or one whose commit failed before): commit it, hand pool 0
+ * to the caller, file the rest. */
 static pool_header *arena_new_pool(void)
 {
-    /* seq_cst: ordered before this slot's bucket_set, against a scanner's
-     * summary clear and re-read of the slot count (bucket_summary_clear). */
-    size_t slot = __atomic_fetch_add(&g_slots_used, 1, __ATOMIC_SEQ_CST);
-    if (slot >= g_max_arenas) {
-        errno = ENOMEM;
-        return NULL;
+    size_t slot = obmt_load_relaxed(&g_failed_slots) ? claim_failed_slot() : SIZE_MAX;
+    if (slot == SIZE_MAX) {
+        /* seq_cst: ordered before this slot's bucket_set, against a scanner's
+         * summary clear and re-read of the slot count (bucket_summary_clear). */
+        slot = __atomic_fetch_add(&g_slots_used, 1, __ATOMIC_SEQ_CST);
+        if (slot >= g_max_arenas) {
+            errno = ENOMEM;
+            return NULL;
+        }
     }
+    uint64_t gen = obmt_load_relaxed(&g_arenas[slot].state) & ST_GEN_MASK; /* 0 for a new slot */
     void *addr = pool_at(slot, 0);
     if (os_commit(addr, OBMT_ARENA_SIZE) != 0) {
-        /* The slot stays unused (state 0); a later call tries a new one. */
+        obmt_fetch_add_relaxed(&g_failed_slots, 1);
+        obmt_store_release(&g_arenas[slot].state, (gen + ST_GEN_ONE) | ST_UNUSABLE);
         errno = ENOMEM;
         return NULL;
     }
     committed_end_extend((slot + 1) << OBMT_ARENA_SHIFT);
     committed_add();
-    obmt_store_release(&g_arenas[slot].state, st_make(ST_GEN_ONE, NPOOLS - 1, 0, 1));
+    obmt_store_release(&g_arenas[slot].state, st_make(gen + ST_GEN_ONE, NPOOLS - 1, 0, 1));
     bucket_set(slot, NPOOLS - 1);
     return (pool_header *)addr;
 }
 
+/* Scan bucket b for a pool; `skip` as in arena_try_pop. */
+static pool_header *bucket_take(unsigned b, size_t nwords, uint64_t skip)
+{
+    bool seen = false;
+    for (size_t w = 0; w < nwords; w++) {
+        uint64_t bits = obmt_load_relaxed(&g_buckets[b][w]);
+        seen |= bits != 0;
+        while (bits) {
+            size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            uint64_t old;
+            pool_header *p = arena_try_pop(slot, &old, skip, b + 1);
+            if (p) {
+                bucket_move(slot, b + 1, b);
+                return p;
+            }
+            /* Stale bit (count changed, or claimed): re-file the arena. */
+            uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+            if (ST_NFREE(s) != b + 1 || (s & ST_CLAIMED)) {
+                bucket_clear(slot, b + 1);
+                if (!(s & ST_CLAIMED))
+                    bucket_set(slot, ST_NFREE(s));
+            }
+        }
+    }
+    if (!seen)
+        bucket_summary_clear(b);
+    return NULL;
+}
+
 pool_header *arena_take_pool(void)
 {
+    arena_maybe_purge(false);
     size_t nwords = (slots_used() + 63) >> 6;
     uint64_t summary = __atomic_load_n(&g_bucket_summary, __ATOMIC_SEQ_CST);
     while (summary) {
         unsigned b = (unsigned)__builtin_ctzll(summary);
         summary &= summary - 1;
-        bool seen = false;
-        for (size_t w = 0; w < nwords; w++) {
-            uint64_t bits = obmt_load_relaxed(&g_buckets[b][w]);
-            seen |= bits != 0;
-            while (bits) {
-                size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
-                bits &= bits - 1;
-                uint64_t old;
-                pool_header *p = arena_try_pop(slot, &old);
-                if (p) {
-                    bucket_move(slot, ST_NFREE(old), ST_NFREE(old) - 1);
-                    if (ST_NFREE(old) != b + 1) /* found through a stale bit */
-                        bucket_clear(slot, b + 1);
-                    return p;
-                }
-                /* Stale bit (count changed, or claimed): re-file the arena. */
-                uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
-                if (ST_NFREE(s) != b + 1 || (s & ST_CLAIMED)) {
-                    bucket_clear(slot, b + 1);
-                    if (!(s & ST_CLAIMED))
-                        bucket_set(slot, ST_NFREE(s));
-                }
-            }
-        }
-        if (!seen)
-            bucket_summary_clear(b);
+        /* Among wholly free arenas, those still resident first. */
+        pool_header *p = b == NPOOLS - 1 ? bucket_take(b, nwords, ST_DECOMMITTED) : NULL;
+        if (p || (p = bucket_take(b, nwords, 0)))
+            return p;
     }
     return arena_new_pool();
 }
 
 /* ---- giving a pool back ------------------------------------------------------ */
 
-/* The arena in `slot` was seen wholly free: keep it, or decommit it. */
+/* The arena in `slot` was seen wholly free: keep it (OBMT_KEEP_FREE_ARENAS
+ * of them), or leave it to the purge, which decommits it once it has had no
+ * pool back for the purge delay (at once when the delay is 0). */
+static void arena_decommit(size_t slot);
+static void purge_if_due(uint32_t t, bool now);
 static void arena_wholly_free(size_t slot)
 {
     uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
-    if (obmt_fetch_add_relaxed(&g_kept, 1) < OBMT_KEEP_FREE_ARENAS) {
+    if (obmt_fetch_add_relaxed(&g_kept, 1) < (size_t)option_get(OPT_KEEP_FREE_ARENAS)) {
         while (ST_NFREE(s) == NPOOLS && !(s & (ST_KEPT | ST_CLAIMED | ST_DECOMMITTED))) {
             if (state_cas(slot, &s, (s + ST_GEN_ONE) | ST_KEPT))
                 return;
@@ -285,6 +349,15 @@ static void arena_wholly_free(size_t slot)
         return;
     }
     obmt_fetch_sub_relaxed(&g_kept, 1);
+    if (option_get(OPT_PURGE_DELAY_MS) == 0)
+        arena_decommit(slot);
+}
+
+/* Decommit the arena in `slot` if it is wholly free and neither kept nor
+ * being decommitted by another thread. */
+static void arena_decommit(size_t slot)
+{
+    uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
     for (;;) {
         if (ST_NFREE(s) != NPOOLS || (s & (ST_KEPT | ST_CLAIMED | ST_DECOMMITTED)))
             return;
@@ -306,22 +379,151 @@ void arena_give_pool(pool_header *p)
 {
     size_t slot = arena_slot_of((uintptr_t)p);
     unsigned idx = (unsigned)(((uintptr_t)p >> OBMT_POOL_SHIFT) & (NPOOLS - 1));
-    uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+    struct arena_object *a = &g_arenas[slot];
+    uint64_t s = obmt_load_acquire(&a->state);
     for (;;) {
-        obmt_store_relaxed(&p->arena_next, ST_HEAD(s));
+        obmt_store_relaxed(&a->next[idx], (uint8_t)ST_HEAD(s));
         uint64_t gen = (s & ST_GEN_MASK) + ST_GEN_ONE;
         uint64_t flags = s & (ST_DECOMMITTED | ST_KEPT); /* none can be set: a pool is out */
         uint64_t ns = st_make(gen | flags, ST_NFREE(s) + 1, idx + 1, ST_VIRGIN(s));
         if (state_cas(slot, &s, ns))
             break;
     }
+    uint32_t t = os_now_ms();
+    obmt_store_relaxed(&a->last_give_ms, t);
+    obmt_fetch_add_relaxed(&a->dirty, 1);
     unsigned nfree = ST_NFREE(s) + 1;
     bucket_move(slot, nfree - 1, nfree);
     if (nfree == NPOOLS)
         arena_wholly_free(slot);
+    purge_if_due(t, false);
+}
+
+/* ---- purging: free pools' pages back to the OS after a delay ---------------- */
+
+/* Give back the pages of the free pools of a partly used arena. Takes the
+ * arena's whole free-pool stack with one CAS (the pools are then the
+ * purger's: no other thread can take them), decommits every pool that was
+ * used since it was last purged (a used pool has a non-zero size in its
+ * header; a purged one reads as zeros), and pushes the stack back with one
+ * CAS. Meanwhile other threads may take virgin pools or give pools back:
+ * those go on a new stack in front of the returned one. */
+static void arena_purge(size_t slot)
+{
+    struct arena_object *a = &g_arenas[slot];
+    /* Clear dirty before the take: a pool given back after this clear is
+     * either in the stack we take (purged now) or marks the arena again. */
+    obmt_exchange_acq_rel(&a->dirty, 0);
+    uint64_t s = obmt_load_acquire(&a->state);
+    unsigned nstack;
+    for (;;) {
+        if (s & (ST_CLAIMED | ST_DECOMMITTED | ST_KEPT))
+            return;
+        nstack = ST_NFREE(s) - (NPOOLS - ST_VIRGIN(s)); /* free pools that are not virgin */
+        if (nstack == 0 || ST_HEAD(s) == 0)
+            return;
+        uint64_t gen = (s & ST_GEN_MASK) + ST_GEN_ONE;
+        if (state_cas(slot, &s, st_make(gen, ST_NFREE(s) - nstack, 0, ST_VIRGIN(s))))
+            break;
+    }
+    bucket_move(slot, ST_NFREE(s), ST_NFREE(s) - nstack);
+    unsigned order[NPOOLS], n = 0;
+    for (unsigned i = ST_HEAD(s); i && n < NPOOLS; i = obmt_load_relaxed(&a->next[i - 1]))
+        order[n++] = i - 1;
+    /* Decommit runs of adjacent used pools with one call each. */
+    uint64_t used = 0;
+    for (unsigned k = 0; k < n; k++)
+        if (pool_at(slot, order[k])->size != 0)
+            used |= (uint64_t)1 << order[k];
+    obmt_fetch_add_relaxed(&g_pools_purged, (uint64_t)__builtin_popcountll(used));
+    while (used) {
+        unsigned lo = (unsigned)__builtin_ctzll(used), hi = lo;
+        while (hi + 1 < NPOOLS && (used >> (hi + 1) & 1))
+            hi++;
+        os_decommit(pool_at(slot, lo), (size_t)(hi - lo + 1) << OBMT_POOL_SHIFT);
+        used &= ~((((uint64_t)2 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
+    }
+    /* Push the n pools back in their order, in front of whatever stack the
+     * arena has now. */
+    for (unsigned k = 0; k + 1 < n; k++)
+        obmt_store_relaxed(&a->next[order[k]], (uint8_t)(order[k + 1] + 1));
+    s = obmt_load_acquire(&a->state);
+    for (;;) {
+        obmt_store_relaxed(&a->next[order[n - 1]], (uint8_t)ST_HEAD(s));
+        uint64_t gen = (s & ST_GEN_MASK) + ST_GEN_ONE;
+        if (state_cas(slot, &s, st_make(gen, ST_NFREE(s) + n, order[0] + 1, ST_VIRGIN(s))))
+            break;
+    }
+    unsigned nfree = ST_NFREE(s) + n;
+    bucket_move(slot, ST_NFREE(s), nfree);
+    if (nfree == NPOOLS) { /* idle for the delay already: keep it or decommit it */
+        arena_wholly_free(slot);
+        arena_decommit(slot);
+    }
+}
+
+/* One purge pass over the arenas, at most every purge_delay_ms / 4: purge
+ * those that have had no pool back for the delay (all of them if `now`).
+ * At most one thread runs a pass; others skip it (purging is never needed
+ * for progress). */
+static void purge_if_due(uint32_t t, bool now)
+{
+    long delay = option_get(OPT_PURGE_DELAY_MS);
+    if (delay < 0)
+        return;
+    if (!now && delay > 0 && (int32_t)(t - obmt_load_relaxed(&g_next_purge_ms)) < 0)
+        return;
+    /* A forced pass (obmt_collect promises the pages back on return) waits
+     * for a running one: only collect ever waits, never malloc or free. */
+    int expected = 0;
+    while (!obmt_cas_acq_rel(&g_purging, &expected, 1)) {
+        if (!now)
+            return;
+        expected = 0;
+        sched_yield();
+    }
+    obmt_store_relaxed(&g_next_purge_ms, t + (uint32_t)(delay / 4 + 1));
+    size_t used = slots_used();
+    for (size_t slot = 0; slot < used; slot++) {
+        struct arena_object *a = &g_arenas[slot];
+        if (!obmt_load_relaxed(&a->dirty))
+            continue;
+        if (!now && (int32_t)(t - obmt_load_relaxed(&a->last_give_ms)) < delay)
+            continue;
+        uint64_t s = obmt_load_acquire(&a->state);
+        if (ST_NFREE(s) == NPOOLS) {
+            obmt_store_relaxed(&a->dirty, 0);
+            arena_decommit(slot);
+        } else {
+            arena_purge(slot);
+        }
+    }
+    obmt_store_release(&g_purging, 0);
+}
+
+void arena_maybe_purge(bool now)
+{
+    purge_if_due(os_now_ms(), now);
 }
 
 /* ---- statistics ---------------------------------------------------------------- */
+
+void arena_walk_pools(void (*fn)(const pool_header *p, void *arg), void *arg)
+{
+    size_t used = slots_used();
+    for (size_t slot = 0; slot < used; slot++) {
+        uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+        if (!s || (s & (ST_DECOMMITTED | ST_CLAIMED)))
+            continue;
+        for (unsigned i = 0; i < ST_VIRGIN(s); i++)
+            fn(pool_at(slot, i), arg);
+    }
+}
+
+uint64_t arena_pools_purged(void)
+{
+    return obmt_load_relaxed(&g_pools_purged);
+}
 
 void arena_counts(struct obmt_arena_counts *out)
 {

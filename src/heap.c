@@ -35,6 +35,8 @@ struct heap g_heaps[OBMT_MAX_HEAPS];
 uint32_t g_heaps_used;
 uint64_t g_remote_frees_heapless;
 uint64_t g_pools_given_unowned;
+uint64_t g_threads_seen;
+int64_t g_large_bytes_heapless;
 
 static uint64_t g_free_heaps;
 static pthread_key_t g_heap_key;
@@ -85,7 +87,7 @@ static void give_back(struct heap *h, pool_header *p)
 /* An empty pool (in no list): keep it, or give it back to its arena. */
 static void cache_or_give(struct heap *h, pool_header *p)
 {
-    if (h->nempty < OBMT_KEEP_EMPTY_POOLS) {
+    if (h->nempty < (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS)) {
         p->state = POOL_EMPTY;
         p->nextpool = h->emptypools;
         h->emptypools = p;
@@ -214,6 +216,7 @@ struct heap *heap_get_slow(void)
         h->index = idx;
     }
     obmt_store_relaxed(&h->in_use, 1);
+    obmt_fetch_add_relaxed(&g_threads_seen, 1);
     tls_heap = h;
     pthread_setspecific(g_heap_key, h); /* may allocate: the guard sends that to glibc */
     tls_in_heap_get = 0;
@@ -307,7 +310,7 @@ void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
     /* p is FULL or PENDING with an empty local list; count >= 1. */
     b->next = NULL;
     p->freeblock = b;
-    p->count--;
+    obmt_count_add(&p->count, -1u);
     if (p->state == POOL_FULL) {
         uintptr_t expected = REMOTE_FULL;
         if (obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)) {
@@ -335,6 +338,16 @@ static void adopt(struct heap *h, pool_header *p, uintptr_t w)
     obmt_count_add(&h->stats.adopted, 1);
     pool_take_list(p, w);
     pool_place(h, p);
+    /* A thread that frees but never allocates would otherwise keep every
+     * pool it adopts, with the blocks others free into them piling up on
+     * their remote lists (stress_churn found 18,000 pools held for at most
+     * 17,400 live blocks). Collect once the adoptions since the last
+     * collect exceed 64 + the pools it left: amortised O(1) per adoption. */
+    if (++h->adopted_since > h->collect_after) {
+        size_t left = heap_collect(h, false);
+        h->adopted_since = 0;
+        h->collect_after = 64 + (uint32_t)(left < (1u << 30) ? left : (1u << 30));
+    }
 }
 
 /* The caller holds p alone (it took the ABANDONED flag, cleared FULL with
@@ -404,10 +417,11 @@ void heap_free_remote(pool_header *p, block *b)
 
 /* ---- collecting and exiting ------------------------------------------------------------- */
 
-void heap_collect(struct heap *h, bool all)
+size_t heap_collect(struct heap *h, bool all)
 {
     if (h == &heap_empty)
-        return;
+        return 0;
+    size_t left = 0;
     take_returned(h);
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         pool_header *p = h->usedpools[c];
@@ -417,6 +431,8 @@ void heap_collect(struct heap *h, bool all)
             if (p->count == 0) {
                 list_unlink(&h->usedpools[c], p);
                 cache_or_give(h, p);
+            } else {
+                left++;
             }
             p = next;
         }
@@ -429,6 +445,7 @@ void heap_collect(struct heap *h, bool all)
             give_back(h, p);
         }
     }
+    return left;
 }
 
 /* Leave a pool with live blocks for other threads to adopt. */

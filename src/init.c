@@ -7,33 +7,56 @@
  */
 #include "internal.h"
 
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 int g_init_state;
+
+static void init_say(const char *s)
+{
+    ssize_t w = write(STDERR_FILENO, s, strlen(s));
+    (void)w;
+}
+
+static void init_print(const char *line, void *arg)
+{
+    (void)arg;
+    init_say(line);
+}
 
 static OBMT_NOINLINE bool init_slow(void)
 {
     int expected = INIT_NONE;
     if (!obmt_cas_acq_rel(&g_init_state, &expected, INIT_RUNNING))
         return expected == INIT_READY;
-    void *base = NULL;
-    size_t size = 0;
-    for (int shift = OBMT_RESERVE_SHIFT; shift >= OBMT_RESERVE_MIN_SHIFT && !base; shift--) {
-        size = (size_t)1 << shift;
-        base = os_reserve(size, OBMT_ARENA_SIZE);
-    }
+    large_init();
+    options_init();
+    /* The reservation: OBMT_RESERVE_MIB, halved while the OS refuses it. */
+    size_t want = ((size_t)option_get(OPT_RESERVE_MIB) << 20) & ~(OBMT_ARENA_SIZE - 1), size = want;
+    void *base;
+    while (!(base = os_reserve(size, OBMT_ARENA_SIZE)) && size / 2 >= ((size_t)1 << OBMT_RESERVE_MIN_SHIFT))
+        size = (size / 2) & ~(OBMT_ARENA_SIZE - 1);
     if (base && (uintptr_t)base + size > REMOTE_COUNT_ONE) { /* see REMOTE_PTR */
         munmap(base, size);
         base = NULL;
     }
     if (!base) {
+        if (option_get(OPT_VERBOSE) >= 1)
+            init_say("obmt: could not reserve address space; everything goes to the underlying allocator\n");
         obmt_store_release(&g_init_state, INIT_FAILED);
         return false;
     }
+    if (size < want && option_get(OPT_VERBOSE) >= 1)
+        init_say("obmt: reserved less address space than asked for (OBMT_RESERVE_MIB)\n");
     arena_init(base, size);
     heap_init_process();
     stats_init_process();
     obmt_store_release(&g_init_state, INIT_READY);
+    if (option_get(OPT_VERBOSE) >= 2) {
+        init_say("obmt: options\n");
+        options_print(init_print, NULL);
+    }
     return true;
 }
 

@@ -116,6 +116,30 @@ OBMT_HIDDEN int os_decommit(void *p, size_t size);
 OBMT_HIDDEN noreturn void os_fatal(const char *what, const void *ptr, const char *why);
 /* Test hook: fail the next n commits with ENOMEM (tests of out-of-memory). */
 OBMT_HIDDEN extern int os_fail_commits;
+/* A coarse monotonic clock in milliseconds (wraps every 49 days; compare
+ * differences as int32_t). vDSO, no system call, no allocation. */
+OBMT_HIDDEN uint32_t os_now_ms(void);
+
+/* ==== options.c: run-time options (OBMT_<NAME> environment variables) ===== */
+
+enum obmt_option {
+    OPT_VERBOSE,          /* 1: warnings; 2: also the options at start-up */
+    OPT_SHOW_STATS,       /* at exit, to stderr: 1 text, 2 JSON */
+    OPT_KEEP_EMPTY_POOLS, /* empty pools a thread keeps (OBMT_KEEP_EMPTY_POOLS) */
+    OPT_KEEP_FREE_ARENAS, /* wholly free arenas kept resident (OBMT_KEEP_FREE_ARENAS) */
+    OPT_PURGE_DELAY_MS,   /* free pools' pages go back after this idle time; -1 never */
+    OPT_RESERVE_MIB,      /* address space reserved at start-up (fixed then) */
+    OPT_COUNT
+};
+/* g_options: written by options_init (before init publishes READY) and by
+ * obmt_option_set, relaxed; read relaxed. Options are hints for slow-path
+ * decisions, ordered with nothing else. */
+OBMT_HIDDEN extern long g_options[OPT_COUNT];
+/* OBMT_STATS_FILE: written once by options_init, before READY (release). */
+OBMT_HIDDEN extern char g_stats_file[256];
+static inline long option_get(enum obmt_option o) { return obmt_load_relaxed(&g_options[o]); }
+OBMT_HIDDEN void options_init(void);
+OBMT_HIDDEN void options_print(void (*out)(const char *line, void *arg), void *arg);
 
 /* ==== arena.c: arenas, their state words and the nfreepools buckets ======= */
 
@@ -150,6 +174,18 @@ struct obmt_arena_counts {
     size_t decommits;     /* arenas given back to the OS */
 };
 OBMT_HIDDEN void arena_counts(struct obmt_arena_counts *out);
+/* Call fn(p, arg) for every pool of the committed arenas that has been
+ * handed out at least once (free or not). Any thread, while others run: fn
+ * may read only the header fields written atomically (owner, szidx, count,
+ * remote), and must expect zeros. */
+OBMT_HIDDEN void arena_walk_pools(void (*fn)(const pool_header *p, void *arg), void *arg);
+/* Purge: give back the pages of free pools in arenas that have had no pool
+ * back for OPT_PURGE_DELAY_MS, and decommit wholly free arenas beyond those
+ * kept. Runs at most every delay/4 from the pool slow paths; `now` forces a
+ * pass over every arena with free pools (obmt_collect). */
+OBMT_HIDDEN void arena_maybe_purge(bool now);
+/* Free pools whose pages the purge gave back, since start-up. */
+OBMT_HIDDEN uint64_t arena_pools_purged(void);
 /* Pool index of p inside its arena, arena slot of p. */
 static inline size_t arena_slot_of(uintptr_t p) { return (p - obmt_load_relaxed(&g_base)) >> OBMT_ARENA_SHIFT; }
 
@@ -213,8 +249,12 @@ enum pool_state { /* owner-only view, see the life cycle above */
  *                (set ABANDONED), adopter   (flags)
  * returned_next  the freer that cleared     plain, before the       owner, after its acquire
  *                FULL                       release push            exchange of heap->returned
- * arena_next     whoever gives the pool     relaxed store before    arena_take_pool: relaxed
- *                back to its arena          the arena CAS (release) load, validated by the CAS
+ * (a free pool's link in its arena's free-pool stack is not here but in
+ * the arena_object, so that a free pool's pages can all be purged)
+ *
+ * count and szidx are also read by obmt_stats_get's walk over the pools
+ * (arena_walk_pools), so the owner writes them with relaxed stores: on x86-64
+ * a load, add and store instead of one add to memory, the same micro-ops.
  *
  * ABA: `remote` is a Treiber push with a take-all pop (exchange): a pop never
  * compares against a head it read earlier, so ABA cannot arise. FULL is set
@@ -238,7 +278,6 @@ struct pool_header {
     /* cache line 1: written by other threads */
     alignas(64) uintptr_t remote;  /* remote-free list | REMOTE_* flags */
     pool_header *returned_next;  /* link in owner->returned */
-    uint32_t arena_next;         /* link in the arena's free-pool stack: index+1, 0 = end */
 };
 
 _Static_assert(sizeof(struct pool_header) == OBMT_POOL_OVERHEAD, "pool header size");
@@ -341,6 +380,7 @@ struct heap_stats {
     uint64_t remote_frees;   /* blocks this thread freed into other threads' pools */
     uint64_t adopted;        /* abandoned pools this thread adopted */
     uint64_t large_allocs;   /* requests passed to the underlying allocator */
+    int64_t large_bytes;     /* usable bytes this thread got (+) or freed (-) there */
 };
 
 struct heap {
@@ -351,6 +391,8 @@ struct heap {
     uint32_t index;              /* slot in g_heaps */
     uint32_t free_next;          /* free-heap stack link: index+1 */
     uint32_t in_use;             /* 1 while a thread uses it (relaxed; statistics) */
+    uint32_t adopted_since;      /* pools adopted since the last collect */
+    uint32_t collect_after;      /* ... that trigger the next one (see adopt) */
     alignas(64) pool_header *returned; /* pools handed back by remote freers */
     alignas(64) struct heap_stats stats;
 };
@@ -364,6 +406,10 @@ OBMT_HIDDEN extern uint32_t g_heaps_used;
  * to their arena: fetch_add relaxed, read by stats. */
 OBMT_HIDDEN extern uint64_t g_remote_frees_heapless;
 OBMT_HIDDEN extern uint64_t g_pools_given_unowned;
+/* Threads that got a heap, and the underlying allocator's bytes counted by
+ * threads without one: fetch_add relaxed, read by stats. */
+OBMT_HIDDEN extern uint64_t g_threads_seen;
+OBMT_HIDDEN extern int64_t g_large_bytes_heapless;
 
 OBMT_HIDDEN void heap_init_process(void);
 /* Give the calling thread a heap; NULL if none can be had (then the caller
@@ -381,8 +427,9 @@ OBMT_HIDDEN void heap_free_owner_slow(struct heap *h, pool_header *p, block *b);
 OBMT_HIDDEN void heap_pool_emptied(struct heap *h, pool_header *p);
 /* Free of a block whose pool the calling thread does not own. */
 OBMT_HIDDEN void heap_free_remote(pool_header *p, block *b);
-/* Drain the calling thread's returned pools and remote lists; give back empties. */
-OBMT_HIDDEN void heap_collect(struct heap *h, bool all);
+/* Drain the calling thread's returned pools and remote lists; give back
+ * empties. Returns the pools left in usedpools. */
+OBMT_HIDDEN size_t heap_collect(struct heap *h, bool all);
 /* Thread exit: give back what is empty, abandon the rest, recycle the heap. */
 OBMT_HIDDEN void heap_thread_exit(struct heap *h);
 
@@ -392,9 +439,10 @@ OBMT_HIDDEN void heap_thread_exit(struct heap *h);
 static inline void *pool_pop(struct heap *h, pool_header *p)
 {
     block *b = p->freeblock;
+    uint32_t count = obmt_load_relaxed(&p->count);
     block *next = b->next;
-    p->count++;
     p->freeblock = next;
+    obmt_store_relaxed(&p->count, count + 1); /* relaxed: statistics read it */
     if (unlikely(!next))
         return pool_refill(h, p, b);
     return b;
@@ -402,6 +450,9 @@ static inline void *pool_pop(struct heap *h, pool_header *p)
 
 /* ==== large.c: the underlying allocator ==================================== */
 
+/* Finds the underlying allocator (libobmt-override: glibc's __libc_*
+ * functions, through dlsym). Called first thing at initialisation. */
+OBMT_HIDDEN void large_init(void);
 OBMT_HIDDEN void *large_malloc(size_t n);
 OBMT_HIDDEN void *large_calloc(size_t n, size_t size);
 OBMT_HIDDEN void *large_realloc(void *p, size_t n);
@@ -411,7 +462,8 @@ OBMT_HIDDEN size_t large_usable_size(void *p);
 
 /* ==== stats.c ============================================================= */
 
-/* Reads OBMT_SHOW_STATS (getenv does not allocate) and registers the printer. */
+/* With OBMT_SHOW_STATS set, keeps a copy of stderr for the destructor that
+ * prints the statistics at exit (OBMT_STATS_FILE is written by it too). */
 OBMT_HIDDEN void stats_init_process(void);
 
 /* ==== init.c ============================================================== */

@@ -1,13 +1,20 @@
 /*
  * large.c: requests above OBMT_SMALL_MAX, and pointers that are not obmt's,
  * go to the underlying allocator, as obmalloc hands them to the system
- * malloc. In libobmt (obmt_* only) that is the process's malloc; in
- * libobmt-override, which replaces malloc itself, it is glibc's allocator
- * reached through its __libc_* entry points.
+ * malloc. In libobmt (obmt_* only) that is the process's malloc. In
+ * libobmt-override, which replaces malloc and also glibc's __libc_* names,
+ * it is glibc's allocator, found once at start-up with
+ * dlsym(RTLD_NEXT, "__libc_malloc") and friends (the next definitions
+ * after ours: glibc's).
  *
  * Whatever the underlying allocator returns lies outside obmt's reserved
  * range, so free/realloc/usable_size route such pointers back to it in O(1);
  * that also covers pointers allocated before obmt was loaded.
+ *
+ * The bootstrap area: while large_init looks glibc's functions up, dlsym
+ * may itself allocate, and other threads may call in. Such requests are
+ * served from a small static area by a bump pointer (fetch_add); its blocks
+ * are never reused (free ignores them) and realloc copies them out.
  */
 #include "internal.h"
 
@@ -15,20 +22,55 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* ---- the underlying allocator's entry points ------------------------------ */
 
 #ifdef OBMT_OVERRIDE
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-#define UNDER_MALLOC   __libc_malloc
-#define UNDER_CALLOC   __libc_calloc
-#define UNDER_REALLOC  __libc_realloc
-#define UNDER_MEMALIGN __libc_memalign
-#define UNDER_FREE     __libc_free
+/* Written once by large_init (relaxed stores of function pointers; a thread
+ * that reads NULL uses the bootstrap area instead), read relaxed. */
+static void *(*u_malloc)(size_t);
+static void *(*u_calloc)(size_t, size_t);
+static void *(*u_realloc)(void *, size_t);
+static void *(*u_memalign)(size_t, size_t);
+static void (*u_free)(void *);
+static size_t (*u_usable)(void *);
+static int g_large_init; /* 0, 1 running, 2 done: CAS acq_rel / store release */
+
+#define RESOLVE(var, name) obmt_store_relaxed(&var, (typeof(var))dlsym(RTLD_NEXT, name))
+
+void large_init(void)
+{
+    int expected = 0;
+    if (!obmt_cas_acq_rel(&g_large_init, &expected, 1))
+        return;
+    /* malloc_usable_size has no __libc_ name. Take it from the object that
+     * defines the __libc_malloc we use: dlsym(RTLD_NEXT) would find the next
+     * definition after obmt's, which in a program linked with jemalloc is
+     * jemalloc's, and it cannot measure glibc's blocks (redis-server crashed
+     * so). Done before u_malloc is set, so that dlopen's own allocations go
+     * to the bootstrap area. */
+    void *libc_malloc = dlsym(RTLD_NEXT, "__libc_malloc");
+    Dl_info info;
+    void *lib = NULL;
+    if (libc_malloc && dladdr(libc_malloc, &info) && info.dli_fname)
+        lib = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY); /* already loaded: no new mapping */
+    if (lib)
+        obmt_store_relaxed(&u_usable, (size_t (*)(void *))dlsym(lib, "malloc_usable_size"));
+    RESOLVE(u_calloc, "__libc_calloc");
+    RESOLVE(u_realloc, "__libc_realloc");
+    RESOLVE(u_memalign, "__libc_memalign");
+    RESOLVE(u_free, "__libc_free");
+    RESOLVE(u_malloc, "__libc_malloc"); /* last: it ends the bootstrap */
+    if (!obmt_load_relaxed(&u_malloc) || !obmt_load_relaxed(&u_free) || !obmt_load_relaxed(&u_realloc) ||
+        !obmt_load_relaxed(&u_calloc) || !obmt_load_relaxed(&u_memalign) || !obmt_load_relaxed(&u_usable))
+        os_fatal("cannot find glibc's allocator (dlsym of __libc_malloc & co.)", NULL,
+                 "libobmt-override needs glibc");
+    obmt_store_release(&g_large_init, 2);
+}
+#define UNDER(fn) obmt_load_relaxed(&u_##fn)
 #else
-static void *under_memalign(size_t align, size_t n)
+static void *std_memalign(size_t align, size_t n)
 {
     void *p = NULL;
     int rc = posix_memalign(&p, align, n);
@@ -38,36 +80,97 @@ static void *under_memalign(size_t align, size_t n)
     }
     return p;
 }
-#define UNDER_MALLOC   malloc
-#define UNDER_CALLOC   calloc
-#define UNDER_REALLOC  realloc
-#define UNDER_MEMALIGN under_memalign
-#define UNDER_FREE     free
+void large_init(void) {}
+static void *(*const u_malloc)(size_t) = malloc;
+static void *(*const u_calloc)(size_t, size_t) = calloc;
+static void *(*const u_realloc)(void *, size_t) = realloc;
+static void *(*const u_memalign)(size_t, size_t) = std_memalign;
+static void (*const u_free)(void *) = free;
+static size_t (*const u_usable)(void *) = malloc_usable_size;
+#define UNDER(fn) u_##fn
 #endif
 
-static void count_large(void)
+/* ---- the bootstrap area ----------------------------------------------------- */
+
+#define BOOT_SIZE (256 * 1024)
+static alignas(4096) unsigned char g_boot[BOOT_SIZE];
+static size_t g_boot_used; /* fetch_add relaxed: each caller owns what it bumped over */
+
+static bool in_boot(const void *p) { return (uintptr_t)p - (uintptr_t)g_boot < BOOT_SIZE; }
+
+/* A 16-byte header before each block holds its size. */
+static void *boot_alloc(size_t align, size_t n)
 {
-    struct heap *h = tls_heap;
-    if (h != &heap_empty)
-        obmt_count_add(&h->stats.large_allocs, 1);
+    if (align < 16)
+        align = 16;
+    if (n > BOOT_SIZE)
+        goto fail;
+    size_t need = ((n + 15) & ~(size_t)15) + align + 16;
+    size_t at = obmt_fetch_add_relaxed(&g_boot_used, need);
+    if (at + need > BOOT_SIZE)
+        goto fail;
+    uintptr_t p = ((uintptr_t)g_boot + at + 16 + align - 1) & ~(uintptr_t)(align - 1);
+    ((size_t *)p)[-1] = n;
+    return (void *)p;
+fail:
+    errno = ENOMEM;
+    return NULL;
 }
+
+static size_t boot_size(const void *p) { return ((const size_t *)p)[-1]; }
+
+/* ---- accounting --------------------------------------------------------------- */
+
+/* Usable bytes passed on: +n by the allocating thread, -n by the freeing one
+ * (owner-only heap counters; threads without a heap use a global). */
+static void account(void *p, int64_t sign)
+{
+    if (!p || !UNDER(usable))
+        return;
+    int64_t n = sign * (int64_t)UNDER(usable)(p);
+    struct heap *h = tls_heap;
+    if (h != &heap_empty) {
+        obmt_count_add(&h->stats.large_bytes, n);
+        if (sign > 0)
+            obmt_count_add(&h->stats.large_allocs, 1);
+    } else {
+        obmt_fetch_add_relaxed(&g_large_bytes_heapless, n);
+    }
+}
+
+/* ---- the large_* entry points -------------------------------------------------- */
 
 void *large_malloc(size_t n)
 {
-    count_large();
-    return UNDER_MALLOC(n);
+    if (unlikely(!UNDER(malloc)))
+        return boot_alloc(16, n);
+    void *p = UNDER(malloc)(n);
+    account(p, +1);
+    return p;
 }
 
 void *large_calloc(size_t n, size_t size)
 {
-    count_large();
-    return UNDER_CALLOC(n, size);
+    if (unlikely(!UNDER(calloc))) {
+        size_t total;
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return boot_alloc(16, total); /* static memory, never reused: zero */
+    }
+    void *p = UNDER(calloc)(n, size);
+    account(p, +1);
+    return p;
 }
 
 void *large_memalign(size_t align, size_t n)
 {
-    count_large();
-    return UNDER_MEMALIGN(align, n);
+    if (unlikely(!UNDER(memalign)))
+        return boot_alloc(align, n);
+    void *p = UNDER(memalign)(align, n);
+    account(p, +1);
+    return p;
 }
 
 /* A pointer in obmt's reservation that is not in a committed arena was never
@@ -81,31 +184,34 @@ static void check_not_reserved(const void *p, const char *what)
 void *large_realloc(void *p, size_t n)
 {
     check_not_reserved(p, "realloc(): invalid pointer");
-    return UNDER_REALLOC(p, n);
+    if (unlikely(in_boot(p) || !UNDER(realloc))) {
+        void *q = large_malloc(n);
+        if (q && p) {
+            size_t old = in_boot(p) ? boot_size(p) : UNDER(usable)(p);
+            memcpy(q, p, old < n ? old : n);
+            large_free(p);
+        }
+        return q;
+    }
+    account(p, -1);
+    void *q = UNDER(realloc)(p, n);
+    account(q ? q : p, +1); /* on failure p is still live */
+    return q;
 }
 
 void large_free(void *p)
 {
     check_not_reserved(p, "free(): invalid pointer");
-    UNDER_FREE(p);
+    if (unlikely(in_boot(p)))
+        return; /* the bootstrap area is never reused */
+    account(p, -1);
+    UNDER(free)(p);
 }
 
 size_t large_usable_size(void *p)
 {
     check_not_reserved(p, "malloc_usable_size(): invalid pointer");
-#ifdef OBMT_OVERRIDE
-    /* glibc has no __libc_ name for it: find the next definition once. This
-     * runs after obmt is initialised, so if dlsym allocates, that is served. */
-    static size_t (*under)(void *);
-    size_t (*fn)(void *) = __atomic_load_n(&under, __ATOMIC_ACQUIRE);
-    if (!fn) {
-        fn = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-        if (!fn)
-            return 0;
-        __atomic_store_n(&under, fn, __ATOMIC_RELEASE);
-    }
-    return fn(p);
-#else
-    return malloc_usable_size(p);
-#endif
+    if (unlikely(in_boot(p)))
+        return boot_size(p);
+    return UNDER(usable)(p);
 }

@@ -5,6 +5,8 @@
  */
 #include "internal.h"
 
+#include <time.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,13 @@ int os_decommit(void *p, size_t size)
      * range stays readable, so a thread that still reads a stale free-pool
      * link in it (arena_take_pool) reads a zero and fails its CAS. */
     return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
+}
+
+uint32_t os_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO: no system call */
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }
 
 static size_t fmt_hex(char *out, uintptr_t v)

@@ -64,10 +64,10 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
     if (p->size == class_size(c) && p->szidx == c && p->freeblock != NULL)
         return;
     uint32_t size = (uint32_t)class_size(c);
-    p->szidx = (uint16_t)c;
+    obmt_store_relaxed(&p->szidx, (uint16_t)c); /* relaxed: statistics read it */
     p->size = size;
     p->recip = pool_class_recip[c];
-    p->count = 0;
+    obmt_store_relaxed(&p->count, 0);
     obmt_store_relaxed(&p->nextoffset, (uint16_t)OBMT_POOL_OVERHEAD);
     p->maxnextoffset = (uint16_t)(OBMT_POOL_SIZE - size);
     pool_carve(p);
@@ -88,7 +88,7 @@ uint32_t pool_take_list(pool_header *p, uintptr_t w)
         return 0;
     if (unlikely(n > p->count))
         os_fatal("free(): double free of", list, "more blocks freed by other threads than its pool has in use");
-    p->count -= n;
+    obmt_count_add(&p->count, -n);
     if (!p->freeblock) { /* malloc's refill: the list is the free list as it is */
         p->freeblock = list;
         return n;

@@ -1,69 +1,142 @@
 /*
- * stats.c: statistics, summed from the arena table and every heap's
- * counters. Heaps write their counters with relaxed stores (owner-only);
- * this reads them with relaxed loads, so figures taken while threads run
- * are a consistent-enough snapshot, exact once they are quiet.
+ * stats.c: statistics, in the spirit of CPython's sys._debugmallocstats().
+ *
+ * Two sources, both read while other threads may run:
+ *  - counters: each heap's own (the owner writes them with relaxed stores),
+ *    a few global ones (fetch_add relaxed) and the arenas' state words;
+ *  - a walk over the header of every pool ever handed out (arena_walk_pools),
+ *    which reads only owner, szidx, count and remote, all written
+ *    atomically: it classifies each pool (free, used, full, empty cached,
+ *    abandoned) and counts blocks in use per size class.
+ * Each figure is exact once the threads are quiet; while they run, a sum
+ * may mix moments.
+ *
+ * Output: obmt_stats_get (a versioned struct), obmt_stats_print (text, one
+ * line per callback), obmt_stats_json (one JSON object). At exit a
+ * destructor prints them as OBMT_SHOW_STATS and OBMT_STATS_FILE ask.
+ * Formatting uses snprintf with integer conversions only, into stack
+ * buffers: nothing here allocates.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+_Static_assert(OBMT_STATS_V1_SIZE == offsetof(struct obmt_stats, bytes_in_use), "version 1 layout");
+_Static_assert(OBMT_NCLASSES <= OBMT_STATS_MAX_CLASSES, "classes[] holds every size class");
+
+struct walk {
+    struct obmt_stats *out;
+    uint64_t owned, abandoned;
+};
+
+static void walk_pool(const pool_header *p, void *arg)
+{
+    struct walk *w = arg;
+    struct heap *owner = obmt_load_relaxed(&p->owner);
+    if (!owner)
+        return; /* free in its arena: counted from the state words */
+    unsigned c = obmt_load_relaxed(&p->szidx);
+    if (c >= OBMT_NCLASSES)
+        return; /* being set up right now */
+    uint32_t count = obmt_load_relaxed(&p->count);
+    uintptr_t remote = obmt_load_relaxed(&p->remote);
+    uint32_t pending = (uint32_t)(remote >> REMOTE_COUNT_SHIFT);
+    uint32_t live = count > pending ? count - pending : 0;
+    struct obmt_class_stats *k = &w->out->classes[c];
+    w->owned++;
+    if (owner == OWNER_ABANDONED)
+        w->abandoned++;
+    if (count == 0)
+        k->pools_empty++;
+    else if (remote & REMOTE_FULL)
+        k->pools_full++;
+    else
+        k->pools_used++;
+    k->blocks_in_use += live;
+}
 
 int obmt_stats_get(struct obmt_stats *out)
 {
-    if (!out || out->version != OBMT_STATS_VERSION || out->size != sizeof *out) {
+    if (!out || !((out->version == OBMT_STATS_VERSION && out->size == sizeof *out) ||
+                  (out->version == 1 && out->size == OBMT_STATS_V1_SIZE))) {
         errno = EINVAL;
         return -1;
     }
+    struct obmt_stats s;
+    memset(&s, 0, sizeof s);
+    s.version = out->version;
+    s.size = out->size;
     struct obmt_arena_counts a = {0};
-    if (obmt_load_acquire(&g_init_state) == INIT_READY)
+    bool ready = obmt_load_acquire(&g_init_state) == INIT_READY;
+    if (ready)
         arena_counts(&a);
-    out->pool_size = OBMT_POOL_SIZE;
-    out->small_request_max = OBMT_SMALL_MAX;
-    out->arena_size = OBMT_ARENA_SIZE;
-    out->reserved_bytes = obmt_load_relaxed(&g_reserved);
-    out->arenas_used_hwm = a.slots_used;
-    out->arenas_committed = a.committed;
-    out->arenas_committed_hwm = a.committed_hwm;
-    out->arenas_decommitted = a.decommits;
-    out->bytes_committed = (uint64_t)a.committed * OBMT_ARENA_SIZE;
-    out->pools_free_in_arenas = a.free_pools;
+    s.pool_size = OBMT_POOL_SIZE;
+    s.small_request_max = OBMT_SMALL_MAX;
+    s.arena_size = OBMT_ARENA_SIZE;
+    s.reserved_bytes = obmt_load_relaxed(&g_reserved);
+    s.arenas_used_hwm = a.slots_used;
+    s.arenas_committed = a.committed;
+    s.arenas_committed_hwm = a.committed_hwm;
+    s.arenas_decommitted = a.decommits;
+    s.bytes_committed = (uint64_t)a.committed * OBMT_ARENA_SIZE;
+    s.pools_free_in_arenas = a.free_pools;
 
-    uint64_t taken = 0, given = obmt_load_relaxed(&g_pools_given_unowned), remote = obmt_load_relaxed(&g_remote_frees_heapless), adopted = 0, large = 0, in_use = 0;
+    uint64_t given = obmt_load_relaxed(&g_pools_given_unowned);
+    uint64_t remote = obmt_load_relaxed(&g_remote_frees_heapless);
+    int64_t large_bytes = obmt_load_relaxed(&g_large_bytes_heapless);
     uint32_t n = obmt_load_relaxed(&g_heaps_used);
     if (n > OBMT_MAX_HEAPS)
         n = OBMT_MAX_HEAPS;
     for (uint32_t i = 0; i < n; i++) {
         struct heap *h = &g_heaps[i];
-        taken += obmt_load_relaxed(&h->stats.pools_taken);
+        s.pools_taken += obmt_load_relaxed(&h->stats.pools_taken);
         given += obmt_load_relaxed(&h->stats.pools_given);
         remote += obmt_load_relaxed(&h->stats.remote_frees);
-        adopted += obmt_load_relaxed(&h->stats.adopted);
-        large += obmt_load_relaxed(&h->stats.large_allocs);
-        in_use += obmt_load_relaxed(&h->in_use);
+        s.pools_adopted += obmt_load_relaxed(&h->stats.adopted);
+        s.large_allocs += obmt_load_relaxed(&h->stats.large_allocs);
+        large_bytes += obmt_load_relaxed(&h->stats.large_bytes);
+        s.heaps_in_use += obmt_load_relaxed(&h->in_use);
     }
-    out->pools_taken = taken;
-    out->pools_given = given;
-    out->remote_frees = remote;
-    out->pools_adopted = adopted;
-    out->large_allocs = large;
-    out->heaps_used_hwm = n;
-    out->heaps_in_use = in_use;
+    s.pools_given = given;
+    s.remote_frees = remote;
+    s.heaps_used_hwm = n;
+
+    /* version 2 */
+    s.large_bytes_in_use = large_bytes > 0 ? (uint64_t)large_bytes : 0;
+    s.threads_seen = obmt_load_relaxed(&g_threads_seen);
+    s.pools_purged = ready ? arena_pools_purged() : 0;
+    s.nclasses = OBMT_NCLASSES;
+    struct walk w = { .out = &s };
+    if (ready)
+        arena_walk_pools(walk_pool, &w);
+    uint64_t empty = 0;
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
+        struct obmt_class_stats *k = &s.classes[c];
+        k->block_size = (uint32_t)class_size(c);
+        k->blocks_per_pool = (uint32_t)((OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / class_size(c));
+        s.bytes_in_use += k->blocks_in_use * k->block_size;
+        empty += k->pools_empty;
+    }
+    s.pools_abandoned = w.abandoned;
+    s.bytes_empty_pools = empty * OBMT_POOL_SIZE;
+    uint64_t held = (w.owned - empty) * OBMT_POOL_SIZE; /* pools with blocks out */
+    s.bytes_free_in_pools = held > s.bytes_in_use ? held - s.bytes_in_use : 0;
+    s.bytes_free_pools = (uint64_t)a.free_pools * OBMT_POOL_SIZE;
+    memcpy(out, &s, out->size);
     return 0;
 }
 
-/* ---- printing ------------------------------------------------------------ */
-
-/* Format into a stack buffer with snprintf (integer conversions only: glibc
- * does not allocate for those) and hand each line to `out`. */
-#include <stdarg.h>
-#include <stdio.h>
-#include <unistd.h>
+/* ---- text ---------------------------------------------------------------- */
 
 static void line(void (*out)(const char *, void *), void *arg, const char *fmt, ...)
 {
-    char buf[200];
+    char buf[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
@@ -71,40 +144,166 @@ static void line(void (*out)(const char *, void *), void *arg, const char *fmt, 
     out(buf, arg);
 }
 
+typedef unsigned long long ull;
+
 void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
 {
     struct obmt_stats s = { .version = OBMT_STATS_VERSION, .size = sizeof s };
     obmt_stats_get(&s);
-    typedef unsigned long long ull;
     line(out, arg, "obmt %s statistics\n", obmt_version());
     line(out, arg, "  pool size %llu KiB, arena size %llu KiB, reserved %llu MiB, pools serve requests up to %llu bytes\n",
          (ull)s.pool_size >> 10, (ull)s.arena_size >> 10, (ull)s.reserved_bytes >> 20, (ull)s.small_request_max);
-    line(out, arg, "  arenas: %llu committed now (%llu KiB), high-water %llu, slots used %llu, given back to the OS %llu times\n",
-         (ull)s.arenas_committed, (ull)s.bytes_committed >> 10, (ull)s.arenas_committed_hwm,
-         (ull)s.arenas_used_hwm, (ull)s.arenas_decommitted);
-    line(out, arg, "  pools: %llu taken from arenas, %llu given back, %llu free in committed arenas\n",
-         (ull)s.pools_taken, (ull)s.pools_given, (ull)s.pools_free_in_arenas);
-    line(out, arg, "  remote frees %llu, pools adopted %llu, requests passed to the underlying allocator %llu\n",
-         (ull)s.remote_frees, (ull)s.pools_adopted, (ull)s.large_allocs);
-    line(out, arg, "  thread caches: %llu created, %llu in use\n",
-         (ull)s.heaps_used_hwm, (ull)s.heaps_in_use);
+    line(out, arg, "  class  block  pools: used   full  empty    blocks in use      bytes in use\n");
+    for (unsigned c = 0; c < s.nclasses; c++) {
+        const struct obmt_class_stats *k = &s.classes[c];
+        if (k->pools_used + k->pools_full + k->pools_empty == 0)
+            continue;
+        line(out, arg, "  %5u %6u  %11llu %6llu %6llu %16llu %17llu\n", c, k->block_size,
+             (ull)k->pools_used, (ull)k->pools_full, (ull)k->pools_empty, (ull)k->blocks_in_use,
+             (ull)k->blocks_in_use * k->block_size);
+    }
+    line(out, arg, "  bytes: %llu committed (%llu arenas, high-water %llu) = %llu in use + %llu free in used pools"
+         " + %llu in empty pools + %llu in free pools\n",
+         (ull)s.bytes_committed, (ull)s.arenas_committed, (ull)s.arenas_committed_hwm, (ull)s.bytes_in_use,
+         (ull)s.bytes_free_in_pools, (ull)s.bytes_empty_pools, (ull)s.bytes_free_pools);
+    line(out, arg, "  arenas: %llu slots used, given back to the OS %llu times; free pools purged %llu times\n",
+         (ull)s.arenas_used_hwm, (ull)s.arenas_decommitted, (ull)s.pools_purged);
+    line(out, arg, "  pools: %llu taken from arenas, %llu given back, %llu adopted, %llu abandoned now\n",
+         (ull)s.pools_taken, (ull)s.pools_given, (ull)s.pools_adopted, (ull)s.pools_abandoned);
+    line(out, arg, "  remote frees %llu; threads seen %llu; thread caches %llu created, %llu in use\n",
+         (ull)s.remote_frees, (ull)s.threads_seen, (ull)s.heaps_used_hwm, (ull)s.heaps_in_use);
+    line(out, arg, "  underlying allocator: %llu requests passed on, %llu bytes live\n",
+         (ull)s.large_allocs, (ull)s.large_bytes_in_use);
 }
 
-static void to_stderr(const char *text, void *arg)
+/* ---- JSON ---------------------------------------------------------------- */
+
+/* Accumulates the object in a caller's buffer; flushes to out() when full. */
+struct jbuf {
+    char b[2048];
+    size_t n;
+    void (*out)(const char *, void *);
+    void *arg;
+};
+
+static void jflush(struct jbuf *j)
 {
-    ssize_t w = write(STDERR_FILENO, text, strlen(text));
-    (void)w;
-    (void)arg;
+    if (j->n) {
+        j->b[j->n] = 0;
+        j->out(j->b, j->arg);
+        j->n = 0;
+    }
 }
 
-static void show_stats_at_exit(void)
+static void jput(struct jbuf *j, const char *fmt, ...)
 {
-    obmt_stats_print(to_stderr, NULL);
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof tmp)
+        n = sizeof tmp - 1;
+    if (j->n + (size_t)n + 1 > sizeof j->b)
+        jflush(j);
+    memcpy(j->b + j->n, tmp, (size_t)n);
+    j->n += (size_t)n;
 }
+
+void obmt_stats_json(void (*out)(const char *text, void *arg), void *arg)
+{
+    struct obmt_stats s = { .version = OBMT_STATS_VERSION, .size = sizeof s };
+    obmt_stats_get(&s);
+    struct jbuf j = { .n = 0, .out = out, .arg = arg };
+    jput(&j, "{\"obmt\":\"%s\",\"pid\":%d", obmt_version(), (int)getpid());
+#define F(name) jput(&j, ",\"" #name "\":%llu", (ull)s.name)
+    F(pool_size); F(arena_size); F(small_request_max); F(reserved_bytes);
+    F(arenas_used_hwm); F(arenas_committed); F(arenas_committed_hwm); F(arenas_decommitted);
+    F(bytes_committed);
+    jput(&j, ",\"bytes_mapped\":%llu", (ull)s.bytes_committed);
+    F(bytes_in_use); F(bytes_free_in_pools); F(bytes_empty_pools); F(bytes_free_pools);
+    F(pools_free_in_arenas); F(pools_taken); F(pools_given); F(pools_adopted); F(pools_abandoned);
+    F(pools_purged); F(remote_frees); F(large_allocs); F(large_bytes_in_use);
+    F(threads_seen); F(heaps_used_hwm); F(heaps_in_use);
+#undef F
+    jput(&j, ",\"classes\":[");
+    bool first = true;
+    for (unsigned c = 0; c < s.nclasses; c++) {
+        const struct obmt_class_stats *k = &s.classes[c];
+        if (k->pools_used + k->pools_full + k->pools_empty == 0)
+            continue;
+        jput(&j, "%s{\"class\":%u,\"block_size\":%u,\"pools_used\":%llu,\"pools_full\":%llu,"
+             "\"pools_empty\":%llu,\"blocks_in_use\":%llu}", first ? "" : ",", c, k->block_size,
+             (ull)k->pools_used, (ull)k->pools_full, (ull)k->pools_empty, (ull)k->blocks_in_use);
+        first = false;
+    }
+    jput(&j, "]}\n");
+    jflush(&j);
+}
+
+/* ---- at exit -------------------------------------------------------------- */
+
+static void to_fd(const char *text, void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    size_t n = strlen(text);
+    while (n) {
+        ssize_t w = write(fd, text, n);
+        if (w <= 0)
+            return;
+        text += w;
+        n -= (size_t)w;
+    }
+}
+
+/* One JSON object in one buffer, so that one write() appends it whole. */
+struct collect { char b[16384]; size_t n; };
+static void to_buf(const char *text, void *arg)
+{
+    struct collect *c = arg;
+    size_t n = strlen(text);
+    if (c->n + n < sizeof c->b) {
+        memcpy(c->b + c->n, text, n);
+        c->n += n;
+    }
+}
+
+/* A copy of stderr taken at start-up when OBMT_SHOW_STATS is set: programs
+ * such as ls, sort and xz close stderr in their own exit handlers, before
+ * obmt's destructor runs. */
+static int g_stderr_copy = -1;
 
 void stats_init_process(void)
 {
-    const char *v = getenv("OBMT_SHOW_STATS");
-    if (v && *v && *v != '0')
-        atexit(show_stats_at_exit);
+    if (option_get(OPT_SHOW_STATS) == 0)
+        return;
+    int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 255); /* out of the way of low numbers */
+    if (fd < 0)
+        fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    g_stderr_copy = fd;
+}
+
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+    if (obmt_load_acquire(&g_init_state) != INIT_READY)
+        return;
+    long show = option_get(OPT_SHOW_STATS);
+    void *err = (void *)(intptr_t)(g_stderr_copy >= 0 ? g_stderr_copy : STDERR_FILENO);
+    if (show == 1)
+        obmt_stats_print(to_fd, err);
+    else if (show == 2)
+        obmt_stats_json(to_fd, err);
+    if (g_stats_file[0]) {
+        int fd = open(g_stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            static struct collect c; /* at exit: one thread */
+            c.n = 0;
+            obmt_stats_json(to_buf, &c);
+            ssize_t w = write(fd, c.b, c.n);
+            (void)w;
+            close(fd);
+        }
+    }
 }

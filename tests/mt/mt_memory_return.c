@@ -10,6 +10,7 @@
 #define TOTAL ((size_t)256 << 20)
 #define BLOCK 256
 #define PER_THREAD (TOTAL / THREADS / BLOCK)
+#define DELAY_MS 100
 
 static void **arrays[THREADS];
 static pthread_barrier_t barrier;
@@ -65,8 +66,16 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A thread that takes one pool and exits (giving it back). */
+static void *poke(void *arg)
+{
+    obmt_free(obmt_malloc(3000));
+    return arg;
+}
+
 int main(void)
 {
+    CHECK(obmt_option_set("OBMT_PURGE_DELAY_MS", DELAY_MS) == 0);
     long rss0 = statm_resident_kib();
     pthread_t t[THREADS];
     pthread_barrier_init(&barrier, NULL, THREADS + 1);
@@ -91,6 +100,12 @@ int main(void)
     pthread_barrier_wait(&barrier);
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
+    /* The pages go back once their arenas have had no pool back for the
+     * purge delay, at the next pool slow path: wait, then take one pool. */
+    usleep(3 * DELAY_MS * 1000);
+    pthread_t poker;
+    CHECK(pthread_create(&poker, NULL, poke, NULL) == 0);
+    pthread_join(poker, NULL);
 
     struct obmt_stats end = stats_now();
     long rss_end = statm_resident_kib();

@@ -29,6 +29,9 @@ static void give_from(struct out *o) { arena_give_pool(o->p[--o->n]); }
 int main(void)
 {
     CHECK(obmt_ensure_init());
+    /* Purge delay 0: a wholly free arena beyond the kept one is decommitted
+     * at once (test_purge covers the delay). */
+    CHECK(obmt_option_set("purge_delay_ms", 0) == 0);
     static struct out A, B;
     for (unsigned i = 0; i < NP; i++)
         take_into(&A, arena_take_pool());
