@@ -501,6 +501,14 @@ static void purge_if_due(uint32_t t, bool now)
     obmt_store_release(&g_purging, 0);
 }
 
+void arena_atfork_child(void)
+{
+    /* The thread that was purging, if any, is not in the child: its pass
+     * will never end. The pools it had taken off an arena's free stack stay
+     * out of reach in the child (free pools, never a user's block). */
+    obmt_store_relaxed(&g_purging, 0);
+}
+
 void arena_maybe_purge(bool now)
 {
     purge_if_due(os_now_ms(), now);

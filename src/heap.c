@@ -510,6 +510,7 @@ static void heap_atfork_child(void)
      * is dead: close its `returned` stack, so that freers adopt its full
      * pools, and adopt the pools already handed back to it. Their used pools
      * keep taking remote frees; they are never lost, only not reused. */
+    arena_atfork_child();
     struct heap *me = tls_heap;
     uint32_t n = obmt_load_relaxed(&g_heaps_used);
     if (n > OBMT_MAX_HEAPS)

@@ -2,9 +2,12 @@
 # stress/run.sh SANITIZER SECONDS THREADS [SEED]
 #
 # Builds the stress programs (SANITIZER: none, thread, address or undefined)
-# and runs each of them for SECONDS with THREADS threads. Each program
+# and runs each of them for SECONDS with THREADS threads: random, pingpong,
+# churn (10,000 short-lived threads), fork, memreturn and oom. Each program
 # checks every block's payload before freeing it and fails on any mismatch,
-# corruption or lost block; ThreadSanitizer reports fail the run too.
+# corruption or lost block; ThreadSanitizer reports fail the run too, and so
+# does a program still running long after SECONDS (a hang).
+# OBMT_STRESS_BUILD=DIR builds in DIR instead of build/stress-SANITIZER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 san=${1:?usage: stress/run.sh none|thread|address|undefined SECONDS THREADS [SEED]}
@@ -12,14 +15,34 @@ secs=${2:?seconds}
 threads=${3:?threads}
 seed=${4:-$(date +%s)}
 [ "$san" = none ] && san=""
-build=build/stress-${san:-plain}
+build=${OBMT_STRESS_BUILD:-build/stress-${san:-plain}}
 cc=cc
 [ "$san" = thread ] && cc=clang
 CC=$cc cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOBMT_SANITIZE="$san" \
   -DOBMT_BUILD_STRESS=ON -DOBMT_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 export TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}"
+# Generous: sanitizers are slow, and stress_churn runs 10,000 threads even
+# when SECONDS is short.
+limit=$(awk -v s="$secs" 'BEGIN { printf "%d", s * 4 + 120 }')
+failed=()
 for prog in "$build"/stress/stress_*; do
-  echo "== $(basename "$prog") $secs s, $threads threads, seed $seed${san:+, $san sanitizer}"
-  "$prog" "$secs" "$threads" "$seed"
+  name=$(basename "$prog")
+  echo "== $name $secs s, $threads threads, seed $seed${san:+, $san sanitizer}"
+  start=$(date +%s.%N)
+  rc=0
+  timeout -s KILL "$limit" "$prog" "$secs" "$threads" "$seed" || rc=$?
+  took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  if [ "$rc" -ne 0 ]; then
+    [ "$rc" -eq 137 ] && echo "FAULT: $name still running after $limit s: a hang (or killed)"
+    echo "== $name FAILED (exit $rc) after $took s; replay: $prog $secs $threads $seed"
+    failed+=("$name")
+  else
+    echo "== $name done in $took s"
+  fi
 done
+# Every program runs even when one fails, so that one fault hides no other.
+if [ "${#failed[@]}" -ne 0 ]; then
+  echo "== FAILED: ${failed[*]} (seed $seed)"
+  exit 1
+fi

@@ -4,8 +4,11 @@
  * call obmt_* so that they also build under ThreadSanitizer. */
 #ifndef OBMT_STRESS_UTIL_H
 #define OBMT_STRESS_UTIL_H
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +17,54 @@
 
 #include "obmt.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 static inline void die(const char *why)
 {
     fprintf(stderr, "FAULT: %s\n", why);
     exit(1);
+}
+
+/* die() with a printf format. */
+__attribute__((format(printf, 1, 2))) static inline void dief(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("FAULT: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static inline struct obmt_stats stats_now(void)
+{
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    if (obmt_stats_get(&st) != 0)
+        die("obmt_stats_get failed");
+    return st;
+}
+
+/* Sizes across every kind of request: tiny (0..3), fine classes (..512),
+ * coarse classes (513..8160) and, 1/16 of the time, the underlying
+ * allocator (8161..65536). */
+static inline size_t pick_any_size(uint64_t x)
+{
+    switch (x & 15) {
+    case 0: return 8161 + (x >> 8) % (65536 - 8160);
+    case 1: return (x >> 8) % 4;
+    case 2: case 3: case 4: case 5: return 513 + (x >> 8) % (8160 - 512);
+    default: return 1 + (x >> 8) % 512;
+    }
 }
 
 static inline double now_s(void)
@@ -58,13 +105,10 @@ static inline uint64_t pattern_word(const void *p, size_t n, uint64_t tag, size_
     return rng_next(&s);
 }
 
-static inline void *block_alloc(size_t n, uint64_t tag)
+/* Write the pattern into a block of n bytes at p. */
+static inline void block_fill(void *vp, size_t n, uint64_t tag)
 {
-    unsigned char *p = obmt_malloc(n);
-    if (!p)
-        die("obmt_malloc returned NULL");
-    if (obmt_usable_size(p) < n)
-        die("usable size below the request");
+    unsigned char *p = vp;
     size_t words = n / 8;
     for (size_t k = 0; k < words && k < 8; k++) {
         uint64_t w = pattern_word(p, n, tag, k);
@@ -76,12 +120,23 @@ static inline void *block_alloc(size_t n, uint64_t tag)
     }
     for (size_t b = words * 8; b < n; b++)
         p[b] = (unsigned char)(tag + b);
+}
+
+static inline void *block_alloc(size_t n, uint64_t tag)
+{
+    void *p = obmt_malloc(n);
+    if (!p)
+        die("obmt_malloc returned NULL");
+    if (obmt_usable_size(p) < n)
+        die("usable size below the request");
+    block_fill(p, n, tag);
     return p;
 }
 
-static inline void block_check_free(void *vp, size_t n, uint64_t tag, const char *where)
+/* Check a block's pattern without freeing it. */
+static inline void block_check(const void *vp, size_t n, uint64_t tag, const char *where)
 {
-    unsigned char *p = vp;
+    const unsigned char *p = vp;
     size_t words = n / 8;
     for (size_t k = 0; k < words; k++) {
         if (k >= 8 && k != words - 1)
@@ -99,6 +154,11 @@ static inline void block_check_free(void *vp, size_t n, uint64_t tag, const char
             fprintf(stderr, "FAULT: %s block %p size %zu: byte %zu corrupted\n", where, vp, n, b);
             exit(1);
         }
+}
+
+static inline void block_check_free(void *p, size_t n, uint64_t tag, const char *where)
+{
+    block_check(p, n, tag, where);
     obmt_free(p);
 }
 
