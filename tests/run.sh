@@ -10,11 +10,17 @@
 #  4. builds with AddressSanitizer and with UBSan and runs the unit and API
 #     tests in each;
 #  5. runs every stress program for 10 s with 4 threads under ThreadSanitizer
-#     (stress/run.sh; the seed is printed, to replay a failure).
+#     (stress/run.sh; the seed is printed, to replay a failure);
+#  6. runs the libFuzzer target for 60 s under AddressSanitizer.
+# The release ctest includes the integration tests (real programs under
+# LD_PRELOAD; here a missing program is a failure, not a skip) and the spin
+# model checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh build-essential cmake pkg-config clang libclang-rt-14-dev \
-  liburcu-dev libck-dev libbenchmark-dev
+  liburcu-dev libck-dev libbenchmark-dev spin \
+  python3 libpython3.11-testsuite sqlite3 git xz-utils redis-server
+export OBMT_INTEGRATION_REQUIRED=1
 jobs=$(nproc)
 
 echo "== release build"
@@ -38,3 +44,6 @@ done
 
 echo "== stress programs under ThreadSanitizer"
 bash stress/run.sh thread 10 4
+
+echo "== libFuzzer: fuzz_alloc for 60 s under AddressSanitizer"
+bash tests/fuzz/run.sh 60
