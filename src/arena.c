@@ -12,6 +12,8 @@
  *   bit  25      DECOMMITTED its pages went back to the OS (they fault back in on use)
  *   bit  26      KEPT        wholly free and counted in g_kept (hysteresis)
  *   bits 27..63  generation  +1 on every change
+ * CLAIMED and DECOMMITTED together with no free pools: UNUSABLE, a slot
+ * whose commit failed, kept for the next new arena to try again.
  *
  * Synchronisation table for g_arenas[i].state:
  *   writers: any thread taking a pool (arena_take_pool), giving one back

@@ -49,9 +49,11 @@
  * nfreepools, each a bitmap over arena slots. A thread wanting a pool scans
  * the buckets from the fullest arena up (obmalloc's usable_arenas order, so
  * that the emptiest arenas drain), and re-filing an arena when a pool comes
- * back is O(1): clear one bit, set another (obmalloc's nfp2lasta idea). A
- * wholly free arena is decommitted (MADV_DONTNEED), keeping
- * OBMT_KEEP_FREE_ARENAS of them committed as hysteresis.
+ * back is O(1): clear one bit, set another (obmalloc's nfp2lasta idea).
+ * Memory goes back to the OS after a delay: once an arena has had no pool
+ * back for OBMT_PURGE_DELAY_MS, its free pools' pages are given back
+ * (MADV_DONTNEED), and if it is wholly free it is decommitted, keeping
+ * OBMT_KEEP_FREE_ARENAS wholly free arenas resident as hysteresis.
  *
  * Every thread has a *heap* (thread cache): its own usedpools[] per class,
  * the obmalloc fast path. A pool with live blocks belongs to one heap.
@@ -71,6 +73,7 @@
  *   PENDING ─(owner drains `returned`)─────────────▶ USED (or EMPTY)
  *   USED ─(owner: ref.count reaches 0)─────────────▶ EMPTY (kept in heap)
  *   EMPTY ─(owner: more than OBMT_KEEP_EMPTY_POOLS)▶ FREE (back in arena)
+ *   FREE ─(purge: arena idle for the delay)────────▶ FREE, pages given back
  *   USED/FULL ─(owner thread exits: owner=ABANDONED,
  *               CAS sets ABANDONED flag)───────────▶ ABANDONED
  *   ABANDONED ─(any thread frees into it: CAS clears
