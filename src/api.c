@@ -21,7 +21,7 @@ static OBMT_NOINLINE void *malloc_small_slow(size_t n)
 {
     void *p = heap_malloc_slow(tls_heap, size_class(n));
     if (p)
-        return p;
+        return VG_ALLOC(p, pool_of(p)->size);
     /* No heap or no pool to be had (init running, heaps or reservation
      * exhausted, OS refusing memory): the underlying allocator may still
      * serve. Its blocks are routed back to it by free. */
@@ -40,7 +40,7 @@ static OBMT_NOINLINE void *malloc_other(size_t n)
         struct heap *h = tls_heap;
         pool_header *p = h->usedpools[size_class(n)];
         if (likely(p != NULL))
-            return pool_pop(h, p);
+            return VG_ALLOC(pool_pop(h, p), p->size);
         return malloc_small_slow(n);
     }
     if (unlikely(n > PTRDIFF_MAX)) {
@@ -57,7 +57,7 @@ void *obmt_malloc(size_t n)
         struct heap *h = tls_heap;
         pool_header *p = h->usedpools[m >> OBMT_ALIGN_SHIFT];
         if (likely(p != NULL))
-            return pool_pop(h, p);
+            return VG_ALLOC(pool_pop(h, p), p->size);
         return malloc_small_slow(n);
     }
     return malloc_other(n);
@@ -75,6 +75,7 @@ static OBMT_NOINLINE noreturn void free_invalid(pool_header *p, block *b)
 void obmt_free(void *ptr)
 {
     if (likely(arena_contains(ptr))) {
+        VG_FREE(ptr);
         pool_header *p = pool_of(ptr);
         struct heap *h = tls_heap;
         block *b = ptr;
@@ -84,7 +85,7 @@ void obmt_free(void *ptr)
             if (unlikely(!pool_is_carved_block(p, b) || b == fb || count >= OBMT_POOL_SIZE))
                 free_invalid(p, b);
             if (likely(fb != NULL)) {
-                b->next = fb;
+                block_set_next(b, fb);
                 p->freeblock = b;
                 obmt_store_relaxed(&p->count, count);
                 /* Empty: the last pool of its class stays in usedpools
@@ -150,7 +151,7 @@ void *obmt_realloc(void *ptr, size_t n)
          * more than half of it (obmalloc keeps it above 3/4; half avoids
          * copying on small shrinks). */
         if (n <= old && n > old / 2)
-            return ptr;
+            return ptr; /* same block, same usable size: nothing to tell valgrind */
         /* Growing: take at least a quarter more, so that a chain of small
          * growths (a string appended to) moves O(log n) times, not O(n). */
         if (n > old && n < old + old / 4 && old + old / 4 <= OBMT_SMALL_MAX)
@@ -200,7 +201,7 @@ static void *aligned_malloc(size_t alignment, size_t n)
             pool_header *p = h->usedpools[c];
             void *b = p ? pool_pop(h, p) : heap_malloc_slow(h, c);
             if (b)
-                return b;
+                return VG_ALLOC(b, pool_of(b)->size);
         }
     }
     return large_memalign(alignment, n);

@@ -308,7 +308,7 @@ void heap_pool_emptied(struct heap *h, pool_header *p)
 void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
 {
     /* p is FULL or PENDING with an empty local list; count >= 1. */
-    b->next = NULL;
+    block_set_next(b, NULL);
     p->freeblock = b;
     obmt_count_add(&p->count, -1u);
     if (p->state == POOL_FULL) {

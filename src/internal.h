@@ -97,6 +97,7 @@
 #include "tunables.h"
 #include "atomic.h"
 #include "obmt.h"
+#include "valgrind.h"
 
 #define OBMT_HIDDEN __attribute__((visibility("hidden")))
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -203,6 +204,23 @@ static inline bool arena_contains(const void *p)
 /* ==== pool.c: size classes, the pool header, carving and remote frees ===== */
 
 typedef struct block { struct block *next; } block;
+
+/* The link word of a free block, for obmt's own reads and writes. Under
+ * valgrind (OBMT_VALGRIND) a free block is NOACCESS and the word is opened
+ * for the one access only (valgrind.h); otherwise plain b->next. */
+static inline block *block_next(block *b)
+{
+    VG_DEFINED(b, sizeof *b);
+    block *next = b->next;
+    VG_NOACCESS(b, sizeof *b);
+    return next;
+}
+static inline void block_set_next(block *b, block *next)
+{
+    VG_DEFINED(b, sizeof *b);
+    b->next = next;
+    VG_NOACCESS(b, sizeof *b);
+}
 
 enum pool_state { /* owner-only view, see the life cycle above */
     POOL_FREE = 0, /* in its arena's free-pool stack */
@@ -445,7 +463,7 @@ static inline void *pool_pop(struct heap *h, pool_header *p)
 {
     block *b = p->freeblock;
     uint32_t count = obmt_load_relaxed(&p->count);
-    block *next = b->next;
+    block *next = block_next(b);
     p->freeblock = next;
     obmt_store_relaxed(&p->count, count + 1); /* relaxed: statistics read it */
     if (unlikely(!next))

@@ -45,10 +45,10 @@ void pool_carve(pool_header *p)
     block *head = (block *)(base + off), *b = head;
     for (off += size; off < page_end && off <= max; off += size) {
         block *nb = (block *)(base + off);
-        b->next = nb;
+        block_set_next(b, nb);
         b = nb;
     }
-    b->next = NULL;
+    block_set_next(b, NULL);
     obmt_store_relaxed(&p->nextoffset, (uint16_t)off);
     p->freeblock = head;
 }
@@ -70,6 +70,8 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
     obmt_store_relaxed(&p->count, 0);
     obmt_store_relaxed(&p->nextoffset, (uint16_t)OBMT_POOL_OVERHEAD);
     p->maxnextoffset = (uint16_t)(OBMT_POOL_SIZE - size);
+    /* Under valgrind, no block of the pool is the program's yet. */
+    VG_NOACCESS((char *)p + OBMT_POOL_OVERHEAD, OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD);
     pool_carve(p);
 }
 
@@ -94,9 +96,9 @@ uint32_t pool_take_list(pool_header *p, uintptr_t w)
         return n;
     }
     block *tail = list;
-    while (tail->next)
-        tail = tail->next;
-    tail->next = p->freeblock;
+    while (block_next(tail))
+        tail = block_next(tail);
+    block_set_next(tail, p->freeblock);
     p->freeblock = list;
     return n;
 }
@@ -109,7 +111,7 @@ uintptr_t pool_push_remote(pool_header *p, block *b)
         block *head = (block *)(old & REMOTE_PTR);
         if (unlikely(head == b))
             os_fatal("free(): double free of", b, "it is already on its pool's remote list");
-        b->next = head;
+        block_set_next(b, head);
         /* Pushing clears FULL: the pusher that clears it hands the pool back
          * to its owner. ABANDONED stays for the adopter to see. */
         nw = ((old & ~REMOTE_PTR & ~REMOTE_FULL) + REMOTE_COUNT_ONE) | (uintptr_t)b;

@@ -4,6 +4,9 @@
 #  2. builds obmt (RelWithDebInfo) and runs every ctest: unit, api (direct
 #     and under LD_PRELOAD), mt (multi-thread), install, and every benchmark
 #     once at a tiny time (bench);
+#  2b. builds with -DOBMT_VALGRIND=ON and runs the valgrind tests: memcheck
+#     must report deliberate leaks, reads after free, overruns and
+#     uninitialised reads in obmt's blocks, and no error in clean programs;
 #  3. builds again with -fsanitize=thread (clang) and runs the unit, api and
 #     multi-thread tests through the obmt_* API; any ThreadSanitizer report
 #     fails the test that produced it;
@@ -18,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh build-essential cmake pkg-config clang libclang-rt-14-dev \
-  liburcu-dev libck-dev libbenchmark-dev spin \
+  liburcu-dev libck-dev libbenchmark-dev spin valgrind \
   python3 libpython3.11-testsuite sqlite3 git xz-utils redis-server
 export OBMT_INTEGRATION_REQUIRED=1
 jobs=$(nproc)
@@ -28,6 +31,11 @@ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOBMT_BUILD_TESTS
   -DOBMT_BUILD_BENCH=ON >/dev/null
 cmake --build build/release -j"$jobs"
 ctest --test-dir build/release --output-on-failure -j"$jobs"
+
+echo "== valgrind build (OBMT_VALGRIND=ON): memcheck sees obmt's blocks"
+cmake -S . -B build/valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOBMT_VALGRIND=ON -DOBMT_BUILD_TESTS=ON >/dev/null
+cmake --build build/valgrind -j"$jobs"
+ctest --test-dir build/valgrind --output-on-failure -j"$jobs" -L valgrind
 
 echo "== ThreadSanitizer build"
 CC=clang CXX=clang++ cmake -S . -B build/tsan -DOBMT_SANITIZE=thread -DOBMT_BUILD_TESTS=ON >/dev/null
