@@ -88,10 +88,7 @@ void obmt_free(void *ptr)
                 block_set_next(b, fb);
                 p->freeblock = b;
                 obmt_store_relaxed(&p->count, count);
-                /* Empty: the last pool of its class stays in usedpools
-                 * (heap_free_owner_slow says why); others leave. */
-                if (unlikely(count == 0) &&
-                    (p->state != POOL_USED || p->nextpool || p->prevpool))
+                if (unlikely(count == 0))
                     heap_pool_emptied(h, p);
                 return;
             }

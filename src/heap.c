@@ -272,7 +272,7 @@ void *heap_malloc_slow(struct heap *h, unsigned c)
     return pool_pop(h, p);
 }
 
-void *pool_refill(struct heap *h, pool_header *p, void *b)
+static void *pool_refill_list(struct heap *h, pool_header *p, void *b)
 {
     if (p->nextoffset <= p->maxnextoffset) {
         pool_carve(p);
@@ -293,16 +293,42 @@ void *pool_refill(struct heap *h, pool_header *p, void *b)
     return b;
 }
 
+void *pool_refill(struct heap *h, pool_header *p, void *b)
+{
+    b = pool_refill_list(h, p, b);
+    heap_tick(h); /* after: p is filed again, and heap_collect may see it */
+    return b;
+}
+
 /* ---- free's slow halves --------------------------------------------------------------- */
 
 void heap_pool_emptied(struct heap *h, pool_header *p)
 {
-    if (p->state == POOL_USED) {
+    /* The last pool of its class stays in usedpools (heap_free_owner_slow
+     * says why); others leave. POOL_PENDING: it is on its way through
+     * h->returned; returned_place files it as empty. */
+    if (p->state == POOL_USED && (p->nextpool || p->prevpool)) {
         list_unlink(&h->usedpools[p->szidx], p);
         cache_or_give(h, p);
     }
-    /* POOL_PENDING: it is on its way through h->returned; returned_place
-     * files it as empty. */
+    heap_tick(h);
+}
+
+void heap_ticked(struct heap *h)
+{
+    h->ticks = OBMT_HEAP_TICKS;
+    long delay = option_get(OPT_PURGE_DELAY_MS);
+    if (delay < 0)
+        return;
+    /* At most once per purge delay (and 100 ms): take back the blocks other
+     * threads freed into this heap's pools and give the pools that emptied
+     * back to their arenas, so that the purge can return their pages. */
+    uint32_t t = os_now_ms();
+    if ((int32_t)(t - h->last_collect_ms) >= (delay > 100 ? delay : 100)) {
+        h->last_collect_ms = t;
+        heap_collect(h, false);
+    }
+    arena_maybe_purge(false);
 }
 
 void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
@@ -373,7 +399,16 @@ static void release_unowned(struct heap *h, pool_header *p, uintptr_t w)
     }
 }
 
+static void free_remote(pool_header *p, block *b);
 void heap_free_remote(pool_header *p, block *b)
+{
+    free_remote(p, b);
+    struct heap *h = tls_heap; /* free_remote may have given the thread a heap */
+    if (h != &heap_empty)
+        heap_tick(h);
+}
+
+static void free_remote(pool_header *p, block *b)
 {
     if (unlikely(!pool_is_block_start(p, b)))
         os_fatal("free(): invalid pointer", b, "not the start of a block");

@@ -414,6 +414,8 @@ struct heap {
     uint32_t index;              /* slot in g_heaps */
     uint32_t free_next;          /* free-heap stack link: index+1 */
     uint32_t in_use;             /* 1 while a thread uses it (relaxed; statistics) */
+    int32_t ticks;               /* slow-path events until the next heap_ticked */
+    uint32_t last_collect_ms;    /* when heap_ticked last collected */
     uint32_t adopted_since;      /* pools adopted since the last collect */
     uint32_t collect_after;      /* ... that trigger the next one (see adopt) */
     alignas(64) pool_header *returned; /* pools handed back by remote freers */
@@ -445,9 +447,21 @@ OBMT_HIDDEN void *heap_malloc_slow(struct heap *h, unsigned c);
 OBMT_HIDDEN void *pool_refill(struct heap *h, pool_header *p, void *b);
 /* Owner free into a pool whose local list was empty (FULL or PENDING). */
 OBMT_HIDDEN void heap_free_owner_slow(struct heap *h, pool_header *p, block *b);
-/* The owner's free emptied p (count 0) and p is not the sole pool of its
- * class in usedpools: file it as empty. */
+/* The owner's free emptied p (count 0): file it as empty, unless it is the
+ * sole pool of its class in usedpools. Counts a tick. */
 OBMT_HIDDEN void heap_pool_emptied(struct heap *h, pool_header *p);
+/* Ticks: the slow-path events of a heap (a pool's list runs dry, a pool
+ * empties, a remote free) count down OBMT_HEAP_TICKS; then heap_ticked
+ * collects the heap's remote lists (at most once per purge delay) and runs
+ * the purge if it is due. Without it, a thread whose traffic stays inside
+ * pools it already holds would never purge the memory others freed. */
+#define OBMT_HEAP_TICKS 256
+OBMT_HIDDEN void heap_ticked(struct heap *h);
+static inline void heap_tick(struct heap *h)
+{
+    if (unlikely(--h->ticks <= 0))
+        heap_ticked(h);
+}
 /* Free of a block whose pool the calling thread does not own. */
 OBMT_HIDDEN void heap_free_remote(pool_header *p, block *b);
 /* Drain the calling thread's returned pools and remote lists; give back
