@@ -14,6 +14,7 @@
 #     instruction counts, the cases where obmt is more than 1.25x slower
 #     than the best peer) and one SVG chart per benchmark family in
 #     bench/results/charts/.
+# RSS after a burst (memory given back, per allocator) is bench/rss.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=quick
