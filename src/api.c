@@ -88,8 +88,15 @@ void obmt_free(void *ptr)
                 block_set_next(b, fb);
                 p->freeblock = b;
                 obmt_store_relaxed(&p->count, count);
-                if (unlikely(count == 0))
-                    heap_pool_emptied(h, p);
+                /* Empty: the last pool of its class stays in usedpools
+                 * (heap_free_owner_slow says why) and counts a tick;
+                 * others leave. */
+                if (unlikely(count == 0)) {
+                    if (p->state != POOL_USED || p->nextpool || p->prevpool)
+                        heap_pool_emptied(h, p);
+                    else
+                        heap_tick(h);
+                }
                 return;
             }
             heap_free_owner_slow(h, p, b); /* into a full pool */

@@ -304,10 +304,9 @@ void *pool_refill(struct heap *h, pool_header *p, void *b)
 
 void heap_pool_emptied(struct heap *h, pool_header *p)
 {
-    /* The last pool of its class stays in usedpools (heap_free_owner_slow
-     * says why); others leave. POOL_PENDING: it is on its way through
-     * h->returned; returned_place files it as empty. */
-    if (p->state == POOL_USED && (p->nextpool || p->prevpool)) {
+    /* POOL_PENDING: it is on its way through h->returned; returned_place
+     * files it as empty. */
+    if (p->state == POOL_USED) {
         list_unlink(&h->usedpools[p->szidx], p);
         cache_or_give(h, p);
     }

@@ -447,8 +447,8 @@ OBMT_HIDDEN void *heap_malloc_slow(struct heap *h, unsigned c);
 OBMT_HIDDEN void *pool_refill(struct heap *h, pool_header *p, void *b);
 /* Owner free into a pool whose local list was empty (FULL or PENDING). */
 OBMT_HIDDEN void heap_free_owner_slow(struct heap *h, pool_header *p, block *b);
-/* The owner's free emptied p (count 0): file it as empty, unless it is the
- * sole pool of its class in usedpools. Counts a tick. */
+/* The owner's free emptied p (count 0) and p is not the sole pool of its
+ * class in usedpools: file it as empty. Counts a tick. */
 OBMT_HIDDEN void heap_pool_emptied(struct heap *h, pool_header *p);
 /* Ticks: the slow-path events of a heap (a pool's list runs dry, a pool
  * empties, a remote free) count down OBMT_HEAP_TICKS; then heap_ticked
