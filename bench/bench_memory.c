@@ -46,6 +46,8 @@
 #define BENCH_NAME "bench_memory"
 #include "bench_util.h"
 
+#include "proc_rss.h"
+
 #define MAXT 8
 #define BURST ((size_t)64 << 20)        /* requested bytes per burst */
 #define CAP (BURST / 16)                /* most blocks one thread can hold */
@@ -80,22 +82,6 @@ static inline size_t rand_size(uint64_t *rng)
     return 513 + (size_t)(r % 512);      /* 513..1024 */
 }
 
-static double rss_mib(void)
-{
-    char buf[128];
-    long size = 0, resident = 0;
-    int fd = open("/proc/self/statm", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    if (sscanf(buf, "%ld %ld", &size, &resident) != 2)
-        return -1;
-    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
-}
 
 /* VmHWM in MiB, or -1. */
 static double hwm_mib(void)

@@ -68,6 +68,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc_rss.h"
+
 #define MAXT 64
 #define MAGIC 0x5ca1ab1e0ddba11ULL
 #define MAXSIZE 8192
@@ -164,22 +166,6 @@ static void free_list(struct blk *b)
     }
 }
 
-static double rss_mib(void)
-{
-    char buf[128];
-    long size = 0, resident = 0;
-    int fd = open("/proc/self/statm", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    if (sscanf(buf, "%ld %ld", &size, &resident) != 2)
-        return -1;
-    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
-}
 
 static double since_t0(void)
 {

@@ -10,16 +10,6 @@
 static size_t slot(pool_header *p) { return arena_slot_of((uintptr_t)p); }
 static void *pool_at_test(size_t s) { return (void *)(g_base + (s << OBMT_ARENA_SHIFT)); }
 
-static size_t resident_pages(void *addr, size_t len)
-{
-    size_t pages = len / 4096, n = 0;
-    unsigned char *v = malloc(pages);
-    CHECK(mincore(addr, len, v) == 0);
-    for (size_t i = 0; i < pages; i++)
-        n += v[i] & 1;
-    free(v);
-    return n;
-}
 
 /* Pools out of one arena, as a stack. */
 struct out { pool_header *p[NP]; unsigned n; };

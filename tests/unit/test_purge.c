@@ -12,16 +12,6 @@
 #define NP OBMT_POOLS_PER_ARENA
 #define DELAY_MS 100
 
-static size_t resident_pages(void *addr, size_t len)
-{
-    size_t pages = len / 4096, n = 0;
-    unsigned char *v = malloc(pages);
-    CHECK(mincore(addr, len, v) == 0);
-    for (size_t i = 0; i < pages; i++)
-        n += v[i] & 1;
-    free(v);
-    return n;
-}
 
 static void sleep_ms(long ms)
 {

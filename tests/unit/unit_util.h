@@ -9,8 +9,21 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* Pages of [addr, addr+len) resident now (mincore). */
+static inline size_t resident_pages(void *addr, size_t len)
+{
+    size_t pages = len / 4096, n = 0;
+    unsigned char *v = malloc(pages);
+    CHECK(mincore(addr, len, v) == 0);
+    for (size_t i = 0; i < pages; i++)
+        n += v[i] & 1;
+    free(v);
+    return n;
+}
 
 /* Run fn(arg) in a new thread and wait for it. */
 static inline void run_in_thread(void *(*fn)(void *), void *arg)
