@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# run_spin.sh: model-check obmt's lock-free protocols with spin.
+#
+#   remote_free.pml    remote-free push, the owner's take, FULL hand-back
+#   pool_transfer.pml  pools to and from an arena: state word CAS with a
+#                      generation, keep/decommit, purge
+#   abandon_adopt.pml  thread exit (abandon, close `returned`) against
+#                      remote frees, adoption, release, heap reuse
+#
+# First check_mapping.sh (MAPPING.md against src/ and the models). Then, per
+# model: exhaustive safety runs (pan -DSAFETY: assertions, invalid end
+# states), a termination or liveness run with an LTL claim (pan -a, with weak
+# fairness -f where the property needs it), and negative runs on a broken
+# variant (-DBROKEN_..., -DNOGEN) that must FAIL, which shows that the checks
+# can fail. The safety runs record which tagged steps they executed
+# (-DCOVER): every step in MAPPING.md must be reached by some run, except the
+# rows marked "not reached", which must not be.
+#
+# Fails (exit 1) on: an error (errors: N > 0, assertion violated, invalid end
+# state, acceptance cycle) where a pass is expected; a negative run that does
+# not find its violation; an incomplete search (max search depth too small,
+# memory bound, vector size); a step not covered. Prints one line per run:
+# states stored, transitions, depth, seconds (spin + cc + pan).
+#
+# Usage: run_spin.sh [-k] [-v] [-j N]
+#   -k keep the work directory; -v print pan's output and the tagged steps
+#   of each counterexample; -j N runs at once (default: the number of CPUs,
+#   at most 2; each takes up to SPIN_MEMLIM MiB).
+# Environment: SPIN, CC (default spin, gcc); SPIN_MEMLIM (MiB per pan run,
+# default 2048). Works from any directory; builds in a temporary directory.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SPIN=${SPIN:-spin}
+CC=${CC:-gcc}
+MEMLIM=${SPIN_MEMLIM:-2048}
+keep=0
+verbose=0
+jobs=$(nproc 2>/dev/null || echo 1)
+[ "$jobs" -gt 2 ] && jobs=2
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -k) keep=1 ;;
+        -v) verbose=1 ;;
+        -j) shift; jobs=${1:-1} ;;
+        *) echo "usage: $0 [-k] [-v] [-j N]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+for tool in "$SPIN" "$CC"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "run_spin: $tool not found" >&2
+        exit 1
+    fi
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/obmt-spin.XXXXXX")
+if [ "$keep" = 1 ]; then
+    echo "run_spin: work directory $work"
+else
+    trap 'rm -rf "$work"' EXIT
+fi
+
+# annotate_trail MODEL.pml < "spin -t -p" output: the tagged steps of a
+# counterexample, one line each: "step  proc N (name)  TAG" (MAPPING.md says
+# which code line each tag stands for). A tag applies to its line and, when
+# that line opens a block ({ without its }), to the lines of the block.
+annotate_trail() {
+    awk -v PML="$1" '
+        BEGIN {
+            while ((getline l < PML) > 0) {
+                n++
+                t = ""
+                if (match(l, /\/\* [RAX][0-9]+ \*\//)) t = substr(l, RSTART + 3, RLENGTH - 6)
+                if (t != "") tag[n] = t
+                else if (depth > 0) tag[n] = cur
+                o = gsub(/\{/, "{", l); c = gsub(/\}/, "}", l)
+                if (depth == 0 && t != "" && o > c) { cur = t; depth = o - c }
+                else if (depth > 0) { depth += o - c; if (depth <= 0) { depth = 0; cur = "" } }
+            }
+        }
+        /START OF CYCLE/ { print "         <<<<< the cycle starts here >>>>>"; next }
+        /proc +[0-9]+ \(/ {
+            if (!match($0, /\.pml:[0-9]+/)) next
+            ln = substr($0, RSTART + 5, RLENGTH - 5) + 0
+            if (!(ln in tag)) next
+            match($0, /proc +[0-9]+ \([^)]*\)/)
+            who = substr($0, RSTART, RLENGTH)
+            key = who " " tag[ln]
+            if (key == last) next
+            last = key
+            printf "  %6s %-22s %s\n", $1, who, tag[ln]
+        }'
+}
+
+# run_one NAME MODEL EXPECT SPINDEFS CCFLAGS PANFLAGS, in $work/NAME: writes
+# `out` (the report), `status` (0 ok, 1 failed) and `covered` (tags reached).
+#   EXPECT: pass, assert (an assertion violated) or cycle (acceptance cycle)
+run_one() {
+    local name=$1 model=$2 expect=$3 spindefs=$4 ccflags=$5 panflags=$6
+    local d="$work/$name"
+    local out="$d/out"
+    echo 1 >"$d/status"
+    cp "$here/$model" "$d/"
+    local t0 t1
+    t0=$(date +%s.%N)
+    # shellcheck disable=SC2086
+    if ! (cd "$d" && "$SPIN" $spindefs -a "$model" >spin.log 2>&1); then
+        { echo "FAIL $name: spin -a failed"; sed 's/^/    /' "$d/spin.log"; } >"$out"
+        return
+    fi
+    # shellcheck disable=SC2086
+    if ! (cd "$d" && "$CC" -w $ccflags -DCOLLAPSE -DMEMLIM="$MEMLIM" -o pan pan.c >cc.log 2>&1); then
+        { echo "FAIL $name: $CC pan.c failed"; sed 's/^/    /' "$d/cc.log"; } >"$out"
+        return
+    fi
+    # shellcheck disable=SC2086
+    (cd "$d" && ./pan -m1000000 $panflags >pan.log 2>&1)
+    local rc=$?
+    t1=$(date +%s.%N)
+    local log="$d/pan.log"
+    local secs states trans depth errors what summary
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    states=$(awk '/states, stored/ { print $1; exit }' "$log")
+    trans=$(awk '/transitions \(= / { print $1; exit }' "$log")
+    depth=$(sed -n 's/.*depth reached \([0-9]*\).*/\1/p' "$log" | head -1)
+    errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$log" | head -1)
+    what=$(grep -oE '^pan:[0-9]+: (assertion violated|invalid end state|acceptance cycle|non-progress cycle)' "$log" |
+        sed 's/^pan:[0-9]*: //' | sort -u | paste -sd, -)
+    summary="states=${states:-?} transitions=${trans:-?} depth=${depth:-?} ${secs}s"
+    {
+        [ "$verbose" = 1 ] && sed 's/^/    | /' "$log"
+        if [ -z "$errors" ]; then
+            echo "FAIL $name: no result from pan (exit $rc)"
+            tail -5 "$log" | sed 's/^/    /'
+            return
+        fi
+        case "$expect" in
+            pass)
+                # pan also says "Search not completed" when it stops at an
+                # error, which is what the negative runs want: only here is it
+                # a failure
+                if grep -qE 'max search depth too small|reached -DMEMLIM bound|out of memory|Search not completed|VECTORSZ|aborting' "$log"; then
+                    echo "FAIL $name: search incomplete ($summary)"
+                    grep -E 'max search depth too small|MEMLIM|out of memory|Search not completed|VECTORSZ|aborting' "$log" | sed 's/^/    /'
+                    return
+                fi
+                if [ "$errors" != 0 ] || [ -n "$what" ] || [ "$rc" != 0 ]; then
+                    echo "FAIL $name: errors: $errors${what:+ ($what)}, $summary"
+                    grep -E '^pan:' "$log" | head -5 | sed 's/^/    /'
+                    # shellcheck disable=SC2086
+                    if (cd "$d" && "$SPIN" $spindefs -t -p "$model" >trail.txt 2>&1); then
+                        echo "    counterexample, tagged steps (replay: cd $d && spin $spindefs -t -p $model; run with -k to keep it):"
+                        annotate_trail "$d/$model" <"$d/trail.txt" | head -80
+                    fi
+                    return
+                fi
+                echo "ok   $name: errors: 0, $summary"
+                ;;
+            assert|cycle)
+                local want="assertion violated"
+                [ "$expect" = cycle ] && want="acceptance cycle"
+                if [ "$errors" = 0 ] || ! grep -qE "^pan:[0-9]+: $want" "$log"; then
+                    echo "FAIL $name: this broken variant must fail with: $want; got errors: $errors${what:+ ($what)}, $summary"
+                    return
+                fi
+                echo "ok   $name: fails as it must: $(grep -m1 -E '^pan:[0-9]+:' "$log" | sed 's/^pan:[0-9]*: //'), $summary"
+                # shellcheck disable=SC2086
+                if (cd "$d" && "$SPIN" $spindefs -t -p "$model" >trail.txt 2>&1); then
+                    annotate_trail "$d/$model" <"$d/trail.txt" >"$d/tagged.txt"
+                    echo "     counterexample: $(wc -l <"$d/tagged.txt") tagged steps"
+                    [ "$verbose" = 1 ] && cat "$d/tagged.txt"
+                fi
+                ;;
+        esac
+        sed -n 's/^COVERED://p' "$log" | tail -1 >"$d/covered"
+        echo 0 >"$d/status"
+    } >"$out" 2>&1
+}
+
+names=()
+# run NAME MODEL EXPECT SPINDEFS CCFLAGS PANFLAGS: start it (at most $jobs at once)
+run() {
+    names+=("$1")
+    mkdir -p "$work/$1"
+    echo "$2" >"$work/$1/model"
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+        wait -n
+    done
+    run_one "$@" &
+}
+
+failures=0
+fail() {
+    echo "FAIL $*"
+    failures=$((failures + 1))
+}
+
+# check_coverage MODEL PREFIX: every row of MAPPING.md for PREFIX must have
+# been reached by a run with -DCOVER, except those whose note says "not
+# reached", which must not have been.
+check_coverage() {
+    local model=$1 prefix=$2 missing="" unexpected="" label num note covered=" " n
+    for n in "${names[@]}"; do
+        if [ "$(cat "$work/$n/model")" = "$model" ] && [ -s "$work/$n/covered" ]; then
+            covered="$covered $(cat "$work/$n/covered") "
+        fi
+    done
+    while IFS=$'\t' read -r label note; do
+        num=${label#"$prefix"}
+        if [[ "$note" == *"not reached"* ]]; then
+            [[ "$covered" == *" $num "* ]] && unexpected="$unexpected $label"
+        else
+            [[ "$covered" == *" $num "* ]] || missing="$missing $label"
+        fi
+    done < <(awk -v P="$prefix" -F'|' '$2 ~ "^ *" P "[0-9]+ *$" { l = $2; gsub(/ /, "", l); print l "\t" $(NF-1) }' "$here/MAPPING.md")
+    if [ -n "$missing" ]; then
+        fail "$model: steps that no run reached:$missing"
+    fi
+    if [ -n "$unexpected" ]; then
+        fail "$model: steps that MAPPING.md says are not reached were reached:$unexpected (update MAPPING.md)"
+    fi
+    if [ -z "$missing$unexpected" ]; then
+        echo "ok   $model: every step in MAPPING.md reached (except those documented as not reached)"
+    fi
+}
+
+start=$(date +%s)
+echo "== mapping"
+if ! bash "$here/check_mapping.sh" -q 2>&1; then
+    fail "check_mapping.sh"
+fi
+
+# Model 1: remote_free.pml (remote-free push, FULL hand-back)
+run rf-safety remote_free.pml pass "-DCOVER" "-O1 -DSAFETY" ""
+run rf-term remote_free.pml pass "-DTERM -DOPS=4" "-O0" "-a"
+run rf-live remote_free.pml pass "-DLIVE" "-O0" "-a -f"
+run rf-broken-full remote_free.pml assert "-DBROKEN_FULL" "-O0 -DSAFETY" ""
+run rf-broken-handback remote_free.pml cycle "-DLIVE -DBROKEN_HANDBACK" "-O0" "-a -f"
+# Model 2: pool_transfer.pml (arena state word, ABA, keep/decommit, purge)
+run pt-safety-purge pool_transfer.pml pass "-DCOVER -DPURGES=1 -DOPS0=2 -DOPS1=3" "-O2 -DSAFETY" ""
+run pt-safety pool_transfer.pml pass "-DCOVER -DPURGES=0 -DOPS0=3 -DOPS1=5" "-O1 -DSAFETY" ""
+run pt-term pool_transfer.pml pass "-DTERM -DPURGES=1 -DOPS0=2 -DOPS1=2" "-O1" "-a"
+run pt-nogen pool_transfer.pml assert "-DNOGEN -DPURGES=0" "-O0 -DSAFETY" ""
+# Model 3: abandon_adopt.pml (thread exit, abandon/adopt, heap reuse)
+run aa-safety abandon_adopt.pml pass "-DCOVER" "-O0 -DSAFETY" ""
+run aa-safety-keep0 abandon_adopt.pml pass "-DCOVER -DKEEP=0" "-O0 -DSAFETY" ""
+run aa-safety-2pools abandon_adopt.pml pass "-DCOVER -DNP=2 -DNB=1" "-O0 -DSAFETY" ""
+run aa-term abandon_adopt.pml pass "-DTERM" "-O0" "-a"
+run aa-broken-close abandon_adopt.pml assert "-DBROKEN_CLOSE" "-O0 -DSAFETY" ""
+run aa-broken-abandon abandon_adopt.pml assert "-DBROKEN_ABANDON" "-O0 -DSAFETY" ""
+wait
+
+last=""
+for n in "${names[@]}"; do
+    m=$(cat "$work/$n/model")
+    if [ "$m" != "$last" ]; then
+        echo "== $m"
+        last=$m
+    fi
+    if [ -f "$work/$n/out" ]; then
+        cat "$work/$n/out"
+    else
+        echo "FAIL $n: no report"
+    fi
+    [ "$(cat "$work/$n/status" 2>/dev/null)" = 0 ] || failures=$((failures + 1))
+done
+echo "== coverage of the steps in MAPPING.md"
+check_coverage remote_free.pml R
+check_coverage pool_transfer.pml A
+check_coverage abandon_adopt.pml X
+
+echo "== $(($(date +%s) - start))s in all, $jobs at a time"
+if [ "$failures" != 0 ]; then
+    echo "run_spin: $failures FAILED"
+    exit 1
+fi
+echo "run_spin: all model checks passed"
