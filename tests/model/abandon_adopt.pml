@@ -17,19 +17,21 @@
  * release_unowned, give_back, cache_or_give, pool_place, heap_free_remote,
  * adopt, returned_push, take_returned, returned_place, heap_get_slow,
  * free_heap_pop, free_heap_push, heap_malloc_slow, take_cached_empty,
- * heap_collect (called by adopt),
+ * heap_collect (called by adopt and by heap_ticked), heap_free_remote's tick,
  * pool_refill, heap_free_owner_slow; pool.c pool_push_remote,
  * pool_drain_remote, pool_take_list; api.c obmt_free; internal.h pool_pop.
  * Every step tagged X<n> (with HIT(n)) is listed with its code line in
  * tests/model/MAPPING.md, which check_mapping.sh verifies against src/.
  *
  * Actors (one proctype, three roles):
- *  O  (role 0): owns the pools (heap 1). Does OPS mallocs / frees of its own,
- *     handing blocks to the others through a channel (the user's own
- *     synchronisation), then exits (heap_thread_exit) and afterwards frees
+ *  O  (role 0): owns the pools (heap 1). Does OPS mallocs / frees of its own
+ *     / collects (heap_ticked's heap_collect, which the ticks of its slow
+ *     paths run now and then), handing blocks to the others through a channel
+ *     (the user's own synchronisation), then exits (heap_thread_exit) and afterwards frees
  *     the blocks it still holds as a thread without a heap (tls_heap_exited,
  *     as in a later TLS destructor).
- *  F1 (role 1): frees what it receives. Starts without a heap (heap_empty);
+ *  F1 (role 1): frees what it receives (after each free, with a heap, it may
+ *     collect: heap_free_remote's heap_tick). Starts without a heap (heap_empty);
  *     heap_get_slow gives it one when it adopts, or once, at any moment, when
  *     it "mallocs another class" (which also drains its `returned`). That is
  *     heap 1 again if O has exited (free-heap stack), else a new heap. At the
@@ -713,6 +715,7 @@ proctype thread(byte role)
             :: nheld > 0 ->
                 d_step { b = 1; do :: live[b] == 1 -> break :: else -> b++ od }
                 do_free(b); nheld--
+            :: d_step { HIT(60) }; heap_collect(myh)                      /* X60 */
             fi;
             b = 0
         :: else -> break
@@ -730,7 +733,13 @@ proctype thread(byte role)
     :: else ->
         do
         :: atomic { hand?b -> live[b] = role + 1 }
-            do_free(b); b = 0
+            do_free(b); b = 0;
+            /* heap_free_remote's (or the owner's free's) heap_tick: it may
+             * collect this thread's heap */
+            if
+            :: d_step { myh != HEMPTY -> HIT(59); HIT(60) }; heap_collect(myh)  /* X59 */ /* X60 */
+            :: skip
+            fi
         :: role == 1 && !did_malloc ->
             /* a malloc of another class: heap_get_slow, then heap_malloc_slow
              * drains `returned` */

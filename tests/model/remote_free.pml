@@ -7,7 +7,9 @@
  * pool_take_list, pool_init; heap.c pool_refill, pool_place, cache_or_give,
  * returned_push, take_returned, returned_place, heap_free_owner_slow,
  * heap_free_remote (its FULL branch), heap_malloc_slow, take_cached_empty,
- * heap_collect; internal.h pool_pop; api.c obmt_free (the owner's path).
+ * heap_collect (run at any time: heap_ticked runs it from the owner's slow
+ * paths now and then); internal.h pool_pop; api.c obmt_free (the owner's
+ * path).
  * Every step tagged R<n> (with HIT(n), see below) is listed with the code line
  * it stands for in tests/model/MAPPING.md, which check_mapping.sh verifies
  * against src/.
@@ -470,7 +472,7 @@ end_loop:
     do
     :: pick_class(c); owner_malloc(c); if :: b != 0 -> nheld++ :: else fi; dispose(b); b = 0; c = 0
     :: nheld > 0 -> pick_held(b); owner_free(b); b = 0
-    :: heap_collect()
+    :: d_step { HIT(28) }; heap_collect()                                /* R28 */
     od
 #else
     do
@@ -479,7 +481,7 @@ end_loop:
         if
         :: pick_class(c); owner_malloc(c); if :: b != 0 -> nheld++ :: else fi; dispose(b)
         :: nheld > 0 -> pick_held(b); owner_free(b)
-        :: heap_collect()
+        :: d_step { HIT(28) }; heap_collect()                            /* R28 */
         fi;
         b = 0; c = 0
     :: else -> break

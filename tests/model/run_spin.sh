@@ -138,14 +138,6 @@ run_one() {
         fi
         case "$expect" in
             pass)
-                # pan also says "Search not completed" when it stops at an
-                # error, which is what the negative runs want: only here is it
-                # a failure
-                if grep -qE 'max search depth too small|reached -DMEMLIM bound|out of memory|Search not completed|VECTORSZ|aborting' "$log"; then
-                    echo "FAIL $name: search incomplete ($summary)"
-                    grep -E 'max search depth too small|MEMLIM|out of memory|Search not completed|VECTORSZ|aborting' "$log" | sed 's/^/    /'
-                    return
-                fi
                 if [ "$errors" != 0 ] || [ -n "$what" ] || [ "$rc" != 0 ]; then
                     echo "FAIL $name: errors: $errors${what:+ ($what)}, $summary"
                     grep -E '^pan:' "$log" | head -5 | sed 's/^/    /'
@@ -154,6 +146,13 @@ run_one() {
                         echo "    counterexample, tagged steps (replay: cd $d && spin $spindefs -t -p $model; run with -k to keep it):"
                         annotate_trail "$d/$model" <"$d/trail.txt" | head -80
                     fi
+                    return
+                fi
+                # (pan also says "Search not completed" when it stops at an
+                # error, as the negative runs want: only here is it a failure)
+                if grep -qE 'max search depth too small|reached -DMEMLIM bound|out of memory|Search not completed|VECTORSZ|aborting' "$log"; then
+                    echo "FAIL $name: search incomplete ($summary)"
+                    grep -E 'max search depth too small|MEMLIM|out of memory|Search not completed|VECTORSZ|aborting' "$log" | sed 's/^/    /'
                     return
                 fi
                 echo "ok   $name: errors: 0, $summary"
