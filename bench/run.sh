@@ -58,6 +58,7 @@ if [ "$mode" = quick ]; then
   filter+='|^(producer_[A-Za-z0-9_]+|falseshare_[A-Za-z0-9_]+)/64/real_time/threads:(1|4)$'
   filter+='|^server[A-Za-z0-9_]*/1024/real_time/threads:(1|4)$|^realloc_[A-Za-z0-9_]+/4096/real_time/threads:(1|4)$'
   filter+='|^churn_[A-Za-z0-9_]+/(1|8)/256/|^memory_[A-Za-z0-9_]+/iterations:3/real_time/threads:(1|4)$'
+  filter+='|^larson/2/|^xmalloc/(16|64)/real_time/threads:(2|4)$'
 else
   reps=5; min_time=0.1; filter='.'
 fi
