@@ -56,11 +56,15 @@ OBMT_API size_t obmt_usable_size(const void *p);
  * memory at p. */
 OBMT_API int obmt_owns(const void *p);
 
-/* Take back the calling thread's remotely freed blocks, give its empty
- * pools back to their arenas, and give the pages of free pools and wholly
- * free arenas back to the OS now, without waiting for the purge delay
- * (unless purging is off: OBMT_PURGE_DELAY_MS=-1). Threads give their pools
- * back by themselves when they exit. */
+/* Hand over the calling thread's batched frees into other threads' pools,
+ * take back the blocks other threads have handed over to its pools, give
+ * its empty pools back to their arenas, and give the pages of free pools
+ * and wholly free arenas back to the OS now, without waiting for the purge
+ * delay (unless purging is off: OBMT_PURGE_DELAY_MS=-1). Blocks that another
+ * thread freed into this thread's pools come back once that thread has
+ * handed its batch over (when it fills, at that thread's next slow-path
+ * tick, collect or exit). Threads give their pools back by themselves when
+ * they exit. */
 OBMT_API void obmt_collect(void);
 
 /* Run-time options (the README's table). Each is read at start-up from the
@@ -90,7 +94,8 @@ struct obmt_class_stats {
     uint64_t pools_full;         /* pools with every block out */
     uint64_t pools_empty;        /* pools with no block out, cached by a thread */
     uint64_t blocks_in_use;      /* blocks out (freed blocks still on a pool's
-                                    remote list are not counted) */
+                                    remote list or in a thread's remote-free
+                                    batch are not counted) */
 };
 struct obmt_stats {
     uint32_t version;

@@ -27,8 +27,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#define RETURNED_CLOSED ((pool_header *)1)
-
 OBMT_TLS struct heap *tls_heap = &heap_empty;
 struct heap heap_empty; /* never owns a pool: its usedpools are all NULL */
 struct heap g_heaps[OBMT_MAX_HEAPS];
@@ -126,18 +124,6 @@ static void pool_place(struct heap *h, pool_header *p)
 }
 
 /* ---- the returned stack ----------------------------------------------------- */
-
-static bool returned_push(struct heap *o, pool_header *p)
-{
-    pool_header *head = obmt_load_acquire(&o->returned);
-    do {
-        if (head == RETURNED_CLOSED)
-            return false;
-        p->returned_next = head;
-    } while (!__atomic_compare_exchange_n(&o->returned, &head, p, 0,
-                                          __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
-    return true;
-}
 
 /* A pool handed back to h (through `returned`): take it into h's lists. */
 static void returned_place(struct heap *h, pool_header *p)
@@ -316,6 +302,7 @@ void heap_pool_emptied(struct heap *h, pool_header *p)
 void heap_ticked(struct heap *h)
 {
     h->ticks = OBMT_HEAP_TICKS;
+    heap_flush_remote(h); /* the age bound of remote batches */
     long delay = option_get(OPT_PURGE_DELAY_MS);
     if (delay < 0)
         return;
@@ -357,7 +344,7 @@ void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
 
 /* Adopt p, which the caller alone may now file (it cleared FULL and the owner
  * is gone, or it took the ABANDONED flag). The remote flags are clear. */
-static void adopt(struct heap *h, pool_header *p, uintptr_t w)
+void heap_adopt(struct heap *h, pool_header *p, uintptr_t w)
 {
     obmt_store_release(&p->owner, h);
     obmt_count_add(&h->stats.adopted, 1);
@@ -369,8 +356,8 @@ static void adopt(struct heap *h, pool_header *p, uintptr_t w)
      * 17,400 live blocks). Collect once the adoptions since the last
      * collect exceed 64 + the pools it left: amortised O(1) per adoption. */
     if (++h->adopted_since > h->collect_after) {
+        h->adopted_since = 0; /* before: the collect flushes remote batches, which may adopt */
         size_t left = heap_collect(h, false);
-        h->adopted_since = 0;
         h->collect_after = 64 + (uint32_t)(left < (1u << 30) ? left : (1u << 30));
     }
 }
@@ -381,7 +368,7 @@ static void adopt(struct heap *h, pool_header *p, uintptr_t w)
  * ABANDONED for the next freer. The CAS that sets ABANDONED succeeds only
  * from an empty list, so a block pushed meanwhile is taken on the next turn
  * instead of being stranded on an abandoned pool. h may be NULL. */
-static void release_unowned(struct heap *h, pool_header *p, uintptr_t w)
+void heap_release_unowned(struct heap *h, pool_header *p, uintptr_t w)
 {
     p->state = POOL_ABANDONED;
     obmt_store_release(&p->owner, OWNER_ABANDONED);
@@ -398,57 +385,6 @@ static void release_unowned(struct heap *h, pool_header *p, uintptr_t w)
     }
 }
 
-static void free_remote(pool_header *p, block *b);
-void heap_free_remote(pool_header *p, block *b)
-{
-    free_remote(p, b);
-    struct heap *h = tls_heap; /* free_remote may have given the thread a heap */
-    if (h != &heap_empty)
-        heap_tick(h);
-}
-
-static void free_remote(pool_header *p, block *b)
-{
-    if (unlikely(!pool_is_block_start(p, b)))
-        os_fatal("free(): invalid pointer", b, "not the start of a block");
-    if (unlikely(!pool_is_carved_block_remote(p, b)))
-        os_fatal("free(): invalid pointer", b, "not a block its pool has handed out");
-    if (obmt_load_acquire(&p->owner) == NULL)
-        os_fatal("free(): double free or invalid pointer", b, "its pool holds no block in use");
-    struct heap *me = tls_heap;
-    if (me != &heap_empty)
-        obmt_count_add(&me->stats.remote_frees, 1);
-    else /* a thread that never allocated: no counters of its own */
-        obmt_fetch_add_relaxed(&g_remote_frees_heapless, 1);
-
-    uintptr_t flags = pool_push_remote(p, b);
-    if (flags & REMOTE_FULL) {
-        /* We cleared FULL: the pool is ours to hand back to its owner. */
-        struct heap *o = obmt_load_acquire(&p->owner);
-        if (o != OWNER_ABANDONED && returned_push(o, p))
-            return;
-        struct heap *h = heap_get_slow();
-        uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
-        if (h)
-            adopt(h, p, w);
-        else
-            release_unowned(NULL, p, w);
-    } else if (flags & REMOTE_ABANDONED) {
-        uintptr_t w = obmt_load_relaxed(&p->remote);
-        do {
-            if (!(w & REMOTE_ABANDONED))
-                return; /* another thread adopted it */
-        } while (!obmt_cas_acq_rel(&p->remote, &w, (uintptr_t)0));
-        /* We hold the pool: adopt it, or, without a heap (a thread being
-         * torn down, or heaps exhausted), release it if it is now empty. */
-        struct heap *h = heap_get_slow();
-        if (h)
-            adopt(h, p, w);
-        else
-            release_unowned(NULL, p, w);
-    }
-}
-
 /* ---- collecting and exiting ------------------------------------------------------------- */
 
 size_t heap_collect(struct heap *h, bool all)
@@ -456,6 +392,7 @@ size_t heap_collect(struct heap *h, bool all)
     if (h == &heap_empty)
         return 0;
     size_t left = 0;
+    heap_flush_remote(h);
     take_returned(h);
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         pool_header *p = h->usedpools[c];
@@ -486,7 +423,7 @@ size_t heap_collect(struct heap *h, bool all)
 static void abandon_used(struct heap *h, pool_header *p)
 {
     uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
-    release_unowned(h, p, w);
+    heap_release_unowned(h, p, w);
 }
 
 static void abandon_full(pool_header *p)
@@ -504,6 +441,7 @@ static void abandon_full(pool_header *p)
 
 void heap_thread_exit(struct heap *h)
 {
+    heap_flush_remote(h); /* while h is still ours: what it adopts, it abandons below */
     tls_heap = &heap_empty;
     tls_heap_exited = 1;
     take_returned(h);
@@ -554,6 +492,12 @@ static void heap_atfork_child(void)
         if (h == me || !obmt_load_relaxed(&h->in_use))
             continue;
         obmt_store_relaxed(&h->in_use, 0);
+        /* Its remote batches may have been half written at the fork: drop
+         * them. Their blocks stay counted in their pools (a bounded leak in
+         * the child, like the dead heap's used pools). */
+        for (unsigned k = 0; k < OBMT_RBATCH_SLOTS; k++)
+            obmt_store_relaxed(&h->rbatch[k].pool, NULL);
+        obmt_store_relaxed(&h->rbatch_blocks, 0);
         pool_header *list = obmt_exchange_acq_rel(&h->returned, RETURNED_CLOSED);
         if (list == RETURNED_CLOSED)
             continue;
@@ -564,15 +508,24 @@ static void heap_atfork_child(void)
             p->state = POOL_ABANDONED; /* its list links belong to the dead heap */
             uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
             if (mine)
-                adopt(mine, p, w);
+                heap_adopt(mine, p, w);
             else
-                release_unowned(NULL, p, w);
+                heap_release_unowned(NULL, p, w);
         }
     }
+}
+
+/* Before fork: the forking thread hands its remote batches over, so that
+ * the child starts with none pending from it. */
+static void heap_atfork_prepare(void)
+{
+    struct heap *h = tls_heap;
+    if (h != &heap_empty)
+        heap_flush_remote(h);
 }
 
 void heap_init_process(void)
 {
     pthread_key_create(&g_heap_key, heap_key_destructor);
-    pthread_atfork(NULL, NULL, heap_atfork_child);
+    pthread_atfork(heap_atfork_prepare, NULL, heap_atfork_child);
 }

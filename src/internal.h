@@ -1,6 +1,6 @@
 /*
  * internal.h: the map of obmt. One section per source file, bottom-up:
- * os.c, arena.c, pool.c, heap.c, large.c, stats.c, init.c, api.c.
+ * os.c, arena.c, pool.c, heap.c, remote.c, large.c, stats.c, init.c, api.c.
  *
  * ==== Allocation strategy abstract ========================================
  *
@@ -58,9 +58,11 @@
  * Every thread has a *heap* (thread cache): its own usedpools[] per class,
  * the obmalloc fast path. A pool with live blocks belongs to one heap.
  * The owner's malloc and free take no lock and do no atomic
- * read-modify-write. Another thread's free pushes the block onto the pool's
- * `remote` list with one CAS; the owner takes the whole list back when the
- * pool runs dry.
+ * read-modify-write. Another thread's free joins that thread's batch for
+ * the pool (remote.c); a batch of blocks is pushed onto the pool's `remote`
+ * list with one CAS when it fills, when its slot is wanted by another pool,
+ * or at the freeing thread's tick, collect, exit or fork. The owner takes
+ * the whole list back when the pool runs dry.
  *
  * ==== Pool life cycle ======================================================
  *
@@ -68,7 +70,7 @@
  *   USED ─(owner: last block out, remote list empty,
  *          CAS remote 0 → FULL flag)───────────────▶ FULL
  *   FULL ─(owner frees into it, CAS clears FULL)───▶ USED
- *   FULL ─(other thread frees into it: its CAS clears FULL;
+ *   FULL ─(other thread hands a batch over to it: its CAS clears FULL;
  *          it pushes the pool on the owner's `returned` stack)──▶ PENDING
  *   PENDING ─(owner drains `returned`)─────────────▶ USED (or EMPTY)
  *   USED ─(owner: ref.count reaches 0)─────────────▶ EMPTY (kept in heap)
@@ -76,8 +78,8 @@
  *   FREE ─(purge: arena idle for the delay)────────▶ FREE, pages given back
  *   USED/FULL ─(owner thread exits: owner=ABANDONED,
  *               CAS sets ABANDONED flag)───────────▶ ABANDONED
- *   ABANDONED ─(any thread frees into it: CAS clears
- *               the flag and takes the remote list)▶ USED in that thread's heap
+ *   ABANDONED ─(any thread hands a batch over to it: CAS
+ *               clears the flag, takes the remote list)▶ USED in that thread's heap
  *
  * The state byte in the header is owner-only; the flags in `remote` are the
  * shared truth (see the synchronisation table in struct pool_header).
@@ -375,11 +377,12 @@ OBMT_HIDDEN uint32_t pool_drain_remote(pool_header *p);
  * Owner only. A count above p->count can only come from double frees by
  * other threads, and aborts. */
 OBMT_HIDDEN uint32_t pool_take_list(pool_header *p, uintptr_t w);
-/* Push b onto p's remote list (caller is not the owner, and checked that b
- * is a carved block of p). Returns the old flags, so the caller learns
- * whether it cleared FULL. Aborts if b is already the head (a double free
+/* Push the chain head..tail of n blocks of p (linked through their first
+ * words; the caller checked each is a carved block of p) onto p's remote
+ * list with one CAS. Returns the old flags, so the caller learns whether it
+ * cleared FULL. Aborts if head is already the list's head (a double free
  * seen cheaply). */
-OBMT_HIDDEN uintptr_t pool_push_remote(pool_header *p, block *b);
+OBMT_HIDDEN uintptr_t pool_push_remote(pool_header *p, block *head, block *tail, uint32_t n);
 
 /* ==== heap.c: thread caches ================================================ */
 
@@ -391,6 +394,9 @@ OBMT_HIDDEN uintptr_t pool_push_remote(pool_header *p, block *b);
  * fullpools,
  * emptypools,
  * nempty
+ * rbatch[],    the thread using it     plain; pool, n and   its thread; obmt_stats_get
+ * rbatch_blocks                        rbatch_blocks by     (relaxed loads)
+ *                                      relaxed stores
  * returned     remote freers (push),   CAS release /        owner
  *              owner (take all)        exchange acquire
  * free_next    heap_release (push on   relaxed store before heap_acquire's pop, validated
@@ -401,9 +407,18 @@ struct heap_stats {
     uint64_t pools_taken;    /* pools taken from arenas */
     uint64_t pools_given;    /* pools given back to arenas */
     uint64_t remote_frees;   /* blocks this thread freed into other threads' pools */
+    uint64_t remote_batches; /* ... handed over in this many batches (one CAS each) */
     uint64_t adopted;        /* abandoned pools this thread adopted */
     uint64_t large_allocs;   /* requests passed to the underlying allocator */
     int64_t large_bytes;     /* usable bytes this thread got (+) or freed (-) there */
+};
+
+/* A batch of remote frees into one pool (remote.c): owner-only. */
+struct rbatch {
+    pool_header *pool;           /* NULL: the slot is free (relaxed stores: statistics) */
+    block *head, *tail;          /* the chain, linked through the blocks */
+    uint32_t n;                  /* blocks in it (relaxed stores: statistics) */
+    uint32_t left;               /* blocks it may still take before it is handed over */
 };
 
 struct heap {
@@ -417,7 +432,9 @@ struct heap {
     int32_t ticks;               /* slow-path events until the next heap_ticked */
     uint32_t last_collect_ms;    /* when heap_ticked last collected */
     uint32_t adopted_since;      /* pools adopted since the last collect */
-    uint32_t collect_after;      /* ... that trigger the next one (see adopt) */
+    uint32_t collect_after;      /* ... that trigger the next one (see heap_adopt) */
+    uint32_t rbatch_blocks;      /* blocks waiting in rbatch[] (relaxed stores: statistics) */
+    struct rbatch rbatch[OBMT_RBATCH_SLOTS]; /* remote frees not yet handed over */
     alignas(64) pool_header *returned; /* pools handed back by remote freers */
     alignas(64) struct heap_stats stats;
 };
@@ -452,8 +469,8 @@ OBMT_HIDDEN void heap_free_owner_slow(struct heap *h, pool_header *p, block *b);
 OBMT_HIDDEN void heap_pool_emptied(struct heap *h, pool_header *p);
 /* Ticks: the slow-path events of a heap (a pool's list runs dry, a pool
  * empties, a remote free) count down OBMT_HEAP_TICKS; then heap_ticked
- * collects the heap's remote lists (at most once per purge delay) and runs
- * the purge if it is due. Without it, a thread whose traffic stays inside
+ * hands the heap's remote-free batches over, collects the heap's remote
+ * lists (at most once per purge delay) and runs the purge if it is due. Without it, a thread whose traffic stays inside
  * pools it already holds would never purge the memory others freed. */
 #define OBMT_HEAP_TICKS 256
 OBMT_HIDDEN void heap_ticked(struct heap *h);
@@ -462,8 +479,15 @@ static inline void heap_tick(struct heap *h)
     if (unlikely(--h->ticks <= 0))
         heap_ticked(h);
 }
-/* Free of a block whose pool the calling thread does not own. */
-OBMT_HIDDEN void heap_free_remote(pool_header *p, block *b);
+/* Adopt p, which the caller alone may now file (it cleared FULL with the
+ * owner gone, or took the ABANDONED flag); w is the remote word it took. */
+OBMT_HIDDEN void heap_adopt(struct heap *h, pool_header *p, uintptr_t w);
+/* The caller holds p alone and will not keep it: take w's list, give p
+ * back to its arena if that emptied it, else leave it ABANDONED. h may be
+ * NULL (a thread without a heap). */
+OBMT_HIDDEN void heap_release_unowned(struct heap *h, pool_header *p, uintptr_t w);
+/* heap->returned when its thread has exited: freers adopt instead. */
+#define RETURNED_CLOSED ((pool_header *)1)
 /* Drain the calling thread's returned pools and remote lists; give back
  * empties. Returns the pools left in usedpools. */
 OBMT_HIDDEN size_t heap_collect(struct heap *h, bool all);
@@ -484,6 +508,15 @@ static inline void *pool_pop(struct heap *h, pool_header *p)
         return pool_refill(h, p, b);
     return b;
 }
+
+/* ==== remote.c: remote frees, batched per pool, and their hand-over ======== */
+
+/* Free of a block whose pool the calling thread does not own: checked, then
+ * added to the thread's batch for its pool (or handed over at once by a
+ * thread without a heap). */
+OBMT_HIDDEN void heap_free_remote(pool_header *p, block *b);
+/* Hand over every batch of h (h's thread: ticks, collect, exit, fork). */
+OBMT_HIDDEN void heap_flush_remote(struct heap *h);
 
 /* ==== large.c: the underlying allocator ==================================== */
 

@@ -1,6 +1,6 @@
 /*
  * pool.c: size classes, setting a pool up for a class, and the pool's
- * remote-free list (push by any thread, take-all by the owner).
+ * remote-free list (push of a chain by any thread, take-all by the owner).
  */
 #include "internal.h"
 
@@ -103,21 +103,21 @@ uint32_t pool_take_list(pool_header *p, uintptr_t w)
     return n;
 }
 
-uintptr_t pool_push_remote(pool_header *p, block *b)
+uintptr_t pool_push_remote(pool_header *p, block *head, block *tail, uint32_t n)
 {
     uintptr_t old = obmt_load_relaxed(&p->remote);
     uintptr_t nw;
     do {
-        block *head = (block *)(old & REMOTE_PTR);
-        if (unlikely(head == b))
-            os_fatal("free(): double free of", b, "it is already on its pool's remote list");
-        block_set_next(b, head);
+        block *top = (block *)(old & REMOTE_PTR);
+        if (unlikely(top == head))
+            os_fatal("free(): double free of", head, "it is already on its pool's remote list");
+        block_set_next(tail, top);
         /* Pushing clears FULL: the pusher that clears it hands the pool back
          * to its owner. ABANDONED stays for the adopter to see. */
-        nw = ((old & ~REMOTE_PTR & ~REMOTE_FULL) + REMOTE_COUNT_ONE) | (uintptr_t)b;
-        /* acq_rel: release publishes b->next and the user's writes to the
-         * owner; acquire makes the freer that clears FULL (or sees
-         * ABANDONED) see everything the owner did before setting it. */
+        nw = ((old & ~REMOTE_PTR & ~REMOTE_FULL) + n * REMOTE_COUNT_ONE) | (uintptr_t)head;
+        /* acq_rel: release publishes the chain's links and the user's
+         * writes to the owner; acquire makes the freer that clears FULL (or
+         * sees ABANDONED) see everything the owner did before setting it. */
     } while (!obmt_cas_acq_rel(&p->remote, &old, nw));
     return old & REMOTE_FLAGS;
 }

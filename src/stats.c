@@ -7,7 +7,8 @@
  *  - a walk over the header of every pool ever handed out (arena_walk_pools),
  *    which reads only owner, szidx, count and remote, all written
  *    atomically: it classifies each pool (free, used, full, empty cached,
- *    abandoned) and counts blocks in use per size class.
+ *    abandoned) and counts blocks in use per size class, less those waiting
+ *    in threads' remote-free batches (freed, not yet handed over).
  * Each figure is exact once the threads are quiet; while they run, a sum
  * may mix moments.
  *
@@ -115,6 +116,19 @@ int obmt_stats_get(struct obmt_stats *out)
     struct walk w = { .out = &s };
     if (ready)
         arena_walk_pools(walk_pool, &w);
+    /* Blocks waiting in threads' remote batches are free to the program
+     * but still counted out by their pools: take them off their class. */
+    for (uint32_t i = 0; ready && i < n; i++)
+        for (unsigned k = 0; k < OBMT_RBATCH_SLOTS; k++) {
+            const struct rbatch *b = &g_heaps[i].rbatch[k];
+            pool_header *p = obmt_load_relaxed(&b->pool);
+            uint32_t cnt = obmt_load_relaxed(&b->n);
+            unsigned c = p ? obmt_load_relaxed(&p->szidx) : OBMT_NCLASSES;
+            if (c < OBMT_NCLASSES) {
+                uint64_t *in_use = &s.classes[c].blocks_in_use;
+                *in_use = *in_use > cnt ? *in_use - cnt : 0;
+            }
+        }
     uint64_t empty = 0;
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         struct obmt_class_stats *k = &s.classes[c];

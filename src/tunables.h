@@ -78,6 +78,19 @@
 #define OBMT_MAX_HEAPS 16384
 #endif
 
+/* Remote-free batches (remote.c): a thread gathers its frees into pools it
+ * does not own in OBMT_RBATCH_SLOTS batches, one pool each (direct-mapped
+ * by pool address), and hands a batch over with one CAS once it holds
+ * OBMT_RBATCH_BYTES bytes of blocks, its slot is wanted by another pool, or
+ * the thread ticks, collects, exits or forks. Bound on what one thread's
+ * batches hold: SLOTS * BYTES. */
+#ifndef OBMT_RBATCH_SLOTS
+#define OBMT_RBATCH_SLOTS 8
+#endif
+#ifndef OBMT_RBATCH_BYTES
+#define OBMT_RBATCH_BYTES 16384
+#endif
+
 /* Carving granularity: blocks are carved a page at a time (see pool_carve). */
 #ifndef OBMT_CARVE_PAGE
 #define OBMT_CARVE_PAGE 4096
@@ -139,6 +152,12 @@
 #endif
 #if (OBMT_CARVE_PAGE & (OBMT_CARVE_PAGE - 1)) || OBMT_CARVE_PAGE > (1 << OBMT_POOL_SHIFT)
 #error "OBMT_CARVE_PAGE must be a power of two no larger than a pool"
+#endif
+#if (OBMT_RBATCH_SLOTS & (OBMT_RBATCH_SLOTS - 1)) || OBMT_RBATCH_SLOTS < 1
+#error "OBMT_RBATCH_SLOTS must be a power of two"
+#endif
+#if OBMT_RBATCH_BYTES < 2 * OBMT_SMALL_MAX || OBMT_RBATCH_BYTES > (1 << 20)
+#error "a remote batch must hold at least two blocks of the largest class (and at most 1 MiB)"
 #endif
 #if OBMT_KEEP_FREE_ARENAS < 0 || OBMT_KEEP_EMPTY_POOLS < 0
 #error "hysteresis counts cannot be negative"

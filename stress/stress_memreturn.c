@@ -4,9 +4,10 @@
  * Memory goes back to the OS after bursts. Repeatedly until DURATION_S,
  * THREADS long-lived threads each allocate BURST_MIB of blocks of the pool
  * classes (fine and coarse), free them (half their own, half a neighbour's:
- * cross-thread frees), and then each calls obmt_collect(), which takes back
- * the thread's remote frees and gives its empty pools, the kept ones too,
- * back to their arenas. After every burst the main thread checks, against
+ * cross-thread frees), and then each calls obmt_collect() twice, with a
+ * barrier between: the first hands over the thread's batched remote frees,
+ * the second takes back what the others handed over to its pools and gives
+ * its empty pools, the kept ones too, back to their arenas. After every burst the main thread checks, against
  * the baseline taken before the first one:
  *  - obmt's statistics: every pool the burst took is back in its arena
  *    (pools taken - pools given as at the baseline), and arenas_committed
@@ -81,6 +82,8 @@ static void *worker(void *arg)
             block_check_free(next->p[i], next->n[i], ntag, "neighbour's");
         frees += (mine->count + 1) / 2 + next->count / 2;
         pthread_barrier_wait(&barrier); /* D: every block is freed */
+        obmt_collect(); /* hand over this thread's remote-free batches */
+        pthread_barrier_wait(&barrier); /* D2: every batch is handed over */
         obmt_collect(); /* take back the remote frees, give back empty pools */
         pthread_barrier_wait(&barrier); /* E: main measures what came back */
     }
@@ -131,6 +134,7 @@ int main(int argc, char **argv)
         long rss_peak = rss_kib();
         pthread_barrier_wait(&barrier); /* C */
         pthread_barrier_wait(&barrier); /* D */
+        pthread_barrier_wait(&barrier); /* D2 */
         pthread_barrier_wait(&barrier); /* E */
         struct obmt_stats after = stats_now();
         long rss_after = rss_kib();

@@ -38,7 +38,8 @@
  * untouched, errno kept); statistics are consistent and monotonic (and,
  * with version 2 statistics, count exactly the live pool blocks). At the
  * end of each input every live block is freed (slot i on thread i % 2),
- * both threads call obmt_collect, and then no pool may be left out of its
+ * the threads collect (0, 1, 0: a collect hands over batched remote frees
+ * too), and then no pool may be left out of its
  * arena: a block lost by obmt keeps its pool out.
  *
  * Built with -DFUZZ_ALLOC_REPLAY_MAIN it is fuzz_alloc_replay, with its own
@@ -1011,7 +1012,7 @@ static unsigned long long total_ops;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct op ops[MAX_OPS + NSLOTS + NGROUPS + 3];
+    static struct op ops[MAX_OPS + NSLOTS + NGROUPS + 4];
     init_once();
     next_tag = 1;
     size_t n = decode(data, size, ops);
@@ -1036,7 +1037,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     /* Then both threads give their pools back, and no pool may be left out
      * (the worker too: after a restart the frees above may have made it
-     * adopt pools). */
+     * adopt pools). A collect also hands over the thread's batched remote
+     * frees, which the other thread's pools take back at its next collect:
+     * so thread 0 collects, then 1, then 0 again. */
+    ops[k] = (struct op){ .idx = (uint16_t)(n + k), .thread = 0, .kind = K_COLLECT };
+    k++;
     ops[k] = (struct op){ .idx = (uint16_t)(n + k), .thread = 1, .kind = K_COLLECT };
     k++;
     ops[k] = (struct op){ .idx = (uint16_t)(n + k), .thread = 0, .kind = K_COLLECT };

@@ -37,6 +37,11 @@
  *    carving is owner-only and only delays the FULL transition.
  *  - pool->remote is packed as count<<5 | head<<2 | flags, the shape of
  *    count<<48 | ptr | flags in the code; a block is its index 1..7.
+ *  - remote frees are batched per pool (remote.c): a freer hands over a
+ *    chain of one or two blocks of one pool with one CAS; the count in the
+ *    word grows by the chain's length. (Model 3 keeps chains of one block:
+ *    what follows a push, the FULL and ABANDONED handling, does not depend
+ *    on the length.)
  *  - the owner never exits here (model 3 has abandon/adopt), so a freer's
  *    loads of pool->owner would always see h and h->returned is never
  *    CLOSED: those loads are not modelled.
@@ -540,7 +545,7 @@ end_loop:
 
 active [NF] proctype freer()
 {
-    byte b, p, old, nw, head;
+    byte b, b2, p, old, nw, head, n;
     byte me = 2 + _pid;
     bool ok;
 
@@ -548,17 +553,39 @@ end_loop:
     do
     :: atomic { hand?b -> busy++; live[b] = me }
         p = POOL(b);
-        /* heap_free_remote -> pool_push_remote */
+        /* remote.c heap_free_remote: the block joins the thread's batch for
+         * its pool. The batch may take a second block of the same pool
+         * before it is handed over (rbatch_flush -> remote_hand_over), as
+         * one chain b -> b2 with one CAS; or it is handed over alone (its
+         * slot is wanted, the thread ticks, exits, the batch is full). */
+        n = 1;
+        if
+        :: atomic { nempty(hand) -> hand?<b2>;
+               if
+               :: POOL(b2) == p -> hand?b2; live[b2] = me; n = 2
+               :: else -> b2 = 0
+               fi
+           }
+        :: skip
+        fi;
+        /* remote_hand_over -> pool_push_remote(p, head = b, tail, n) */
         d_step { old = remote[p]; HIT(30) }                              /* R30 */
         do
         :: atomic { HIT(31);                                             /* R31 */
                assert(PTR(old) != b);        /* else os_fatal: double free */
-               nxt[b] = PTR(old);            /* b is still private: folded in */
-               nw = ((old & ~PTRMASK & ~RFULL) + CNTONE) | MKPTR(b);
+               if                            /* the chain is still private: folded in */
+               :: n == 2 -> nxt[b] = b2; nxt[b2] = PTR(old)
+               :: else -> nxt[b] = PTR(old)
+               fi;
+               nw = ((old & ~PTRMASK & ~RFULL) + n * CNTONE) | MKPTR(b);
                if
                :: remote[p] == old ->
                    remote[p] = nw; ok = true;
-                   live[b] = 0; nfree_g[p]++
+                   live[b] = 0; nfree_g[p]++;
+                   if
+                   :: n == 2 -> live[b2] = 0; nfree_g[p]++
+                   :: else -> skip
+                   fi
                :: else -> old = remote[p]; ok = false
                fi
            }
@@ -591,7 +618,7 @@ end_loop:
 #endif
         :: else -> skip
         fi;
-        atomic { busy--; b = 0; p = 0; old = 0; nw = 0; head = 0; ok = false }
+        atomic { busy--; b = 0; b2 = 0; n = 0; p = 0; old = 0; nw = 0; head = 0; ok = false }
     od
 }
 

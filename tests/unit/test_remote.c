@@ -99,6 +99,12 @@ int main(void)
     CHECK(q->owner == OWNER_ABANDONED && (obmt_load_relaxed(&q->remote) & REMOTE_ABANDONED));
     uint64_t adopted = me->stats.adopted;
     obmt_free(t[0]);
+    /* The free waits in this thread's batch for q: nothing handed over yet. */
+    CHECK(q->owner == OWNER_ABANDONED && me->rbatch_blocks == 1 && me->stats.adopted == adopted);
+    /* The hand-over (here forced; a tick, a collect or a full batch does it
+     * too) finds ABANDONED and adopts. */
+    heap_flush_remote(me);
+    CHECK(me->rbatch_blocks == 0);
     CHECK(q->owner == me && me->stats.adopted == adopted + 1);
     CHECK(q->state == POOL_USED && q->count == per / 2 - 1);
     for (size_t i = 1; i < per / 2; i++)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# bench/instr_budget.sh LIB INSTR_COUNT: fail when obmt's local fast path
+# grows past its instruction budget.
+#
+# Callgrind counts instructions exactly and repeatably, so unlike a timing
+# this can be a test (ctest -L budget). For each size it runs instr_count
+# (bench/instr_count.c: LIFO malloc/free pairs with 64 blocks of the class
+# kept live) under LD_PRELOAD=LIB in three modes and takes
+# (Ir(mode) - Ir(baseline)) / N per call. The budgets are the counts of the
+# commit that introduced this script (fine classes: malloc 16, free 37;
+# coarse: malloc 29, free 37); lower them as the fast path gets cheaper, so
+# that no later change can give the gain back unnoticed.
+set -euo pipefail
+lib=$1
+bin=$2
+n=20000
+declare -A malloc_budget=([16]=16 [64]=16 [512]=16 [1024]=29 [4096]=29)
+declare -A free_budget=([16]=37 [64]=37 [512]=37 [1024]=37 [4096]=37)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+fail=0
+for size in 16 64 512 1024 4096; do
+  declare -A ir=()
+  for m in baseline malloc free; do
+    LD_PRELOAD=$lib valgrind --tool=callgrind --collect-atstart=no \
+      --callgrind-out-file="$out/cg.$m" "$bin" "$m" "$size" "$n" >/dev/null 2>"$out/err" || {
+        echo "instr_budget: valgrind failed (size $size, $m):"; tail -5 "$out/err"; exit 1; }
+    ir[$m]=$(awk '/^summary:/ { print $2 }' "$out/cg.$m")
+  done
+  read -r pm pf < <(awk -v b="${ir[baseline]}" -v m="${ir[malloc]}" -v f="${ir[free]}" -v n=$n \
+    'BEGIN { printf "%.1f %.1f\n", (m - b) / n, (f - b) / n }')
+  verdict=ok
+  if awk -v x="$pm" -v y="${malloc_budget[$size]}" 'BEGIN { exit !(x > y + 0.05) }'; then verdict=FAIL; fail=1; fi
+  if awk -v x="$pf" -v y="${free_budget[$size]}" 'BEGIN { exit !(x > y + 0.05) }'; then verdict=FAIL; fail=1; fi
+  printf '%-4s size %5s: malloc %5s (budget %s), free %5s (budget %s) instructions\n' \
+    "$verdict" "$size" "$pm" "${malloc_budget[$size]}" "$pf" "${free_budget[$size]}"
+done
+exit $fail
