@@ -65,11 +65,37 @@ void *obmt_malloc(size_t n)
 
 static OBMT_NOINLINE noreturn void free_invalid(pool_header *p, block *b)
 {
-    if (p->count == 0)
+    if (obmt_load_relaxed(&p->count) == 0)
         os_fatal("free(): double free of", b, "its pool has no block in use");
     if (b == p->freeblock)
         os_fatal("free(): double free of", b, "it is already on its pool's free list");
     os_fatal("free(): invalid pointer", b, "not the start of a block in use");
+}
+
+/* The owner's free when the fast path's test of count fails: the pool is
+ * full (count = blocks per pool, freeblock NULL), this is its last block
+ * out (count 1), or it has none out (count 0: a double free). */
+static OBMT_NOINLINE void free_owner_edge(struct heap *h, pool_header *p, block *b)
+{
+    uint32_t count = obmt_load_relaxed(&p->count);
+    block *fb = p->freeblock;
+    if (count == 0)
+        free_invalid(p, b);
+    if (!fb) {
+        heap_free_owner_slow(h, p, b); /* into a full pool */
+        return;
+    }
+    block_set_next(b, fb);
+    p->freeblock = b;
+    obmt_store_relaxed(&p->count, count - 1);
+    if (count > 1)
+        return;
+    /* Empty: the last pool of its class stays in usedpools
+     * (heap_free_owner_slow says why) and counts a tick; others leave. */
+    if (p->state != POOL_USED || p->nextpool || p->prevpool)
+        heap_pool_emptied(h, p);
+    else
+        heap_tick(h);
 }
 
 void obmt_free(void *ptr)
@@ -80,26 +106,22 @@ void obmt_free(void *ptr)
         struct heap *h = tls_heap;
         block *b = ptr;
         if (likely(obmt_load_relaxed(&p->owner) == h)) {
+            /* One test for an interior pointer, the header and an uncarved
+             * block (pool_block_key), one for the most recent double free;
+             * free_invalid tells them apart. */
             block *fb = p->freeblock;
-            uint32_t count = p->count - 1; /* wraps if the pool had no block out */
-            if (unlikely(!pool_is_carved_block(p, b) || b == fb || count >= OBMT_POOL_SIZE))
+            if (unlikely(!pool_is_carved_block(p, b) || b == fb))
                 free_invalid(p, b);
-            if (likely(fb != NULL)) {
+            /* One test for the three edges (count_span, pool.c): full, last
+             * block out, none out. Between them freeblock is not NULL. */
+            uint32_t count = obmt_load_relaxed(&p->count);
+            if (likely(count - 2 < p->count_span)) {
                 block_set_next(b, fb);
                 p->freeblock = b;
-                obmt_store_relaxed(&p->count, count);
-                /* Empty: the last pool of its class stays in usedpools
-                 * (heap_free_owner_slow says why) and counts a tick;
-                 * others leave. */
-                if (unlikely(count == 0)) {
-                    if (p->state != POOL_USED || p->nextpool || p->prevpool)
-                        heap_pool_emptied(h, p);
-                    else
-                        heap_tick(h);
-                }
+                obmt_store_relaxed(&p->count, count - 1);
                 return;
             }
-            heap_free_owner_slow(h, p, b); /* into a full pool */
+            free_owner_edge(h, p, b);
             return;
         }
         heap_free_remote(p, b);

@@ -84,6 +84,7 @@ struct arena_object {
 };
 
 uintptr_t g_base;
+uintptr_t g_base_neg;
 size_t g_reserved;
 size_t g_committed_end;
 
@@ -103,6 +104,7 @@ void arena_init(void *base, size_t reserved)
     g_max_arenas = reserved >> OBMT_ARENA_SHIFT;
     obmt_store_relaxed(&g_reserved, reserved);
     obmt_store_relaxed(&g_base, (uintptr_t)base);
+    obmt_store_relaxed(&g_base_neg, 0 - (uintptr_t)base);
 }
 
 static inline pool_header *pool_at(size_t slot, unsigned idx)

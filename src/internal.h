@@ -150,13 +150,15 @@ OBMT_HIDDEN void options_print(void (*out)(const char *line, void *arg), void *a
 /* ==== arena.c: arenas, their state words and the nfreepools buckets ======= */
 
 /* Shared, read-mostly after init:
- *  g_base, g_reserved: written once by init (before g_init_state = READY,
- *  release); read relaxed everywhere after an acquire of g_init_state or a
- *  block handed over through the user's own synchronisation.
+ *  g_base, g_base_neg (= 0 - g_base), g_reserved: written once by init
+ *  (before g_init_state = READY, release); read relaxed everywhere after an
+ *  acquire of g_init_state or a block handed over through the user's own
+ *  synchronisation. Before init every one is 0: arena_contains is false.
  *  g_committed_end: bytes from g_base that have ever been committed; grows
  *  monotonically (CAS), read relaxed: a block's arena was committed before
  *  the block was handed out, so any thread that got the block sees it. */
 OBMT_HIDDEN extern uintptr_t g_base;
+OBMT_HIDDEN extern uintptr_t g_base_neg;
 OBMT_HIDDEN extern size_t g_reserved;
 OBMT_HIDDEN extern size_t g_committed_end;
 
@@ -197,10 +199,12 @@ OBMT_HIDDEN uint64_t arena_pools_purged(void);
 /* Pool index of p inside its arena, arena slot of p. */
 static inline size_t arena_slot_of(uintptr_t p) { return (p - obmt_load_relaxed(&g_base)) >> OBMT_ARENA_SHIFT; }
 
-/* Is p inside obmt's committed arenas? O(1), reads no memory at p. */
+/* Is p inside obmt's committed arenas? O(1), reads no memory at p. (An add
+ * of g_base_neg rather than a subtract of g_base: the compiler then needs no
+ * copy of p, which free's fast path still uses.) */
 static inline bool arena_contains(const void *p)
 {
-    return (uintptr_t)p - obmt_load_relaxed(&g_base) < obmt_load_relaxed(&g_committed_end);
+    return (uintptr_t)p + obmt_load_relaxed(&g_base_neg) < obmt_load_relaxed(&g_committed_end);
 }
 
 /* ==== pool.c: size classes, the pool header, carving and remote frees ===== */
@@ -256,7 +260,8 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * -------------  -------------------------  ----------------------  ---------------------------
  * freeblock,     the owner heap's thread    plain                   owner only; handed to the
  * count, state,                                                     next owner by the release/
- * nextoffset     (relaxed stores: remote frees check against it)   acquire that moves the pool
+ * nextoffset,    (relaxed stores: remote    acquire that moves the pool
+ * carved_bound   frees check carved_bound)
  * nextpool,                                                         (arena CAS, ABANDONED CAS,
  * prevpool                                                          `returned` push/exchange)
  * szidx, size,   the thread that takes the  plain, before any      any freer: the block reached
@@ -300,6 +305,8 @@ struct pool_header {
     uint16_t nextoffset;         /* offset of the next virgin block */
     uint16_t maxnextoffset;      /* largest valid nextoffset */
     uint32_t recip;              /* pool_class_recip[szidx], for pool_is_block_start */
+    uint32_t carved_bound;       /* pool_block_key of the next virgin block: keys below it are carved blocks */
+    uint32_t count_span;         /* blocks per pool - 2: free's fast path takes count - 2 < count_span */
     /* cache line 1: written by other threads */
     alignas(64) uintptr_t remote;  /* remote-free list | REMOTE_* flags */
     pool_header *returned_next;  /* link in owner->returned */
@@ -323,44 +330,54 @@ static inline unsigned size_class(size_t n) /* n <= OBMT_SMALL_MAX */
 }
 static inline size_t class_size(unsigned c) { return obmt_class_size[c]; }
 
-/* pool_class_recip[c] = ceil(2^32 / size(c)); see pool.c. */
+/* pool_class_recip[c] = floor(2^32 / size(c)) + 1; see pool.c. */
 OBMT_HIDDEN extern const uint32_t pool_class_recip[64];
 
-/* Is the offset d = p - pool - OBMT_POOL_OVERHEAD (d < 2^16) a multiple of
- * the block size? With m = ceil(2^32 / s), the low 32 bits of d * m are
- * d * (m - 2^32/s) < 2^16 when s divides d, and at least 2^32/s > 2^16
- * otherwise (s <= 2^15). One multiply, no division. */
-static inline bool pool_offset_is_block(const pool_header *pool, uint32_t d)
+/*
+ * Block keys: one multiply tells whether an address is the start of a block,
+ * and which. For an address p in a pool whose blocks have size s and
+ * m = recip = floor(2^32 / s) + 1, let x = (p - OBMT_POOL_OVERHEAD) mod
+ * OBMT_POOL_SIZE (the offset from the first block, with the header wrapped to
+ * the top: x < 2^16) and key = x * m mod 2^32. With delta = s * m - 2^32, in
+ * [1, s]:
+ *   - if x = q * s (block q), key = q * delta: small, and increasing in q;
+ *   - if x = q * s + r with 0 < r < s, key = q * delta + r * m >= m > 2^16
+ *     (no wrap: r * m + q * delta < 2^32 - 2^32/s + s + 2^16 <= 2^32 for
+ *     s <= 2^15).
+ * So "key < n * delta" holds exactly for the starts of blocks 0 .. n-1: the
+ * header (x >= OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD >= n * s) and interior
+ * pointers fail it. carved_bound is that bound for the carved blocks, and
+ * free's whole validity test is one and, one multiply, one compare.
+ */
+_Static_assert(OBMT_POOL_SIZE <= 65536, "block keys need offsets below 2^16");
+static inline uint32_t pool_block_key(const pool_header *pool, const void *p)
 {
-    return (uint32_t)(d * pool->recip) < (1u << 16);
+    uint32_t x = ((uint32_t)(uintptr_t)p - OBMT_POOL_OVERHEAD) & (uint32_t)(OBMT_POOL_SIZE - 1);
+    return x * pool->recip;
 }
 
 /* Is p the start of a block slot of `pool` (carved or not)? For any thread:
  * reads only fields fixed while the pool has blocks out. */
 static inline bool pool_is_block_start(const pool_header *pool, const void *p)
 {
-    uint32_t d = (uint32_t)((uintptr_t)p - (uintptr_t)pool) - OBMT_POOL_OVERHEAD;
-    if (d > (uint32_t)pool->maxnextoffset - OBMT_POOL_OVERHEAD) /* in the header (d wrapped) or the tail */
+    uint32_t x = ((uint32_t)(uintptr_t)p - OBMT_POOL_OVERHEAD) & (uint32_t)(OBMT_POOL_SIZE - 1);
+    if (x > (uint32_t)pool->maxnextoffset - OBMT_POOL_OVERHEAD) /* in the header (x wrapped) or the tail */
         return false;
-    return pool_offset_is_block(pool, d);
+    return pool_block_key(pool, p) < (1u << 16);
 }
 
-/* Owner only: is p the start of a block that has been carved? One compare
- * rejects both the header and the uncarved tail. */
+/* Owner only: is p the start of a block that has been carved? */
 static inline bool pool_is_carved_block(const pool_header *pool, const void *p)
 {
-    uint32_t d = (uint32_t)((uintptr_t)p - (uintptr_t)pool) - OBMT_POOL_OVERHEAD;
-    return d < (uint32_t)pool->nextoffset - OBMT_POOL_OVERHEAD && pool_offset_is_block(pool, d);
+    return pool_block_key(pool, p) < pool->carved_bound;
 }
 
-/* The same for another thread: nextoffset only grows while blocks are out,
- * and a thread freeing a block got it after it was carved, so a relaxed
+/* The same for another thread: carved_bound only grows while blocks are
+ * out, and a thread freeing a block got it after it was carved, so a relaxed
  * load sees at least the carving that made it. */
 static inline bool pool_is_carved_block_remote(const pool_header *pool, const void *p)
 {
-    uint32_t d = (uint32_t)((uintptr_t)p - (uintptr_t)pool) - OBMT_POOL_OVERHEAD;
-    uint32_t next = obmt_load_relaxed(&pool->nextoffset);
-    return d < next - OBMT_POOL_OVERHEAD && pool_offset_is_block(pool, d);
+    return pool_block_key(pool, p) < obmt_load_relaxed(&pool->carved_bound);
 }
 
 /* Set up an empty pool (count 0) for class c, owned by h, in state USED

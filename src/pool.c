@@ -27,9 +27,8 @@ const uint8_t obmt_class_of[512] = { X256(CLASS_OF_ENTRY, 0), X256(CLASS_OF_ENTR
 #define CLASS_SIZE_ENTRY(c) (uint32_t)((c) < OBMT_NCLASSES ? CLASS_SIZE(c) : 0)
 const uint32_t obmt_class_size[64] = { X64(CLASS_SIZE_ENTRY, 0) };
 
-/* pool_class_recip[c] = ceil(2^32 / size(c)) (plus one when the size is a
- * power of two, which only adds to the slack): the exact-division test of
- * pool_offset_is_block in internal.h. */
+/* pool_class_recip[c] = floor(2^32 / size(c)) + 1: the multiplier of block
+ * keys (internal.h), which needs s * m > 2^32 also for powers of two. */
 #define RECIP(c) (uint32_t)((c) < OBMT_NCLASSES ? ((uint64_t)1 << 32) / (uint64_t)(CLASS_SIZE(c) ? CLASS_SIZE(c) : 1) + 1 : 0)
 const uint32_t pool_class_recip[64] = { X64(RECIP, 0) };
 
@@ -49,7 +48,10 @@ void pool_carve(pool_header *p)
         b = nb;
     }
     block_set_next(b, NULL);
-    obmt_store_relaxed(&p->nextoffset, (uint16_t)off);
+    p->nextoffset = (uint16_t)off;
+    /* The key of the next virgin block: (off - overhead) is a multiple of
+     * the size, so this is (blocks carved) * delta (internal.h). */
+    obmt_store_relaxed(&p->carved_bound, (off - OBMT_POOL_OVERHEAD) * p->recip);
     p->freeblock = head;
 }
 
@@ -68,8 +70,12 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
     p->size = size;
     p->recip = pool_class_recip[c];
     obmt_store_relaxed(&p->count, 0);
-    obmt_store_relaxed(&p->nextoffset, (uint16_t)OBMT_POOL_OVERHEAD);
+    p->nextoffset = (uint16_t)OBMT_POOL_OVERHEAD;
     p->maxnextoffset = (uint16_t)(OBMT_POOL_SIZE - size);
+    /* A pool is full exactly when all its blocks are out (count includes
+     * the blocks on `remote`), so free's fast path tells "not full and not
+     * about to empty" from count alone: count in [2, blocks - 1]. */
+    p->count_span = (OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / size - 2;
     /* Under valgrind, no block of the pool is the program's yet. */
     VG_NOACCESS((char *)p + OBMT_POOL_OVERHEAD, OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD);
     pool_carve(p);

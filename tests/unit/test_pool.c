@@ -29,6 +29,10 @@ int main(void)
          * its page is. */
         CHECK_MSG(p->nextoffset <= (((uintptr_t)b[i] - (uintptr_t)p + 48) | (OBMT_CARVE_PAGE - 1)) + 1 + 48,
                   "block %zu: carved past the page of the next block", i);
+        /* carved_bound is the key of the next virgin block: every carved
+         * block is below it, the first uncarved one is not. */
+        CHECK_MSG(p->carved_bound == pool_block_key(p, (char *)p + p->nextoffset), "block %zu: carved_bound", i);
+        CHECK(pool_is_carved_block(p, b[i]) && !pool_is_carved_block(p, (char *)p + p->nextoffset));
     }
     /* Full: out of usedpools, FULL flag set, next malloc takes a new pool. */
     CHECK(p->state == POOL_FULL && p->freeblock == NULL);
