@@ -130,6 +130,8 @@ static void returned_place(struct heap *h, pool_header *p)
 {
     if (p->state == POOL_FULL || p->state == POOL_PENDING)
         list_unlink(&h->fullpools, p); /* still on our full list */
+    else if (p->state == POOL_ARMED)
+        list_unlink(&h->usedpools[p->szidx], p); /* a freer cleared FULL before it ran dry */
     /* else POOL_ABANDONED: from the exit of this heap's previous thread */
     if (obmt_load_relaxed(&p->owner) != h)
         obmt_store_release(&p->owner, h);
@@ -264,6 +266,17 @@ static void *pool_refill_list(struct heap *h, pool_header *p, void *b)
         pool_carve(p);
         return b;
     }
+    if (p->state == POOL_ARMED) {
+        /* FULL was never cleared since the owner freed into the pool: if
+         * `remote` still reads FULL, no other thread has freed into it and
+         * it is FULL again as it stands. Otherwise a hand-over cleared FULL
+         * and is bringing the pool back through `returned`: it waits there
+         * as PENDING (it must not be set FULL again before it arrives). */
+        list_unlink(&h->usedpools[p->szidx], p);
+        p->state = obmt_load_relaxed(&p->remote) == REMOTE_FULL ? POOL_FULL : POOL_PENDING;
+        list_push_front(&h->fullpools, p);
+        return b;
+    }
     uintptr_t old = obmt_load_relaxed(&p->remote);
     for (;;) {
         if (old & REMOTE_PTR) {
@@ -290,6 +303,18 @@ void *pool_refill(struct heap *h, pool_header *p, void *b)
 
 void heap_pool_emptied(struct heap *h, pool_header *p)
 {
+    if (p->state == POOL_ARMED) {
+        /* No block is out, so no other thread can have freed into the pool
+         * since FULL was set: FULL is still there, and ours to clear. */
+        uintptr_t expected = REMOTE_FULL;
+        if (unlikely(!obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)))
+            os_fatal("free():", p, "pool has blocks on its remote list after its last block was freed (double free?)");
+        p->state = POOL_USED;
+        if (!p->nextpool && !p->prevpool) { /* the last pool of its class stays (heap_free_owner_slow) */
+            heap_tick(h);
+            return;
+        }
+    }
     /* POOL_PENDING: it is on its way through h->returned; returned_place
      * files it as empty. */
     if (p->state == POOL_USED) {
@@ -324,22 +349,16 @@ void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
     p->freeblock = b;
     obmt_count_add(&p->count, -1u);
     if (p->state == POOL_FULL) {
-        uintptr_t expected = REMOTE_FULL;
-        if (obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)) {
-            list_unlink(&h->fullpools, p);
-            if (p->count == 0) {
-                cache_or_give(h, p);
-            } else {
-                p->state = POOL_USED;
-                list_push_front(&h->usedpools[p->szidx], p);
-            }
-        } else {
-            /* Another thread's free cleared FULL first: it is pushing the
-             * pool onto h->returned, where we will pick it up. */
-            p->state = POOL_PENDING;
-        }
+        /* Back to usedpools, ARMED: FULL stays set in `remote` (no CAS). */
+        list_unlink(&h->fullpools, p);
+        p->state = POOL_ARMED;
+        list_push_front(&h->usedpools[p->szidx], p);
+        if (unlikely(p->count == 0)) /* a pool of one block: none here (pool.c), one in model 3 */
+            heap_pool_emptied(h, p);
     }
-    /* POOL_PENDING: returned_place files it, empty or not. */
+    /* POOL_PENDING: returned_place files it, empty or not. (Had a freer
+     * cleared FULL of a FULL pool, it is PENDING for the owner only once
+     * it runs dry again or arrives.) */
 }
 
 /* Adopt p, which the caller alone may now file (it cleared FULL and the owner
@@ -398,6 +417,14 @@ size_t heap_collect(struct heap *h, bool all)
         pool_header *p = h->usedpools[c];
         while (p) {
             pool_header *next = p->nextpool;
+            if (p->state == POOL_ARMED) {
+                /* Nothing to drain while FULL is set; if a hand-over
+                 * cleared it, the pool arrives through `returned`, which
+                 * drains it. Its blocks are out, so it is not empty. */
+                left++;
+                p = next;
+                continue;
+            }
             pool_drain_remote(p);
             if (p->count == 0) {
                 list_unlink(&h->usedpools[c], p);
@@ -439,6 +466,20 @@ static void abandon_full(pool_header *p)
      * it below, or it finds the stack closed and adopts the pool itself). */
 }
 
+/* An ARMED pool at exit: if FULL is still set, clear it (we then hold the
+ * pool) and leave it as a used pool; if a hand-over cleared it, the pool is
+ * on its way through `returned`: as abandon_full's. */
+static void abandon_armed(struct heap *h, pool_header *p)
+{
+    uintptr_t expected = REMOTE_FULL;
+    if (obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)) {
+        heap_release_unowned(h, p, 0);
+        return;
+    }
+    p->state = POOL_ABANDONED;
+    obmt_store_release(&p->owner, OWNER_ABANDONED);
+}
+
 void heap_thread_exit(struct heap *h)
 {
     heap_flush_remote(h); /* while h is still ours: what it adopts, it abandons below */
@@ -449,7 +490,10 @@ void heap_thread_exit(struct heap *h)
         while (h->usedpools[c]) {
             pool_header *p = h->usedpools[c];
             list_unlink(&h->usedpools[c], p);
-            abandon_used(h, p);
+            if (p->state == POOL_ARMED)
+                abandon_armed(h, p);
+            else
+                abandon_used(h, p);
         }
     }
     while (h->fullpools) {

@@ -69,7 +69,15 @@
  *   FREE ─(owner takes it from arena)──────────────▶ USED
  *   USED ─(owner: last block out, remote list empty,
  *          CAS remote 0 → FULL flag)───────────────▶ FULL
- *   FULL ─(owner frees into it, CAS clears FULL)───▶ USED
+ *   FULL ─(owner frees into it; no atomic: FULL
+ *          stays set in `remote`)──────────────────▶ ARMED (in usedpools)
+ *   ARMED ─(owner: local list runs dry again and
+ *           `remote` still reads FULL)─────────────▶ FULL, no atomic RMW
+ *   ARMED ─(another thread's hand-over clears FULL and pushes the pool on
+ *           the owner's `returned`; the owner sees it when the pool runs
+ *           dry or arrives)────────────────────────▶ PENDING, then placed
+ *   ARMED ─(owner: ref.count reaches 0; CAS FULL → 0,
+ *           which cannot fail: no block is out)────▶ USED → EMPTY
  *   FULL ─(other thread hands a batch over to it: its CAS clears FULL;
  *          it pushes the pool on the owner's `returned` stack)──▶ PENDING
  *   PENDING ─(owner drains `returned`)─────────────▶ USED (or EMPTY)
@@ -83,6 +91,14 @@
  *
  * The state byte in the header is owner-only; the flags in `remote` are the
  * shared truth (see the synchronisation table in struct pool_header).
+ *
+ * ARMED is why a pool at the edge of full costs no atomic: a thread whose
+ * pools are nearly full (larson's steady state) frees into a FULL pool and
+ * mallocs it full again over and over. A CAS to clear FULL on that free and
+ * one to set it on that malloc were a quarter of larson's time. Now FULL
+ * stays set while the pool is ARMED, and when it runs dry again a load of
+ * `remote` that still reads FULL (no other thread freed into it) means FULL
+ * is still right.
  */
 #ifndef OBMT_INTERNAL_H
 #define OBMT_INTERNAL_H
@@ -234,7 +250,9 @@ enum pool_state { /* owner-only view, see the life cycle above */
     POOL_FULL,     /* in owner->fullpools; REMOTE_FULL set */
     POOL_PENDING,  /* in owner->fullpools; a freer cleared FULL and hands it back */
     POOL_EMPTY,    /* in owner->emptypools */
-    POOL_ABANDONED /* in no list: its thread exited, or it is being adopted */
+    POOL_ABANDONED, /* in no list: its thread exited, or it is being adopted */
+    POOL_ARMED     /* in owner->usedpools with REMOTE_FULL still set, unless another thread's
+                    * hand-over cleared it since: then the pool is on its way through `returned` */
 };
 
 /* pool_header.owner: a heap; OWNER_ABANDONED after its thread exited; NULL

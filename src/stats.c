@@ -55,8 +55,8 @@ static void walk_pool(const pool_header *p, void *arg)
         w->abandoned++;
     if (count == 0)
         k->pools_empty++;
-    else if (remote & REMOTE_FULL)
-        k->pools_full++;
+    else if (count >= (OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / class_size(c))
+        k->pools_full++; /* every block out (FULL, or ARMED with its blocks freed elsewhere) */
     else
         k->pools_used++;
     k->blocks_in_use += live;

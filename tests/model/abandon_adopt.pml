@@ -3,7 +3,10 @@
  * hold blocks of its pools. heap_thread_exit takes its `returned` stack,
  * abandons its used pools (abandon_used -> release_unowned: owner =
  * ABANDONED, then CAS remote 0 -> ABANDONED, or give the pool back if it is
- * empty) and its full pools (abandon_full: CAS FULL -> ABANDONED), gives back
+ * empty; abandon_armed for an ARMED one: CAS FULL -> 0 first, or, if a
+ * hand-over cleared FULL, leave it to the `returned` route as
+ * abandon_full does) and its full pools (abandon_full: CAS FULL ->
+ * ABANDONED), gives back
  * its empty pools, closes `returned` (exchange RETURNED_CLOSED) and puts its
  * heap on the free-heap stack. Meanwhile other threads free blocks into those
  * pools; the freer that clears ABANDONED (or clears FULL and finds the owner
@@ -14,6 +17,7 @@
  * handing back to the heap's previous thread (returned_place, ABANDONED case).
  *
  * Code modelled (src/): heap.c heap_thread_exit, abandon_used, abandon_full,
+ * abandon_armed, heap_pool_emptied (ARMED),
  * release_unowned, give_back, cache_or_give, pool_place, heap_free_remote,
  * adopt, returned_push, take_returned, returned_place, heap_get_slow,
  * free_heap_pop, free_heap_push, heap_malloc_slow, take_cached_empty,
@@ -99,8 +103,8 @@
 
 #ifdef COVER
 c_code {
-int cov_[64];
-static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 64; i++) if (cov_[i]) printf(" %d", i); printf("\n"); }
+int cov_[128];
+static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 128; i++) if (cov_[i]) printf(" %d", i); printf("\n"); }
 }
 #define HIT(n) c_code { cov_[n] = 1; }
 #define COVER_INIT c_code { static int cov_once; if (!cov_once) { cov_once = 1; atexit(cov_print); } }
@@ -133,6 +137,7 @@ static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 64; i++
 #define P_PENDING   3
 #define P_EMPTY     4
 #define P_ABANDONED 5
+#define P_ARMED     6   /* in usedpools with FULL (maybe) still set */
 
 /* which list of heap lheap[p] holds pool p */
 #define W_NONE  0
@@ -297,6 +302,10 @@ inline take_returned(h)
                 HIT(34);                                                 /* X34 */
                 assert(where[q] == W_FULL && lheap[q] == h);  /* still on our full list */
                 where[q] = W_NONE
+            :: pstate[q] == P_ARMED ->
+                HIT(62);                                                 /* X62 */
+                assert(where[q] == W_USED && lheap[q] == h);  /* FULL cleared before it ran dry */
+                where[q] = W_NONE
             :: else ->
                 /* from the exit of this heap's previous thread */
                 assert(pstate[q] == P_ABANDONED && where[q] == W_NONE)
@@ -324,7 +333,9 @@ inline heap_collect(h)
     do
     :: cq < NP ->
         if
-        :: where[cq] == W_USED && lheap[cq] == h ->
+        :: where[cq] == W_USED && lheap[cq] == h && pstate[cq] == P_ARMED ->
+            d_step { left++; HIT(63) }                                   /* X63 */
+        :: where[cq] == W_USED && lheap[cq] == h && pstate[cq] != P_ARMED ->
             drain(cq, 57);                                               /* X57 */
             if
             :: count[cq] == 0 -> d_step { where[cq] = W_NONE; HIT(58) }; cache_or_give(h, cq)  /* X58 */
@@ -487,37 +498,29 @@ inline do_free(b)
                 HIT(2);                                                  /* X2 */
                 nxt[b] = fb; freeblock[p] = b; count[p]--;
                 /* heap_pool_emptied: the sole pool of its class stays in
-                 * usedpools when USED; PENDING waits for `returned` */
-                assert(count[p] > 0 || pstate[p] == P_USED || pstate[p] == P_PENDING);
-                ok = false
+                 * usedpools when USED (an ARMED one clears FULL first,
+                 * below); PENDING waits for `returned` */
+                assert(count[p] > 0 || pstate[p] == P_USED || pstate[p] == P_PENDING || pstate[p] == P_ARMED)
             :: else ->
                 HIT(3);                                                  /* X3 */
                 assert(pstate[p] == P_FULL || pstate[p] == P_PENDING);
                 nxt[b] = 0; freeblock[p] = b; count[p]--;
-                ok = true
+                if
+                :: pstate[p] == P_FULL ->
+                    /* back to usedpools, ARMED: FULL stays set, no atomic */
+                    assert(where[p] == W_FULL && lheap[p] == myh);
+                    pstate[p] = P_ARMED; where[p] = W_USED; HIT(4)       /* X4 */
+                :: else -> skip
+                fi
             fi;
             fb = 0
         }
+        /* heap_pool_emptied of an ARMED pool: CAS FULL -> 0, cannot fail */
         if
-        :: ok && pstate[p] == P_FULL ->
-            d_step { HIT(4);                                             /* X4 */
-                if
-                :: remote[p] == RFULL -> remote[p] = 0; ok = true
-                :: else -> ok = false
-                fi
-            }
-            if
-            :: ok ->
-                where[p] = W_NONE;
-                if
-                :: count[p] == 0 -> cache_or_give(myh, p)
-                :: else -> d_step { pstate[p] = P_USED; where[p] = W_USED; lheap[p] = myh }
-                fi
-            :: else -> d_step { pstate[p] = P_PENDING; HIT(5) }          /* X5 */
-            fi
+        :: count[p] == 0 && pstate[p] == P_ARMED ->
+            d_step { HIT(61); assert(remote[p] == RFULL); remote[p] = 0; pstate[p] = P_USED }  /* X61 */
         :: else -> skip
-        fi;
-        ok = false
+        fi
     :: else ->
         assert(live[b] == role + 1);
         free_remote(p, b)
@@ -525,8 +528,8 @@ inline do_free(b)
     p = 0; o = 0
 }
 
-/* pool_refill(h, c) (fully carved) */
-inline pool_refill(h, c)
+/* pool_refill for a pool that is not ARMED (fully carved) */
+inline pool_refill_used(h, c)
 {
     d_step { old = remote[c]; HIT(39) }                                  /* X39 */
     do
@@ -544,6 +547,18 @@ inline pool_refill(h, c)
         fi
     od;
     old = 0; ok = false
+}
+
+/* pool_refill(h, c): an ARMED pool, or pool_refill_used */
+inline pool_refill(h, c)
+{
+    if
+    :: pstate[c] == P_ARMED ->
+        /* still FULL: file it FULL, no RMW; else it is on its way back */
+        d_step { HIT(5); where[c] = W_FULL;                              /* X5 */
+            if :: remote[c] == RFULL -> pstate[c] = P_FULL :: else -> pstate[c] = P_PENDING fi }
+    :: else -> pool_refill_used(h, c)
+    fi
 }
 
 /* pool_pop(h, p) */
@@ -598,7 +613,18 @@ inline thread_exit(h)
     do
     :: q < NP ->
         if
-        :: where[q] == W_USED && lheap[q] == h ->
+        :: where[q] == W_USED && lheap[q] == h && pstate[q] == P_ARMED ->
+            where[q] = W_NONE;
+            /* abandon_armed: CAS FULL -> 0, then as a used pool; if a
+             * hand-over cleared FULL, the pool is on its way back through
+             * `returned`: as abandon_full's */
+            d_step { HIT(64);                                            /* X64 */
+                if :: remote[q] == RFULL -> remote[q] = 0; ok = true :: else -> ok = false fi }
+            if
+            :: ok -> ok = false; w = 0; release_unowned(q, w)
+            :: else -> pstate[q] = P_ABANDONED; d_step { owner[q] = OABAND; HIT(65) }  /* X65 */
+            fi
+        :: where[q] == W_USED && lheap[q] == h && pstate[q] != P_ARMED ->
             where[q] = W_NONE;
             /* abandon_used */
             d_step { w = remote[q]; remote[q] = 0; HIT(46) }             /* X46 */

@@ -72,6 +72,11 @@
  *               must find a lost block (assertion violated). It proves the
  *               checker can fail. (pool_place's CAS is left as it is: that
  *               step is never reached, see MAPPING.md.)
+ *  -DBROKEN_ARMED  negative check: pool_refill treats an ARMED pool as a
+ *               used one (drains it, or sets FULL again) instead of
+ *               looking whether a hand-over cleared FULL: it sets FULL on a
+ *               pool still on its way through `returned`, which a second
+ *               hand-over pushes there again. Spin must find it.
  *  -DBROKEN_HANDBACK  negative check (with -DLIVE): the freer that clears
  *               FULL does not push the pool on `returned`. Spin must find an
  *               acceptance cycle (the pool is stranded forever).
@@ -126,6 +131,13 @@ static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 64; i++
 #define P_FULL    2
 #define P_PENDING 3
 #define P_EMPTY   4
+#define P_ARMED   6   /* in usedpools with FULL (maybe) still set */
+
+#ifdef BROKEN_ARMED
+#define ARMED_REFILL 0
+#else
+#define ARMED_REFILL 1
+#endif
 
 /* live[b] (ghost): 0 free, OWN held by the owner, HAND in the channel, 3+k freer k */
 #define OWN  1
@@ -246,9 +258,15 @@ inline take_returned()
             list = returned_next[p]; HIT(21);                            /* R21 */
             assert(on_returned[p]);
             on_returned[p] = false;
-            assert(pstate[p] == P_FULL || pstate[p] == P_PENDING);
-            assert(in_full[p]);
-            in_full[p] = false; HIT(22)                                  /* R22 */
+            if
+            :: pstate[p] == P_ARMED ->
+                assert(in_used[p]);                  /* a freer cleared FULL before it ran dry */
+                in_used[p] = false; HIT(29)                              /* R29 */
+            :: else ->
+                assert(pstate[p] == P_FULL || pstate[p] == P_PENDING);
+                assert(in_full[p]);
+                in_full[p] = false; HIT(22)                              /* R22 */
+            fi
         }
         /* owner == h: no store */
         drain(p, 23);                                    /* R23 */
@@ -258,8 +276,9 @@ inline take_returned()
     p = 0
 }
 
-/* pool_refill(h, p, b): p's local list just ran out (fully carved). */
-inline pool_refill(c)
+/* pool_refill for a pool that is not ARMED (-DBROKEN_ARMED: for every
+ * pool; it then sets FULL again on a pool still on its way back). */
+inline pool_refill_used(c)
 {
     d_step { old = remote[c]; HIT(10) }                                  /* R10 */
     do
@@ -283,6 +302,20 @@ inline pool_refill(c)
         fi
     od;
     old = 0
+}
+
+/* pool_refill(h, p, b): p's local list just ran out (fully carved). */
+inline pool_refill(c)
+{
+    if
+    :: ARMED_REFILL && pstate[c] == P_ARMED ->
+        /* ARMED: FULL was left set. Still FULL: file it FULL, no RMW; else a
+         * hand-over cleared it and brings the pool back: PENDING. The load
+         * of remote is the step; the list moves are the owner's. */
+        d_step { HIT(5); in_used[c] = false; in_full[c] = true;          /* R5 */
+            if :: remote[c] == RFULL -> pstate[c] = P_FULL :: else -> pstate[c] = P_PENDING fi }
+    :: else -> pool_refill_used(c)
+    fi
 }
 
 /* pool_pop(h, p): malloc's fast path. */
@@ -348,40 +381,30 @@ inline owner_free(b)
             HIT(2);                                                      /* R2 */
             nxt[b] = fb; freeblock[c] = b; count[c]--;
             /* heap_pool_emptied: the sole pool of its class stays in
-             * usedpools when USED; PENDING waits for returned; a FULL pool
-             * has no free block. */
-            assert(count[c] > 0 || pstate[c] == P_USED || pstate[c] == P_PENDING);
-            ok = false
+             * usedpools when USED (an ARMED one first clears FULL, below);
+             * PENDING waits for returned; a FULL pool has no free block. */
+            assert(count[c] > 0 || pstate[c] == P_USED || pstate[c] == P_PENDING || pstate[c] == P_ARMED)
         :: else ->
             /* heap_free_owner_slow: p is FULL or PENDING */
             HIT(3);                                                      /* R3 */
             assert(pstate[c] == P_FULL || pstate[c] == P_PENDING);
             nxt[b] = 0; freeblock[c] = b; count[c]--;
-            ok = true
+            if
+            :: pstate[c] == P_FULL ->
+                /* back to usedpools, ARMED: FULL stays set, no atomic */
+                in_full[c] = false; pstate[c] = P_ARMED; in_used[c] = true; HIT(4)  /* R4 */
+            :: else -> skip                         /* PENDING: returned_place files it */
+            fi
         fi;
         fb = 0
     }
+    /* heap_pool_emptied of an ARMED pool: no block is out, so no freer can
+     * have cleared FULL: the CAS FULL -> 0 cannot fail (else os_fatal). */
     if
-    :: ok && pstate[c] == P_FULL ->
-        d_step { HIT(4);                                                 /* R4 */
-            if
-            :: remote[c] == RFULL -> remote[c] = 0; ok = true
-            :: else -> ok = false
-            fi
-        }
-        if
-        :: ok ->
-            d_step { in_full[c] = false };
-            if
-            :: count[c] == 0 -> cache_or_give(c)
-            :: else -> d_step { pstate[c] = P_USED; in_used[c] = true; HIT(5) }  /* R5 */
-            fi
-        :: else ->
-            d_step { pstate[c] = P_PENDING; HIT(6) }                     /* R6 */
-        fi
+    :: count[c] == 0 && pstate[c] == P_ARMED ->
+        d_step { HIT(6); assert(remote[c] == RFULL); remote[c] = 0; pstate[c] = P_USED }  /* R6 */
     :: else -> skip
-    fi;
-    ok = false
+    fi
 }
 
 /* heap_collect(h, false): take returned, drain the used pools' remote lists. */
@@ -392,7 +415,10 @@ inline heap_collect()
     do
     :: c < NP ->
         if
-        :: in_used[c] ->
+        :: in_used[c] && pstate[c] == P_ARMED -> d_step { HIT(35) }      /* R35 */
+            /* nothing to drain while FULL is set; if a hand-over cleared
+             * it, the pool arrives through `returned` */
+        :: in_used[c] && pstate[c] != P_ARMED ->
             drain(c, 26);                                /* R26 */
             if
             :: count[c] == 0 -> d_step { in_used[c] = false; HIT(27) }; cache_or_give(c)  /* R27 */

@@ -233,9 +233,11 @@ fi
 
 # Model 1: remote_free.pml (remote-free push, FULL hand-back)
 run rf-safety remote_free.pml pass "-DCOVER" "-O1 -DSAFETY" ""
+run rf-safety-held2 remote_free.pml pass "-DCOVER -DMAXHELD=2" "-O1 -DSAFETY" ""
 run rf-term remote_free.pml pass "-DTERM -DOPS=4" "-O0" "-a"
 run rf-live remote_free.pml pass "-DLIVE" "-O0" "-a -f"
 run rf-broken-full remote_free.pml assert "-DBROKEN_FULL" "-O0 -DSAFETY" ""
+run rf-broken-armed remote_free.pml assert "-DBROKEN_ARMED" "-O0 -DSAFETY" ""
 run rf-broken-handback remote_free.pml cycle "-DLIVE -DBROKEN_HANDBACK" "-O0" "-a -f"
 # Model 2: pool_transfer.pml (arena state word, ABA, keep/decommit, purge)
 run pt-safety-purge pool_transfer.pml pass "-DCOVER -DPURGES=1 -DOPS0=2 -DOPS1=3" "-O2 -DSAFETY" ""

@@ -41,16 +41,22 @@ int main(void)
     b[per] = obmt_malloc(48);
     CHECK(pool_of(b[per]) != p);
 
-    /* Owner frees into the full pool: back in usedpools, flag cleared. */
+    /* Owner frees into the full pool: back in usedpools, ARMED: the FULL
+     * flag stays set (no atomic). */
     obmt_free(b[3]);
-    CHECK(p->state == POOL_USED && obmt_load_relaxed(&p->remote) == 0);
+    CHECK(p->state == POOL_ARMED && obmt_load_relaxed(&p->remote) == REMOTE_FULL);
     CHECK(tls_heap->usedpools[c] == p && p->count == per - 1);
-    /* LIFO free list. */
+    /* LIFO free list. Running dry again with FULL still set: FULL again,
+     * back on the full list, the flag as it was. */
     void *again = obmt_malloc(48);
     CHECK(again == b[3]);
+    CHECK(p->state == POOL_FULL && tls_heap->fullpools == p && tls_heap->usedpools[c] != p);
+    CHECK(obmt_load_relaxed(&p->remote) == REMOTE_FULL && p->freeblock == NULL);
     obmt_free(b[5]);
     obmt_free(b[7]);
+    CHECK(p->state == POOL_ARMED && p->count == per - 2);
     CHECK(obmt_malloc(33) == b[7] && obmt_malloc(48) == b[5]);
+    CHECK(p->state == POOL_FULL && p->count == per);
 
     /* Bad frees abort, naming the address and the fault. */
     char msg[512];
@@ -70,7 +76,8 @@ int main(void)
     uint64_t given = tls_heap->stats.pools_given;
     for (size_t i = 0; i < per; i++)
         obmt_free(b[i]);
-    CHECK(p->state == POOL_EMPTY && p->count == 0);
+    /* (FULL -> ARMED on the first free, and the last one clears FULL.) */
+    CHECK(p->state == POOL_EMPTY && p->count == 0 && obmt_load_relaxed(&p->remote) == 0);
     CHECK(tls_heap->stats.pools_given == given);
     CHECK(tls_heap->emptypools != NULL);
     /* A malloc of another class reuses the kept pool: no arena traffic. */

@@ -50,6 +50,20 @@ static void *alloc_and_exit(void *arg)
     return NULL;
 }
 
+/* Fill a pool, free one block into it (ARMED), exit. */
+static void *fill_arm_and_exit(void *arg)
+{
+    struct job *j = arg;
+    for (size_t i = 0; i < j->n; i++)
+        j->blocks[i] = obmt_malloc(64);
+    pool_header *p = pool_of(j->blocks[0]);
+    CHECK(p->state == POOL_FULL);
+    obmt_free(j->blocks[0]);
+    j->blocks[0] = NULL;
+    CHECK(p->state == POOL_ARMED && obmt_load_relaxed(&p->remote) == REMOTE_FULL);
+    return NULL;
+}
+
 int main(void)
 {
     const unsigned c = size_class(64);
@@ -90,6 +104,33 @@ int main(void)
     CHECK(p->state == POOL_FULL && obmt_load_relaxed(&p->remote) == REMOTE_FULL);
     b[5] = x;
 
+    /* 2b. ARMED: the owner frees into the FULL pool (FULL stays set); then
+     * another thread frees into it, which clears FULL and hands the pool
+     * back. When its local list runs dry the owner sees FULL gone and files
+     * it PENDING (not FULL: it is still on `returned`); the next slow path
+     * places it and the remote block is reused. */
+    obmt_free(b[6]);
+    CHECK(p->state == POOL_ARMED && me->usedpools[c] == p);
+    j = (struct job){ b + 7, 1 };
+    run_in_thread(free_all, &j);
+    CHECK(obmt_load_relaxed(&me->returned) == p && obmt_load_relaxed(&p->remote) != REMOTE_FULL);
+    x = obmt_malloc(64);
+    CHECK(x == b[6] && p->state == POOL_PENDING && me->fullpools == p && me->usedpools[c] == NULL);
+    void *y = obmt_malloc(64);
+    CHECK(y == b[7] && obmt_load_relaxed(&me->returned) == NULL);
+    CHECK(p->state == POOL_FULL && obmt_load_relaxed(&p->remote) == REMOTE_FULL && p->count == per);
+    /* The same, but the pool arrives through `returned` while still ARMED:
+     * it leaves usedpools for a moment and is placed as a used pool. */
+    obmt_free(b[6]);
+    obmt_free(b[8]);
+    j = (struct job){ b + 7, 1 };
+    run_in_thread(free_all, &j);
+    obmt_collect();
+    CHECK(p->state == POOL_USED && me->usedpools[c] == p && obmt_load_relaxed(&p->remote) == 0);
+    CHECK(p->count == per - 3 && obmt_load_relaxed(&me->returned) == NULL);
+    CHECK(obmt_malloc(64) == b[7] && obmt_malloc(64) == b[8] && obmt_malloc(64) == b[6]);
+    CHECK(p->state == POOL_FULL && p->count == per);
+
     /* 3. Abandon and adopt: a thread allocates a pool's worth and exits; we
      * free its blocks: the first free adopts the pool into our heap. */
     void **t = calloc(per, sizeof *t);
@@ -115,6 +156,19 @@ int main(void)
     CHECK(me->usedpools[c] == q && q->nextpool == NULL && q->prevpool == NULL);
     obmt_collect();
     CHECK(q->state == POOL_FREE && me->usedpools[c] == NULL);
+
+    /* 4. A thread exits with an ARMED pool (FULL still set): it clears
+     * FULL and leaves the pool ABANDONED like any used pool; our frees
+     * adopt it, and it goes back to its arena once empty. */
+    j = (struct job){ t, per };
+    run_in_thread(fill_arm_and_exit, &j);
+    q = pool_of(t[1]);
+    CHECK(q->owner == OWNER_ABANDONED && obmt_load_relaxed(&q->remote) == REMOTE_ABANDONED);
+    CHECK(q->count == per - 1);
+    for (size_t i = 1; i < per; i++)
+        obmt_free(t[i]);
+    obmt_collect();
+    CHECK(q->owner == NULL && q->state == POOL_FREE);
 
     for (size_t i = 0; i < per; i++)
         obmt_free(b[i]);
