@@ -91,7 +91,8 @@ static OBMT_NOINLINE void free_owner_edge(struct heap *h, pool_header *p, block 
     if (count > 1)
         return;
     /* Empty: the last pool of its class stays in usedpools
-     * (heap_free_owner_slow says why) and counts a tick; others leave. */
+     * (docs/design.md, empty-pool hysteresis) and counts a tick; others
+     * leave. */
     if (p->state != POOL_USED || p->nextpool || p->prevpool)
         heap_pool_emptied(h, p);
     else

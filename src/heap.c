@@ -525,7 +525,8 @@ static void heap_atfork_child(void)
     /* Only the forking thread lives on in the child. Every other heap in use
      * is dead: close its `returned` stack, so that freers adopt its full
      * pools, and adopt the pools already handed back to it. Their used pools
-     * keep taking remote frees; they are never lost, only not reused. */
+     * (ARMED ones included, see below) keep taking remote frees; they are
+     * never lost, only not reused. */
     arena_atfork_child();
     struct heap *me = tls_heap;
     uint32_t n = obmt_load_relaxed(&g_heaps_used);
@@ -542,6 +543,20 @@ static void heap_atfork_child(void)
         for (unsigned k = 0; k < OBMT_RBATCH_SLOTS; k++)
             obmt_store_relaxed(&h->rbatch[k].pool, NULL);
         obmt_store_relaxed(&h->rbatch_blocks, 0);
+        /* Its ARMED pools carry FULL while their thread may have been
+         * halfway through a malloc or free on them: clear FULL so that no
+         * free in the child adopts one (a freer that clears FULL of a dead
+         * heap's pool adopts it). They stay as its used pools do: taking
+         * remote frees, never reused. The walk is bounded: a list that the
+         * dead thread was relinking is still a chain, but trust nothing. */
+        size_t steps = 0;
+        for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
+            for (pool_header *p = h->usedpools[c]; p && steps < ((size_t)1 << 20); p = p->nextpool, steps++) {
+                uintptr_t expected = REMOTE_FULL;
+                if (p->state == POOL_ARMED && obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0))
+                    p->state = POOL_USED;
+            }
+        }
         pool_header *list = obmt_exchange_acq_rel(&h->returned, RETURNED_CLOSED);
         if (list == RETURNED_CLOSED)
             continue;

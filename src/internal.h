@@ -77,14 +77,15 @@
  *           the owner's `returned`; the owner sees it when the pool runs
  *           dry or arrives)────────────────────────▶ PENDING, then placed
  *   ARMED ─(owner: ref.count reaches 0; CAS FULL → 0,
- *           which cannot fail: no block is out)────▶ USED → EMPTY
+ *           which cannot fail: no block is out)────▶ USED (the sole pool
+ *                                                    of its class) or EMPTY
  *   FULL ─(other thread hands a batch over to it: its CAS clears FULL;
  *          it pushes the pool on the owner's `returned` stack)──▶ PENDING
  *   PENDING ─(owner drains `returned`)─────────────▶ USED (or EMPTY)
  *   USED ─(owner: ref.count reaches 0)─────────────▶ EMPTY (kept in heap)
  *   EMPTY ─(owner: more than OBMT_KEEP_EMPTY_POOLS)▶ FREE (back in arena)
  *   FREE ─(purge: arena idle for the delay)────────▶ FREE, pages given back
- *   USED/FULL ─(owner thread exits: owner=ABANDONED,
+ *   USED/FULL/ARMED ─(owner thread exits: owner=ABANDONED (ARMED: CAS FULL → 0 first),
  *               CAS sets ABANDONED flag)───────────▶ ABANDONED
  *   ABANDONED ─(any thread hands a batch over to it: CAS
  *               clears the flag, takes the remote list)▶ USED in that thread's heap
@@ -264,7 +265,7 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * init checks that the arenas are), the low bits are flags (blocks are
  * 16-aligned). The count lets the owner take the list without walking it:
  * it becomes the free list as it is, one cache miss per block saved. */
-#define REMOTE_FULL      ((uintptr_t)1) /* owner found the pool full and took it out of usedpools */
+#define REMOTE_FULL      ((uintptr_t)1) /* owner found the pool full (it stays set while the pool is ARMED) */
 #define REMOTE_ABANDONED ((uintptr_t)2) /* owner thread exited; first freer adopts the pool */
 #define REMOTE_FLAGS     ((uintptr_t)15)
 #define REMOTE_COUNT_SHIFT 48
@@ -293,8 +294,11 @@ enum pool_state { /* owner-only view, see the life cycle above */
  *                                                                   = pool is free: abort)
  * remote         any freer (push),          CAS acq_rel (push),    owner, adopter
  *                owner (take list, set      exchange/CAS acquire
- *                FULL), exiting owner       (take), CAS acq_rel
- *                (set ABANDONED), adopter   (flags)
+ *                FULL; clear it on an       (take), CAS acq_rel
+ *                ARMED pool that emptied,   (flags); the owner's
+ *                or at exit, or in a fork   ARMED test: a relaxed
+ *                child), exiting owner      load
+ *                (set ABANDONED), adopter
  * returned_next  the freer that cleared     plain, before the       owner, after its acquire
  *                FULL                       release push            exchange of heap->returned
  * (a free pool's link in its arena's free-pool stack is not here but in
@@ -306,8 +310,10 @@ enum pool_state { /* owner-only view, see the life cycle above */
  *
  * ABA: `remote` is a Treiber push with a take-all pop (exchange): a pop never
  * compares against a head it read earlier, so ABA cannot arise. FULL is set
- * only by the owner while the list is empty and cleared by exactly one CAS,
- * so a pool enters `returned` at most once per FULL episode.
+ * only by the owner while the list is empty and cleared by exactly one CAS
+ * (a freer's push, or the owner's own CAS on an ARMED pool), so a pool
+ * enters `returned` at most once per FULL episode; an ARMED pool whose FULL
+ * a freer cleared is filed PENDING, never set FULL again, until it arrives.
  */
 struct pool_header {
     /* cache line 0: the owner's fast path */
@@ -499,8 +505,9 @@ OBMT_HIDDEN void *heap_malloc_slow(struct heap *h, unsigned c);
 OBMT_HIDDEN void *pool_refill(struct heap *h, pool_header *p, void *b);
 /* Owner free into a pool whose local list was empty (FULL or PENDING). */
 OBMT_HIDDEN void heap_free_owner_slow(struct heap *h, pool_header *p, block *b);
-/* The owner's free emptied p (count 0) and p is not the sole pool of its
- * class in usedpools: file it as empty. Counts a tick. */
+/* The owner's free emptied p (count 0) and p is not a USED pool that is the
+ * sole one of its class in usedpools: clear FULL of an ARMED pool, then file
+ * it as empty (a sole one stays). Counts a tick. */
 OBMT_HIDDEN void heap_pool_emptied(struct heap *h, pool_header *p);
 /* Ticks: the slow-path events of a heap (a pool's list runs dry, a pool
  * empties, a remote free) count down OBMT_HEAP_TICKS; then heap_ticked

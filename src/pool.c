@@ -85,7 +85,8 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
 uint32_t pool_drain_remote(pool_header *p)
 {
     /* The owner's flags are clear here (FULL is set only by the owner, on an
-     * empty list, and any push clears it), so taking the list leaves 0. */
+     * empty list, and any push clears it; an ARMED pool, whose FULL the
+     * owner left set, is never drained), so taking the list leaves 0. */
     return pool_take_list(p, obmt_exchange_acquire(&p->remote, (uintptr_t)0));
 }
 

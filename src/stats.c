@@ -56,7 +56,7 @@ static void walk_pool(const pool_header *p, void *arg)
     if (count == 0)
         k->pools_empty++;
     else if (count >= (OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / class_size(c))
-        k->pools_full++; /* every block out (FULL, or ARMED with its blocks freed elsewhere) */
+        k->pools_full++; /* every block out, some perhaps on the remote list (FULL, PENDING) */
     else
         k->pools_used++;
     k->blocks_in_use += live;

@@ -64,6 +64,40 @@ static void *fill_arm_and_exit(void *arg)
     return NULL;
 }
 
+/* 5. fork while another thread has an ARMED pool: the child must not adopt
+ * it (its thread may have been halfway through a malloc or free on it). */
+static pthread_mutex_t armed_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t armed_cond = PTHREAD_COND_INITIALIZER;
+static int armed_ready, armed_done;
+static void *arm_and_wait(void *arg)
+{
+    struct job *j = arg;
+    for (size_t i = 0; i < j->n; i++)
+        j->blocks[i] = obmt_malloc(64);
+    obmt_free(j->blocks[0]); /* ARMED */
+    j->blocks[0] = NULL;
+    pthread_mutex_lock(&armed_lock);
+    armed_ready = 1;
+    pthread_cond_broadcast(&armed_cond);
+    while (!armed_done)
+        pthread_cond_wait(&armed_cond, &armed_lock);
+    pthread_mutex_unlock(&armed_lock);
+    return NULL;
+}
+static void child_frees_armed(void *arg)
+{
+    void **t = arg;
+    pool_header *q = pool_of(t[1]);
+    struct heap *dead = q->owner;
+    uint64_t adopted = tls_heap->stats.adopted;
+    if (q->state != POOL_USED || obmt_load_relaxed(&q->remote) != 0)
+        os_fatal("child:", q, "the dead thread's ARMED pool still carries FULL");
+    obmt_free(t[1]);
+    obmt_collect();
+    if (q->owner != dead || tls_heap->stats.adopted != adopted)
+        os_fatal("child:", q, "adopted a dead thread's ARMED pool");
+}
+
 int main(void)
 {
     const unsigned c = size_class(64);
@@ -169,6 +203,27 @@ int main(void)
         obmt_free(t[i]);
     obmt_collect();
     CHECK(q->owner == NULL && q->state == POOL_FREE);
+
+    /* 5. (see arm_and_wait) */
+    j = (struct job){ t, per };
+    pthread_t armer;
+    CHECK(pthread_create(&armer, NULL, arm_and_wait, &j) == 0);
+    pthread_mutex_lock(&armed_lock);
+    while (!armed_ready)
+        pthread_cond_wait(&armed_cond, &armed_lock);
+    pthread_mutex_unlock(&armed_lock);
+    CHECK(pool_of(t[1])->state == POOL_ARMED);
+    char fmsg[512];
+    int fst = run_in_child(child_frees_armed, t, fmsg, sizeof fmsg);
+    CHECK_MSG(WIFEXITED(fst) && WEXITSTATUS(fst) == 0, "child status %d: %s", fst, fmsg);
+    CHECK(pool_of(t[1])->state == POOL_ARMED); /* the parent's pool is untouched */
+    pthread_mutex_lock(&armed_lock);
+    armed_done = 1;
+    pthread_cond_broadcast(&armed_cond);
+    pthread_mutex_unlock(&armed_lock);
+    CHECK(pthread_join(armer, NULL) == 0);
+    for (size_t i = 1; i < per; i++)
+        obmt_free(t[i]);
 
     for (size_t i = 0; i < per; i++)
         obmt_free(b[i]);
