@@ -491,6 +491,7 @@ inline do_free(b)
         d_step {
             assert(live[b] == role + 1);
             fb = freeblock[p];
+            assert((fb == 0) == (count[p] == NB));  /* api.c tests count (count_span): full iff all blocks out */
             assert(count[p] >= 1 && b != fb);
             live[b] = 0;
             if

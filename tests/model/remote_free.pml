@@ -76,7 +76,10 @@
  *               used one (drains it, or sets FULL again) instead of
  *               looking whether a hand-over cleared FULL: it sets FULL on a
  *               pool still on its way through `returned`, which a second
- *               hand-over pushes there again. Spin must find it.
+ *               hand-over pushes there again. Spin must find a violation:
+ *               the first it meets is an ARMED pool emptied with FULL gone
+ *               (R6's assertion); the second push (!on_returned) is
+ *               reachable too (pan -c0).
  *  -DBROKEN_HANDBACK  negative check (with -DLIVE): the freer that clears
  *               FULL does not push the pool on `returned`. Spin must find an
  *               acceptance cycle (the pool is stranded forever).
@@ -372,6 +375,7 @@ inline owner_free(b)
     d_step {
         assert(live[b] == OWN);
         fb = freeblock[c];
+        assert((fb == 0) == (count[c] == NB));  /* api.c tests count (count_span): full iff all blocks out */
         assert(count[c] >= 1 && b != fb);       /* free_invalid */
         live[b] = 0;
         nfree_g[c]++;
