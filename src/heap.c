@@ -55,6 +55,24 @@ static inline void list_push_front(pool_header **head, pool_header *p)
     *head = p;
 }
 
+/* Behind the head pool, which keeps serving malloc (mimalloc's "unfull"
+ * pages go to the back of their queue too): a pool that gets a block back
+ * while full gathers frees before it is used, instead of going full again
+ * with the next malloc. At the front if the list is empty. */
+static inline void list_push_second(pool_header **head, pool_header *p)
+{
+    pool_header *first = *head;
+    if (!first) {
+        list_push_front(head, p);
+        return;
+    }
+    p->prevpool = first;
+    p->nextpool = first->nextpool;
+    if (first->nextpool)
+        first->nextpool->prevpool = p;
+    first->nextpool = p;
+}
+
 static inline void list_unlink(pool_header **head, pool_header *p)
 {
     if (p->prevpool)
@@ -352,7 +370,7 @@ void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
         /* Back to usedpools, ARMED: FULL stays set in `remote` (no CAS). */
         list_unlink(&h->fullpools, p);
         p->state = POOL_ARMED;
-        list_push_front(&h->usedpools[p->szidx], p);
+        list_push_second(&h->usedpools[p->szidx], p);
         if (unlikely(p->count == 0)) /* a pool of one block: none here (pool.c), one in model 3 */
             heap_pool_emptied(h, p);
     }

@@ -45,7 +45,11 @@ int main(void)
      * flag stays set (no atomic). */
     obmt_free(b[3]);
     CHECK(p->state == POOL_ARMED && obmt_load_relaxed(&p->remote) == REMOTE_FULL);
-    CHECK(tls_heap->usedpools[c] == p && p->count == per - 1);
+    /* Behind the head pool (b[per]'s), which keeps serving malloc. */
+    pool_header *q = pool_of(b[per]);
+    CHECK(tls_heap->usedpools[c] == q && q->nextpool == p && p->prevpool == q && p->count == per - 1);
+    obmt_free(b[per]); /* q empties and leaves usedpools: p is the head */
+    CHECK(tls_heap->usedpools[c] == p && p->prevpool == NULL);
     /* LIFO free list. Running dry again with FULL still set: FULL again,
      * back on the full list, the flag as it was. */
     void *again = obmt_malloc(48);
@@ -57,6 +61,8 @@ int main(void)
     CHECK(p->state == POOL_ARMED && p->count == per - 2);
     CHECK(obmt_malloc(33) == b[7] && obmt_malloc(48) == b[5]);
     CHECK(p->state == POOL_FULL && p->count == per);
+    b[per] = obmt_malloc(48);
+    CHECK(pool_of(b[per]) != p);
 
     /* Bad frees abort, naming the address and the fault. */
     char msg[512];
