@@ -31,18 +31,19 @@ static OBMT_NOINLINE void *malloc_small_slow(size_t n)
     return p;
 }
 
-/* malloc(0), the coarse classes, and requests above OBMT_SMALL_MAX. */
+/* The coarse classes, malloc(0), and requests above OBMT_SMALL_MAX. */
 static OBMT_NOINLINE void *malloc_other(size_t n)
 {
-    if (n == 0)
-        return obmt_malloc(1); /* a unique pointer: the 16-byte class */
-    if (n <= OBMT_SMALL_MAX) {
+    size_t m = n - 1; /* 0 wraps around and is not coarse */
+    if (likely(m < OBMT_SMALL_MAX)) { /* coarse: obmt_malloc took the fine ones */
         struct heap *h = tls_heap;
-        pool_header *p = h->usedpools[size_class(n)];
+        pool_header *p = h->usedpools[obmt_class_of[m >> OBMT_ALIGN_SHIFT]];
         if (likely(p != NULL))
             return VG_ALLOC(pool_pop(h, p), p->size);
         return malloc_small_slow(n);
     }
+    if (n == 0)
+        return obmt_malloc(1); /* a unique pointer: the 16-byte class */
     if (unlikely(n > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;
