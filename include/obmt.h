@@ -78,14 +78,16 @@ OBMT_API int obmt_option_set(const char *name, long value);
 /* Statistics. Set `version` to OBMT_STATS_VERSION and `size` to
  * sizeof(struct obmt_stats) before calling obmt_stats_get; it returns 0, or
  * -1 (errno = EINVAL) if they do not match a version this library knows
- * (version 1 callers, with their smaller struct, get the version 1 fields).
+ * (callers of versions 1 and 2, with their smaller structs, get the fields
+ * of their version).
  *
  * Figures are summed from counters and a walk over the pool headers while
  * other threads run: each is exact once the threads are quiet. Then the
  * bytes reconcile: bytes_committed = bytes_in_use + bytes_free_in_pools +
  * bytes_empty_pools + bytes_free_pools. */
-#define OBMT_STATS_VERSION 2
+#define OBMT_STATS_VERSION 3
 #define OBMT_STATS_V1_SIZE 144
+#define OBMT_STATS_V2_SIZE 2776
 #define OBMT_STATS_MAX_CLASSES 64
 struct obmt_class_stats {
     uint32_t block_size;         /* bytes */
@@ -134,6 +136,11 @@ struct obmt_stats {
     uint32_t nclasses;            /* entries used in classes[] */
     uint32_t reserved_;
     struct obmt_class_stats classes[OBMT_STATS_MAX_CLASSES];
+    /* ---- version 3 ---- */
+    uint64_t remote_batches;      /* hand-overs of remote frees: one CAS each
+                                     (remote_frees / remote_batches blocks a CAS) */
+    uint64_t remote_blocks_waiting; /* blocks freed by the program that wait in
+                                     threads' remote-free batches */
 };
 OBMT_API int obmt_stats_get(struct obmt_stats *out);
 

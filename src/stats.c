@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 _Static_assert(OBMT_STATS_V1_SIZE == offsetof(struct obmt_stats, bytes_in_use), "version 1 layout");
+_Static_assert(OBMT_STATS_V2_SIZE == offsetof(struct obmt_stats, remote_batches), "version 2 layout");
 _Static_assert(OBMT_NCLASSES <= OBMT_STATS_MAX_CLASSES, "classes[] holds every size class");
 
 struct walk {
@@ -65,6 +66,7 @@ static void walk_pool(const pool_header *p, void *arg)
 int obmt_stats_get(struct obmt_stats *out)
 {
     if (!out || !((out->version == OBMT_STATS_VERSION && out->size == sizeof *out) ||
+                  (out->version == 2 && out->size == OBMT_STATS_V2_SIZE) ||
                   (out->version == 1 && out->size == OBMT_STATS_V1_SIZE))) {
         errno = EINVAL;
         return -1;
@@ -90,6 +92,7 @@ int obmt_stats_get(struct obmt_stats *out)
 
     uint64_t given = obmt_load_relaxed(&g_pools_given_unowned);
     uint64_t remote = obmt_load_relaxed(&g_remote_frees_heapless);
+    uint64_t batches = remote; /* a thread without a heap hands each block over alone */
     int64_t large_bytes = obmt_load_relaxed(&g_large_bytes_heapless);
     uint32_t n = obmt_load_relaxed(&g_heaps_used);
     if (n > OBMT_MAX_HEAPS)
@@ -99,6 +102,7 @@ int obmt_stats_get(struct obmt_stats *out)
         s.pools_taken += obmt_load_relaxed(&h->stats.pools_taken);
         given += obmt_load_relaxed(&h->stats.pools_given);
         remote += obmt_load_relaxed(&h->stats.remote_frees);
+        batches += obmt_load_relaxed(&h->stats.remote_batches);
         s.pools_adopted += obmt_load_relaxed(&h->stats.adopted);
         s.large_allocs += obmt_load_relaxed(&h->stats.large_allocs);
         large_bytes += obmt_load_relaxed(&h->stats.large_bytes);
@@ -125,6 +129,7 @@ int obmt_stats_get(struct obmt_stats *out)
             uint32_t cnt = obmt_load_relaxed(&b->n);
             unsigned c = p ? obmt_load_relaxed(&p->szidx) : OBMT_NCLASSES;
             if (c < OBMT_NCLASSES) {
+                s.remote_blocks_waiting += cnt;
                 uint64_t *in_use = &s.classes[c].blocks_in_use;
                 *in_use = *in_use > cnt ? *in_use - cnt : 0;
             }
@@ -142,6 +147,8 @@ int obmt_stats_get(struct obmt_stats *out)
     uint64_t held = (w.owned - empty) * OBMT_POOL_SIZE; /* pools with blocks out */
     s.bytes_free_in_pools = held > s.bytes_in_use ? held - s.bytes_in_use : 0;
     s.bytes_free_pools = (uint64_t)a.free_pools * OBMT_POOL_SIZE;
+    /* version 3 */
+    s.remote_batches = batches;
     memcpy(out, &s, out->size);
     return 0;
 }
@@ -184,8 +191,10 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
          (ull)s.arenas_used_hwm, (ull)s.arenas_decommitted, (ull)s.pools_purged);
     line(out, arg, "  pools: %llu taken from arenas, %llu given back, %llu adopted, %llu abandoned now\n",
          (ull)s.pools_taken, (ull)s.pools_given, (ull)s.pools_adopted, (ull)s.pools_abandoned);
-    line(out, arg, "  remote frees %llu; threads seen %llu; thread caches %llu created, %llu in use\n",
-         (ull)s.remote_frees, (ull)s.threads_seen, (ull)s.heaps_used_hwm, (ull)s.heaps_in_use);
+    line(out, arg, "  remote frees %llu in %llu batches, %llu blocks waiting in batches now\n",
+         (ull)s.remote_frees, (ull)s.remote_batches, (ull)s.remote_blocks_waiting);
+    line(out, arg, "  threads seen %llu; thread caches %llu created, %llu in use\n",
+         (ull)s.threads_seen, (ull)s.heaps_used_hwm, (ull)s.heaps_in_use);
     line(out, arg, "  underlying allocator: %llu requests passed on, %llu bytes live\n",
          (ull)s.large_allocs, (ull)s.large_bytes_in_use);
 }
@@ -239,7 +248,8 @@ void obmt_stats_json(void (*out)(const char *text, void *arg), void *arg)
     jput(&j, ",\"bytes_mapped\":%llu", (ull)s.bytes_committed);
     F(bytes_in_use); F(bytes_free_in_pools); F(bytes_empty_pools); F(bytes_free_pools);
     F(pools_free_in_arenas); F(pools_taken); F(pools_given); F(pools_adopted); F(pools_abandoned);
-    F(pools_purged); F(remote_frees); F(large_allocs); F(large_bytes_in_use);
+    F(pools_purged); F(remote_frees); F(remote_batches); F(remote_blocks_waiting);
+    F(large_allocs); F(large_bytes_in_use);
     F(threads_seen); F(heaps_used_hwm); F(heaps_in_use);
 #undef F
     jput(&j, ",\"classes\":[");

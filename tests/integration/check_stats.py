@@ -12,7 +12,7 @@ import sys
 KEYS = ("pid", "pools_taken", "pools_given", "bytes_in_use", "bytes_mapped", "bytes_committed",
         "bytes_free_in_pools", "bytes_empty_pools", "bytes_free_pools", "heaps_used_hwm",
         "heaps_in_use", "threads_seen", "remote_frees", "large_allocs", "large_bytes_in_use",
-        "pools_adopted", "pools_abandoned", "pools_purged")
+        "pools_adopted", "pools_abandoned", "pools_purged", "remote_batches", "remote_blocks_waiting")
 CLASS_KEYS = ("class", "block_size", "pools_used", "pools_full", "pools_empty", "blocks_in_use")
 
 
@@ -48,6 +48,9 @@ def sum_errors(r):
     total = sum(r[k] for k in parts)
     if r["heaps_in_use"] <= 1 and total != r["bytes_committed"]:
         errors.append(f"{' + '.join(parts)} = {total} != bytes_committed {r['bytes_committed']}")
+    # A batch holds at least one block: never more hand-overs than blocks.
+    if r["remote_batches"] > r["remote_frees"]:
+        errors.append(f"remote_batches {r['remote_batches']} > remote_frees {r['remote_frees']}")
     in_classes = sum(c["blocks_in_use"] * c["block_size"] for c in r["classes"])
     if in_classes != r["bytes_in_use"]:
         errors.append(f"sum of blocks_in_use * block_size over classes = {in_classes}"

@@ -176,10 +176,27 @@ int main(void)
     obmt_free(t[0]);
     /* The free waits in this thread's batch for q: nothing handed over yet. */
     CHECK(q->owner == OWNER_ABANDONED && me->rbatch_blocks == 1 && me->stats.adopted == adopted);
+    /* Statistics (version 3): the waiting block, and the hand-overs; a
+     * version 2 or 1 caller gets its own prefix of the same figures. */
+    struct obmt_stats st3 = { .version = OBMT_STATS_VERSION, .size = sizeof st3 };
+    CHECK(OBMT_STATS_VERSION == 3 && obmt_stats_get(&st3) == 0 && st3.remote_blocks_waiting == 1);
+    uint64_t batches = st3.remote_batches;
+    CHECK(batches >= 1 && batches <= st3.remote_frees);
+    struct obmt_stats st2;
+    memset(&st2, 0xa5, sizeof st2);
+    st2.version = 2;
+    st2.size = OBMT_STATS_V2_SIZE;
+    CHECK(obmt_stats_get(&st2) == 0 && st2.remote_frees == st3.remote_frees);
+    CHECK(st2.remote_batches == 0xa5a5a5a5a5a5a5a5ull); /* past its size: untouched */
+    st2.version = 2;
+    st2.size = sizeof st2;
+    errno = 0;
+    CHECK(obmt_stats_get(&st2) == -1 && errno == EINVAL);
     /* The hand-over (here forced; a tick, a collect or a full batch does it
      * too) finds ABANDONED and adopts. */
     heap_flush_remote(me);
     CHECK(me->rbatch_blocks == 0);
+    CHECK(obmt_stats_get(&st3) == 0 && st3.remote_batches == batches + 1 && st3.remote_blocks_waiting == 0);
     CHECK(q->owner == me && me->stats.adopted == adopted + 1);
     CHECK(q->state == POOL_USED && q->count == per / 2 - 1);
     for (size_t i = 1; i < per / 2; i++)
