@@ -27,8 +27,10 @@
 /* ---- the underlying allocator's entry points ------------------------------ */
 
 #ifdef OBMT_OVERRIDE
-/* Written once by large_init (relaxed stores of function pointers; a thread
- * that reads NULL uses the bootstrap area instead), read relaxed. */
+/* Written once by large_init with release stores, after glibc's allocator
+ * has been set up (see there); read with acquire loads, so that a thread
+ * that calls one sees that set-up. A thread that reads NULL uses the
+ * bootstrap area instead. */
 static void *(*u_malloc)(size_t);
 static void *(*u_calloc)(size_t, size_t);
 static void *(*u_realloc)(void *, size_t);
@@ -37,7 +39,6 @@ static void (*u_free)(void *);
 static size_t (*u_usable)(void *);
 static int g_large_init; /* 0, 1 running, 2 done: CAS acq_rel / store release */
 
-#define RESOLVE(var, name) obmt_store_relaxed(&var, (typeof(var))dlsym(RTLD_NEXT, name))
 
 void large_init(void)
 {
@@ -55,20 +56,34 @@ void large_init(void)
     void *lib = NULL;
     if (libc_malloc && dladdr(libc_malloc, &info) && info.dli_fname)
         lib = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY); /* already loaded: no new mapping */
-    if (lib)
-        obmt_store_relaxed(&u_usable, (size_t (*)(void *))dlsym(lib, "malloc_usable_size"));
-    RESOLVE(u_calloc, "__libc_calloc");
-    RESOLVE(u_realloc, "__libc_realloc");
-    RESOLVE(u_memalign, "__libc_memalign");
-    RESOLVE(u_free, "__libc_free");
-    RESOLVE(u_malloc, "__libc_malloc"); /* last: it ends the bootstrap */
-    if (!obmt_load_relaxed(&u_malloc) || !obmt_load_relaxed(&u_free) || !obmt_load_relaxed(&u_realloc) ||
-        !obmt_load_relaxed(&u_calloc) || !obmt_load_relaxed(&u_memalign) || !obmt_load_relaxed(&u_usable))
+    size_t (*usable)(void *) = lib ? (size_t (*)(void *))dlsym(lib, "malloc_usable_size") : NULL;
+    void *(*m)(size_t) = (void *(*)(size_t))libc_malloc;
+    void *(*c)(size_t, size_t) = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "__libc_calloc");
+    void *(*r)(void *, size_t) = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "__libc_realloc");
+    void *(*a)(size_t, size_t) = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "__libc_memalign");
+    void (*f)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "__libc_free");
+    if (!m || !c || !r || !a || !f || !usable)
         os_fatal("cannot find glibc's allocator (dlsym of __libc_malloc & co.)", NULL,
                  "libobmt-override needs glibc");
+    /* glibc sets its allocator up in the process's first malloc-family call
+     * (ptmalloc_init, behind an unlocked test), counting on that call to
+     * come before a second thread exists. Under obmt its first call would
+     * be obmt's first large request, from any thread, maybe two at once
+     * (found with rptest: a double attach of the main arena, or its bins
+     * reset under another thread). So make that first call here, in
+     * obmt's start-up, which runs once and before any function pointer is
+     * published; the release stores below hand glibc's set-up over with
+     * them. */
+    f(m(1));
+    obmt_store_release(&u_usable, usable);
+    obmt_store_release(&u_calloc, c);
+    obmt_store_release(&u_realloc, r);
+    obmt_store_release(&u_memalign, a);
+    obmt_store_release(&u_free, f);
+    obmt_store_release(&u_malloc, m); /* last: it ends the bootstrap */
     obmt_store_release(&g_large_init, 2);
 }
-#define UNDER(fn) obmt_load_relaxed(&u_##fn)
+#define UNDER(fn) obmt_load_acquire(&u_##fn)
 #else
 static void *std_memalign(size_t align, size_t n)
 {
