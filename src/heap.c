@@ -328,7 +328,7 @@ void heap_pool_emptied(struct heap *h, pool_header *p)
         if (unlikely(!obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)))
             os_fatal("free():", p, "pool has blocks on its remote list after its last block was freed (double free?)");
         p->state = POOL_USED;
-        if (!p->nextpool && !p->prevpool) { /* the last pool of its class stays (heap_free_owner_slow) */
+        if (!p->nextpool && !p->prevpool) { /* the last pool of its class stays (docs/design.md, empty-pool hysteresis) */
             heap_tick(h);
             return;
         }
