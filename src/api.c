@@ -73,6 +73,14 @@ static OBMT_NOINLINE noreturn void free_invalid(pool_header *p, block *b)
     os_fatal("free(): invalid pointer", b, "not the start of a block in use");
 }
 
+/* Push b on the owner's free list of p (fb its head) and store the new count. */
+static inline void free_push_local(pool_header *p, block *b, block *fb, uint32_t count)
+{
+    block_set_next(b, fb);
+    p->freeblock = b;
+    obmt_store_relaxed(&p->count, count);
+}
+
 /* The owner's free when the fast path's test of count fails: the pool is
  * full (count = blocks per pool, freeblock NULL), this is its last block
  * out (count 1), or it has none out (count 0: a double free). */
@@ -86,9 +94,7 @@ static OBMT_NOINLINE void free_owner_edge(struct heap *h, pool_header *p, block 
         heap_free_owner_slow(h, p, b); /* into a full pool */
         return;
     }
-    block_set_next(b, fb);
-    p->freeblock = b;
-    obmt_store_relaxed(&p->count, count - 1);
+    free_push_local(p, b, fb, count - 1);
     if (count > 1)
         return;
     /* Empty: the last pool of its class stays in usedpools
@@ -118,9 +124,7 @@ void obmt_free(void *ptr)
              * block out, none out. Between them freeblock is not NULL. */
             uint32_t count = obmt_load_relaxed(&p->count);
             if (likely(count - 2 < p->count_span)) {
-                block_set_next(b, fb);
-                p->freeblock = b;
-                obmt_store_relaxed(&p->count, count - 1);
+                free_push_local(p, b, fb, count - 1);
                 return;
             }
             free_owner_edge(h, p, b);

@@ -353,6 +353,11 @@ static inline unsigned size_class(size_t n) /* n <= OBMT_SMALL_MAX */
     return m < OBMT_FINE_MAX ? (unsigned)(m >> OBMT_ALIGN_SHIFT) : obmt_class_of[m >> OBMT_ALIGN_SHIFT];
 }
 static inline size_t class_size(unsigned c) { return obmt_class_size[c]; }
+/* Blocks in a pool of class c. */
+static inline uint32_t class_blocks(unsigned c)
+{
+    return (uint32_t)((OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / class_size(c));
+}
 
 /* pool_class_recip[c] = floor(2^32 / size(c)) + 1; see pool.c. */
 OBMT_HIDDEN extern const uint32_t pool_class_recip[64];

@@ -75,7 +75,7 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
     /* A pool is full exactly when all its blocks are out (count includes
      * the blocks on `remote`), so free's fast path tells "not full and not
      * about to empty" from count alone: count in [2, blocks - 1]. */
-    p->count_span = (OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / size - 2;
+    p->count_span = class_blocks(c) - 2;
     _Static_assert((OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / OBMT_SMALL_MAX >= 2, "count_span needs 2 blocks per pool");
     /* Under valgrind, no block of the pool is the program's yet. */
     VG_NOACCESS((char *)p + OBMT_POOL_OVERHEAD, OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD);

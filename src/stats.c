@@ -56,7 +56,7 @@ static void walk_pool(const pool_header *p, void *arg)
         w->abandoned++;
     if (count == 0)
         k->pools_empty++;
-    else if (count >= (OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / class_size(c))
+    else if (count >= class_blocks(c))
         k->pools_full++; /* every block out, some perhaps on the remote list (FULL, PENDING) */
     else
         k->pools_used++;
@@ -138,7 +138,7 @@ int obmt_stats_get(struct obmt_stats *out)
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         struct obmt_class_stats *k = &s.classes[c];
         k->block_size = (uint32_t)class_size(c);
-        k->blocks_per_pool = (uint32_t)((OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / class_size(c));
+        k->blocks_per_pool = class_blocks(c);
         s.bytes_in_use += k->blocks_in_use * k->block_size;
         empty += k->pools_empty;
     }

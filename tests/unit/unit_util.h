@@ -60,8 +60,5 @@ static inline int run_in_child(void (*fn)(void *), void *arg, char *buf, size_t 
     return status;
 }
 
-static inline size_t blocks_per_pool(unsigned c)
-{
-    return (OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / class_size(c);
-}
+static inline size_t blocks_per_pool(unsigned c) { return class_blocks(c); }
 #endif
