@@ -124,6 +124,18 @@
 #define OBMT_NOINLINE __attribute__((noinline))
 #define OBMT_TLS __attribute__((tls_model("initial-exec"))) __thread
 
+/* Built with ThreadSanitizer (gcc says it one way, clang the other). */
+#if defined(__SANITIZE_THREAD__)
+#define OBMT_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define OBMT_UNDER_TSAN 1
+#endif
+#endif
+#ifndef OBMT_UNDER_TSAN
+#define OBMT_UNDER_TSAN 0
+#endif
+
 struct heap;
 
 /* ==== os.c: the only file that talks to the kernel ======================== */
