@@ -78,16 +78,17 @@ OBMT_API int obmt_option_set(const char *name, long value);
 /* Statistics. Set `version` to OBMT_STATS_VERSION and `size` to
  * sizeof(struct obmt_stats) before calling obmt_stats_get; it returns 0, or
  * -1 (errno = EINVAL) if they do not match a version this library knows
- * (callers of versions 1 and 2, with their smaller structs, get the fields
+ * (callers of versions 1 to 3, with their smaller structs, get the fields
  * of their version).
  *
  * Figures are summed from counters and a walk over the pool headers while
  * other threads run: each is exact once the threads are quiet. Then the
  * bytes reconcile: bytes_committed = bytes_in_use + bytes_free_in_pools +
  * bytes_empty_pools + bytes_free_pools. */
-#define OBMT_STATS_VERSION 3
+#define OBMT_STATS_VERSION 4
 #define OBMT_STATS_V1_SIZE 144
 #define OBMT_STATS_V2_SIZE 2776
+#define OBMT_STATS_V3_SIZE 2792
 #define OBMT_STATS_MAX_CLASSES 64
 struct obmt_class_stats {
     uint32_t block_size;         /* bytes */
@@ -141,6 +142,13 @@ struct obmt_stats {
                                      (remote_frees / remote_batches blocks a CAS) */
     uint64_t remote_blocks_waiting; /* blocks freed by the program that wait in
                                      threads' remote-free batches */
+    /* ---- version 4 ---- */
+    uint64_t pools_reclaimed;     /* times the reclaim pass purged in place a pool
+                                     whose every block other threads had freed,
+                                     while its owner was away */
+    uint64_t bytes_reclaimed;     /* bytes of such pools whose pages are purged now
+                                     (all but the header's page; part of
+                                     bytes_free_in_pools, not resident) */
 };
 OBMT_API int obmt_stats_get(struct obmt_stats *out);
 

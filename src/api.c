@@ -303,8 +303,10 @@ int obmt_owns(const void *ptr)
 void obmt_collect(void)
 {
     heap_collect(tls_heap, true);
-    if (obmt_load_acquire(&g_init_state) == INIT_READY)
+    if (obmt_load_acquire(&g_init_state) == INIT_READY) {
+        reclaim_pass(true);
         arena_maybe_purge(true);
+    }
 }
 
 const char *obmt_version(void)

@@ -17,7 +17,9 @@
  *
  * `returned` (per heap): Treiber stack of pools, pushed by the one freer
  * that cleared a pool's FULL flag (CAS release), taken whole by the owner
- * (exchange acquire). No pop compares a head it read before, so no ABA. At
+ * (exchange acquire). The owner's pop compares no head it read before; the
+ * reclaim pass's take (reclaim.c) does, but installs NULL and reads no link
+ * before its CAS, and its push back is a plain Treiber push: no ABA. At
  * thread exit the owner exchanges in RETURNED_CLOSED; a freer that finds the
  * stack closed adopts the pool itself instead of pushing.
  */
@@ -221,6 +223,7 @@ struct heap *heap_get_slow(void)
         h = &g_heaps[idx];
         h->index = idx;
     }
+    obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     obmt_store_relaxed(&h->in_use, 1);
     obmt_fetch_add_relaxed(&g_threads_seen, 1);
     tls_heap = h;
@@ -232,7 +235,7 @@ struct heap *heap_get_slow(void)
 /* ---- malloc's slow half ------------------------------------------------------------ */
 
 /* An empty pool from h's cache, preferring one that last held class c (its
- * free list is ready). */
+ * free list is ready, unless the reclaim pass purged it). */
 static pool_header *take_cached_empty(struct heap *h, unsigned c)
 {
     pool_header **link = &h->emptypools, **best = NULL;
@@ -347,16 +350,18 @@ void heap_ticked(struct heap *h)
     h->ticks = OBMT_HEAP_TICKS;
     heap_flush_remote(h); /* the age bound of remote batches */
     long delay = option_get(OPT_PURGE_DELAY_MS);
+    uint32_t t = os_now_ms();
+    obmt_store_relaxed(&h->last_tick_ms, t); /* busy: the reclaim pass leaves it alone */
     if (delay < 0)
         return;
     /* At most once per purge delay (and 100 ms): take back the blocks other
      * threads freed into this heap's pools and give the pools that emptied
      * back to their arenas, so that the purge can return their pages. */
-    uint32_t t = os_now_ms();
     if ((int32_t)(t - h->last_collect_ms) >= (delay > 100 ? delay : 100)) {
         h->last_collect_ms = t;
         heap_collect(h, false);
     }
+    reclaim_pass(false);
     arena_maybe_purge(false);
 }
 
@@ -471,6 +476,11 @@ static void abandon_used(struct heap *h, pool_header *p)
     heap_release_unowned(h, p, w);
 }
 
+void heap_abandon_late(pool_header *p)
+{
+    abandon_used(NULL, p);
+}
+
 static void abandon_full(pool_header *p)
 {
     p->state = POOL_ABANDONED;
@@ -546,6 +556,7 @@ static void heap_atfork_child(void)
      * (ARMED ones included, see below) keep taking remote frees; they are
      * never lost, only not reused. */
     arena_atfork_child();
+    reclaim_atfork_child();
     struct heap *me = tls_heap;
     uint32_t n = obmt_load_relaxed(&g_heaps_used);
     if (n > OBMT_MAX_HEAPS)
@@ -599,10 +610,13 @@ static void heap_atfork_prepare(void)
     struct heap *h = tls_heap;
     if (h != &heap_empty)
         heap_flush_remote(h);
+    /* A reclaim pass holds pools off some heap's `returned` stack: let it
+     * end (and none start) so that the child does not lose them. */
+    reclaim_atfork_prepare();
 }
 
 void heap_init_process(void)
 {
     pthread_key_create(&g_heap_key, heap_key_destructor);
-    pthread_atfork(heap_atfork_prepare, NULL, heap_atfork_child);
+    pthread_atfork(heap_atfork_prepare, reclaim_atfork_parent, heap_atfork_child);
 }

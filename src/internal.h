@@ -279,6 +279,8 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * it becomes the free list as it is, one cache miss per block saved. */
 #define REMOTE_FULL      ((uintptr_t)1) /* owner found the pool full (it stays set while the pool is ARMED) */
 #define REMOTE_ABANDONED ((uintptr_t)2) /* owner thread exited; first freer adopts the pool */
+#define REMOTE_RECLAIMED ((uintptr_t)4) /* the reclaim pass found every block on the list and purged
+                                         * the pool's pages in place: it is empty (reclaim.c) */
 #define REMOTE_FLAGS     ((uintptr_t)15)
 #define REMOTE_COUNT_SHIFT 48
 #define REMOTE_COUNT_ONE ((uintptr_t)1 << REMOTE_COUNT_SHIFT)
@@ -310,9 +312,13 @@ enum pool_state { /* owner-only view, see the life cycle above */
  *                ARMED pool that emptied,   (flags); the owner's
  *                or at exit, or in a fork   ARMED test: a relaxed
  *                child), exiting owner      load
- *                (set ABANDONED), adopter
+ *                (set ABANDONED), adopter,  the reclaim pass:
+ *                the reclaim pass (every    acquire load, CAS
+ *                block on the list ->       acq_rel
+ *                RECLAIMED; reclaim.c)
  * returned_next  the freer that cleared     plain, before the       owner, after its acquire
- *                FULL                       release push            exchange of heap->returned
+ *                FULL; the reclaim pass     release push            exchange of heap->returned;
+ *                (its stack's tail)                                 the pass after its CAS
  * (a free pool's link in its arena's free-pool stack is not here but in
  * the arena_object, so that a free pool's pages can all be purged)
  *
@@ -455,8 +461,10 @@ OBMT_HIDDEN uintptr_t pool_push_remote(pool_header *p, block *head, block *tail,
  * rbatch[],    the thread using it     plain; pool, n and   its thread; obmt_stats_get
  * rbatch_blocks                        rbatch_blocks by     (relaxed loads)
  *                                      relaxed stores
- * returned     remote freers (push),   CAS release /        owner
- *              owner (take all)        exchange acquire
+ * returned     remote freers (push),   CAS release /        owner; the reclaim pass
+ *              owner (take all), the   exchange acquire;
+ *              reclaim pass (take all, the pass: CAS acq_rel
+ *              push back)
  * free_next    heap_release (push on   relaxed store before heap_acquire's pop, validated
  *              the free-heap stack)    the CAS              by the generation in the head
  * stats.*      the thread using it     obmt_count_add       obmt_stats_get (relaxed)
@@ -489,6 +497,8 @@ struct heap {
     uint32_t in_use;             /* 1 while a thread uses it (relaxed; statistics) */
     int32_t ticks;               /* slow-path events until the next heap_ticked */
     uint32_t last_collect_ms;    /* when heap_ticked last collected */
+    uint32_t last_tick_ms;       /* when the heap was taken or last ticked: relaxed stores by its
+                                  * thread; the reclaim pass reads it to leave busy heaps alone */
     uint32_t adopted_since;      /* pools adopted since the last collect */
     uint32_t collect_after;      /* ... that trigger the next one (see heap_adopt) */
     uint32_t rbatch_blocks;      /* blocks waiting in rbatch[] (relaxed stores: statistics) */
@@ -533,6 +543,10 @@ OBMT_HIDDEN void heap_pool_emptied(struct heap *h, pool_header *p);
  * pools it already holds would never purge the memory others freed. */
 #define OBMT_HEAP_TICKS 256
 OBMT_HIDDEN void heap_ticked(struct heap *h);
+/* A pool that reached an exited heap's `returned` too late (the stack was
+ * closed; p is ABANDONED and in no list): give it back if it is empty,
+ * else leave it abandoned. */
+OBMT_HIDDEN void heap_abandon_late(pool_header *p);
 static inline void heap_tick(struct heap *h)
 {
     if (unlikely(--h->ticks <= 0))
@@ -576,6 +590,22 @@ static inline void *pool_pop(struct heap *h, pool_header *p)
 OBMT_HIDDEN void heap_free_remote(pool_header *p, block *b);
 /* Hand over every batch of h (h's thread: ticks, collect, exit, fork). */
 OBMT_HIDDEN void heap_flush_remote(struct heap *h);
+
+/* ==== reclaim.c: emptied pools of idle heaps, purged in place ============== */
+
+/* Pools the reclaim pass purged in place (fetch_add relaxed; statistics). */
+OBMT_HIDDEN extern uint64_t g_pools_reclaimed;
+/* Purge in place the pools on other heaps' `returned` stacks whose every
+ * block is on their remote list. At most one pass at a time, and (unless
+ * `now`) at most every purge delay / 4 (1 s with purging off). Returns the
+ * pools it purged. */
+OBMT_HIDDEN size_t reclaim_pass(bool now);
+/* Bytes of a pool the pass purges: all but the header's page (0 with pages
+ * of half a pool or more, where the pass does nothing). */
+OBMT_HIDDEN size_t reclaim_purged_bytes(void);
+OBMT_HIDDEN void reclaim_atfork_prepare(void);
+OBMT_HIDDEN void reclaim_atfork_parent(void);
+OBMT_HIDDEN void reclaim_atfork_child(void);
 
 /* ==== large.c: the underlying allocator ==================================== */
 

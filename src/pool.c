@@ -94,6 +94,18 @@ uint32_t pool_take_list(pool_header *p, uintptr_t w)
 {
     block *list = (block *)(w & REMOTE_PTR);
     uint32_t n = (uint32_t)(w >> REMOTE_COUNT_SHIFT);
+    if (unlikely(w & REMOTE_RECLAIMED)) {
+        /* Every block had come back and the reclaim pass purged the pages:
+         * the pool is empty, its free list gone (pool_init starts over). */
+        if (unlikely(list))
+            os_fatal("free(): double free of", list, "its pool had every block freed already");
+        n = obmt_load_relaxed(&p->count);
+        if (unlikely(n != class_blocks(p->szidx))) /* the owner freed one of them again */
+            os_fatal("free(): double free into the pool at", p, "its blocks had all been freed by other threads");
+        obmt_store_relaxed(&p->count, 0);
+        p->freeblock = NULL;
+        return n;
+    }
     if (!list)
         return 0;
     if (unlikely(n > p->count))

@@ -30,11 +30,12 @@
 
 _Static_assert(OBMT_STATS_V1_SIZE == offsetof(struct obmt_stats, bytes_in_use), "version 1 layout");
 _Static_assert(OBMT_STATS_V2_SIZE == offsetof(struct obmt_stats, remote_batches), "version 2 layout");
+_Static_assert(OBMT_STATS_V3_SIZE == offsetof(struct obmt_stats, pools_reclaimed), "version 3 layout");
 _Static_assert(OBMT_NCLASSES <= OBMT_STATS_MAX_CLASSES, "classes[] holds every size class");
 
 struct walk {
     struct obmt_stats *out;
-    uint64_t owned, abandoned;
+    uint64_t owned, abandoned, reclaimed;
 };
 
 static void walk_pool(const pool_header *p, void *arg)
@@ -49,6 +50,10 @@ static void walk_pool(const pool_header *p, void *arg)
     uint32_t count = obmt_load_relaxed(&p->count);
     uintptr_t remote = obmt_load_relaxed(&p->remote);
     uint32_t pending = (uint32_t)(remote >> REMOTE_COUNT_SHIFT);
+    if (remote & REMOTE_RECLAIMED) { /* purged in place: every block came back */
+        pending = count;
+        w->reclaimed++;
+    }
     uint32_t live = count > pending ? count - pending : 0;
     struct obmt_class_stats *k = &w->out->classes[c];
     w->owned++;
@@ -66,6 +71,7 @@ static void walk_pool(const pool_header *p, void *arg)
 int obmt_stats_get(struct obmt_stats *out)
 {
     if (!out || !((out->version == OBMT_STATS_VERSION && out->size == sizeof *out) ||
+                  (out->version == 3 && out->size == OBMT_STATS_V3_SIZE) ||
                   (out->version == 2 && out->size == OBMT_STATS_V2_SIZE) ||
                   (out->version == 1 && out->size == OBMT_STATS_V1_SIZE))) {
         errno = EINVAL;
@@ -149,6 +155,9 @@ int obmt_stats_get(struct obmt_stats *out)
     s.bytes_free_pools = (uint64_t)a.free_pools * OBMT_POOL_SIZE;
     /* version 3 */
     s.remote_batches = batches;
+    /* version 4 */
+    s.pools_reclaimed = obmt_load_relaxed(&g_pools_reclaimed);
+    s.bytes_reclaimed = w.reclaimed * reclaim_purged_bytes();
     memcpy(out, &s, out->size);
     return 0;
 }
@@ -191,6 +200,8 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
          (ull)s.arenas_used_hwm, (ull)s.arenas_decommitted, (ull)s.pools_purged);
     line(out, arg, "  pools: %llu taken from arenas, %llu given back, %llu adopted, %llu abandoned now\n",
          (ull)s.pools_taken, (ull)s.pools_given, (ull)s.pools_adopted, (ull)s.pools_abandoned);
+    line(out, arg, "  reclaim pass: %llu pools freed empty by other threads purged in place; %llu bytes of"
+         " them purged now\n", (ull)s.pools_reclaimed, (ull)s.bytes_reclaimed);
     line(out, arg, "  remote frees %llu in %llu batches, %llu blocks waiting in batches now\n",
          (ull)s.remote_frees, (ull)s.remote_batches, (ull)s.remote_blocks_waiting);
     line(out, arg, "  threads seen %llu; thread caches %llu created, %llu in use\n",
@@ -248,7 +259,8 @@ void obmt_stats_json(void (*out)(const char *text, void *arg), void *arg)
     jput(&j, ",\"bytes_mapped\":%llu", (ull)s.bytes_committed);
     F(bytes_in_use); F(bytes_free_in_pools); F(bytes_empty_pools); F(bytes_free_pools);
     F(pools_free_in_arenas); F(pools_taken); F(pools_given); F(pools_adopted); F(pools_abandoned);
-    F(pools_purged); F(remote_frees); F(remote_batches); F(remote_blocks_waiting);
+    F(pools_purged); F(pools_reclaimed); F(bytes_reclaimed);
+    F(remote_frees); F(remote_batches); F(remote_blocks_waiting);
     F(large_allocs); F(large_bytes_in_use);
     F(threads_seen); F(heaps_used_hwm); F(heaps_in_use);
 #undef F

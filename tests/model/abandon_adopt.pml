@@ -23,7 +23,9 @@
  * free_heap_pop, free_heap_push, heap_malloc_slow, take_cached_empty,
  * heap_collect (called by adopt and by heap_ticked), heap_free_remote's tick,
  * pool_refill, heap_free_owner_slow; pool.c pool_push_remote,
- * pool_drain_remote, pool_take_list; api.c obmt_free; internal.h pool_pop.
+ * pool_drain_remote, pool_take_list, pool_init's carve; api.c obmt_free;
+ * internal.h pool_pop; reclaim.c reclaim_heap, reclaim_pool (the reclaim
+ * pass), with heap_abandon_late for the pools it holds when a heap closes.
  * Every step tagged X<n> (with HIT(n)) is listed with its code line in
  * tests/model/MAPPING.md, which check_mapping.sh verifies against src/.
  *
@@ -42,6 +44,13 @@
  *     end it exits too (heap_thread_exit) if it has a heap.
  *  F2 (role 2): frees what it receives without a heap (a thread whose heap
  *     was torn down): it can only release pools (release_unowned(NULL, ...)).
+ *  P  (purger): PASSES reclaim passes at any moments, each over every heap
+ *     handed out so far: take its `returned` stack whole (unless NULL or
+ *     CLOSED), swap the remote word of each pool whose remote list holds
+ *     all its blocks for RECLAIMED and purge the blocks (their words read
+ *     0), push the stack back; if the heap closed meanwhile (its thread
+ *     exited, maybe another thread has it again), abandon each pool as
+ *     exit does with a late one (heap_abandon_late).
  *
  * Granularity: one Promela step per atomic operation on a shared word
  * (pool->remote, pool->owner, heap->returned, the free-heap stack); work on
@@ -58,7 +67,8 @@
  *  - statistics counters, tls_in_heap_get, obmt_ensure_init and
  *    pthread_setspecific are left out; heap_get_slow fails only for a thread
  *    whose heap was torn down (the heaps never run out: NH = 3).
- *  - fork (heap_atfork_child) is not modelled.
+ *  - fork (heap_atfork_child) is not modelled (nor the fork handlers'
+ *    wait for a reclaim pass).
  *
  * Checks (assertions):
  *  - a block is never handed out twice; a free never finds its pool given
@@ -70,6 +80,9 @@
  *    NULL, state FREE, count 0, remote 0) with all its blocks on its free
  *    list exactly once; no block is live; every heap's `returned` is NULL or
  *    CLOSED (nothing stranded on a dead heap).
+ *  - the purger purges a pool only when every block of it is free and on
+ *    its remote list; no free reaches a purged pool; a pool the purger held
+ *    when its heap closed is ABANDONED and in no list.
  *  - -DTERM: LTL `term`, <> ended: every run ends (pan -a).
  *  - -DCOVER: pan prints "COVERED: n n ..." at exit, the tags executed.
  *
@@ -79,6 +92,9 @@
  *                   pool onto a dead heap's stack, where nobody takes it.
  *  -DBROKEN_ABANDON release_unowned sets ABANDONED with a plain store after
  *                   seeing the list empty: a block pushed in between is lost.
+ *  -DBROKEN_LATE    the purger pushes its pools back on a `returned` stack
+ *                   it finds CLOSED (the CAS from CLOSED succeeds): they
+ *                   stay on a dead heap's stack, and no one gives them back.
  */
 
 #ifndef NP
@@ -95,6 +111,9 @@
 #endif
 #ifndef KEEP
 #define KEEP 4          /* OBMT_KEEP_EMPTY_POOLS */
+#endif
+#ifndef PASSES
+#define PASSES 1        /* the purger's reclaim passes */
 #endif
 #define NBLK (NP * NB)
 #define MAXBLK 7
@@ -113,15 +132,16 @@ static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 128; i+
 #define COVER_INIT skip
 #endif
 
-/* pool->remote: count << 5 | head << 2 | flags */
+/* pool->remote: count << 6 | head << 3 | flags (FULL, ABANDONED, RECLAIMED) */
 #define RFULL    1
 #define RABAND   2
-#define RFLAGS   3
-#define PTRMASK  28
-#define CNTONE   32
-#define PTR(w)   (((w) >> 2) & 7)
-#define CNT(w)   ((w) >> 5)
-#define MKPTR(b) ((b) << 2)
+#define RRECL    4
+#define RFLAGS   7
+#define PTRMASK  56
+#define CNTONE   64
+#define PTR(w)   (((w) >> 3) & 7)
+#define CNT(w)   ((w) >> 6)
+#define MKPTR(b) ((b) << 3)
 
 /* pool->owner: 0 NULL, 1..NH a heap, OABAND = OWNER_ABANDONED */
 #define OABAND 4
@@ -170,6 +190,7 @@ byte collect_after[NH + 1];
 byte live[MAXBLK + 1];       /* 0 free, role + 1 held by that thread, INCHAN */
 bool on_returned[MAXP];
 bool in_arena[MAXP];
+bool purged[MAXP];           /* the purger purged its blocks; until pool_init carves it */
 bool o_sent_all;
 byte ndone;
 bool ended;
@@ -185,7 +206,14 @@ inline take_list(p, w)
         tl_list = PTR(w);
         tl_n = CNT(w);
         if
-        :: tl_list != 0 ->
+        :: (w & RRECL) ->
+            /* every block came back and the purger purged the pool */
+            HIT(74);                                                     /* X74 */
+            assert(tl_list == 0);          /* else os_fatal: double free */
+            assert(purged[p] && count[p] == NB && freeblock[p] == 0);
+            count[p] = 0;
+            freeblock[p] = 0
+        :: !(w & RRECL) && tl_list != 0 ->
             HIT(55);                                                     /* X55 */
             assert(tl_n <= count[p]);       /* else os_fatal: double free */
             count[p] = count[p] - tl_n;
@@ -210,7 +238,7 @@ inline take_list(p, w)
 /* pool_drain_remote(p): exchange remote with 0 (X54; `site` tags the call
  * site), then take the list. A macro so that `site` reaches HIT's c_code. */
 #define drain(p, site) \
-    d_step { w = remote[p]; remote[p] = 0; assert((w & RFLAGS) == 0); HIT(54); HIT(site) }; /* X54 */ \
+    d_step { w = remote[p]; remote[p] = 0; assert((w & (RFULL | RABAND)) == 0); HIT(54); HIT(site) }; /* X54 */ \
     take_list(p, w); \
     w = 0
 
@@ -419,6 +447,7 @@ inline free_remote(p, b)
     do
     :: atomic { HIT(8);                                                  /* X8 */
            assert(PTR(old) != b);
+           assert(!(old & RRECL));       /* no legal free reaches a purged pool */
            nxt[b] = PTR(old);
            nw = ((old & ~PTRMASK & ~RFULL) + CNTONE) | MKPTR(b);
            if
@@ -597,8 +626,23 @@ inline owner_malloc(h, c)
         :: where[c] == W_EMPTY && lheap[c] == h ->
             /* take_cached_empty, pool_init (its shortcut), usedpools */
             d_step { where[c] = W_NONE; nempty_[h]--; assert(remote[c] == 0); HIT(43) }  /* X43 */
-            d_step { assert(freeblock[c] != 0 && count[c] == 0 && owner[c] == h);
-                     pstate[c] = P_USED; where[c] = W_USED }
+            if
+            :: d_step { freeblock[c] != 0 ->
+                   assert(count[c] == 0 && owner[c] == h && !purged[c]);
+                   pstate[c] = P_USED; where[c] = W_USED }
+            :: d_step { freeblock[c] == 0 ->    /* purged: carve it again */
+                   HIT(75);                                              /* X75 */
+                   assert(count[c] == 0 && owner[c] == h && purged[c]);
+                   b = 0;
+                   do
+                   :: b < NB -> nxt[c * NB + b + 1] = (b + 1 < NB -> c * NB + b + 2 : 0); b++
+                   :: else -> break
+                   od;
+                   b = 0;
+                   freeblock[c] = c * NB + 1;
+                   purged[c] = false;
+                   pstate[c] = P_USED; where[c] = W_USED }
+            fi;
             pool_pop(h, c)
         :: else -> skip       /* would take a pool from an arena */
         fi
@@ -787,6 +831,124 @@ proctype thread(byte role)
     ndone++
 }
 
+#ifdef BROKEN_RECLAIM
+#define RECLAIMABLE(w) (CNT(w) >= 1)
+#else
+#define RECLAIMABLE(w) (CNT(w) == NB)
+#endif
+#ifdef BROKEN_LATE
+#define LATE_CHECK 0
+#else
+#define LATE_CHECK 1
+#endif
+
+/* The reclaim pass (reclaim.c reclaim_pass -> reclaim_heap for each heap
+ * handed out; the pass's unlocked looks at in_use and `returned` are hints
+ * and are left out). */
+proctype purger()
+{
+    byte xh, list, q, tail, head, w, k;
+    byte tl_list, tl_n, tl_tail, tl_k;
+    bool ok;
+    byte passes = PASSES;
+
+    do
+    :: passes > 0 ->
+        passes--;
+        xh = 1;
+        do
+        :: xh <= nheaps ->
+            d_step { list = returned[xh]; HIT(66) }                     /* X66 */
+            do
+            :: list == 0 || list == CLOSED -> list = 0; break
+            :: else ->
+                d_step { HIT(67);                                       /* X67 */
+                    if
+                    :: returned[xh] == list -> returned[xh] = 0; ok = true
+                    :: else -> list = returned[xh]; ok = false
+                    fi
+                }
+                if
+                :: ok -> break
+                :: else -> skip
+                fi
+            od;
+            if
+            :: list != 0 ->
+                q = list;
+                do
+                :: q != 0 ->
+                    assert(on_returned[q - 1]);
+                    d_step { w = remote[q - 1]; HIT(68) }               /* X68 */
+                    if
+                    :: (w & RFLAGS) == 0 && RECLAIMABLE(w) ->
+                        d_step { HIT(69);                               /* X69 */
+                            if
+                            :: remote[q - 1] == w ->
+                                /* purging a block that is not free loses it */
+                                assert(freeblock[q - 1] == 0);
+                                k = (q - 1) * NB + 1;
+                                do
+                                :: k <= (q - 1) * NB + NB -> assert(live[k] == 0); nxt[k] = 0; k++
+                                :: else -> break
+                                od;
+                                k = 0;
+                                remote[q - 1] = RRECL;
+                                purged[q - 1] = true
+                            :: else -> skip
+                            fi
+                        }
+                    :: else -> skip
+                    fi;
+                    tail = q;
+                    q = returned_next[q - 1]      /* the purger's own pools: folded */
+                :: else -> break
+                od;
+                w = 0;
+                d_step { head = returned[xh]; HIT(70) }                 /* X70 */
+                do
+                :: d_step { head == CLOSED && LATE_CHECK -> HIT(71) };  /* X71 */
+                    /* the heap's thread exited: abandon each pool as its
+                     * exit does with one that arrives late */
+                    returned_next[tail - 1] = 0;
+                    do
+                    :: list != 0 ->
+                        d_step {
+                            q = list - 1;
+                            list = returned_next[q]; HIT(72);           /* X72 */
+                            assert(on_returned[q]);
+                            on_returned[q] = false;
+                            assert(pstate[q] == P_ABANDONED && where[q] == W_NONE)
+                        }
+                        d_step { w = remote[q]; remote[q] = 0; HIT(46) } /* X46 */
+                        release_unowned(q, w);
+                        w = 0
+                    :: else -> break
+                    od;
+                    break
+                :: else ->
+                    atomic { HIT(73);                                   /* X73 */
+                        returned_next[tail - 1] = head;  /* the purger's: folded in */
+                        if
+                        :: returned[xh] == head -> returned[xh] = list; ok = true
+                        :: else -> head = returned[xh]; ok = false
+                        fi
+                    }
+                    if
+                    :: ok -> break
+                    :: else -> skip
+                    fi
+                od
+            :: else -> skip
+            fi;
+            atomic { xh++; list = 0; q = 0; tail = 0; head = 0; ok = false }
+        :: else -> break
+        od
+    :: else -> break
+    od;
+    ndone++
+}
+
 init
 {
     byte b, p, n;
@@ -814,9 +976,13 @@ init
         od;
         run thread(0);
         run thread(1);
-        run thread(2)
+        run thread(2);
+        if
+        :: PASSES > 0 -> run purger()
+        :: else -> ndone++
+        fi
     }
-    (ndone == 3);
+    (ndone == 4);
     d_step {
         p = 0;
         do
@@ -824,17 +990,27 @@ init
             assert(in_arena[p] && owner[p] == 0 && pstate[p] == P_FREE);
             assert(count[p] == 0 && remote[p] == 0 && where[p] == W_NONE);
             assert(!on_returned[p]);
-            b = freeblock[p];
             n = 0;
-            do
-            :: b != 0 ->
-                assert(POOL(b) == p && live[b] == 0);
-                live[b] = 9;
-                n++;
-                assert(n <= NB);
-                b = nxt[b]
-            :: else -> break
-            od;
+            if
+            :: purged[p] ->            /* purged: free, no list (pool_init carves it) */
+                assert(freeblock[p] == 0);
+                b = p * NB + 1;
+                do
+                :: b <= p * NB + NB -> assert(live[b] == 0); live[b] = 9; n++; b++
+                :: else -> break
+                od
+            :: else ->
+                b = freeblock[p];
+                do
+                :: b != 0 ->
+                    assert(POOL(b) == p && live[b] == 0);
+                    live[b] = 9;
+                    n++;
+                    assert(n <= NB);
+                    b = nxt[b]
+                :: else -> break
+                od
+            fi;
             assert(n == NB);
             p++
         :: else -> break

@@ -9,15 +9,22 @@
  * heap_free_remote (its FULL branch), heap_malloc_slow, take_cached_empty,
  * heap_collect (run at any time: heap_ticked runs it from the owner's slow
  * paths now and then); internal.h pool_pop; api.c obmt_free (the owner's
- * path).
+ * path); reclaim.c reclaim_heap, reclaim_pool (the reclaim pass, run by
+ * another thread at any time); pool.c pool_init's carve of a pool whose
+ * free list the pass purged.
  * Every step tagged R<n> (with HIT(n), see below) is listed with the code line
  * it stands for in tests/model/MAPPING.md, which check_mapping.sh verifies
  * against src/.
  *
  * Actors: one owner thread (heap h) with NP pools, pool p being the only pool
- * of size class p, and NF remote freers. The owner mallocs blocks and either
+ * of size class p, NF remote freers, and a purger that runs the reclaim pass
+ * over h (PASSES times, at any moments). The owner mallocs blocks and either
  * keeps them (and frees them itself later) or hands them to a freer through
  * a channel (the user's own synchronisation); freers free what they get.
+ * The purger takes h's `returned` stack whole, swaps the remote word of each
+ * pool whose remote list holds all its blocks for RECLAIMED (a CAS from the
+ * value it read), purges the pool's blocks (their words read 0 afterwards),
+ * and pushes the stack back.
  *
  * Granularity: one Promela step per atomic operation on a shared word
  * (pool->remote, heap->returned). A CAS is one d_step that compares the whole
@@ -35,8 +42,9 @@
  *    (ThreadSanitizer and the stress tests do).
  *  - pools are fully carved from the start (nextoffset > maxnextoffset):
  *    carving is owner-only and only delays the FULL transition.
- *  - pool->remote is packed as count<<5 | head<<2 | flags, the shape of
- *    count<<48 | ptr | flags in the code; a block is its index 1..7.
+ *  - pool->remote is packed as count<<6 | head<<3 | flags (FULL 1,
+ *    ABANDONED 2, RECLAIMED 4), the shape of count<<48 | ptr | flags in the
+ *    code; a block is its index 1..7.
  *  - remote frees are batched per pool (remote.c): a freer hands over a
  *    chain of one or two blocks of one pool with one CAS; the count in the
  *    word grows by the chain's length. (Model 3 keeps chains of one block:
@@ -58,7 +66,10 @@
  *               free list, no remote list holds a block and every pool is
  *               back in the cache. Assertions on the way: a block is never
  *               handed out twice, take_list never sees more blocks than are
- *               out, a pool is on `returned` at most once. pan -DSAFETY.
+ *               out, a pool is on `returned` at most once, the purger
+ *               purges a pool only when every block of it is free and on
+ *               its remote list (none with the user, the owner's free list,
+ *               a freer), and no free reaches a purged pool. pan -DSAFETY.
  *  -DLIVE       unbounded loops (NP = 1); LTL `live`: a pool that has a free
  *               block while it is out of the owner's reach (FULL, PENDING,
  *               on `returned`) always comes back within reach:
@@ -83,6 +94,9 @@
  *  -DBROKEN_HANDBACK  negative check (with -DLIVE): the freer that clears
  *               FULL does not push the pool on `returned`. Spin must find an
  *               acceptance cycle (the pool is stranded forever).
+ *  -DBROKEN_RECLAIM  negative check: the purger purges a pool whose remote
+ *               list holds some of its blocks, not all. Spin must find a
+ *               pool purged with a block out (assertion violated).
  */
 
 #ifndef NP
@@ -104,6 +118,10 @@
 #ifndef MAXHELD
 #define MAXHELD 1       /* blocks the owner keeps at once */
 #endif
+#ifndef PASSES
+#define PASSES 1        /* reclaim passes (a bounded number: the code runs
+                         * one at most every purge delay / 4) */
+#endif
 #define NBLK (NP * NB)
 #define MAXBLK 7
 #define MAXP 3
@@ -120,14 +138,17 @@ static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 64; i++
 #define COVER_INIT skip
 #endif
 
-/* pool->remote: count << 5 | head block << 2 | flags (REMOTE_FULL, REMOTE_ABANDONED) */
+/* pool->remote: count << 6 | head block << 3 | flags (REMOTE_FULL,
+ * REMOTE_ABANDONED, REMOTE_RECLAIMED); count <= 3 keeps it in a byte */
 #define RFULL    1
-#define RFLAGS   3
-#define PTRMASK  28
-#define CNTONE   32
-#define PTR(w)   (((w) >> 2) & 7)
-#define CNT(w)   ((w) >> 5)
-#define MKPTR(b) ((b) << 2)
+#define RABAND   2
+#define RRECL    4
+#define RFLAGS   7
+#define PTRMASK  56
+#define CNTONE   64
+#define PTR(w)   (((w) >> 3) & 7)
+#define CNT(w)   ((w) >> 6)
+#define MKPTR(b) ((b) << 3)
 
 /* enum pool_state */
 #define P_USED    1
@@ -164,7 +185,10 @@ bool in_empty[MAXP];         /* in h->emptypools */
 /* ghosts */
 byte live[MAXBLK + 1];
 byte nfree_g[MAXP];          /* blocks of p that are not live */
-bool on_returned[MAXP];
+bool on_returned[MAXP];      /* also while the purger holds it off the stack */
+bool purged[MAXP];           /* the purger purged its blocks; until pool_init carves it */
+bool pbusy;                  /* the purger is in a pass */
+bool pstop;                  /* the owner's join: no pass starts any more */
 byte busy;                   /* freers inside free() */
 byte nheld;                  /* blocks the owner holds */
 bool ended;
@@ -182,7 +206,15 @@ inline take_list(p, w)
         tl_list = PTR(w);
         tl_n = CNT(w);
         if
-        :: tl_list != 0 ->
+        :: (w & RRECL) ->
+            /* every block came back and the purger purged the pool: it is
+             * empty, its free list gone */
+            HIT(42);                                                     /* R42 */
+            assert(tl_list == 0);          /* else os_fatal: double free */
+            assert(purged[p] && count[p] == NB && freeblock[p] == 0);
+            count[p] = 0;
+            freeblock[p] = 0
+        :: !(w & RRECL) && tl_list != 0 ->
             assert(tl_n <= count[p]);       /* else os_fatal: double free */
             count[p] = count[p] - tl_n;
             if
@@ -210,7 +242,7 @@ inline take_list(p, w)
  * site), then take the list. A macro, not an inline, so that the site
  * reaches HIT's c_code. */
 #define drain(p, site) \
-    d_step { w = remote[p]; remote[p] = 0; assert((w & RFLAGS) == 0); HIT(7); HIT(site) }; /* R7 */ \
+    d_step { w = remote[p]; remote[p] = 0; assert((w & (RFULL | RABAND)) == 0); HIT(7); HIT(site) }; /* R7 */ \
     take_list(p, w); \
     w = 0
 
@@ -358,10 +390,29 @@ inline owner_malloc(c)
             /* take_cached_empty, then pool_init (its shortcut: same class,
              * free list ready), then usedpools */
             d_step { in_empty[c] = false; assert(remote[c] == 0); HIT(24) }  /* R24 */
-            d_step { HIT(25);                                            /* R25 */
-                assert(freeblock[c] != 0 && count[c] == 0);
-                pstate[c] = P_USED; in_used[c] = true
-            }
+            if
+            :: freeblock[c] != 0 ->
+                d_step { HIT(25);                                        /* R25 */
+                    assert(count[c] == 0 && !purged[c]);
+                    pstate[c] = P_USED; in_used[c] = true
+                }
+            :: else ->
+                /* the purger purged it: carve it again (owner-only) */
+                d_step { HIT(43);                                        /* R43 */
+                    assert(count[c] == 0 && purged[c] && nfree_g[c] == NB);
+                    b = 0;
+                    do
+                    :: b < NB ->
+                        nxt[c * NB + b + 1] = (b + 1 < NB -> c * NB + b + 2 : 0);
+                        b++
+                    :: else -> break
+                    od;
+                    b = 0;
+                    freeblock[c] = c * NB + 1;
+                    purged[c] = false;
+                    pstate[c] = P_USED; in_used[c] = true
+                }
+            fi
             pool_pop(c)
         :: else -> skip       /* would take a pool from an arena: model 2 */
         fi
@@ -527,12 +578,13 @@ end_loop:
     :: else -> break
     od;
     (busy == 0 && empty(hand));
+    atomic { !pbusy -> pstop = true };
     heap_collect();
 
     /* Final check: every block free exactly once, on its own pool's free
      * list; nothing on a remote list; every pool empty and in the cache. */
     d_step {
-        assert(returned == 0);
+        assert(returned == 0 && !pbusy);
         c = 0;
         do
         :: c < NP ->
@@ -547,18 +599,29 @@ end_loop:
         c = 0;
         do
         :: c < NP ->
-            b = freeblock[c];
             nb = 0;
-            do
-            :: b != 0 ->
-                assert(POOL(b) == c);
-                assert(live[b] == 0);
-                live[b] = 9;           /* seen */
-                nb++;
-                assert(nb <= NB);
-                b = nxt[b]
-            :: else -> break
-            od;
+            if
+            :: purged[c] ->            /* purged: free, no list (pool_init carves it) */
+                assert(freeblock[c] == 0);
+                b = c * NB + 1;
+                do
+                :: b <= c * NB + NB -> assert(live[b] == 0); live[b] = 9; nb++; b++
+                :: else -> break
+                od
+            :: else ->
+                b = freeblock[c];
+                do
+                :: b != 0 ->
+                    assert(POOL(b) == c);
+                    assert(live[b] == 0);
+                    live[b] = 9;           /* seen */
+                    nb++;
+                    assert(nb <= NB);
+                    b = nxt[b]
+                :: else -> break
+                od
+            fi;
+            b = 0;
             assert(nb == NB);
             c++
         :: else -> break
@@ -603,6 +666,7 @@ end_loop:
         do
         :: atomic { HIT(31);                                             /* R31 */
                assert(PTR(old) != b);        /* else os_fatal: double free */
+               assert(!(old & RRECL));       /* no legal free reaches a purged pool */
                if                            /* the chain is still private: folded in */
                :: n == 2 -> nxt[b] = b2; nxt[b2] = PTR(old)
                :: else -> nxt[b] = PTR(old)
@@ -651,6 +715,96 @@ end_loop:
         atomic { busy--; b = 0; b2 = 0; n = 0; p = 0; old = 0; nw = 0; head = 0; ok = false }
     od
 }
+
+#ifdef BROKEN_RECLAIM
+#define RECLAIMABLE(w) (CNT(w) >= 1)
+#else
+#define RECLAIMABLE(w) (CNT(w) == NB)
+#endif
+
+/* The reclaim pass over h (reclaim.c reclaim_heap): take the `returned`
+ * stack whole, purge in place each pool whose remote list holds all its
+ * blocks, push the stack back in front of what arrived meanwhile. The
+ * pass's first unlocked look at h->returned (a hint) is left out. */
+#if PASSES > 0
+active proctype purger()
+{
+    byte list, q, tail, head, p, w, k;
+    bool ok;
+    byte passes = PASSES;
+
+end_loop:
+    do
+    :: atomic { passes > 0 && !pstop -> passes--; pbusy = true }
+        d_step { list = returned; HIT(36) }                              /* R36 */
+        do
+        :: list == 0 -> break
+        :: list != 0 ->
+            d_step { HIT(37);                                            /* R37 */
+                if
+                :: returned == list -> returned = 0; ok = true
+                :: else -> list = returned; ok = false
+                fi
+            }
+            if
+            :: ok -> break
+            :: else -> skip
+            fi
+        od;
+        if
+        :: list != 0 ->
+            q = list;
+            do
+            :: q != 0 ->
+                p = q - 1;
+                assert(on_returned[p]);
+                d_step { w = remote[p]; HIT(38) }                        /* R38 */
+                if
+                :: (w & RFLAGS) == 0 && RECLAIMABLE(w) ->
+                    d_step { HIT(39);                                    /* R39 */
+                        if
+                        :: remote[p] == w ->
+                            /* purging a block that is not free loses it */
+                            assert(nfree_g[p] == NB && freeblock[p] == 0);
+                            remote[p] = RRECL;
+                            purged[p] = true;
+                            k = p * NB + 1;  /* os_decommit: the blocks read 0 */
+                            do
+                            :: k <= p * NB + NB -> nxt[k] = 0; k++
+                            :: else -> break
+                            od;
+                            k = 0
+                        :: else -> skip
+                        fi
+                    }
+                :: else -> skip
+                fi;
+                tail = q;
+                q = returned_next[p]          /* the purger's own pools: folded */
+            :: else -> break
+            od;
+            p = 0;
+            d_step { head = returned; HIT(40) }                          /* R40 */
+            do
+            :: atomic { HIT(41);                                         /* R41 */
+                   returned_next[tail - 1] = head;   /* the purger's: folded in */
+                   if
+                   :: returned == head -> returned = list; ok = true
+                   :: else -> head = returned; ok = false
+                   fi
+               }
+               if
+               :: ok -> break
+               :: else -> skip
+               fi
+            od
+        :: else -> skip
+        fi;
+        atomic { pbusy = false; list = 0; q = 0; tail = 0; head = 0; p = 0; w = 0; ok = false }
+    :: else -> break
+    od
+}
+#endif
 
 #ifdef LIVE
 ltl live { [] <> !stranded(0) }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # run_spin.sh: model-check obmt's lock-free protocols with spin.
 #
-#   remote_free.pml    remote-free push, the owner's take, FULL hand-back
+#   remote_free.pml    remote-free push, the owner's take, FULL hand-back,
+#                      the reclaim pass purging emptied pools in place
 #   pool_transfer.pml  pools to and from an arena: state word CAS with a
 #                      generation, keep/decommit, purge
 #   abandon_adopt.pml  thread exit (abandon, close `returned`) against
-#                      remote frees, adoption, release, heap reuse
+#                      remote frees, adoption, release, heap reuse, and a
+#                      reclaim pass holding pools of a heap that closes
 #
 # First check_mapping.sh (MAPPING.md against src/ and the models). Then, per
 # model: exhaustive safety runs (pan -DSAFETY: assertions, invalid end
@@ -232,25 +234,32 @@ if ! bash "$here/check_mapping.sh" -q 2>&1; then
 fi
 
 # Model 1: remote_free.pml (remote-free push, FULL hand-back)
-run rf-safety remote_free.pml pass "-DCOVER" "-O1 -DSAFETY" ""
-run rf-safety-held2 remote_free.pml pass "-DCOVER -DMAXHELD=2" "-O1 -DSAFETY" ""
+run rf-safety remote_free.pml pass "-DCOVER -DPASSES=0" "-O1 -DSAFETY" ""
+run rf-safety-held2 remote_free.pml pass "-DCOVER -DMAXHELD=2 -DPASSES=0" "-O1 -DSAFETY" ""
+run rf-reclaim remote_free.pml pass "-DCOVER -DPASSES=2 -DOPS=4" "-O1 -DSAFETY" ""
+run rf-reclaim-held2 remote_free.pml pass "-DCOVER -DMAXHELD=2 -DOPS=4" "-O1 -DSAFETY" ""
 run rf-term remote_free.pml pass "-DTERM -DOPS=4" "-O0" "-a"
 run rf-live remote_free.pml pass "-DLIVE" "-O0" "-a -f"
 run rf-broken-full remote_free.pml assert "-DBROKEN_FULL" "-O0 -DSAFETY" ""
 run rf-broken-armed remote_free.pml assert "-DBROKEN_ARMED" "-O0 -DSAFETY" ""
 run rf-broken-handback remote_free.pml cycle "-DLIVE -DBROKEN_HANDBACK" "-O0" "-a -f"
+run rf-broken-reclaim remote_free.pml assert "-DBROKEN_RECLAIM -DOPS=4" "-O0 -DSAFETY" ""
 # Model 2: pool_transfer.pml (arena state word, ABA, keep/decommit, purge)
 run pt-safety-purge pool_transfer.pml pass "-DCOVER -DPURGES=1 -DOPS0=2 -DOPS1=3" "-O2 -DSAFETY" ""
 run pt-safety pool_transfer.pml pass "-DCOVER -DPURGES=0 -DOPS0=3 -DOPS1=5" "-O1 -DSAFETY" ""
 run pt-term pool_transfer.pml pass "-DTERM -DPURGES=1 -DOPS0=2 -DOPS1=2" "-O1" "-a"
 run pt-nogen pool_transfer.pml assert "-DNOGEN -DPURGES=0" "-O0 -DSAFETY" ""
 # Model 3: abandon_adopt.pml (thread exit, abandon/adopt, heap reuse)
-run aa-safety abandon_adopt.pml pass "-DCOVER" "-O0 -DSAFETY" ""
-run aa-safety-keep0 abandon_adopt.pml pass "-DCOVER -DKEEP=0" "-O0 -DSAFETY" ""
-run aa-safety-2pools abandon_adopt.pml pass "-DCOVER -DNP=2 -DNB=1" "-O0 -DSAFETY" ""
-run aa-term abandon_adopt.pml pass "-DTERM" "-O0" "-a"
-run aa-broken-close abandon_adopt.pml assert "-DBROKEN_CLOSE" "-O0 -DSAFETY" ""
-run aa-broken-abandon abandon_adopt.pml assert "-DBROKEN_ABANDON" "-O0 -DSAFETY" ""
+run aa-safety abandon_adopt.pml pass "-DCOVER -DPASSES=0" "-O1 -DSAFETY" ""
+run aa-safety-keep0 abandon_adopt.pml pass "-DCOVER -DKEEP=0 -DPASSES=0" "-O1 -DSAFETY" ""
+run aa-safety-2pools abandon_adopt.pml pass "-DCOVER -DNP=2 -DNB=1 -DPASSES=0" "-O1 -DSAFETY" ""
+run aa-reclaim abandon_adopt.pml pass "-DCOVER -DOPS=3 -DMAXHELD=0" "-O1 -DSAFETY" ""
+run aa-reclaim-held abandon_adopt.pml pass "-DCOVER -DOPS=2" "-O1 -DSAFETY" ""
+run aa-term abandon_adopt.pml pass "-DTERM -DPASSES=0" "-O0" "-a"
+run aa-term-reclaim abandon_adopt.pml pass "-DTERM -DOPS=2" "-O1" "-a"
+run aa-broken-close abandon_adopt.pml assert "-DBROKEN_CLOSE -DPASSES=0" "-O0 -DSAFETY" ""
+run aa-broken-abandon abandon_adopt.pml assert "-DBROKEN_ABANDON -DPASSES=0" "-O0 -DSAFETY" ""
+run aa-broken-late abandon_adopt.pml assert "-DBROKEN_LATE -DOPS=3 -DMAXHELD=0" "-O0 -DSAFETY" ""
 wait
 
 last=""

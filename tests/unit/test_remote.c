@@ -42,6 +42,42 @@ static void *free_all(void *arg)
     return NULL;
 }
 
+/* Another thread frees every block of the pool, then runs a reclaim pass
+ * (obmt_collect), which purges the pool in place while we are away. */
+static void *free_all_and_reclaim(void *arg)
+{
+    free_all(arg);
+    obmt_collect();
+    return NULL;
+}
+/* The owner then frees one of those blocks again: the remote list that
+ * would have shown it is gone, so the owner's take must find the count
+ * wrong and abort (pool_take_list). */
+static void reclaimed_double_free(void *unused)
+{
+    (void)unused;
+    size_t per = class_blocks(size_class(512));
+    void *t[256];
+    CHECK(per <= 256);
+    CHECK(obmt_malloc(512)); /* the class's first pool may hold other blocks: start a fresh one */
+    pool_header *p = NULL;
+    size_t n = 0;
+    for (;;) { /* fill one pool whole */
+        void *b = obmt_malloc(512);
+        if (!p && pool_of(b)->count == 1)
+            p = pool_of(b);
+        if (p && pool_of(b) == p)
+            t[n++] = b;
+        if (n == per)
+            break;
+    }
+    struct job j = { t, per };
+    run_in_thread(free_all_and_reclaim, &j);
+    CHECK(obmt_load_relaxed(&p->remote) == REMOTE_RECLAIMED);
+    obmt_free(t[0]); /* again */
+    obmt_collect();   /* takes `returned`: must abort */
+}
+
 static void *alloc_and_exit(void *arg)
 {
     struct job *j = arg;
@@ -176,10 +212,16 @@ int main(void)
     obmt_free(t[0]);
     /* The free waits in this thread's batch for q: nothing handed over yet. */
     CHECK(q->owner == OWNER_ABANDONED && me->rbatch_blocks == 1 && me->stats.adopted == adopted);
-    /* Statistics (version 3): the waiting block, and the hand-overs; a
-     * version 2 or 1 caller gets its own prefix of the same figures. */
+    /* Statistics (version 3 on): the waiting block, and the hand-overs; a
+     * version 3, 2 or 1 caller gets its own prefix of the same figures. */
     struct obmt_stats st3 = { .version = OBMT_STATS_VERSION, .size = sizeof st3 };
-    CHECK(OBMT_STATS_VERSION == 3 && obmt_stats_get(&st3) == 0 && st3.remote_blocks_waiting == 1);
+    CHECK(OBMT_STATS_VERSION >= 3 && obmt_stats_get(&st3) == 0 && st3.remote_blocks_waiting == 1);
+    struct obmt_stats v3;
+    memset(&v3, 0xa5, sizeof v3);
+    v3.version = 3;
+    v3.size = OBMT_STATS_V3_SIZE;
+    CHECK(obmt_stats_get(&v3) == 0 && v3.remote_blocks_waiting == 1 && v3.size == OBMT_STATS_V3_SIZE);
+    CHECK(v3.pools_reclaimed == 0xa5a5a5a5a5a5a5a5ull); /* past its size: untouched */
     uint64_t batches = st3.remote_batches;
     CHECK(batches >= 1 && batches <= st3.remote_frees);
     struct obmt_stats st2;
@@ -251,6 +293,9 @@ int main(void)
     int st = run_in_child(remote_double_free, NULL, msg, sizeof msg);
     CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d: %s", st, msg);
     CHECK_MSG(strstr(msg, "double free"), "message: %s", msg);
+    st = run_in_child(reclaimed_double_free, NULL, msg, sizeof msg);
+    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d: %s", st, msg);
+    CHECK_MSG(strstr(msg, "double free into the pool"), "message: %s", msg);
     st = run_in_child(remote_uncarved_free, NULL, msg, sizeof msg);
     CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d: %s", st, msg);
     CHECK_MSG(strstr(msg, "invalid pointer"), "message: %s", msg);
