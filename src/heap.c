@@ -619,4 +619,7 @@ void heap_init_process(void)
 {
     pthread_key_create(&g_heap_key, heap_key_destructor);
     pthread_atfork(heap_atfork_prepare, reclaim_atfork_parent, heap_atfork_child);
+    /* Child handlers run in the order registered: the background thread is
+     * started again once the heaps are in order. */
+    pthread_atfork(NULL, NULL, background_atfork_child);
 }

@@ -69,5 +69,6 @@ bool obmt_ensure_init(void)
 
 __attribute__((constructor)) static void obmt_constructor(void)
 {
-    obmt_ensure_init();
+    if (obmt_ensure_init())
+        background_start(); /* if OBMT_BACKGROUND_THREAD=1; not from malloc: it allocates */
 }

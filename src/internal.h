@@ -164,6 +164,7 @@ enum obmt_option {
     OPT_KEEP_FREE_ARENAS, /* wholly free arenas kept resident (OBMT_KEEP_FREE_ARENAS) */
     OPT_PURGE_DELAY_MS,   /* free pools' pages go back after this idle time; -1 never */
     OPT_RESERVE_MIB,      /* address space reserved at start-up (fixed then) */
+    OPT_BACKGROUND_THREAD, /* 1: a thread runs the time-based purging (background.c) */
     OPT_COUNT
 };
 /* g_options: written by options_init (before init publishes READY) and by
@@ -606,6 +607,16 @@ OBMT_HIDDEN size_t reclaim_purged_bytes(void);
 OBMT_HIDDEN void reclaim_atfork_prepare(void);
 OBMT_HIDDEN void reclaim_atfork_parent(void);
 OBMT_HIDDEN void reclaim_atfork_child(void);
+
+/* ==== background.c: the optional background thread ======================== */
+
+/* Start the background thread if OPT_BACKGROUND_THREAD is 1 and none runs;
+ * never from inside an allocation (pthread_create allocates). true if one
+ * runs now. */
+OBMT_HIDDEN bool background_start(void);
+OBMT_HIDDEN bool background_running(void);
+OBMT_HIDDEN uint64_t background_wakeups(void);
+OBMT_HIDDEN void background_atfork_child(void);
 
 /* ==== large.c: the underlying allocator ==================================== */
 

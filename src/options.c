@@ -34,6 +34,7 @@ static const struct option_def option_defs[OPT_COUNT] = {
     [OPT_PURGE_DELAY_MS]   = { "purge_delay_ms", OBMT_PURGE_DELAY_MS, -1, 3600 * 1000, true },
     [OPT_RESERVE_MIB]      = { "reserve_mib", (1L << OBMT_RESERVE_SHIFT) >> 20,
                                (1L << OBMT_RESERVE_MIN_SHIFT) >> 20, (1L << OBMT_RESERVE_SHIFT) >> 20, false },
+    [OPT_BACKGROUND_THREAD] = { "background_thread", 0, 0, 1, true },
 };
 
 long g_options[OPT_COUNT];
@@ -129,6 +130,8 @@ int obmt_option_set(const char *name, long value)
     }
     obmt_ensure_init(); /* so that the environment cannot overwrite it later */
     obmt_store_relaxed(&g_options[i], value);
+    if (i == OPT_BACKGROUND_THREAD && value)
+        background_start(); /* stopping is the thread's own job, at its next wake-up */
     return 0;
 }
 

@@ -202,6 +202,8 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
          (ull)s.pools_taken, (ull)s.pools_given, (ull)s.pools_adopted, (ull)s.pools_abandoned);
     line(out, arg, "  reclaim pass: %llu pools freed empty by other threads purged in place; %llu bytes of"
          " them purged now\n", (ull)s.pools_reclaimed, (ull)s.bytes_reclaimed);
+    line(out, arg, "  background thread: %s, %llu wake-ups\n", background_running() ? "running" : "off",
+         (ull)background_wakeups());
     line(out, arg, "  remote frees %llu in %llu batches, %llu blocks waiting in batches now\n",
          (ull)s.remote_frees, (ull)s.remote_batches, (ull)s.remote_blocks_waiting);
     line(out, arg, "  threads seen %llu; thread caches %llu created, %llu in use\n",

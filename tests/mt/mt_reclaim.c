@@ -35,15 +35,8 @@ static pthread_barrier_t barrier;
  * resident. */
 static int resident_pages(void *b)
 {
-    size_t pool = stats_now().pool_size, page = (size_t)sysconf(_SC_PAGESIZE);
-    char *p = (char *)((uintptr_t)b & ~(uintptr_t)(pool - 1));
-    unsigned char vec[64];
-    CHECK(pool / page <= 64);
-    CHECK(mincore(p + page, pool - page, vec) == 0);
-    int n = 0;
-    for (size_t i = 0; i < pool / page - 1; i++)
-        n += vec[i] & 1;
-    return n;
+    size_t pool = stats_now().pool_size;
+    return pool_resident_pages((void *)((uintptr_t)b & ~(uintptr_t)(pool - 1)), pool, 1);
 }
 
 static void *owner_a(void *arg)

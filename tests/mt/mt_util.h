@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "obmt.h"
@@ -62,6 +63,20 @@ static inline uint64_t rng_next(uint64_t *s)
 {
     *s += 0x9e3779b97f4a7c15ULL;
     return mix64(*s);
+}
+
+/* Resident pages of the pool of `pool` bytes at `start`, from its page
+ * `from` on (1: all but the header's page). */
+static inline int pool_resident_pages(const void *start, size_t pool, size_t from)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char vec[64];
+    CHECK(pool / page <= 64 && from < pool / page);
+    CHECK(mincore((char *)start + from * page, pool - from * page, vec) == 0);
+    int n = 0;
+    for (size_t i = 0; i < pool / page - from; i++)
+        n += vec[i] & 1;
+    return n;
 }
 
 static inline struct obmt_stats stats_now(void)

@@ -1,0 +1,128 @@
+/*
+ * background.c: the optional background thread (OBMT_BACKGROUND_THREAD=1).
+ *
+ * Without it, the time-based work (the reclaim pass over idle heaps, the
+ * purge of free pools and the decommit of wholly free arenas) runs only
+ * from allocation slow paths (heap ticks) and obmt_collect. A process whose
+ * threads have all gone quiet (workers parked on a queue, a daemon
+ * between requests) never ticks, so what the last burst freed stays
+ * resident: the pools its workers emptied into each other's heaps, and
+ * every pool of the threads that exited. The background thread wakes every
+ * quarter of the purge delay (at least 10 ms, at most 1 s) and runs the
+ * same two calls a tick runs, reclaim_pass(false) and
+ * arena_maybe_purge(false): it adds no protocol, only a caller, so the
+ * memory goes back within about one purge delay of going idle.
+ *
+ * It is off by default (as jemalloc's background_thread): a thread the
+ * program did not ask for surprises some programs (fork-heavy ones, seccomp
+ * filters, thread counts in monitoring). It starts when the option is 1 at
+ * start-up (from the library constructor, never from inside malloc:
+ * pthread_create allocates, and the allocator would call itself halfway
+ * through an operation), when obmt_option_set("background_thread", 1) is
+ * called, and in a fork child if the parent had it (the child handler runs
+ * after obmt's state is reset, outside any operation). Setting the option
+ * to 0 stops it at its next wake-up.
+ *
+ * The thread has no heap (it never allocates through obmt), blocks every
+ * signal, and is detached; its stack is small. g_bg_state: BG_OFF,
+ * BG_RUNNING; started by a CAS OFF -> RUNNING (one starter wins), stopped
+ * by the thread itself (store OFF, then a second look at the option, so
+ * that a set to 1 racing with its exit cannot leave the process without
+ * one).
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BG_OFF 0u
+#define BG_RUNNING 1u
+
+static uint32_t g_bg_state;   /* CAS acq_rel OFF -> RUNNING by a starter; store release OFF by the thread */
+static uint64_t g_bg_wakeups; /* fetch_add relaxed; statistics and tests */
+
+static uint32_t bg_period_ms(void)
+{
+    long delay = option_get(OPT_PURGE_DELAY_MS);
+    if (delay < 0)
+        return 1000; /* purging is off: only look at the option again */
+    long p = delay / 4;
+    return (uint32_t)(p < 10 ? 10 : p > 1000 ? 1000 : p);
+}
+
+static void *bg_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        while (option_get(OPT_BACKGROUND_THREAD)) {
+            uint32_t ms = bg_period_ms();
+            struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+            while (nanosleep(&ts, &ts) != 0)
+                ; /* EINTR: every signal is blocked, but be sure */
+            obmt_fetch_add_relaxed(&g_bg_wakeups, 1);
+            reclaim_pass(false);
+            arena_maybe_purge(false);
+        }
+        obmt_store_release(&g_bg_state, BG_OFF);
+        /* A set to 1 that saw RUNNING just before that store started
+         * nobody: take the job back if the option says so. */
+        uint32_t expected = BG_OFF;
+        if (!option_get(OPT_BACKGROUND_THREAD) || !obmt_cas_acq_rel(&g_bg_state, &expected, BG_RUNNING))
+            return NULL;
+    }
+}
+
+bool background_start(void)
+{
+    if (!option_get(OPT_BACKGROUND_THREAD) || obmt_load_acquire(&g_init_state) != INIT_READY)
+        return false;
+    uint32_t expected = BG_OFF;
+    if (!obmt_cas_acq_rel(&g_bg_state, &expected, BG_RUNNING))
+        return true; /* one runs already */
+    pthread_attr_t attr;
+    sigset_t all, old;
+    bool ok = pthread_attr_init(&attr) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        /* The new thread inherits this mask: it takes no signal meant for
+         * the program's threads. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_t t;
+        ok = pthread_create(&t, &attr, bg_main, NULL) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+        if (ok)
+            pthread_setname_np(t, "obmt-bg");
+    }
+    if (!ok) {
+        obmt_store_release(&g_bg_state, BG_OFF);
+        if (option_get(OPT_VERBOSE) >= 1) {
+            static const char msg[] = "obmt: could not start the background thread; purging runs from allocation slow paths\n";
+            ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+            (void)w;
+        }
+    }
+    return ok;
+}
+
+bool background_running(void)
+{
+    return obmt_load_acquire(&g_bg_state) == BG_RUNNING;
+}
+
+uint64_t background_wakeups(void)
+{
+    return obmt_load_relaxed(&g_bg_wakeups);
+}
+
+void background_atfork_child(void)
+{
+    /* The thread did not survive the fork. */
+    obmt_store_relaxed(&g_bg_state, BG_OFF);
+    background_start();
+}
