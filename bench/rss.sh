@@ -44,27 +44,10 @@ done
 bash scripts/deps.sh build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev \
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev python3
 
-echo "== building rss_after_burst and obmt-override (build/release)"
-build=build/release
-if ! grep -qs '^OBMT_BUILD_BENCH:BOOL=ON' "$build/CMakeCache.txt"; then
-  cmake -S . -B "$build" -DOBMT_BUILD_BENCH=ON >/dev/null
-fi
-cmake --build "$build" --target rss_after_burst obmt-override -j"$(nproc)" >/dev/null
-bin=$build/bench/rss_after_burst
-libdir=/usr/lib/$(gcc -dumpmachine)
-declare -A preload=(
-  [obmt]=$PWD/$build/libobmt-override.so
-  [obmt-delay0]=$PWD/$build/libobmt-override.so
-  [glibc]=""
-  [jemalloc]=$libdir/libjemalloc.so.2
-  [mimalloc]=$libdir/libmimalloc.so.2
-  [tcmalloc]=$libdir/libtcmalloc_minimal.so.4
-)
+. bench/peers.sh
+peers_setup bench/rss.sh rss_after_burst
+preload[obmt-delay0]=${preload[obmt]}
 declare -A extra_env=([obmt-delay0]="OBMT_PURGE_DELAY_MS=0")
-for a in "${!preload[@]}"; do
-  p=${preload[$a]}
-  if [ -n "$p" ] && [ ! -e "$p" ]; then echo "bench/rss.sh: $a not found at $p" >&2; exit 1; fi
-done
 
 # The runs: "variant scenario threads allocators...".
 peers="obmt glibc jemalloc mimalloc tcmalloc"
@@ -82,24 +65,13 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
 raw=$build/rss-raw/$stamp
 mkdir -p "$raw"
 {
-  echo "date=$(date -u +%Y-%m-%d)"
-  echo "host=$(hostname)"
-  echo "ncpu=$(nproc)"
-  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-  echo "kernel=$(uname -r)"
+  peers_meta
   echo "thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo '?')"
   echo "command=bash bench/rss.sh$([ "$reps" = 3 ] || echo " --reps $reps")$([ "$jobs" = 4 ] || echo " --jobs $jobs")$([ "$mib" = 256 ] || echo " --mib $mib")$([ "$idle" = 2 ] || echo " --idle $idle")"
   echo "reps=$reps"
   echo "jobs=$jobs"
   echo "mib=$mib"
   echo "idle=$idle"
-  echo "obmt=$(git describe --always --dirty 2>/dev/null || echo '?') ($(grep -m1 '^CMAKE_BUILD_TYPE:' "$build/CMakeCache.txt" | cut -d= -f2) build)"
-  if git diff --quiet HEAD -- src include 2>/dev/null; then
-    echo "obmt_src=src/ and include/ as committed"
-  else
-    echo "obmt_src=built from a working tree with uncommitted changes in src/ or include/ (diff sha1 $(git diff HEAD -- src include | sha1sum | cut -c1-12))"
-  fi
-  echo "peers=glibc $(dpkg-query -W -f='${Version}' libc6), jemalloc $(dpkg-query -W -f='${Version}' libjemalloc2), mimalloc $(dpkg-query -W -f='${Version}' libmimalloc2.0), tcmalloc $(dpkg-query -W -f='${Version}' libtcmalloc-minimal4) (Debian packages)"
 } > "$raw/meta.txt"
 
 # One run: its output goes to REP-ALLOC-VARIANT-SCENARIO-THREADS.txt; a
