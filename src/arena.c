@@ -97,7 +97,10 @@ static size_t g_kept;                           /* KEPT arenas (fetch_add/sub re
 static size_t g_committed, g_committed_hwm, g_decommits; /* statistics */
 static uint64_t g_pools_purged;                 /* statistics: fetch_add relaxed */
 static uint32_t g_next_purge_ms;                /* earliest next purge pass (relaxed hint) */
-static int g_purging;                           /* one purge pass at a time: CAS acquire / store release */
+static int g_purging;                           /* PURGE_PASS while a pass runs, PURGE_FORK while a fork is under
+                                                 * way: CAS acq_rel / store release */
+#define PURGE_PASS 1
+#define PURGE_FORK 2
 
 void arena_init(void *base, size_t reserved)
 {
@@ -478,10 +481,11 @@ static void purge_if_due(uint32_t t, bool now)
     if (!now && delay > 0 && (int32_t)(t - obmt_load_relaxed(&g_next_purge_ms)) < 0)
         return;
     /* A forced pass (obmt_collect promises the pages back on return) waits
-     * for a running one: only collect ever waits, never malloc or free. */
+     * for a running one: only collect ever waits, never malloc or free, and
+     * never for a fork's hold (an atfork handler may call obmt_collect). */
     int expected = 0;
-    while (!obmt_cas_acq_rel(&g_purging, &expected, 1)) {
-        if (!now)
+    while (!obmt_cas_acq_rel(&g_purging, &expected, PURGE_PASS)) {
+        if (!now || expected == PURGE_FORK)
             return;
         expected = 0;
         sched_yield();
@@ -505,11 +509,25 @@ static void purge_if_due(uint32_t t, bool now)
     obmt_store_release(&g_purging, 0);
 }
 
+/* Before fork: wait for a running purge pass and hold others off, so that
+ * the child finds no arena half purged (its pools off the free stack, or a
+ * whole arena CLAIMED by a thread that is not in the child). */
+void arena_atfork_prepare(void)
+{
+    int expected = 0;
+    while (!obmt_cas_acq_rel(&g_purging, &expected, PURGE_FORK)) {
+        expected = 0;
+        sched_yield();
+    }
+}
+
+void arena_atfork_parent(void)
+{
+    obmt_store_release(&g_purging, 0);
+}
+
 void arena_atfork_child(void)
 {
-    /* The thread that was purging, if any, is not in the child: its pass
-     * will never end. The pools it had taken off an arena's free stack stay
-     * out of reach in the child (free pools, never a user's block). */
     obmt_store_relaxed(&g_purging, 0);
 }
 

@@ -557,6 +557,7 @@ static void heap_atfork_child(void)
      * never lost, only not reused. */
     arena_atfork_child();
     reclaim_atfork_child();
+    background_atfork_child();
     struct heap *me = tls_heap;
     uint32_t n = obmt_load_relaxed(&g_heaps_used);
     if (n > OBMT_MAX_HEAPS)
@@ -610,16 +611,21 @@ static void heap_atfork_prepare(void)
     struct heap *h = tls_heap;
     if (h != &heap_empty)
         heap_flush_remote(h);
-    /* A reclaim pass holds pools off some heap's `returned` stack: let it
-     * end (and none start) so that the child does not lose them. */
+    /* A reclaim pass holds pools off some heap's `returned` stack, a purge
+     * pass pools off an arena's free stack: let them end (and none start)
+     * so that the child does not lose them. */
     reclaim_atfork_prepare();
+    arena_atfork_prepare();
+}
+
+static void heap_atfork_parent(void)
+{
+    arena_atfork_parent();
+    reclaim_atfork_parent();
 }
 
 void heap_init_process(void)
 {
     pthread_key_create(&g_heap_key, heap_key_destructor);
-    pthread_atfork(heap_atfork_prepare, reclaim_atfork_parent, heap_atfork_child);
-    /* Child handlers run in the order registered: the background thread is
-     * started again once the heaps are in order. */
-    pthread_atfork(NULL, NULL, background_atfork_child);
+    pthread_atfork(heap_atfork_prepare, heap_atfork_parent, heap_atfork_child);
 }

@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -69,6 +70,14 @@ bool obmt_ensure_init(void)
 
 __attribute__((constructor)) static void obmt_constructor(void)
 {
-    if (obmt_ensure_init())
-        background_start(); /* if OBMT_BACKGROUND_THREAD=1; not from malloc: it allocates */
+    bool ready = obmt_ensure_init();
+    /* Another thread may be initialising (a library constructor that
+     * started threads): wait for it, then start the background thread if
+     * OBMT_BACKGROUND_THREAD=1 (here, not from malloc: it allocates). */
+    while (!ready && obmt_load_acquire(&g_init_state) == INIT_RUNNING) {
+        sched_yield();
+        ready = obmt_load_acquire(&g_init_state) == INIT_READY;
+    }
+    if (ready)
+        background_start();
 }

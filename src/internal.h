@@ -222,7 +222,10 @@ OBMT_HIDDEN void arena_walk_pools(void (*fn)(const pool_header *p, void *arg), v
  * kept. Runs at most every delay/4 from the pool slow paths; `now` forces a
  * pass over every arena with free pools (obmt_collect). */
 OBMT_HIDDEN void arena_maybe_purge(bool now);
-/* In a fork child: forget a purge pass another thread was running. */
+/* Fork: prepare waits for a running purge pass and holds others off until
+ * the parent or child handler lets them run again. */
+OBMT_HIDDEN void arena_atfork_prepare(void);
+OBMT_HIDDEN void arena_atfork_parent(void);
 OBMT_HIDDEN void arena_atfork_child(void);
 /* Free pools whose pages the purge gave back, since start-up. */
 OBMT_HIDDEN uint64_t arena_pools_purged(void);

@@ -130,8 +130,14 @@ int obmt_option_set(const char *name, long value)
     }
     obmt_ensure_init(); /* so that the environment cannot overwrite it later */
     obmt_store_relaxed(&g_options[i], value);
-    if (i == OPT_BACKGROUND_THREAD && value)
-        background_start(); /* stopping is the thread's own job, at its next wake-up */
+    if (i == OPT_BACKGROUND_THREAD && value && !background_start()) {
+        /* No thread (pthread_create failed: EAGAIN under a thread limit): say
+         * so rather than read 1 with nothing running. Stopping is the
+         * thread's own job, at its next wake-up. */
+        obmt_store_relaxed(&g_options[i], 0);
+        errno = EAGAIN;
+        return -1;
+    }
     return 0;
 }
 

@@ -11,14 +11,16 @@
  * 2. A exits (its exit gives the pools back to their arena); nobody calls
  *    obmt: within a few seconds every page of those pools must have gone
  *    (the purge, run by the background thread).
- * 3. Setting the option to 0 stops the thread; setting it to 1 starts one
+ * 3. A fork child has no background thread and reads the option as 0; it
+ *    may start one.
+ * 4. Setting the option to 0 stops the thread; setting it to 1 starts one
  *    again.
  * Without the background thread no pass or purge runs in 1 and 2 (nothing
  * ticks), so both fail. */
 #include "mt_util.h"
 
 #include <stdatomic.h>
-#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #define POOLS 4
@@ -137,10 +139,28 @@ int main(void)
     CHECK_MSG(left == 0, "5 s after A's exit, %d pages of its pools are resident", left);
     pthread_join(f, NULL);
 
-    /* 3. Off, and on again. */
+    /* 3. A fork child has no background thread and says so; it may start
+     * one. */
     long v = -1;
     CHECK(obmt_option_get("background_thread", &v) == 0 && v == 1);
     CHECK_MSG(stats_say("background thread: running"), "statistics: %s", text);
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        int ok = obmt_option_get("background_thread", &v) == 0 && v == 0 && stats_say("background thread: off");
+        /* (ThreadSanitizer cannot start threads in the child of a
+         * multi-threaded process: there the restart is not tried.) */
+        if (!UNDER_TSAN)
+            ok = ok && obmt_option_set("background_thread", 1) == 0 && stats_say("background thread: running");
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+
+    /* 4. Off, and on again. */
+    CHECK(obmt_option_get("background_thread", &v) == 0 && v == 1);
     CHECK(obmt_option_set("background_thread", 0) == 0);
     CHECK_MSG(stats_say("background thread: off"), "statistics: %s", text);
     CHECK(obmt_option_set("background_thread", 1) == 0);
