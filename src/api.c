@@ -171,6 +171,12 @@ void *obmt_realloc(void *ptr, size_t n)
 {
     if (!ptr)
         return obmt_malloc(n);
+    if (n == 0) {
+        /* As glibc (REALLOC_ZERO_BYTES_FREES), jemalloc and tcmalloc: a
+         * free, and NULL. Programs written for glibc use it so. */
+        obmt_free(ptr);
+        return NULL;
+    }
     if (unlikely(n > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;
@@ -264,7 +270,19 @@ void *obmt_aligned_alloc(size_t alignment, size_t n)
 
 void *obmt_memalign(size_t alignment, size_t n)
 {
-    return obmt_aligned_alloc(alignment, n);
+    /* glibc's memalign: an alignment up to the default one is malloc's
+     * (0 included), any other is rounded up to a power of two; only one
+     * too large to round fails (EINVAL). aligned_alloc and posix_memalign
+     * keep rejecting alignments that are not powers of two. */
+    if (alignment <= OBMT_ALIGNMENT)
+        return obmt_malloc(n);
+    if (unlikely(alignment > SIZE_MAX / 2 + 1)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!is_pow2(alignment))
+        alignment = (size_t)1 << (64 - __builtin_clzll((unsigned long long)alignment));
+    return aligned_malloc(alignment, n);
 }
 
 void *obmt_valloc(size_t n)

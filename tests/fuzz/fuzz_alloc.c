@@ -29,13 +29,15 @@
  * Checks (any failure prints the op and aborts): every live block holds a
  * pattern derived from a per-allocation tag over all of its usable size,
  * checked in full before free and realloc; realloc keeps min(old, new)
- * bytes; calloc memory is zero; usable size >= request and stable; blocks
+ * bytes, and realloc(p, 0) frees p and returns NULL (glibc's rule);
+ * calloc memory is zero; usable size >= request and stable; blocks
  * are 16-byte aligned and honour the requested alignment; live blocks never
  * overlap; obmt_owns is true exactly for requests up to 8160 bytes from
  * malloc, calloc and realloc, and pool blocks have their class size; huge
  * requests and overflowing counts give NULL and ENOMEM with the old block
  * untouched, bad alignments EINVAL (posix_memalign: returned, *out
- * untouched, errno kept); statistics are consistent and monotonic (and,
+ * untouched, errno kept; memalign rounds an alignment that is not a power
+ * of two up to one, as glibc's does); statistics are consistent and monotonic (and,
  * with version 2 statistics, count exactly the live pool blocks). At the
  * end of each input every live block is freed (slot i on thread i % 2),
  * the threads collect (0, 1, 0: a collect hands over batched remote frees
@@ -474,6 +476,13 @@ static void do_realloc(const struct op *o, int array)
             slot_check(o, s, "after failed realloc (block must be untouched)");
         return;
     }
+    if (s->p && n == 0) {
+        /* As glibc's: a free, and NULL (errno untouched). */
+        REQUIRE(o, q == NULL && errno == 0, "realloc(%p, 0) = %p, errno %d: must free and return NULL",
+                (void *)s->p, q, errno);
+        s->p = NULL;
+        return;
+    }
     REQUIRE(o, q != NULL, "realloc(%p, %zu) failed, errno %d", (void *)s->p, n, errno);
     size_t keep = 0;
     uint64_t tag = next_tag++;
@@ -492,7 +501,8 @@ static void do_realloc(const struct op *o, int array)
     slot_set(o, s, q, n, 0, small, exact, tag, keep);
 }
 
-/* The failure an aligned request must get, or 0. -1: ENOMEM or EINVAL. */
+/* The failure an aligned request must get, or 0. -1: ENOMEM or EINVAL.
+ * (memalign rounds its alignment first: see op_aligned.) */
 static int aligned_expect(const struct op *o, size_t a, int posix)
 {
     if (!is_pow2(a) || (posix && a < sizeof(void *)))
@@ -538,10 +548,20 @@ static void op_aligned(const struct op *o)
         break;
     }
     case K_ALIGNED_ALLOC:
-    case K_MEMALIGN:
         expect = aligned_expect(o, a, 0);
-        p = o->kind == K_MEMALIGN ? obmt_memalign(a, n) : obmt_aligned_alloc(a, n);
+        p = obmt_aligned_alloc(a, n);
         break;
+    case K_MEMALIGN: {
+        /* glibc's rule: up to 16 (0 too) is malloc's, others round up to a
+         * power of two; what comes back must be aligned to the rounded one. */
+        size_t r = a <= 16 ? 16 : a;
+        while (!is_pow2(r) && r <= SIZE_MAX / 2)
+            r = (r | (r >> 1) | (r >> 2) | (r >> 4) | (r >> 8) | (r >> 16) | (r >> 32)) + 1;
+        expect = a > SIZE_MAX / 2 + 1 ? EINVAL : aligned_expect(o, r, 0);
+        p = obmt_memalign(a, n);
+        a = r;
+        break;
+    }
     case K_VALLOC:
         a = page_size;
         expect = size_is_huge(o) ? ENOMEM : 0;
