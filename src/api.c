@@ -187,8 +187,9 @@ void *obmt_realloc(void *ptr, size_t n)
         old = small_usable(ptr);
         /* Keep the block when the new size still fits and does not waste
          * more than half of it (obmalloc keeps it above 3/4; half avoids
-         * copying on small shrinks). */
-        if (n <= old && n > old / 2)
+         * copying on small shrinks), or when a new block would be of the
+         * same class anyway (16 bytes down to 1). */
+        if (n <= old && (n > old / 2 || class_size(size_class(n)) == old))
             return ptr; /* same block, same usable size: nothing to tell valgrind */
         /* Growing: take at least a quarter more, so that a chain of small
          * growths (a string appended to) moves O(log n) times, not O(n). */

@@ -183,6 +183,13 @@ static void test_realloc(void)
             CHECK_MSG(owns(p), "realloc to %zu should land in a pool", big[i]);
         prev = big[i];
     }
+    /* A shrink that would land in the same class keeps the block. */
+    void *s16 = M_MALLOC(16);
+    CHECK(s16);
+    fill(s16, 16, 6);
+    CHECK(M_REALLOC(s16, 8) == s16 && verify(s16, 8, 6));
+    CHECK(M_REALLOC(s16, 1) == s16 && verify(s16, 1, 6));
+    M_FREE(s16);
     /* realloc(p, 0) frees p and returns NULL, as glibc's (p is gone: the
      * block is free again, so a same-class malloc may return it). */
     CHECK(M_REALLOC(p, 0) == NULL);
