@@ -258,7 +258,6 @@ void obmt_stats_json(void (*out)(const char *text, void *arg), void *arg)
     F(pool_size); F(arena_size); F(small_request_max); F(reserved_bytes);
     F(arenas_used_hwm); F(arenas_committed); F(arenas_committed_hwm); F(arenas_decommitted);
     F(bytes_committed);
-    jput(&j, ",\"bytes_mapped\":%llu", (ull)s.bytes_committed);
     F(bytes_in_use); F(bytes_free_in_pools); F(bytes_empty_pools); F(bytes_free_pools);
     F(pools_free_in_arenas); F(pools_taken); F(pools_given); F(pools_adopted); F(pools_abandoned);
     F(pools_purged); F(pools_reclaimed); F(bytes_reclaimed);

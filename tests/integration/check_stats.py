@@ -9,10 +9,11 @@ import argparse
 import json
 import sys
 
-KEYS = ("pid", "pools_taken", "pools_given", "bytes_in_use", "bytes_mapped", "bytes_committed",
+KEYS = ("pid", "pools_taken", "pools_given", "bytes_in_use", "bytes_committed",
         "bytes_free_in_pools", "bytes_empty_pools", "bytes_free_pools", "heaps_used_hwm",
         "heaps_in_use", "threads_seen", "remote_frees", "large_allocs", "large_bytes_in_use",
-        "pools_adopted", "pools_abandoned", "pools_purged", "remote_batches", "remote_blocks_waiting")
+        "pools_adopted", "pools_abandoned", "pools_purged", "remote_batches", "remote_blocks_waiting",
+        "pools_reclaimed", "bytes_reclaimed")
 CLASS_KEYS = ("class", "block_size", "pools_used", "pools_full", "pools_empty", "blocks_in_use")
 
 
@@ -48,6 +49,9 @@ def sum_errors(r):
     total = sum(r[k] for k in parts)
     if r["heaps_in_use"] <= 1 and total != r["bytes_committed"]:
         errors.append(f"{' + '.join(parts)} = {total} != bytes_committed {r['bytes_committed']}")
+    # Pools purged in place by the reclaim pass are free space in used pools.
+    if r["heaps_in_use"] <= 1 and r["bytes_reclaimed"] > r["bytes_free_in_pools"]:
+        errors.append(f"bytes_reclaimed {r['bytes_reclaimed']} > bytes_free_in_pools {r['bytes_free_in_pools']}")
     # A batch holds at least one block: never more hand-overs than blocks.
     if r["remote_batches"] > r["remote_frees"]:
         errors.append(f"remote_batches {r['remote_batches']} > remote_frees {r['remote_frees']}")
