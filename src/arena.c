@@ -220,16 +220,20 @@ static pool_header *arena_try_pop(size_t slot, uint64_t *old_state, uint64_t ski
     }
 }
 
+/* g_slots_used may overshoot (a failed fetch_add past the last slot). */
+static size_t slots_clamp(size_t n)
+{
+    return n < g_max_arenas ? n : g_max_arenas;
+}
+
 static size_t slots_used(void)
 {
-    size_t n = obmt_load_relaxed(&g_slots_used);
-    return n < g_max_arenas ? n : g_max_arenas;
+    return slots_clamp(obmt_load_relaxed(&g_slots_used));
 }
 
 static size_t slots_used_sc(void)
 {
-    size_t n = __atomic_load_n(&g_slots_used, __ATOMIC_SEQ_CST);
-    return n < g_max_arenas ? n : g_max_arenas;
+    return slots_clamp(__atomic_load_n(&g_slots_used, __ATOMIC_SEQ_CST));
 }
 
 static void committed_end_extend(size_t end)

@@ -429,6 +429,17 @@ void heap_release_unowned(struct heap *h, pool_header *p, uintptr_t w)
 
 /* ---- collecting and exiting ------------------------------------------------------------- */
 
+/* Give every empty pool h keeps back to its arena. */
+static void give_back_cached(struct heap *h)
+{
+    while (h->emptypools) {
+        pool_header *p = h->emptypools;
+        h->emptypools = p->nextpool;
+        h->nempty--;
+        give_back(h, p);
+    }
+}
+
 size_t heap_collect(struct heap *h, bool all)
 {
     if (h == &heap_empty)
@@ -458,14 +469,8 @@ size_t heap_collect(struct heap *h, bool all)
             p = next;
         }
     }
-    if (all) {
-        while (h->emptypools) {
-            pool_header *p = h->emptypools;
-            h->emptypools = p->nextpool;
-            h->nempty--;
-            give_back(h, p);
-        }
-    }
+    if (all)
+        give_back_cached(h);
     return left;
 }
 
@@ -529,12 +534,7 @@ void heap_thread_exit(struct heap *h)
         list_unlink(&h->fullpools, p);
         abandon_full(p);
     }
-    while (h->emptypools) {
-        pool_header *p = h->emptypools;
-        h->emptypools = p->nextpool;
-        h->nempty--;
-        give_back(h, p);
-    }
+    give_back_cached(h);
     pool_header *list = obmt_exchange_acq_rel(&h->returned, RETURNED_CLOSED);
     while (list) {
         pool_header *p = list;
@@ -596,10 +596,7 @@ static void heap_atfork_child(void)
             struct heap *mine = heap_get_slow();
             p->state = POOL_ABANDONED; /* its list links belong to the dead heap */
             uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
-            if (mine)
-                heap_adopt(mine, p, w);
-            else
-                heap_release_unowned(NULL, p, w);
+            heap_adopt_or_release(mine, p, w);
         }
     }
 }

@@ -563,6 +563,15 @@ OBMT_HIDDEN void heap_adopt(struct heap *h, pool_header *p, uintptr_t w);
  * back to its arena if that emptied it, else leave it ABANDONED. h may be
  * NULL (a thread without a heap). */
 OBMT_HIDDEN void heap_release_unowned(struct heap *h, pool_header *p, uintptr_t w);
+/* Either of the two: adopt p into h, or release it if h is NULL (the
+ * caller has no heap: a thread being torn down, or heaps exhausted). */
+static inline void heap_adopt_or_release(struct heap *h, pool_header *p, uintptr_t w)
+{
+    if (h)
+        heap_adopt(h, p, w);
+    else
+        heap_release_unowned(NULL, p, w);
+}
 /* heap->returned when its thread has exited: freers adopt instead. */
 #define RETURNED_CLOSED ((pool_header *)1)
 /* Drain the calling thread's returned pools and remote lists; give back

@@ -73,10 +73,7 @@ static void remote_hand_over(pool_header *p, block *head, block *tail, uint32_t 
             return;
         struct heap *h = heap_get_slow();
         uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
-        if (h)
-            heap_adopt(h, p, w);
-        else
-            heap_release_unowned(NULL, p, w);
+        heap_adopt_or_release(h, p, w);
     } else if (flags & REMOTE_ABANDONED) {
         uintptr_t w = obmt_load_relaxed(&p->remote);
         do {
@@ -85,11 +82,7 @@ static void remote_hand_over(pool_header *p, block *head, block *tail, uint32_t 
         } while (!obmt_cas_acq_rel(&p->remote, &w, (uintptr_t)0));
         /* We hold the pool: adopt it, or, without a heap (a thread being
          * torn down, or heaps exhausted), release it if it is now empty. */
-        struct heap *h = heap_get_slow();
-        if (h)
-            heap_adopt(h, p, w);
-        else
-            heap_release_unowned(NULL, p, w);
+        heap_adopt_or_release(heap_get_slow(), p, w);
     }
 }
 
