@@ -78,7 +78,7 @@ static inline uint64_t st_make(uint64_t gen_and_flags, unsigned nfree, unsigned 
  */
 struct arena_object {
     alignas(64) uint64_t state;
-    uint32_t last_give_ms;
+    uint64_t last_give_ms;
     uint32_t dirty;
     uint8_t next[NPOOLS];        /* free-pool stack links: index + 1, 0 = end */
 };
@@ -96,7 +96,7 @@ static uint64_t g_buckets[NPOOLS][BUCKET_WORDS];
 static size_t g_kept;                           /* KEPT arenas (fetch_add/sub relaxed) */
 static size_t g_committed, g_committed_hwm, g_decommits; /* statistics */
 static uint64_t g_pools_purged;                 /* statistics: fetch_add relaxed */
-static uint32_t g_next_purge_ms;                /* earliest next purge pass (relaxed hint) */
+static uint64_t g_next_purge_ms;                /* earliest next purge pass (relaxed hint) */
 static int g_purging;                           /* PURGE_PASS while a pass runs, PURGE_FORK while a fork is under
                                                  * way: CAS acq_rel / store release */
 #define PURGE_PASS 1
@@ -347,7 +347,7 @@ pool_header *arena_take_pool(void)
  * of them), or leave it to the purge, which decommits it once it has had no
  * pool back for the purge delay (at once when the delay is 0). */
 static void arena_decommit(size_t slot);
-static void purge_if_due(uint32_t t, bool now);
+static void purge_if_due(uint64_t t, bool now);
 static void arena_wholly_free(size_t slot)
 {
     uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
@@ -400,7 +400,7 @@ void arena_give_pool(pool_header *p)
         if (state_cas(slot, &s, ns))
             break;
     }
-    uint32_t t = os_now_ms();
+    uint64_t t = os_now_ms();
     obmt_store_relaxed(&a->last_give_ms, t);
     obmt_fetch_add_relaxed(&a->dirty, 1);
     unsigned nfree = ST_NFREE(s) + 1;
@@ -477,12 +477,12 @@ static void arena_purge(size_t slot)
  * those that have had no pool back for the delay (all of them if `now`).
  * At most one thread runs a pass; others skip it (purging is never needed
  * for progress). */
-static void purge_if_due(uint32_t t, bool now)
+static void purge_if_due(uint64_t t, bool now)
 {
     long delay = option_get(OPT_PURGE_DELAY_MS);
     if (delay < 0)
         return;
-    if (!now && delay > 0 && (int32_t)(t - obmt_load_relaxed(&g_next_purge_ms)) < 0)
+    if (!now && delay > 0 && t < obmt_load_relaxed(&g_next_purge_ms))
         return;
     /* A forced pass (obmt_collect promises the pages back on return) waits
      * for a running one: only collect ever waits, never malloc or free, and
@@ -494,13 +494,14 @@ static void purge_if_due(uint32_t t, bool now)
         expected = 0;
         sched_yield();
     }
-    obmt_store_relaxed(&g_next_purge_ms, t + (uint32_t)(delay / 4 + 1));
+    obmt_store_relaxed(&g_next_purge_ms, t + (uint64_t)(delay / 4 + 1));
     size_t used = slots_used();
     for (size_t slot = 0; slot < used; slot++) {
         struct arena_object *a = &g_arenas[slot];
         if (!obmt_load_relaxed(&a->dirty))
             continue;
-        if (!now && (int32_t)(t - obmt_load_relaxed(&a->last_give_ms)) < delay)
+        /* signed: a give after t was read is not old */
+        if (!now && (int64_t)(t - obmt_load_relaxed(&a->last_give_ms)) < (int64_t)delay)
             continue;
         uint64_t s = obmt_load_acquire(&a->state);
         if (ST_NFREE(s) == NPOOLS) {

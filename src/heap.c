@@ -350,14 +350,14 @@ void heap_ticked(struct heap *h)
     h->ticks = OBMT_HEAP_TICKS;
     heap_flush_remote(h); /* the age bound of remote batches */
     long delay = option_get(OPT_PURGE_DELAY_MS);
-    uint32_t t = os_now_ms();
+    uint64_t t = os_now_ms();
     obmt_store_relaxed(&h->last_tick_ms, t); /* busy: the reclaim pass leaves it alone */
     if (delay < 0)
         return;
     /* At most once per purge delay (and 100 ms): take back the blocks other
      * threads freed into this heap's pools and give the pools that emptied
      * back to their arenas, so that the purge can return their pages. */
-    if ((int32_t)(t - h->last_collect_ms) >= (delay > 100 ? delay : 100)) {
+    if ((int64_t)(t - h->last_collect_ms) >= (int64_t)(delay > 100 ? delay : 100)) {
         h->last_collect_ms = t;
         heap_collect(h, false);
     }

@@ -153,7 +153,7 @@ OBMT_HIDDEN noreturn void os_fatal(const char *what, const void *ptr, const char
 OBMT_HIDDEN extern int os_fail_commits;
 /* A coarse monotonic clock in milliseconds (wraps every 49 days; compare
  * differences as int32_t). vDSO, no system call, no allocation. */
-OBMT_HIDDEN uint32_t os_now_ms(void);
+OBMT_HIDDEN uint64_t os_now_ms(void);
 
 /* ==== options.c: run-time options (OBMT_<NAME> environment variables) ===== */
 
@@ -500,8 +500,8 @@ struct heap {
     uint32_t free_next;          /* free-heap stack link: index+1 */
     uint32_t in_use;             /* 1 while a thread uses it (relaxed; statistics) */
     int32_t ticks;               /* slow-path events until the next heap_ticked */
-    uint32_t last_collect_ms;    /* when heap_ticked last collected */
-    uint32_t last_tick_ms;       /* when the heap was taken or last ticked: relaxed stores by its
+    uint64_t last_collect_ms;    /* when heap_ticked last collected */
+    uint64_t last_tick_ms;       /* when the heap was taken or last ticked: relaxed stores by its
                                   * thread; the reclaim pass reads it to leave busy heaps alone */
     uint32_t adopted_since;      /* pools adopted since the last collect */
     uint32_t collect_after;      /* ... that trigger the next one (see heap_adopt) */

@@ -75,11 +75,13 @@ int os_decommit(void *p, size_t size)
 #endif
 }
 
-uint32_t os_now_ms(void)
+uint64_t os_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO: no system call */
-    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+    /* 64 bits: 32-bit milliseconds wrap after 49.7 days, and differences
+     * compared as int32 stop purging after 24.8 days without a slow path. */
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static size_t fmt_hex(char *out, uintptr_t v)

@@ -65,7 +65,7 @@ uint64_t g_pools_reclaimed; /* fetch_add relaxed; statistics */
 #define RECLAIM_PASS 1u
 #define RECLAIM_FORK 2u
 static uint32_t g_reclaiming;
-static uint32_t g_next_reclaim_ms;
+static uint64_t g_next_reclaim_ms;
 
 /* Purge p in place if every block is on its remote list (the caller took p
  * off its owner's `returned`). */
@@ -126,8 +126,8 @@ size_t reclaim_pass(bool now)
     long delay = option_get(OPT_PURGE_DELAY_MS);
     if (delay < 0)
         return 0; /* purging is off */
-    uint32_t t = os_now_ms();
-    if (!now && (int32_t)(t - obmt_load_relaxed(&g_next_reclaim_ms)) < 0)
+    uint64_t t = os_now_ms();
+    if (!now && t < obmt_load_relaxed(&g_next_reclaim_ms))
         return 0;
     uint32_t expected = 0;
     while (!obmt_cas_acq_rel(&g_reclaiming, &expected, RECLAIM_PASS)) {
@@ -140,7 +140,7 @@ size_t reclaim_pass(bool now)
         expected = 0;
         sched_yield();
     }
-    uint32_t every = (uint32_t)(delay / 4 < 10 ? 10 : delay / 4);
+    uint64_t every = (uint64_t)(delay / 4 < 10 ? 10 : delay / 4);
     obmt_store_relaxed(&g_next_reclaim_ms, t + every);
     size_t purged = reclaim_purged_bytes();
     if (purged == 0) { /* large pages: nothing to purge in place */
@@ -159,7 +159,7 @@ size_t reclaim_pass(bool now)
         /* A heap that ticked within the last period is busy: it takes its
          * own `returned` stack soon (heap_collect, at most a purge delay
          * away), and would fault the purged pages in again at once. */
-        if (!now && (int32_t)(t - obmt_load_relaxed(&h->last_tick_ms)) < (int32_t)every)
+        if (!now && (int64_t)(t - obmt_load_relaxed(&h->last_tick_ms)) < (int64_t)every) /* signed: a tick after t */
             continue;
         pool_header *r = obmt_load_relaxed(&h->returned);
         if (!r || r == RETURNED_CLOSED)
