@@ -109,11 +109,13 @@ def main():
 set output '%s'
 set title "blowup: resident memory once the threads are idle (lower is better; about 16 MiB live)"
 set logscale xy
+set xrange [5:1600]
+set xtics (8, 64, 256, 1024)
 set xlabel 'threads'
 set ylabel 'RSS (MiB)'
 set key outside right
 set grid
-plot for [i=2:%d] '%s' using 1:i with linespoints title columnheader(i)
+plot for [i=2:%d] '%s' using 1:i with linespoints pt 7 ps 0.7 lw 1.5 title columnheader(i)
 """ % (os.path.join(chart_dir, "blowup.svg"), len(ALLOCS) + 1, dat))
     subprocess.run(["gnuplot", gp], check=False)
     os.remove(gp)
