@@ -13,6 +13,12 @@
  * arena_maybe_purge(false): it adds no protocol, only a caller, so the
  * memory goes back within about one purge delay of going idle.
  *
+ * The same thread writes the statistics over time: with OBMT_STATS_FILE set
+ * and OBMT_STATS_INTERVAL_MS > 0 it appends one JSON line ("at":"interval")
+ * every that many milliseconds (stats_append_file: one write() per line, so
+ * lines of processes that share the file stay whole). It runs when either
+ * job is wanted and does only the jobs asked for.
+ *
  * It is off by default (as jemalloc's background_thread): a thread the
  * program did not ask for surprises some programs (fork-heavy ones, seccomp
  * filters, thread counts in monitoring). It starts when the option is 1 at
@@ -53,35 +59,58 @@
 static uint32_t g_bg_state;   /* CAS acq_rel OFF -> RUNNING by a starter; store release OFF by the thread */
 static uint64_t g_bg_wakeups; /* fetch_add relaxed; statistics and tests */
 
-static uint32_t bg_period_ms(void)
+/* Why the thread runs: the time-based purging, or the statistics lines. */
+static bool bg_wanted(void)
+{
+    return option_get(OPT_BACKGROUND_THREAD) || (option_get(OPT_STATS_INTERVAL_MS) > 0 && g_stats_file[0]);
+}
+
+static uint64_t bg_purge_period_ms(void)
 {
     long delay = option_get(OPT_PURGE_DELAY_MS);
     if (delay < 0)
-        return 1000; /* purging is off: only look at the option again */
+        return 1000; /* purging is off: only look at the options again */
     long p = delay / 4;
-    return (uint32_t)(p < 10 ? 10 : p > 1000 ? 1000 : p);
+    return (uint64_t)(p < 10 ? 10 : p > 1000 ? 1000 : p);
 }
 
 static void *bg_main(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "obmt-bg"); /* prctl: no /proc file to open */
+    uint64_t next_stats = 0;
     for (;;) {
-        while (option_get(OPT_BACKGROUND_THREAD)) {
-            uint32_t ms = bg_period_ms();
-            struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+        while (bg_wanted()) {
+            /* Sleep until the next job: a purge period, the next line of
+             * statistics, and at most a second (the options may change). */
+            bool purge = option_get(OPT_BACKGROUND_THREAD) != 0;
+            long every = g_stats_file[0] ? option_get(OPT_STATS_INTERVAL_MS) : 0;
+            uint64_t now = os_now_ms(), ms = purge ? bg_purge_period_ms() : 1000;
+            if (every > 0) {
+                if (next_stats == 0 || next_stats > now + (uint64_t)every)
+                    next_stats = now + (uint64_t)every; /* first line, or the interval shrank */
+                if (next_stats - now < ms)
+                    ms = next_stats > now ? next_stats - now : 0;
+            }
+            struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
             while (nanosleep(&ts, &ts) != 0)
                 ; /* EINTR: every signal is blocked, but be sure */
             obmt_fetch_add_relaxed(&g_bg_wakeups, 1);
-            reclaim_pass(false);
-            arena_maybe_purge(false);
+            if (purge) {
+                reclaim_pass(false);
+                arena_maybe_purge(false);
+            }
+            if (every > 0 && os_now_ms() >= next_stats) {
+                stats_append_file("interval", false);
+                next_stats += (uint64_t)every;
+            }
         }
         obmt_store_release(&g_bg_state, BG_OFF);
-        /* A set to 1 that saw RUNNING just before that store started
-         * nobody: take the job back if the option says so. */
+        /* A set that saw RUNNING just before that store started nobody:
+         * take the job back if the options say so. */
         __atomic_thread_fence(__ATOMIC_SEQ_CST); /* see the header: store buffering */
         uint32_t expected = BG_OFF;
-        if (!option_get(OPT_BACKGROUND_THREAD) || !obmt_cas_acq_rel(&g_bg_state, &expected, BG_RUNNING))
+        if (!bg_wanted() || !obmt_cas_acq_rel(&g_bg_state, &expected, BG_RUNNING))
             return NULL;
     }
 }
@@ -89,8 +118,8 @@ static void *bg_main(void *arg)
 bool background_start(void)
 {
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* after the option's store: see the header */
-    if (!option_get(OPT_BACKGROUND_THREAD) || obmt_load_acquire(&g_init_state) != INIT_READY)
-        return false;
+    if (obmt_load_acquire(&g_init_state) != INIT_READY || !bg_wanted())
+        return true; /* nothing to run (yet): not a failure */
     uint32_t expected = BG_OFF;
     if (!obmt_cas_acq_rel(&g_bg_state, &expected, BG_RUNNING))
         return true; /* one runs already */
@@ -137,4 +166,5 @@ void background_atfork_child(void)
     obmt_store_relaxed(&g_bg_state, BG_OFF);
     obmt_store_relaxed(&g_bg_wakeups, 0);
     obmt_store_relaxed(&g_options[OPT_BACKGROUND_THREAD], 0);
+    obmt_store_relaxed(&g_options[OPT_STATS_INTERVAL_MS], 0);
 }

@@ -165,6 +165,7 @@ enum obmt_option {
     OPT_PURGE_DELAY_MS,   /* free pools' pages go back after this idle time; -1 never */
     OPT_RESERVE_MIB,      /* address space reserved at start-up (fixed then) */
     OPT_BACKGROUND_THREAD, /* 1: a thread runs the time-based purging (background.c) */
+    OPT_STATS_INTERVAL_MS, /* > 0: that thread appends statistics to OBMT_STATS_FILE this often */
     OPT_COUNT
 };
 /* g_options: written by options_init (before init publishes READY) and by
@@ -622,9 +623,14 @@ OBMT_HIDDEN void reclaim_atfork_child(void);
 
 /* ==== background.c: the optional background thread ======================== */
 
-/* Start the background thread if OPT_BACKGROUND_THREAD is 1 and none runs;
- * never from inside an allocation (pthread_create allocates). true if one
- * runs now. */
+/* Append one JSON line of statistics to OBMT_STATS_FILE with one write
+ * (stats.c); `at` says why ("exit", "interval"). Not reentrant: the
+ * background thread and the exit destructor each use their own buffer. */
+OBMT_HIDDEN void stats_append_file(const char *at, bool at_exit);
+/* Start the background thread if OPT_BACKGROUND_THREAD is 1 (or
+ * OPT_STATS_INTERVAL_MS > 0 with OBMT_STATS_FILE set) and none runs;
+ * never from inside an allocation (pthread_create allocates). false only if
+ * one was wanted and could not be made. */
 OBMT_HIDDEN bool background_start(void);
 OBMT_HIDDEN bool background_running(void);
 OBMT_HIDDEN uint64_t background_wakeups(void);

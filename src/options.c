@@ -35,6 +35,7 @@ static const struct option_def option_defs[OPT_COUNT] = {
     [OPT_RESERVE_MIB]      = { "reserve_mib", (1L << OBMT_RESERVE_SHIFT) >> 20,
                                (1L << OBMT_RESERVE_MIN_SHIFT) >> 20, (1L << OBMT_RESERVE_SHIFT) >> 20, false },
     [OPT_BACKGROUND_THREAD] = { "background_thread", 0, 0, 1, true },
+    [OPT_STATS_INTERVAL_MS] = { "stats_interval_ms", 0, 0, 3600 * 1000, true },
 };
 
 long g_options[OPT_COUNT];
@@ -130,10 +131,10 @@ int obmt_option_set(const char *name, long value)
     }
     obmt_ensure_init(); /* so that the environment cannot overwrite it later */
     obmt_store_relaxed(&g_options[i], value);
-    if (i == OPT_BACKGROUND_THREAD && value && !background_start()) {
+    if ((i == OPT_BACKGROUND_THREAD || i == OPT_STATS_INTERVAL_MS) && value && !background_start()) {
         /* No thread (pthread_create failed: EAGAIN under a thread limit): say
-         * so rather than read 1 with nothing running. Stopping is the
-         * thread's own job, at its next wake-up. */
+         * so rather than read the value with nothing running. Stopping is
+         * the thread's own job, at its next wake-up. */
         obmt_store_relaxed(&g_options[i], 0);
         errno = EAGAIN;
         return -1;

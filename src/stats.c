@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 _Static_assert(OBMT_STATS_V1_SIZE == offsetof(struct obmt_stats, bytes_in_use), "version 1 layout");
@@ -248,12 +249,20 @@ static void jput(struct jbuf *j, const char *fmt, ...)
     j->n += (size_t)n;
 }
 
-void obmt_stats_json(void (*out)(const char *text, void *arg), void *arg)
+/* The JSON object; `at`, if not NULL, says why it is written (the lines of
+ * OBMT_STATS_FILE: "exit" or "interval"). time_ms: wall-clock milliseconds
+ * since the epoch, to line the figures up with other logs. */
+static void stats_json_at(void (*out)(const char *text, void *arg), void *arg, const char *at)
 {
     struct obmt_stats s = { .version = OBMT_STATS_VERSION, .size = sizeof s };
     obmt_stats_get(&s);
     struct jbuf j = { .n = 0, .out = out, .arg = arg };
-    jput(&j, "{\"obmt\":\"%s\",\"pid\":%d", obmt_version(), (int)getpid());
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    jput(&j, "{\"obmt\":\"%s\",\"pid\":%d,\"time_ms\":%llu", obmt_version(), (int)getpid(),
+         (ull)now.tv_sec * 1000u + (ull)now.tv_nsec / 1000000u);
+    if (at)
+        jput(&j, ",\"at\":\"%s\"", at);
 #define F(name) jput(&j, ",\"" #name "\":%llu", (ull)s.name)
     F(pool_size); F(arena_size); F(small_request_max); F(reserved_bytes);
     F(arenas_used_hwm); F(arenas_committed); F(arenas_committed_hwm); F(arenas_decommitted);
@@ -280,7 +289,12 @@ void obmt_stats_json(void (*out)(const char *text, void *arg), void *arg)
     jflush(&j);
 }
 
-/* ---- at exit -------------------------------------------------------------- */
+void obmt_stats_json(void (*out)(const char *text, void *arg), void *arg)
+{
+    stats_json_at(out, arg, NULL);
+}
+
+/* ---- at exit, and every OBMT_STATS_INTERVAL_MS ------------------------------ */
 
 static void to_fd(const char *text, void *arg)
 {
@@ -332,15 +346,24 @@ __attribute__((destructor)) static void stats_at_exit(void)
         obmt_stats_print(to_fd, err);
     else if (show == 2)
         obmt_stats_json(to_fd, err);
-    if (g_stats_file[0]) {
-        int fd = open(g_stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            static struct collect c; /* at exit: one thread */
-            c.n = 0;
-            obmt_stats_json(to_buf, &c);
-            ssize_t w = write(fd, c.b, c.n);
-            (void)w;
-            close(fd);
-        }
-    }
+    stats_append_file("exit", true);
+}
+
+void stats_append_file(const char *at, bool at_exit)
+{
+    if (!g_stats_file[0])
+        return;
+    /* One buffer per caller (the exit destructor; the background thread),
+     * so that one write() appends the line whole: O_APPEND writes to a
+     * regular file do not interleave, even between processes. */
+    static struct collect exit_buf, interval_buf;
+    struct collect *c = at_exit ? &exit_buf : &interval_buf;
+    int fd = open(g_stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    c->n = 0;
+    stats_json_at(to_buf, c, at);
+    ssize_t w = write(fd, c->b, c->n);
+    (void)w;
+    close(fd);
 }
