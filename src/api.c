@@ -223,7 +223,9 @@ static void *aligned_malloc(size_t alignment, size_t n)
 {
     if (alignment <= OBMT_ALIGNMENT)
         return obmt_malloc(n);
-    if (unlikely(n > PTRDIFF_MAX)) {
+    /* 2^63 (what memalign rounds the largest alignments to): no address but
+     * 0 and 2^63 has it. Refused here: sanitizers' allocators abort on it. */
+    if (unlikely(n > PTRDIFF_MAX || alignment > ((size_t)1 << 62))) {
         errno = ENOMEM;
         return NULL;
     }
