@@ -323,11 +323,12 @@ int obmt_owns(const void *ptr)
 
 void obmt_collect(void)
 {
-    heap_collect(tls_heap, true);
-    if (obmt_load_acquire(&g_init_state) == INIT_READY) {
-        reclaim_pass(true);
-        arena_maybe_purge(true);
+    if (obmt_load_acquire(&g_init_state) != INIT_READY) {
+        heap_collect(tls_heap, true);
+        return;
     }
+    reclaim_collect(tls_heap); /* this heap, then the reclaim pass over the others */
+    arena_maybe_purge(true);
 }
 
 const char *obmt_version(void)

@@ -614,6 +614,10 @@ OBMT_HIDDEN extern uint64_t g_pools_reclaimed;
  * `now`) at most every purge delay / 4 (1 s with purging off). Returns the
  * pools it purged. */
 OBMT_HIDDEN size_t reclaim_pass(bool now);
+/* obmt_collect: heap_collect(h, true) while no pass holds h's pools off
+ * its `returned` stack (a running pass is waited for, others are held off),
+ * then a pass over the other heaps (unless purging is off). */
+OBMT_HIDDEN size_t reclaim_collect(struct heap *h);
 /* Bytes of a pool the pass purges: all but the header's page (0 with pages
  * of half a pool or more, where the pass does nothing). */
 OBMT_HIDDEN size_t reclaim_purged_bytes(void);

@@ -47,6 +47,12 @@
  * the list is gone, so the owner's take compares the pool's count with its
  * block count instead (pool_take_list).
  *
+ * obmt_collect promises the caller's pools back: while a pass holds them
+ * off the caller's `returned` stack its own collect would not see them
+ * (stress_memreturn: every thread collecting at once left 250 pools out).
+ * So obmt_collect collects its heap under the pass flag (reclaim_collect:
+ * it waits for a running pass and holds new ones off), then runs the pass.
+ *
  * Fork: the prepare handler waits for a running pass and keeps others out
  * until the fork is done (heap.c), so that no pool is off a stack in the
  * child. (A fork from a signal handler that interrupted a pass on the same
@@ -121,32 +127,28 @@ size_t reclaim_purged_bytes(void)
     return page * 2 > OBMT_POOL_SIZE ? 0 : OBMT_POOL_SIZE - page;
 }
 
-size_t reclaim_pass(bool now)
+/* Take the pass flag: at once, or (wait) after a running pass ends; never
+ * while a fork holds it (an atfork handler may call obmt_collect). */
+static bool pass_acquire(bool wait)
 {
-    long delay = option_get(OPT_PURGE_DELAY_MS);
-    if (delay < 0)
-        return 0; /* purging is off */
-    uint64_t t = os_now_ms();
-    if (!now && t < obmt_load_relaxed(&g_next_reclaim_ms))
-        return 0;
     uint32_t expected = 0;
     while (!obmt_cas_acq_rel(&g_reclaiming, &expected, RECLAIM_PASS)) {
-        /* A pass is running. A tick leaves the job to it; obmt_collect
-         * promises the pages back, and that pass may be past the heaps it
-         * means: wait for it and run one more. Never wait for a fork's
-         * hold (an atfork handler may call obmt_collect). */
-        if (!now || expected == RECLAIM_FORK)
-            return 0;
+        if (!wait || expected == RECLAIM_FORK)
+            return false;
         expected = 0;
         sched_yield();
     }
+    return true;
+}
+
+/* The pass itself, the flag held. */
+static size_t pass_run(uint64_t t, long delay, bool now)
+{
     uint64_t every = (uint64_t)(delay / 4 < 10 ? 10 : delay / 4);
     obmt_store_relaxed(&g_next_reclaim_ms, t + every);
     size_t purged = reclaim_purged_bytes();
-    if (purged == 0) { /* large pages: nothing to purge in place */
-        obmt_store_release(&g_reclaiming, 0u);
+    if (purged == 0) /* large pages: nothing to purge in place */
         return 0;
-    }
     struct heap *me = tls_heap;
     uint32_t used = obmt_load_relaxed(&g_heaps_used);
     if (used > OBMT_MAX_HEAPS)
@@ -166,7 +168,42 @@ size_t reclaim_pass(bool now)
             continue;
         n += reclaim_heap(h, OBMT_POOL_SIZE - purged);
     }
+    return n;
+}
+
+size_t reclaim_pass(bool now)
+{
+    long delay = option_get(OPT_PURGE_DELAY_MS);
+    if (delay < 0)
+        return 0; /* purging is off */
+    uint64_t t = os_now_ms();
+    if (!now && t < obmt_load_relaxed(&g_next_reclaim_ms))
+        return 0;
+    /* A running pass: a tick leaves the job to it; obmt_collect promises
+     * the pages back, and that pass may be past the heaps it means: wait
+     * for it and run one more. */
+    if (!pass_acquire(now))
+        return 0;
+    size_t n = pass_run(t, delay, now);
     obmt_store_release(&g_reclaiming, 0u);
+    return n;
+}
+
+size_t reclaim_collect(struct heap *h)
+{
+    /* While a pass holds pools off h's `returned` stack, h's own collect
+     * cannot see them, and obmt_collect promises them back: collect under
+     * the flag (waiting for a running pass, holding new ones off), then
+     * run the pass over the other heaps. */
+    long delay = option_get(OPT_PURGE_DELAY_MS);
+    bool held = pass_acquire(true);
+    heap_collect(h, true);
+    size_t n = 0;
+    if (held) {
+        if (delay >= 0)
+            n = pass_run(os_now_ms(), delay, true);
+        obmt_store_release(&g_reclaiming, 0u);
+    }
     return n;
 }
 
