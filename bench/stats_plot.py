@@ -65,9 +65,10 @@ def main():
     plots = []
     for i in range(n, 0, -1):  # the tallest (the sum) first, so that each is drawn over the last
         plots.append("'%s.dat' using 1:%d with filledcurves x1 title '%s'" % (mem, i + 1, cats[i - 1][0]))
-    plots.append("'%s.dat' using 1:%d with lines lw 2 dt 2 title 'purged in place (part of free in used pools)'"
+    plots.append("'%s.dat' using 1:%d with lines lw 2 lc rgb 'black' title 'purged in place (part of free in used pools)'"
                  % (mem, n + 2))
-    gnuplot(mem, "obmt memory of process %d over time (MiB, stacked)" % pid, "MiB", plots)
+    gnuplot(mem, "obmt committed memory of process %d over time (MiB, stacked; free pools may be purged)" % pid,
+            "MiB", plots)
 
     # Pools of the busiest classes.
     peak = Counter()
