@@ -115,9 +115,17 @@ uint32_t pool_take_list(pool_header *p, uintptr_t w)
         p->freeblock = list;
         return n;
     }
+    /* The walk to the tail is bounded by the count the word carries: a
+     * list longer than that (a cycle: a block freed twice with others in
+     * between) or shorter is a corrupted one, reported, not followed. */
     block *tail = list;
-    while (block_next(tail))
-        tail = block_next(tail);
+    uint32_t k = 1;
+    for (block *nx; (nx = block_next(tail)) != NULL; tail = nx)
+        if (unlikely(++k > n))
+            os_fatal("free(): double free or corruption in the pool at", p,
+                     "its remote list is longer than its count (a block freed twice)");
+    if (unlikely(k != n))
+        os_fatal("free(): double free or corruption in the pool at", p, "its remote list is shorter than its count");
     block_set_next(tail, p->freeblock);
     p->freeblock = list;
     return n;

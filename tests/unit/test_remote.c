@@ -22,6 +22,29 @@ static void remote_double_free(void *unused)
     obmt_collect(); /* drains the remote list */
     obmt_free(keep);
 }
+/* b, c, b again from a thread without a heap (each handed over at once):
+ * the remote list becomes a cycle of the count's length, b -> c -> b. */
+static void *free_b_c_b(void *arg)
+{
+    void **x = arg;
+    obmt_free(x[0]);
+    obmt_free(x[1]);
+    obmt_free(x[0]);
+    return NULL;
+}
+/* The owner has free blocks of its own, so its take splices the list onto
+ * them, walking to the tail: it must report the cycle, not loop in it (the
+ * alarm ends the child if it does). */
+static void remote_cycle(void *unused)
+{
+    (void)unused;
+    alarm(10);
+    void *keep = obmt_malloc(64), *b = obmt_malloc(64), *c = obmt_malloc(64);
+    CHECK(keep && b && c && pool_of(b) == pool_of(c) && pool_of(b)->freeblock != NULL);
+    void *x[2] = { b, c };
+    run_in_thread(free_b_c_b, x);
+    obmt_collect();
+}
 static void *free_one(void *arg)
 {
     obmt_free(arg);
@@ -293,6 +316,9 @@ int main(void)
     int st = run_in_child(remote_double_free, NULL, msg, sizeof msg);
     CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d: %s", st, msg);
     CHECK_MSG(strstr(msg, "double free"), "message: %s", msg);
+    st = run_in_child(remote_cycle, NULL, msg, sizeof msg);
+    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d (SIGALRM is 14: the walk looped): %s", st, msg);
+    CHECK_MSG(strstr(msg, "longer than its count"), "message: %s", msg);
     st = run_in_child(reclaimed_double_free, NULL, msg, sizeof msg);
     CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d: %s", st, msg);
     CHECK_MSG(strstr(msg, "double free into the pool"), "message: %s", msg);
