@@ -20,16 +20,6 @@ static void sleep_ms(long ms)
         ;
 }
 
-/* Pools handed out look used: pool_init would have set their size. */
-static pool_header *take_used(void)
-{
-    pool_header *p = arena_take_pool();
-    CHECK(p != NULL);
-    memset((char *)p + OBMT_POOL_OVERHEAD, 0xab, OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD);
-    p->size = 16;
-    return p;
-}
-
 int main(void)
 {
     CHECK(obmt_ensure_init());

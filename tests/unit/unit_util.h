@@ -61,4 +61,16 @@ static inline int run_in_child(void (*fn)(void *), void *arg, char *buf, size_t 
 }
 
 static inline size_t blocks_per_pool(unsigned c) { return class_blocks(c); }
+
+/* A pool taken straight from an arena, made to look used (pool_init would
+ * have set its size), its blocks' bytes 0xab (the purge tests look for
+ * them). */
+static inline pool_header *take_used(void)
+{
+    pool_header *p = arena_take_pool();
+    CHECK(p != NULL);
+    memset((char *)p + OBMT_POOL_OVERHEAD, 0xab, OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD);
+    p->size = 16;
+    return p;
+}
 #endif
