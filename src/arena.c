@@ -34,7 +34,8 @@
  * truth. Whoever changes an arena's count from a to b then does
  * bucket_clear(a) and bucket_set(b); bucket_clear re-reads the state after
  * clearing and sets the bit again if the count is back at a. With the
- * bitmap RMWs acq_rel, an arena with k > 0 free pools always has bit k-1 set
+ * bitmap RMWs at least acq_rel (a set is seq_cst, for the summary below; a
+ * clear acq_rel), an arena with k > 0 free pools always has bit k-1 set
  * once the threads changing it are done: the last RMW on that bit is either
  * a set, or a clear whose re-read saw a count it then re-filed. Stale extra
  * bits are allowed; a scanner that meets one clears it the same way.
