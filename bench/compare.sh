@@ -61,9 +61,6 @@ for a in "${allocs[@]}"; do
 done
 bash "$here/scripts/deps.sh" "${pkgs[@]}"
 
-libdir=/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
-declare -A preload=([glibc]="" [jemalloc]=$libdir/libjemalloc.so.2 [mimalloc]=$libdir/libmimalloc.so.2
-  [tcmalloc]=$libdir/libtcmalloc_minimal.so.4)
 if [[ ",$allocators," == *,obmt,* ]]; then
   if [ -z "$obmt_lib" ]; then
     echo "== building obmt's override library (build/bench, Release)"
@@ -71,12 +68,10 @@ if [[ ",$allocators," == *,obmt,* ]]; then
       cmake --build build/bench --target obmt-override -j"$(nproc)" >/dev/null)
     obmt_lib=$here/build/bench/libobmt-override.so
   fi
-  preload[obmt]=$(readlink -f "$obmt_lib")
+  obmt_lib=$(readlink -f "$obmt_lib")
 fi
-for a in "${allocs[@]}"; do
-  p=${preload[$a]}
-  if [ -n "$p" ] && [ ! -e "$p" ]; then echo "bench/compare.sh: $a not found at $p" >&2; exit 1; fi
-done
+. "$here/bench/peers.sh"
+peers_table bench/compare.sh "$obmt_lib" "${allocs[@]}"
 
 stamp=$(date -u +%Y%m%d-%H%M%S)
 out=${out:-$here/bench/results/compare-$(date -u +%Y-%m-%d-%H%M%S).md}

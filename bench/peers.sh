@@ -1,5 +1,11 @@
-# bench/peers.sh: sourced by the memory benchmarks (bench/rss.sh,
-# bench/blowup.sh), from the repository root, after `set -euo pipefail`.
+# bench/peers.sh: sourced by the scripts that compare allocators
+# (bench/run.sh, bench/rss.sh, bench/blowup.sh, bench/compare.sh), after
+# `set -euo pipefail`.
+#
+# peers_table NAME OBMT_LIB [ALLOC...]: sets `preload`, an associative array
+# allocator -> the library to LD_PRELOAD (obmt: OBMT_LIB; glibc: none;
+# jemalloc, mimalloc, tcmalloc: the Debian 12 packages), and fails (naming
+# NAME) if one of ALLOC (default: all five) is missing.
 #
 # peers_setup NAME TARGET: builds TARGET and obmt-override in build/release
 # (configured with -DOBMT_BUILD_BENCH=ON if it is not yet) and sets
@@ -21,17 +27,24 @@ peers_setup() {
   fi
   cmake --build "$build" --target "$target" obmt-override -j"$(nproc)" >/dev/null
   bin=$build/bench/$target
+  peers_table "$name" "$PWD/$build/libobmt-override.so"
+}
+
+peers_table() {
+  local name=$1 obmt_lib=$2
+  shift 2
   local libdir
-  libdir=/usr/lib/$(gcc -dumpmachine)
+  libdir=/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
   declare -gA preload=(
-    [obmt]=$PWD/$build/libobmt-override.so
+    [obmt]=$obmt_lib
     [glibc]=""
     [jemalloc]=$libdir/libjemalloc.so.2
     [mimalloc]=$libdir/libmimalloc.so.2
     [tcmalloc]=$libdir/libtcmalloc_minimal.so.4
   )
-  local a p
-  for a in "${!preload[@]}"; do
+  local list=("$@") a p
+  [ $# -gt 0 ] || list=(obmt glibc jemalloc mimalloc tcmalloc)
+  for a in "${list[@]}"; do
     p=${preload[$a]}
     if [ -n "$p" ] && [ ! -e "$p" ]; then echo "$name: $a not found at $p" >&2; exit 1; fi
   done

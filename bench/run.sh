@@ -37,19 +37,9 @@ echo "== building obmt and the benchmarks (Release)"
 build=build/bench
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DOBMT_BUILD_BENCH=ON -DOBMT_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
-libdir=/usr/lib/$(gcc -dumpmachine)
-declare -A preload=(
-  [obmt]=$PWD/$build/libobmt-override.so
-  [glibc]=""
-  [jemalloc]=$libdir/libjemalloc.so.2
-  [mimalloc]=$libdir/libmimalloc.so.2
-  [tcmalloc]=$libdir/libtcmalloc_minimal.so.4
-)
 allocs=(obmt glibc jemalloc mimalloc tcmalloc)
-for a in "${allocs[@]}"; do
-  p=${preload[$a]}
-  if [ -n "$p" ] && [ ! -e "$p" ]; then echo "bench/run.sh: $a not found at $p" >&2; exit 1; fi
-done
+. bench/peers.sh
+peers_table bench/run.sh "$PWD/$build/libobmt-override.so"
 
 if [ "$mode" = quick ]; then
   reps=3; min_time=0.02
