@@ -68,22 +68,21 @@ static OBMT_NOINLINE noreturn void free_invalid(pool_header *p, block *b)
 {
     if (obmt_load_relaxed(&p->count) == 0)
         os_fatal("free(): double free of", b, "its pool has no block in use");
-    if (b == p->freeblock)
-        os_fatal("free(): double free of", b, "it is already on its pool's free list");
     os_fatal("free(): invalid pointer", b, "not the start of a block in use");
 }
 
 /* Push b on the owner's free list of p (fb its head) and store the new count. */
-static inline void free_push_local(pool_header *p, block *b, block *fb, uint32_t count)
+static inline void free_push_local(pool_header *p, block *b, block *fb, uint32_t count, uintptr_t key)
 {
-    block_set_next(b, fb);
+    block_set_free(b, fb, key);
     p->freeblock = b;
     obmt_store_relaxed(&p->count, count);
 }
 
 /* The owner's free when the fast path's test of count fails: the pool is
  * full (count = blocks per pool, freeblock NULL), this is its last block
- * out (count 1), or it has none out (count 0: a double free). */
+ * out (count 1), or it has none out (count 0: a double free). Also right
+ * for any other count (free_owner_checked). */
 static OBMT_NOINLINE void free_owner_edge(struct heap *h, pool_header *p, block *b)
 {
     uint32_t count = obmt_load_relaxed(&p->count);
@@ -94,7 +93,7 @@ static OBMT_NOINLINE void free_owner_edge(struct heap *h, pool_header *p, block 
         heap_free_owner_slow(h, p, b); /* into a full pool */
         return;
     }
-    free_push_local(p, b, fb, count - 1);
+    free_push_local(p, b, fb, count - 1, free_key());
     if (count > 1)
         return;
     /* Empty: the last pool of its class stays in usedpools
@@ -106,6 +105,17 @@ static OBMT_NOINLINE void free_owner_edge(struct heap *h, pool_header *p, block 
         heap_tick(h);
 }
 
+/* The owner's free when the fast path's block test fails: b is not a
+ * carved block of p (abort), or it carries the free key (abort, unless a
+ * live block holds the secret by chance: then it is freed). */
+static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, block *b)
+{
+    if (!pool_is_carved_block(p, b))
+        free_invalid(p, b);
+    block_check_free(p, b, "free(): double free of");
+    free_owner_edge(h, p, b);
+}
+
 void obmt_free(void *ptr)
 {
     if (likely(arena_contains(ptr))) {
@@ -115,16 +125,20 @@ void obmt_free(void *ptr)
         block *b = ptr;
         if (likely(obmt_load_relaxed(&p->owner) == h)) {
             /* One test for an interior pointer, the header and an uncarved
-             * block (pool_block_key), one for the most recent double free;
-             * free_invalid tells them apart. */
+             * block (pool_block_key), one for a block that is free already
+             * at any depth of any list, or carved and never handed out (the
+             * free key); free_owner_checked tells them apart. */
             block *fb = p->freeblock;
-            if (unlikely(!pool_is_carved_block(p, b) || b == fb))
-                free_invalid(p, b);
+            uintptr_t key = free_key();
+            if (unlikely(!pool_is_carved_block(p, b) || block_has_key(b, key))) {
+                free_owner_checked(h, p, b);
+                return;
+            }
             /* One test for the three edges (count_span, pool.c): full, last
              * block out, none out. Between them freeblock is not NULL. */
             uint32_t count = obmt_load_relaxed(&p->count);
             if (likely(count - 2 < p->count_span)) {
-                free_push_local(p, b, fb, count - 1);
+                free_push_local(p, b, fb, count - 1, key);
                 return;
             }
             free_owner_edge(h, p, b);
@@ -184,6 +198,8 @@ void *obmt_realloc(void *ptr, size_t n)
     size_t old, n_alloc = n;
     if (arena_contains(ptr)) {
         check_live_small(ptr, "realloc(): invalid pointer");
+        if (unlikely(block_has_key_live(ptr, free_key()))) /* a freed block: its contents are gone */
+            block_check_free(pool_of(ptr), ptr, "realloc(): invalid pointer");
         old = small_usable(ptr);
         /* Keep the block when the new size still fits and does not waste
          * more than half of it (obmalloc keeps it above 3/4; half avoids

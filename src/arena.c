@@ -2,7 +2,7 @@
  * arena.c: arenas, their state words, and the nfreepools buckets.
  *
  * The arenas are arena-aligned slots of one reserved address range. Slot i
- * spans [g_base + i*ARENA_SIZE, +ARENA_SIZE) and is described by
+ * spans [g_hot.base + i*ARENA_SIZE, +ARENA_SIZE) and is described by
  * g_arenas[i].state, one 64-bit word:
  *
  *   bits  0..7   nfreepools  free pools (virgin ones included)
@@ -84,10 +84,7 @@ struct arena_object {
     uint8_t next[NPOOLS];        /* free-pool stack links: index + 1, 0 = end */
 };
 
-uintptr_t g_base;
-uintptr_t g_base_neg;
-size_t g_reserved;
-size_t g_committed_end;
+alignas(64) struct obmt_hot g_hot;
 
 static size_t g_max_arenas;                     /* slots in the reservation (init) */
 static size_t g_slots_used;                     /* slots handed out (fetch_add; may overshoot) */
@@ -106,14 +103,14 @@ static int g_purging;                           /* PURGE_PASS while a pass runs,
 void arena_init(void *base, size_t reserved)
 {
     g_max_arenas = reserved >> OBMT_ARENA_SHIFT;
-    obmt_store_relaxed(&g_reserved, reserved);
-    obmt_store_relaxed(&g_base, (uintptr_t)base);
-    obmt_store_relaxed(&g_base_neg, 0 - (uintptr_t)base);
+    obmt_store_relaxed(&g_hot.reserved, reserved);
+    obmt_store_relaxed(&g_hot.base, (uintptr_t)base);
+    obmt_store_relaxed(&g_hot.base_neg, 0 - (uintptr_t)base);
 }
 
 static inline pool_header *pool_at(size_t slot, unsigned idx)
 {
-    return (pool_header *)(g_base + (slot << OBMT_ARENA_SHIFT) + ((size_t)idx << OBMT_POOL_SHIFT));
+    return (pool_header *)(g_hot.base + (slot << OBMT_ARENA_SHIFT) + ((size_t)idx << OBMT_POOL_SHIFT));
 }
 
 static inline bool state_cas(size_t slot, uint64_t *expected, uint64_t desired)
@@ -239,8 +236,8 @@ static size_t slots_used_sc(void)
 
 static void committed_end_extend(size_t end)
 {
-    size_t cur = obmt_load_relaxed(&g_committed_end);
-    while (cur < end && !__atomic_compare_exchange_n(&g_committed_end, &cur, end, 0,
+    size_t cur = obmt_load_relaxed(&g_hot.committed_end);
+    while (cur < end && !__atomic_compare_exchange_n(&g_hot.committed_end, &cur, end, 0,
                                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
         ;
 }

@@ -50,6 +50,7 @@ static OBMT_NOINLINE bool init_slow(void)
     }
     if (size < want && option_get(OPT_VERBOSE) >= 1)
         init_say("obmt: reserved less address space than asked for (OBMT_RESERVE_MIB)\n");
+    pool_init_process(); /* the free key, before any block exists */
     arena_init(base, size);
     heap_init_process();
     stats_init_process();

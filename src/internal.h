@@ -180,18 +180,30 @@ OBMT_HIDDEN void options_print(void (*out)(const char *line, void *arg), void *a
 
 /* ==== arena.c: arenas, their state words and the nfreepools buckets ======= */
 
-/* Shared, read-mostly after init:
- *  g_base, g_base_neg (= 0 - g_base), g_reserved: written once by init
- *  (before g_init_state = READY, release); read relaxed everywhere after an
- *  acquire of g_init_state or a block handed over through the user's own
+/* g_hot: the words every free and realloc reads, on a cache line of their
+ * own. Nothing on it is written after start-up but committed_end (a new
+ * arena, rarely), so the line stays shared in every core's cache; the
+ * counters that slow paths write (bucket summary, purge clock, committed
+ * arenas) live elsewhere (the read-mostly item of issue 13).
+ *  base, base_neg (= 0 - base), reserved: written once by init (before
+ *  g_init_state = READY, release); read relaxed everywhere after an acquire
+ *  of g_init_state or a block handed over through the user's own
  *  synchronisation. Before init every one is 0: arena_contains is false.
- *  g_committed_end: bytes from g_base that have ever been committed; grows
+ *  committed_end: bytes from base that have ever been committed; grows
  *  monotonically (CAS), read relaxed: a block's arena was committed before
- *  the block was handed out, so any thread that got the block sees it. */
-OBMT_HIDDEN extern uintptr_t g_base;
-OBMT_HIDDEN extern uintptr_t g_base_neg;
-OBMT_HIDDEN extern size_t g_reserved;
-OBMT_HIDDEN extern size_t g_committed_end;
+ *  the block was handed out, so any thread that got the block sees it.
+ *  free_key: the per-process secret that marks a free block (pool.c, "Free
+ *  keys"); written once by init before READY, read relaxed. */
+struct obmt_hot {
+    uintptr_t base_neg;
+    size_t committed_end;
+    uintptr_t base;
+    size_t reserved;
+    uintptr_t free_key;
+    char pad_[64 - 5 * sizeof(uintptr_t)];
+};
+_Static_assert(sizeof(struct obmt_hot) == 64, "g_hot is one cache line");
+OBMT_HIDDEN extern struct obmt_hot g_hot;
 
 typedef struct pool_header pool_header;
 
@@ -231,23 +243,39 @@ OBMT_HIDDEN void arena_atfork_child(void);
 /* Free pools whose pages the purge gave back, since start-up. */
 OBMT_HIDDEN uint64_t arena_pools_purged(void);
 /* Pool index of p inside its arena, arena slot of p. */
-static inline size_t arena_slot_of(uintptr_t p) { return (p - obmt_load_relaxed(&g_base)) >> OBMT_ARENA_SHIFT; }
+static inline size_t arena_slot_of(uintptr_t p) { return (p - obmt_load_relaxed(&g_hot.base)) >> OBMT_ARENA_SHIFT; }
 
 /* Is p inside obmt's committed arenas? O(1), reads no memory at p. (An add
- * of g_base_neg rather than a subtract of g_base: the compiler then needs no
+ * of g_hot.base_neg rather than a subtract of g_hot.base: the compiler then needs no
  * copy of p, which free's fast path still uses.) */
 static inline bool arena_contains(const void *p)
 {
-    return (uintptr_t)p + obmt_load_relaxed(&g_base_neg) < obmt_load_relaxed(&g_committed_end);
+    return (uintptr_t)p + obmt_load_relaxed(&g_hot.base_neg) < obmt_load_relaxed(&g_hot.committed_end);
 }
 
 /* ==== pool.c: size classes, the pool header, carving and remote frees ===== */
 
-typedef struct block { struct block *next; } block;
+/*
+ * A free block: its first word links it into its pool's free list (or a
+ * remote list or batch), its second holds the free key, g_hot.free_key, a
+ * per-process secret (odd, so never a pointer; from the kernel's AT_RANDOM
+ * bytes). Every free writes it (with the link) and malloc clears it (the
+ * word is never handed out holding the secret), so free tells a block that
+ * is free already from a live one with one load and compare, whatever its
+ * place in the list: glibc's tcache key. A live block whose second word
+ * equals the secret by chance (the program wrote it there: 2^-64 for data
+ * not copied out of a free block) is not taken for a free one unless its
+ * first word is also a link (NULL or a block of its pool): block_is_free.
+ * Blocks are at least 16 bytes, so both words are the block's own.
+ */
+typedef struct block {
+    struct block *next;
+    uintptr_t key;
+} block;
 
 /* The link word of a free block, for obmt's own reads and writes. Under
- * valgrind (OBMT_VALGRIND) a free block is NOACCESS and the word is opened
- * for the one access only (valgrind.h); otherwise plain b->next. */
+ * valgrind (OBMT_VALGRIND) a free block is NOACCESS and the words are
+ * opened for the one access only (valgrind.h); otherwise plain b->next. */
 static inline block *block_next(block *b)
 {
     VG_DEFINED(b, sizeof *b);
@@ -260,6 +288,38 @@ static inline void block_set_next(block *b, block *next)
     VG_DEFINED(b, sizeof *b);
     b->next = next;
     VG_NOACCESS(b, sizeof *b);
+}
+/* Make b a free block: its link and the free key (key = g_hot.free_key,
+ * loaded by the caller, which also compares with it). */
+static inline void block_set_free(block *b, block *next, uintptr_t key)
+{
+    VG_DEFINED(b, sizeof *b);
+    b->next = next;
+    b->key = key;
+    VG_NOACCESS(b, sizeof *b);
+}
+static inline uintptr_t free_key(void) { return obmt_load_relaxed(&g_hot.free_key); }
+/* Does b (a block start of a pool the caller may read) carry the free key? */
+static inline bool block_has_key(block *b, uintptr_t key)
+{
+    VG_DEFINED(&b->key, sizeof b->key);
+    bool has = b->key == key;
+    VG_NOACCESS(&b->key, sizeof b->key);
+    return has;
+}
+/* The same for a block the program still holds as far as memcheck knows
+ * (realloc): under valgrind memcheck reports the use of a freed block
+ * itself, and opening and closing the word would take it from the program. */
+static inline bool block_has_key_live(block *b, uintptr_t key)
+{
+    return !OBMT_VALGRIND && b->key == key;
+}
+/* Hand b out: the secret leaves the block (malloc's side of the key). */
+static inline void block_clear_key(block *b)
+{
+    VG_DEFINED(&b->key, sizeof b->key);
+    b->key = 0;
+    VG_NOACCESS(&b->key, sizeof b->key);
 }
 
 enum pool_state { /* owner-only view, see the life cycle above */
@@ -453,6 +513,14 @@ OBMT_HIDDEN uint32_t pool_take_list(pool_header *p, uintptr_t w);
  * seen cheaply). */
 OBMT_HIDDEN uintptr_t pool_push_remote(pool_header *p, block *head, block *tail, uint32_t n);
 
+/* b, a carved block of p, carries the free key: abort unless it is a live
+ * block whose second word holds the secret by chance (its first word is not
+ * a free-list link); `what` begins the message ("free(): double free of").
+ * Any thread. */
+OBMT_HIDDEN void block_check_free(const pool_header *p, block *b, const char *what);
+/* Make the free key (init, before any block exists). */
+OBMT_HIDDEN void pool_init_process(void);
+
 /* ==== heap.c: thread caches ================================================ */
 
 /*
@@ -589,6 +657,7 @@ static inline void *pool_pop(struct heap *h, pool_header *p)
     block *b = p->freeblock;
     uint32_t count = obmt_load_relaxed(&p->count);
     block *next = block_next(b);
+    block_clear_key(b);
     p->freeblock = next;
     obmt_store_relaxed(&p->count, count + 1); /* relaxed: statistics read it */
     if (unlikely(!next))

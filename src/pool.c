@@ -4,6 +4,9 @@
  */
 #include "internal.h"
 
+#include <string.h>
+#include <sys/auxv.h>
+
 /* ---- size classes -----------------------------------------------------------
  * Everything here is a constant expression: no table is filled at run time,
  * so malloc can classify a request before obmt is initialised. */
@@ -41,18 +44,45 @@ void pool_carve(pool_header *p)
     uint32_t off = p->nextoffset, size = p->size, max = p->maxnextoffset;
     uint32_t page_end = (off | (OBMT_CARVE_PAGE - 1)) + 1;
     char *base = (char *)p;
+    uintptr_t key = free_key(); /* a carved block is free: freeing it is a fault */
     block *head = (block *)(base + off), *b = head;
     for (off += size; off < page_end && off <= max; off += size) {
         block *nb = (block *)(base + off);
-        block_set_next(b, nb);
+        block_set_free(b, nb, key);
         b = nb;
     }
-    block_set_next(b, NULL);
+    block_set_free(b, NULL, key);
     p->nextoffset = (uint16_t)off;
     /* The key of the next virgin block: (off - overhead) is a multiple of
      * the size, so this is (blocks carved) * delta (internal.h). */
     obmt_store_relaxed(&p->carved_bound, (off - OBMT_POOL_OVERHEAD) * p->recip);
     p->freeblock = head;
+}
+
+/* ---- free keys ----------------------------------------------------------------
+ * (internal.h, struct block.) The key is made once, before any block exists:
+ * the kernel's 16 random bytes for the process (AT_RANDOM: no system call,
+ * no allocation), folded, made odd. A fork child keeps its parent's, as it
+ * keeps the parent's free blocks. */
+void pool_init_process(void)
+{
+    const void *r = (const void *)getauxval(AT_RANDOM); /* 16 bytes, not aligned */
+    uint64_t w[2] = { 0x5bd1e9955bd1e995u ^ (uintptr_t)&w, 0 };
+    if (r)
+        memcpy(w, r, sizeof w);
+    uint64_t k = w[0] ^ (w[1] * 0x9e3779b97f4a7c15u);
+    obmt_store_relaxed(&g_hot.free_key, (uintptr_t)(k | 1));
+}
+
+void block_check_free(const pool_header *p, block *b, const char *what)
+{
+    /* A free block links to NULL or to a carved block of its pool (a free
+     * list, a remote list or batch, or a carving are all chains of one
+     * pool). Anything else in the first word is the program's data. */
+    block *n = block_next(b);
+    if (n && (pool_of(n) != p || !pool_is_block_start(p, n)))
+        return; /* a live block whose second word is the secret by chance */
+    os_fatal(what, b, "the block is free already (freed before, or never handed out)");
 }
 
 void pool_init(pool_header *p, unsigned c, struct heap *h)

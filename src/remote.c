@@ -112,13 +112,13 @@ void heap_flush_remote(struct heap *h)
 }
 
 /* Add b (a checked block of p, which h does not own) to h's batch for p. */
-static void rbatch_add(struct heap *h, pool_header *p, block *b)
+static void rbatch_add(struct heap *h, pool_header *p, block *b, uintptr_t key)
 {
     struct rbatch *s = &h->rbatch[((uintptr_t)p >> OBMT_POOL_SHIFT) & (OBMT_RBATCH_SLOTS - 1)];
     if (s->pool == p) {
         if (unlikely(b == s->head))
             os_fatal("free(): double free of", b, "it was just freed by this thread");
-        block_set_next(b, s->head);
+        block_set_free(b, s->head, key);
         s->head = b;
         obmt_count_add(&s->n, 1);
         obmt_count_add(&h->rbatch_blocks, 1);
@@ -130,7 +130,7 @@ static void rbatch_add(struct heap *h, pool_header *p, block *b)
         os_fatal("free(): double free or invalid pointer", b, "its pool holds no block in use");
     if (s->pool)
         rbatch_flush(h, s);
-    block_set_next(b, NULL);
+    block_set_free(b, NULL, key);
     s->head = s->tail = b;
     obmt_store_relaxed(&s->n, 1);
     s->left = OBMT_RBATCH_BYTES / p->size - 1; /* blocks it may still take: >= 1 (tunables.h) */
@@ -144,15 +144,21 @@ void heap_free_remote(pool_header *p, block *b)
         os_fatal("free(): invalid pointer", b, "not the start of a block");
     if (unlikely(!pool_is_carved_block_remote(p, b)))
         os_fatal("free(): invalid pointer", b, "not a block its pool has handed out");
+    /* Free already, at any depth of any list, or never handed out: the free
+     * key (internal.h, struct block). The block reached this thread through
+     * the program's own synchronisation, so reading it races with nothing. */
+    uintptr_t key = free_key();
+    if (unlikely(block_has_key(b, key)))
+        block_check_free(p, b, "free(): double free of");
     struct heap *h = tls_heap;
     if (unlikely(h == &heap_empty)) {
         /* A thread without a heap: no batches, no counters of its own. */
         obmt_fetch_add_relaxed(&g_remote_frees_heapless, 1);
-        block_set_next(b, NULL);
+        block_set_free(b, NULL, key);
         remote_hand_over(p, b, b, 1);
         return;
     }
     obmt_count_add(&h->stats.remote_frees, 1);
-    rbatch_add(h, p, b);
+    rbatch_add(h, p, b, key);
     heap_tick(h); /* after: the batch is consistent, and a tick flushes them all */
 }

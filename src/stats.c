@@ -89,7 +89,7 @@ int obmt_stats_get(struct obmt_stats *out)
     s.pool_size = OBMT_POOL_SIZE;
     s.small_request_max = OBMT_SMALL_MAX;
     s.arena_size = OBMT_ARENA_SIZE;
-    s.reserved_bytes = obmt_load_relaxed(&g_reserved);
+    s.reserved_bytes = obmt_load_relaxed(&g_hot.reserved);
     s.arenas_used_hwm = a.slots_used;
     s.arenas_committed = a.committed;
     s.arenas_committed_hwm = a.committed_hwm;

@@ -8,7 +8,7 @@
 #define NP OBMT_POOLS_PER_ARENA
 
 static size_t slot(pool_header *p) { return arena_slot_of((uintptr_t)p); }
-static void *pool_at_test(size_t s) { return (void *)(g_base + (s << OBMT_ARENA_SHIFT)); }
+static void *pool_at_test(size_t s) { return (void *)(g_hot.base + (s << OBMT_ARENA_SHIFT)); }
 
 
 /* Pools out of one arena, as a stack. */

@@ -22,13 +22,16 @@ static void remote_double_free(void *unused)
     obmt_collect(); /* drains the remote list */
     obmt_free(keep);
 }
-/* b, c, b again from a thread without a heap (each handed over at once):
- * the remote list becomes a cycle of the count's length, b -> c -> b. */
+/* b, c, b again from a thread without a heap (each handed over at once),
+ * with a write after free over b's second word in between: that hides the
+ * second free from the free key (test_double_free), so the remote list
+ * becomes a cycle of the count's length, b -> c -> b. */
 static void *free_b_c_b(void *arg)
 {
     void **x = arg;
     obmt_free(x[0]);
     obmt_free(x[1]);
+    ((block *)x[0])->key = 0; /* the program's write after free */
     obmt_free(x[0]);
     return NULL;
 }
@@ -73,9 +76,10 @@ static void *free_all_and_reclaim(void *arg)
     obmt_collect();
     return NULL;
 }
-/* The owner then frees one of those blocks again: the remote list that
- * would have shown it is gone, so the owner's take must find the count
- * wrong and abort (pool_take_list). */
+/* The owner then frees one of those blocks again, one past the header's
+ * page: the pass zeroed that page, so neither the free key (test_double_free)
+ * nor the remote list that would have shown it is there, and the owner's
+ * take must find the count wrong and abort (pool_take_list). */
 static void reclaimed_double_free(void *unused)
 {
     (void)unused;
@@ -97,7 +101,9 @@ static void reclaimed_double_free(void *unused)
     struct job j = { t, per };
     run_in_thread(free_all_and_reclaim, &j);
     CHECK(obmt_load_relaxed(&p->remote) == REMOTE_RECLAIMED);
-    obmt_free(t[0]); /* again */
+    size_t k = per - 1; /* the last block: past the header's page */
+    CHECK((char *)t[k] - (char *)p >= 4096);
+    obmt_free(t[k]); /* again */
     obmt_collect();   /* takes `returned`: must abort */
 }
 

@@ -1,0 +1,160 @@
+/* The free key (internal.h, struct block): a block freed twice is caught
+ * at any depth of any list, by its owner or by another thread, and so is a
+ * block that was carved but never handed out; a live block that holds the
+ * secret by chance is freed normally; malloc never hands the secret out. */
+#include "unit_util.h"
+
+static void expect_abort(void (*fn)(void *), void *arg, const char *what, const char *needle)
+{
+    char msg[512];
+    int st = run_in_child(fn, arg, msg, sizeof msg);
+    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "%s: status %d, message: %s", what, st, msg);
+    CHECK_MSG(strstr(msg, needle) && strstr(msg, "0x"), "%s: message: %s", what, msg);
+}
+
+/* The owner frees a, then two others, then a again: a is not the head of
+ * the free list (that case was caught before the key), it is third. */
+static void local_deep(void *unused)
+{
+    (void)unused;
+    void *keep = obmt_malloc(64), *a = obmt_malloc(64), *b = obmt_malloc(64), *c = obmt_malloc(64);
+    obmt_free(a);
+    obmt_free(b);
+    obmt_free(c);
+    obmt_free(a);
+    (void)keep;
+}
+
+/* The same through the full-pool path: a block freed into a FULL pool
+ * (heap_free_owner_slow) and freed again after another. */
+static void local_deep_full(void *unused)
+{
+    (void)unused;
+    const size_t per = blocks_per_pool(size_class(2048));
+    void **b = calloc(per, sizeof *b);
+    for (size_t i = 0; i < per; i++)
+        b[i] = obmt_malloc(2048);
+    CHECK(pool_of(b[0]) == pool_of(b[per - 1]) && pool_of(b[0])->freeblock == NULL);
+    obmt_free(b[1]);
+    obmt_free(b[2]);
+    obmt_free(b[1]);
+}
+
+/* A block carved with the first one (same page) but never handed out. */
+static void local_uncarved(void *unused)
+{
+    (void)unused;
+    const size_t per = blocks_per_pool(size_class(64));
+    void *first = NULL;
+    /* Take a fresh pool: allocate until a block starts a pool. */
+    for (size_t i = 0; i <= per && !first; i++) {
+        void *x = obmt_malloc(64);
+        if ((char *)x == (char *)pool_of(x) + OBMT_POOL_OVERHEAD)
+            first = x;
+    }
+    CHECK(first != NULL && pool_is_carved_block(pool_of(first), (char *)first + 3 * 64));
+    obmt_free((char *)first + 3 * 64); /* carved, on the free list, never handed out */
+}
+
+static void *free_list_of(void *arg)
+{
+    void **x = arg;
+    for (; *x; x++)
+        obmt_free(*x);
+    return NULL;
+}
+
+/* Another thread frees a, b, c, a: its batch for the pool would become a
+ * cycle (the old check saw only the batch's head). */
+static void remote_deep(void *unused)
+{
+    (void)unused;
+    void *keep = obmt_malloc(64), *a = obmt_malloc(64), *b = obmt_malloc(64), *c = obmt_malloc(64);
+    void *x[] = { a, b, c, a, NULL };
+    run_in_thread(free_list_of, x);
+    (void)keep;
+}
+
+/* The owner frees a (on its local free list, under another block), then
+ * another thread frees a. */
+static void remote_after_owner(void *unused)
+{
+    (void)unused;
+    void *keep = obmt_malloc(64), *a = obmt_malloc(64), *b = obmt_malloc(64);
+    obmt_free(a);
+    obmt_free(b);
+    void *x[] = { a, NULL };
+    run_in_thread(free_list_of, x);
+    (void)keep;
+}
+
+/* Another thread frees a carved block the owner never handed out. */
+static void remote_uncarved(void *unused)
+{
+    (void)unused;
+    char *a = obmt_malloc(64);
+    pool_header *p = pool_of(a);
+    char *never = (char *)p->freeblock + 64; /* on the free list, behind the head */
+    CHECK(pool_is_carved_block(p, never) && p->freeblock && block_next(p->freeblock) == (block *)never);
+    void *x[] = { never, NULL };
+    run_in_thread(free_list_of, x);
+}
+
+static void realloc_freed(void *unused)
+{
+    (void)unused;
+    void *keep = obmt_malloc(100), *a = obmt_malloc(100), *b = obmt_malloc(100);
+    obmt_free(a);
+    obmt_free(b);
+    obmt_realloc(a, 50);
+    (void)keep;
+}
+
+int main(void)
+{
+    uintptr_t key = obmt_load_relaxed(&g_hot.free_key);
+    CHECK_MSG(key & 1, "the key must be odd (never a block address): %#lx", (unsigned long)key);
+    CHECK((uintptr_t)&g_hot % 64 == 0 && sizeof g_hot == 64); /* the read-mostly line */
+
+    expect_abort(local_deep, NULL, "owner, at depth", "double free");
+    expect_abort(local_deep_full, NULL, "owner, full pool", "free already");
+    expect_abort(local_uncarved, NULL, "owner, never handed out", "never handed out");
+    expect_abort(remote_deep, NULL, "other thread, at depth", "free already");
+    expect_abort(remote_after_owner, NULL, "other thread after the owner", "free already");
+    expect_abort(remote_uncarved, NULL, "other thread, never handed out", "never handed out");
+    expect_abort(realloc_freed, NULL, "realloc of a freed block", "realloc(): invalid pointer");
+
+    /* malloc never hands the secret out: not in fresh blocks, not in
+     * reused ones, in any class. */
+    static void *v[20000];
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < 20000; i++) {
+            v[i] = obmt_malloc(16 + (i * 37) % 8000);
+            CHECK_MSG(((uintptr_t *)v[i])[1] != key, "block %zu of round %d holds the key", i, round);
+        }
+        for (size_t i = 0; i < 20000; i += 2)
+            obmt_free(v[i]);
+        for (size_t i = 0; i < 20000; i += 2) {
+            v[i] = obmt_malloc(16 + (i * 37) % 8000);
+            CHECK(((uintptr_t *)v[i])[1] != key);
+        }
+        for (size_t i = 0; i < 20000; i++)
+            obmt_free(v[i]);
+    }
+
+    /* A live block holding the secret by chance, with data (not a link) in
+     * its first word, is freed as any other, by its owner and by another
+     * thread, and handed out again. */
+    uintptr_t *keep = obmt_malloc(64), *lucky = obmt_malloc(64);
+    lucky[0] = 0x1234567; /* not a block of its pool */
+    lucky[1] = key;
+    obmt_free(lucky);
+    CHECK(obmt_malloc(64) == lucky && lucky[1] == 0);
+    lucky[0] = (uintptr_t)keep + 8; /* inside the pool, but not a block start */
+    lucky[1] = key;
+    void *x[] = { lucky, NULL };
+    run_in_thread(free_list_of, x);
+    obmt_collect();
+    obmt_free(keep);
+    CHECK_DONE("double_free");
+}
