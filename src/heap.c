@@ -621,8 +621,17 @@ static void heap_atfork_parent(void)
     reclaim_atfork_parent();
 }
 
-void heap_init_process(void)
+int heap_init_process(void)
 {
-    pthread_key_create(&g_heap_key, heap_key_destructor);
-    pthread_atfork(heap_atfork_prepare, heap_atfork_parent, heap_atfork_child);
+    /* Without the key no heap would be recycled at thread exit (each
+     * thread's pools would stay with it), and without the fork handlers a
+     * child could inherit a half-done pass: init fails instead, and the
+     * underlying allocator serves the process. */
+    int err = pthread_key_create(&g_heap_key, heap_key_destructor);
+    if (err)
+        return err;
+    err = pthread_atfork(heap_atfork_prepare, heap_atfork_parent, heap_atfork_child);
+    if (err)
+        pthread_key_delete(g_heap_key);
+    return err;
 }

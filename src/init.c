@@ -50,9 +50,15 @@ static OBMT_NOINLINE bool init_slow(void)
     }
     if (size < want && option_get(OPT_VERBOSE) >= 1)
         init_say("obmt: reserved less address space than asked for (OBMT_RESERVE_MIB)\n");
+    if (heap_init_process() != 0) {
+        munmap(base, size);
+        if (option_get(OPT_VERBOSE) >= 1)
+            init_say("obmt: could not create its thread key or fork handlers; everything goes to the underlying allocator\n");
+        obmt_store_release(&g_init_state, INIT_FAILED);
+        return false;
+    }
     pool_init_process(); /* the free key, before any block exists */
     arena_init(base, size);
-    heap_init_process();
     stats_init_process();
     obmt_store_release(&g_init_state, INIT_READY);
     if (option_get(OPT_VERBOSE) >= 2) {

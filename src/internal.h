@@ -149,8 +149,14 @@ OBMT_HIDDEN int os_commit(void *p, size_t size);
 OBMT_HIDDEN int os_decommit(void *p, size_t size);
 /* Write a message to stderr and abort. Formats one pointer with %p. */
 OBMT_HIDDEN noreturn void os_fatal(const char *what, const void *ptr, const char *why);
-/* Test hook: fail the next n commits with ENOMEM (tests of out-of-memory). */
+/* Test hook: fail the next n commits with ENOMEM (tests of out-of-memory).
+ * Only in the obmt-test library (OBMT_TEST_HOOKS), never in those users link. */
+#ifndef OBMT_TEST_HOOKS
+#define OBMT_TEST_HOOKS 0
+#endif
+#if OBMT_TEST_HOOKS
 OBMT_HIDDEN extern int os_fail_commits;
+#endif
 /* A coarse monotonic clock in milliseconds (wraps every 49 days; compare
  * differences as int32_t). vDSO, no system call, no allocation. */
 OBMT_HIDDEN uint64_t os_now_ms(void);
@@ -594,7 +600,9 @@ OBMT_HIDDEN extern uint64_t g_pools_given_unowned;
 OBMT_HIDDEN extern uint64_t g_threads_seen;
 OBMT_HIDDEN extern int64_t g_large_bytes_heapless;
 
-OBMT_HIDDEN void heap_init_process(void);
+/* The thread key (its destructor recycles an exiting thread's heap) and the
+ * fork handlers. 0, or the error of the call that failed. */
+OBMT_HIDDEN int heap_init_process(void);
 /* Give the calling thread a heap; NULL if none can be had (then the caller
  * falls back to the underlying allocator). */
 OBMT_HIDDEN struct heap *heap_get_slow(void);

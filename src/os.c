@@ -19,7 +19,9 @@ void AnnotateIgnoreWritesBegin(const char *file, int line);
 void AnnotateIgnoreWritesEnd(const char *file, int line);
 #endif
 
-int os_fail_commits; /* test hook; written by tests through obmt_test_fail_commits */
+#if OBMT_TEST_HOOKS
+int os_fail_commits; /* test hook (the obmt-test library only): unit_oom, stress_oom */
+#endif
 
 void *os_reserve(size_t size, size_t align)
 {
@@ -41,10 +43,12 @@ void *os_reserve(size_t size, size_t align)
 
 int os_commit(void *p, size_t size)
 {
+#if OBMT_TEST_HOOKS
     if (unlikely(obmt_load_relaxed(&os_fail_commits) > 0)) {
         obmt_fetch_sub_relaxed(&os_fail_commits, 1);
         return ENOMEM;
     }
+#endif
     if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0)
         return errno ? errno : ENOMEM;
     return 0;
