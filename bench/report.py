@@ -19,7 +19,9 @@ import subprocess
 import sys
 from collections import defaultdict
 
-ALLOCS = ["obmt", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
+# obmt_secure: obmt built with -DOBMT_SECURE=ON (bench/run.sh --secure), shown beside obmt,
+# never counted as a peer.
+ALLOCS = ["obmt", "obmt_secure", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
 
 
 def load(raw):
@@ -118,7 +120,7 @@ def main():
                     cells.append(fmt_rate(m[a]))
                 else:
                     cells.append("%s (%.2f)" % (fmt_rate(m[a]), m[a] / o))
-            peers = {a: v for a, v in m.items() if a != "obmt"}
+            peers = {a: v for a, v in m.items() if not a.startswith("obmt")}
             best = max(peers, key=peers.get) if peers else None
             ratio = peers[best] / o if best and o else None
             w("| %s | %s | %s |" % (n, " | ".join(cells), "%.2f (%s)" % (ratio, best) if ratio else "-"))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick | --full] [--out FILE]
+# bench/run.sh [--quick | --full] [--secure] [--out FILE]
 #
 # The comparison runner, obmt's main job. It
 #  1. installs what is missing (Debian 12): the build tools, Google
@@ -14,17 +14,21 @@
 #     instruction counts, the cases where obmt is more than 1.25x slower
 #     than the best peer) and one SVG chart per benchmark family in
 #     bench/results/charts/.
+# --secure adds obmt built with -DOBMT_SECURE=ON (column obmt_secure, in
+# build/bench-secure), to measure what secure mode costs.
 # RSS after a burst (memory given back, per allocator) is bench/rss.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=quick
+secure=0
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
     --full) mode=full ;;
+    --secure) secure=1 ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -40,6 +44,13 @@ cmake --build "$build" -j"$(nproc)" >/dev/null
 allocs=(obmt glibc jemalloc mimalloc tcmalloc)
 . bench/peers.sh
 peers_table bench/run.sh "$PWD/$build/libobmt-override.so"
+if [ "$secure" = 1 ]; then
+  echo "== building obmt in secure mode (build/bench-secure)"
+  cmake -S . -B build/bench-secure -DCMAKE_BUILD_TYPE=Release -DOBMT_SECURE=ON -DOBMT_BUILD_TESTS=OFF >/dev/null
+  cmake --build build/bench-secure --target obmt-override -j"$(nproc)" >/dev/null
+  allocs=(obmt obmt_secure glibc jemalloc mimalloc tcmalloc)
+  preload[obmt_secure]=$PWD/build/bench-secure/libobmt-override.so
+fi
 
 if [ "$mode" = quick ]; then
   reps=3; min_time=0.02
@@ -65,7 +76,7 @@ total=$(( reps * ${#bins[@]} * ${#allocs[@]} ))
   echo "host=$(hostname)"
   echo "ncpu=$(nproc)"
   echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-  echo "command=bash bench/run.sh --$mode"
+  echo "command=bash bench/run.sh --$mode$([ "$secure" = 1 ] && echo ' --secure')"
   echo "peers=glibc $(dpkg-query -W -f='${Version}' libc6), jemalloc $(dpkg-query -W -f='${Version}' libjemalloc2), mimalloc $(dpkg-query -W -f='${Version}' libmimalloc2.0), tcmalloc $(dpkg-query -W -f='${Version}' libtcmalloc-minimal4) (Debian packages)"
 } > "$raw/meta.txt"
 

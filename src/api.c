@@ -112,7 +112,7 @@ static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, blo
 {
     if (!pool_is_carved_block(p, b))
         free_invalid(p, b);
-    block_check_free(p, b, "free(): double free of");
+    block_keyed_check(p, b, "free(): double free of");
     free_owner_edge(h, p, b);
 }
 
@@ -199,7 +199,7 @@ void *obmt_realloc(void *ptr, size_t n)
     if (arena_contains(ptr)) {
         check_live_small(ptr, "realloc(): invalid pointer");
         if (unlikely(block_has_key_live(ptr, free_key()))) /* a freed block: its contents are gone */
-            block_check_free(pool_of(ptr), ptr, "realloc(): invalid pointer");
+            block_keyed_check(pool_of(ptr), ptr, "realloc(): invalid pointer");
         old = small_usable(ptr);
         /* Keep the block when the new size still fits and does not waste
          * more than half of it (obmalloc keeps it above 3/4; half avoids

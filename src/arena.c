@@ -264,6 +264,24 @@ static size_t claim_failed_slot(void)
     return SIZE_MAX;
 }
 
+/* Secure mode: the page at the end of the arena's last pool (of every
+ * pool, with OBMT_GUARD_EVERY_POOL) becomes a guard page when the arena is
+ * committed, and stays one for good: purging (MADV_DONTNEED) keeps
+ * protections. Each guard splits the arena's mapping (tunables.h). On
+ * failure the arena is made inaccessible again. */
+static int arena_guard_pools(void *addr)
+{
+    if (!OBMT_SECURE)
+        return 0;
+    for (size_t i = OBMT_GUARD_EVERY_POOL ? 0 : NPOOLS - 1; i < NPOOLS; i++) {
+        if (os_guard((char *)addr + (i << OBMT_POOL_SHIFT) + OBMT_POOL_END, OBMT_POOL_GUARD) != 0) {
+            os_guard(addr, OBMT_ARENA_SIZE);
+            return ENOMEM;
+        }
+    }
+    return 0;
+}
+
 /* A fresh slot (or one whose commit failed before): commit it, hand pool 0
  * to the caller, file the rest. */
 static pool_header *arena_new_pool(void)
@@ -280,7 +298,7 @@ static pool_header *arena_new_pool(void)
     }
     uint64_t gen = obmt_load_relaxed(&g_arenas[slot].state) & ST_GEN_MASK; /* 0 for a new slot */
     void *addr = pool_at(slot, 0);
-    if (os_commit(addr, OBMT_ARENA_SIZE) != 0) {
+    if (os_commit(addr, OBMT_ARENA_SIZE) != 0 || arena_guard_pools(addr) != 0) {
         obmt_fetch_add_relaxed(&g_failed_slots, 1);
         obmt_store_release(&g_arenas[slot].state, (gen + ST_GEN_ONE) | ST_UNUSABLE);
         errno = ENOMEM;

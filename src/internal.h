@@ -145,6 +145,9 @@ struct heap;
 OBMT_HIDDEN void *os_reserve(size_t size, size_t align);
 /* Make [p, p+size) readable and writable. 0 on success, else errno. */
 OBMT_HIDDEN int os_commit(void *p, size_t size);
+/* Make [p, p+size) inaccessible (guard pages; giving up a failed commit).
+ * 0 on success, else errno. */
+OBMT_HIDDEN int os_guard(void *p, size_t size);
 /* Give the pages of [p, p+size) back; the range stays mapped, reads give zeros. */
 OBMT_HIDDEN int os_decommit(void *p, size_t size);
 /* Write a message to stderr and abort. Formats one pointer with %p. */
@@ -199,14 +202,16 @@ OBMT_HIDDEN void options_print(void (*out)(const char *line, void *arg), void *a
  *  monotonically (CAS), read relaxed: a block's arena was committed before
  *  the block was handed out, so any thread that got the block sees it.
  *  free_key: the per-process secret that marks a free block (pool.c, "Free
- *  keys"); written once by init before READY, read relaxed. */
+ *  keys"); link_key: the one that encodes free blocks' links in secure mode
+ *  (0 otherwise). Both written once by init before READY, read relaxed. */
 struct obmt_hot {
     uintptr_t base_neg;
     size_t committed_end;
     uintptr_t base;
     size_t reserved;
     uintptr_t free_key;
-    char pad_[64 - 5 * sizeof(uintptr_t)];
+    uintptr_t link_key;
+    char pad_[64 - 6 * sizeof(uintptr_t)];
 };
 _Static_assert(sizeof(struct obmt_hot) == 64, "g_hot is one cache line");
 OBMT_HIDDEN extern struct obmt_hot g_hot;
@@ -279,20 +284,45 @@ typedef struct block {
     uintptr_t key;
 } block;
 
+/* Secure mode: a link is stored as next ^ mask(b), where the mask mixes the
+ * block's own address with a per-process secret, so that a program that
+ * writes over a free block cannot aim the next malloc at an address of its
+ * choosing without first reading the secret out of obmt; and every link
+ * followed is checked to be NULL or a block of the same pool (an abort
+ * otherwise). glibc's safe-linking has no secret (the mask is b >> 12). */
+static inline uintptr_t link_mask(const block *b)
+{
+    if (!OBMT_SECURE)
+        return 0;
+    return ((uintptr_t)b ^ obmt_load_relaxed(&g_hot.link_key)) * (uintptr_t)0x9e3779b97f4a7c15u;
+}
+/* Secure mode: a decoded link that is neither NULL nor a block of b's pool. */
+OBMT_HIDDEN noreturn __attribute__((cold)) void block_link_corrupt(const block *b);
+
 /* The link word of a free block, for obmt's own reads and writes. Under
  * valgrind (OBMT_VALGRIND) a free block is NOACCESS and the words are
- * opened for the one access only (valgrind.h); otherwise plain b->next. */
-static inline block *block_next(block *b)
+ * opened for the one access only (valgrind.h); otherwise plain b->next.
+ * block_next_raw decodes without the secure-mode check. */
+static inline block *block_next_raw(block *b)
 {
     VG_DEFINED(b, sizeof *b);
-    block *next = b->next;
+    block *next = (block *)((uintptr_t)b->next ^ link_mask(b));
     VG_NOACCESS(b, sizeof *b);
+    return next;
+}
+static inline bool pool_is_carved_block_of(const block *b, const block *next);
+/* (Followed by the pool's owner only: pool_pop, pool_take_list.) */
+static inline block *block_next(block *b)
+{
+    block *next = block_next_raw(b);
+    if (OBMT_SECURE && next && unlikely(!pool_is_carved_block_of(b, next)))
+        block_link_corrupt(b);
     return next;
 }
 static inline void block_set_next(block *b, block *next)
 {
     VG_DEFINED(b, sizeof *b);
-    b->next = next;
+    b->next = (block *)((uintptr_t)next ^ link_mask(b));
     VG_NOACCESS(b, sizeof *b);
 }
 /* Make b a free block: its link and the free key (key = g_hot.free_key,
@@ -300,7 +330,7 @@ static inline void block_set_next(block *b, block *next)
 static inline void block_set_free(block *b, block *next, uintptr_t key)
 {
     VG_DEFINED(b, sizeof *b);
-    b->next = next;
+    b->next = (block *)((uintptr_t)next ^ link_mask(b));
     b->key = key;
     VG_NOACCESS(b, sizeof *b);
 }
@@ -445,7 +475,7 @@ static inline size_t class_size(unsigned c) { return obmt_class_size[c]; }
 /* Blocks in a pool of class c. */
 static inline uint32_t class_blocks(unsigned c)
 {
-    return (uint32_t)((OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / class_size(c));
+    return (uint32_t)(OBMT_POOL_USABLE / class_size(c));
 }
 
 /* pool_class_recip[c] = floor(2^32 / size(c)) + 1; see pool.c. */
@@ -482,6 +512,14 @@ static inline bool pool_is_block_start(const pool_header *pool, const void *p)
     if (x > (uint32_t)pool->maxnextoffset - OBMT_POOL_OVERHEAD) /* in the header (x wrapped) or the tail */
         return false;
     return pool_block_key(pool, p) < (1u << 16);
+}
+
+/* Is next a carved block of b's pool? Secure mode's check of a link
+ * followed from b, by the pool's owner (carved_bound is the owner's). */
+static inline bool pool_is_carved_block_of(const block *b, const block *next)
+{
+    const pool_header *p = pool_of(b);
+    return (((uintptr_t)b ^ (uintptr_t)next) < OBMT_POOL_SIZE) && pool_block_key(p, next) < p->carved_bound;
 }
 
 /* Owner only: is p the start of a block that has been carved? */
@@ -523,7 +561,7 @@ OBMT_HIDDEN uintptr_t pool_push_remote(pool_header *p, block *head, block *tail,
  * block whose second word holds the secret by chance (its first word is not
  * a free-list link); `what` begins the message ("free(): double free of").
  * Any thread. */
-OBMT_HIDDEN void block_check_free(const pool_header *p, block *b, const char *what);
+OBMT_HIDDEN void block_keyed_check(const pool_header *p, block *b, const char *what);
 /* Make the free key (init, before any block exists). */
 OBMT_HIDDEN void pool_init_process(void);
 
@@ -663,6 +701,8 @@ OBMT_HIDDEN void heap_thread_exit(struct heap *h);
 static inline void *pool_pop(struct heap *h, pool_header *p)
 {
     block *b = p->freeblock;
+    if (OBMT_SECURE && unlikely(pool_of(b) != p)) /* an overflow wrote over the header */
+        block_link_corrupt((block *)p);
     uint32_t count = obmt_load_relaxed(&p->count);
     block *next = block_next(b);
     block_clear_key(b);

@@ -54,6 +54,11 @@ int os_commit(void *p, size_t size)
     return 0;
 }
 
+int os_guard(void *p, size_t size)
+{
+    return mprotect(p, size, PROT_NONE) == 0 ? 0 : (errno ? errno : ENOMEM);
+}
+
 int os_decommit(void *p, size_t size)
 {
     /* MADV_DONTNEED: the pages go back now and read as zeros afterwards. The

@@ -35,6 +35,35 @@ const uint32_t obmt_class_size[64] = { X64(CLASS_SIZE_ENTRY, 0) };
 #define RECIP(c) (uint32_t)((c) < OBMT_NCLASSES ? ((uint64_t)1 << 32) / (uint64_t)(CLASS_SIZE(c) ? CLASS_SIZE(c) : 1) + 1 : 0)
 const uint32_t pool_class_recip[64] = { X64(RECIP, 0) };
 
+/* Secure mode: the blocks that start in one carving page go on the free
+ * list in a random order (Fisher-Yates, with a per-thread xorshift seeded
+ * from the free key and the thread), so that the next block's address
+ * cannot be told from the last one's. *off moves past the blocks carved. */
+static OBMT_TLS uint64_t carve_rng;
+static block *carve_shuffled(char *base, uint32_t *off, uint32_t size, uint32_t page_end, uint32_t max,
+                             uintptr_t key)
+{
+    uint16_t order[OBMT_CARVE_PAGE / OBMT_ALIGNMENT + 1];
+    uint32_t n = 0;
+    for (uint32_t o = *off; o < page_end && o <= max; o += size)
+        order[n++] = (uint16_t)o;
+    *off = order[n - 1] + size;
+    uint64_t x = carve_rng ? carve_rng : (key ^ (uintptr_t)&carve_rng) * 0x9e3779b97f4a7c15u;
+    for (uint32_t i = n - 1; i > 0; i--) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint32_t j = (uint32_t)(((x >> 32) * (uint64_t)(i + 1)) >> 32); /* 0..i */
+        uint16_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    carve_rng = x ? x : 1;
+    for (uint32_t i = 0; i < n; i++)
+        block_set_free((block *)(base + order[i]), i + 1 < n ? (block *)(base + order[i + 1]) : NULL, key);
+    return (block *)(base + order[0]);
+}
+
 void pool_carve(pool_header *p)
 {
     /* Carve every block that starts in the page of the next virgin block:
@@ -45,13 +74,18 @@ void pool_carve(pool_header *p)
     uint32_t page_end = (off | (OBMT_CARVE_PAGE - 1)) + 1;
     char *base = (char *)p;
     uintptr_t key = free_key(); /* a carved block is free: freeing it is a fault */
-    block *head = (block *)(base + off), *b = head;
-    for (off += size; off < page_end && off <= max; off += size) {
-        block *nb = (block *)(base + off);
-        block_set_free(b, nb, key);
-        b = nb;
+    block *head;
+    if (OBMT_SECURE) {
+        head = carve_shuffled(base, &off, size, page_end, max, key);
+    } else {
+        block *b = head = (block *)(base + off);
+        for (off += size; off < page_end && off <= max; off += size) {
+            block *nb = (block *)(base + off);
+            block_set_free(b, nb, key);
+            b = nb;
+        }
+        block_set_free(b, NULL, key);
     }
-    block_set_free(b, NULL, key);
     p->nextoffset = (uint16_t)off;
     /* The key of the next virgin block: (off - overhead) is a multiple of
      * the size, so this is (blocks carved) * delta (internal.h). */
@@ -72,14 +106,21 @@ void pool_init_process(void)
         memcpy(w, r, sizeof w);
     uint64_t k = w[0] ^ (w[1] * 0x9e3779b97f4a7c15u);
     obmt_store_relaxed(&g_hot.free_key, (uintptr_t)(k | 1));
+    if (OBMT_SECURE) /* a second secret for the links: reading free_key out of a free block tells nothing of it */
+        obmt_store_relaxed(&g_hot.link_key, (uintptr_t)(w[1] ^ (w[0] * 0xc2b2ae3d27d4eb4fu)) | 1);
 }
 
-void block_check_free(const pool_header *p, block *b, const char *what)
+void block_link_corrupt(const block *b)
+{
+    os_fatal("free list corrupted at", b, "a free block's link was overwritten (a write after free, or an overflow)");
+}
+
+void block_keyed_check(const pool_header *p, block *b, const char *what)
 {
     /* A free block links to NULL or to a carved block of its pool (a free
      * list, a remote list or batch, or a carving are all chains of one
      * pool). Anything else in the first word is the program's data. */
-    block *n = block_next(b);
+    block *n = block_next_raw(b);
     if (n && (pool_of(n) != p || !pool_is_block_start(p, n)))
         return; /* a live block whose second word is the secret by chance */
     os_fatal(what, b, "the block is free already (freed before, or never handed out)");
@@ -101,14 +142,14 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
     p->recip = pool_class_recip[c];
     obmt_store_relaxed(&p->count, 0);
     p->nextoffset = (uint16_t)OBMT_POOL_OVERHEAD;
-    p->maxnextoffset = (uint16_t)(OBMT_POOL_SIZE - size);
+    p->maxnextoffset = (uint16_t)(OBMT_POOL_END - size);
     /* A pool is full exactly when all its blocks are out (count includes
      * the blocks on `remote`), so free's fast path tells "not full and not
      * about to empty" from count alone: count in [2, blocks - 1]. */
     p->count_span = class_blocks(c) - 2;
-    _Static_assert((OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / OBMT_SMALL_MAX >= 2, "count_span needs 2 blocks per pool");
+    _Static_assert(OBMT_POOL_USABLE / OBMT_SMALL_MAX >= 2, "count_span needs 2 blocks per pool");
     /* Under valgrind, no block of the pool is the program's yet. */
-    VG_NOACCESS((char *)p + OBMT_POOL_OVERHEAD, OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD);
+    VG_NOACCESS((char *)p + OBMT_POOL_OVERHEAD, OBMT_POOL_USABLE);
     pool_carve(p);
 }
 

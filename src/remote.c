@@ -149,7 +149,7 @@ void heap_free_remote(pool_header *p, block *b)
      * the program's own synchronisation, so reading it races with nothing. */
     uintptr_t key = free_key();
     if (unlikely(block_has_key(b, key)))
-        block_check_free(p, b, "free(): double free of");
+        block_keyed_check(p, b, "free(): double free of");
     struct heap *h = tls_heap;
     if (unlikely(h == &heap_empty)) {
         /* A thread without a heap: no batches, no counters of its own. */

@@ -96,11 +96,35 @@
 #define OBMT_CARVE_PAGE 4096
 #endif
 
+/* Secure mode (cmake -DOBMT_SECURE=ON), as mimalloc's secure build: free
+ * blocks' links are encoded with a per-process secret and checked when
+ * followed, a pool's free-list head must lie in the pool, each carved
+ * page's blocks go on the free list in a random order, and every pool
+ * ends in a page that holds no block. That page is a guard page
+ * (PROT_NONE) at the end of each arena, so that a linear overflow out of
+ * an arena's last pool faults before it reaches the next arena's first
+ * header; with OBMT_GUARD_EVERY_POOL=1 at the end of every pool, so that
+ * no overflow reaches any other pool's header, at a cost of two kernel
+ * mappings per pool (vm.max_map_count, 65530 by default, then caps obmt at
+ * about 1 GiB of arenas; past it, requests go to the underlying
+ * allocator). Costs: docs/design.md, "secure mode". */
+#ifndef OBMT_SECURE
+#define OBMT_SECURE 0
+#endif
+#ifndef OBMT_GUARD_EVERY_POOL
+#define OBMT_GUARD_EVERY_POOL 0
+#endif
+
 /* ---- derived values ---------------------------------------------------- */
+/* The guard page at the end of a pool (secure mode), and the bytes of
+ * blocks a pool has: from the header's end to the guard. */
+#define OBMT_POOL_GUARD     (OBMT_SECURE ? 4096 : 0)
+#define OBMT_POOL_END       ((1 << OBMT_POOL_SHIFT) - OBMT_POOL_GUARD)
+#define OBMT_POOL_USABLE    (OBMT_POOL_END - OBMT_POOL_OVERHEAD)
 #define OBMT_ALIGNMENT      ((size_t)1 << OBMT_ALIGN_SHIFT)
 #define OBMT_NFINE          (OBMT_FINE_MAX >> OBMT_ALIGN_SHIFT)
 /* Coarse class j holds OBMT_COARSE_K(j) blocks per pool. */
-#define OBMT_COARSE(k)      ((((1 << OBMT_POOL_SHIFT) - OBMT_POOL_OVERHEAD) / (k)) >> OBMT_ALIGN_SHIFT << OBMT_ALIGN_SHIFT)
+#define OBMT_COARSE(k)      ((OBMT_POOL_USABLE / (k)) >> OBMT_ALIGN_SHIFT << OBMT_ALIGN_SHIFT)
 #if OBMT_POOL_SHIFT >= 15
 #define OBMT_NCOARSE        15
 #define OBMT_COARSE_K(j)    ((j) == 0 ? 48 : (j) == 1 ? 40 : (j) == 2 ? 32 : (j) == 3 ? 28 : (j) == 4 ? 24 : \
@@ -141,7 +165,13 @@
 #if OBMT_RESERVE_SHIFT < OBMT_RESERVE_MIN_SHIFT || OBMT_RESERVE_MIN_SHIFT < OBMT_ARENA_SHIFT
 #error "the reservation must hold at least one arena and not be below its minimum"
 #endif
-#if OBMT_FINE_MAX * 4 > (1 << OBMT_POOL_SHIFT) - 128
+#if OBMT_GUARD_EVERY_POOL && !OBMT_SECURE
+#error "OBMT_GUARD_EVERY_POOL is a secure-mode option"
+#endif
+#if OBMT_SECURE && OBMT_POOL_SHIFT < 14
+#error "secure mode needs pools of 16 KiB or more: a guard page takes 4 KiB of each"
+#endif
+#if OBMT_FINE_MAX * 4 > OBMT_POOL_USABLE
 #error "a pool must hold at least four blocks of the largest fine class"
 #endif
 #if OBMT_NCOARSE && OBMT_COARSE(OBMT_COARSE_K(0)) <= OBMT_FINE_MAX

@@ -7,7 +7,8 @@
 # checks every block's payload before freeing it and fails on any mismatch,
 # corruption or lost block; ThreadSanitizer reports fail the run too, and so
 # does a program still running long after SECONDS (a hang).
-# OBMT_STRESS_BUILD=DIR builds in DIR instead of build/stress-SANITIZER.
+# OBMT_STRESS_BUILD=DIR builds in DIR instead of build/stress-SANITIZER;
+# OBMT_SECURE=1 builds obmt in secure mode (in build/stress-SANITIZER-secure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 san=${1:?usage: stress/run.sh none|thread|address|undefined SECONDS THREADS [SEED]}
@@ -15,11 +16,13 @@ secs=${2:?seconds}
 threads=${3:?threads}
 seed=${4:-$(date +%s)}
 [ "$san" = none ] && san=""
-build=${OBMT_STRESS_BUILD:-build/stress-${san:-plain}}
+secure=OFF
+[ "${OBMT_SECURE:-0}" = 1 ] && secure=ON
+build=${OBMT_STRESS_BUILD:-build/stress-${san:-plain}$([ "$secure" = ON ] && echo -secure)}
 cc=cc
 [ "$san" = thread ] && cc=clang
 CC=$cc cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOBMT_SANITIZE="$san" \
-  -DOBMT_BUILD_STRESS=ON -DOBMT_BUILD_TESTS=OFF >/dev/null
+  -DOBMT_BUILD_STRESS=ON -DOBMT_BUILD_TESTS=OFF -DOBMT_SECURE="$secure" >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 export TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}"
 # Generous: sanitizers are slow, and stress_churn runs 10,000 threads even
@@ -28,7 +31,7 @@ limit=$(awk -v s="$secs" 'BEGIN { printf "%d", s * 4 + 120 }')
 failed=()
 for prog in "$build"/stress/stress_*; do
   name=$(basename "$prog")
-  echo "== $name $secs s, $threads threads, seed $seed${san:+, $san sanitizer}"
+  echo "== $name $secs s, $threads threads, seed $seed${san:+, $san sanitizer}$([ "$secure" = ON ] && echo ", secure mode")"
   start=$(date +%s.%N)
   rc=0
   timeout -s KILL "$limit" "$prog" "$secs" "$threads" "$seed" || rc=$?

@@ -55,7 +55,10 @@ static void *worker(void *arg)
         b->n = 0;
         b->p[b->n++] = block_alloc(size, b->tag);
         /* A pool's worth of blocks of this class, plus one into the next pool. */
-        size_t per_pool = (st.pool_size - 128) / obmt_usable_size(b->p[0]);
+        size_t per_pool = 0, usable = obmt_usable_size(b->p[0]);
+        for (uint32_t c = 0; c < st.nclasses && !per_pool; c++)
+            if (st.classes[c].block_size == usable)
+                per_pool = st.classes[c].blocks_per_pool;
         size_t want = per_pool + 1 < MAX_BATCH ? per_pool + 1 : MAX_BATCH;
         while (b->n < want)
             b->p[b->n++] = block_alloc(size, b->tag);

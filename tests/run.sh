@@ -14,7 +14,11 @@
 #     tests in each;
 #  5. runs every stress program for 10 s with 4 threads under ThreadSanitizer
 #     (stress/run.sh; the seed is printed, to replay a failure);
-#  6. runs the libFuzzer target for 60 s under AddressSanitizer.
+#  6. runs the libFuzzer target for 60 s under AddressSanitizer;
+#  7. secure mode (-DOBMT_SECURE=ON): the unit tests that do not depend on
+#     the default pool layout and unit_secure, the api and multi-thread
+#     tests, every stress program for 5 s (no sanitizer), and the
+#     libFuzzer target for 30 s.
 # The release ctest includes the integration tests (real programs under
 # LD_PRELOAD; here a missing program is a failure, not a skip) and the spin
 # model checks.
@@ -55,3 +59,10 @@ bash stress/run.sh thread 10 4
 
 echo "== libFuzzer: fuzz_alloc for 60 s under AddressSanitizer"
 bash tests/fuzz/run.sh 60
+
+echo "== secure mode (OBMT_SECURE=ON): tests, stress programs, fuzzing"
+cmake -S . -B build/secure -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOBMT_SECURE=ON -DOBMT_BUILD_TESTS=ON >/dev/null
+cmake --build build/secure -j"$jobs"
+ctest --test-dir build/secure --output-on-failure -j"$jobs" -L 'secure|api|mt'
+OBMT_SECURE=1 bash stress/run.sh none 5 4
+OBMT_SECURE=1 bash tests/fuzz/run.sh 30

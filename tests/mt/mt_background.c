@@ -103,7 +103,7 @@ int main(void)
     CHECK(obmt_option_set("keep_free_arenas", 0) == 0);
     CHECK(obmt_option_set("background_thread", 1) == 0);
     size_t pool = stats_now().pool_size;
-    N = (int)((pool - 128) / SIZE) * POOLS;
+    N = (int)blocks_per_pool_for(SIZE) * POOLS;
 
     pthread_barrier_init(&filled, NULL, 2);
     pthread_barrier_init(&freed, NULL, 2);

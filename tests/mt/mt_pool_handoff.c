@@ -36,7 +36,7 @@ int main(void)
     pthread_t t;
     pthread_barrier_init(&barrier, NULL, 2);
     CHECK(pthread_create(&t, NULL, freer, NULL) == 0);
-    N = (int)((stats_now().pool_size - 128) / 96) * POOLS;
+    N = (int)blocks_per_pool_for(96) * POOLS;
     static void *first[MAX_N], *now[MAX_N];
     uint64_t taken_after_first = 0;
     for (int r = 0; r < ROUNDS; r++) {

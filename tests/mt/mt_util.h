@@ -85,4 +85,16 @@ static inline struct obmt_stats stats_now(void)
     CHECK(obmt_stats_get(&st) == 0);
     return st;
 }
+
+/* Blocks per pool of the class that serves `size` bytes (fewer in secure
+ * mode, whose pools end in a page without blocks). */
+static inline size_t blocks_per_pool_for(size_t size)
+{
+    struct obmt_stats st = stats_now();
+    for (uint32_t c = 0; c < st.nclasses; c++)
+        if (st.classes[c].block_size >= size)
+            return st.classes[c].blocks_per_pool;
+    CHECK_MSG(0, "no class serves %zu bytes", size);
+    return 0;
+}
 #endif

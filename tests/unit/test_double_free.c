@@ -40,20 +40,16 @@ static void local_deep_full(void *unused)
     obmt_free(b[1]);
 }
 
-/* A block carved with the first one (same page) but never handed out. */
+/* A block carved with the last one handed out (same page) but never
+ * handed out itself: the second block on the free list of a fresh pool. */
 static void local_uncarved(void *unused)
 {
     (void)unused;
-    const size_t per = blocks_per_pool(size_class(64));
-    void *first = NULL;
-    /* Take a fresh pool: allocate until a block starts a pool. */
-    for (size_t i = 0; i <= per && !first; i++) {
-        void *x = obmt_malloc(64);
-        if ((char *)x == (char *)pool_of(x) + OBMT_POOL_OVERHEAD)
-            first = x;
-    }
-    CHECK(first != NULL && pool_is_carved_block(pool_of(first), (char *)first + 3 * 64));
-    obmt_free((char *)first + 3 * 64); /* carved, on the free list, never handed out */
+    char *a = obmt_malloc(64);
+    pool_header *p = pool_of(a);
+    block *never = block_next(p->freeblock);
+    CHECK(never && pool_is_carved_block(p, never));
+    obmt_free(never);
 }
 
 static void *free_list_of(void *arg)
@@ -94,8 +90,8 @@ static void remote_uncarved(void *unused)
     (void)unused;
     char *a = obmt_malloc(64);
     pool_header *p = pool_of(a);
-    char *never = (char *)p->freeblock + 64; /* on the free list, behind the head */
-    CHECK(pool_is_carved_block(p, never) && p->freeblock && block_next(p->freeblock) == (block *)never);
+    block *never = block_next(p->freeblock); /* on the free list, behind the head */
+    CHECK(never && pool_is_carved_block(p, never));
     void *x[] = { never, NULL };
     run_in_thread(free_list_of, x);
 }

@@ -10,7 +10,7 @@ int main(void)
 {
     CHECK(obmt_ensure_init());
     /* Use up the first arena's pools so that the next pool needs a new arena. */
-    enum { N = OBMT_POOLS_PER_ARENA * ((OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD) / 512) };
+    enum { N = OBMT_POOLS_PER_ARENA * (OBMT_POOL_USABLE / 512) };
     static void *held[N];
     for (int i = 0; i < N; i++) {
         held[i] = obmt_malloc(512);
