@@ -8,8 +8,10 @@
  *   bits  0..7   nfreepools  free pools (virgin ones included)
  *   bits  8..15  head        top of the free-pool stack: pool index + 1, 0 = empty
  *   bits 16..23  virgin      index of the next never-carved pool
- *   bit  24      CLAIMED     being decommitted; nobody may take a pool
- *   bit  25      DECOMMITTED its pages went back to the OS (they fault back in on use)
+ *   bit  24      CLAIMED     being decommitted or committed again; nobody may take a pool
+ *   bit  25      DECOMMITTED its pages and commit charge went back to the OS; the
+ *                            range reads zeros and is not writable until a
+ *                            taker claims it and commits it (arena_recommit)
  *   bit  26      KEPT        wholly free and counted in g_kept (hysteresis)
  *   bits 27..63  generation  +1 on every change
  * CLAIMED and DECOMMITTED together with no free pools: UNUSABLE, a slot
@@ -20,8 +22,9 @@
  *            (arena_give_pool), or decommitting a wholly free arena; each by
  *            ConcurrencyKit's ck_pr_cas_64_value (sequentially consistent),
  *            except the first publication of a new slot (store release: no
- *            other thread knows the slot yet) and the end of a decommit
- *            (store release: the CLAIMED bit gave the decommitter the word).
+ *            other thread knows the slot yet) and the end of a decommit or
+ *            of a recommit (store release: the CLAIMED bit gave the
+ *            decommitter or the recommitting taker the word).
  *   readers: the same, with an acquire load before their CAS.
  *   ABA: popping the free-pool stack reads the head's link (next[]) and CASes
  *        {head, gen} to {next, gen+1}. If the head pool was popped, reused
@@ -184,9 +187,13 @@ static void committed_add(void)
 
 /* ---- taking a pool --------------------------------------------------------- */
 
+static pool_header *arena_recommit(size_t slot, uint64_t claimed, uint64_t *old_state);
+
 /* Pop one pool from slot's arena if it has exactly `want` free pools (the
  * bucket it was found in: a stale bit must not bypass the fullest-first
- * order) and is not claimed (nor decommitted, if `skip` says so). */
+ * order) and is not claimed (nor decommitted, if `skip` says so). A
+ * DECOMMITTED arena is not writable (arena_decommit): the taker claims it
+ * and commits it before any pool of it is taken (arena_recommit). */
 static pool_header *arena_try_pop(size_t slot, uint64_t *old_state, uint64_t skip, unsigned want)
 {
     uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
@@ -194,6 +201,11 @@ static pool_header *arena_try_pop(size_t slot, uint64_t *old_state, uint64_t ski
         unsigned nfree = ST_NFREE(s);
         if (nfree != want || (s & (ST_CLAIMED | skip)))
             return NULL;
+        if (s & ST_DECOMMITTED) {
+            if (state_cas(slot, &s, (s + ST_GEN_ONE) | ST_CLAIMED))
+                return arena_recommit(slot, s, old_state);
+            continue;
+        }
         unsigned head = ST_HEAD(s), virgin = ST_VIRGIN(s), idx;
         uint64_t gen = (s & ST_GEN_MASK) + ST_GEN_ONE;
         uint64_t ns;
@@ -211,8 +223,6 @@ static pool_header *arena_try_pop(size_t slot, uint64_t *old_state, uint64_t ski
             *old_state = s;
             if (s & ST_KEPT)
                 obmt_fetch_sub_relaxed(&g_kept, 1);
-            if (s & ST_DECOMMITTED)
-                committed_add();
             return pool_at(slot, idx);
         }
     }
@@ -282,6 +292,33 @@ static int arena_guard_pools(void *addr)
     return 0;
 }
 
+/* Commit an arena's memory (and, in secure mode, its guard pages). */
+static int arena_commit(void *addr)
+{
+    return os_commit(addr, OBMT_ARENA_SIZE) != 0 || arena_guard_pools(addr) != 0 ? ENOMEM : 0;
+}
+
+/* The caller's CAS set CLAIMED on the DECOMMITTED arena in `slot`, whose
+ * state was `claimed` before it: every pool free and virgin (as
+ * arena_decommit left it), no taker, giver, purger or decommitter can
+ * change the word while CLAIMED is set. Commit the memory, then publish
+ * the arena with its first pool taken, or, if the OS refuses, DECOMMITTED
+ * again. */
+static pool_header *arena_recommit(size_t slot, uint64_t claimed, uint64_t *old_state)
+{
+    uint64_t gen = (claimed & ST_GEN_MASK) + 2 * ST_GEN_ONE;
+    if (arena_commit(pool_at(slot, 0)) != 0) {
+        obmt_store_release(&g_arenas[slot].state, st_make(gen | ST_DECOMMITTED, NPOOLS, 0, 0));
+        bucket_set(slot, NPOOLS); /* a scanner may have cleared it while we held the arena */
+        errno = ENOMEM;
+        return NULL;
+    }
+    committed_add();
+    *old_state = claimed;
+    obmt_store_release(&g_arenas[slot].state, st_make(gen, NPOOLS - 1, 0, 1));
+    return pool_at(slot, 0);
+}
+
 /* A fresh slot (or one whose commit failed before): commit it, hand pool 0
  * to the caller, file the rest. */
 static pool_header *arena_new_pool(void)
@@ -298,7 +335,7 @@ static pool_header *arena_new_pool(void)
     }
     uint64_t gen = obmt_load_relaxed(&g_arenas[slot].state) & ST_GEN_MASK; /* 0 for a new slot */
     void *addr = pool_at(slot, 0);
-    if (os_commit(addr, OBMT_ARENA_SIZE) != 0 || arena_guard_pools(addr) != 0) {
+    if (arena_commit(addr) != 0) {
         obmt_fetch_add_relaxed(&g_failed_slots, 1);
         obmt_store_release(&g_arenas[slot].state, (gen + ST_GEN_ONE) | ST_UNUSABLE);
         errno = ENOMEM;
@@ -394,7 +431,10 @@ static void arena_decommit(size_t slot)
     /* We hold the arena: no pool of it is out (all NPOOLS are free) and
      * takers skip CLAIMED. */
     bucket_clear(slot, NPOOLS);
-    os_decommit(pool_at(slot, 0), OBMT_ARENA_SIZE);
+    /* Pages and commit charge go; the arena stays readable but not
+     * writable until a taker commits it again (arena_recommit). */
+    if (os_release(pool_at(slot, 0), OBMT_ARENA_SIZE) != 0)
+        os_decommit(pool_at(slot, 0), OBMT_ARENA_SIZE); /* the pages at least */
     obmt_fetch_sub_relaxed(&g_committed, 1);
     obmt_fetch_add_relaxed(&g_decommits, 1);
     uint64_t gen = (s & ST_GEN_MASK) + 2 * ST_GEN_ONE;

@@ -145,6 +145,9 @@ struct heap;
 OBMT_HIDDEN void *os_reserve(size_t size, size_t align);
 /* Make [p, p+size) readable and writable. 0 on success, else errno. */
 OBMT_HIDDEN int os_commit(void *p, size_t size);
+/* Give [p, p+size) back with its commit charge: pages and charge go, the
+ * range reads as zeros and is not writable until os_commit. */
+OBMT_HIDDEN int os_release(void *p, size_t size);
 /* Make [p, p+size) inaccessible (guard pages; giving up a failed commit).
  * 0 on success, else errno. */
 OBMT_HIDDEN int os_guard(void *p, size_t size);

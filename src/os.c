@@ -54,6 +54,27 @@ int os_commit(void *p, size_t size)
     return 0;
 }
 
+int os_release(void *p, size_t size)
+{
+    /* A fresh private mapping, read-only: the pages go, and so does the
+     * commit charge, which under vm.overcommit_memory=2 the kernel keeps
+     * for a writable private range whatever MADV_DONTNEED gives back (it
+     * ignores MAP_NORESERVE there; glibc's heaps shrink the same way in
+     * that mode). Readable, so that a stale reader (the statistics walk, a
+     * double free's checks) reads zeros. os_commit makes it writable again.
+     * Under ThreadSanitizer, as in os_decommit: writes ignored while the
+     * interceptor resets the shadow. */
+#if OBMT_UNDER_TSAN
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+#endif
+    void *q = mmap(p, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    int err = q == p ? 0 : errno;
+#if OBMT_UNDER_TSAN
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+#endif
+    return err;
+}
+
 int os_guard(void *p, size_t size)
 {
     return mprotect(p, size, PROT_NONE) == 0 ? 0 : (errno ? errno : ENOMEM);

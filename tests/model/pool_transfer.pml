@@ -6,7 +6,10 @@
  *    decommits it (arena_wholly_free, arena_decommit: CAS CLAIMED, then a
  *    store of the all-virgin DECOMMITTED state);
  *  - other threads take pools from the same arena (arena_try_pop: pop the
- *    free-pool stack, or take the next virgin pool);
+ *    free-pool stack, or take the next virgin pool; a DECOMMITTED arena,
+ *    which os_release left read-only, is first claimed with a CAS, committed
+ *    again, and published with its first pool taken, or DECOMMITTED again
+ *    if the OS refuses: arena_recommit);
  *  - the purger (the one thread that holds g_purging) decommits a wholly free
  *    arena, or takes the arena's whole free-pool stack with one CAS, gives
  *    the pools' pages back, and pushes the stack back in front of whatever
@@ -49,14 +52,17 @@
  *    OPT_KEEP_FREE_ARENAS is KEEP (1).
  *  - the generation does not wrap (the code: 37 bits).
  *  - ghost state: holder[p] (which thread holds pool p; the purger holds the
- *    stack it took), for the checks.
+ *    stack it took), and `writable` (the arena's memory can be written:
+ *    false from os_release in a decommit to the commit of a recommit), for
+ *    the checks.
  *
  * Checks:
  *  - at every write of the state word: the free-pool stack holds distinct,
  *    carved pools that nobody holds; nfree == stack length + virgin pools
  *    left; no virgin pool is held; a CLAIMED arena has every pool free; a
- *    pool popped was held by nobody (no pool handed out twice); a give never
- *    finds KEPT, DECOMMITTED or CLAIMED set (a pool is out).
+ *    pool popped was held by nobody (no pool handed out twice) and its
+ *    arena is writable; a give never finds KEPT, DECOMMITTED or CLAIMED set
+ *    (a pool is out).
  *  - at the end: every pool held by exactly one thread or free in the arena,
  *    no decommit half done, g_kept == KEPT0 + (the arena is KEPT ? 1 : 0).
  *  - -DTERM: LTL `term`, <> ended: every run ends (pan -a).
@@ -71,6 +77,10 @@
  *      From (b) thread 0 can sit in a take between its read of p1's link
  *      (p0) and its CAS while thread 1 takes p1, takes p0, gives p2, gives
  *      p1: the word is {nfree 2, head p1, virgin 3} again.
+ *
+ * -DBROKEN_RECOMMIT: negative check, a taker pops a DECOMMITTED arena
+ *  directly (as before decommitting released the commit charge): spin must
+ *  find a pool handed out while the arena is not writable.
  *
  * -DNOGEN: negative check, the generation never changes. Spin must find the
  *  ABA above: thread 0's CAS succeeds and makes p0, held by thread 1, the
@@ -128,6 +138,7 @@ int state;                   /* g_arenas[slot].state */
 byte next[NPOOLS];           /* g_arenas[slot].next[]: pool + 1 below it, 0 = end */
 byte g_kept;
 bool delay0;                 /* OPT_PURGE_DELAY_MS == 0 */
+bool writable = true;        /* the arena's memory can be written (committed, not released) */
 
 /* ghosts */
 byte holder[NPOOLS];         /* 0 nobody, t + 1 thread t, PURGER */
@@ -183,6 +194,36 @@ inline take(t)
     d_step { s = state; want = NFREE(s); HIT(1) }                        /* A1 */
     do
     :: d_step { NFREE(s) == 0 || NFREE(s) != want || (s & CLAIMED) -> HIT(6) }; break  /* A6 */
+#ifndef BROKEN_RECOMMIT
+    :: (s & DECOMMITTED) && !(NFREE(s) == 0 || NFREE(s) != want || (s & CLAIMED)) ->
+        /* arena_try_pop: a decommitted arena is claimed first */
+        d_step { HIT(7);                                                 /* A7 */
+            if
+            :: state == s -> state = (s + GINC) | CLAIMED; ok = true; check_stack()
+            :: else -> s = state; ok = false
+            fi
+        }
+        if
+        :: ok ->
+            /* arena_recommit: we hold the arena; os_commit succeeds or not */
+            if
+            :: d_step { HIT(8);                                          /* A8 */
+                    writable = true;
+                    state = MK((s & GEN_MASK) + 2 * GINC, NPOOLS - 1, 0, 1);
+                    assert(holder[0] == 0);
+                    holder[0] = t + 1;
+                    check_stack()
+                }
+                got = 1
+            :: d_step { HIT(9);                                          /* A9 */
+                    state = MK(((s & GEN_MASK) + 2 * GINC) | DECOMMITTED, NPOOLS, 0, 0);
+                    check_stack()
+                }
+            fi;
+            break
+        :: else -> skip
+        fi
+#endif
     :: else ->
         if
         :: HEAD(s) != 0 ->
@@ -200,6 +241,7 @@ inline take(t)
                 if :: HEAD(s) == 0 -> HIT(5) :: else -> skip fi;         /* A5 */
                 assert(idx < NPOOLS);
                 assert(holder[idx] == 0);          /* never handed out twice */
+                assert(writable);                  /* the taker writes the pool at once */
                 holder[idx] = t + 1;
                 check_stack()
             :: else -> s = state; ok = false
@@ -240,9 +282,10 @@ inline decommit()
     od;
     if
     :: ok ->
-        /* we hold the arena: os_decommit (nothing modelled), then publish
-         * it all virgin */
+        /* we hold the arena: os_release (pages and charge go; the range
+         * is no longer writable), then publish it all virgin */
         d_step { HIT(33);                                                /* A33 */
+            writable = false;
             state = MK(((s & GEN_MASK) + 2 * GINC) | DECOMMITTED, NPOOLS, 0, 0);
             check_stack()
         }

@@ -4,7 +4,8 @@
 #   remote_free.pml    remote-free push, the owner's take, FULL hand-back,
 #                      the reclaim pass purging emptied pools in place
 #   pool_transfer.pml  pools to and from an arena: state word CAS with a
-#                      generation, keep/decommit, purge
+#                      generation, keep/decommit (and the claimed recommit of
+#                      a decommitted, read-only arena), purge
 #   abandon_adopt.pml  thread exit (abandon, close `returned`) against
 #                      remote frees, adoption, release, heap reuse, and a
 #                      reclaim pass holding pools of a heap that closes
@@ -249,6 +250,7 @@ run pt-safety-purge pool_transfer.pml pass "-DCOVER -DPURGES=1 -DOPS0=2 -DOPS1=3
 run pt-safety pool_transfer.pml pass "-DCOVER -DPURGES=0 -DOPS0=3 -DOPS1=5" "-O1 -DSAFETY" ""
 run pt-term pool_transfer.pml pass "-DTERM -DPURGES=1 -DOPS0=2 -DOPS1=2" "-O1" "-a"
 run pt-nogen pool_transfer.pml assert "-DNOGEN -DPURGES=0" "-O0 -DSAFETY" ""
+run pt-broken-recommit pool_transfer.pml assert "-DBROKEN_RECOMMIT -DPURGES=0" "-O0 -DSAFETY" ""
 # Model 3: abandon_adopt.pml (thread exit, abandon/adopt, heap reuse)
 run aa-safety abandon_adopt.pml pass "-DCOVER -DPASSES=0" "-O1 -DSAFETY" ""
 run aa-safety-keep0 abandon_adopt.pml pass "-DCOVER -DKEEP=0 -DPASSES=0" "-O1 -DSAFETY" ""
