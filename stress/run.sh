@@ -17,8 +17,9 @@ threads=${3:?threads}
 seed=${4:-$(date +%s)}
 [ "$san" = none ] && san=""
 secure=OFF
-[ "${OBMT_SECURE:-0}" = 1 ] && secure=ON
-build=${OBMT_STRESS_BUILD:-build/stress-${san:-plain}$([ "$secure" = ON ] && echo -secure)}
+suffix=""
+if [ "${OBMT_SECURE:-0}" = 1 ]; then secure=ON; suffix=-secure; fi
+build=${OBMT_STRESS_BUILD:-build/stress-${san:-plain}$suffix}
 cc=cc
 [ "$san" = thread ] && cc=clang
 CC=$cc cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOBMT_SANITIZE="$san" \
@@ -31,7 +32,7 @@ limit=$(awk -v s="$secs" 'BEGIN { printf "%d", s * 4 + 120 }')
 failed=()
 for prog in "$build"/stress/stress_*; do
   name=$(basename "$prog")
-  echo "== $name $secs s, $threads threads, seed $seed${san:+, $san sanitizer}$([ "$secure" = ON ] && echo ", secure mode")"
+  echo "== $name $secs s, $threads threads, seed $seed${san:+, $san sanitizer}${suffix:+, secure mode}"
   start=$(date +%s.%N)
   rc=0
   timeout -s KILL "$limit" "$prog" "$secs" "$threads" "$seed" || rc=$?

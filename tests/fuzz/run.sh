@@ -13,12 +13,11 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 shift || true
 # OBMT_SECURE=1 in the environment: the same in secure mode, in build/fuzz-secure.
-secure=${OBMT_SECURE:-0}
 build=build/fuzz
-[ "$secure" = 1 ] && build=build/fuzz-secure
+secure=OFF
+if [ "${OBMT_SECURE:-0}" = 1 ]; then build=build/fuzz-secure; secure=ON; fi
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DOBMT_SANITIZE=address -DOBMT_BUILD_TESTS=ON -DOBMT_BUILD_FUZZ=ON \
-  -DOBMT_SECURE="$([ "$secure" = 1 ] && echo ON || echo OFF)" >/dev/null
+  -DOBMT_SANITIZE=address -DOBMT_BUILD_TESTS=ON -DOBMT_BUILD_FUZZ=ON -DOBMT_SECURE="$secure" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fuzz_alloc fuzz_alloc_replay >/dev/null
 corpus=$build/corpus
 artifacts=$build/artifacts
