@@ -161,6 +161,29 @@ OBMT_API void obmt_stats_print(void (*out)(const char *line, void *arg), void *a
  * process. */
 OBMT_API void obmt_stats_json(void (*out)(const char *text, void *arg), void *arg);
 
+/* ---- the arena map ------------------------------------------------------
+ * One byte per pool of every arena slot used so far, arena after arena
+ * (arena_size / pool_size bytes each, slot order: the order of addresses):
+ * what each pool is doing now. obmt_arena_map writes min(cap, needed) bytes
+ * to buf and returns `needed`, the size of the whole map (0 before obmt
+ * starts). Any thread, while others run, without a lock: each byte is read
+ * from that pool's own words, so a pool that changes meanwhile shows its
+ * state from before or after. bench/arena_map.py draws maps written into
+ * the statistics (OBMT_STATS_MAP=1). */
+#define OBMT_MAP_UNCOMMITTED 0x00 /* the arena is not committed (decommitted, or failed) */
+#define OBMT_MAP_VIRGIN      0x01 /* free, never used since its arena was committed */
+#define OBMT_MAP_FREE        0x02 /* free in its arena, pages resident */
+#define OBMT_MAP_PURGED      0x03 /* free in its arena, pages given back to the OS */
+#define OBMT_MAP_RECLAIMED   0x04 /* every block freed by other threads; pages purged in place */
+#define OBMT_MAP_ABANDONED   0x05 /* blocks out, their thread exited; the next freer adopts it */
+#define OBMT_MAP_EMPTY       0x40 /* | class: no block out, kept by a thread */
+#define OBMT_MAP_USED        0x80 /* | class: blocks out and free blocks left */
+#define OBMT_MAP_FULL        0xc0 /* | class: every block out (some perhaps freed by other
+                                     threads and not yet taken back) */
+#define OBMT_MAP_KIND(b)     ((b) & 0xc0)   /* 0 for the class-less states above */
+#define OBMT_MAP_CLASS(b)    ((b) & 0x3f)   /* the index into obmt_stats.classes[] */
+OBMT_API size_t obmt_arena_map(unsigned char *buf, size_t cap);
+
 /* "major.minor.patch" */
 OBMT_API const char *obmt_version(void);
 

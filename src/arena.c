@@ -611,6 +611,19 @@ void arena_walk_pools(void (*fn)(const pool_header *p, void *arg), void *arg)
     }
 }
 
+size_t arena_slots_used(void)
+{
+    return slots_used();
+}
+
+int arena_slot_virgin(size_t slot)
+{
+    uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+    if (!s || (s & (ST_DECOMMITTED | ST_CLAIMED)))
+        return -1;
+    return (int)ST_VIRGIN(s);
+}
+
 uint64_t arena_pools_purged(void)
 {
     return obmt_load_relaxed(&g_pools_purged);

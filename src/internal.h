@@ -178,6 +178,7 @@ enum obmt_option {
     OPT_RESERVE_MIB,      /* address space reserved at start-up (fixed then) */
     OPT_BACKGROUND_THREAD, /* 1: a thread runs the time-based purging (background.c) */
     OPT_STATS_INTERVAL_MS, /* > 0: that thread appends statistics to OBMT_STATS_FILE this often */
+    OPT_STATS_MAP,        /* 1: the JSON statistics carry the arena map (obmt_arena_map) */
     OPT_COUNT
 };
 /* g_options: written by options_init (before init publishes READY) and by
@@ -254,6 +255,12 @@ OBMT_HIDDEN void arena_maybe_purge(bool now);
 OBMT_HIDDEN void arena_atfork_prepare(void);
 OBMT_HIDDEN void arena_atfork_parent(void);
 OBMT_HIDDEN void arena_atfork_child(void);
+/* The arena map (stats.c): arena slots used so far, and for one slot the
+ * index of its first virgin pool (pools from there on were never used), or
+ * -1 if the arena is not committed now (decommitted, being set up or
+ * committed again, or failed). Any thread; a snapshot of the state word. */
+OBMT_HIDDEN size_t arena_slots_used(void);
+OBMT_HIDDEN int arena_slot_virgin(size_t slot);
 /* Free pools whose pages the purge gave back, since start-up. */
 OBMT_HIDDEN uint64_t arena_pools_purged(void);
 /* Pool index of p inside its arena, arena slot of p. */

@@ -20,6 +20,8 @@
  */
 #include "internal.h"
 
+#include <sys/mman.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -213,6 +215,59 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
          (ull)s.large_allocs, (ull)s.large_bytes_in_use);
 }
 
+/* ---- the arena map ---------------------------------------------------------- */
+
+/* One pool's byte (obmt.h, OBMT_MAP_*), from the header words that the
+ * statistics walk may read (written atomically: owner, szidx, count,
+ * remote, carved_bound). A free pool whose pages the purge gave back reads
+ * as zeros: carved_bound 0, where a used one has carved a page at least. */
+static unsigned char map_pool(const pool_header *p)
+{
+    struct heap *owner = obmt_load_relaxed(&p->owner);
+    if (!owner)
+        return obmt_load_relaxed(&p->carved_bound) ? OBMT_MAP_FREE : OBMT_MAP_PURGED;
+    if (owner == OWNER_ABANDONED)
+        return OBMT_MAP_ABANDONED;
+    unsigned c = obmt_load_relaxed(&p->szidx);
+    if (c >= OBMT_NCLASSES)
+        return OBMT_MAP_FREE; /* being set up right now */
+    if (obmt_load_relaxed(&p->remote) & REMOTE_RECLAIMED)
+        return OBMT_MAP_RECLAIMED;
+    uint32_t count = obmt_load_relaxed(&p->count);
+    if (count == 0)
+        return (unsigned char)(OBMT_MAP_EMPTY | c);
+    return (unsigned char)((count >= class_blocks(c) ? OBMT_MAP_FULL : OBMT_MAP_USED) | c);
+}
+
+/* The bytes of arena slot `slot`. */
+static void map_slot(size_t slot, unsigned char row[OBMT_POOLS_PER_ARENA])
+{
+    int virgin = arena_slot_virgin(slot);
+    uintptr_t arena = obmt_load_relaxed(&g_hot.base) + (slot << OBMT_ARENA_SHIFT);
+    for (int i = 0; i < (int)OBMT_POOLS_PER_ARENA; i++) {
+        if (virgin < 0)
+            row[i] = OBMT_MAP_UNCOMMITTED;
+        else if (i >= virgin)
+            row[i] = OBMT_MAP_VIRGIN;
+        else
+            row[i] = map_pool((const pool_header *)(arena + ((uintptr_t)i << OBMT_POOL_SHIFT)));
+    }
+}
+
+size_t obmt_arena_map(unsigned char *buf, size_t cap)
+{
+    if (obmt_load_acquire(&g_init_state) != INIT_READY)
+        return 0;
+    size_t slots = arena_slots_used();
+    for (size_t slot = 0; slot < slots && slot * OBMT_POOLS_PER_ARENA < cap; slot++) {
+        unsigned char row[OBMT_POOLS_PER_ARENA];
+        map_slot(slot, row);
+        size_t at = slot * OBMT_POOLS_PER_ARENA, n = cap - at < OBMT_POOLS_PER_ARENA ? cap - at : OBMT_POOLS_PER_ARENA;
+        memcpy(buf + at, row, n);
+    }
+    return slots * OBMT_POOLS_PER_ARENA;
+}
+
 /* ---- JSON ---------------------------------------------------------------- */
 
 /* Accumulates the object in a caller's buffer; flushes to out() when full. */
@@ -285,7 +340,25 @@ static void stats_json_at(void (*out)(const char *text, void *arg), void *arg, c
              (ull)k->pools_used, (ull)k->pools_full, (ull)k->pools_empty, (ull)k->blocks_in_use);
         first = false;
     }
-    jput(&j, "]}\n");
+    jput(&j, "]");
+    if (option_get(OPT_STATS_MAP) && obmt_load_acquire(&g_init_state) == INIT_READY) {
+        /* The arena map, two hex digits a pool, arena after arena. */
+        size_t slots = arena_slots_used();
+        jput(&j, ",\"pools_per_arena\":%u,\"arena_map\":\"", (unsigned)OBMT_POOLS_PER_ARENA);
+        for (size_t slot = 0; slot < slots; slot++) {
+            unsigned char row[OBMT_POOLS_PER_ARENA];
+            char hex[2 * OBMT_POOLS_PER_ARENA + 1];
+            map_slot(slot, row);
+            for (unsigned i = 0; i < OBMT_POOLS_PER_ARENA; i++) {
+                hex[2 * i] = "0123456789abcdef"[row[i] >> 4];
+                hex[2 * i + 1] = "0123456789abcdef"[row[i] & 15];
+            }
+            hex[2 * OBMT_POOLS_PER_ARENA] = 0;
+            jput(&j, "%s", hex);
+        }
+        jput(&j, "\"");
+    }
+    jput(&j, "}\n");
     jflush(&j);
 }
 
@@ -309,15 +382,19 @@ static void to_fd(const char *text, void *arg)
     }
 }
 
-/* One JSON object in one buffer, so that one write() appends it whole. */
-struct collect { char b[16384]; size_t n; };
+/* One JSON object in one buffer, so that one write() appends it whole: a
+ * static one, or, for a line with the arena map, one mapped for it. A piece
+ * that does not fit marks the line truncated: it is not written. */
+struct collect { char *b; size_t cap, n; bool truncated; };
 static void to_buf(const char *text, void *arg)
 {
     struct collect *c = arg;
     size_t n = strlen(text);
-    if (c->n + n < sizeof c->b) {
+    if (c->n + n < c->cap) {
         memcpy(c->b + c->n, text, n);
         c->n += n;
+    } else {
+        c->truncated = true;
     }
 }
 
@@ -356,14 +433,27 @@ void stats_append_file(const char *at, bool at_exit)
     /* One buffer per caller (the exit destructor; the background thread),
      * so that one write() appends the line whole: O_APPEND writes to a
      * regular file do not interleave, even between processes. */
-    static struct collect exit_buf, interval_buf;
-    struct collect *c = at_exit ? &exit_buf : &interval_buf;
+    static char exit_buf[16384], interval_buf[16384];
+    struct collect c = { at_exit ? exit_buf : interval_buf, sizeof exit_buf, 0, false };
+    size_t mapped = 0;
+    if (option_get(OPT_STATS_MAP)) {
+        /* Two hex digits a pool, with room for 64 more arenas than now. */
+        mapped = sizeof exit_buf + 2 * OBMT_POOLS_PER_ARENA * (arena_slots_used() + 64);
+        void *m = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return;
+        c.b = m;
+        c.cap = mapped;
+    }
     int fd = open(g_stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return;
-    c->n = 0;
-    stats_json_at(to_buf, c, at);
-    ssize_t w = write(fd, c->b, c->n);
-    (void)w;
-    close(fd);
+    if (fd >= 0) {
+        stats_json_at(to_buf, &c, at);
+        if (!c.truncated) {
+            ssize_t w = write(fd, c.b, c.n);
+            (void)w;
+        }
+        close(fd);
+    }
+    if (mapped)
+        munmap(c.b, mapped);
 }
