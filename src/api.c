@@ -198,6 +198,8 @@ void *obmt_realloc(void *ptr, size_t n)
     size_t old, n_alloc = n;
     if (arena_contains(ptr)) {
         check_live_small(ptr, "realloc(): invalid pointer");
+        if (unlikely(!pool_is_carved_block_remote(pool_of(ptr), ptr)))
+            os_fatal("realloc(): invalid pointer", ptr, "not a block its pool has handed out");
         if (unlikely(block_has_key_live(ptr, free_key()))) /* a freed block: its contents are gone */
             block_keyed_check(pool_of(ptr), ptr, "realloc(): invalid pointer");
         old = small_usable(ptr);

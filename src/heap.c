@@ -550,6 +550,7 @@ void heap_thread_exit(struct heap *h)
 
 static void heap_atfork_child(void)
 {
+    pool_atfork_child();
     /* Only the forking thread lives on in the child. Every other heap in use
      * is dead: close its `returned` stack, so that freers adopt its full
      * pools, and adopt the pools already handed back to it. Their used pools

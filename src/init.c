@@ -50,6 +50,15 @@ static OBMT_NOINLINE bool init_slow(void)
     }
     if (size < want && option_get(OPT_VERBOSE) >= 1)
         init_say("obmt: reserved less address space than asked for (OBMT_RESERVE_MIB)\n");
+    if (OBMT_SECURE && (size_t)sysconf(_SC_PAGESIZE) > (size_t)OBMT_POOL_GUARD) {
+        /* The guard page at a pool's end is 4 KiB: with larger pages it
+         * cannot be protected (nor purged apart from the blocks before it). */
+        munmap(base, size);
+        if (option_get(OPT_VERBOSE) >= 1)
+            init_say("obmt: secure mode needs 4 KiB pages; everything goes to the underlying allocator\n");
+        obmt_store_release(&g_init_state, INIT_FAILED);
+        return false;
+    }
     if (heap_init_process() != 0) {
         munmap(base, size);
         if (option_get(OPT_VERBOSE) >= 1)

@@ -360,12 +360,16 @@ static inline bool block_has_key_live(block *b, uintptr_t key)
 {
     return !OBMT_VALGRIND && b->key == key;
 }
-/* Hand b out: the secret leaves the block (malloc's side of the key). */
+/* Hand b out: the secret leaves the block (malloc's side of the key), and
+ * in secure mode the encoded link too (with the next block's address, which
+ * the next malloc returns, it would give the link key away). */
 static inline void block_clear_key(block *b)
 {
-    VG_DEFINED(&b->key, sizeof b->key);
+    VG_DEFINED(b, sizeof *b);
+    if (OBMT_SECURE)
+        b->next = NULL;
     b->key = 0;
-    VG_NOACCESS(&b->key, sizeof b->key);
+    VG_NOACCESS(b, sizeof *b);
 }
 
 enum pool_state { /* owner-only view, see the life cycle above */
@@ -574,6 +578,8 @@ OBMT_HIDDEN uintptr_t pool_push_remote(pool_header *p, block *head, block *tail,
 OBMT_HIDDEN void block_keyed_check(const pool_header *p, block *b, const char *what);
 /* Make the free key (init, before any block exists). */
 OBMT_HIDDEN void pool_init_process(void);
+/* Fork child: secure mode's carving order is drawn anew. */
+OBMT_HIDDEN void pool_atfork_child(void);
 
 /* ==== heap.c: thread caches ================================================ */
 

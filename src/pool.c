@@ -6,6 +6,8 @@
 
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 /* ---- size classes -----------------------------------------------------------
  * Everything here is a constant expression: no table is filled at run time,
@@ -40,6 +42,12 @@ const uint32_t pool_class_recip[64] = { X64(RECIP, 0) };
  * from the free key and the thread), so that the next block's address
  * cannot be told from the last one's. *off moves past the blocks carved. */
 static OBMT_TLS uint64_t carve_rng;
+static uint64_t mix64(uint64_t x);
+
+void pool_atfork_child(void)
+{
+    carve_rng = 0; /* the child's order is not its parent's */
+}
 static block *carve_shuffled(char *base, uint32_t *off, uint32_t size, uint32_t page_end, uint32_t max,
                              uintptr_t key)
 {
@@ -48,7 +56,10 @@ static block *carve_shuffled(char *base, uint32_t *off, uint32_t size, uint32_t 
     for (uint32_t o = *off; o < page_end && o <= max; o += size)
         order[n++] = (uint16_t)o;
     *off = order[n - 1] + size;
-    uint64_t x = carve_rng ? carve_rng : (key ^ (uintptr_t)&carve_rng) * 0x9e3779b97f4a7c15u;
+    /* Seeded per thread from the link key (not the free key, which free
+     * blocks carry), the thread and the process (a fork child draws anew). */
+    uint64_t x = carve_rng ? carve_rng
+                           : mix64(obmt_load_relaxed(&g_hot.link_key) ^ mix64((uintptr_t)&carve_rng ^ ((uint64_t)getpid() << 32)));
     for (uint32_t i = n - 1; i > 0; i--) {
         x ^= x << 13;
         x ^= x >> 7;
@@ -98,16 +109,32 @@ void pool_carve(pool_header *p)
  * the kernel's 16 random bytes for the process (AT_RANDOM: no system call,
  * no allocation), folded, made odd. A fork child keeps its parent's, as it
  * keeps the parent's free blocks. */
+static uint64_t mix64(uint64_t x) /* splitmix64's finaliser */
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
 void pool_init_process(void)
 {
-    const void *r = (const void *)getauxval(AT_RANDOM); /* 16 bytes, not aligned */
-    uint64_t w[2] = { 0x5bd1e9955bd1e995u ^ (uintptr_t)&w, 0 };
-    if (r)
-        memcpy(w, r, sizeof w);
-    uint64_t k = w[0] ^ (w[1] * 0x9e3779b97f4a7c15u);
-    obmt_store_relaxed(&g_hot.free_key, (uintptr_t)(k | 1));
+    /* getrandom (a system call, no allocation), not AT_RANDOM alone: those
+     * bytes are also glibc's stack canary and pointer guard, which a leaked
+     * key must not give away. Without it (an old kernel, a seccomp filter),
+     * AT_RANDOM, the clock and addresses, hashed. */
+    uint64_t w[4] = { 0, 0, (uintptr_t)&w, os_now_ms() };
+    if (getrandom(w, 2 * sizeof w[0], GRND_NONBLOCK) != (ssize_t)(2 * sizeof w[0])) {
+        const void *r = (const void *)getauxval(AT_RANDOM); /* 16 bytes, not aligned */
+        if (r)
+            memcpy(w, r, 2 * sizeof w[0]);
+        w[0] ^= mix64(w[2] ^ mix64(w[3]));
+    }
+    uint64_t k0 = mix64(w[0] ^ mix64(w[1])), k1 = mix64(k0 ^ w[1] ^ 0x9e3779b97f4a7c15u);
+    obmt_store_relaxed(&g_hot.free_key, (uintptr_t)(k0 | 1));
     if (OBMT_SECURE) /* a second secret for the links: reading free_key out of a free block tells nothing of it */
-        obmt_store_relaxed(&g_hot.link_key, (uintptr_t)(w[1] ^ (w[0] * 0xc2b2ae3d27d4eb4fu)) | 1);
+        obmt_store_relaxed(&g_hot.link_key, (uintptr_t)(k1 | 1));
 }
 
 void block_link_corrupt(const block *b)
@@ -126,6 +153,25 @@ void block_keyed_check(const pool_header *p, block *b, const char *what)
     os_fatal(what, b, "the block is free already (freed before, or never handed out)");
 }
 
+/* A pool that held blocks of another class has the free key in the second
+ * word of every block it carved then (count is 0: all were free), which
+ * the new class's blocks would hand out in their interiors: a program that
+ * moved such bytes to the start of a block would then be told it freed it
+ * twice. Clear them, so that the key only ever sits in the second word of a
+ * free block of the pool's class. A page that the reclaim pass purged reads
+ * as zeros and is not written (reading maps the zero page, no memory). */
+static void pool_clear_keys(pool_header *p)
+{
+    uintptr_t key = free_key();
+    uint32_t old = p->size, end = p->nextoffset;
+    VG_DEFINED((char *)p + OBMT_POOL_OVERHEAD, OBMT_POOL_USABLE);
+    for (uint32_t off = OBMT_POOL_OVERHEAD; off < end && off + sizeof(block) <= OBMT_POOL_END; off += old) {
+        block *b = (block *)((char *)p + off);
+        if (b->key == key)
+            b->key = 0;
+    }
+}
+
 void pool_init(pool_header *p, unsigned c, struct heap *h)
 {
     p->state = POOL_USED;
@@ -137,6 +183,8 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
     if (p->size == class_size(c) && p->szidx == c && p->freeblock != NULL)
         return;
     uint32_t size = (uint32_t)class_size(c);
+    if (p->size && p->size != size)
+        pool_clear_keys(p);
     obmt_store_relaxed(&p->szidx, (uint16_t)c); /* relaxed: statistics read it */
     p->size = size;
     p->recip = pool_class_recip[c];

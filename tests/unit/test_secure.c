@@ -41,9 +41,11 @@ static void forged_interior(void *unused)
     char *keep = obmt_malloc(48), *x = obmt_malloc(48), *y = obmt_malloc(48);
     obmt_free(x);
     obmt_free(y);
-    /* Whatever the program writes, the decoded link is not a block start of
-     * the pool, or (with odds of 2^-64) is one. */
-    *(uintptr_t *)y = (uintptr_t)(keep + 8);
+    /* Even a program that knew the secret and encoded its link (a block's
+     * interior, in the same pool) is caught: the link must be a carved
+     * block start. */
+    *(uintptr_t *)y = (uintptr_t)(keep + 8) ^ link_mask((block *)y);
+    CHECK(block_next_raw((block *)y) == (block *)(keep + 8));
     CHECK(obmt_malloc(48) == NULL);
     CHECK(obmt_malloc(48) == NULL);
 }
@@ -80,6 +82,10 @@ int main(void)
     CHECK(pool_of(y)->freeblock == (block *)y && block_next((block *)y) == (block *)x);
     CHECK_MSG(*(void **)y != x, "the link of %p is stored in the clear", y);
     CHECK(obmt_malloc(48) == y && obmt_malloc(48) == x);
+    /* A block handed out holds neither its encoded link (with the next
+     * block's address, the next malloc's result, it would give the link key
+     * away) nor the free key. */
+    CHECK(((uintptr_t *)y)[0] == 0 && ((uintptr_t *)y)[1] == 0);
     obmt_free(x);
     obmt_free(y);
     obmt_free(keep);
