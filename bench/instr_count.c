@@ -1,8 +1,10 @@
 /*
  * instr_count MODE SIZE N: the local fast path, for callgrind.
  *
- * Keeps 64 SIZE-byte blocks live (so no pool, page or span of that class goes
- * empty and the path measured is the steady local one), then does N
+ * Keeps 100 SIZE-byte blocks live (so no pool, page or span of that class
+ * goes empty and the path measured is the steady local one; 100 is no
+ * multiple of any class's blocks per pool, 64 was once obmt's pools became
+ * all blocks: 64 blocks of 512 bytes filled one exactly), then does N
  * malloc/free pairs (LIFO) with callgrind collecting only inside the malloc
  * calls (MODE "malloc"), only inside the free calls (MODE "free"), or only
  * around an empty call through the same kind of pointer ("baseline", the
@@ -31,8 +33,8 @@ int main(int argc, char **argv)
     void *(*volatile alloc)(size_t) = malloc; /* called through a pointer: no folding */
     void (*volatile release)(void *) = free;
     void *(*volatile empty)(size_t) = nothing;
-    void *warm[64];
-    for (int i = 0; i < 64; i++)
+    void *warm[100];
+    for (int i = 0; i < 100; i++)
         warm[i] = alloc(size);
     int m = strcmp(mode, "malloc") == 0, f = strcmp(mode, "free") == 0;
     for (long i = 0; i < n; i++) {
@@ -53,7 +55,7 @@ int main(int argc, char **argv)
         if (f)
             CALLGRIND_TOGGLE_COLLECT;
     }
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < 100; i++)
         release(warm[i]);
     return 0;
 }

@@ -155,7 +155,7 @@ def main():
     if os.path.exists(instr):
         w("## Fast-path instructions (valgrind --tool=callgrind)")
         w("")
-        w("Instructions per call on the local path (64 blocks of the size kept live, then malloc/free pairs "
+        w("Instructions per call on the local path (100 blocks of the size kept live, then malloc/free pairs "
           "of one block; bench/instr_count.c), less the cost of an empty call through the same loop. "
           "Instruction counts are repeatable on a noisy machine; they are not times.")
         w("")

@@ -104,7 +104,7 @@ struct obmt_stats {
     uint32_t version;
     uint32_t size;
     uint64_t pool_size;          /* bytes in a pool */
-    uint64_t small_request_max;  /* largest request served from pools (8160 with the
+    uint64_t small_request_max;  /* largest request served from pools (8192 with the
                                     default 32 KiB pools); larger ones go to the
                                     underlying allocator */
     uint64_t arena_size;         /* bytes in an arena */
@@ -147,7 +147,7 @@ struct obmt_stats {
                                      whose every block other threads had freed,
                                      while its owner was away */
     uint64_t bytes_reclaimed;     /* bytes of such pools whose pages are purged now
-                                     (all but the header's page; part of
+                                     (the whole pool; part of
                                      bytes_free_in_pools, not resident) */
 };
 OBMT_API int obmt_stats_get(struct obmt_stats *out);

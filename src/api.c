@@ -247,10 +247,10 @@ static void *aligned_malloc(size_t alignment, size_t n)
         errno = ENOMEM;
         return NULL;
     }
-    /* Blocks sit at pool + 128 + k * size with pools 32 KiB-aligned, so a
-     * fine class whose size is a multiple of an alignment <= 128 gives
-     * blocks aligned to it. */
-    if (alignment <= OBMT_POOL_OVERHEAD && n <= OBMT_FINE_MAX) {
+    /* Blocks sit at pool + k * size with pools 32 KiB-aligned, so a fine
+     * class whose size is a multiple of the alignment gives blocks aligned
+     * to it. */
+    if (alignment <= OBMT_FINE_MAX && n <= OBMT_FINE_MAX) {
         size_t r = n ? (n + alignment - 1) & ~(alignment - 1) : alignment;
         if (r <= OBMT_FINE_MAX) { /* fine classes only: coarse sizes are not multiples of 64 */
             /* Only a pool block is aligned by placement: no fallback to the

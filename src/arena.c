@@ -2,7 +2,7 @@
  * arena.c: arenas, their state words, and the nfreepools buckets.
  *
  * The arenas are arena-aligned slots of one reserved address range. Slot i
- * spans [g_hot.base + i*ARENA_SIZE, +ARENA_SIZE) and is described by
+ * spans [arena_base() + i*ARENA_SIZE, +ARENA_SIZE) and is described by
  * g_arenas[i].state, one 64-bit word:
  *
  *   bits  0..7   nfreepools  free pools (virgin ones included)
@@ -103,17 +103,42 @@ static int g_purging;                           /* PURGE_PASS while a pass runs,
 #define PURGE_PASS 1
 #define PURGE_FORK 2
 
-void arena_init(void *base, size_t reserved)
+void arena_init(void *base, size_t reserved, void *meta)
 {
     g_max_arenas = reserved >> OBMT_ARENA_SHIFT;
+    obmt_store_relaxed(&g_hot.meta, (uintptr_t)meta);
+    /* base is arena-aligned: (base >> 15) << 7 == base >> 8 (wraps: only
+     * the sum with an address's part is used). */
+    obmt_store_relaxed(&g_hot.meta_by_addr, (uintptr_t)meta - ((uintptr_t)base >> (OBMT_POOL_SHIFT - OBMT_HEADER_SHIFT)));
     obmt_store_relaxed(&g_hot.reserved, reserved);
-    obmt_store_relaxed(&g_hot.base, (uintptr_t)base);
+    obmt_store_relaxed(&g_hot.base_xor, (uintptr_t)base ^ OBMT_BASE_XOR);
     obmt_store_relaxed(&g_hot.base_neg, 0 - (uintptr_t)base);
 }
 
+/* Pool idx of the arena in `slot`: its memory, and its header (internal.h,
+ * pool_of: the headers live out of line, NPOOLS per arena, contiguous). */
+static inline char *pool_addr(size_t slot, unsigned idx)
+{
+    return (char *)(arena_base() + (slot << OBMT_ARENA_SHIFT) + ((size_t)idx << OBMT_POOL_SHIFT));
+}
 static inline pool_header *pool_at(size_t slot, unsigned idx)
 {
-    return (pool_header *)(g_hot.base + (slot << OBMT_ARENA_SHIFT) + ((size_t)idx << OBMT_POOL_SHIFT));
+    return (pool_header *)(g_hot.meta + (((slot * NPOOLS) + idx) << OBMT_HEADER_SHIFT));
+}
+
+/* A pool's memory went back to the OS (purged, or its arena decommitted):
+ * its header says so, as a header in the pool's first page read zeros
+ * when headers lived there. size 0 makes pool_init set the pool up from
+ * scratch and the purge skip it until it is used again; carved_bound 0
+ * (relaxed: the arena map reads it) marks it purged in the map. The caller
+ * holds the pool (it is free and off the arena's stack, or its arena is
+ * CLAIMED); owner is already NULL. */
+static void header_reset(pool_header *p)
+{
+    p->size = 0;
+    p->freeblock = NULL;
+    p->nextoffset = 0;
+    obmt_store_relaxed(&p->carved_bound, 0);
 }
 
 static inline bool state_cas(size_t slot, uint64_t *expected, uint64_t desired)
@@ -293,8 +318,13 @@ static int arena_guard_pools(void *addr)
 }
 
 /* Commit an arena's memory (and, in secure mode, its guard pages). */
-static int arena_commit(void *addr)
+static int arena_commit(size_t slot)
 {
+    /* The headers' slice first (8 KiB a 64-pool arena): committed for good
+     * on the slot's first commit, then this is a no-op. */
+    if (os_commit(pool_at(slot, 0), NPOOLS * OBMT_HEADER_SIZE) != 0)
+        return ENOMEM;
+    void *addr = pool_addr(slot, 0);
     return os_commit(addr, OBMT_ARENA_SIZE) != 0 || arena_guard_pools(addr) != 0 ? ENOMEM : 0;
 }
 
@@ -307,7 +337,7 @@ static int arena_commit(void *addr)
 static pool_header *arena_recommit(size_t slot, uint64_t claimed, uint64_t *old_state)
 {
     uint64_t gen = (claimed & ST_GEN_MASK) + 2 * ST_GEN_ONE;
-    if (arena_commit(pool_at(slot, 0)) != 0) {
+    if (arena_commit(slot) != 0) {
         obmt_store_release(&g_arenas[slot].state, st_make(gen | ST_DECOMMITTED, NPOOLS, 0, 0));
         bucket_set(slot, NPOOLS); /* a scanner may have cleared it while we held the arena */
         errno = ENOMEM;
@@ -334,8 +364,7 @@ static pool_header *arena_new_pool(void)
         }
     }
     uint64_t gen = obmt_load_relaxed(&g_arenas[slot].state) & ST_GEN_MASK; /* 0 for a new slot */
-    void *addr = pool_at(slot, 0);
-    if (arena_commit(addr) != 0) {
+    if (arena_commit(slot) != 0) {
         obmt_fetch_add_relaxed(&g_failed_slots, 1);
         obmt_store_release(&g_arenas[slot].state, (gen + ST_GEN_ONE) | ST_UNUSABLE);
         errno = ENOMEM;
@@ -345,7 +374,7 @@ static pool_header *arena_new_pool(void)
     committed_add();
     obmt_store_release(&g_arenas[slot].state, st_make(gen + ST_GEN_ONE, NPOOLS - 1, 0, 1));
     bucket_set(slot, NPOOLS - 1);
-    return (pool_header *)addr;
+    return pool_at(slot, 0);
 }
 
 /* Scan bucket b for a pool; `skip` as in arena_try_pop. */
@@ -433,8 +462,10 @@ static void arena_decommit(size_t slot)
     bucket_clear(slot, NPOOLS);
     /* Pages and commit charge go; the arena stays readable but not
      * writable until a taker commits it again (arena_recommit). */
-    if (os_release(pool_at(slot, 0), OBMT_ARENA_SIZE) != 0)
-        os_decommit(pool_at(slot, 0), OBMT_ARENA_SIZE); /* the pages at least */
+    if (os_release(pool_addr(slot, 0), OBMT_ARENA_SIZE) != 0)
+        os_decommit(pool_addr(slot, 0), OBMT_ARENA_SIZE); /* the pages at least */
+    for (unsigned i = 0; i < NPOOLS; i++)
+        header_reset(pool_at(slot, i));
     obmt_fetch_sub_relaxed(&g_committed, 1);
     obmt_fetch_add_relaxed(&g_decommits, 1);
     uint64_t gen = (s & ST_GEN_MASK) + 2 * ST_GEN_ONE;
@@ -444,8 +475,8 @@ static void arena_decommit(size_t slot)
 
 void arena_give_pool(pool_header *p)
 {
-    size_t slot = arena_slot_of((uintptr_t)p);
-    unsigned idx = (unsigned)(((uintptr_t)p >> OBMT_POOL_SHIFT) & (NPOOLS - 1));
+    size_t slot = pool_number(p) / NPOOLS;
+    unsigned idx = (unsigned)(pool_number(p) & (NPOOLS - 1));
     struct arena_object *a = &g_arenas[slot];
     uint64_t s = obmt_load_acquire(&a->state);
     for (;;) {
@@ -472,7 +503,7 @@ void arena_give_pool(pool_header *p)
  * arena's whole free-pool stack with one CAS (the pools are then the
  * purger's: no other thread can take them), decommits every pool that was
  * used since it was last purged (a used pool has a non-zero size in its
- * header; a purged one reads as zeros), and pushes the stack back with one
+ * header; header_reset clears it), and pushes the stack back with one
  * CAS. Meanwhile other threads may take virgin pools or give pools back:
  * those go on a new stack in front of the returned one. */
 static void arena_purge(size_t slot)
@@ -507,7 +538,9 @@ static void arena_purge(size_t slot)
         unsigned lo = (unsigned)__builtin_ctzll(used), hi = lo;
         while (hi + 1 < NPOOLS && (used >> (hi + 1) & 1))
             hi++;
-        os_decommit(pool_at(slot, lo), (size_t)(hi - lo + 1) << OBMT_POOL_SHIFT);
+        os_decommit(pool_addr(slot, lo), (size_t)(hi - lo + 1) << OBMT_POOL_SHIFT);
+        for (unsigned i = lo; i <= hi; i++)
+            header_reset(pool_at(slot, i));
         used &= ~((((uint64_t)2 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
     }
     /* Push the n pools back in their order, in front of whatever stack the

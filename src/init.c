@@ -42,6 +42,14 @@ static OBMT_NOINLINE bool init_slow(void)
         munmap(base, size);
         base = NULL;
     }
+    /* The pool headers' array (internal.h, pool_of): 128 bytes a pool,
+     * reserved beside the arenas, committed arena by arena (arena.c). */
+    size_t meta_size = (size >> OBMT_POOL_SHIFT) << OBMT_HEADER_SHIFT;
+    void *meta = base ? os_reserve(meta_size, 4096) : NULL;
+    if (base && !meta) {
+        munmap(base, size);
+        base = NULL;
+    }
     if (!base) {
         if (option_get(OPT_VERBOSE) >= 1)
             init_say("obmt: could not reserve address space; everything goes to the underlying allocator\n");
@@ -54,6 +62,7 @@ static OBMT_NOINLINE bool init_slow(void)
         /* The guard page at a pool's end is 4 KiB: with larger pages it
          * cannot be protected (nor purged apart from the blocks before it). */
         munmap(base, size);
+        munmap(meta, meta_size);
         if (option_get(OPT_VERBOSE) >= 1)
             init_say("obmt: secure mode needs 4 KiB pages; everything goes to the underlying allocator\n");
         obmt_store_release(&g_init_state, INIT_FAILED);
@@ -61,13 +70,14 @@ static OBMT_NOINLINE bool init_slow(void)
     }
     if (heap_init_process() != 0) {
         munmap(base, size);
+        munmap(meta, meta_size);
         if (option_get(OPT_VERBOSE) >= 1)
             init_say("obmt: could not create its thread key or fork handlers; everything goes to the underlying allocator\n");
         obmt_store_release(&g_init_state, INIT_FAILED);
         return false;
     }
     pool_init_process(); /* the free key, before any block exists */
-    arena_init(base, size);
+    arena_init(base, size, meta);
     stats_init_process();
     obmt_store_release(&g_init_state, INIT_READY);
     if (option_get(OPT_VERBOSE) >= 2) {

@@ -7,33 +7,34 @@
  * obmt is CPython's obmalloc made multi-threaded without locks.
  *
  * Requests of 1..512 bytes are rounded up to a multiple of 16 (obmalloc's
- * classes); 513..8160 bytes to one of fifteen coarse classes whose blocks
+ * classes); 513..8192 bytes to one of fifteen coarse classes whose blocks
  * fill a pool exactly. Both are served from *pools*: 32 KiB pages of blocks
  * of one size class. Larger requests go to the underlying allocator
  * (glibc), as obmalloc does. With the default 32 KiB pools:
  *
  *     request (bytes)   size class   block size   blocks per pool
- *         0..16             0            16            2040
- *        17..32             1            32            1020
+ *         0..16             0            16            2048
+ *        17..32             1            32            1024
  *          ...             ...          ...             ...
- *       497..512           31           512              63
+ *       497..512           31           512              64
  *       513..672           32           672              48
  *       673..816           33           816              40
- *       817..1008          34          1008              32
- *      1009..1152          35          1152              28
- *      1153..1360          36          1360              24
+ *       817..1024          34          1024              32
+ *      1025..1168          35          1168              28
+ *      1169..1360          36          1360              24
  *      1361..1632          37          1632              20
- *      1633..2032          38          2032              16
- *      2033..2320          39          2320              14
- *      2321..2720          40          2720              12
+ *      1633..2048          38          2048              16
+ *      2049..2336          39          2336              14
+ *      2337..2720          40          2720              12
  *      2721..3264          41          3264              10
- *      3265..4080          42          4080               8
- *      4081..4656          43          4656               7
- *      4657..5440          44          5440               6
- *      5441..6528          45          6528               5
- *      6529..8160          46          8160               4
+ *      3265..4096          42          4096               8
+ *      4097..4672          43          4672               7
+ *      4673..5456          44          5456               6
+ *      5457..6544          45          6544               5
+ *      6545..8192          46          8192               4
  *
- * A pool starts with a 128-byte header (struct pool_header); its blocks are
+ * A pool is all blocks; its 128-byte header (struct pool_header) lives out
+ * of line, in a dense array beside the arenas (pool_of). Its blocks are
  * carved lazily (nextoffset/maxnextoffset), and a freed block holds in its
  * first word the next free block of the pool (freeblock list).
  *
@@ -198,31 +199,42 @@ OBMT_HIDDEN void options_print(void (*out)(const char *line, void *arg), void *a
  * arena, rarely), so the line stays shared in every core's cache; the
  * counters that slow paths write (bucket summary, purge clock, committed
  * arenas) live elsewhere (the read-mostly item of issue 13).
- *  base, base_neg (= 0 - base), reserved: written once by init (before
+ *  base_xor (the arenas' base, disguised: in the clear it would point at
+ *  the first block of the first pool, and memcheck would count a leaked
+ *  block there as reachable; arena_base() reads it), base_neg (= 0 - base),
+ *  reserved: written once by init (before
  *  g_init_state = READY, release); read relaxed everywhere after an acquire
  *  of g_init_state or a block handed over through the user's own
  *  synchronisation. Before init every one is 0: arena_contains is false.
  *  committed_end: bytes from base that have ever been committed; grows
  *  monotonically (CAS), read relaxed: a block's arena was committed before
  *  the block was handed out, so any thread that got the block sees it.
+ *  meta, meta_by_addr: the array of pool headers (pool_of); written once by
+ *  init before READY, read like base.
  *  free_key: the per-process secret that marks a free block (pool.c, "Free
  *  keys"); link_key: the one that encodes free blocks' links in secure mode
  *  (0 otherwise). Both written once by init before READY, read relaxed. */
 struct obmt_hot {
     uintptr_t base_neg;
     size_t committed_end;
-    uintptr_t base;
+    uintptr_t base_xor;          /* base ^ OBMT_BASE_XOR: arena_base() */
     size_t reserved;
     uintptr_t free_key;
     uintptr_t link_key;
-    char pad_[64 - 6 * sizeof(uintptr_t)];
+    uintptr_t meta;              /* the pool headers (pool_of) */
+    uintptr_t meta_by_addr;      /* meta - (base >> 8): pool_of from an address */
+    char pad_[64 - 8 * sizeof(uintptr_t)];
 };
 _Static_assert(sizeof(struct obmt_hot) == 64, "g_hot is one cache line");
 OBMT_HIDDEN extern struct obmt_hot g_hot;
+#define OBMT_BASE_XOR ((uintptr_t)0x5a5a000000000000u)
+static inline uintptr_t arena_base(void) { return obmt_load_relaxed(&g_hot.base_xor) ^ OBMT_BASE_XOR; }
 
 typedef struct pool_header pool_header;
 
-OBMT_HIDDEN void arena_init(void *base, size_t reserved);
+/* base: the arenas' reservation; meta: that of their pool headers, 128
+ * bytes a pool (pool_of). */
+OBMT_HIDDEN void arena_init(void *base, size_t reserved, void *meta);
 /* Take an empty pool from the fullest arena that has one (or a new arena).
  * Any thread; lock-free. NULL when the reservation is exhausted or the OS
  * refuses memory (errno = ENOMEM). */
@@ -264,10 +276,10 @@ OBMT_HIDDEN int arena_slot_virgin(size_t slot);
 /* Free pools whose pages the purge gave back, since start-up. */
 OBMT_HIDDEN uint64_t arena_pools_purged(void);
 /* Pool index of p inside its arena, arena slot of p. */
-static inline size_t arena_slot_of(uintptr_t p) { return (p - obmt_load_relaxed(&g_hot.base)) >> OBMT_ARENA_SHIFT; }
+static inline size_t arena_slot_of(uintptr_t p) { return (p - arena_base()) >> OBMT_ARENA_SHIFT; }
 
 /* Is p inside obmt's committed arenas? O(1), reads no memory at p. (An add
- * of g_hot.base_neg rather than a subtract of g_hot.base: the compiler then needs no
+ * of g_hot.base_neg rather than a subtract of the base: the compiler then needs no
  * copy of p, which free's fast path still uses.) */
 static inline bool arena_contains(const void *p)
 {
@@ -469,12 +481,38 @@ struct pool_header {
     pool_header *returned_next;  /* link in owner->returned */
 };
 
-_Static_assert(sizeof(struct pool_header) == OBMT_POOL_OVERHEAD, "pool header size");
-_Static_assert(OBMT_POOL_OVERHEAD % 64 == 0, "blocks of sizes that are multiples of 64 must be 64-aligned");
+_Static_assert(sizeof(struct pool_header) == OBMT_HEADER_SIZE, "pool header size");
+_Static_assert(OBMT_POOL_OVERHEAD == 0, "blocks start at a pool's first byte");
 
+/*
+ * Pool headers out of line: the header of the pool at address a is slot
+ * (a - base) >> OBMT_POOL_SHIFT of g_hot.meta, an array of 128-byte
+ * headers reserved beside the arenas (init.c) and committed arena by
+ * arena (arena.c), so the 64 headers of an arena are 8 KiB of contiguous
+ * lines. Headers at the start of their 32 KiB-aligned pools (obmalloc's
+ * layout) all fell into one set of a 12-way L1 and four sets of a 16-way
+ * L2, and evicted each other once a thread used a few dozen pools
+ * (bench/results/larson-cache-2026-11-29.md). pool_of(p) is valid for any p
+ * inside the arenas; pool_mem(h) gives the pool's first byte back.
+ */
 static inline pool_header *pool_of(const void *p)
 {
-    return (pool_header *)((uintptr_t)p & ~(uintptr_t)(OBMT_POOL_SIZE - 1));
+    /* meta_by_addr = meta - (base >> 8): the header's address straight from
+     * p's, so that free's lookup does not wait for its ownership test's add
+     * (a shift, an and, and the add folds into the loads' addressing). A
+     * plain read: written once before READY, and every reader got here
+     * after an acquire of g_init_state or through a block obmt handed out. */
+    uintptr_t i = ((uintptr_t)p >> (OBMT_POOL_SHIFT - OBMT_HEADER_SHIFT)) & ~(uintptr_t)(OBMT_HEADER_SIZE - 1);
+    return (pool_header *)(g_hot.meta_by_addr + i);
+}
+static inline char *pool_mem(const pool_header *h)
+{
+    return (char *)(((uintptr_t)h - g_hot.meta_by_addr) << (OBMT_POOL_SHIFT - OBMT_HEADER_SHIFT));
+}
+/* The pool's number in the reservation (its header's index in g_hot.meta). */
+static inline size_t pool_number(const pool_header *h)
+{
+    return ((uintptr_t)h - obmt_load_relaxed(&g_hot.meta)) >> OBMT_HEADER_SHIFT;
 }
 /* The class of a request: fine classes by a shift, coarse ones through
  * obmt_class_of[(n - 1) / 16]; the sizes in obmt_class_size[] (pool.c). */
@@ -498,23 +536,22 @@ OBMT_HIDDEN extern const uint32_t pool_class_recip[64];
 /*
  * Block keys: one multiply tells whether an address is the start of a block,
  * and which. For an address p in a pool whose blocks have size s and
- * m = recip = floor(2^32 / s) + 1, let x = (p - OBMT_POOL_OVERHEAD) mod
- * OBMT_POOL_SIZE (the offset from the first block, with the header wrapped to
- * the top: x < 2^16) and key = x * m mod 2^32. With delta = s * m - 2^32, in
+ * m = recip = floor(2^32 / s) + 1, let x = p mod OBMT_POOL_SIZE (the offset
+ * from the pool's first block: x < 2^16) and key = x * m mod 2^32. With
+ * delta = s * m - 2^32, in
  * [1, s]:
  *   - if x = q * s (block q), key = q * delta: small, and increasing in q;
  *   - if x = q * s + r with 0 < r < s, key = q * delta + r * m >= m > 2^16
  *     (no wrap: r * m + q * delta < 2^32 - 2^32/s + s + 2^16 <= 2^32 for
  *     s <= 2^15).
  * So "key < n * delta" holds exactly for the starts of blocks 0 .. n-1: the
- * header (x >= OBMT_POOL_SIZE - OBMT_POOL_OVERHEAD >= n * s) and interior
- * pointers fail it. carved_bound is that bound for the carved blocks, and
+ * tail past them (q >= n) and interior pointers fail it. carved_bound is that bound for the carved blocks, and
  * free's whole validity test is one and, one multiply, one compare.
  */
 _Static_assert(OBMT_POOL_SIZE <= 65536, "block keys need offsets below 2^16");
 static inline uint32_t pool_block_key(const pool_header *pool, const void *p)
 {
-    uint32_t x = ((uint32_t)(uintptr_t)p - OBMT_POOL_OVERHEAD) & (uint32_t)(OBMT_POOL_SIZE - 1);
+    uint32_t x = (uint32_t)(uintptr_t)p & (uint32_t)(OBMT_POOL_SIZE - 1);
     return x * pool->recip;
 }
 
@@ -522,8 +559,8 @@ static inline uint32_t pool_block_key(const pool_header *pool, const void *p)
  * reads only fields fixed while the pool has blocks out. */
 static inline bool pool_is_block_start(const pool_header *pool, const void *p)
 {
-    uint32_t x = ((uint32_t)(uintptr_t)p - OBMT_POOL_OVERHEAD) & (uint32_t)(OBMT_POOL_SIZE - 1);
-    if (x > (uint32_t)pool->maxnextoffset - OBMT_POOL_OVERHEAD) /* in the header (x wrapped) or the tail */
+    uint32_t x = (uint32_t)(uintptr_t)p & (uint32_t)(OBMT_POOL_SIZE - 1);
+    if (x > pool->maxnextoffset) /* in the tail past the last block */
         return false;
     return pool_block_key(pool, p) < (1u << 16);
 }
@@ -751,8 +788,8 @@ OBMT_HIDDEN size_t reclaim_pass(bool now);
  * its `returned` stack (a running pass is waited for, others are held off),
  * then a pass over the other heaps (unless purging is off). */
 OBMT_HIDDEN size_t reclaim_collect(struct heap *h);
-/* Bytes of a pool the pass purges: all but the header's page (0 with pages
- * of half a pool or more, where the pass does nothing). */
+/* Bytes of a pool the pass purges: the whole pool up to its guard page (0
+ * with pages larger than a pool, where the pass does nothing). */
 OBMT_HIDDEN size_t reclaim_purged_bytes(void);
 OBMT_HIDDEN void reclaim_atfork_prepare(void);
 OBMT_HIDDEN void reclaim_atfork_parent(void);

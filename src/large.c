@@ -192,7 +192,7 @@ void *large_memalign(size_t align, size_t n)
  * handed out by anyone: say so rather than pass it to glibc. */
 static void check_not_reserved(const void *p, const char *what)
 {
-    if (unlikely((uintptr_t)p - obmt_load_relaxed(&g_hot.base) < obmt_load_relaxed(&g_hot.reserved)))
+    if (unlikely((uintptr_t)p - arena_base() < obmt_load_relaxed(&g_hot.reserved)))
         os_fatal(what, p, "inside obmt's reserved range but not in any arena");
 }
 

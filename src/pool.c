@@ -83,7 +83,7 @@ void pool_carve(pool_header *p)
      * comes here once per page instead of once per block. */
     uint32_t off = p->nextoffset, size = p->size, max = p->maxnextoffset;
     uint32_t page_end = (off | (OBMT_CARVE_PAGE - 1)) + 1;
-    char *base = (char *)p;
+    char *base = pool_mem(p);
     uintptr_t key = free_key(); /* a carved block is free: freeing it is a fault */
     block *head;
     if (OBMT_SECURE) {
@@ -164,9 +164,10 @@ static void pool_clear_keys(pool_header *p)
 {
     uintptr_t key = free_key();
     uint32_t old = p->size, end = p->nextoffset;
-    VG_DEFINED((char *)p + OBMT_POOL_OVERHEAD, OBMT_POOL_USABLE);
-    for (uint32_t off = OBMT_POOL_OVERHEAD; off < end && off + sizeof(block) <= OBMT_POOL_END; off += old) {
-        block *b = (block *)((char *)p + off);
+    char *base = pool_mem(p);
+    VG_DEFINED(base, OBMT_POOL_USABLE);
+    for (uint32_t off = 0; off < end && off + sizeof(block) <= OBMT_POOL_END; off += old) {
+        block *b = (block *)(base + off);
         if (b->key == key)
             b->key = 0;
     }
@@ -179,7 +180,8 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
     obmt_store_relaxed(&p->owner, h);
     /* obmalloc's shortcut: a pool that last held blocks of this class has
      * its header and free list ready (count is 0, every carved block is on
-     * the free list). A decommitted pool reads as zeros: size 0. */
+     * the free list). A purged or decommitted pool has size 0 (arena.c,
+     * header_reset). */
     if (p->size == class_size(c) && p->szidx == c && p->freeblock != NULL)
         return;
     uint32_t size = (uint32_t)class_size(c);
@@ -197,7 +199,7 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
     p->count_span = class_blocks(c) - 2;
     _Static_assert(OBMT_POOL_USABLE / OBMT_SMALL_MAX >= 2, "count_span needs 2 blocks per pool");
     /* Under valgrind, no block of the pool is the program's yet. */
-    VG_NOACCESS((char *)p + OBMT_POOL_OVERHEAD, OBMT_POOL_USABLE);
+    VG_NOACCESS(pool_mem(p), OBMT_POOL_USABLE);
     pool_carve(p);
 }
 

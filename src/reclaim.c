@@ -58,8 +58,8 @@
  * child. (A fork from a signal handler that interrupted a pass on the same
  * thread would wait forever; fork is not async-signal-safe with obmt.)
  *
- * The header page stays: 4 KiB of 32 per pool, until the owner files the
- * pool (docs/design.md, bounded memory, says what is left).
+ * The whole pool is purged: its header lives out of line (internal.h,
+ * pool_of), so no page of it has to stay.
  */
 #include "internal.h"
 
@@ -82,7 +82,7 @@ static bool reclaim_pool(pool_header *p, size_t page)
         return false;
     if (!obmt_cas_acq_rel(&p->remote, &w, REMOTE_RECLAIMED))
         return false;
-    os_decommit((char *)p + page, OBMT_POOL_END - page); /* (a guard page has nothing to give) */
+    os_decommit(pool_mem(p) + page, OBMT_POOL_END - page); /* (a guard page has nothing to give) */
     obmt_fetch_add_relaxed(&g_pools_reclaimed, 1);
     return true;
 }
@@ -124,7 +124,7 @@ static size_t reclaim_heap(struct heap *h, size_t page)
 size_t reclaim_purged_bytes(void)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    return page * 2 > OBMT_POOL_SIZE ? 0 : OBMT_POOL_END - page;
+    return page > OBMT_POOL_SIZE ? 0 : OBMT_POOL_END;
 }
 
 /* Take the pass flag: at once, or (wait) after a running pass ends; never
@@ -166,7 +166,7 @@ static size_t pass_run(uint64_t t, long delay, bool now)
         pool_header *r = obmt_load_relaxed(&h->returned);
         if (!r || r == RETURNED_CLOSED)
             continue;
-        n += reclaim_heap(h, OBMT_POOL_END - purged); /* the header's page */
+        n += reclaim_heap(h, OBMT_POOL_END - purged); /* 0: from the pool's first byte */
     }
     return n;
 }

@@ -114,7 +114,7 @@ void heap_flush_remote(struct heap *h)
 /* Add b (a checked block of p, which h does not own) to h's batch for p. */
 static void rbatch_add(struct heap *h, pool_header *p, block *b, uintptr_t key)
 {
-    struct rbatch *s = &h->rbatch[((uintptr_t)p >> OBMT_POOL_SHIFT) & (OBMT_RBATCH_SLOTS - 1)];
+    struct rbatch *s = &h->rbatch[pool_number(p) & (OBMT_RBATCH_SLOTS - 1)];
     if (s->pool == p) {
         if (unlikely(b == s->head))
             os_fatal("free(): double free of", b, "it was just freed by this thread");

@@ -219,8 +219,9 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
 
 /* One pool's byte (obmt.h, OBMT_MAP_*), from the header words that the
  * statistics walk may read (written atomically: owner, szidx, count,
- * remote, carved_bound). A free pool whose pages the purge gave back reads
- * as zeros: carved_bound 0, where a used one has carved a page at least. */
+ * remote, carved_bound). A free pool whose pages the purge gave back has
+ * carved_bound 0 (arena.c, header_reset), where a used one has carved a
+ * page at least. */
 static unsigned char map_pool(const pool_header *p)
 {
     struct heap *owner = obmt_load_relaxed(&p->owner);
@@ -243,14 +244,14 @@ static unsigned char map_pool(const pool_header *p)
 static void map_slot(size_t slot, unsigned char row[OBMT_POOLS_PER_ARENA])
 {
     int virgin = arena_slot_virgin(slot);
-    uintptr_t arena = obmt_load_relaxed(&g_hot.base) + (slot << OBMT_ARENA_SHIFT);
+    const pool_header *h = pool_of((const void *)(arena_base() + (slot << OBMT_ARENA_SHIFT)));
     for (int i = 0; i < (int)OBMT_POOLS_PER_ARENA; i++) {
         if (virgin < 0)
             row[i] = OBMT_MAP_UNCOMMITTED;
         else if (i >= virgin)
             row[i] = OBMT_MAP_VIRGIN;
         else
-            row[i] = map_pool((const pool_header *)(arena + ((uintptr_t)i << OBMT_POOL_SHIFT)));
+            row[i] = map_pool(h + i);
     }
 }
 

@@ -17,8 +17,8 @@
  * (obmalloc's classes). Above it, pools of 16 KiB or more also have coarse
  * classes, sized so that a whole number of blocks fills a pool exactly
  * (16 KiB: 24, 20, 16, 12, 10, 8, 6, 5 and 4 blocks; steps of 1.2x-1.33x,
- * like jemalloc's); the largest, 4 blocks a pool, is OBMT_SMALL_MAX (4064
- * bytes with 16 KiB pools, 8160 with 32 KiB). Larger requests go to the
+ * like jemalloc's); the largest, 4 blocks a pool, is OBMT_SMALL_MAX (4096
+ * bytes with 16 KiB pools, 8192 with 32 KiB; 7168 in secure mode). Larger requests go to the
  * underlying allocator, as obmalloc hands them to the system malloc. */
 #ifndef OBMT_FINE_MAX
 #define OBMT_FINE_MAX 512
@@ -29,7 +29,7 @@
  * 2 MiB, was chosen by measurement (docs/design.md, "Pool and arena size"):
  * the same fast path, and 1.2-2x the throughput where blocks of a thread
  * span several pools (batches, a server simulation), with coarse classes
- * up to 8160 bytes instead of 4064. */
+ * up to 8192 bytes instead of 4096. */
 #ifndef OBMT_POOL_SHIFT
 #define OBMT_POOL_SHIFT 15
 #endif
@@ -143,7 +143,11 @@
 #define OBMT_POOL_SIZE      ((size_t)1 << OBMT_POOL_SHIFT)
 #define OBMT_ARENA_SIZE     ((size_t)1 << OBMT_ARENA_SHIFT)
 #define OBMT_POOLS_PER_ARENA (1u << (OBMT_ARENA_SHIFT - OBMT_POOL_SHIFT))
-#define OBMT_POOL_OVERHEAD  128 /* sizeof(struct pool_header), checked in internal.h */
+/* Pool headers live out of line, in a dense array beside the arenas
+ * (internal.h, pool_of): a pool is all blocks, from offset 0. */
+#define OBMT_POOL_OVERHEAD  0
+#define OBMT_HEADER_SHIFT   7   /* sizeof(struct pool_header) == 128, checked in internal.h */
+#define OBMT_HEADER_SIZE    ((size_t)1 << OBMT_HEADER_SHIFT)
 #define OBMT_MAX_ARENAS     ((size_t)1 << (OBMT_RESERVE_SHIFT - OBMT_ARENA_SHIFT))
 
 /* ---- compile-time checks ------------------------------------------------ */

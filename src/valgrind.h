@@ -43,7 +43,7 @@
  *    blocks freed earlier at that address in its freed queue: the "free'd
  *    at" stack of a read after free may name an earlier free of the same
  *    address. The error itself is right.
- *  - blocks of the underlying allocator (requests above 8160 bytes) are
+ *  - blocks of the underlying allocator (requests above 8192 bytes) are
  *    memcheck's own: it replaces glibc's malloc, and __libc_malloc & co.,
  *    which large.c calls, are the same functions. They are not described
  *    here. Nor is the bootstrap area (large.c), static memory.

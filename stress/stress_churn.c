@@ -5,7 +5,7 @@
  * threads (THREADS of them alive at once; a new one starts as soon as one
  * is joined) each take a few blocks out of a shared table and check and
  * free them, then allocate a random set of blocks of every kind (fine and
- * coarse classes, and requests above 8160 bytes that go to the underlying
+ * coarse classes, and requests above 8192 bytes that go to the underlying
  * allocator), put most of them in the table and free the rest, and exit.
  * So most blocks are freed by a later thread, or by the main thread, after
  * the thread whose pool holds them has exited: the abandon/adopt path.

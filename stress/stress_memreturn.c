@@ -70,7 +70,7 @@ static void *worker(void *arg)
         while (bytes < ((size_t)BURST_MIB << 20) && mine->count < MAX_BLOCKS) {
             uint64_t x = rng_next(&seed);
             /* Pool classes only: mostly fine, a quarter coarse. */
-            size_t n = (x & 3) == 0 ? 513 + (x >> 8) % (8160 - 512) : 1 + (x >> 8) % 512;
+            size_t n = (x & 3) == 0 ? 513 + (x >> 8) % (8192 - 512) : 1 + (x >> 8) % 512;
             mine->p[mine->count] = block_alloc(n, tag);
             mine->n[mine->count++] = (uint32_t)n;
             bytes += n;

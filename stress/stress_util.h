@@ -55,14 +55,14 @@ static inline struct obmt_stats stats_now(void)
 }
 
 /* Sizes across every kind of request: tiny (0..3), fine classes (..512),
- * coarse classes (513..8160) and, 1/16 of the time, the underlying
- * allocator (8161..65536). */
+ * coarse classes (513..8192) and, 1/16 of the time, the underlying
+ * allocator (8193..65536). */
 static inline size_t pick_any_size(uint64_t x)
 {
     switch (x & 15) {
-    case 0: return 8161 + (x >> 8) % (65536 - 8160);
+    case 0: return 8193 + (x >> 8) % (65536 - 8192);
     case 1: return (x >> 8) % 4;
-    case 2: case 3: case 4: case 5: return 513 + (x >> 8) % (8160 - 512);
+    case 2: case 3: case 4: case 5: return 513 + (x >> 8) % (8192 - 512);
     default: return 1 + (x >> 8) % 512;
     }
 }

@@ -13,9 +13,9 @@
  *           burst-alloc, burst-free)
  *   byte 1  bits 0-5: slot (64 slots shared by both threads; bits 0-1 name
  *           a burst group); bits 6-7: the burst's allocation function
- *   byte 2  bits 0-2: size selector (0; 1..512; 1..64; coarse 513..8160; a
- *           table of class boundaries; 8161.. (the underlying allocator);
- *           1..8160; huge sizes that must fail with ENOMEM)
+ *   byte 2  bits 0-2: size selector (0; 1..512; 1..64; coarse 513..8192; a
+ *           table of class boundaries; 8193.. (the underlying allocator);
+ *           1..8192; huge sizes that must fail with ENOMEM)
  *           bits 3-7: alignment (a table of 32, valid and invalid)
  *   byte 3-4 a 16-bit value that picks the size within its selector.
  *
@@ -32,7 +32,7 @@
  * bytes, and realloc(p, 0) frees p and returns NULL (glibc's rule);
  * calloc memory is zero; usable size >= request and stable; blocks
  * are 16-byte aligned and honour the requested alignment; live blocks never
- * overlap; obmt_owns is true exactly for requests up to 8160 bytes from
+ * overlap; obmt_owns is true exactly for requests up to 8192 bytes from
  * malloc, calloc and realloc, and pool blocks have their class size; huge
  * requests and overflowing counts give NULL and ENOMEM with the old block
  * untouched, bad alignments EINVAL (posix_memalign: returned, *out

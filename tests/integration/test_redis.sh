@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_redis.sh LIB: redis-server under obmt on 127.0.0.1 (a free port),
 # driven by redis-cli without obmt:
-#  - SET of 3000 values of 10 bytes to 30 KiB (above obmt's 8160-byte
+#  - SET of 3000 values of 10 bytes to 30 KiB (above obmt's 8192-byte
 #    limit too), read back with GET and compared byte for byte;
 #  - APPEND (strings grown by realloc), INCRBY, a list, a hash of 5000
 #    fields, a set and a sorted set, checked with LLEN/LRANGE, HLEN/HGET,

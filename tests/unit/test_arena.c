@@ -9,8 +9,8 @@
 
 #define NP OBMT_POOLS_PER_ARENA
 
-static size_t slot(pool_header *p) { return arena_slot_of((uintptr_t)p); }
-static void *pool_at_test(size_t s) { return (void *)(g_hot.base + (s << OBMT_ARENA_SHIFT)); }
+static size_t slot(pool_header *p) { return arena_slot_of((uintptr_t)pool_mem(p)); }
+static void *pool_at_test(size_t s) { return (void *)(arena_base() + (s << OBMT_ARENA_SHIFT)); }
 
 
 /* Pools out of one arena, as a stack. */
@@ -77,8 +77,8 @@ int main(void)
     CHECK(sa != sb);
     for (unsigned i = 0; i < NP; i++) {
         CHECK(slot(A.p[i]) == sa && slot(B.p[i]) == sb);
-        memset(A.p[i], 1, OBMT_POOL_SIZE); /* make both arenas resident */
-        memset(B.p[i], 1, OBMT_POOL_SIZE);
+        memset(pool_mem(A.p[i]), 1, OBMT_POOL_SIZE); /* make both arenas resident */
+        memset(pool_mem(B.p[i]), 1, OBMT_POOL_SIZE);
     }
     struct obmt_arena_counts k;
     arena_counts(&k);

@@ -7,7 +7,7 @@
 static void free_wild_in_range(void *unused)
 {
     /* Past every committed arena but inside the reservation. */
-    obmt_free((void *)(g_hot.base + g_hot.reserved - 4096));
+    obmt_free((void *)(arena_base() + g_hot.reserved - 4096));
 }
 
 int main(void)

@@ -16,7 +16,7 @@ int main(void)
 
     b[0] = obmt_malloc(48);
     pool_header *p = pool_of(b[0]);
-    CHECK((char *)b[0] == (char *)p + OBMT_POOL_OVERHEAD);
+    CHECK((char *)b[0] == pool_mem(p)); /* blocks from the pool's first byte; its header is out of line */
     CHECK(p->szidx == c && p->size == 48 && p->count == 1 && p->state == POOL_USED);
     CHECK(tls_heap->usedpools[c] == p && p->owner == tls_heap);
     /* Lazy carving, a page at a time: nothing past the first page yet. */
@@ -27,12 +27,12 @@ int main(void)
         CHECK(p->count == i + 1);
         /* As in obmalloc, the next free block is carved ahead; nothing past
          * its page is. */
-        CHECK_MSG(p->nextoffset <= (((uintptr_t)b[i] - (uintptr_t)p + 48) | (OBMT_CARVE_PAGE - 1)) + 1 + 48,
+        CHECK_MSG(p->nextoffset <= (((uintptr_t)b[i] - (uintptr_t)pool_mem(p) + 48) | (OBMT_CARVE_PAGE - 1)) + 1 + 48,
                   "block %zu: carved past the page of the next block", i);
         /* carved_bound is the key of the next virgin block: every carved
          * block is below it, the first uncarved one is not. */
-        CHECK_MSG(p->carved_bound == pool_block_key(p, (char *)p + p->nextoffset), "block %zu: carved_bound", i);
-        CHECK(pool_is_carved_block(p, b[i]) && !pool_is_carved_block(p, (char *)p + p->nextoffset));
+        CHECK_MSG(p->carved_bound == pool_block_key(p, pool_mem(p) + p->nextoffset), "block %zu: carved_bound", i);
+        CHECK(pool_is_carved_block(p, b[i]) && !pool_is_carved_block(p, pool_mem(p) + p->nextoffset));
     }
     /* Full: out of usedpools, FULL flag set, next malloc takes a new pool. */
     CHECK(p->state == POOL_FULL && p->freeblock == NULL);

@@ -37,16 +37,16 @@ int main(void)
         arena_give_pool(A[i]);
     arena_maybe_purge(false);
     for (unsigned i = 0; i < 10; i++)
-        CHECK_MSG(resident_pages(A[i], OBMT_POOL_SIZE) == OBMT_POOL_SIZE / 4096, "pool %u purged early", i);
+        CHECK_MSG(resident_pages(pool_mem(A[i]), OBMT_POOL_SIZE) == OBMT_POOL_SIZE / 4096, "pool %u purged early", i);
     CHECK(arena_pools_purged() == purged0);
 
     /* After the delay: exactly those pools' pages go back. */
     sleep_ms(2 * DELAY_MS);
     arena_maybe_purge(false);
     for (unsigned i = 0; i < 10; i++)
-        CHECK_MSG(resident_pages(A[i], OBMT_POOL_SIZE) == 0, "pool %u still resident", i);
+        CHECK_MSG(resident_pages(pool_mem(A[i]), OBMT_POOL_SIZE) == 0, "pool %u still resident", i);
     for (unsigned i = 10; i < NP; i++)
-        CHECK_MSG(resident_pages(A[i], OBMT_POOL_SIZE) == OBMT_POOL_SIZE / 4096, "live pool %u purged", i);
+        CHECK_MSG(resident_pages(pool_mem(A[i]), OBMT_POOL_SIZE) == OBMT_POOL_SIZE / 4096, "live pool %u purged", i);
     CHECK(arena_pools_purged() == purged0 + 10);
     struct obmt_arena_counts k;
     arena_counts(&k);
@@ -57,14 +57,15 @@ int main(void)
     arena_maybe_purge(true);
     CHECK(arena_pools_purged() == purged0 + 10);
 
-    /* Purged pools are taken again (they are still free in the arena) and
-     * read as zeros. */
+    /* Purged pools are taken again (they are still free in the arena): their
+     * memory reads as zeros and their header (out of line) says purged. */
     for (unsigned i = 0; i < 10; i++) {
         pool_header *p = arena_take_pool();
-        CHECK(arena_slot_of((uintptr_t)p) == arena_slot_of((uintptr_t)A[0]));
-        CHECK(p->size == 0 && ((unsigned char *)p)[OBMT_POOL_SIZE - 1] == 0);
+        CHECK(arena_slot_of((uintptr_t)pool_mem(p)) == arena_slot_of((uintptr_t)pool_mem(A[0])));
+        CHECK(p->size == 0 && p->freeblock == NULL && p->carved_bound == 0);
+        CHECK(((unsigned char *)pool_mem(p))[0] == 0 && ((unsigned char *)pool_mem(p))[OBMT_POOL_SIZE - 1] == 0);
         A[i] = p;
-        memset(p, 0xcd, OBMT_POOL_SIZE);
+        memset(pool_mem(p), 0xcd, OBMT_POOL_SIZE);
         p->size = 16;
     }
 
@@ -73,7 +74,7 @@ int main(void)
     arena_give_pool(A[0]);
     sleep_ms(2 * DELAY_MS);
     arena_maybe_purge(true);
-    CHECK(resident_pages(A[0], OBMT_POOL_SIZE) == OBMT_POOL_SIZE / 4096);
+    CHECK(resident_pages(pool_mem(A[0]), OBMT_POOL_SIZE) == OBMT_POOL_SIZE / 4096);
     A[0] = arena_take_pool();
     A[0]->size = 16;
 
@@ -88,6 +89,6 @@ int main(void)
     arena_maybe_purge(true);
     arena_counts(&k);
     CHECK_MSG(k.committed == k0.committed - 1, "committed %zu", k.committed);
-    CHECK(resident_pages(A[NP - 1], OBMT_POOL_SIZE) == 0);
+    CHECK(resident_pages(pool_mem(A[NP - 1]), OBMT_POOL_SIZE) == 0);
     CHECK_DONE("purge");
 }

@@ -69,7 +69,7 @@ static inline pool_header *take_used(void)
 {
     pool_header *p = arena_take_pool();
     CHECK(p != NULL);
-    memset((char *)p + OBMT_POOL_OVERHEAD, 0xab, OBMT_POOL_USABLE);
+    memset(pool_mem(p), 0xab, OBMT_POOL_USABLE);
     p->size = 16;
     return p;
 }

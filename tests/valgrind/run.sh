@@ -10,7 +10,7 @@
 # malloc & co. in every library that exports them, libobmt-override
 # included, and obmt would never run. With it, memcheck replaces them only
 # in glibc and libstdc++: the program's malloc is obmt's, whose client
-# requests describe its blocks, and obmt's requests above 8160 bytes go to
+# requests describe its blocks, and obmt's requests above 8192 bytes go to
 # glibc's __libc_malloc, which is memcheck's replacement (same address).
 set -uo pipefail
 if [ $# -lt 4 ]; then

@@ -136,14 +136,14 @@ static void clean(void)
 {
     /* Every small size, written to its usable size, freed in an order other
      * than the allocation's. */
-    static void *v[8160];
-    for (size_t n = 1; n <= 8160; n++) {
+    static void *v[8192];
+    for (size_t n = 1; n <= 8192; n++) {
         v[n - 1] = obmt_block(n);
         fill(v[n - 1], malloc_usable_size(v[n - 1]), (unsigned)n);
     }
-    for (size_t n = 1; n <= 8160; n += 2)
+    for (size_t n = 1; n <= 8192; n += 2)
         free(v[n - 1]);
-    for (size_t n = 2; n <= 8160; n += 2) {
+    for (size_t n = 2; n <= 8192; n += 2) {
         check(v[n - 1], n, (unsigned)n);
         free(v[n - 1]);
     }
