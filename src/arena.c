@@ -49,6 +49,7 @@
 #include <ck_pr.h>
 #include <errno.h>
 #include <sched.h>
+#include <unistd.h>
 
 #define NPOOLS OBMT_POOLS_PER_ARENA
 
@@ -135,10 +136,7 @@ static inline pool_header *pool_at(size_t slot, unsigned idx)
  * CLAIMED); owner is already NULL. */
 static void header_reset(pool_header *p)
 {
-    p->size = 0;
-    p->freeblock = NULL;
-    p->nextoffset = 0;
-    obmt_store_relaxed(&p->carved_bound, 0);
+    pool_mark_purged(p);
 }
 
 static inline bool state_cas(size_t slot, uint64_t *expected, uint64_t desired)
@@ -321,8 +319,13 @@ static int arena_guard_pools(void *addr)
 static int arena_commit(size_t slot)
 {
     /* The headers' slice first (8 KiB a 64-pool arena): committed for good
-     * on the slot's first commit, then this is a no-op. */
-    if (os_commit(pool_at(slot, 0), NPOOLS * OBMT_HEADER_SIZE) != 0)
+     * on the slot's first commit, then this is a no-op. Rounded out to whole
+     * pages (a slice need not start on one: fewer pools an arena, or larger
+     * pages), which may make a neighbour's slice writable early: harmless. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)pool_at(slot, 0) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)pool_at(slot, NPOOLS - 1) + OBMT_HEADER_SIZE + page - 1) & ~(page - 1);
+    if (os_commit((void *)lo, hi - lo) != 0)
         return ENOMEM;
     void *addr = pool_addr(slot, 0);
     return os_commit(addr, OBMT_ARENA_SIZE) != 0 || arena_guard_pools(addr) != 0 ? ENOMEM : 0;
@@ -462,10 +465,10 @@ static void arena_decommit(size_t slot)
     bucket_clear(slot, NPOOLS);
     /* Pages and commit charge go; the arena stays readable but not
      * writable until a taker commits it again (arena_recommit). */
-    if (os_release(pool_addr(slot, 0), OBMT_ARENA_SIZE) != 0)
-        os_decommit(pool_addr(slot, 0), OBMT_ARENA_SIZE); /* the pages at least */
-    for (unsigned i = 0; i < NPOOLS; i++)
-        header_reset(pool_at(slot, i));
+    if (os_release(pool_addr(slot, 0), OBMT_ARENA_SIZE) == 0 ||
+        os_decommit(pool_addr(slot, 0), OBMT_ARENA_SIZE) == 0) /* the pages at least */
+        for (unsigned i = 0; i < NPOOLS; i++)
+            header_reset(pool_at(slot, i)); /* (else the memory, and the headers, stay as they were) */
     obmt_fetch_sub_relaxed(&g_committed, 1);
     obmt_fetch_add_relaxed(&g_decommits, 1);
     uint64_t gen = (s & ST_GEN_MASK) + 2 * ST_GEN_ONE;
@@ -538,9 +541,9 @@ static void arena_purge(size_t slot)
         unsigned lo = (unsigned)__builtin_ctzll(used), hi = lo;
         while (hi + 1 < NPOOLS && (used >> (hi + 1) & 1))
             hi++;
-        os_decommit(pool_addr(slot, lo), (size_t)(hi - lo + 1) << OBMT_POOL_SHIFT);
-        for (unsigned i = lo; i <= hi; i++)
-            header_reset(pool_at(slot, i));
+        if (os_decommit(pool_addr(slot, lo), (size_t)(hi - lo + 1) << OBMT_POOL_SHIFT) == 0)
+            for (unsigned i = lo; i <= hi; i++)
+                header_reset(pool_at(slot, i)); /* (a failed purge leaves memory and headers as they were) */
         used &= ~((((uint64_t)2 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
     }
     /* Push the n pools back in their order, in front of whatever stack the

@@ -92,7 +92,7 @@ static inline void list_unlink(pool_header **head, pool_header *p)
 static void give_back(struct heap *h, pool_header *p)
 {
     if (unlikely(obmt_load_relaxed(&p->remote) != 0))
-        os_fatal("free():", p, "pool has blocks on its remote list after its last block was freed (double free?)");
+        os_fatal("free(): the pool at", pool_mem(p), "has blocks on its remote list after its last block was freed (double free?)");
     p->state = POOL_FREE;
     obmt_store_release(&p->owner, NULL);
     if (h)
@@ -253,7 +253,7 @@ static pool_header *take_cached_empty(struct heap *h, unsigned c)
     *best = p->nextpool;
     h->nempty--;
     if (unlikely(obmt_load_acquire(&p->remote) != 0))
-        os_fatal("free():", p, "an empty pool received a remote free (double free)");
+        os_fatal("free(): the pool at", pool_mem(p), "an empty pool, received a remote free (double free)");
     return p;
 }
 
@@ -329,7 +329,7 @@ void heap_pool_emptied(struct heap *h, pool_header *p)
          * since FULL was set: FULL is still there, and ours to clear. */
         uintptr_t expected = REMOTE_FULL;
         if (unlikely(!obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)))
-            os_fatal("free():", p, "pool has blocks on its remote list after its last block was freed (double free?)");
+            os_fatal("free(): the pool at", pool_mem(p), "has blocks on its remote list after its last block was freed (double free?)");
         p->state = POOL_USED;
         if (!p->nextpool && !p->prevpool) { /* the last pool of its class stays (docs/design.md, empty-pool hysteresis) */
             heap_tick(h);

@@ -587,6 +587,21 @@ static inline bool pool_is_carved_block_remote(const pool_header *pool, const vo
     return pool_block_key(pool, p) < obmt_load_relaxed(&pool->carved_bound);
 }
 
+/* The pool's pages went back to the OS (purged, its arena decommitted, or
+ * purged in place by the reclaim pass): its header says so, as a header in
+ * the pool's first page read zeros when headers lived there. size 0 makes
+ * pool_init set it up from scratch (and skip pool_clear_keys: the pages read
+ * zeros) and the purge skip it until it is used again; carved_bound 0
+ * (relaxed: the arena map reads it) shows it purged. The caller holds the
+ * pool. */
+static inline void pool_mark_purged(pool_header *p)
+{
+    p->size = 0;
+    p->freeblock = NULL;
+    p->nextoffset = 0;
+    obmt_store_relaxed(&p->carved_bound, 0);
+}
+
 /* Set up an empty pool (count 0) for class c, owned by h, in state USED
  * with a non-empty free list. Owner only. */
 OBMT_HIDDEN void pool_init(pool_header *p, unsigned c, struct heap *h);
@@ -755,7 +770,7 @@ static inline void *pool_pop(struct heap *h, pool_header *p)
 {
     block *b = p->freeblock;
     if (OBMT_SECURE && unlikely(pool_of(b) != p)) /* an overflow wrote over the header */
-        block_link_corrupt((block *)p);
+        block_link_corrupt((block *)pool_mem(p));
     uint32_t count = obmt_load_relaxed(&p->count);
     block *next = block_next(b);
     block_clear_key(b);

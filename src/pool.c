@@ -222,9 +222,9 @@ uint32_t pool_take_list(pool_header *p, uintptr_t w)
             os_fatal("free(): double free of", list, "its pool had every block freed already");
         n = obmt_load_relaxed(&p->count);
         if (unlikely(n != class_blocks(p->szidx))) /* the owner freed one of them again */
-            os_fatal("free(): double free into the pool at", p, "its blocks had all been freed by other threads");
+            os_fatal("free(): double free into the pool at", pool_mem(p), "its blocks had all been freed by other threads");
         obmt_store_relaxed(&p->count, 0);
-        p->freeblock = NULL;
+        pool_mark_purged(p); /* every page is gone: no free list, nothing to clear */
         return n;
     }
     if (!list)
@@ -243,10 +243,10 @@ uint32_t pool_take_list(pool_header *p, uintptr_t w)
     uint32_t k = 1;
     for (block *nx; (nx = block_next(tail)) != NULL; tail = nx)
         if (unlikely(++k > n))
-            os_fatal("free(): double free or corruption in the pool at", p,
+            os_fatal("free(): double free or corruption in the pool at", pool_mem(p),
                      "its remote list is longer than its count (a block freed twice)");
     if (unlikely(k != n))
-        os_fatal("free(): double free or corruption in the pool at", p, "its remote list is shorter than its count");
+        os_fatal("free(): double free or corruption in the pool at", pool_mem(p), "its remote list is shorter than its count");
     block_set_next(tail, p->freeblock);
     p->freeblock = list;
     return n;

@@ -101,7 +101,7 @@ static void reclaimed_double_free(void *unused)
     struct job j = { t, per };
     run_in_thread(free_all_and_reclaim, &j);
     CHECK(obmt_load_relaxed(&p->remote) == REMOTE_RECLAIMED);
-    size_t k = per - 1; /* the last block: past the header's page */
+    size_t k = per - 1; /* any block: the pass purged every page of the pool, its key with it */
     CHECK((char *)t[k] - pool_mem(p) >= 4096);
     obmt_free(t[k]); /* again */
     obmt_collect();   /* takes `returned`: must abort */
