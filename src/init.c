@@ -26,6 +26,20 @@ static void init_print(const char *line, void *arg)
     init_say(line);
 }
 
+/* Init fails: give back what was reserved (either may be NULL), say why
+ * under OBMT_VERBOSE=1; the underlying allocator serves the process. */
+static bool init_fail(void *base, size_t size, void *meta, size_t meta_size, const char *why)
+{
+    if (base)
+        munmap(base, size);
+    if (meta)
+        munmap(meta, meta_size);
+    if (option_get(OPT_VERBOSE) >= 1)
+        init_say(why);
+    obmt_store_release(&g_init_state, INIT_FAILED);
+    return false;
+}
+
 static OBMT_NOINLINE bool init_slow(void)
 {
     int expected = INIT_NONE;
@@ -46,36 +60,20 @@ static OBMT_NOINLINE bool init_slow(void)
      * reserved beside the arenas, committed arena by arena (arena.c). */
     size_t meta_size = (size >> OBMT_POOL_SHIFT) << OBMT_HEADER_SHIFT;
     void *meta = base ? os_reserve(meta_size, 4096) : NULL;
-    if (base && !meta) {
-        munmap(base, size);
-        base = NULL;
-    }
-    if (!base) {
-        if (option_get(OPT_VERBOSE) >= 1)
-            init_say("obmt: could not reserve address space; everything goes to the underlying allocator\n");
-        obmt_store_release(&g_init_state, INIT_FAILED);
-        return false;
-    }
+    if (!base || !meta)
+        return init_fail(base, size, meta, meta_size,
+                         "obmt: could not reserve address space; everything goes to the underlying allocator\n");
     if (size < want && option_get(OPT_VERBOSE) >= 1)
         init_say("obmt: reserved less address space than asked for (OBMT_RESERVE_MIB)\n");
     if (OBMT_SECURE && (size_t)sysconf(_SC_PAGESIZE) > (size_t)OBMT_POOL_GUARD) {
         /* The guard page at a pool's end is 4 KiB: with larger pages it
          * cannot be protected (nor purged apart from the blocks before it). */
-        munmap(base, size);
-        munmap(meta, meta_size);
-        if (option_get(OPT_VERBOSE) >= 1)
-            init_say("obmt: secure mode needs 4 KiB pages; everything goes to the underlying allocator\n");
-        obmt_store_release(&g_init_state, INIT_FAILED);
-        return false;
+        return init_fail(base, size, meta, meta_size,
+                         "obmt: secure mode needs 4 KiB pages; everything goes to the underlying allocator\n");
     }
-    if (heap_init_process() != 0) {
-        munmap(base, size);
-        munmap(meta, meta_size);
-        if (option_get(OPT_VERBOSE) >= 1)
-            init_say("obmt: could not create its thread key or fork handlers; everything goes to the underlying allocator\n");
-        obmt_store_release(&g_init_state, INIT_FAILED);
-        return false;
-    }
+    if (heap_init_process() != 0)
+        return init_fail(base, size, meta, meta_size,
+                         "obmt: could not create its thread key or fork handlers; everything goes to the underlying allocator\n");
     pool_init_process(); /* the free key, before any block exists */
     arena_init(base, size, meta);
     stats_init_process();

@@ -6,10 +6,7 @@
 
 static void expect_abort(void (*fn)(void *), void *arg, const char *what, const char *needle)
 {
-    char msg[512];
-    int st = run_in_child(fn, arg, msg, sizeof msg);
-    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "%s: status %d, message: %s", what, st, msg);
-    CHECK_MSG(strstr(msg, needle) && strstr(msg, "0x"), "%s: message: %s", what, msg);
+    expect_death(fn, arg, SIGABRT, what, needle);
 }
 
 /* The owner frees a, then two others, then a again: a is not the head of

@@ -8,15 +8,6 @@
 #error "test_secure.c is built only with -DOBMT_SECURE=ON"
 #endif
 
-static void expect_death(void (*fn)(void *), void *arg, int sig, const char *what, const char *needle)
-{
-    char msg[512];
-    int st = run_in_child(fn, arg, msg, sizeof msg);
-    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == sig, "%s: status %d, message: %s", what, st, msg);
-    if (needle)
-        CHECK_MSG(strstr(msg, needle), "%s: message: %s", what, msg);
-}
-
 static int target; /* an address a forged link points to */
 
 /* A write after free aims a free block's link at `target`: the malloc that

@@ -60,6 +60,17 @@ static inline int run_in_child(void (*fn)(void *), void *arg, char *buf, size_t 
     return status;
 }
 
+/* Run fn(arg) in a child, which must die of signal sig, its stderr holding
+ * needle (if not NULL) and, for an abort, an address ("0x"). */
+static inline void expect_death(void (*fn)(void *), void *arg, int sig, const char *what, const char *needle)
+{
+    char msg[512];
+    int st = run_in_child(fn, arg, msg, sizeof msg);
+    CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == sig, "%s: status %d, message: %s", what, st, msg);
+    if (needle)
+        CHECK_MSG(strstr(msg, needle) && (sig != SIGABRT || strstr(msg, "0x")), "%s: message: %s", what, msg);
+}
+
 static inline size_t blocks_per_pool(unsigned c) { return class_blocks(c); }
 
 /* A pool taken straight from an arena, made to look used (pool_init would
