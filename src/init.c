@@ -47,19 +47,27 @@ static OBMT_NOINLINE bool init_slow(void)
         return expected == INIT_READY;
     large_init();
     options_init();
-    /* The reservation: OBMT_RESERVE_MIB, halved while the OS refuses it. */
+    /* The reservation: OBMT_RESERVE_MIB for the arenas, and beside it the
+     * pool headers' array (internal.h, pool_of: 128 bytes a pool, committed
+     * arena by arena, arena.c); both halved while the OS refuses either. */
     size_t want = ((size_t)option_get(OPT_RESERVE_MIB) << 20) & ~(OBMT_ARENA_SIZE - 1), size = want;
-    void *base;
-    while (!(base = os_reserve(size, OBMT_ARENA_SIZE)) && size / 2 >= ((size_t)1 << OBMT_RESERVE_MIN_SHIFT))
+    size_t meta_size;
+    void *base, *meta = NULL;
+    for (;;) {
+        meta_size = (size >> OBMT_POOL_SHIFT) << OBMT_HEADER_SHIFT;
+        if ((base = os_reserve(size, OBMT_ARENA_SIZE)) != NULL) {
+            if ((meta = os_reserve(meta_size, 4096)) != NULL)
+                break;
+            munmap(base, size);
+            base = NULL;
+        }
+        if (size / 2 < ((size_t)1 << OBMT_RESERVE_MIN_SHIFT))
+            break;
         size = (size / 2) & ~(OBMT_ARENA_SIZE - 1);
-    if (base && (uintptr_t)base + size > REMOTE_COUNT_ONE) { /* see REMOTE_PTR */
-        munmap(base, size);
-        base = NULL;
     }
-    /* The pool headers' array (internal.h, pool_of): 128 bytes a pool,
-     * reserved beside the arenas, committed arena by arena (arena.c). */
-    size_t meta_size = (size >> OBMT_POOL_SHIFT) << OBMT_HEADER_SHIFT;
-    void *meta = base ? os_reserve(meta_size, 4096) : NULL;
+    if (base && (uintptr_t)base + size > REMOTE_COUNT_ONE) /* see REMOTE_PTR */
+        return init_fail(base, size, meta, meta_size,
+                         "obmt: the reservation lies above 2^48; everything goes to the underlying allocator\n");
     if (!base || !meta)
         return init_fail(base, size, meta, meta_size,
                          "obmt: could not reserve address space; everything goes to the underlying allocator\n");
