@@ -332,12 +332,13 @@ static inline block *block_next_raw(block *b)
     VG_NOACCESS(b, sizeof *b);
     return next;
 }
-static inline bool pool_is_carved_block_of(const block *b, const block *next);
-/* (Followed by the pool's owner only: pool_pop, pool_take_list.) */
-static inline block *block_next(block *b)
+static inline bool pool_is_carved_block_of(const pool_header *p, const block *b, const block *next);
+/* The link of b, a free block of pool p (its header: the owner's, who alone
+ * follows links: pool_pop, pool_take_list). */
+static inline block *block_next(const pool_header *p, block *b)
 {
     block *next = block_next_raw(b);
-    if (OBMT_SECURE && next && unlikely(!pool_is_carved_block_of(b, next)))
+    if (OBMT_SECURE && next && unlikely(!pool_is_carved_block_of(p, b, next)))
         block_link_corrupt(b);
     return next;
 }
@@ -565,11 +566,10 @@ static inline bool pool_is_block_start(const pool_header *pool, const void *p)
     return pool_block_key(pool, p) < (1u << 16);
 }
 
-/* Is next a carved block of b's pool? Secure mode's check of a link
+/* Is next a carved block of p, the pool of b? Secure mode's check of a link
  * followed from b, by the pool's owner (carved_bound is the owner's). */
-static inline bool pool_is_carved_block_of(const block *b, const block *next)
+static inline bool pool_is_carved_block_of(const pool_header *p, const block *b, const block *next)
 {
-    const pool_header *p = pool_of(b);
     return (((uintptr_t)b ^ (uintptr_t)next) < OBMT_POOL_SIZE) && pool_block_key(p, next) < p->carved_bound;
 }
 
@@ -772,7 +772,7 @@ static inline void *pool_pop(struct heap *h, pool_header *p)
     if (OBMT_SECURE && unlikely(pool_of(b) != p)) /* an overflow wrote over the header */
         block_link_corrupt((block *)pool_mem(p));
     uint32_t count = obmt_load_relaxed(&p->count);
-    block *next = block_next(b);
+    block *next = block_next(p, b);
     block_clear_key(b);
     p->freeblock = next;
     obmt_store_relaxed(&p->count, count + 1); /* relaxed: statistics read it */

@@ -241,7 +241,7 @@ uint32_t pool_take_list(pool_header *p, uintptr_t w)
      * between) or shorter is a corrupted one, reported, not followed. */
     block *tail = list;
     uint32_t k = 1;
-    for (block *nx; (nx = block_next(tail)) != NULL; tail = nx)
+    for (block *nx; (nx = block_next(p, tail)) != NULL; tail = nx)
         if (unlikely(++k > n))
             os_fatal("free(): double free or corruption in the pool at", pool_mem(p),
                      "its remote list is longer than its count (a block freed twice)");

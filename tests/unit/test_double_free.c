@@ -44,7 +44,7 @@ static void local_uncarved(void *unused)
     (void)unused;
     char *a = obmt_malloc(64);
     pool_header *p = pool_of(a);
-    block *never = block_next(p->freeblock);
+    block *never = block_next(p, p->freeblock);
     CHECK(never && pool_is_carved_block(p, never));
     obmt_free(never);
 }
@@ -87,7 +87,7 @@ static void remote_uncarved(void *unused)
     (void)unused;
     char *a = obmt_malloc(64);
     pool_header *p = pool_of(a);
-    block *never = block_next(p->freeblock); /* on the free list, behind the head */
+    block *never = block_next(p, p->freeblock); /* on the free list, behind the head */
     CHECK(never && pool_is_carved_block(p, never));
     void *x[] = { never, NULL };
     run_in_thread(free_list_of, x);

@@ -70,7 +70,7 @@ int main(void)
     CHECK(pool_of(x) == pool_of(y));
     obmt_free(x);
     obmt_free(y);
-    CHECK(pool_of(y)->freeblock == (block *)y && block_next((block *)y) == (block *)x);
+    CHECK(pool_of(y)->freeblock == (block *)y && block_next(pool_of(y), (block *)y) == (block *)x);
     CHECK_MSG(*(void **)y != x, "the link of %p is stored in the clear", y);
     CHECK(obmt_malloc(48) == y && obmt_malloc(48) == x);
     /* A block handed out holds neither its encoded link (with the next
