@@ -51,7 +51,7 @@ IFS=, read -r -a allocs <<<"$allocators"
 pkgs=(time python3 gnuplot-nox)
 for a in "${allocs[@]}"; do
   case "$a" in
-    obmt) [ -n "$obmt_lib" ] || pkgs+=(build-essential cmake pkg-config liburcu-dev libck-dev) ;;
+    obmt) [ -n "$obmt_lib" ] || pkgs+=(build-essential cmake pkg-config libck-dev) ;;
     glibc) ;;
     jemalloc) pkgs+=(libjemalloc-dev) ;;
     mimalloc) pkgs+=(libmimalloc-dev) ;;

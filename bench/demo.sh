@@ -6,7 +6,7 @@
 # the wall time of each (median of 3) and obmt's statistics at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh build-essential cmake pkg-config liburcu-dev libck-dev python3
+bash scripts/deps.sh build-essential cmake pkg-config libck-dev python3
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/release -j"$(nproc)" --target obmt-override >/dev/null
 lib=$PWD/build/release/libobmt-override.so

@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-bash scripts/deps.sh build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev \
+bash scripts/deps.sh build-essential cmake pkg-config libck-dev libbenchmark-dev \
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev valgrind gnuplot-nox time python3
 
 echo "== building obmt and the benchmarks (Release)"

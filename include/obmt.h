@@ -78,17 +78,18 @@ OBMT_API int obmt_option_set(const char *name, long value);
 /* Statistics. Set `version` to OBMT_STATS_VERSION and `size` to
  * sizeof(struct obmt_stats) before calling obmt_stats_get; it returns 0, or
  * -1 (errno = EINVAL) if they do not match a version this library knows
- * (callers of versions 1 to 3, with their smaller structs, get the fields
+ * (callers of versions 1 to 4, with their smaller structs, get the fields
  * of their version).
  *
  * Figures are summed from counters and a walk over the pool headers while
  * other threads run: each is exact once the threads are quiet. Then the
  * bytes reconcile: bytes_committed = bytes_in_use + bytes_free_in_pools +
  * bytes_empty_pools + bytes_free_pools. */
-#define OBMT_STATS_VERSION 4
+#define OBMT_STATS_VERSION 5
 #define OBMT_STATS_V1_SIZE 144
 #define OBMT_STATS_V2_SIZE 2776
 #define OBMT_STATS_V3_SIZE 2792
+#define OBMT_STATS_V4_SIZE 2808
 #define OBMT_STATS_MAX_CLASSES 64
 struct obmt_class_stats {
     uint32_t block_size;         /* bytes */
@@ -149,6 +150,15 @@ struct obmt_stats {
     uint64_t bytes_reclaimed;     /* bytes of such pools whose pages are purged now
                                      (the whole pool; part of
                                      bytes_free_in_pools, not resident) */
+    /* ---- version 5 ---- */
+    uint64_t heaps_lent;          /* times an idle thread's heap was collected on its
+                                     behalf by another thread (OBMT_LEND_IDLE) */
+    uint64_t lend_busy;           /* tries that found the thread inside obmt and
+                                     left its heap alone */
+    uint64_t lend_detours;        /* mallocs and frees that met their thread's heap
+                                     lent and did without it (the underlying
+                                     allocator served the malloc; the free went
+                                     onto its pool's remote list) */
 };
 OBMT_API int obmt_stats_get(struct obmt_stats *out);
 

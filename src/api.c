@@ -6,7 +6,12 @@
  * The fast paths are here: malloc pops the head block of the head pool of
  * the calling thread's usedpools[class]; free of a block whose pool the
  * calling thread owns pushes it on the pool's free list. Neither takes a
- * lock or does an atomic read-modify-write.
+ * lock or does an atomic read-modify-write. Each brackets its work on the
+ * heap with lend_enter/lend_leave (two plain stores: lend.c), reads the
+ * heap once (heap_self) and passes it down; a slow path that meets
+ * &heap_lending (a lender holds the heap) does without it and never waits:
+ * the underlying allocator serves the malloc, the free is handed over as
+ * a thread without a heap hands blocks over.
  */
 #include "internal.h"
 
@@ -17,9 +22,12 @@
 
 static inline bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
 
-static OBMT_NOINLINE void *malloc_small_slow(size_t n)
+/* Inside lend_enter; leaves. h is what the fast path read (maybe
+ * &heap_empty or &heap_lending: heap_malloc_slow deals with both). */
+static OBMT_NOINLINE void *malloc_small_slow(struct heap *h, size_t n)
 {
-    void *p = heap_malloc_slow(tls_heap, size_class(n));
+    void *p = heap_malloc_slow(h, size_class(n));
+    lend_leave();
     if (p)
         return VG_ALLOC(p, pool_of(p)->size);
     /* No heap or no pool to be had (init running, heaps or reservation
@@ -36,11 +44,12 @@ static OBMT_NOINLINE void *malloc_other(size_t n)
 {
     size_t m = n - 1; /* 0 wraps around and is not coarse */
     if (likely(m < OBMT_SMALL_MAX)) { /* coarse: obmt_malloc took the fine ones */
-        struct heap *h = tls_heap;
+        lend_enter();
+        struct heap *h = heap_self();
         pool_header *p = h->usedpools[obmt_class_of[m >> OBMT_ALIGN_SHIFT]];
         if (likely(p != NULL))
-            return VG_ALLOC(pool_pop(h, p), p->size);
-        return malloc_small_slow(n);
+            return VG_ALLOC(pool_pop_leave(h, p), p->size); /* p has the block out: it stays ours */
+        return malloc_small_slow(h, n);
     }
     if (n == 0)
         return obmt_malloc(1); /* a unique pointer: the 16-byte class */
@@ -55,11 +64,12 @@ void *obmt_malloc(size_t n)
 {
     size_t m = n - 1; /* 0 wraps around and takes the other path */
     if (likely(m < OBMT_FINE_MAX)) {
-        struct heap *h = tls_heap;
+        lend_enter();
+        struct heap *h = heap_self();
         pool_header *p = h->usedpools[m >> OBMT_ALIGN_SHIFT];
         if (likely(p != NULL))
-            return VG_ALLOC(pool_pop(h, p), p->size);
-        return malloc_small_slow(n);
+            return VG_ALLOC(pool_pop_leave(h, p), p->size); /* p has the block out: it stays ours */
+        return malloc_small_slow(h, n);
     }
     return malloc_other(n);
 }
@@ -116,12 +126,44 @@ static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, blo
     free_owner_edge(h, p, b);
 }
 
+/* free's slow halves called from its fast path, which is inside
+ * lend_enter: each leaves when done, so that the fast path reaches them by
+ * a tail call and needs no stack frame (the pool first: the fast path
+ * computes it in the first argument's register). */
+static OBMT_NOINLINE void free_owner_checked_leave(pool_header *p, struct heap *h, block *b)
+{
+    free_owner_checked(h, p, b);
+    lend_leave();
+}
+
+static OBMT_NOINLINE void free_owner_edge_leave(pool_header *p, struct heap *h, block *b)
+{
+    free_owner_edge(h, p, b);
+    lend_leave();
+}
+
+/* A block whose pool h (the heap free read) does not own: a remote free.
+ * If h is &heap_lending (a lender holds the thread's heap, lend.c), the
+ * block may well be the thread's own: it is handed over as a thread
+ * without a heap hands blocks over (one CAS onto its pool's remote list,
+ * every check of a remote free), rather than wait for the heap. */
+static OBMT_NOINLINE void free_not_owner_leave(pool_header *p, struct heap *h, block *b)
+{
+    if (unlikely(h == &heap_lending)) {
+        obmt_fetch_add_relaxed(&g_lend_detours, 1);
+        h = &heap_empty;
+    }
+    heap_free_remote(h, p, b);
+    lend_leave();
+}
+
 void obmt_free(void *ptr)
 {
     if (likely(arena_contains(ptr))) {
         VG_FREE(ptr);
+        lend_enter();
         pool_header *p = pool_of(ptr);
-        struct heap *h = tls_heap;
+        struct heap *h = heap_self();
         block *b = ptr;
         if (likely(obmt_load_relaxed(&p->owner) == h)) {
             /* One test for an interior pointer, the header and an uncarved
@@ -131,7 +173,7 @@ void obmt_free(void *ptr)
             block *fb = p->freeblock;
             uintptr_t key = free_key();
             if (unlikely(!pool_is_carved_block(p, b) || block_has_key(b, key))) {
-                free_owner_checked(h, p, b);
+                free_owner_checked_leave(p, h, b);
                 return;
             }
             /* One test for the three edges (count_span, pool.c): full, last
@@ -139,12 +181,13 @@ void obmt_free(void *ptr)
             uint32_t count = obmt_load_relaxed(&p->count);
             if (likely(count - 2 < p->count_span)) {
                 free_push_local(p, b, fb, count - 1, key);
+                lend_leave();
                 return;
             }
-            free_owner_edge(h, p, b);
+            free_owner_edge_leave(p, h, b);
             return;
         }
-        heap_free_remote(p, b);
+        free_not_owner_leave(p, h, b);
         return;
     }
     if (ptr)
@@ -255,10 +298,12 @@ static void *aligned_malloc(size_t alignment, size_t n)
         if (r <= OBMT_FINE_MAX) { /* fine classes only: coarse sizes are not multiples of 64 */
             /* Only a pool block is aligned by placement: no fallback to the
              * underlying malloc here, which aligns to 16 only. */
-            struct heap *h = tls_heap;
+            lend_enter();
+            struct heap *h = heap_self();
             unsigned c = size_class(r);
             pool_header *p = h->usedpools[c];
             void *b = p ? pool_pop(h, p) : heap_malloc_slow(h, c);
+            lend_leave();
             if (b)
                 return VG_ALLOC(b, pool_of(b)->size);
         }
@@ -341,11 +386,17 @@ int obmt_owns(const void *ptr)
 
 void obmt_collect(void)
 {
+    lend_enter();
+    struct heap *h = heap_self();
+    if (h == &heap_lending)
+        h = &heap_empty; /* a lender is collecting it: the pass over the others only */
     if (obmt_load_acquire(&g_init_state) != INIT_READY) {
-        heap_collect(tls_heap, true);
+        heap_collect(h, true);
+        lend_leave();
         return;
     }
-    reclaim_collect(tls_heap); /* this heap, then the reclaim pass over the others */
+    reclaim_collect(h); /* this heap, then the reclaim pass over the others */
+    lend_leave();
     arena_maybe_purge(true);
 }
 

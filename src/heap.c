@@ -29,7 +29,7 @@
 #include <pthread.h>
 #include <string.h>
 
-OBMT_TLS struct heap *tls_heap = &heap_empty;
+OBMT_TLS struct obmt_self tls_self = { .heap = &heap_empty };
 struct heap heap_empty; /* never owns a pool: its usedpools are all NULL */
 struct heap g_heaps[OBMT_MAX_HEAPS];
 uint32_t g_heaps_used;
@@ -105,7 +105,7 @@ static void give_back(struct heap *h, pool_header *p)
 /* An empty pool (in no list): keep it, or give it back to its arena. */
 static void cache_or_give(struct heap *h, pool_header *p)
 {
-    if (h->nempty < (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS)) {
+    if (h->nempty < (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS) || h->collecting_idle) {
         p->state = POOL_EMPTY;
         p->nextpool = h->emptypools;
         h->emptypools = p;
@@ -197,14 +197,18 @@ static void free_heap_push(struct heap *h)
 
 static void heap_key_destructor(void *arg)
 {
+    lend_enter();
     struct heap *h = arg;
-    if (h && h == tls_heap)
+    if (h && h == heap_self_wait())
         heap_thread_exit(h);
+    lend_leave();
 }
 
 struct heap *heap_get_slow(void)
 {
-    struct heap *h = tls_heap;
+    struct heap *h = heap_self();
+    if (h == &heap_lending)
+        return NULL; /* lent for a moment: do without it (lend.c), never wait */
     if (h != &heap_empty)
         return h;
     if (tls_in_heap_get || tls_heap_exited || !obmt_ensure_init())
@@ -226,8 +230,17 @@ struct heap *heap_get_slow(void)
     obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     obmt_store_relaxed(&h->in_use, 1);
     obmt_fetch_add_relaxed(&g_threads_seen, 1);
-    tls_heap = h;
-    pthread_setspecific(g_heap_key, h); /* may allocate: the guard sends that to glibc */
+    /* The key first: pthread_setspecific may allocate, and that malloc, with
+     * tls_self.heap still &heap_empty, comes back here and the guard sends it
+     * to glibc. Its lend_leave cleared this thread's busy flag: set it again
+     * before the heap is published (lend.c, "Nesting"). The heap is opened
+     * to lenders only if the key is set, so that its destructor closes it
+     * at exit (lend.c, "Threads that never close"). */
+    int keyed = pthread_setspecific(g_heap_key, h) == 0;
+    lend_enter();
+    obmt_store_relaxed(&tls_self.heap, h); /* relaxed: no lender knows h before lend_open */
+    if (keyed)
+        lend_open(h);
     tls_in_heap_get = 0;
     return h;
 }
@@ -259,6 +272,12 @@ static pool_header *take_cached_empty(struct heap *h, unsigned c)
 
 void *heap_malloc_slow(struct heap *h, unsigned c)
 {
+    if (unlikely(h == &heap_lending)) {
+        /* A lender holds the heap (lend.c): the caller does without it
+         * (the underlying allocator serves), rather than wait. */
+        obmt_fetch_add_relaxed(&g_lend_detours, 1);
+        return NULL;
+    }
     if (unlikely(h == &heap_empty)) {
         h = heap_get_slow();
         if (!h)
@@ -275,6 +294,9 @@ void *heap_malloc_slow(struct heap *h, unsigned c)
         if (!p)
             return NULL;
         obmt_count_add(&h->stats.pools_taken, 1);
+        /* Active: a lender leaves the heap alone for a purge delay (a
+         * thread that refills its pools between ticks is not idle). */
+        obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     }
     pool_init(p, c, h);
     list_push_front(&h->usedpools[c], p);
@@ -317,6 +339,13 @@ void *pool_refill(struct heap *h, pool_header *p, void *b)
 {
     b = pool_refill_list(h, p, b);
     heap_tick(h); /* after: p is filed again, and heap_collect may see it */
+    return b;
+}
+
+void *pool_refill_leave(struct heap *h, pool_header *p, void *b)
+{
+    b = pool_refill(h, p, b);
+    lend_leave();
     return b;
 }
 
@@ -474,6 +503,36 @@ size_t heap_collect(struct heap *h, bool all)
     return left;
 }
 
+pool_header *heap_collect_idle(struct heap *h)
+{
+    h->collecting_idle = 1; /* every empty pool into the cache ... */
+    heap_collect(h, false);
+    h->collecting_idle = 0;
+    pool_header *list = h->emptypools; /* ... and out of it, owned by nobody */
+    h->emptypools = NULL;
+    h->nempty = 0;
+    for (pool_header *p = list; p; p = p->nextpool) {
+        if (unlikely(obmt_load_relaxed(&p->remote) != 0))
+            os_fatal("free(): the pool at", pool_mem(p), "has blocks on its remote list after its last block was freed (double free?)");
+        p->state = POOL_FREE;
+        obmt_store_release(&p->owner, NULL); /* a late free of one of its blocks is a double free: it aborts */
+        obmt_count_add(&h->stats.pools_given, 1);
+    }
+    return list;
+}
+
+void heap_give_back_purged(pool_header *list)
+{
+    size_t bytes = reclaim_purged_bytes();
+    while (list) {
+        pool_header *p = list;
+        list = p->nextpool;
+        if (bytes && p->size != 0 && os_decommit(pool_mem(p), bytes) == 0)
+            pool_mark_purged(p);
+        arena_give_pool(p);
+    }
+}
+
 /* Leave a pool with live blocks for other threads to adopt. */
 static void abandon_used(struct heap *h, pool_header *p)
 {
@@ -516,7 +575,8 @@ static void abandon_armed(struct heap *h, pool_header *p)
 void heap_thread_exit(struct heap *h)
 {
     heap_flush_remote(h); /* while h is still ours: what it adopts, it abandons below */
-    tls_heap = &heap_empty;
+    lend_close(h); /* no lender from here on (the caller waited out any) */
+    obmt_store_relaxed(&tls_self.heap, &heap_empty);
     tls_heap_exited = 1;
     take_returned(h);
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
@@ -559,7 +619,7 @@ static void heap_atfork_child(void)
     arena_atfork_child();
     reclaim_atfork_child();
     background_atfork_child();
-    struct heap *me = tls_heap;
+    struct heap *me = heap_self(); /* no lender ran across the fork (prepare) */
     uint32_t n = obmt_load_relaxed(&g_heaps_used);
     if (n > OBMT_MAX_HEAPS)
         n = OBMT_MAX_HEAPS;
@@ -568,6 +628,7 @@ static void heap_atfork_child(void)
         if (h == me || !obmt_load_relaxed(&h->in_use))
             continue;
         obmt_store_relaxed(&h->in_use, 0);
+        obmt_store_relaxed(&h->lend_state, LEND_CLOSED); /* its thread is gone: never lend it */
         /* Its remote batches may have been half written at the fork: drop
          * them. Their blocks stay counted in their pools (a bounded leak in
          * the child, like the dead heap's used pools). */
@@ -594,25 +655,28 @@ static void heap_atfork_child(void)
         while (list) {
             pool_header *p = list;
             list = p->returned_next;
-            struct heap *mine = heap_get_slow();
+            struct heap *mine = heap_get_slow(); /* (its lend_enter: left at the end) */
             p->state = POOL_ABANDONED; /* its list links belong to the dead heap */
             uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
             heap_adopt_or_release(mine, p, w);
         }
     }
+    lend_leave(); /* heap_get_slow above marks the thread busy; a fork handler runs outside obmt */
 }
 
 /* Before fork: the forking thread hands its remote batches over, so that
  * the child starts with none pending from it. */
 static void heap_atfork_prepare(void)
 {
-    struct heap *h = tls_heap;
+    /* A reclaim pass holds pools off some heap's `returned` stack (or
+     * lends a heap, maybe this thread's), a purge pass pools off an
+     * arena's free stack: let them end (and none start) so that the child
+     * does not lose them. The reclaim pass first: after it no lender
+     * holds this thread's heap. */
+    reclaim_atfork_prepare();
+    struct heap *h = heap_self();
     if (h != &heap_empty)
         heap_flush_remote(h);
-    /* A reclaim pass holds pools off some heap's `returned` stack, a purge
-     * pass pools off an arena's free stack: let them end (and none start)
-     * so that the child does not lose them. */
-    reclaim_atfork_prepare();
     arena_atfork_prepare();
 }
 

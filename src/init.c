@@ -83,6 +83,7 @@ static OBMT_NOINLINE bool init_slow(void)
         return init_fail(base, size, meta, meta_size,
                          "obmt: could not create its thread key or fork handlers; everything goes to the underlying allocator\n");
     pool_init_process(); /* the free key, before any block exists */
+    lend_init_process(); /* membarrier registration: lending is off without it */
     arena_init(base, size, meta);
     stats_init_process();
     obmt_store_release(&g_init_state, INIT_READY);

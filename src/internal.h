@@ -180,6 +180,7 @@ enum obmt_option {
     OPT_BACKGROUND_THREAD, /* 1: a thread runs the time-based purging (background.c) */
     OPT_STATS_INTERVAL_MS, /* > 0: that thread appends statistics to OBMT_STATS_FILE this often */
     OPT_STATS_MAP,        /* 1: the JSON statistics carry the arena map (obmt_arena_map) */
+    OPT_LEND_IDLE,        /* 1: the reclaim pass collects idle threads' heaps for them (lend.c) */
     OPT_COUNT
 };
 /* g_options: written by options_init (before init publishes READY) and by
@@ -652,6 +653,17 @@ OBMT_HIDDEN void pool_atfork_child(void);
  *              push back)
  * free_next    heap_release (push on   relaxed store before heap_acquire's pop, validated
  *              the free-heap stack)    the CAS              by the generation in the head
+ * lend_state   its thread (lend_open:  release store /      lenders (CAS), its thread
+ *              CLOSED -> OPEN; exit:   CAS acq_rel
+ *              OPEN -> CLOSED), a
+ *              lender (OPEN <-> HELD)
+ * lend_busy,   its thread (lend_open)  plain, before the    a lender, after its CAS
+ * lend_tls                             release of OPEN      OPEN -> HELD (acquire)
+ * lent_taken,  a lender                plain                lenders: all under the reclaim
+ * lent_ms                                                   pass flag (one at a time)
+ * everything   a lender holding it     as its thread would  the lender; its thread after
+ * else         (lend.c), its thread                         its acquire load of tls_self.heap
+ *              being kept out                               (heap_self) read the heap back
  * stats.*      the thread using it     obmt_count_add       obmt_stats_get (relaxed)
  */
 struct heap_stats {
@@ -687,13 +699,25 @@ struct heap {
     uint32_t adopted_since;      /* pools adopted since the last collect */
     uint32_t collect_after;      /* ... that trigger the next one (see heap_adopt) */
     uint32_t rbatch_blocks;      /* blocks waiting in rbatch[] (relaxed stores: statistics) */
+    uint32_t collecting_idle;    /* 1 during heap_collect_idle: cache_or_give keeps every empty pool */
     struct rbatch rbatch[OBMT_RBATCH_SLOTS]; /* remote frees not yet handed over */
     alignas(64) pool_header *returned; /* pools handed back by remote freers */
+    uint32_t lend_state;         /* LEND_* (lend.c) */
+    uint32_t *lend_busy;         /* the owning thread's tls_self.busy and tls_self.heap (lend_open) */
+    struct heap **lend_tls;
+    uint64_t lent_taken;         /* pools_taken + adopted when last lent: the lender's */
+    uint64_t lent_ms;            /* when last lent: the lender's */
     alignas(64) struct heap_stats stats;
 };
 
 /* The calling thread's heap; &heap_empty until it first allocates. */
-OBMT_HIDDEN extern OBMT_TLS struct heap *tls_heap;
+/* The calling thread's heap and its lending flag, side by side so that the
+ * fast paths find both from one thread-pointer offset (lend.c). */
+struct obmt_self {
+    struct heap *heap;
+    uint32_t busy;
+};
+OBMT_HIDDEN extern OBMT_TLS struct obmt_self tls_self;
 OBMT_HIDDEN extern struct heap heap_empty;
 OBMT_HIDDEN extern struct heap g_heaps[OBMT_MAX_HEAPS];
 OBMT_HIDDEN extern uint32_t g_heaps_used;
@@ -760,13 +784,21 @@ static inline void heap_adopt_or_release(struct heap *h, pool_header *p, uintptr
 /* Drain the calling thread's returned pools and remote lists; give back
  * empties. Returns the pools left in usedpools. */
 OBMT_HIDDEN size_t heap_collect(struct heap *h, bool all);
+/* A lender's collect of an idle heap (lend.c), while it holds the heap:
+ * heap_collect, and every empty pool, the sole one of a class and the
+ * cached ones included, leaves the heap, owned by nobody. Returns them
+ * (linked through nextpool) for heap_give_back_purged, which the lender
+ * calls once it has given the heap back: the system calls of the purge do
+ * not lengthen the time the heap's thread does without its heap. */
+OBMT_HIDDEN pool_header *heap_collect_idle(struct heap *h);
+OBMT_HIDDEN void heap_give_back_purged(pool_header *list);
 /* Thread exit: give back what is empty, abandon the rest, recycle the heap. */
 OBMT_HIDDEN void heap_thread_exit(struct heap *h);
 
 /* malloc's fast path: pop the head block of a pool of h's usedpools. When
  * that empties the local list, pool_refill carves or drains (a tail call, so
  * the fast path needs no stack frame). */
-static inline void *pool_pop(struct heap *h, pool_header *p)
+static inline block *pool_unlink_head(pool_header *p, block **next_out)
 {
     block *b = p->freeblock;
     if (OBMT_SECURE && unlikely(pool_of(b) != p)) /* an overflow wrote over the header */
@@ -776,17 +808,111 @@ static inline void *pool_pop(struct heap *h, pool_header *p)
     block_clear_key(b);
     p->freeblock = next;
     obmt_store_relaxed(&p->count, count + 1); /* relaxed: statistics read it */
+    *next_out = next;
+    return b;
+}
+static inline void *pool_pop(struct heap *h, pool_header *p)
+{
+    block *next;
+    block *b = pool_unlink_head(p, &next);
     if (unlikely(!next))
         return pool_refill(h, p, b);
     return b;
 }
+/* pool_refill, then lend_leave (lend.c): for pool_pop_leave. */
+OBMT_HIDDEN void *pool_refill_leave(struct heap *h, pool_header *p, void *b);
+
+/* ==== lend.c: lending an idle heap to another thread ======================= */
+
+/*
+ * The owner's side of the handshake (lend.c explains it whole). Every entry
+ * into obmt that may touch the calling thread's heap brackets that work
+ * with lend_enter/lend_leave (tls_self.busy), and reads its heap once, through
+ * heap_self() (only thread exit uses heap_self_wait). A lender that finds
+ * the thread outside obmt swaps tls_self.heap for &heap_lending while it
+ * works on the heap on the owner's behalf: the owner's fast paths then find
+ * no pool (malloc) or no pool of theirs (free), and their slow paths do
+ * without the heap (the underlying allocator; a heapless hand-over).
+ *
+ * tls_self.busy: written only by its thread (relaxed store of 1 then a compiler
+ * barrier; release store of 0), read by a lender after
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (acquire). tls_self.heap: written
+ * by its thread (heap_get_slow, exit: relaxed) and, while the heap is lent,
+ * by the lender (relaxed CAS from the heap to &heap_lending; release store
+ * of the heap back); read by its thread (acquire). Under ThreadSanitizer,
+ * which does not model membarrier, the four accesses of the Dekker pair
+ * are sequentially consistent instead.
+ */
+OBMT_HIDDEN extern struct heap heap_lending; /* like heap_empty: owns nothing, usedpools all NULL */
+static inline void lend_enter(void)
+{
+#if OBMT_UNDER_TSAN
+    __atomic_store_n(&tls_self.busy, 1u, __ATOMIC_SEQ_CST);
+#else
+    obmt_store_relaxed(&tls_self.busy, 1u);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the CPU's order: the lender's membarrier */
+#endif
+}
+static inline void lend_leave(void)
+{
+    obmt_store_release(&tls_self.busy, 0u); /* the heap's state before it, for a lender that reads 0 */
+}
+/* The calling thread's heap as its entries read it: its own, &heap_empty,
+ * or &heap_lending while a lender holds it (or tries to: then the entry
+ * does without it, it never waits). Acquire: a heap a lender stored back
+ * comes with the lender's writes to it (free reaches its pools through the
+ * block, not through this pointer, so no address dependency would order
+ * them on arm64). On x86-64 the same mov; on arm64 an ldar for an ldr. */
+static inline struct heap *heap_self(void)
+{
+#if OBMT_UNDER_TSAN
+    return __atomic_load_n(&tls_self.heap, __ATOMIC_SEQ_CST);
+#else
+    return obmt_load_acquire(&tls_self.heap);
+#endif
+}
+/* The same, after waiting for a lender to finish: never &heap_lending.
+ * Only thread exit waits (inside lend_enter/lend_leave). */
+OBMT_HIDDEN struct heap *heap_self_wait(void);
+/* pool_pop for malloc's fast paths, which run inside lend_enter: it also
+ * leaves (after the refill, which it reaches by a tail call: no frame). */
+static inline void *pool_pop_leave(struct heap *h, pool_header *p)
+{
+    block *next;
+    block *b = pool_unlink_head(p, &next);
+    if (unlikely(!next))
+        return pool_refill_leave(h, p, b);
+    lend_leave();
+    return b;
+}
+/* Per heap, in struct heap: lend_state (LEND_* below), lend_tls and
+ * lend_busy (the owner thread's tls_self.heap and tls_self.busy). */
+#define LEND_CLOSED 0u  /* no thread, or its thread is exiting: never lent */
+#define LEND_OPEN   1u  /* a thread uses it; a lender may try */
+#define LEND_HELD   2u  /* a lender holds it */
+/* heap_get_slow, after tls_self.heap is set: the heap may be lent from now on. */
+OBMT_HIDDEN void lend_open(struct heap *h);
+/* Exit: wait out a lender, then close h to lending for good. */
+OBMT_HIDDEN void lend_close(struct heap *h);
+/* The reclaim pass (its flag held): if h's thread has been away from obmt
+ * long enough and is outside it now, collect h on its behalf and give its
+ * empty pools back, purged. true if it did. */
+OBMT_HIDDEN bool lend_try(struct heap *h, uint64_t now, long delay);
+/* Init: register for membarrier; lending is off if that fails. */
+OBMT_HIDDEN void lend_init_process(void);
+OBMT_HIDDEN bool lend_available(void);
+/* Statistics: heaps collected by a lender, tries that found the thread
+ * inside obmt, and mallocs and frees that met a lent heap and did without it
+ * (fetch_add relaxed). */
+OBMT_HIDDEN extern uint64_t g_heaps_lent, g_lend_busy, g_lend_detours;
 
 /* ==== remote.c: remote frees, batched per pool, and their hand-over ======== */
 
-/* Free of a block whose pool the calling thread does not own: checked, then
- * added to the thread's batch for its pool (or handed over at once by a
- * thread without a heap). */
-OBMT_HIDDEN void heap_free_remote(pool_header *p, block *b);
+/* Free of a block whose pool the calling thread (heap h: its own or
+ * &heap_empty, never &heap_lending) does not own: checked, then added to
+ * the thread's batch for its pool (or handed over at once by a thread
+ * without a heap). */
+OBMT_HIDDEN void heap_free_remote(struct heap *h, pool_header *p, block *b);
 /* Hand over every batch of h (h's thread: ticks, collect, exit, fork). */
 OBMT_HIDDEN void heap_flush_remote(struct heap *h);
 

@@ -149,7 +149,7 @@ static size_t pass_run(uint64_t t, long delay, bool now)
     size_t purged = reclaim_purged_bytes();
     if (purged == 0) /* large pages: nothing to purge in place */
         return 0;
-    struct heap *me = tls_heap;
+    struct heap *me = heap_self(); /* (no lender while this pass runs: it is the only one) */
     uint32_t used = obmt_load_relaxed(&g_heaps_used);
     if (used > OBMT_MAX_HEAPS)
         used = OBMT_MAX_HEAPS;
@@ -157,6 +157,11 @@ static size_t pass_run(uint64_t t, long delay, bool now)
     for (uint32_t i = 0; i < used; i++) {
         struct heap *h = &g_heaps[i];
         if (h == me || !obmt_load_relaxed(&h->in_use))
+            continue;
+        /* A heap idle for a purge delay is collected for its thread, when
+         * that thread is outside obmt (lend.c): all it holds empty goes
+         * back, purged. */
+        if (lend_try(h, t, delay))
             continue;
         /* A heap that ticked within the last period is busy: it takes its
          * own `returned` stack soon (heap_collect, at most a purge delay

@@ -60,8 +60,11 @@ static bool returned_push(struct heap *o, pool_header *p)
 /* Hand the chain head..tail (n blocks of p, validated) over to p's owner:
  * one CAS onto p->remote; then, if that push cleared FULL, the pool goes
  * back to its owner through `returned` (or is adopted when the owner is
- * gone), and if it found ABANDONED, the caller adopts (or releases) it. */
-static void remote_hand_over(pool_header *p, block *head, block *tail, uint32_t n)
+ * gone), and if it found ABANDONED, the caller adopts (or releases) it.
+ * `into`: the heap whose batch this was, which adopts; NULL for a thread
+ * without one (it gets one now if it can). A lender flushing an idle
+ * heap's batches (lend.c) adopts into that heap, as its thread would. */
+static void remote_hand_over(struct heap *into, pool_header *p, block *head, block *tail, uint32_t n)
 {
     if (obmt_load_acquire(&p->owner) == NULL)
         os_fatal("free(): double free or invalid pointer", head, "its pool holds no block in use");
@@ -71,7 +74,7 @@ static void remote_hand_over(pool_header *p, block *head, block *tail, uint32_t 
         struct heap *o = obmt_load_acquire(&p->owner);
         if (o != OWNER_ABANDONED && returned_push(o, p))
             return;
-        struct heap *h = heap_get_slow();
+        struct heap *h = into ? into : heap_get_slow();
         uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
         heap_adopt_or_release(h, p, w);
     } else if (flags & REMOTE_ABANDONED) {
@@ -82,7 +85,7 @@ static void remote_hand_over(pool_header *p, block *head, block *tail, uint32_t 
         } while (!obmt_cas_acq_rel(&p->remote, &w, (uintptr_t)0));
         /* We hold the pool: adopt it, or, without a heap (a thread being
          * torn down, or heaps exhausted), release it if it is now empty. */
-        heap_adopt_or_release(heap_get_slow(), p, w);
+        heap_adopt_or_release(into ? into : heap_get_slow(), p, w);
     }
 }
 
@@ -99,7 +102,7 @@ static void rbatch_flush(struct heap *h, struct rbatch *s)
     obmt_store_relaxed(&s->pool, NULL);
     obmt_count_add(&h->rbatch_blocks, -n);
     obmt_count_add(&h->stats.remote_batches, 1);
-    remote_hand_over(p, head, tail, n);
+    remote_hand_over(h, p, head, tail, n);
 }
 
 void heap_flush_remote(struct heap *h)
@@ -138,7 +141,7 @@ static void rbatch_add(struct heap *h, pool_header *p, block *b, uintptr_t key)
     obmt_count_add(&h->rbatch_blocks, 1);
 }
 
-void heap_free_remote(pool_header *p, block *b)
+void heap_free_remote(struct heap *h, pool_header *p, block *b)
 {
     if (unlikely(!pool_is_block_start(p, b)))
         os_fatal("free(): invalid pointer", b, "not the start of a block");
@@ -150,12 +153,11 @@ void heap_free_remote(pool_header *p, block *b)
     uintptr_t key = free_key();
     if (unlikely(block_has_key(b, key)))
         block_keyed_check(p, b, "free(): double free of");
-    struct heap *h = tls_heap;
     if (unlikely(h == &heap_empty)) {
         /* A thread without a heap: no batches, no counters of its own. */
         obmt_fetch_add_relaxed(&g_remote_frees_heapless, 1);
         block_set_free(b, NULL, key);
-        remote_hand_over(p, b, b, 1);
+        remote_hand_over(NULL, p, b, b, 1);
         return;
     }
     obmt_count_add(&h->stats.remote_frees, 1);

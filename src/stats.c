@@ -34,6 +34,7 @@
 _Static_assert(OBMT_STATS_V1_SIZE == offsetof(struct obmt_stats, bytes_in_use), "version 1 layout");
 _Static_assert(OBMT_STATS_V2_SIZE == offsetof(struct obmt_stats, remote_batches), "version 2 layout");
 _Static_assert(OBMT_STATS_V3_SIZE == offsetof(struct obmt_stats, pools_reclaimed), "version 3 layout");
+_Static_assert(OBMT_STATS_V4_SIZE == offsetof(struct obmt_stats, heaps_lent), "version 4 layout");
 _Static_assert(OBMT_NCLASSES <= OBMT_STATS_MAX_CLASSES, "classes[] holds every size class");
 
 struct walk {
@@ -74,6 +75,7 @@ static void walk_pool(const pool_header *p, void *arg)
 int obmt_stats_get(struct obmt_stats *out)
 {
     if (!out || !((out->version == OBMT_STATS_VERSION && out->size == sizeof *out) ||
+                  (out->version == 4 && out->size == OBMT_STATS_V4_SIZE) ||
                   (out->version == 3 && out->size == OBMT_STATS_V3_SIZE) ||
                   (out->version == 2 && out->size == OBMT_STATS_V2_SIZE) ||
                   (out->version == 1 && out->size == OBMT_STATS_V1_SIZE))) {
@@ -161,6 +163,10 @@ int obmt_stats_get(struct obmt_stats *out)
     /* version 4 */
     s.pools_reclaimed = obmt_load_relaxed(&g_pools_reclaimed);
     s.bytes_reclaimed = w.reclaimed * reclaim_purged_bytes();
+    /* version 5 */
+    s.heaps_lent = obmt_load_relaxed(&g_heaps_lent);
+    s.lend_busy = obmt_load_relaxed(&g_lend_busy);
+    s.lend_detours = obmt_load_relaxed(&g_lend_detours);
     memcpy(out, &s, out->size);
     return 0;
 }
@@ -205,6 +211,10 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
          (ull)s.pools_taken, (ull)s.pools_given, (ull)s.pools_adopted, (ull)s.pools_abandoned);
     line(out, arg, "  reclaim pass: %llu pools freed empty by other threads purged in place; %llu bytes of"
          " them purged now\n", (ull)s.pools_reclaimed, (ull)s.bytes_reclaimed);
+    line(out, arg, "  lending: %s; idle threads' heaps collected for them %llu times, %llu tries found the"
+         " thread busy, %llu calls did without a lent heap\n",
+         !lend_available() ? "unavailable (no membarrier)" : option_get(OPT_LEND_IDLE) ? "on" : "off",
+         (ull)s.heaps_lent, (ull)s.lend_busy, (ull)s.lend_detours);
     line(out, arg, "  background thread: %s, %llu wake-ups\n", background_running() ? "running" : "off",
          (ull)background_wakeups());
     line(out, arg, "  remote frees %llu in %llu batches, %llu blocks waiting in batches now\n",
@@ -325,7 +335,7 @@ static void stats_json_at(void (*out)(const char *text, void *arg), void *arg, c
     F(bytes_committed);
     F(bytes_in_use); F(bytes_free_in_pools); F(bytes_empty_pools); F(bytes_free_pools);
     F(pools_free_in_arenas); F(pools_taken); F(pools_given); F(pools_adopted); F(pools_abandoned);
-    F(pools_purged); F(pools_reclaimed); F(bytes_reclaimed);
+    F(pools_purged); F(pools_reclaimed); F(bytes_reclaimed); F(heaps_lent); F(lend_busy); F(lend_detours);
     F(remote_frees); F(remote_batches); F(remote_blocks_waiting);
     F(large_allocs); F(large_bytes_in_use);
     F(threads_seen); F(heaps_used_hwm); F(heaps_in_use);

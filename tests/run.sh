@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh build-essential cmake pkg-config clang libclang-rt-14-dev \
-  liburcu-dev libck-dev libbenchmark-dev spin valgrind \
+  libck-dev libbenchmark-dev spin valgrind \
   python3 libpython3.11-testsuite sqlite3 git xz-utils redis-server gnuplot-nox time
 export OBMT_INTEGRATION_REQUIRED=1
 jobs=$(nproc)

@@ -4,14 +4,16 @@
 # For every row of the tables in MAPPING.md (| label | file | function |
 # `code` | note |) it looks for the quoted code text inside the body of the
 # named function in the named file: a line that is exactly that text (spaces
-# trimmed) if there is exactly one, else the only line that contains it. It
-# prints "label file:LINE function" and fails if the text is missing or
-# ambiguous. It also checks that each label is a tag in its model (a comment
-# "/* R12 */" in remote_free.pml for R, pool_transfer.pml for A,
-# abandon_adopt.pml for X), that every tag in a model has a row, and that
-# each tagged line records its step for -DCOVER (HIT(12), or drain(x, 12)
-# whose second argument is the call site) and each HIT(12) sits on a line
-# tagged R12.
+# trimmed) if there is exactly one, else the only line that contains it; a
+# code cell `code` #N names the N-th line of the function that contains
+# the text, for a line the function has twice. It prints "label file:LINE
+# function" and fails if the text is missing or ambiguous. It also checks
+# that each label is a tag in its model (a comment "/* R12 */" in
+# remote_free.pml for R, pool_transfer.pml for A, abandon_adopt.pml for X,
+# lend.pml for L), that every tag in a model has a row, and that each tagged
+# line records its step for -DCOVER (HIT(12), or a macro drain(x, 12),
+# self_wait(x, 12) or get_heap(x, 12) whose second argument is the call
+# site) and each HIT(12) sits on a line tagged R12.
 #
 # Usage: check_mapping.sh [-q]   (-q: print only problems and a count)
 # Works from any directory. Exit status 0 when everything matches.
@@ -28,14 +30,16 @@ model_of() {
         R) echo remote_free.pml ;;
         A) echo pool_transfer.pml ;;
         X) echo abandon_adopt.pml ;;
+        L) echo lend.pml ;;
         *) return 1 ;;
     esac
 }
 
-# The rows, as label TAB file TAB function TAB code ("\|" in a cell is "|").
+# The rows, as label TAB file TAB function TAB code TAB N ("\|" in a cell
+# is "|"; N is 0 unless the code cell ends in #N).
 rows() {
     awk '
-        /^\| *[RAX][0-9]+ *\|/ {
+        /^\| *[RAXL][0-9]+ *\|/ {
             line = $0
             gsub(/\\\|/, "\001", line)
             n = split(line, f, "|")
@@ -44,17 +48,23 @@ rows() {
                 gsub("\001", "|", f[i])
             }
             code = f[5]
+            occ = 0
+            if (match(code, /` #[0-9]+$/)) {
+                occ = substr(code, RSTART + 3) + 0
+                code = substr(code, 1, RSTART)
+            }
             if (code !~ /^`.*`$/) { print "BADROW\t" f[2]; next }
             code = substr(code, 2, length(code) - 2)
-            print f[2] "\t" f[3] "\t" f[4] "\t" code
+            print f[2] "\t" f[3] "\t" f[4] "\t" code "\t" occ
         }' "$map"
 }
 
-# Line number of CODE inside the body of function FUNC of FILE, or a
-# message starting with "!" when it is missing or ambiguous.
+# Line number of CODE inside the body of function FUNC of FILE (the OCC-th
+# of several when OCC > 0), or a message starting with "!" when it is
+# missing or ambiguous.
 find_line() {
-    FUNC="$2" CODE="$3" awk '
-        BEGIN { fn = ENVIRON["FUNC"]; code = ENVIRON["CODE"]; state = 0 }
+    FUNC="$2" CODE="$3" OCC="${4:-0}" awk '
+        BEGIN { fn = ENVIRON["FUNC"]; code = ENVIRON["CODE"]; occ = ENVIRON["OCC"] + 0; state = 0 }
         state == 0 && $0 ~ ("^[A-Za-z_].*[^A-Za-z0-9_]" fn "\\(") && $0 !~ /;[ \t]*$/ {
             state = 1
         }
@@ -67,6 +77,10 @@ find_line() {
         }
         END {
             if (state == 0) { print "!function " fn " not found"; exit }
+            if (occ > 0) {
+                if (ns >= occ) { print sub_[occ]; exit }
+                print "!code found " ns " times in " fn ", not " occ; exit
+            }
             if (ne == 1) { print exact[1]; exit }
             if (ns == 1) { print sub_[1]; exit }
             if (ns == 0) print "!code not found in " fn
@@ -78,7 +92,7 @@ fail=0
 count=0
 declare -A seen=()
 
-while IFS=$'\t' read -r label file func code; do
+while IFS=$'\t' read -r label file func code occ; do
     if [ "$label" = BADROW ]; then
         echo "MAPPING.md: row $file: the code column must be one \`...\` span" >&2
         fail=1
@@ -95,7 +109,7 @@ while IFS=$'\t' read -r label file func code; do
         fail=1
         continue
     fi
-    res=$(find_line "$root/$file" "$func" "$code")
+    res=$(find_line "$root/$file" "$func" "$code" "$occ")
     if [ "${res#!}" != "$res" ]; then
         echo "$label $file: ${res#!}: $code" >&2
         fail=1
@@ -112,9 +126,9 @@ while IFS=$'\t' read -r label file func code; do
 done < <(rows)
 
 # In each model, a line with a tag /* R12 */ records it: it has HIT(12) (or
-# a drain(x, 12), whose macro does HIT(site)), and a line
-# with HIT(12) has the tag. And every tag has a row.
-for prefix in R A X; do
+# a drain(x, 12), self_wait(x, 12) or get_heap(x, 12), whose macros do
+# HIT(site)), and a line with HIT(12) has the tag. And every tag has a row.
+for prefix in R A X L; do
     pml="$here/$(model_of "$prefix")"
     if ! P="$prefix" F="$(basename "$pml")" awk '
         BEGIN { P = ENVIRON["P"]; F = ENVIRON["F"]; bad = 0 }
@@ -130,7 +144,7 @@ for prefix in R A X; do
                 line = substr(line, RSTART + RLENGTH)
             }
             line = $0
-            while (match(line, /drain\([a-z]+, [0-9]+\)/)) {
+            while (match(line, /(drain|self_wait|get_heap)\([a-z]+, [0-9]+\)/)) {
                 d = substr(line, RSTART, RLENGTH); sub(/.*\(/, "", d); sub(/.*, /, "", d); sub(/\)/, "", d)
                 H[++nh] = d
                 line = substr(line, RSTART + RLENGTH)

@@ -9,6 +9,11 @@
 #   abandon_adopt.pml  thread exit (abandon, close `returned`) against
 #                      remote frees, adoption, release, heap reuse, and a
 #                      reclaim pass holding pools of a heap that closes
+#   lend.pml           lending an idle thread's heap: the owner's busy flag
+#                      and tls_self.heap against the reclaim pass's
+#                      lend_try, the entries that do without a lent heap,
+#                      heap_get_slow and lend_open/lend_close with thread
+#                      exit (its wait) and heap reuse, fork's prepare
 #
 # First check_mapping.sh (MAPPING.md against src/ and the models). Then, per
 # model: exhaustive safety runs (pan -DSAFETY: assertions, invalid end
@@ -75,7 +80,7 @@ annotate_trail() {
             while ((getline l < PML) > 0) {
                 n++
                 t = ""
-                if (match(l, /\/\* [RAX][0-9]+ \*\//)) t = substr(l, RSTART + 3, RLENGTH - 6)
+                if (match(l, /\/\* [RAXL][0-9]+ \*\//)) t = substr(l, RSTART + 3, RLENGTH - 6)
                 if (t != "") tag[n] = t
                 else if (depth > 0) tag[n] = cur
                 o = gsub(/\{/, "{", l); c = gsub(/\}/, "}", l)
@@ -262,6 +267,23 @@ run aa-term-reclaim abandon_adopt.pml pass "-DTERM -DOPS=2" "-O1" "-a"
 run aa-broken-close abandon_adopt.pml assert "-DBROKEN_CLOSE -DPASSES=0" "-O0 -DSAFETY" ""
 run aa-broken-abandon abandon_adopt.pml assert "-DBROKEN_ABANDON -DPASSES=0" "-O0 -DSAFETY" ""
 run aa-broken-late abandon_adopt.pml assert "-DBROKEN_LATE -DOPS=3 -DMAXHELD=0" "-O0 -DSAFETY" ""
+# Model 4: lend.pml (lending an idle heap: busy flag, tls_self.heap, lend_state)
+run ln-safety lend.pml pass "-DCOVER -DPASSES=1" "-O1 -DSAFETY" ""
+run ln-safety-1t lend.pml pass "-DCOVER -DNT=1 -DOPS=4 -DPASSES=3" "-O1 -DSAFETY" ""
+run ln-collect lend.pml pass "-DCOVER -DCOLLECT_LENDS -DPASSES=1 -DFORKS=0" "-O1 -DSAFETY" ""
+run ln-term lend.pml pass "-DTERM -DOPS=2 -DPASSES=1 -DFORKS=0" "-O1" "-a -f"
+run ln-term-fork lend.pml pass "-DTERM -DOPS=1 -DPASSES=1" "-O1" "-a -f"
+run ln-term-collect lend.pml pass "-DTERM -DCOLLECT_LENDS -DOPS=2 -DPASSES=0 -DFORKS=0" "-O1" "-a -f"
+run ln-term-1t lend.pml pass "-DTERM -DNT=1 -DOPS=3 -DPASSES=2" "-O1" "-a -f"
+run ln-broken-nobusy lend.pml assert "-DBROKEN_NO_BUSY" "-O0 -DSAFETY" ""
+run ln-broken-early lend.pml assert "-DBROKEN_LEAVE_EARLY" "-O0 -DSAFETY" ""
+# (-DREVERSE: pan tries the lender first, so that the violation it reports
+# is the lender's CAS on the dead thread's tls, not the end state's check)
+run ln-broken-noclose lend.pml assert "-DBROKEN_NO_CLOSE -DNT=1" "-O0 -DSAFETY -DREVERSE" ""
+run ln-broken-openfirst lend.pml assert "-DBROKEN_OPEN_FIRST" "-O0 -DSAFETY" ""
+run ln-broken-fork lend.pml assert "-DBROKEN_FORK" "-O0 -DSAFETY" ""
+run ln-broken-norestore lend.pml cycle "-DTERM -DBROKEN_NO_RESTORE -DNT=1 -DOPS=3" "-O0" "-a -f"
+run ln-broken-nested lend.pml assert "-DBROKEN_NESTED" "-O0 -DSAFETY" ""
 wait
 
 last=""
@@ -282,6 +304,7 @@ echo "== coverage of the steps in MAPPING.md"
 check_coverage remote_free.pml R
 check_coverage pool_transfer.pml A
 check_coverage abandon_adopt.pml X
+check_coverage lend.pml L
 
 echo "== $(($(date +%s) - start))s in all, $jobs at a time"
 if [ "$failures" != 0 ]; then

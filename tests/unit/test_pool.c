@@ -18,7 +18,7 @@ int main(void)
     pool_header *p = pool_of(b[0]);
     CHECK((char *)b[0] == pool_mem(p)); /* blocks from the pool's first byte; its header is out of line */
     CHECK(p->szidx == c && p->size == 48 && p->count == 1 && p->state == POOL_USED);
-    CHECK(tls_heap->usedpools[c] == p && p->owner == tls_heap);
+    CHECK(heap_self()->usedpools[c] == p && p->owner == heap_self());
     /* Lazy carving, a page at a time: nothing past the first page yet. */
     CHECK(p->nextoffset <= OBMT_CARVE_PAGE + 48 && p->nextoffset > OBMT_CARVE_PAGE - 48);
     for (size_t i = 1; i < per; i++) {
@@ -37,7 +37,7 @@ int main(void)
     /* Full: out of usedpools, FULL flag set, next malloc takes a new pool. */
     CHECK(p->state == POOL_FULL && p->freeblock == NULL);
     CHECK(obmt_load_relaxed(&p->remote) == REMOTE_FULL);
-    CHECK(tls_heap->usedpools[c] != p && tls_heap->fullpools == p);
+    CHECK(heap_self()->usedpools[c] != p && heap_self()->fullpools == p);
     b[per] = obmt_malloc(48);
     CHECK(pool_of(b[per]) != p);
 
@@ -47,14 +47,14 @@ int main(void)
     CHECK(p->state == POOL_ARMED && obmt_load_relaxed(&p->remote) == REMOTE_FULL);
     /* Behind the head pool (b[per]'s), which keeps serving malloc. */
     pool_header *q = pool_of(b[per]);
-    CHECK(tls_heap->usedpools[c] == q && q->nextpool == p && p->prevpool == q && p->count == per - 1);
+    CHECK(heap_self()->usedpools[c] == q && q->nextpool == p && p->prevpool == q && p->count == per - 1);
     obmt_free(b[per]); /* q empties and leaves usedpools: p is the head */
-    CHECK(tls_heap->usedpools[c] == p && p->prevpool == NULL);
+    CHECK(heap_self()->usedpools[c] == p && p->prevpool == NULL);
     /* LIFO free list. Running dry again with FULL still set: FULL again,
      * back on the full list, the flag as it was. */
     void *again = obmt_malloc(48);
     CHECK(again == b[3]);
-    CHECK(p->state == POOL_FULL && tls_heap->fullpools == p && tls_heap->usedpools[c] != p);
+    CHECK(p->state == POOL_FULL && heap_self()->fullpools == p && heap_self()->usedpools[c] != p);
     CHECK(obmt_load_relaxed(&p->remote) == REMOTE_FULL && p->freeblock == NULL);
     obmt_free(b[5]);
     obmt_free(b[7]);
@@ -79,18 +79,18 @@ int main(void)
     obmt_free(lone);
 
     /* Emptying the pool: kept in the heap (hysteresis), not given back. */
-    uint64_t given = tls_heap->stats.pools_given;
+    uint64_t given = heap_self()->stats.pools_given;
     for (size_t i = 0; i < per; i++)
         obmt_free(b[i]);
     /* (FULL -> ARMED on the first free, and the last one clears FULL.) */
     CHECK(p->state == POOL_EMPTY && p->count == 0 && obmt_load_relaxed(&p->remote) == 0);
-    CHECK(tls_heap->stats.pools_given == given);
-    CHECK(tls_heap->emptypools != NULL);
+    CHECK(heap_self()->stats.pools_given == given);
+    CHECK(heap_self()->emptypools != NULL);
     /* A malloc of another class reuses the kept pool: no arena traffic. */
-    uint64_t taken = tls_heap->stats.pools_taken;
+    uint64_t taken = heap_self()->stats.pools_taken;
     obmt_free(b[per]);
     void *x = obmt_malloc(200);
-    CHECK(tls_heap->stats.pools_taken == taken);
+    CHECK(heap_self()->stats.pools_taken == taken);
     CHECK(pool_of(x)->size == 208);
     obmt_free(x);
     free(b);

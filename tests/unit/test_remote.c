@@ -154,12 +154,12 @@ static void child_frees_armed(void *arg)
     void **t = arg;
     pool_header *q = pool_of(t[1]);
     struct heap *dead = q->owner;
-    uint64_t adopted = tls_heap->stats.adopted;
+    uint64_t adopted = heap_self()->stats.adopted;
     if (q->state != POOL_USED || obmt_load_relaxed(&q->remote) != 0)
         os_fatal("child:", q, "the dead thread's ARMED pool still carries FULL");
     obmt_free(t[1]);
     obmt_collect();
-    if (q->owner != dead || tls_heap->stats.adopted != adopted)
+    if (q->owner != dead || heap_self()->stats.adopted != adopted)
         os_fatal("child:", q, "adopted a dead thread's ARMED pool");
 }
 
@@ -173,7 +173,7 @@ int main(void)
     /* 1. Remote frees into a used pool: pushed, then drained by the owner. */
     for (size_t i = 0; i < per / 2; i++)
         b[i] = obmt_malloc(64);
-    me = tls_heap;
+    me = heap_self();
     pool_header *p = pool_of(b[0]);
     struct job j = { b, 10 };
     run_in_thread(free_all, &j);
