@@ -389,7 +389,7 @@ void obmt_collect(void)
     lend_enter();
     struct heap *h = heap_self();
     if (h == &heap_lending)
-        h = &heap_empty; /* a lender is collecting it: the pass over the others only */
+        h = &heap_empty; /* (reclaim_collect reads it again once no lender runs) */
     if (obmt_load_acquire(&g_init_state) != INIT_READY) {
         heap_collect(h, true);
         lend_leave();

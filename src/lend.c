@@ -96,13 +96,14 @@
  *
  * ==== When ===================================================================
  *
- * A heap is lent when its thread has had no slow-path tick for a purge delay
- * (a thread whose traffic stays on the fast paths for that long is lent
- * once and pays one collect and the refill of its pools; lend_try's test
- * keeps it from being lent again until it takes pools again), and either it
- * took or adopted pools since it was last lent, or pools wait on its
- * `returned` stack, or eight purge delays passed (blocks others freed into
- * its remaining pools since). The owner's fast paths never learn about any
+ * A heap is lent when its thread has had no slow-path tick and taken no
+ * pool for a purge delay (at least 10 ms), and either it took or adopted
+ * pools since it was last lent, or pools wait on its `returned` stack, or
+ * eight purge delays passed (blocks others freed into its remaining pools
+ * since). A thread whose traffic stays on the fast paths for that long
+ * (no tick: no pool runs dry, none empties) is lent too, and pays a collect
+ * and the refill of the pools that were empty at that moment: at most once
+ * per purge delay, since taking a pool marks it active for one. The owner's fast paths never learn about any
  * of this; when it wakes, its malloc finds usedpools empty where pools were
  * given back and takes new ones.
  *

@@ -202,6 +202,8 @@ size_t reclaim_collect(struct heap *h)
      * run the pass over the other heaps. */
     long delay = option_get(OPT_PURGE_DELAY_MS);
     bool held = pass_acquire(true);
+    if (held)
+        h = heap_self(); /* the caller read &heap_lending? No lender runs now (lend.c) */
     heap_collect(h, true);
     size_t n = 0;
     if (held) {

@@ -3,7 +3,8 @@
 #
 # Builds the stress programs (SANITIZER: none, thread, address or undefined)
 # and runs each of them for SECONDS with THREADS threads: random, pingpong,
-# churn (10,000 short-lived threads), fork, memreturn and oom. Each program
+# churn (10,000 short-lived threads), fork, memreturn, blowup (many threads
+# freeing each other's blocks, then idle: the idle bound) and oom. Each program
 # checks every block's payload before freeing it and fails on any mismatch,
 # corruption or lost block; ThreadSanitizer reports fail the run too, and so
 # does a program still running long after SECONDS (a hang).

@@ -542,6 +542,12 @@ inline collect_op()
         :: else -> d_step { HIT(34) }                                   /* L34 */
         fi
     od;
+    /* with the flag held no lender runs: read the heap again (it may
+     * have read LENDING at L31 from a lender that backed off since) */
+    if
+    :: held_flag -> d_step { h = tls[t]; assert(h != LENDING); HIT(81) }   /* L81 */
+    :: else -> skip
+    fi;
     if
     :: h != HEMPTY -> d_step { OWNER_ENTER(h); HIT(35) }                /* L35 */
     :: else -> skip

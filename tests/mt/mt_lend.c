@@ -2,7 +2,7 @@
  * collected on its behalf, and what it held empty goes back to the arenas,
  * purged.
  *
- * 1. A allocates blocks of a fine, a coarse and the largest class, frees
+ * 1. A allocates blocks of a fine and two coarse classes, frees
  *    some itself (its pools then hold free blocks on their local lists),
  *    hands the rest to main, keeps KEEP blocks live, and parks. Main frees
  *    what it was handed (remote frees into A's pools, which sit on their
@@ -28,7 +28,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-static const size_t sizes[3] = { 48, 1500, 8000 };
+static const size_t sizes[3] = { 48, 1500, 6000 }; /* a fine, a coarse and a large coarse class (secure mode's largest is 7168) */
 #define PER_CLASS 400
 #define KEEP 3
 static void *handed[3][PER_CLASS];
@@ -51,7 +51,7 @@ static void *owner_a(void *arg)
         for (int i = 0; i < PER_CLASS; i++) {
             mine[i] = obmt_malloc(sizes[k]);
             handed[k][i] = obmt_malloc(sizes[k]);
-            CHECK(mine[i] && handed[k][i]);
+            CHECK(mine[i] && handed[k][i] && obmt_owns(handed[k][i]));
             pattern_fill(handed[k][i], sizes[k], 1);
         }
         for (int i = 0; i < PER_CLASS; i++)
