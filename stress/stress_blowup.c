@@ -57,16 +57,6 @@ static uint64_t base_seed, round_no;
 static _Atomic(unsigned char *) *slots;
 static pthread_barrier_t done_bar, exit_bar;
 
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, resident = 0;
-    if (!f || fscanf(f, "%ld %ld", &size, &resident) != 2)
-        die("cannot read /proc/self/statm");
-    fclose(f);
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 /* A block's size lives in its first word (so that whoever takes it out of
  * a slot knows it); the pattern covers the rest. */
 static unsigned char *blk_new(size_t n)

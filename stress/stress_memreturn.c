@@ -44,16 +44,6 @@ static int stop;
 static pthread_barrier_t barrier;
 static uint64_t total_allocs, total_frees;
 
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, resident = 0;
-    if (!f || fscanf(f, "%ld %ld", &size, &resident) != 2)
-        die("cannot read /proc/self/statm");
-    fclose(f);
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg;

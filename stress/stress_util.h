@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "obmt.h"
 
@@ -65,6 +66,17 @@ static inline size_t pick_any_size(uint64_t x)
     case 2: case 3: case 4: case 5: return 513 + (x >> 8) % (8192 - 512);
     default: return 1 + (x >> 8) % 512;
     }
+}
+
+/* Resident memory of the process, KiB (/proc/self/statm). */
+static inline long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = 0;
+    if (!f || fscanf(f, "%ld %ld", &size, &resident) != 2)
+        die("cannot read /proc/self/statm");
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 static inline double now_s(void)
