@@ -88,8 +88,10 @@ static inline void list_unlink(pool_header **head, pool_header *p)
 
 /* ---- giving pools back ---------------------------------------------------- */
 
-/* h may be NULL: a thread without a heap releasing an unowned pool. */
-static void give_back(struct heap *h, pool_header *p)
+/* An empty pool leaves h (NULL: a thread without a heap releasing an
+ * unowned pool): owned by nobody from here on, on its way to its arena.
+ * A late free of one of its blocks is a double free, and aborts. */
+static void disown(struct heap *h, pool_header *p)
 {
     if (unlikely(obmt_load_relaxed(&p->remote) != 0))
         os_fatal("free(): the pool at", pool_mem(p), "has blocks on its remote list after its last block was freed (double free?)");
@@ -99,6 +101,11 @@ static void give_back(struct heap *h, pool_header *p)
         obmt_count_add(&h->stats.pools_given, 1);
     else
         obmt_fetch_add_relaxed(&g_pools_given_unowned, 1);
+}
+
+static void give_back(struct heap *h, pool_header *p)
+{
+    disown(h, p);
     arena_give_pool(p);
 }
 
@@ -511,13 +518,8 @@ pool_header *heap_collect_idle(struct heap *h)
     pool_header *list = h->emptypools; /* ... and out of it, owned by nobody */
     h->emptypools = NULL;
     h->nempty = 0;
-    for (pool_header *p = list; p; p = p->nextpool) {
-        if (unlikely(obmt_load_relaxed(&p->remote) != 0))
-            os_fatal("free(): the pool at", pool_mem(p), "has blocks on its remote list after its last block was freed (double free?)");
-        p->state = POOL_FREE;
-        obmt_store_release(&p->owner, NULL); /* a late free of one of its blocks is a double free: it aborts */
-        obmt_count_add(&h->stats.pools_given, 1);
-    }
+    for (pool_header *p = list; p; p = p->nextpool)
+        disown(h, p);
     return list;
 }
 
