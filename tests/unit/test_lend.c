@@ -90,14 +90,29 @@ static size_t classes_held(const struct heap *h)
     return n;
 }
 
+/* Start a thread that fills pools of three classes and parks (reuse: as if
+ * its TLS were another thread's); returns its heap. park_end wakes it and
+ * waits for its exit. */
+static pthread_t parked_thread;
+static struct heap *park_start(int reuse)
+{
+    fake_reuse = reuse;
+    pthread_barrier_init(&bar, NULL, 2);
+    CHECK(pthread_create(&parked_thread, NULL, parked, NULL) == 0);
+    pthread_barrier_wait(&bar);
+    return parked_heap;
+}
+
+static void park_end(void)
+{
+    pthread_barrier_wait(&bar);
+    pthread_join(parked_thread, NULL);
+    pthread_barrier_destroy(&bar);
+}
+
 static void test_policy(void)
 {
-    pthread_t t;
-    fake_reuse = 0;
-    pthread_barrier_init(&bar, NULL, 2);
-    CHECK(pthread_create(&t, NULL, parked, NULL) == 0);
-    pthread_barrier_wait(&bar);
-    struct heap *h = parked_heap;
+    struct heap *h = park_start(0);
     CHECK(lend_available());
     CHECK(obmt_load_acquire(&h->lend_state) == LEND_OPEN && classes_held(h) > 0);
     uint64_t now = os_now_ms(), lent = stats().heaps_lent;
@@ -109,29 +124,20 @@ static void test_policy(void)
     CHECK(obmt_load_acquire(&h->lend_state) == LEND_OPEN && h->lend_tls && *h->lend_tls == h);
     CHECK_MSG(!lend_try(h, now + 2100, 1000), "lent again with nothing taken since");
     CHECK_MSG(lend_try(h, now + 2000 + 8 * 1000, 1000), "not lent again after eight delays");
-    pthread_barrier_wait(&bar);
-    pthread_join(t, NULL);
+    park_end();
     CHECK(obmt_load_acquire(&h->lend_state) == LEND_CLOSED); /* its exit closed it */
-    pthread_barrier_destroy(&bar);
 }
 
 static void test_reused_tls(void)
 {
-    pthread_t t;
-    fake_reuse = 1;
-    pthread_barrier_init(&bar, NULL, 2);
-    CHECK(pthread_create(&t, NULL, parked, NULL) == 0);
-    pthread_barrier_wait(&bar);
-    struct heap *h = parked_heap;
+    struct heap *h = park_start(1);
     size_t held = classes_held(h);
     CHECK(obmt_load_acquire(&h->lend_state) == LEND_OPEN && held > 0);
     CHECK_MSG(!lend_try(h, os_now_ms() + 10000, 1000), "lent through a TLS word that does not hold the heap");
     CHECK(obmt_load_acquire(&h->lend_state) == LEND_CLOSED);
     CHECK_MSG(*h->lend_tls == &heap_empty, "the lender wrote into the other thread's TLS");
     CHECK(classes_held(h) == held);
-    pthread_barrier_wait(&bar);
-    pthread_join(t, NULL);
-    pthread_barrier_destroy(&bar);
+    park_end();
 }
 
 int main(void)
