@@ -78,18 +78,19 @@ OBMT_API int obmt_option_set(const char *name, long value);
 /* Statistics. Set `version` to OBMT_STATS_VERSION and `size` to
  * sizeof(struct obmt_stats) before calling obmt_stats_get; it returns 0, or
  * -1 (errno = EINVAL) if they do not match a version this library knows
- * (callers of versions 1 to 4, with their smaller structs, get the fields
+ * (callers of versions 1 to 5, with their smaller structs, get the fields
  * of their version).
  *
  * Figures are summed from counters and a walk over the pool headers while
  * other threads run: each is exact once the threads are quiet. Then the
  * bytes reconcile: bytes_committed = bytes_in_use + bytes_free_in_pools +
  * bytes_empty_pools + bytes_free_pools. */
-#define OBMT_STATS_VERSION 5
+#define OBMT_STATS_VERSION 6
 #define OBMT_STATS_V1_SIZE 144
 #define OBMT_STATS_V2_SIZE 2776
 #define OBMT_STATS_V3_SIZE 2792
 #define OBMT_STATS_V4_SIZE 2808
+#define OBMT_STATS_V5_SIZE 2832
 #define OBMT_STATS_MAX_CLASSES 64
 struct obmt_class_stats {
     uint32_t block_size;         /* bytes */
@@ -130,7 +131,8 @@ struct obmt_stats {
     uint64_t bytes_empty_pools;   /* pools with no block out held by threads */
     uint64_t bytes_free_pools;    /* free pools in committed arenas (their pages may
                                      have been purged) */
-    uint64_t pools_abandoned;     /* pools whose thread exited, not yet adopted */
+    uint64_t pools_abandoned;     /* pools no thread owns now (their thread exited, or
+                                     they were left to the shared level) */
     uint64_t pools_purged;        /* times a free pool's pages went back to the OS */
     uint64_t large_bytes_in_use;  /* bytes (usable size) of live blocks of the
                                      underlying allocator, as obmt passed them on */
@@ -159,6 +161,12 @@ struct obmt_stats {
                                      lent and did without it (the underlying
                                      allocator served the malloc; the free went
                                      onto its pool's remote list) */
+    /* ---- version 6 ---- */
+    uint64_t pools_shared;        /* times a pool with free blocks and live ones was
+                                     left to the shared level (its heap's collect
+                                     found it mostly free, or its thread exited) */
+    uint64_t pools_from_shared;   /* times a malloc took such a pool instead of a
+                                     fresh one */
 };
 OBMT_API int obmt_stats_get(struct obmt_stats *out);
 

@@ -295,6 +295,9 @@ void *heap_malloc_slow(struct heap *h, unsigned c)
     pool_header *p = h->usedpools[c];
     if (p)
         return pool_pop(h, p);
+    /* A partly used pool that no heap owns before an empty one (shared.c). */
+    if (shared_take(h, c))
+        return pool_pop(h, h->usedpools[c]);
     p = take_cached_empty(h, c);
     if (!p) {
         p = arena_take_pool();
@@ -456,11 +459,31 @@ void heap_release_unowned(struct heap *h, pool_header *p, uintptr_t w)
             give_back(h, p);
             return;
         }
+        /* Read before the CAS: after it the pool may be someone else's. */
+        unsigned c = p->szidx;
+        bool has_free = p->count < class_blocks(c);
         uintptr_t expected = 0;
-        if (obmt_cas_release(&p->remote, &expected, REMOTE_ABANDONED))
+        if (obmt_cas_release(&p->remote, &expected, REMOTE_ABANDONED)) {
+            if (has_free)
+                shared_push(p, c); /* for any thread's malloc (shared.c) */
             return;
+        }
         pool_drain_remote(p);
     }
+}
+
+/* Hoard's emptiness threshold: is p (drained, count > 0) so little used
+ * that its heap gives it to the shared level? */
+static bool pool_mostly_free(const pool_header *p)
+{
+    return (uint64_t)p->count * 100 <= (uint64_t)class_blocks(p->szidx) * OBMT_SHARE_USED_PERCENT;
+}
+
+/* Give p (in no list of h) to the shared level: ownerless, on its class's
+ * stack, where any heap's malloc may take it. */
+static void give_away(struct heap *h, pool_header *p)
+{
+    heap_release_unowned(h, p, obmt_exchange_acquire(&p->remote, (uintptr_t)0));
 }
 
 /* ---- collecting and exiting ------------------------------------------------------------- */
@@ -487,11 +510,22 @@ size_t heap_collect(struct heap *h, bool all)
         pool_header *p = h->usedpools[c];
         while (p) {
             pool_header *next = p->nextpool;
+            bool head = p == h->usedpools[c];
             if (p->state == POOL_ARMED) {
                 /* Nothing to drain while FULL is set; if a hand-over
                  * cleared it, the pool arrives through `returned`, which
-                 * drains it. Its blocks are out, so it is not empty. */
-                left++;
+                 * drains it. Its blocks are out, so it is not empty. But
+                 * the owner's own frees may have left it mostly free: with
+                 * FULL still set no other thread has freed into it, and
+                 * clearing FULL makes it a used pool to give away. */
+                uintptr_t expected = REMOTE_FULL;
+                if (!head && pool_mostly_free(p) && obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)) {
+                    p->state = POOL_USED;
+                    list_unlink(&h->usedpools[c], p);
+                    give_away(h, p);
+                } else {
+                    left++;
+                }
                 p = next;
                 continue;
             }
@@ -499,6 +533,9 @@ size_t heap_collect(struct heap *h, bool all)
             if (p->count == 0) {
                 list_unlink(&h->usedpools[c], p);
                 cache_or_give(h, p);
+            } else if (!head && pool_mostly_free(p)) {
+                list_unlink(&h->usedpools[c], p);
+                give_away(h, p);
             } else {
                 left++;
             }

@@ -1,6 +1,7 @@
 /*
  * internal.h: the map of obmt. One section per source file, bottom-up:
- * os.c, arena.c, pool.c, heap.c, remote.c, large.c, stats.c, init.c, api.c.
+ * os.c, arena.c, pool.c, heap.c, remote.c, shared.c, large.c, stats.c, init.c,
+ * api.c.
  *
  * ==== Allocation strategy abstract ========================================
  *
@@ -65,6 +66,12 @@
  * or at the freeing thread's tick, collect, exit or fork. The owner takes
  * the whole list back when the pool runs dry.
  *
+ * A pool with live blocks may also belong to no heap: its thread exited, or
+ * its heap's collect found it at most a quarter used (Hoard's emptiness
+ * threshold). It then waits on the *shared level*, a stack per class
+ * (shared.c), and a malloc of that class in any thread takes it before it
+ * takes a fresh pool from an arena.
+ *
  * ==== Pool life cycle ======================================================
  *
  *   FREE ─(owner takes it from arena)──────────────▶ USED
@@ -89,6 +96,13 @@
  *   USED/FULL/ARMED ─(owner thread exits: owner=ABANDONED (ARMED: CAS FULL → 0 first),
  *               CAS sets ABANDONED flag)───────────▶ ABANDONED
  *   ABANDONED ─(any thread hands a batch over to it: CAS
+ *               clears the flag, takes the remote list)▶ USED in that thread's heap
+ *   USED/ARMED ─(its heap's collect: not the head of its class, at most a
+ *                quarter of its blocks out; ARMED: CAS FULL → 0 first)
+ *               ────────────────────────────────────▶ ABANDONED, and (as an
+ *                abandoned pool with a free block at exit) on the shared
+ *                stack of its class (shared.c)
+ *   ABANDONED ─(a malloc of its class pops it off the shared stack: CAS
  *               clears the flag, takes the remote list)▶ USED in that thread's heap
  *
  * The state byte in the header is owner-only; the flags in `remote` are the
@@ -448,6 +462,9 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * returned_next  the freer that cleared     plain, before the       owner, after its acquire
  *                FULL; the reclaim pass     release push            exchange of heap->returned;
  *                (its stack's tail)                                 the pass after its CAS
+ * shared_next,   the thread that abandoned  exchange acq_rel (on); poppers; the pusher
+ * shared_on      the pool (push), the       relaxed store + CAS     (shared.c: the generation
+ *                popper (clears on)         release (link)          and `on` guard the stack)
  * (a free pool's link in its arena's free-pool stack is not here but in
  * the arena_object, so that a free pool's pages can all be purged)
  *
@@ -481,6 +498,8 @@ struct pool_header {
     /* cache line 1: written by other threads */
     alignas(64) uintptr_t remote;  /* remote-free list | REMOTE_* flags */
     pool_header *returned_next;  /* link in owner->returned */
+    uint32_t shared_next;        /* link in a shared stack: pool number + 1 (shared.c) */
+    uint32_t shared_on;          /* 1 while on a shared stack or just popped (shared.c) */
 };
 
 _Static_assert(sizeof(struct pool_header) == OBMT_HEADER_SIZE, "pool header size");
@@ -915,6 +934,19 @@ OBMT_HIDDEN extern uint64_t g_heaps_lent, g_lend_busy, g_lend_detours;
 OBMT_HIDDEN void heap_free_remote(struct heap *h, pool_header *p, block *b);
 /* Hand over every batch of h (h's thread: ticks, collect, exit, fork). */
 OBMT_HIDDEN void heap_flush_remote(struct heap *h);
+
+/* ==== shared.c: partially used pools that no heap owns, per class ========= */
+
+/* The caller's CAS just set ABANDONED on p, which had a free block and was
+ * of class c then: put it on class c's stack, unless it is on one already
+ * (or a popper is about to look at it). Any thread; lock-free. */
+OBMT_HIDDEN void shared_push(pool_header *p, unsigned c);
+/* malloc's slow path, h's thread (or its lender), usedpools[c] empty:
+ * adopt pools from class c's stack until usedpools[c] has one. true if it
+ * has. */
+OBMT_HIDDEN bool shared_take(struct heap *h, unsigned c);
+/* Pools pushed, and pools adopted from a stack (fetch_add relaxed; stats). */
+OBMT_HIDDEN extern uint64_t g_pools_shared, g_pools_from_shared;
 
 /* ==== reclaim.c: emptied pools of idle heaps, purged in place ============== */
 

@@ -35,6 +35,7 @@ _Static_assert(OBMT_STATS_V1_SIZE == offsetof(struct obmt_stats, bytes_in_use), 
 _Static_assert(OBMT_STATS_V2_SIZE == offsetof(struct obmt_stats, remote_batches), "version 2 layout");
 _Static_assert(OBMT_STATS_V3_SIZE == offsetof(struct obmt_stats, pools_reclaimed), "version 3 layout");
 _Static_assert(OBMT_STATS_V4_SIZE == offsetof(struct obmt_stats, heaps_lent), "version 4 layout");
+_Static_assert(OBMT_STATS_V5_SIZE == offsetof(struct obmt_stats, pools_shared), "version 5 layout");
 _Static_assert(OBMT_NCLASSES <= OBMT_STATS_MAX_CLASSES, "classes[] holds every size class");
 
 struct walk {
@@ -75,6 +76,7 @@ static void walk_pool(const pool_header *p, void *arg)
 int obmt_stats_get(struct obmt_stats *out)
 {
     if (!out || !((out->version == OBMT_STATS_VERSION && out->size == sizeof *out) ||
+                  (out->version == 5 && out->size == OBMT_STATS_V5_SIZE) ||
                   (out->version == 4 && out->size == OBMT_STATS_V4_SIZE) ||
                   (out->version == 3 && out->size == OBMT_STATS_V3_SIZE) ||
                   (out->version == 2 && out->size == OBMT_STATS_V2_SIZE) ||
@@ -167,6 +169,9 @@ int obmt_stats_get(struct obmt_stats *out)
     s.heaps_lent = obmt_load_relaxed(&g_heaps_lent);
     s.lend_busy = obmt_load_relaxed(&g_lend_busy);
     s.lend_detours = obmt_load_relaxed(&g_lend_detours);
+    /* version 6 */
+    s.pools_shared = obmt_load_relaxed(&g_pools_shared);
+    s.pools_from_shared = obmt_load_relaxed(&g_pools_from_shared);
     memcpy(out, &s, out->size);
     return 0;
 }
@@ -209,6 +214,8 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
          (ull)s.arenas_used_hwm, (ull)s.arenas_decommitted, (ull)s.pools_purged);
     line(out, arg, "  pools: %llu taken from arenas, %llu given back, %llu adopted, %llu abandoned now\n",
          (ull)s.pools_taken, (ull)s.pools_given, (ull)s.pools_adopted, (ull)s.pools_abandoned);
+    line(out, arg, "  shared level: %llu pools with free and live blocks left to it, %llu taken by a malloc\n",
+         (ull)s.pools_shared, (ull)s.pools_from_shared);
     line(out, arg, "  reclaim pass: %llu pools freed empty by other threads purged in place; %llu bytes of"
          " them purged now\n", (ull)s.pools_reclaimed, (ull)s.bytes_reclaimed);
     line(out, arg, "  lending: %s; idle threads' heaps collected for them %llu times, %llu tries found the"
@@ -336,6 +343,7 @@ static void stats_json_at(void (*out)(const char *text, void *arg), void *arg, c
     F(bytes_in_use); F(bytes_free_in_pools); F(bytes_empty_pools); F(bytes_free_pools);
     F(pools_free_in_arenas); F(pools_taken); F(pools_given); F(pools_adopted); F(pools_abandoned);
     F(pools_purged); F(pools_reclaimed); F(bytes_reclaimed); F(heaps_lent); F(lend_busy); F(lend_detours);
+    F(pools_shared); F(pools_from_shared);
     F(remote_frees); F(remote_batches); F(remote_blocks_waiting);
     F(large_allocs); F(large_bytes_in_use);
     F(threads_seen); F(heaps_used_hwm); F(heaps_in_use);

@@ -91,6 +91,18 @@
 #define OBMT_RBATCH_BYTES 16384
 #endif
 
+/* The shared level (shared.c): a heap's collect gives every pool of a
+ * class but the head of its usedpools that has at most
+ * OBMT_SHARE_USED_PERCENT percent of its blocks out to the class's shared
+ * stack, where any thread's malloc takes it before a fresh pool (Hoard's
+ * emptiness threshold, f = 1 - PERCENT/100: a pool a heap keeps holds at
+ * most 100/PERCENT times its live bytes, docs/design.md section 5). */
+#ifndef OBMT_SHARE_USED_PERCENT
+#define OBMT_SHARE_USED_PERCENT 25
+#endif
+_Static_assert(OBMT_SHARE_USED_PERCENT > 0 && OBMT_SHARE_USED_PERCENT < 100,
+               "a share threshold of 0 would give nothing away, of 100 every pool");
+
 /* Carving granularity: blocks are carved a page at a time (see pool_carve). */
 #ifndef OBMT_CARVE_PAGE
 #define OBMT_CARVE_PAGE 4096

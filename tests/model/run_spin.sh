@@ -14,6 +14,11 @@
 #                      lend_try, the entries that do without a lent heap,
 #                      heap_get_slow and lend_open/lend_close with thread
 #                      exit (its wait) and heap reuse, fork's prepare
+#   shared.pml         the shared level: abandoned pools pushed on per-class
+#                      Treiber stacks (generation, shared_on) and popped and
+#                      adopted by malloc's slow path, against remote freers
+#                      adopting the same pools, re-abandonment, give-back
+#                      and reuse for another class
 #
 # First check_mapping.sh (MAPPING.md against src/ and the models). Then, per
 # model: exhaustive safety runs (pan -DSAFETY: assertions, invalid end
@@ -80,7 +85,7 @@ annotate_trail() {
             while ((getline l < PML) > 0) {
                 n++
                 t = ""
-                if (match(l, /\/\* [RAXL][0-9]+ \*\//)) t = substr(l, RSTART + 3, RLENGTH - 6)
+                if (match(l, /\/\* [RAXLS][0-9]+ \*\//)) t = substr(l, RSTART + 3, RLENGTH - 6)
                 if (t != "") tag[n] = t
                 else if (depth > 0) tag[n] = cur
                 o = gsub(/\{/, "{", l); c = gsub(/\}/, "}", l)
@@ -284,6 +289,13 @@ run ln-broken-openfirst lend.pml assert "-DBROKEN_OPEN_FIRST" "-O0 -DSAFETY" ""
 run ln-broken-fork lend.pml assert "-DBROKEN_FORK" "-O0 -DSAFETY" ""
 run ln-broken-norestore lend.pml cycle "-DTERM -DBROKEN_NO_RESTORE -DNT=1 -DOPS=3" "-O0" "-a -f"
 run ln-broken-nested lend.pml assert "-DBROKEN_NESTED" "-O0 -DSAFETY" ""
+# Model 5: shared.pml (the shared level: per-class stacks of abandoned pools)
+run sh-safety shared.pml pass "-DCOVER" "-O1 -DSAFETY" ""
+run sh-safety-nb2 shared.pml pass "-DCOVER -DNB0=2 -DOOPS=1 -DPOPS=1" "-O1 -DSAFETY" ""
+run sh-term shared.pml pass "-DTERM -DOOPS=1" "-O1" "-a"
+run sh-nogen shared.pml assert "-DNOGEN" "-O0 -DSAFETY" ""
+run sh-broken-noon shared.pml assert "-DBROKEN_NO_ON_FLAG" "-O0 -DSAFETY" ""
+run sh-broken-late shared.pml assert "-DBROKEN_CLEAR_LATE" "-O0 -DSAFETY" ""
 wait
 
 last=""
@@ -305,6 +317,7 @@ check_coverage remote_free.pml R
 check_coverage pool_transfer.pml A
 check_coverage abandon_adopt.pml X
 check_coverage lend.pml L
+check_coverage shared.pml S
 
 echo "== $(($(date +%s) - start))s in all, $jobs at a time"
 if [ "$failures" != 0 ]; then

@@ -1,0 +1,287 @@
+/* The shared level (src/shared.c), one step at a time:
+ *  1. A heap's collect gives its mostly free pools (all but the head of the
+ *     class) to the shared level; another thread's malloc of that class then
+ *     takes them, blocks from those pools, before it takes a fresh pool from
+ *     an arena. The blocks left live in them stay intact and are freed later
+ *     as remote frees into the taker's pools.
+ *  2. The pools a thread leaves at exit with free blocks go the same way.
+ *  3. A stale entry (the pool was adopted by a freer after it was pushed)
+ *     is dropped by the malloc that pops it: it does not adopt a pool
+ *     another heap owns.
+ *  4. A pool more than a quarter used stays with its heap. */
+#include "internal.h"
+#include "unit_util.h"
+
+#include <pthread.h>
+
+/* Each test its own class (all of them with 100+ blocks a pool), so that
+ * what one leaves on the shared level does not meet the next. */
+static unsigned SIZE;
+#define POOLS 6
+
+static struct obmt_stats stats(void)
+{
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    CHECK(obmt_stats_get(&st) == 0);
+    return st;
+}
+
+/* What a producer thread leaves behind: one live block in each of POOLS
+ * pools (the rest of each pool freed), and those pools' headers. */
+struct leftovers {
+    unsigned keep_per_pool;        /* live blocks left in each pool */
+    bool collect;                  /* obmt_collect before returning */
+    void *live[POOLS][64];
+    pool_header *pools[POOLS];
+};
+
+static void *producer(void *arg)
+{
+    struct leftovers *L = arg;
+    unsigned per = class_blocks(size_class(SIZE));
+    unsigned n = per * (POOLS + 1); /* POOLS full pools, and the head one */
+    void **all = calloc(n, sizeof *all);
+    CHECK(all);
+    for (unsigned i = 0; i < n; i++) {
+        all[i] = obmt_malloc(SIZE);
+        CHECK(all[i]);
+        memset(all[i], 0xA5, SIZE);
+    }
+    /* The first POOLS distinct pools: keep keep_per_pool blocks of each,
+     * free the rest of the blocks. */
+    unsigned np = 0;
+    for (unsigned i = 0; i < n; i++) {
+        pool_header *p = pool_of(all[i]);
+        unsigned k;
+        for (k = 0; k < np && L->pools[k] != p; k++)
+            ;
+        if (k == np && np < POOLS)
+            L->pools[np++] = p;
+        if (k < POOLS) {
+            unsigned kept = 0;
+            while (kept < L->keep_per_pool && L->live[k][kept])
+                kept++;
+            if (kept < L->keep_per_pool) {
+                L->live[k][kept] = all[i];
+                continue;
+            }
+        }
+        obmt_free(all[i]);
+    }
+    CHECK(np == POOLS);
+    free(all);
+    if (L->collect)
+        obmt_collect();
+    return NULL;
+}
+
+static bool in_pools(const struct leftovers *L, const void *b)
+{
+    for (unsigned k = 0; k < POOLS; k++)
+        if (pool_of(b) == L->pools[k])
+            return true;
+    return false;
+}
+
+static void free_leftovers(struct leftovers *L)
+{
+    for (unsigned k = 0; k < POOLS; k++)
+        for (unsigned j = 0; j < L->keep_per_pool; j++) {
+            unsigned char *b = L->live[k][j];
+            for (unsigned i = 0; i < SIZE; i++)
+                CHECK_MSG(b[i] == 0xA5, "live block %p byte %u overwritten", (void *)b, i);
+            obmt_free(b);
+        }
+}
+
+/* The consumer (this thread, or a fresh one): malloc class SIZE blocks and
+ * count how many come from L's pools, and how many pools it took from
+ * arenas meanwhile. */
+struct consumer {
+    struct leftovers *L;
+    unsigned want, from_leftovers;
+    uint64_t pools_taken;
+    void *got[POOLS * 256];
+};
+
+static void *consumer(void *arg)
+{
+    struct consumer *C = arg;
+    uint64_t taken0 = stats().pools_taken;
+    for (unsigned i = 0; i < C->want; i++) {
+        C->got[i] = obmt_malloc(SIZE);
+        CHECK(C->got[i]);
+        C->from_leftovers += in_pools(C->L, C->got[i]);
+    }
+    C->pools_taken = stats().pools_taken - taken0;
+    for (unsigned i = 0; i < C->want; i++)
+        obmt_free(C->got[i]);
+    return NULL;
+}
+
+/* A thread that runs fn(arg), then stays alive (its heap in use) until
+ * park_end: what it holds stays its own meanwhile. */
+struct parked {
+    pthread_t t;
+    pthread_barrier_t done, go;
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void *parked_main(void *arg)
+{
+    struct parked *P = arg;
+    P->fn(P->arg);
+    pthread_barrier_wait(&P->done);
+    pthread_barrier_wait(&P->go);
+    return NULL;
+}
+
+static void park_start(struct parked *P, void *(*fn)(void *), void *arg)
+{
+    P->fn = fn;
+    P->arg = arg;
+    CHECK(pthread_barrier_init(&P->done, NULL, 2) == 0 && pthread_barrier_init(&P->go, NULL, 2) == 0);
+    CHECK(pthread_create(&P->t, NULL, parked_main, P) == 0);
+    pthread_barrier_wait(&P->done);
+}
+
+static void park_end(struct parked *P)
+{
+    pthread_barrier_wait(&P->go);
+    CHECK(pthread_join(P->t, NULL) == 0);
+    pthread_barrier_destroy(&P->done);
+    pthread_barrier_destroy(&P->go);
+}
+
+static struct consumer *consume(struct leftovers *L, unsigned want)
+{
+    static struct consumer C;
+    memset(&C, 0, sizeof C);
+    C.L = L;
+    C.want = want;
+    run_in_thread(consumer, &C);
+    return &C;
+}
+
+/* 1: the producer stays alive; its collect gave all but its head pool away. */
+static void test_collect_gives_away(void)
+{
+    static struct leftovers L;
+    memset(&L, 0, sizeof L);
+    L.keep_per_pool = 1;
+    L.collect = true;
+    unsigned per = class_blocks(size_class(SIZE));
+    uint64_t shared0 = stats().pools_shared, from0 = stats().pools_from_shared;
+    struct parked P;
+    park_start(&P, producer, &L);
+    CHECK_MSG(stats().pools_shared - shared0 == POOLS - 1, "%llu pools shared, expected %d",
+              (unsigned long long)(stats().pools_shared - shared0), POOLS - 1);
+    /* Every free block of those pools, in a fresh thread: no fresh pool. */
+    struct consumer *C = consume(&L, (POOLS - 1) * (per - 1));
+    CHECK_MSG(C->from_leftovers == C->want, "%u of %u blocks from the left pools", C->from_leftovers, C->want);
+    CHECK_MSG(C->pools_taken == 0, "%llu pools taken from arenas", (unsigned long long)C->pools_taken);
+    CHECK(stats().pools_from_shared - from0 == POOLS - 1);
+    park_end(&P);
+    free_leftovers(&L);
+}
+
+/* 2: the producer exits: every pool it leaves with free blocks is shared. */
+static void test_exit_gives_away(void)
+{
+    static struct leftovers L;
+    memset(&L, 0, sizeof L);
+    L.keep_per_pool = 1;
+    unsigned per = class_blocks(size_class(SIZE));
+    uint64_t from0 = stats().pools_from_shared;
+    run_in_thread(producer, &L);
+    struct consumer *C = consume(&L, POOLS * (per - 1));
+    CHECK_MSG(C->from_leftovers == C->want, "%u of %u blocks from the left pools", C->from_leftovers, C->want);
+    CHECK_MSG(C->pools_taken == 0, "%llu pools taken from arenas", (unsigned long long)C->pools_taken);
+    CHECK(stats().pools_from_shared - from0 >= POOLS);
+    free_leftovers(&L);
+}
+
+/* 3: a freer adopts a pool after it went to the shared level: the entry
+ * on the stack is stale, and a malloc that pops it must leave the pool. */
+static void *free_one(void *arg)
+{
+    obmt_free(arg);
+    obmt_collect(); /* hands the batch over: this thread adopts the pool */
+    return NULL;
+}
+
+static void test_stale_entry(void)
+{
+    static struct leftovers L;
+    memset(&L, 0, sizeof L);
+    L.keep_per_pool = 2;
+    unsigned per = class_blocks(size_class(SIZE));
+    run_in_thread(producer, &L);
+    pool_header *p0 = L.pools[0];
+    CHECK(obmt_load_acquire(&p0->owner) == OWNER_ABANDONED);
+    /* Another thread frees one live block of pool 0, adopts the pool, and
+     * stays alive: pool 0's entry on the stack is stale. */
+    struct parked P;
+    park_start(&P, free_one, L.live[0][0]);
+    L.live[0][0] = NULL;
+    struct heap *holder = obmt_load_acquire(&p0->owner);
+    CHECK(holder != OWNER_ABANDONED && holder != NULL);
+    uint64_t from0 = stats().pools_from_shared;
+    struct consumer *C = consume(&L, (POOLS - 1) * (per - 2));
+    CHECK_MSG(C->from_leftovers == C->want, "%u of %u blocks from the left pools", C->from_leftovers, C->want);
+    CHECK_MSG(C->pools_taken == 0, "%llu pools taken from arenas", (unsigned long long)C->pools_taken);
+    CHECK_MSG(stats().pools_from_shared - from0 == POOLS - 1, "%llu pools from the shared level, expected %d",
+              (unsigned long long)(stats().pools_from_shared - from0), POOLS - 1);
+    CHECK(obmt_load_acquire(&p0->owner) == holder); /* left to its owner */
+    /* The holder exits: pool 0 is abandoned again, and pushed again (the
+     * popper cleared its flag), so the next consumer finds it. */
+    park_end(&P);
+    from0 = stats().pools_from_shared;
+    C = consume(&L, per - 1);
+    CHECK_MSG(C->from_leftovers == C->want, "%u of %u blocks from pool 0", C->from_leftovers, C->want);
+    CHECK(stats().pools_from_shared - from0 >= 1);
+    for (unsigned k = 0; k < POOLS; k++)
+        for (unsigned j = 0; j < 2; j++)
+            if (L.live[k][j]) {
+                unsigned char *b = L.live[k][j];
+                CHECK(b[0] == 0xA5 && b[SIZE - 1] == 0xA5);
+                obmt_free(b);
+            }
+}
+
+/* 4: pools more than a quarter used stay with their heap on a collect. */
+static void test_threshold(void)
+{
+    unsigned per = class_blocks(size_class(SIZE));
+    unsigned n = per * 3;
+    void **b = calloc(n, sizeof *b);
+    CHECK(b);
+    for (unsigned i = 0; i < n; i++)
+        CHECK((b[i] = obmt_malloc(SIZE)) != NULL);
+    /* Free every other block: each pool half used. */
+    for (unsigned i = 0; i < n; i += 2)
+        obmt_free(b[i]);
+    uint64_t shared0 = stats().pools_shared;
+    obmt_collect();
+    CHECK_MSG(stats().pools_shared == shared0, "a half-used pool was given away");
+    for (unsigned i = 1; i < n; i += 2)
+        CHECK(obmt_load_relaxed(&pool_of(b[i])->owner) == heap_self());
+    for (unsigned i = 1; i < n; i += 2)
+        obmt_free(b[i]);
+    free(b);
+}
+
+int main(void)
+{
+    SIZE = 256;
+    test_collect_gives_away();
+    SIZE = 272;
+    test_exit_gives_away();
+    SIZE = 288;
+    test_stale_entry();
+    SIZE = 304;
+    test_threshold();
+    printf("unit_shared: ok\n");
+    return 0;
+}
