@@ -4,14 +4,33 @@
  * kept as hysteresis, and `returned`, the stack on which other threads hand
  * back its full pools when they free into them.
  *
- * Heaps are never unmapped: they live in g_heaps[] and are recycled through
- * a free-heap stack when their thread exits, so a thread-churning program
- * uses as many heaps as it ever had threads alive at once.
+ * The heap table: heaps are created as threads come, with no cap but the
+ * kernel's. They live in chunks of OBMT_HEAP_CHUNK heaps, mapped on demand
+ * (os_map, never malloc) and found through a static directory of chunk
+ * pointers (g_heap_dir) that indexes OBMT_HEAP_TABLE_SIZE heaps, Linux's
+ * PID_MAX_LIMIT: more threads than a process can have at once. Heaps are
+ * never unmapped: they are recycled through a free-heap stack when their
+ * thread exits, so a thread-churning program uses as many heaps as it ever
+ * had threads alive at once, and a heap stays readable by every thread
+ * that may still look at it (a remote freer that loaded pool->owner, the
+ * statistics walk, the reclaim pass, a lender) without any read-side
+ * protocol: type-stable memory instead of deferred reclamation.
+ *
+ * Taking a new index (heap_new): a thread reads g_heaps_used = i, makes
+ * sure chunk i / OBMT_HEAP_CHUNK is installed (the first thread to CAS its
+ * directory slot from NULL installs its mapping, acq_rel; a loser unmaps
+ * its own and uses the winner's), then CASes g_heaps_used i -> i + 1
+ * (release; on failure it retries with the new value). The index is taken
+ * only once its chunk is there, so a walker that reads g_heaps_used with
+ * acquire finds every heap below it mapped (the CASes on g_heaps_used
+ * form one release sequence), and a failed mapping leaves no hole: the
+ * thread gets no heap and is served by the underlying allocator, and the
+ * next thread tries the mapping again.
  *
  * Free-heap stack (g_free_heaps): one 64-bit word {generation:32, index+1:32}.
  *   push: the exiting thread, CAS release (after writing h->free_next).
  *   pop:  a new thread, CAS acq_rel from a word it loaded with acquire; it
- *         reads g_heaps[index].free_next in between. ABA: if that heap was
+ *         reads heap_at(index)->free_next in between. ABA: if that heap was
  *         popped and pushed back meanwhile, the generation differs and the
  *         CAS fails (32 bits: 4e9 pushes while one thread sits in its pop).
  *
@@ -31,8 +50,9 @@
 
 OBMT_TLS struct obmt_self tls_self = { .heap = &heap_empty };
 struct heap heap_empty; /* never owns a pool: its usedpools are all NULL */
-struct heap g_heaps[OBMT_MAX_HEAPS];
+struct heap *g_heap_dir[OBMT_HEAP_CHUNKS];
 uint32_t g_heaps_used;
+uint64_t g_heap_table_bytes;
 uint64_t g_remote_frees_heapless;
 uint64_t g_pools_given_unowned;
 uint64_t g_threads_seen;
@@ -185,7 +205,7 @@ static struct heap *free_heap_pop(void)
         uint32_t idx1 = (uint32_t)s;
         if (!idx1)
             return NULL;
-        struct heap *h = &g_heaps[idx1 - 1];
+        struct heap *h = heap_at(idx1 - 1); /* mapped: the heap was in use before its push */
         uint64_t ns = (((s >> 32) + 1) << 32) | obmt_load_relaxed(&h->free_next);
         if (obmt_cas_acq_rel(&g_free_heaps, &s, ns))
             return h;
@@ -200,6 +220,45 @@ static void free_heap_push(struct heap *h)
         obmt_store_relaxed(&h->free_next, (uint32_t)s);
         ns = (((s >> 32) + 1) << 32) | (h->index + 1);
     } while (!obmt_cas_release(&g_free_heaps, &s, ns));
+}
+
+/* Chunk k of the heap table, mapped and installed now if it was not. NULL
+ * if the mapping failed. */
+static struct heap *heap_chunk(uint32_t k)
+{
+    const size_t bytes = (size_t)OBMT_HEAP_CHUNK * sizeof(struct heap);
+    struct heap *chunk = obmt_load_acquire(&g_heap_dir[k]);
+    if (chunk)
+        return chunk;
+    struct heap *mine = os_map(bytes);
+    if (!mine)
+        return NULL;
+    if (obmt_cas_acq_rel(&g_heap_dir[k], &chunk, mine)) {
+        obmt_fetch_add_relaxed(&g_heap_table_bytes, (uint64_t)bytes);
+        return mine;
+    }
+    os_unmap(mine, bytes); /* another thread installed one first: use it */
+    return chunk;
+}
+
+/* A heap that no thread has used yet: the next index of the table, taken
+ * once its chunk is mapped. NULL if the chunk cannot be mapped (or, which
+ * the kernel's thread limit rules out, the table is full). */
+static struct heap *heap_new(void)
+{
+    uint32_t i = obmt_load_relaxed(&g_heaps_used);
+    for (;;) {
+        if (i >= OBMT_HEAP_TABLE_SIZE)
+            return NULL;
+        struct heap *chunk = heap_chunk(i >> OBMT_HEAP_CHUNK_SHIFT);
+        if (!chunk)
+            return NULL;
+        if (obmt_cas_release(&g_heaps_used, &i, i + 1)) {
+            struct heap *h = chunk + (i & (OBMT_HEAP_CHUNK - 1));
+            h->index = i;
+            return h;
+        }
+    }
 }
 
 static void heap_key_destructor(void *arg)
@@ -225,14 +284,11 @@ struct heap *heap_get_slow(void)
     if (h) {
         obmt_store_release(&h->returned, NULL); /* reopen: was RETURNED_CLOSED */
     } else {
-        uint32_t idx = obmt_fetch_add_relaxed(&g_heaps_used, 1);
-        if (idx >= OBMT_MAX_HEAPS) {
-            obmt_fetch_sub_relaxed(&g_heaps_used, 1);
+        h = heap_new();
+        if (!h) {
             tls_in_heap_get = 0;
             return NULL;
         }
-        h = &g_heaps[idx];
-        h->index = idx;
     }
     obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     obmt_store_relaxed(&h->in_use, 1);
@@ -659,12 +715,10 @@ static void heap_atfork_child(void)
     reclaim_atfork_child();
     background_atfork_child();
     struct heap *me = heap_self(); /* no lender ran across the fork (prepare) */
-    uint32_t n = obmt_load_relaxed(&g_heaps_used);
-    if (n > OBMT_MAX_HEAPS)
-        n = OBMT_MAX_HEAPS;
+    uint32_t n = heaps_used();
     for (uint32_t i = 0; i < n; i++) {
-        struct heap *h = &g_heaps[i];
-        if (h == me || !obmt_load_relaxed(&h->in_use))
+        struct heap *h = heap_at(i);
+        if (!h || h == me || !obmt_load_relaxed(&h->in_use))
             continue;
         obmt_store_relaxed(&h->in_use, 0);
         obmt_store_relaxed(&h->lend_state, LEND_CLOSED); /* its thread is gone: never lend it */

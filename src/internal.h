@@ -158,6 +158,12 @@ struct heap;
 /* Reserve `size` bytes aligned to `align`, PROT_NONE, not charged to commit.
  * Returns NULL on failure. Never calls malloc. */
 OBMT_HIDDEN void *os_reserve(size_t size, size_t align);
+/* Map `size` bytes readable, writable and zero, page-aligned (the heap
+ * table's chunks). NULL on failure. Fails as a commit does under the test
+ * hook os_fail_commits. Never calls malloc. */
+OBMT_HIDDEN void *os_map(size_t size);
+/* Unmap what os_map gave. 0 on success, else errno. */
+OBMT_HIDDEN int os_unmap(void *p, size_t size);
 /* Make [p, p+size) readable and writable. 0 on success, else errno. */
 OBMT_HIDDEN int os_commit(void *p, size_t size);
 /* Give [p, p+size) back with its commit charge: pages and charge go, the
@@ -656,7 +662,8 @@ OBMT_HIDDEN void pool_atfork_child(void);
 /* ==== heap.c: thread caches ================================================ */
 
 /*
- * struct heap: one per thread that allocates; recycled when threads exit.
+ * struct heap: one per thread that allocates; recycled when threads exit,
+ * never unmapped (the heap table, below).
  *
  * field        writer                  how                  readers
  * usedpools,   the thread using it     plain                the same thread
@@ -708,7 +715,7 @@ struct heap {
     pool_header *fullpools;      /* FULL and PENDING pools (doubly linked) */
     pool_header *emptypools;     /* EMPTY pools kept for reuse (singly linked) */
     uint32_t nempty;
-    uint32_t index;              /* slot in g_heaps */
+    uint32_t index;              /* its index in the heap table (heap_at) */
     uint32_t free_next;          /* free-heap stack link: index+1 */
     uint32_t in_use;             /* 1 while a thread uses it (relaxed; statistics) */
     int32_t ticks;               /* slow-path events until the next heap_ticked */
@@ -738,8 +745,35 @@ struct obmt_self {
 };
 OBMT_HIDDEN extern OBMT_TLS struct obmt_self tls_self;
 OBMT_HIDDEN extern struct heap heap_empty;
-OBMT_HIDDEN extern struct heap g_heaps[OBMT_MAX_HEAPS];
+/*
+ * The heap table (heap.c): heap i is entry i % OBMT_HEAP_CHUNK of chunk
+ * i / OBMT_HEAP_CHUNK, mapped when a thread first needs one of its heaps.
+ *
+ * g_heap_dir[k]: chunk k or NULL; NULL -> chunk once (CAS acq_rel by the
+ *   thread that mapped it; a thread that loses unmaps its own), never
+ *   changed again: no ABA. Read acquire (heap_at).
+ * g_heaps_used: heaps handed out so far (the table's high-water mark). A
+ *   thread takes index i with a CAS release i -> i + 1 only after chunk
+ *   i / OBMT_HEAP_CHUNK is installed, so every index below a value read
+ *   with acquire (heaps_used) names a mapped heap: no hole for a walker,
+ *   whatever failed. Monotonic, at most OBMT_HEAP_TABLE_SIZE: no ABA.
+ * Heaps are never unmapped (type-stable): a remote freer that loaded
+ * pool->owner, the statistics walk, the reclaim pass and a lender may read
+ * a heap of an exited thread at any time, at no cost to them
+ * (docs/design.md, section 4, liburcu).
+ */
+OBMT_HIDDEN extern struct heap *g_heap_dir[OBMT_HEAP_CHUNKS];
 OBMT_HIDDEN extern uint32_t g_heaps_used;
+/* Bytes the table's chunks map (fetch_add relaxed; tests, docs). */
+OBMT_HIDDEN extern uint64_t g_heap_table_bytes;
+static inline uint32_t heaps_used(void) { return obmt_load_acquire(&g_heaps_used); }
+/* Heap i, i < heaps_used(); NULL only for an index not below it whose
+ * chunk is not mapped yet (walkers skip NULL all the same). */
+static inline struct heap *heap_at(uint32_t i)
+{
+    struct heap *chunk = obmt_load_acquire(&g_heap_dir[i >> OBMT_HEAP_CHUNK_SHIFT]);
+    return chunk ? chunk + (i & (OBMT_HEAP_CHUNK - 1)) : NULL;
+}
 /* Remote frees by threads without a heap, and pools such threads gave back
  * to their arena: fetch_add relaxed, read by stats. */
 OBMT_HIDDEN extern uint64_t g_remote_frees_heapless;
@@ -752,8 +786,9 @@ OBMT_HIDDEN extern int64_t g_large_bytes_heapless;
 /* The thread key (its destructor recycles an exiting thread's heap) and the
  * fork handlers. 0, or the error of the call that failed. */
 OBMT_HIDDEN int heap_init_process(void);
-/* Give the calling thread a heap; NULL if none can be had (then the caller
- * falls back to the underlying allocator). */
+/* Give the calling thread a heap; NULL if none can be had (its thread is
+ * being torn down, or the chunk its heap would live in could not be
+ * mapped): then the caller falls back to the underlying allocator. */
 OBMT_HIDDEN struct heap *heap_get_slow(void);
 /* Slow half of malloc for class c: returns a block or NULL (errno set). */
 OBMT_HIDDEN void *heap_malloc_slow(struct heap *h, unsigned c);

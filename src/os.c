@@ -1,7 +1,8 @@
 /*
- * os.c: the narrow OS layer. Reserve, commit, decommit, and a fatal-error
- * printer. None of it calls malloc: mmap/mprotect/madvise are system calls,
- * and the message is formatted by hand into a stack buffer.
+ * os.c: the narrow OS layer. Reserve, commit, decommit, plain read-write
+ * mappings (the heap table's chunks), and a fatal-error printer. None of it
+ * calls malloc: mmap/mprotect/madvise are system calls, and the message is
+ * formatted by hand into a stack buffer.
  */
 #include "internal.h"
 
@@ -52,6 +53,23 @@ int os_commit(void *p, size_t size)
     if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0)
         return errno ? errno : ENOMEM;
     return 0;
+}
+
+void *os_map(size_t size)
+{
+#if OBMT_TEST_HOOKS
+    if (unlikely(obmt_load_relaxed(&os_fail_commits) > 0)) {
+        obmt_fetch_sub_relaxed(&os_fail_commits, 1);
+        return NULL;
+    }
+#endif
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int os_unmap(void *p, size_t size)
+{
+    return munmap(p, size) == 0 ? 0 : errno;
 }
 
 int os_release(void *p, size_t size)

@@ -150,13 +150,11 @@ static size_t pass_run(uint64_t t, long delay, bool now)
     if (purged == 0) /* large pages: nothing to purge in place */
         return 0;
     struct heap *me = heap_self(); /* (no lender while this pass runs: it is the only one) */
-    uint32_t used = obmt_load_relaxed(&g_heaps_used);
-    if (used > OBMT_MAX_HEAPS)
-        used = OBMT_MAX_HEAPS;
+    uint32_t used = heaps_used();
     size_t n = 0;
     for (uint32_t i = 0; i < used; i++) {
-        struct heap *h = &g_heaps[i];
-        if (h == me || !obmt_load_relaxed(&h->in_use))
+        struct heap *h = heap_at(i); /* (never NULL below heaps_used: heap.c, heap_new) */
+        if (!h || h == me || !obmt_load_relaxed(&h->in_use))
             continue;
         /* A heap idle for a purge delay is collected for its thread, when
          * that thread is outside obmt (lend.c): all it holds empty goes

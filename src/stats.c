@@ -107,11 +107,11 @@ int obmt_stats_get(struct obmt_stats *out)
     uint64_t remote = obmt_load_relaxed(&g_remote_frees_heapless);
     uint64_t batches = remote; /* a thread without a heap hands each block over alone */
     int64_t large_bytes = obmt_load_relaxed(&g_large_bytes_heapless);
-    uint32_t n = obmt_load_relaxed(&g_heaps_used);
-    if (n > OBMT_MAX_HEAPS)
-        n = OBMT_MAX_HEAPS;
+    uint32_t n = heaps_used();
     for (uint32_t i = 0; i < n; i++) {
-        struct heap *h = &g_heaps[i];
+        const struct heap *h = heap_at(i); /* (never NULL below heaps_used: heap.c, heap_new) */
+        if (!h)
+            continue;
         s.pools_taken += obmt_load_relaxed(&h->stats.pools_taken);
         given += obmt_load_relaxed(&h->stats.pools_given);
         remote += obmt_load_relaxed(&h->stats.remote_frees);
@@ -135,9 +135,10 @@ int obmt_stats_get(struct obmt_stats *out)
         arena_walk_pools(walk_pool, &w);
     /* Blocks waiting in threads' remote batches are free to the program
      * but still counted out by their pools: take them off their class. */
-    for (uint32_t i = 0; ready && i < n; i++)
-        for (unsigned k = 0; k < OBMT_RBATCH_SLOTS; k++) {
-            const struct rbatch *b = &g_heaps[i].rbatch[k];
+    for (uint32_t i = 0; ready && i < n; i++) {
+        const struct heap *h = heap_at(i);
+        for (unsigned k = 0; h && k < OBMT_RBATCH_SLOTS; k++) {
+            const struct rbatch *b = &h->rbatch[k];
             pool_header *p = obmt_load_relaxed(&b->pool);
             uint32_t cnt = obmt_load_relaxed(&b->n);
             unsigned c = p ? obmt_load_relaxed(&p->szidx) : OBMT_NCLASSES;
@@ -147,6 +148,7 @@ int obmt_stats_get(struct obmt_stats *out)
                 *in_use = *in_use > cnt ? *in_use - cnt : 0;
             }
         }
+    }
     uint64_t empty = 0;
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         struct obmt_class_stats *k = &s.classes[c];

@@ -72,10 +72,17 @@
 #define OBMT_PURGE_DELAY_MS 1000
 #endif
 
-/* Thread caches that can exist at once (they are recycled on thread exit).
- * A thread that finds none left is served by the underlying allocator. */
-#ifndef OBMT_MAX_HEAPS
-#define OBMT_MAX_HEAPS 16384
+/* The heap table (heap.c): thread caches are mapped on demand in chunks of
+ * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 208 KiB with the
+ * 832-byte struct heap), never unmapped, recycled when their thread exits.
+ * A static directory of chunk pointers indexes OBMT_HEAP_TABLE_SIZE heaps:
+ * 4,194,304, Linux's PID_MAX_LIMIT, more threads than the kernel lets a
+ * process have at once, so the table sets no cap of its own. The directory
+ * is OBMT_HEAP_TABLE_SIZE >> OBMT_HEAP_CHUNK_SHIFT pointers of BSS (128 KiB
+ * by default, untouched beyond the chunks in use). The unit tests' library
+ * (obmt-test) uses 4-heap chunks, so that a few threads cross chunks. */
+#ifndef OBMT_HEAP_CHUNK_SHIFT
+#define OBMT_HEAP_CHUNK_SHIFT 8
 #endif
 
 /* Remote-free batches (remote.c): a thread gathers its frees into pools it
@@ -161,6 +168,10 @@ _Static_assert(OBMT_SHARE_USED_PERCENT > 0 && OBMT_SHARE_USED_PERCENT < 100,
 #define OBMT_HEADER_SHIFT   7   /* sizeof(struct pool_header) == 128, checked in internal.h */
 #define OBMT_HEADER_SIZE    ((size_t)1 << OBMT_HEADER_SHIFT)
 #define OBMT_MAX_ARENAS     ((size_t)1 << (OBMT_RESERVE_SHIFT - OBMT_ARENA_SHIFT))
+#define OBMT_HEAP_TABLE_SHIFT 22 /* PID_MAX_LIMIT (include/linux/threads.h): 4,194,304 */
+#define OBMT_HEAP_TABLE_SIZE ((uint32_t)1 << OBMT_HEAP_TABLE_SHIFT)
+#define OBMT_HEAP_CHUNK     ((uint32_t)1 << OBMT_HEAP_CHUNK_SHIFT)
+#define OBMT_HEAP_CHUNKS    ((uint32_t)1 << (OBMT_HEAP_TABLE_SHIFT - OBMT_HEAP_CHUNK_SHIFT))
 
 /* ---- compile-time checks ------------------------------------------------ */
 #if OBMT_FINE_MAX % (1 << OBMT_ALIGN_SHIFT) != 0
@@ -208,6 +219,9 @@ _Static_assert(OBMT_SHARE_USED_PERCENT > 0 && OBMT_SHARE_USED_PERCENT < 100,
 #if OBMT_KEEP_FREE_ARENAS < 0 || OBMT_KEEP_EMPTY_POOLS < 0
 #error "hysteresis counts cannot be negative"
 #endif
+_Static_assert(OBMT_HEAP_CHUNK_SHIFT >= 0 && OBMT_HEAP_CHUNK_SHIFT <= 12,
+               "a heap chunk holds 1..4096 heaps (a power of two: heap_at splits an index with a shift)");
+_Static_assert(OBMT_HEAP_TABLE_SHIFT < 31, "heap index + 1 fits the free-heap stack's 32-bit field");
 #if OBMT_PURGE_DELAY_MS < -1 || OBMT_PURGE_DELAY_MS > 3600000
 #error "the purge delay is -1 (never), or 0..3600000 ms"
 #endif
