@@ -6,12 +6,17 @@
  * The fast paths are here: malloc pops the head block of the head pool of
  * the calling thread's usedpools[class]; free of a block whose pool the
  * calling thread owns pushes it on the pool's free list. Neither takes a
- * lock or does an atomic read-modify-write. Each brackets its work on the
- * heap with lend_enter/lend_leave (two plain stores: lend.c), reads the
- * heap once (heap_self) and passes it down; a slow path that meets
- * &heap_lending (a lender holds the heap) does without it and never waits:
- * the underlying allocator serves the malloc, the free is handed over as
- * a thread without a heap hands blocks over.
+ * lock or does an atomic read-modify-write. malloc brackets its work on
+ * the heap with lend_enter/lend_leave (two plain stores: lend.c), reads the
+ * heap once (heap_self) and passes it down. free's local fast path does not
+ * mark itself busy: it writes only the pool of the block it frees, which
+ * holds a live block (that one), and a lender touches no such pool (lend.c,
+ * "The owner's free"); its count store is a release, its last write to the
+ * pool. Every other path of free enters the busy region first and reads
+ * the heap again there. A slow path that meets &heap_lending (a lender
+ * holds the heap) does without it and never waits: the underlying
+ * allocator serves the malloc, the free is handed over as a thread without
+ * a heap hands blocks over.
  */
 #include "internal.h"
 
@@ -81,18 +86,21 @@ static OBMT_NOINLINE noreturn void free_invalid(pool_header *p, block *b)
     os_fatal("free(): invalid pointer", b, "not the start of a block in use");
 }
 
-/* Push b on the owner's free list of p (fb its head) and store the new count. */
+/* Push b on the owner's free list of p (fb its head) and store the new
+ * count: with release, the last write of free's fast path to the pool (a
+ * lender's acquire load of count pairs with it: lend.c). A plain mov on
+ * x86-64, stlr on arm64. */
 static inline void free_push_local(pool_header *p, block *b, block *fb, uint32_t count, uintptr_t key)
 {
     block_set_free(b, fb, key);
     p->freeblock = b;
-    obmt_store_relaxed(&p->count, count);
+    obmt_store_release(&p->count, count);
 }
 
 /* The owner's free when the fast path's test of count fails: the pool is
  * full (count = blocks per pool, freeblock NULL), this is its last block
  * out (count 1), or it has none out (count 0: a double free). Also right
- * for any other count (free_owner_checked). */
+ * for any other count (free_owner_checked). Inside lend_enter. */
 static OBMT_NOINLINE void free_owner_edge(struct heap *h, pool_header *p, block *b)
 {
     uint32_t count = obmt_load_relaxed(&p->count);
@@ -117,7 +125,8 @@ static OBMT_NOINLINE void free_owner_edge(struct heap *h, pool_header *p, block 
 
 /* The owner's free when the fast path's block test fails: b is not a
  * carved block of p (abort), or it carries the free key (abort, unless a
- * live block holds the secret by chance: then it is freed). */
+ * live block holds the secret by chance: then it is freed). Inside
+ * lend_enter. */
 static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, block *b)
 {
     if (!pool_is_carved_block(p, b))
@@ -126,34 +135,61 @@ static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, blo
     free_owner_edge(h, p, b);
 }
 
-/* free's slow halves called from its fast path, which is inside
- * lend_enter: each leaves when done, so that the fast path reaches them by
- * a tail call and needs no stack frame (the pool first: the fast path
- * computes it in the first argument's register). */
-static OBMT_NOINLINE void free_owner_checked_leave(pool_header *p, struct heap *h, block *b)
+/* Inside lend_enter, with h2 the heap read there (heap_self): the free as
+ * the fast path would have begun it. h2 == &heap_lending (a lender holds
+ * the thread's heap, lend.c): the block, the thread's own or not, is
+ * handed over as a thread without a heap hands blocks over (one CAS onto
+ * its pool's remote list, every check of a remote free), rather than wait
+ * for the heap. */
+static void free_entered(struct heap *h2, pool_header *p, block *b)
 {
-    free_owner_checked(h, p, b);
-    lend_leave();
-}
-
-static OBMT_NOINLINE void free_owner_edge_leave(pool_header *p, struct heap *h, block *b)
-{
-    free_owner_edge(h, p, b);
-    lend_leave();
-}
-
-/* A block whose pool h (the heap free read) does not own: a remote free.
- * If h is &heap_lending (a lender holds the thread's heap, lend.c), the
- * block may well be the thread's own: it is handed over as a thread
- * without a heap hands blocks over (one CAS onto its pool's remote list,
- * every check of a remote free), rather than wait for the heap. */
-static OBMT_NOINLINE void free_not_owner_leave(pool_header *p, struct heap *h, block *b)
-{
-    if (unlikely(h == &heap_lending)) {
+    if (unlikely(h2 == &heap_lending)) {
         obmt_fetch_add_relaxed(&g_lend_detours, 1);
-        h = &heap_empty;
+        heap_free_remote(&heap_empty, p, b);
+        return;
     }
-    heap_free_remote(h, p, b);
+    if (obmt_load_relaxed(&p->owner) == h2)
+        free_owner_checked(h2, p, b); /* (the fast path read &heap_lending; the heap is back) */
+    else
+        heap_free_remote(h2, p, b);
+}
+
+/* free's slow halves, called from its fast path, which runs outside
+ * lend_enter: each enters, reads the heap again and, if it is still the
+ * one the fast path read (h), takes its path; else (a lender took the heap
+ * after the fast path's read, or gave it back) the free begins again
+ * (free_entered). The fast path reaches them by a tail call and needs no
+ * stack frame (the pool first: the fast path computes it in the first
+ * argument's register). */
+static OBMT_NOINLINE void free_owner_checked_enter(pool_header *p, struct heap *h, block *b)
+{
+    lend_enter();
+    struct heap *h2 = heap_self();
+    if (likely(h2 == h))
+        free_owner_checked(h, p, b);
+    else
+        free_entered(h2, p, b);
+    lend_leave();
+}
+
+static OBMT_NOINLINE void free_owner_edge_enter(pool_header *p, struct heap *h, block *b)
+{
+    lend_enter();
+    struct heap *h2 = heap_self();
+    if (likely(h2 == h))
+        free_owner_edge(h, p, b);
+    else
+        free_entered(h2, p, b);
+    lend_leave();
+}
+
+/* A block whose pool the heap the fast path read does not own: a remote
+ * free, into the heap's batches (heap state: inside lend_enter), or that
+ * heap was &heap_lending. */
+static OBMT_NOINLINE void free_not_owner_enter(pool_header *p, block *b)
+{
+    lend_enter();
+    free_entered(heap_self(), p, b);
     lend_leave();
 }
 
@@ -161,7 +197,6 @@ void obmt_free(void *ptr)
 {
     if (likely(arena_contains(ptr))) {
         VG_FREE(ptr);
-        lend_enter();
         pool_header *p = pool_of(ptr);
         struct heap *h = heap_self();
         block *b = ptr;
@@ -173,21 +208,22 @@ void obmt_free(void *ptr)
             block *fb = p->freeblock;
             uintptr_t key = free_key();
             if (unlikely(!pool_is_carved_block(p, b) || block_has_key(b, key))) {
-                free_owner_checked_leave(p, h, b);
+                free_owner_checked_enter(p, h, b);
                 return;
             }
             /* One test for the three edges (count_span, pool.c): full, last
-             * block out, none out. Between them freeblock is not NULL. */
+             * block out, none out. Between them freeblock is not NULL. No
+             * lend_enter: a lender that took the heap since heap_self
+             * leaves this pool alone, b is live in it (lend.c). */
             uint32_t count = obmt_load_relaxed(&p->count);
             if (likely(count - 2 < p->count_span)) {
                 free_push_local(p, b, fb, count - 1, key);
-                lend_leave();
                 return;
             }
-            free_owner_edge_leave(p, h, b);
+            free_owner_edge_enter(p, h, b);
             return;
         }
-        free_not_owner_leave(p, h, b);
+        free_not_owner_enter(p, b);
         return;
     }
     if (ptr)

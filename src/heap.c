@@ -36,7 +36,9 @@
  *
  * `returned` (per heap): Treiber stack of pools, pushed by the one freer
  * that cleared a pool's FULL flag (CAS release), taken whole by the owner
- * (exchange acquire). The owner's pop compares no head it read before; the
+ * (exchange acquire), or by a lender holding the heap (exchange acquire;
+ * it pushes back what it leaves, CAS release: heap_collect_lent). The
+ * owner's pop compares no head it read before; the
  * reclaim pass's take (reclaim.c) does, but installs NULL and reads no link
  * before its CAS, and its push back is a plain Treiber push: no ABA. At
  * thread exit the owner exchanges in RETURNED_CLOSED; a freer that finds the
@@ -132,7 +134,7 @@ static void give_back(struct heap *h, pool_header *p)
 /* An empty pool (in no list): keep it, or give it back to its arena. */
 static void cache_or_give(struct heap *h, pool_header *p)
 {
-    if (h->nempty < (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS) || h->collecting_idle) {
+    if (h->nempty < (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS)) {
         p->state = POOL_EMPTY;
         p->nextpool = h->emptypools;
         h->emptypools = p;
@@ -603,16 +605,102 @@ size_t heap_collect(struct heap *h, bool all)
     return left;
 }
 
-pool_header *heap_collect_idle(struct heap *h)
+/* heap_collect_lent: may the lender take p, a pool of the lent heap that
+ * is USED, or off its `returned` stack (lend.c, "The lender's collect")?
+ * Yes if no block of it is out (count 0), or if every block out is on its
+ * remote list (or the reclaim pass found them all there and purged the
+ * pool: RECLAIMED): then the CAS takes the list (p's count becomes 0). The
+ * acquire load of count pairs with the release store that ends the
+ * owner's free fast path. */
+static bool lent_pool_unused(pool_header *p)
 {
-    h->collecting_idle = 1; /* every empty pool into the cache ... */
-    heap_collect(h, false);
-    h->collecting_idle = 0;
-    pool_header *list = h->emptypools; /* ... and out of it, owned by nobody */
-    h->emptypools = NULL;
-    h->nempty = 0;
-    for (pool_header *p = list; p; p = p->nextpool)
-        disown(h, p);
+    uint32_t c1 = obmt_load_acquire(&p->count);
+    if (c1 == 0)
+        return true;
+    uintptr_t w = obmt_load_acquire(&p->remote);
+    if (w != REMOTE_RECLAIMED && ((w & REMOTE_FLAGS) || (uint32_t)(w >> REMOTE_COUNT_SHIFT) != c1))
+        return false; /* a block is live (or in a freer's batch): leave p as it is */
+    if (!obmt_cas_acq_rel(&p->remote, &w, (uintptr_t)0))
+        return false; /* a push since the load: so a block was out then */
+    pool_take_list(p, w);
+    return true;
+}
+
+/* p leaves the lent heap h (in no list of h now) for the lender's list. */
+static pool_header *lent_take(struct heap *h, pool_header *p, pool_header *list)
+{
+    disown(h, p);
+    p->nextpool = list;
+    return p;
+}
+
+/* The lent heap's `returned` stack: the pools whose every block out came
+ * back leave the heap; the others (a live block, maybe a fast-path free of
+ * the owner's into it: ARMED, or PENDING with blocks its owner freed into
+ * it) go back on the stack as they are, untouched. A pool that an exited
+ * thread of this heap abandoned (ABANDONED: it reached the stack late) is
+ * handled as that exit would have (heap_abandon_late). Nobody else takes
+ * the stack meanwhile: the owner is kept out of its paths, exit waits for
+ * the lender, and the reclaim pass runs in the lender's thread. */
+static pool_header *lent_take_returned(struct heap *h, pool_header *list)
+{
+    pool_header *r = obmt_exchange_acquire(&h->returned, NULL);
+    pool_header *keep = NULL, *tail = NULL;
+    while (r) {
+        pool_header *p = r;
+        r = p->returned_next;
+        if (p->state == POOL_ABANDONED) {
+            heap_abandon_late(p);
+        } else if (lent_pool_unused(p)) {
+            if (p->state == POOL_ARMED)
+                list_unlink(&h->usedpools[p->szidx], p);
+            else
+                list_unlink(&h->fullpools, p); /* FULL or PENDING */
+            list = lent_take(h, p, list);
+        } else {
+            p->returned_next = keep;
+            keep = p;
+            if (!tail)
+                tail = p;
+        }
+    }
+    if (keep) {
+        pool_header *head = obmt_load_relaxed(&h->returned);
+        do {
+            if (unlikely(head == RETURNED_CLOSED)) /* exit waits for the lender */
+                os_fatal("lend: the heap at", h, "was closed while lent");
+            tail->returned_next = head;
+        } while (!__atomic_compare_exchange_n(&h->returned, &head, keep, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    }
+    h->lent_returned = keep; /* lend_wanted: lend again once something new is on top */
+    return list;
+}
+
+pool_header *heap_collect_lent(struct heap *h)
+{
+    pool_header *list = NULL;
+    heap_flush_remote_lent(h);
+    list = lent_take_returned(h, list);
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
+        pool_header *p = h->usedpools[c];
+        while (p) {
+            pool_header *next = p->nextpool;
+            /* ARMED: FULL set (the owner's local frees into it may run on),
+             * or a freer cleared it and the pool is on `returned`, which
+             * was taken above: it has a block out, or it would be gone. */
+            if (p->state == POOL_USED && lent_pool_unused(p)) {
+                list_unlink(&h->usedpools[c], p);
+                list = lent_take(h, p, list);
+            }
+            p = next;
+        }
+    }
+    while (h->emptypools) {
+        pool_header *p = h->emptypools;
+        h->emptypools = p->nextpool;
+        h->nempty--;
+        list = lent_take(h, p, list);
+    }
     return list;
 }
 

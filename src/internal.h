@@ -104,6 +104,8 @@
  *                stack of its class (shared.c)
  *   ABANDONED ─(a malloc of its class pops it off the shared stack: CAS
  *               clears the flag, takes the remote list)▶ USED in that thread's heap
+ *   USED, or on `returned` ─(a lender of its idle heap: count 0, or every
+ *               block out on the remote list: CAS takes it)▶ FREE (lend.c)
  *
  * The state byte in the header is owner-only; the flags in `remote` are the
  * shared truth (see the synchronisation table in struct pool_header).
@@ -477,6 +479,13 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * count and szidx are also read by obmt_stats_get's walk over the pools
  * (arena_walk_pools), so the owner writes them with relaxed stores: on x86-64
  * a load, add and store instead of one add to memory, the same micro-ops.
+ * free's local push stores count with release (still a plain mov on
+ * x86-64), its last write to the pool: a lender (lend.c, heap_collect_lent)
+ * loads count with acquire while the owner may be in free's fast path, and
+ * takes the pool only if every block out is on its remote list (CAS). The
+ * lender also writes a taken pool's count, freeblock, state and owner, and
+ * the list links of pools it unlinks or their neighbours, while the owner
+ * is kept out of every other path (lend.c).
  *
  * ABA: `remote` is a Treiber push with a take-all pop (exchange): a pop never
  * compares against a head it read earlier, so ABA cannot arise. FULL is set
@@ -686,7 +695,8 @@ OBMT_HIDDEN void pool_atfork_child(void);
  * lend_busy,   its thread (lend_open)  plain, before the    a lender, after its CAS
  * lend_tls                             release of OPEN      OPEN -> HELD (acquire)
  * lent_taken,  a lender                plain                lenders: all under the reclaim
- * lent_ms                                                   pass flag (one at a time)
+ * lent_ms,                                                  pass flag (one at a time)
+ * lent_returned
  * everything   a lender holding it     as its thread would  the lender; its thread after
  * else         (lend.c), its thread                         its acquire load of tls_self.heap
  *              being kept out                               (heap_self) read the heap back
@@ -725,7 +735,6 @@ struct heap {
     uint32_t adopted_since;      /* pools adopted since the last collect */
     uint32_t collect_after;      /* ... that trigger the next one (see heap_adopt) */
     uint32_t rbatch_blocks;      /* blocks waiting in rbatch[] (relaxed stores: statistics) */
-    uint32_t collecting_idle;    /* 1 during heap_collect_idle: cache_or_give keeps every empty pool */
     struct rbatch rbatch[OBMT_RBATCH_SLOTS]; /* remote frees not yet handed over */
     alignas(64) pool_header *returned; /* pools handed back by remote freers */
     uint32_t lend_state;         /* LEND_* (lend.c) */
@@ -733,6 +742,7 @@ struct heap {
     struct heap **lend_tls;
     uint64_t lent_taken;         /* pools_taken + adopted when last lent: the lender's */
     uint64_t lent_ms;            /* when last lent: the lender's */
+    pool_header *lent_returned;  /* the top of `returned` the last lender left: the lender's */
     alignas(64) struct heap_stats stats;
 };
 
@@ -838,13 +848,18 @@ static inline void heap_adopt_or_release(struct heap *h, pool_header *p, uintptr
 /* Drain the calling thread's returned pools and remote lists; give back
  * empties. Returns the pools left in usedpools. */
 OBMT_HIDDEN size_t heap_collect(struct heap *h, bool all);
-/* A lender's collect of an idle heap (lend.c), while it holds the heap:
- * heap_collect, and every empty pool, the sole one of a class and the
- * cached ones included, leaves the heap, owned by nobody. Returns them
- * (linked through nextpool) for heap_give_back_purged, which the lender
- * calls once it has given the heap back: the system calls of the purge do
- * not lengthen the time the heap's thread does without its heap. */
-OBMT_HIDDEN pool_header *heap_collect_idle(struct heap *h);
+/* A lender's collect of an idle heap (lend.c), while it holds the heap and
+ * the heap's thread may be in free's fast path on one of its pools: hands
+ * the heap's remote batches over (adopting nothing: a pool that would be
+ * adopted is released), and takes out of the heap, owned by nobody, every
+ * USED pool and every pool on `returned` with no block out or with every
+ * block out on its remote list (the sole one of a class included), and
+ * every cached empty pool. Leaves every pool that holds a live block as it
+ * is (the others on `returned` go back there). Returns the pools taken (linked through
+ * nextpool) for heap_give_back_purged, which the lender calls once it has
+ * given the heap back: the system calls of the purge do not lengthen the
+ * time the heap's thread does without its heap. */
+OBMT_HIDDEN pool_header *heap_collect_lent(struct heap *h);
 OBMT_HIDDEN void heap_give_back_purged(pool_header *list);
 /* Thread exit: give back what is empty, abandon the rest, recycle the heap. */
 OBMT_HIDDEN void heap_thread_exit(struct heap *h);
@@ -882,8 +897,13 @@ OBMT_HIDDEN void *pool_refill_leave(struct heap *h, pool_header *p, void *b);
  * The owner's side of the handshake (lend.c explains it whole). Every entry
  * into obmt that may touch the calling thread's heap brackets that work
  * with lend_enter/lend_leave (tls_self.busy), and reads its heap once, through
- * heap_self() (only thread exit uses heap_self_wait). A lender that finds
- * the thread outside obmt swaps tls_self.heap for &heap_lending while it
+ * heap_self() (only thread exit uses heap_self_wait). The exception is
+ * free's local fast path (owner is the heap it read, checks pass, count not
+ * at an edge): it marks nothing, and writes only the pool of the block it
+ * frees, last its count (release); a lender takes only pools with no block
+ * out but on their remote lists (heap_collect_lent), which that pool is
+ * not. free's other paths enter, then read the heap again. A lender that
+ * finds the thread outside obmt swaps tls_self.heap for &heap_lending while it
  * works on the heap on the owner's behalf: the owner's fast paths then find
  * no pool (malloc) or no pool of theirs (free), and their slow paths do
  * without the heap (the underlying allocator; a heapless hand-over).
@@ -969,6 +989,9 @@ OBMT_HIDDEN extern uint64_t g_heaps_lent, g_lend_busy, g_lend_detours;
 OBMT_HIDDEN void heap_free_remote(struct heap *h, pool_header *p, block *b);
 /* Hand over every batch of h (h's thread: ticks, collect, exit, fork). */
 OBMT_HIDDEN void heap_flush_remote(struct heap *h);
+/* The same by a lender holding h: a pool that the hand-over would adopt is
+ * released instead (remote.c, remote_hand_over). */
+OBMT_HIDDEN void heap_flush_remote_lent(struct heap *h);
 
 /* ==== shared.c: partially used pools that no heap owns, per class ========= */
 
@@ -976,7 +999,7 @@ OBMT_HIDDEN void heap_flush_remote(struct heap *h);
  * of class c then: put it on class c's stack, unless it is on one already
  * (or a popper is about to look at it). Any thread; lock-free. */
 OBMT_HIDDEN void shared_push(pool_header *p, unsigned c);
-/* malloc's slow path, h's thread (or its lender), usedpools[c] empty:
+/* malloc's slow path, h's thread, usedpools[c] empty:
  * adopt pools from class c's stack until usedpools[c] has one. true if it
  * has. */
 OBMT_HIDDEN bool shared_take(struct heap *h, unsigned c);

@@ -18,7 +18,8 @@
  * The owner announces that it is inside obmt: every entry that may touch its
  * heap stores 1 to its tls_self.busy before it reads tls_self.heap, and 0 (release)
  * when it is done with the heap (internal.h, lend_enter/lend_leave): two
- * plain stores on malloc's and free's fast paths, no fence. A lender, which
+ * plain stores on malloc's fast path, no fence. free's local fast path is
+ * the one exception: it marks nothing ("The owner's free" below). A lender, which
  * runs inside the reclaim pass (its flag held: one lender at a time, and
  * none across a fork),
  *
@@ -33,8 +34,8 @@
  *   5. if it is 1, gives up: puts the heap back in tls_self.heap (a CAS from
  *      &heap_lending, lend_restore), lend_state OPEN (the thread is active;
  *      it will try again in a later pass);
- *   6. else collects the heap as its owner would, every empty pool taken
- *      out of it (heap_collect_idle);
+ *   6. else collects the heap (heap_collect_lent, "The lender's collect"
+ *      below): takes out of it the pools that hold no block of the owner's;
  *   7. puts the heap back in tls_self.heap (lend_restore: release), then
  *      lend_state OPEN; then purges the empty pools and gives them back to
  *      their arenas (heap_give_back_purged: the madvise calls do not
@@ -55,9 +56,12 @@
  *     allocator serves the request, as for a thread that has no heap (its
  *     pointers go back to it by address);
  *   - free: no pool is owned by heap_lending, so the fast path takes the
- *     remote path, which hands the block over as a thread without a heap
- *     does: one CAS onto its pool's remote list, where the lender (or the
- *     owner later) finds it, with every check a remote free makes;
+ *     remote path, which enters, reads the heap again and, if it is still
+ *     &heap_lending, hands the block over as a thread without a heap does:
+ *     one CAS onto its pool's remote list, where the lender (or the owner
+ *     later) finds it, with every check a remote free makes. So does every
+ *     other slow half of free that finds &heap_lending once it has entered
+ *     (below);
  *   - obmt_collect skips its own heap (the lender is collecting it);
  *   - thread exit waits for the lender (heap_self_wait), which is not an
  *     allocation: the lender holds the heap for one collect.
@@ -94,18 +98,111 @@
  * memory model, and the release/acquire pairs (busy 0 -> lender, tls_self.heap
  * back -> owner) give TSan the happens-before it checks.
  *
+ * ==== The owner's free ========================================================
+ *
+ * free's local fast path (the pool's owner is the heap free read, the
+ * block checks pass, count is neither an edge: full, last block, none)
+ * does not mark the thread busy: it reads tls_self.heap (acquire), the
+ * pool's owner, freeblock, count, count_span, carved_bound and recip, the
+ * block's free key word, and writes the block (link and key), freeblock,
+ * and last count, with a release store. It may read the heap before a
+ * lender's CAS of step 2 and run on while the lender collects, and busy
+ * does not tell the lender. It never dereferences the heap, and writes
+ * only the pool of the block it frees: a pool with a live block. So the
+ * lender keeps to pools with no live block, and to nothing the fast path
+ * reads. Every other path of free (a block check that fails, an edge of
+ * count, a pool it does not own: its batches are heap state) enters the
+ * busy region first, reads tls_self.heap again there and, if it reads
+ * &heap_lending now, does without the heap (above), else takes its path
+ * with the heap it read: the Dekker pair of steps 2-4 keeps those paths
+ * and malloc out of the heap as before.
+ *
+ * ==== The lender's collect =====================================================
+ *
+ * heap_collect_lent, while the owner may be in free's fast path:
+ *   a. hands the heap's remote batches over (blocks of other heaps'
+ *      pools: heap state the fast path does not read). A hand-over that
+ *      would adopt a pool (it found ABANDONED, or cleared FULL of a pool
+ *      whose owner is gone) releases it instead (heap_release_unowned with
+ *      no heap: the shared level, or its arena if empty). Adopting into
+ *      the lent heap is not safe: heap_adopt stores the owner before it
+ *      takes the list, and a free fast path that read the owner could then
+ *      push onto that pool's list as the lender files it. Adopting into the
+ *      lender's own heap would give a lender that has none (the background
+ *      thread) a heap, and a pool to a thread that did not ask for one;
+ *      released, the pool waits for whoever's malloc needs its class.
+ *   b. takes the `returned` stack (exchange) but not as the owner does:
+ *      returned_place drains remote lists into pools that may hold live
+ *      blocks (an ARMED pool, or a PENDING one the owner freed into), on
+ *      which the owner's free fast path may be running. Each pool there
+ *      gets the test of c (its remote word may also read RECLAIMED: the
+ *      reclaim pass found every block on the list): one that passes leaves
+ *      the heap (unlinked from usedpools if ARMED, from fullpools if FULL
+ *      or PENDING); the others go back on the stack untouched (one CAS;
+ *      exit cannot close it while the lender holds the heap), where the
+ *      owner or the reclaim pass (which runs right after the lend,
+ *      reclaim.c) finds them. An ABANDONED pool there (an exited thread's
+ *      of this heap that arrived late) is released as that exit would have
+ *      (heap_abandon_late). Without this, a heap whose pools went full
+ *      and came back through `returned` with blocks on their local lists
+ *      kept them all while idle (mt_lend).
+ *   c. for each USED pool p of usedpools (ARMED ones are skipped: FULL set,
+ *      the owner's local frees may run; had a freer cleared it, the pool
+ *      would be on `returned`, step b): c1 = count (acquire). c1 == 0: no
+ *      block is out (the sole pool of its class, empty); take it. Else
+ *      w = remote (acquire): if w has no flag and its count is c1, CAS
+ *      remote w -> 0; success takes the list (count 0) and the pool.
+ *      Otherwise p holds a block that is live (or in a freer's batch): it
+ *      is left as it is, its remote list included.
+ *   d. FULL pools not on `returned` stay (every block of theirs is live or
+ *      in a freer's batch); every cached empty pool (emptypools, an
+ *      owner-only list) is taken.
+ * A pool taken is unlinked, disowned (owner NULL, release) and given back
+ * after the heap is restored (step 7).
+ *
+ * Why c is safe against a fast-path free of block b of p that runs at the
+ * same time (the same for a pool off `returned`, which nobody but the
+ * lender can take meanwhile). While the heap is lent, count of p changes
+ * only by such frees
+ * (every malloc and edge of the owner happened before the lender's busy
+ * load and none starts before the heap is back), each storing one less, so
+ * count only falls; remote only grows (pushes: nobody but the lender takes
+ * it meanwhile, so the CAS meets no ABA). Every block on the list the CAS
+ * took is one out when c1 was written (taken back before it, it could not
+ * be out again without a malloc). If b's free had not stored its count
+ * when the lender loaded c1, then b, live, is out and not on the list
+ * (freeing it twice is the program's fault), so c1 counts the list's
+ * blocks and b: w's count is below c1 and the lender leaves p. If c1 is
+ * the value b's free stored (or a later one), the release store and the
+ * acquire load order every access of that free (its reads of the header
+ * and the block, its writes to the block and freeblock) before whatever
+ * the lender does to p next; the free does nothing more to p. And once
+ * the CAS succeeds no block of p is out anywhere, so no legal free can
+ * reach p after. The empty case (c1 == 0) has no block to free. Pools the
+ * lender does not take it reads only through count, remote and state
+ * (state is owner-only, written on paths the busy region excludes), and
+ * it writes their list links (nextpool, prevpool: unlinking a neighbour),
+ * which the fast path does not read. The heap's own fields are the
+ * owner's paths' and the lender's, never the fast path's.
+ * Spin model 4 checks this against the fast path, remote pushes and the
+ * edge path (tests/model/lend.pml).
+ *
  * ==== When ===================================================================
  *
  * A heap is lent when its thread has had no slow-path tick and taken no
  * pool for a purge delay (at least 10 ms), and either it took or adopted
- * pools since it was last lent, or pools wait on its `returned` stack, or
- * eight purge delays passed (blocks others freed into its remaining pools
- * since). A thread whose traffic stays on the fast paths for that long
- * (no tick: no pool runs dry, none empties) is lent too, and pays a collect
- * and the refill of the pools that were empty at that moment: at most once
- * per purge delay, since taking a pool marks it active for one. The owner's fast paths never learn about any
- * of this; when it wakes, its malloc finds usedpools empty where pools were
- * given back and takes new ones.
+ * pools since it was last lent, or something new is on top of its
+ * `returned` stack (the lender pushes back what it leaves there, and
+ * remembers the top), or eight purge delays passed (blocks others freed
+ * into its remaining pools since). The reclaim pass visits the heap right
+ * after the lend (reclaim.c). A thread whose traffic stays on the fast paths for that long
+ * (no tick: no pool runs dry, none empties) is lent too, and pays the
+ * refill of the pools that were empty at that moment: at most once per
+ * purge delay, since taking a pool marks it active for one. A thread
+ * that only frees, within the non-edge counts, never ticks and is lent
+ * meanwhile; its frees run on (above). The owner's fast paths never learn
+ * about any of this; when it wakes, its malloc finds usedpools empty where
+ * pools were given back and takes new ones.
  *
  * Fork: lending runs only inside the reclaim pass, whose flag the fork's
  * prepare handler takes (reclaim.c): no heap is lent across a fork.
@@ -186,8 +283,8 @@ static bool lend_wanted(struct heap *h, uint64_t now, long delay)
     if (taken != h->lent_taken)
         return true;
     pool_header *r = obmt_load_relaxed(&h->returned);
-    if (r && r != RETURNED_CLOSED)
-        return true;
+    if (r && r != RETURNED_CLOSED && r != h->lent_returned)
+        return true; /* pools handed back since the last lend (a hint: the top alone is compared) */
     return (int64_t)(now - h->lent_ms) >= 8 * (int64_t)delay;
 }
 
@@ -242,7 +339,7 @@ bool lend_try(struct heap *h, uint64_t now, long delay)
         obmt_fetch_add_relaxed(&g_lend_busy, 1);
         return false;
     }
-    pool_header *empties = heap_collect_idle(h);
+    pool_header *empties = heap_collect_lent(h);
     h->lent_taken = obmt_load_relaxed(&h->stats.pools_taken) + obmt_load_relaxed(&h->stats.adopted);
     h->lent_ms = now;
     uint32_t st = lend_restore(tls, h);

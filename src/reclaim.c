@@ -157,10 +157,10 @@ static size_t pass_run(uint64_t t, long delay, bool now)
         if (!h || h == me || !obmt_load_relaxed(&h->in_use))
             continue;
         /* A heap idle for a purge delay is collected for its thread, when
-         * that thread is outside obmt (lend.c): all it holds empty goes
-         * back, purged. */
-        if (lend_try(h, t, delay))
-            continue;
+         * that thread is outside obmt (lend.c): its pools that hold no
+         * block of its own go back, purged. Its `returned` stack is left
+         * to the pass below. */
+        lend_try(h, t, delay);
         /* A heap that ticked within the last period is busy: it takes its
          * own `returned` stack soon (heap_collect, at most a purge delay
          * away), and would fault the purged pages in again at once. */

@@ -62,8 +62,20 @@ static bool returned_push(struct heap *o, pool_header *p)
  * back to its owner through `returned` (or is adopted when the owner is
  * gone), and if it found ABANDONED, the caller adopts (or releases) it.
  * `into`: the heap whose batch this was, which adopts; NULL for a thread
- * without one (it gets one now if it can). A lender flushing an idle
- * heap's batches (lend.c) adopts into that heap, as its thread would. */
+ * without one (it gets one now if it can); &heap_lending for a lender
+ * flushing an idle heap's batches (lend.c): it adopts into no heap and
+ * releases the pool instead (heap_release_unowned: to the shared level if
+ * it has a free block, to its arena if it is empty). Adopting into the lent
+ * heap would store its owner before taking its list, and the heap's thread
+ * may be freeing into the pool's list on its fast path meanwhile (a live
+ * block of a pool owned by the heap it read). */
+static struct heap *adopter(struct heap *into)
+{
+    if (into == &heap_lending)
+        return NULL;
+    return into ? into : heap_get_slow();
+}
+
 static void remote_hand_over(struct heap *into, pool_header *p, block *head, block *tail, uint32_t n)
 {
     if (obmt_load_acquire(&p->owner) == NULL)
@@ -74,7 +86,7 @@ static void remote_hand_over(struct heap *into, pool_header *p, block *head, blo
         struct heap *o = obmt_load_acquire(&p->owner);
         if (o != OWNER_ABANDONED && returned_push(o, p))
             return;
-        struct heap *h = into ? into : heap_get_slow();
+        struct heap *h = adopter(into);
         uintptr_t w = obmt_exchange_acquire(&p->remote, (uintptr_t)0);
         heap_adopt_or_release(h, p, w);
     } else if (flags & REMOTE_ABANDONED) {
@@ -85,16 +97,17 @@ static void remote_hand_over(struct heap *into, pool_header *p, block *head, blo
         } while (!obmt_cas_acq_rel(&p->remote, &w, (uintptr_t)0));
         /* We hold the pool: adopt it, or, without a heap (a thread being
          * torn down, or heaps exhausted), release it if it is now empty. */
-        heap_adopt_or_release(into ? into : heap_get_slow(), p, w);
+        heap_adopt_or_release(adopter(into), p, w);
     }
 }
 
 /* ---- batches ------------------------------------------------------------- */
 
-/* Hand over the batch in slot s of h (the caller is h's thread). The slot
- * is emptied first: the hand-over may adopt, adoption may collect, and a
- * collect flushes every batch, this one included. */
-static void rbatch_flush(struct heap *h, struct rbatch *s)
+/* Hand over the batch in slot s of h (the caller is h's thread, or a
+ * lender holding h: into is then &heap_lending, see remote_hand_over). The
+ * slot is emptied first: the hand-over may adopt, adoption may collect,
+ * and a collect flushes every batch, this one included. */
+static void rbatch_flush(struct heap *h, struct rbatch *s, struct heap *into)
 {
     pool_header *p = s->pool;
     block *head = s->head, *tail = s->tail;
@@ -102,16 +115,26 @@ static void rbatch_flush(struct heap *h, struct rbatch *s)
     obmt_store_relaxed(&s->pool, NULL);
     obmt_count_add(&h->rbatch_blocks, -n);
     obmt_count_add(&h->stats.remote_batches, 1);
-    remote_hand_over(h, p, head, tail, n);
+    remote_hand_over(into, p, head, tail, n);
 }
 
-void heap_flush_remote(struct heap *h)
+static void flush_all(struct heap *h, struct heap *into)
 {
     if (!h->rbatch_blocks)
         return;
     for (unsigned i = 0; i < OBMT_RBATCH_SLOTS; i++)
         if (h->rbatch[i].pool)
-            rbatch_flush(h, &h->rbatch[i]);
+            rbatch_flush(h, &h->rbatch[i], into);
+}
+
+void heap_flush_remote(struct heap *h)
+{
+    flush_all(h, h);
+}
+
+void heap_flush_remote_lent(struct heap *h)
+{
+    flush_all(h, &heap_lending);
 }
 
 /* Add b (a checked block of p, which h does not own) to h's batch for p. */
@@ -126,13 +149,13 @@ static void rbatch_add(struct heap *h, pool_header *p, block *b, uintptr_t key)
         obmt_count_add(&s->n, 1);
         obmt_count_add(&h->rbatch_blocks, 1);
         if (--s->left == 0)
-            rbatch_flush(h, s);
+            rbatch_flush(h, s, h);
         return;
     }
     if (unlikely(obmt_load_relaxed(&p->owner) == NULL))
         os_fatal("free(): double free or invalid pointer", b, "its pool holds no block in use");
     if (s->pool)
-        rbatch_flush(h, s);
+        rbatch_flush(h, s, h);
     block_set_free(b, NULL, key);
     s->head = s->tail = b;
     obmt_store_relaxed(&s->n, 1);

@@ -19,8 +19,12 @@
  *  - a heap's collect gives away every pool of a class but the head of its
  *    usedpools that is at most a quarter used (OBMT_SHARE_USED_PERCENT):
  *    the emptiness threshold. A collect runs at most once per purge delay
- *    from a heap's ticks, on obmt_collect, every 64+ adoptions, and when a
- *    lender collects an idle heap (lend.c);
+ *    from a heap's ticks, on obmt_collect and every 64+ adoptions: always
+ *    the owner's own. A lender's collect of an idle heap (lend.c) gives
+ *    nothing away: such a pool holds a live block, and the owner's free
+ *    fast path may be writing it unannounced while the lender works;
+ *  - a lender releases a pool that the hand-over of the lent heap's
+ *    batches would have adopted (remote.c) rather than adopt it;
  *  - thread exit abandons every used pool of the heap.
  * A full pool (no free block) is not pushed: it is of no use to a malloc;
  * the first thread that frees into it adopts it, as before.

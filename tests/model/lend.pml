@@ -3,7 +3,10 @@
  * reclaim pass takes a heap whose thread is outside obmt, swaps the
  * thread's tls_self.heap for &heap_lending, and collects the heap on the
  * thread's behalf; the thread's own entries into obmt announce themselves
- * with tls_self.busy, and one that reads &heap_lending does without its
+ * with tls_self.busy (all but free's local fast path, which writes only
+ * the pool of the block it frees and which the lender must therefore keep
+ * off: the pool's count and remote count tell it when it may take a
+ * pool), and one that reads &heap_lending does without its
  * heap (malloc: the underlying allocator; free: a heapless hand-over;
  * obmt_collect: the other heaps only). Only thread exit waits for the
  * lender.
@@ -25,12 +28,15 @@
  * Code modelled (src/): lend.c lend_try, lend_open, lend_close,
  * heap_self_wait; internal.h lend_enter, lend_leave, heap_self,
  * pool_pop_leave; api.c obmt_malloc, malloc_other, aligned_malloc,
- * malloc_small_slow, obmt_free, free_not_owner_leave, obmt_collect;
- * heap.c heap_get_slow (pthread_setspecific first, lend_enter again,
- * lend_open only with the key set), heap_malloc_slow, heap_key_destructor,
- * heap_thread_exit, heap_collect_idle, heap_atfork_prepare, heap_adopt;
- * remote.c heap_free_remote, remote_hand_over (a heapless hand-over that
- * adopts takes a heap: heap_get_slow); reclaim.c pass_acquire, pass_run,
+ * malloc_small_slow, obmt_free (its fast path outside the busy region),
+ * free_push_local, free_owner_edge_enter, free_not_owner_enter,
+ * free_entered, obmt_collect; heap.c heap_get_slow (pthread_setspecific
+ * first, lend_enter again, lend_open only with the key set),
+ * heap_malloc_slow, heap_key_destructor, heap_thread_exit,
+ * heap_collect_lent (lent_pool_unused, lent_take), heap_atfork_prepare,
+ * heap_adopt; pool.c pool_push_remote; remote.c heap_free_remote,
+ * remote_hand_over, adopter (a heapless hand-over that adopts takes a
+ * heap: heap_get_slow); reclaim.c pass_acquire, pass_run,
  * reclaim_pass, reclaim_collect, reclaim_atfork_prepare/parent. Every step
  * tagged L<n> (with HIT(n)) is listed with its code line in
  * tests/model/MAPPING.md, which check_mapping.sh verifies against src/.
@@ -43,9 +49,17 @@
  *       NULL), pop, busy = 0; the slow path (heap_malloc_slow) does without
  *       a heap when it read &heap_lending (the underlying allocator), takes
  *       the thread's first heap when it read &heap_empty, and takes a pool;
- *     - a free of a block of its own heap: the pool's owner is the heap it
- *       read (fast path), or it read &heap_lending (free_not_owner_leave:
- *       the block goes over as a heapless thread's remote free);
+ *     - a free of a block of its own heap, with no busy store first: it
+ *       reads tls; if that is its heap (the owner test passes) it loads the
+ *       pool's count: 2 (NB - 1) is the fast path, which pushes the block
+ *       and then stores the count (release), outside the busy region, maybe
+ *       while a lender holds the heap; 1 (the last block) is the edge
+ *       path, which enters (busy = 1), reads tls again and, if it is still
+ *       its heap, frees as the owner, else (&heap_lending) hands the block
+ *       over heapless (onto its pool's remote list). If the first read was
+ *       &heap_lending, the owner test fails: free_not_owner_enter enters,
+ *       reads tls again, and frees heapless or (the heap is back) as the
+ *       owner;
  *     - a free of another heap's block: into its own heap's batches, or,
  *       heapless (no heap yet, or &heap_lending), a hand-over that may have
  *       to adopt the pool: heap_get_slow reads tls again and returns the
@@ -69,6 +83,10 @@
  *     lender holds the heap; tls = &heap_empty; the heap goes on the
  *     free-heap stack), busy = 0; then the thread's TLS is gone (ghost
  *     tls_alive false).
+ *  F (freer()): holds the blocks of a heap's pool that the heap's thread
+ *     handed to it (a malloc's choice) and frees them, each one remote push
+ *     onto the pool's list, at any moment (until its heap's thread exits:
+ *     then the pool is abandoned, model 3's).
  *  L (lender()): PASSES reclaim passes at any moments (pass_acquire without
  *     waiting: a tick's pass); each tries every heap (or skips it:
  *     lend_wanted's timing is a choice): lend_try = CAS lend_state OPEN ->
@@ -76,21 +94,31 @@
  *     thread's tls from the heap to &heap_lending (if it fails: CLOSED for
  *     good), (membarrier: nothing in SC, or it fails and counts as busy),
  *     load busy; busy: store the heap back to tls, lend_state OPEN; not
- *     busy: heap_collect_idle (the lender is in the heap; an empty pool goes
- *     back), then tls, then lend_state OPEN.
+ *     busy: heap_collect_lent (the lender is in the heap): the heap's pool,
+ *     if it has one, is taken if its count (acquire) is 0, or if its remote
+ *     count equals that count and the CAS of the remote word from the
+ *     value read succeeds; then tls, then lend_state OPEN.
  *
  * "Being in the heap" (ghosts owner_in[h], lender_in[h]): the owner is in
  * its heap from its first access to the heap's owner-only data (the read
  * of usedpools, of the pool's free list, rbatch_add, heap_adopt, ...) until
  * its lend_leave (heap_thread_exit: until it pushes the heap on the
- * free-heap stack); the lender from heap_collect_idle until its last write
+ * free-heap stack); the lender from heap_collect_lent until its last write
  * (h->lent_ms). Entering asserts that nobody else (the lender, or another
- * thread with the recycled heap) is in the heap.
+ * thread with the recycled heap) is in the heap. free's fast path does not
+ * enter: it may run while the lender is in the heap, and touches only the
+ * pool of the block it frees (ghost infl[h] from its count load to its
+ * count store).
  *
- * Abstractions: a heap's pools are one bit, has_pool[h] (usedpools[c] not
- * NULL for the class the model uses), and hblocks[h], the blocks of it that
- * its thread holds (the lender gives the pool back only when none is out);
- * what a pool or a block holds is the other models' business. The
+ * Abstractions: a heap's pools are one pool of NB blocks, all carved,
+ * has_pool[h] (usedpools[c] not NULL for the class the model uses), its
+ * count pcount[h] and its remote count prem[h] (the remote word without
+ * flags and pointer: FULL, ARMED, PENDING and `returned` are model 1's; the
+ * lender applies the same test to pools off `returned`), and the ghosts
+ * hblocks[h] (blocks of it its thread holds), oblocks[h] (F's). A malloc
+ * that would fill the pool with nothing on its remote list (FULL) takes a
+ * block elsewhere, not modelled; a pool adopted by heap_adopt is one with
+ * no block out. What a block holds is the other models' business. The
  * free-heap stack is a set changed in one step (as in model 3). Statistics,
  * lend_wanted's clock (a choice), the membarrier registration (on), the
  * init state, tls_in_heap_get (the nested malloc's way to glibc) and fork's
@@ -100,8 +128,14 @@
  * as in the code: the termination run needs weak fairness.
  *
  * Checks (assertions):
+ *  - the lender takes a pool only when no block of it is live (its
+ *    thread's or F's), no fast-path free of its thread's is between its
+ *    count load and its count store on it, and the list it took holds every
+ *    block out (count); the fast path's push finds the pool still the
+ *    heap's.
  *  - mutual exclusion: no two of (the owner, a lender, another thread with
- *    the recycled heap) are in a heap at once; the lender's collect finds
+ *    the recycled heap) are in a heap at once (the owner is in it on every
+ *    path but free's fast path: malloc, free's edge and remote paths); the lender's collect finds
  *    &heap_lending in the thread's tls; a thread is only ever in its own
  *    heap; heap_self_wait never returns &heap_lending.
  *  - the lender never stores to, nor loads from, the TLS of a thread that
@@ -116,7 +150,8 @@
  *    opened); no invalid end state (every process ends).
  *  - -DTERM: LTL `term`, <> ended: every run ends, so every wait ends (the
  *    lender always stores the heap back and reopens it); pan -a -f (weak
- *    fairness: the waits spin).
+ *    fairness: the waits spin). -DNO_HANDOFF (malloc never hands a
+ *    block to F) keeps the two-thread termination run within memory.
  *  - -DCOVER: pan prints "COVERED: n n ..." at exit, the tags executed.
  *
  * Negative checks (spin must find a violation):
@@ -141,6 +176,17 @@
  *  -DBROKEN_FORK         the fork's prepare handler does not take the pass
  *                        flag: a lender lends the forking thread's heap
  *                        while the handler flushes it.
+ *  -DBROKEN_NO_COUNT_CHECK  the lender takes a pool whose remote list is
+ *                        not empty without comparing its count with the
+ *                        pool's (the old collect drained every list): it
+ *                        takes a pool with a live block.
+ *  -DBROKEN_EDGE_NO_RECHECK  free's edge path enters the busy region but
+ *                        keeps the heap the fast path read: it enters the
+ *                        heap while a lender holds it.
+ *  -DBROKEN_COUNT_FIRST  (NT=1, OPS=3) the fast path stores count before it
+ *                        pushes the block: the lender reads the new count,
+ *                        takes the pool, and the push writes a pool that is
+ *                        not the heap's any more.
  *  -DBROKEN_NESTED       heap_get_slow as it was first written: tls and
  *                        lend_open before pthread_setspecific, and no
  *                        lend_enter after it. The nested malloc of an
@@ -161,6 +207,9 @@
 #endif
 #ifndef FORKS
 #define FORKS 1         /* fork prepare handlers T1 runs */
+#endif
+#ifndef NB
+#define NB 3            /* blocks per pool: free's fast path is count 2 -> 1, its edge 1 -> 0 */
 #endif
 #define NH NT           /* heaps 1..NH: never more than threads */
 
@@ -197,7 +246,15 @@ byte pass_flag;              /* g_reclaiming */
 
 /* the heap's owner-only data, abstracted */
 bool has_pool[NH + 1];       /* usedpools[c] != NULL */
-byte hblocks[NH + 1];        /* blocks of its pool its thread holds */
+/* its pool (USED: FULL, ARMED and PENDING are model 1's) */
+byte pcount[NH + 1];         /* pool_header.count: blocks out, those on `remote` included */
+byte prem[NH + 1];           /* the count in pool_header.remote (no flag here) */
+
+/* ghosts */
+byte hblocks[NH + 1];        /* blocks of its pool its thread holds (live) */
+byte oblocks[NH + 1];        /* blocks of its pool the freer F holds (live) */
+bit infl[NH + 1];            /* its thread's free fast path is between its count load and its count store */
+byte tdone;                  /* threads that have ended (F ends after them) */
 
 /* ghosts */
 bool tls_alive[NT + 1];      /* the thread (and its TLS) still exists */
@@ -236,6 +293,26 @@ bool ended;
     fi; \
     busy[t] = 0
 
+/* A block from x's pool (malloc's pop, pool_unlink_head; the refill that
+ * takes the remote list when the pop empties the local one, pool_refill,
+ * folded), to its thread (dst hblocks) or to the freer F (oblocks). A pop
+ * that would fill the pool with an empty remote list (FULL: model 1's)
+ * takes a block of another pool, not modelled. */
+#define POP_TO(x, dst) \
+    if \
+    :: pcount[x] < NB - 1 -> pcount[x]++; dst[x]++ \
+    :: pcount[x] == NB - 1 && prem[x] > 0 -> pcount[x] = NB - prem[x]; prem[x] = 0; dst[x]++ \
+    :: else -> skip \
+    fi
+
+/* The lender takes x's pool out of the heap (heap_collect_lent: unlinked,
+ * disowned, given back after the heap is restored): no block of it may be
+ * live, nor a fast-path free of the owner's under way. */
+#define TAKE(x, n) \
+    assert(hblocks[x] == 0 && oblocks[x] == 0 && infl[x] == 0); \
+    assert(pcount[x] == n && prem[x] == 0); \
+    pcount[x] = 0; has_pool[x] = false
+
 /* heap_self_wait (lend.c), called at `site`: load tls; while it is
  * &heap_lending, sched_yield and load it again (acquire). */
 #define self_wait(x, site) \
@@ -255,7 +332,7 @@ bool ended;
 #define NESTED_MALLOC(x) \
     d_step { busy[t] = 1; gotp = (tls[t] != HEMPTY && tls[t] != LENDING) }; \
     if \
-    :: gotp -> d_step { OWNER_ENTER(x); has_pool[x] = true } \
+    :: gotp -> d_step { OWNER_ENTER(x); has_pool[x] = true; POP_TO(x, hblocks) } \
     :: else -> skip \
     fi; \
     d_step { LEAVE; gotp = false }
@@ -364,12 +441,37 @@ inline lend_try(x)
                     assert(owner_in[x] == 0 && lender_in[x] == 0);
                     lender_in[x] = 1
                 };
+                /* heap_collect_lent: the pool (USED) */
                 if
-                :: hblocks[x] == 0 && has_pool[x] ->
-                    d_step { has_pool[x] = false; HIT(75) }                 /* L75 */
+                :: has_pool[x] ->
+                    d_step { lc = pcount[x]; HIT(75) };                     /* L75 */ /* acquire */
+                    if
+                    :: lc == 0 -> d_step { HIT(90); TAKE(x, 0); HIT(93) }   /* L90 */ /* L93 */
+                    :: else ->
+                        d_step { lw = prem[x]; HIT(91) };                   /* L91 */ /* acquire */
+#ifdef BROKEN_NO_COUNT_CHECK
+                        if
+                        :: lw > 0 ->
+#else
+                        if
+                        :: lw == lc ->
+#endif
+                            atomic { HIT(92);                               /* L92 */
+                                if
+                                :: prem[x] == lw -> prem[x] = 0; lok = true
+                                :: else -> lok = false
+                                fi
+                            };
+                            if
+                            :: lok -> d_step { TAKE(x, lw); lok = false; HIT(93) }  /* L93 */ /* pool_take_list folded */
+                            :: else -> skip
+                            fi
+                        :: else -> skip
+                        fi
+                    fi
                 :: else -> skip
                 fi;
-                d_step { lender_in[x] = 0; HIT(76) };                       /* L76 */
+                d_step { lender_in[x] = 0; lc = 0; lw = 0; HIT(76) };       /* L76 */
 #ifdef BROKEN_OPEN_FIRST
                 d_step { lend_state[x] = L_OPEN };
                 d_step { assert(tls_alive[lt]); tls[lt] = x }
@@ -426,10 +528,15 @@ inline malloc_op()
     fi;
     if
     :: gotp && e != 2 ->
-        d_step { hblocks[h]++; HIT(10) };                               /* L10 */
+        if
+        :: d_step { POP_TO(h, hblocks); HIT(10) }                       /* L10 */
+#ifndef NO_HANDOFF
+        :: d_step { POP_TO(h, oblocks); HIT(10) }                       /* L10 */
+#endif
+        fi;
         d_step { LEAVE; HIT(11) }                                       /* L11 */
     :: gotp && e == 2 ->
-        d_step { hblocks[h]++; HIT(12) };                               /* L12 */
+        d_step { POP_TO(h, hblocks); HIT(12) };                         /* L12 */
         d_step { LEAVE; HIT(13) }                                       /* L13 */
     :: else ->
         /* malloc_small_slow / aligned_malloc -> heap_malloc_slow(h, c) */
@@ -452,11 +559,11 @@ inline malloc_op()
             if
             :: gotp ->
                 /* only -DBROKEN_NESTED: the nested malloc filled the heap */
-                d_step { hblocks[h]++ }
+                d_step { POP_TO(h, hblocks) }
             :: else ->
                 /* a new pool (the fast path found usedpools[c] NULL; the
                  * model's heap has the one class) */
-                d_step { has_pool[h] = true; hblocks[h]++; HIT(17) }    /* L17 */
+                d_step { assert(pcount[h] == 0 && prem[h] == 0); has_pool[h] = true; POP_TO(h, hblocks); HIT(17) }    /* L17 */
             fi
         :: else -> skip
         fi;
@@ -471,35 +578,77 @@ inline malloc_op()
     fi
 }
 
-/* free of a block of its own heap's pool (p->owner == myheap[t]) */
+#ifdef BROKEN_EDGE_NO_RECHECK
+#define EDGE_RECHECK(x) x = h
+#else
+#define EDGE_RECHECK(x) x = tls[t]
+#endif
+
+/* free_entered(x, ...) for a block of the thread's own pool, inside
+ * lend_enter, x read there: &heap_lending, a heapless hand-over (its
+ * pool's remote list, one CAS); its heap back (the fast path had read
+ * &heap_lending), the owner's path. */
+#define FREE_OWN_ENTERED(x) \
+    if \
+    :: x == LENDING -> \
+        d_step { HIT(24) };                                             /* L24 */ \
+        d_step { prem[myheap[t]]++; hblocks[myheap[t]]--; HIT(88) }     /* L88 */ \
+    :: else -> \
+        assert(x == myheap[t]); \
+        d_step { OWNER_ENTER(x); pcount[x]--; hblocks[x]--; HIT(87) }   /* L87 */ \
+    fi
+
+/* free of a block of its own heap's pool (p->owner == myheap[t]): no
+ * lend_enter on the fast path */
 inline free_own()
 {
-    d_step { ENTER_STORE; HIT(20) };                                    /* L20 */
-    d_step { h = tls[t]; EARLY_LEAVE; HIT(21) };                        /* L21 */
+    d_step { h = tls[t]; HIT(21) };                                     /* L21 */
     if
     :: h == myheap[t] ->
-        /* the owner test passes: the fast path */
-        d_step { OWNER_ENTER(h); hblocks[h]--; HIT(22) };               /* L22 */
-        d_step { LEAVE; HIT(23) }                                       /* L23 */
+        /* the owner test passes; the block checks; the count */
+        d_step { lc = pcount[h]; infl[h] = (lc >= 2 && lc <= NB - 1); HIT(23) };   /* L23 */
+        if
+        :: infl[h] ->
+            /* the fast path: push the block on the local list, then the
+             * count (release), its last write to the pool */
+#ifndef BROKEN_COUNT_FIRST
+            d_step { assert(has_pool[h]); hblocks[h]--; HIT(22) };      /* L22 */
+            d_step { pcount[h] = lc - 1; infl[h] = 0; HIT(94) }         /* L94 */
+#else
+            d_step { pcount[h] = lc - 1 };
+            d_step { assert(has_pool[h]); hblocks[h]--; infl[h] = 0 }
+#endif
+        :: else ->
+            /* free_owner_edge_enter: the last block (count 1) */
+            d_step { ENTER_STORE; HIT(83) };                            /* L83 */
+            d_step { EDGE_RECHECK(e); HIT(84) };                        /* L84 */
+            if
+            :: e == h -> d_step { OWNER_ENTER(h); pcount[h]--; hblocks[h]--; HIT(85) }  /* L85 */
+            :: else -> FREE_OWN_ENTERED(e)
+            fi;
+            d_step { LEAVE; HIT(86) }                                   /* L86 */
+        fi;
+        lc = 0
     :: else ->
-        /* free_not_owner_leave: h is &heap_lending: as a heapless thread */
+        /* free_not_owner_enter: h is &heap_lending */
         assert(h == LENDING);
-        d_step { h = HEMPTY; HIT(24) };                                 /* L24 */
-        /* the block onto its pool's remote list (the pool is the heap's:
-         * a push that clears FULL goes to its `returned`, no heap needed) */
-        d_step { hblocks[myheap[t]]--; HIT(26) };                       /* L26 */
+        d_step { ENTER_STORE; HIT(20) };                                /* L20 */
+        d_step { e = tls[t]; HIT(89) };                                 /* L89 */
+        FREE_OWN_ENTERED(e);
         d_step { LEAVE; HIT(29) }                                       /* L29 */
-    fi
+    fi;
+    e = 0
 }
 
 /* free of another heap's block: the owner test fails */
 inline free_other()
 {
+    d_step { h = tls[t]; HIT(21) };                                     /* L21 */
+    /* free_not_owner_enter */
     d_step { ENTER_STORE; HIT(20) };                                    /* L20 */
-    d_step { h = tls[t]; EARLY_LEAVE; HIT(21) };                        /* L21 */
-    /* free_not_owner_leave */
+    d_step { h = tls[t]; EARLY_LEAVE; HIT(89) };                        /* L89 */
     if
-    :: h == LENDING -> d_step { h = HEMPTY; HIT(24) }                   /* L24 */
+    :: h == LENDING -> d_step { h = HEMPTY; HIT(24) }; d_step { HIT(88) }   /* L24 */ /* L88 */
     :: else -> skip
     fi;
     if
@@ -614,7 +763,7 @@ inline fork_op()
 
 proctype thread(byte t)
 {
-    byte h, ins, n, e, x, lt, me, forks;
+    byte h, ins, n, e, x, lt, me, forks, lc, lw;
     bit lb;
     bool gotp, lok, held_flag;
 
@@ -660,8 +809,14 @@ proctype thread(byte t)
         atomic { tls[t] = HEMPTY; HIT(49) };                            /* L49 */
         /* the rest of the exit, then free_heap_push */
         d_step { HIT(50);                                               /* L50 */
+            assert(infl[h] == 0);
             has_pool[h] = false;
             hblocks[h] = 0;
+            /* its pool is abandoned (model 3): F's blocks of it are none
+             * of this model's business any more */
+            oblocks[h] = 0;
+            pcount[h] = 0;
+            prem[h] = 0;
             owner_in[h] = 0;
             ins = 0;
             freeheaps = freeheaps | (1 << (h - 1))
@@ -675,12 +830,31 @@ proctype thread(byte t)
         tls_alive[t] = false;
         h = 0
     };
+    tdone++;
+    ndone++
+}
+
+/* F: another thread that frees the blocks of a heap's pool that the
+ * heap's thread handed to it: each a remote push onto the pool's list
+ * (pool_push_remote's CAS, as one step: a batch of one). */
+proctype freer()
+{
+    do
+    :: d_step { oblocks[1] > 0 -> oblocks[1]--; prem[1]++; HIT(82) }  /* L82 */
+#if NH >= 2
+    :: d_step { oblocks[2] > 0 -> oblocks[2]--; prem[2]++; HIT(82) }  /* L82 */
+#endif
+#if NH >= 3
+    :: d_step { oblocks[3] > 0 -> oblocks[3]--; prem[3]++; HIT(82) }  /* L82 */
+#endif
+    :: tdone == NT -> break
+    od;
     ndone++
 }
 
 proctype lender()
 {
-    byte i, x, lt;
+    byte i, x, lt, lc, lw;
     bit lb;
     bool lok;
 
@@ -717,9 +891,10 @@ init
         :: x <= NT -> tls_alive[x] = true; run thread(x); x++
         :: else -> break
         od;
-        run lender()
+        run lender();
+        run freer()
     }
-    (ndone == NT + 1);
+    (ndone == NT + 2);
     d_step {
         x = 1;
         do

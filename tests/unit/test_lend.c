@@ -12,11 +12,22 @@
  *     delays later it is.
  *  3. A heap whose thread's tls_self.heap no longer holds it (the thread
  *     died without its key destructor and glibc gave the TLS to another
- *     thread) is closed by the lender, which writes nothing there. */
+ *     thread) is closed by the lender, which writes nothing there.
+ *  4. What a lend takes (heap_collect_lent): a parked thread holds a pool
+ *     with a live block, blocks on its local free list and blocks other
+ *     threads freed onto its remote list; a pool whose every block out was
+ *     freed by another thread (flushed onto its remote list); a pool that
+ *     went full, was freed into by its owner and then emptied by another
+ *     thread (ARMED, then handed back through `returned` with blocks on its
+ *     local list); and empty pools (cached, and the sole one of a class).
+ *     The lend gives back all but the first, and leaves the first exactly
+ *     as it was: owner, count, local free list, remote word. (Free's fast
+ *     path may be running on such a pool, unannounced: lend.c.) */
 #include "internal.h"
 #include "unit_util.h"
 
 #include <pthread.h>
+#include <string.h>
 
 static struct obmt_stats stats(void)
 {
@@ -140,12 +151,133 @@ static void test_reused_tls(void)
     park_end();
 }
 
+/* ---- 4: what a lend takes ---- */
+
+enum { L_LIVE_N = 10, L_ALLREM_N = 5 };
+static void *l_handed[64 + 1024];
+static int l_nhanded;
+static pool_header *l_live_pool, *l_allrem_pool, *l_armed_pool, *l_empty_pools[3];
+static void *l_live;
+static struct heap *l_heap;
+
+static void *lent_owner(void *arg)
+{
+    (void)arg;
+    /* A pool of 48-byte blocks: one kept live, three freed here (local
+     * list), six handed to main (remote list). */
+    void *b[L_LIVE_N];
+    for (int i = 0; i < L_LIVE_N; i++)
+        CHECK((b[i] = obmt_malloc(48)) != NULL);
+    l_live = b[0];
+    memset(l_live, 0x5a, 48);
+    for (int i = 1; i < 4; i++)
+        obmt_free(b[i]);
+    for (int i = 4; i < L_LIVE_N; i++)
+        l_handed[l_nhanded++] = b[i];
+    /* A pool of 160-byte blocks: all five out handed to main. */
+    for (int i = 0; i < L_ALLREM_N; i++)
+        CHECK((l_handed[l_nhanded++] = obmt_malloc(160)) != NULL);
+    /* A pool of 1024-byte blocks (32 a pool) filled: FULL; one block freed
+     * here makes it ARMED; the other 31 go to main, whose first free into
+     * it clears FULL and hands it back through `returned`. */
+    int na = (int)class_blocks(size_class(1024));
+    void *a[32];
+    CHECK(na <= 32);
+    for (int i = 0; i < na; i++)
+        CHECK((a[i] = obmt_malloc(1024)) != NULL);
+    CHECK(pool_of(a[0]) == pool_of(a[na - 1]));
+    void *next = obmt_malloc(1024); /* the first one is FULL now: a second pool for the class */
+    CHECK(next && pool_of(next) != pool_of(a[0]));
+    obmt_free(next);
+    obmt_free(a[0]);
+    CHECK(pool_of(a[1])->state == POOL_ARMED);
+    for (int i = 1; i < na; i++)
+        l_handed[l_nhanded++] = a[i];
+    /* Four and a half pools of 2048-byte blocks: freed here, four go to
+     * the empty cache and the last stays, empty, as the sole pool of its
+     * class. */
+    int ne = 4 * (int)class_blocks(size_class(2048)) + 2;
+    void *e[128];
+    CHECK(ne <= 128);
+    for (int i = 0; i < ne; i++)
+        CHECK((e[i] = obmt_malloc(2048)) != NULL);
+    for (int i = 0; i < ne; i++)
+        obmt_free(e[i]);
+    l_heap = heap_self();
+    l_live_pool = pool_of(l_live);
+    l_allrem_pool = pool_of(l_handed[6]);
+    l_armed_pool = pool_of(a[1]);
+    pthread_barrier_wait(&bar); /* 1: main frees what it was handed */
+    pthread_barrier_wait(&bar); /* 2: parked while main lends the heap */
+    pthread_barrier_wait(&bar); /* 3: main has checked */
+    for (int i = 0; i < 48; i++)
+        CHECK(((unsigned char *)l_live)[i] == 0x5a);
+    obmt_free(l_live);
+    return NULL;
+}
+
+static bool l_given(const pool_header *p)
+{
+    return obmt_load_acquire(&p->owner) != l_heap;
+}
+
+static void test_lent_pools(void)
+{
+    pthread_barrier_init(&bar, NULL, 2);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, lent_owner, NULL) == 0);
+    pthread_barrier_wait(&bar); /* 1 */
+    struct heap *h = l_heap;
+    for (int i = 0; i < l_nhanded; i++)
+        obmt_free(l_handed[i]);
+    heap_flush_remote(heap_self()); /* main's batches onto the pools' remote lists */
+    pool_header *p = l_live_pool;
+    CHECK(p->owner == h && p->state == POOL_USED && p->count == 7);
+    uintptr_t w = obmt_load_acquire(&p->remote);
+    CHECK_MSG((w >> REMOTE_COUNT_SHIFT) == 6 && !(w & REMOTE_FLAGS), "the live pool's remote word is %#lx",
+              (unsigned long)w);
+    block *fb = p->freeblock;
+    uint32_t count = p->count;
+    CHECK(l_allrem_pool->owner == h && l_allrem_pool->count == L_ALLREM_N);
+    CHECK_MSG(l_armed_pool->state == POOL_ARMED && obmt_load_acquire(&h->returned) == l_armed_pool,
+              "the ARMED pool is not on `returned` (state %d)", l_armed_pool->state);
+    CHECK_MSG(h->nempty == 4 && h->usedpools[size_class(2048)] && h->usedpools[size_class(2048)]->count == 0,
+              "%u empty pools cached", h->nempty);
+    for (int i = 0; i < 3; i++)
+        l_empty_pools[i] = i == 0 ? h->usedpools[size_class(2048)] : i == 1 ? h->emptypools : h->emptypools->nextpool;
+    uint64_t given = h->stats.pools_given, lent = stats().heaps_lent;
+    pthread_barrier_wait(&bar); /* 2 */
+    CHECK_MSG(lend_try(h, os_now_ms() + 10000, 1000), "the parked heap was not lent");
+    CHECK(stats().heaps_lent == lent + 1);
+    /* The pool with a live block: untouched. */
+    CHECK(p->owner == h && p->state == POOL_USED && p->count == count && p->freeblock == fb);
+    CHECK_MSG(obmt_load_acquire(&p->remote) == w, "the live pool's remote list was touched: %#lx, was %#lx",
+              (unsigned long)obmt_load_acquire(&p->remote), (unsigned long)w);
+    CHECK(h->usedpools[size_class(48)] == p);
+    /* Given back: the pool all of whose blocks came back remotely, the
+     * ARMED one that came back through `returned`, the empty ones. */
+    CHECK_MSG(l_given(l_allrem_pool) && h->usedpools[size_class(160)] == NULL, "the all-remote pool was kept");
+    CHECK_MSG(l_given(l_armed_pool) && obmt_load_acquire(&h->returned) == NULL, "the pool on `returned` was kept");
+    CHECK(h->usedpools[size_class(1024)] == NULL); /* the second pool of the class, emptied by its own free */
+    for (int i = 0; i < 3; i++)
+        CHECK_MSG(l_given(l_empty_pools[i]), "empty pool %d was kept", i);
+    CHECK_MSG(h->nempty == 0 && h->emptypools == NULL && h->usedpools[size_class(2048)] == NULL,
+              "%u empty pools kept after the lend", h->nempty);
+    /* 2 (160, 1024 ARMED) + 1 (the other 1024 pool, empty) + 5 (2048) */
+    CHECK_MSG(h->stats.pools_given == given + 8, "%llu pools given back, expected 8",
+              (unsigned long long)(h->stats.pools_given - given));
+    pthread_barrier_wait(&bar); /* 3 */
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&bar);
+}
+
 int main(void)
 {
     CHECK(obmt_malloc(1) != NULL); /* init, and a heap for this thread */
     test_detours();
     test_policy();
     test_reused_tls();
+    test_lent_pools();
     printf("unit_lend: ok\n");
     return 0;
 }
