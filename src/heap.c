@@ -208,6 +208,8 @@ static struct heap *free_heap_pop(void)
         if (!idx1)
             return NULL;
         struct heap *h = heap_at(idx1 - 1); /* mapped: the heap was in use before its push */
+        if (unlikely(!h))
+            return NULL; /* cannot be (and tells the compiler so) */
         uint64_t ns = (((s >> 32) + 1) << 32) | obmt_load_relaxed(&h->free_next);
         if (obmt_cas_acq_rel(&g_free_heaps, &s, ns))
             return h;

@@ -5,9 +5,10 @@
  * 1. A fills POOLS whole pools and parks. F, a thread that never allocates
  *    (it hands each free over at once), frees every block and parks too.
  *    Nobody calls obmt any more (main only reads the statistics and
- *    mincore): within a few seconds the pages of A's pools but their
- *    header pages must have gone (the reclaim pass, run by the background
- *    thread), and the statistics must say the background thread runs.
+ *    mincore): within a few seconds the pages of A's pools must have gone
+ *    (the reclaim pass, run by the background thread: purged in place, or
+ *    taken by the lender of A's idle heap), and the statistics must say
+ *    the background thread runs.
  * 2. A exits (its exit gives the pools back to their arena); nobody calls
  *    obmt: within a few seconds every page of those pools must have gone
  *    (the purge, run by the background thread).
@@ -121,6 +122,7 @@ int main(void)
         }
     }
     CHECK_MSG(npools == POOLS && before > 0, "A's %d blocks are in %d pools, %d pages resident", N, npools, before);
+    uint64_t given0 = stats_now().pools_given;
     CHECK(pthread_create(&f, NULL, freer_f, NULL) == 0);
     pthread_barrier_wait(&freed); /* F parks now; A is parked */
 
@@ -129,7 +131,13 @@ int main(void)
     struct obmt_stats st = stats_now();
     CHECK_MSG(left == 0, "5 s after the last free, %d of %d pages of the emptied pools are resident (%llu pools reclaimed)",
               left, before, (unsigned long long)st.pools_reclaimed);
-    CHECK(st.pools_reclaimed >= POOLS);
+    /* By either mechanism the background thread runs: the reclaim pass
+     * purges them in place on A's `returned` stack, or a lender (A is idle)
+     * takes them off it and gives them back purged. Which one gets there
+     * first is timing. */
+    CHECK_MSG(st.pools_reclaimed + (st.pools_given - given0) >= POOLS,
+              "%llu pools reclaimed, %llu given back by a lender", (unsigned long long)st.pools_reclaimed,
+              (unsigned long long)(st.pools_given - given0));
 
     /* 2. A exits: its pools go back to their arena, and the purge takes the
      * header pages too. */

@@ -36,7 +36,10 @@
  *    given to another thread: its payloads would change (or free would
  *    abort). Under ThreadSanitizer the release store of count and the
  *    lender's acquire load are what orders the two. At the end nothing is
- *    in use and the lends are counted. */
+ *    in use and the lends are counted. This catches gross errors (a lender
+ *    that takes a pool with a live block); a wrong order inside the fast
+ *    path (count stored before the push) passed it in review's mutation
+ *    runs: that is spin model 4's to catch (-DBROKEN_COUNT_FIRST). */
 #include "mt_util.h"
 
 #include <stdatomic.h>
