@@ -730,23 +730,22 @@ void heap_abandon_late(pool_header *p)
     abandon_used(NULL, p);
 }
 
-static void abandon_full(pool_header *p)
-{
-    p->state = POOL_ABANDONED;
-    obmt_store_release(&p->owner, OWNER_ABANDONED);
-    uintptr_t w = obmt_load_relaxed(&p->remote);
-    while (w & REMOTE_FULL) {
-        if (obmt_cas_release(&p->remote, &w, (w & ~REMOTE_FULL) | REMOTE_ABANDONED))
-            return;
-    }
-    /* FULL was cleared by a freer: it hands the pool to `returned` (we take
-     * it below, or it finds the stack closed and adopts the pool itself). */
-}
-
-/* An ARMED pool at exit: if FULL is still set, clear it (we then hold the
- * pool) and leave it as a used pool; if a hand-over cleared it, the pool is
- * on its way through `returned`: as abandon_full's. */
-static void abandon_armed(struct heap *h, pool_header *p)
+/* A FULL or ARMED pool at exit (its owner set FULL): if FULL is still set,
+ * clear it (we then hold the pool: nobody else sets FULL, and a freer
+ * that clears it finds the owner still ours and pushes the pool on our
+ * `returned`) and release it as a used pool; if a hand-over cleared it,
+ * the pool is on its way through `returned` (we take it below, or the
+ * freer finds the stack closed, or reads OWNER_ABANDONED, and adopts it).
+ *
+ * The order matters. The old abandon_full stored OWNER_ABANDONED first and
+ * then CASed FULL -> ABANDONED: a freer that cleared FULL in between read
+ * OWNER_ABANDONED, adopted the pool, filled it (FULL set again by its new
+ * owner), and the exiting thread's CAS, expecting FULL, succeeded on a pool
+ * that another heap owned: ABA, two heaps linked one pool into their
+ * lists, a cycle, a collect that never ended (larson, found with a delay
+ * in that window). Clearing FULL while the owner is still this heap leaves
+ * no such window: only an owner sets FULL. */
+static void abandon_flagged(struct heap *h, pool_header *p)
 {
     uintptr_t expected = REMOTE_FULL;
     if (obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)) {
@@ -769,7 +768,7 @@ void heap_thread_exit(struct heap *h)
             pool_header *p = h->usedpools[c];
             list_unlink(&h->usedpools[c], p);
             if (p->state == POOL_ARMED)
-                abandon_armed(h, p);
+                abandon_flagged(h, p);
             else
                 abandon_used(h, p);
         }
@@ -777,7 +776,7 @@ void heap_thread_exit(struct heap *h)
     while (h->fullpools) {
         pool_header *p = h->fullpools;
         list_unlink(&h->fullpools, p);
-        abandon_full(p);
+        abandon_flagged(h, p);
     }
     give_back_cached(h);
     pool_header *list = obmt_exchange_acq_rel(&h->returned, RETURNED_CLOSED);

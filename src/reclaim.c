@@ -102,7 +102,7 @@ static size_t reclaim_heap(struct heap *h, size_t page)
     }
     /* Back on the stack, in front of what freers pushed meanwhile. Acquire:
      * if this load already sees CLOSED, it is what orders the exit's writes
-     * to these pools (abandon_full, abandon_armed) before ours. */
+     * to these pools (abandon_flagged) before ours. */
     pool_header *head = obmt_load_acquire(&h->returned);
     do {
         if (head == RETURNED_CLOSED) {

@@ -3,10 +3,12 @@
  * hold blocks of its pools. heap_thread_exit takes its `returned` stack,
  * abandons its used pools (abandon_used -> release_unowned: owner =
  * ABANDONED, then CAS remote 0 -> ABANDONED, or give the pool back if it is
- * empty; abandon_armed for an ARMED one: CAS FULL -> 0 first, or, if a
- * hand-over cleared FULL, leave it to the `returned` route as
- * abandon_full does) and its full pools (abandon_full: CAS FULL ->
- * ABANDONED), gives back
+ * empty) and its ARMED and full pools (abandon_flagged: CAS FULL -> 0
+ * while the owner is still this heap, then as a used pool, or, if a
+ * hand-over cleared FULL, leave it to the `returned` route; it used to set
+ * OWNER_ABANDONED first and then CAS FULL -> ABANDONED, an ABA that this
+ * model's freers never reached: they do not fill an adopted pool until
+ * FULL again before the exit's CAS), gives back
  * its empty pools, closes `returned` (exchange RETURNED_CLOSED) and puts its
  * heap on the free-heap stack. Meanwhile other threads free blocks into those
  * pools; the freer that clears ABANDONED (or clears FULL and finds the owner
@@ -16,8 +18,8 @@
  * (heap_get_slow reopens `returned`) may receive a pool that a freer was still
  * handing back to the heap's previous thread (returned_place, ABANDONED case).
  *
- * Code modelled (src/): heap.c heap_thread_exit, abandon_used, abandon_full,
- * abandon_armed, heap_pool_emptied (ARMED),
+ * Code modelled (src/): heap.c heap_thread_exit, abandon_used, abandon_flagged,
+ * heap_pool_emptied (ARMED),
  * release_unowned, give_back, cache_or_give, pool_place, heap_free_remote,
  * adopt, returned_push, take_returned, returned_place, heap_get_slow,
  * free_heap_pop, free_heap_push, heap_malloc_slow, take_cached_empty,
@@ -660,9 +662,9 @@ inline thread_exit(h)
         if
         :: where[q] == W_USED && lheap[q] == h && pstate[q] == P_ARMED ->
             where[q] = W_NONE;
-            /* abandon_armed: CAS FULL -> 0, then as a used pool; if a
-             * hand-over cleared FULL, the pool is on its way back through
-             * `returned`: as abandon_full's */
+            /* abandon_flagged (an ARMED pool): CAS FULL -> 0, then as a
+             * used pool; if a hand-over cleared FULL, the pool is on its
+             * way back through `returned` */
             d_step { HIT(64);                                            /* X64 */
                 if :: remote[q] == RFULL -> remote[q] = 0; ok = true :: else -> ok = false fi }
             if
@@ -685,25 +687,16 @@ inline thread_exit(h)
         if
         :: where[q] == W_FULL && lheap[q] == h ->
             where[q] = W_NONE;
-            /* abandon_full */
-            pstate[q] = P_ABANDONED;
-            d_step { owner[q] = OABAND; HIT(47) }                        /* X47 */
-            d_step { w = remote[q]; HIT(48) }                            /* X48 */
-            do
-            :: (w & RFULL) ->
-                d_step { HIT(49);                                        /* X49 */
-                    if
-                    :: remote[q] == w -> remote[q] = (w & ~RFULL) | RABAND; ok = true
-                    :: else -> w = remote[q]; ok = false
-                    fi
-                }
-                if
-                :: ok -> break
-                :: else -> skip
-                fi
-            :: else -> break
-            od;
-            ok = false; w = 0
+            /* abandon_flagged (a FULL pool), as for an ARMED one above:
+             * CAS FULL -> 0 while the owner is still this heap, then as a
+             * used pool; if a hand-over cleared FULL, the pool comes back
+             * through `returned` or its freer adopts it */
+            d_step { HIT(64);                                            /* X64 */
+                if :: remote[q] == RFULL -> remote[q] = 0; ok = true :: else -> ok = false fi }
+            if
+            :: ok -> ok = false; w = 0; release_unowned(q, w)
+            :: else -> pstate[q] = P_ABANDONED; d_step { owner[q] = OABAND; HIT(65) }  /* X65 */
+            fi
         :: else -> skip
         fi;
         q++

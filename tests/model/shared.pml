@@ -65,7 +65,7 @@
  * list), its remote word (ABANDONED + the list's length), its class, and
  * the shared fields; blocks are counts. NB (the class's block count) is
  * large enough that no pool fills up: FULL (models 1, 3) is left out, so
- * has_free is always true, and abandon_full (a full pool ABANDONED without
+ * has_free is always true, and abandon_flagged's full pools (a full pool ABANDONED without
  * a push, maybe while a stale entry of it is on a stack) is not modelled.
  * The arena is a set (model 2); an empty pool always goes back
  * (OBMT_KEEP_EMPTY_POOLS 0). A malloc's block from a pool taken from a
