@@ -146,6 +146,22 @@ static void part1(void)
     pthread_barrier_destroy(&barrier);
 }
 
+/* The end of parts 2 and 3: collect, print the lending counters since
+ * st0, check that a heap was lent and that nothing is in use, and put the
+ * purge delay back. */
+static void part_end(int part, const struct obmt_stats *st0, const char *never_lent)
+{
+    obmt_collect();
+    struct obmt_stats st = stats_now();
+    printf("mt_lend part %d: %llu heaps lent, %llu tries found the thread busy, %llu calls did without a lent heap\n",
+           part, (unsigned long long)(st.heaps_lent - st0->heaps_lent),
+           (unsigned long long)(st.lend_busy - st0->lend_busy), (unsigned long long)(st.lend_detours - st0->lend_detours));
+    CHECK_MSG(st.heaps_lent > st0->heaps_lent, "%s", never_lent);
+    CHECK_MSG(pools_held(&st) == 0 && st.bytes_in_use == 0, "%llu pools, %llu bytes in use at the end",
+              (unsigned long long)pools_held(&st), (unsigned long long)st.bytes_in_use);
+    CHECK(obmt_option_set("purge_delay_ms", 1000) == 0);
+}
+
 /* ---- part 2 ---- */
 
 #define WORKERS 3
@@ -258,15 +274,7 @@ static void part2(void)
     pthread_join(c, NULL);
     while (ring_take_free())
         ;
-    obmt_collect();
-    struct obmt_stats st = stats_now();
-    printf("mt_lend part 2: %llu heaps lent, %llu tries found the thread busy, %llu calls did without a lent heap\n",
-           (unsigned long long)(st.heaps_lent - st0.heaps_lent), (unsigned long long)(st.lend_busy - st0.lend_busy),
-           (unsigned long long)(st.lend_detours - st0.lend_detours));
-    CHECK_MSG(st.heaps_lent > st0.heaps_lent, "no heap was lent under load");
-    CHECK_MSG(pools_held(&st) == 0 && st.bytes_in_use == 0, "%llu pools, %llu bytes in use at the end",
-              (unsigned long long)pools_held(&st), (unsigned long long)st.bytes_in_use);
-    CHECK(obmt_option_set("purge_delay_ms", 1000) == 0);
+    part_end(2, &st0, "no heap was lent under load");
 }
 
 /* ---- part 3 ---- */
@@ -349,15 +357,7 @@ static void part3(void)
     pthread_join(c, NULL);
     obmt_free(p3_mine);
     obmt_free(p3_theirs);
-    obmt_collect();
-    struct obmt_stats st = stats_now();
-    printf("mt_lend part 3: %llu heaps lent, %llu tries found the thread busy, %llu calls did without a lent heap\n",
-           (unsigned long long)(st.heaps_lent - st0.heaps_lent), (unsigned long long)(st.lend_busy - st0.lend_busy),
-           (unsigned long long)(st.lend_detours - st0.lend_detours));
-    CHECK_MSG(st.heaps_lent > st0.heaps_lent, "the owner's heap was never lent while it freed");
-    CHECK_MSG(pools_held(&st) == 0 && st.bytes_in_use == 0, "%llu pools, %llu bytes in use at the end",
-              (unsigned long long)pools_held(&st), (unsigned long long)st.bytes_in_use);
-    CHECK(obmt_option_set("purge_delay_ms", 1000) == 0);
+    part_end(3, &st0, "the owner's heap was never lent while it freed");
 }
 
 int main(void)
