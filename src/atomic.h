@@ -32,6 +32,11 @@
 #define obmt_fetch_add_relaxed(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define obmt_fetch_sub_relaxed(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELAXED)
 
+/* Bitmap hints (shared.c): set and clear bits, sequentially consistent. */
+#define obmt_fetch_or_seq_cst(p, v)  __atomic_fetch_or((p), (v), __ATOMIC_SEQ_CST)
+#define obmt_fetch_and_seq_cst(p, v) __atomic_fetch_and((p), (v), __ATOMIC_SEQ_CST)
+#define obmt_load_seq_cst(p)         __atomic_load_n((p), __ATOMIC_SEQ_CST)
+
 /* Owner-only counter bump, readable by other threads without a data race. */
 #define obmt_count_add(p, v) obmt_store_relaxed((p), obmt_load_relaxed(p) + (v))
 

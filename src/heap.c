@@ -525,7 +525,7 @@ void heap_release_unowned(struct heap *h, pool_header *p, uintptr_t w)
         uintptr_t expected = 0;
         if (obmt_cas_release(&p->remote, &expected, REMOTE_ABANDONED)) {
             if (has_free)
-                shared_push(p, c); /* for any thread's malloc (shared.c) */
+                shared_mark(p, c); /* for any thread's malloc (shared.c) */
             return;
         }
         pool_drain_remote(p);

@@ -68,7 +68,7 @@
  *
  * A pool with live blocks may also belong to no heap: its thread exited, or
  * its heap's collect found it at most a quarter used (Hoard's emptiness
- * threshold). It then waits on the *shared level*, a stack per class
+ * threshold). It then waits on the *shared level*, a bitmap per class
  * (shared.c), and a malloc of that class in any thread takes it before it
  * takes a fresh pool from an arena.
  *
@@ -100,9 +100,9 @@
  *   USED/ARMED ─(its heap's collect: not the head of its class, at most a
  *                quarter of its blocks out; ARMED: CAS FULL → 0 first)
  *               ────────────────────────────────────▶ ABANDONED, and (as an
- *                abandoned pool with a free block at exit) on the shared
- *                stack of its class (shared.c)
- *   ABANDONED ─(a malloc of its class pops it off the shared stack: CAS
+ *                abandoned pool with a free block at exit) marked in the
+ *                shared bitmap of its class (shared.c)
+ *   ABANDONED ─(a malloc of its class finds it in the shared bitmap: CAS
  *               clears the flag, takes the remote list)▶ USED in that thread's heap
  *   USED, or on `returned` ─(a lender of its idle heap: count 0, or every
  *               block out on the remote list: CAS takes it)▶ FREE (lend.c)
@@ -470,9 +470,6 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * returned_next  the freer that cleared     plain, before the       owner, after its acquire
  *                FULL; the reclaim pass     release push            exchange of heap->returned;
  *                (its stack's tail)                                 the pass after its CAS
- * shared_next,   the thread that abandoned  exchange acq_rel (on); poppers; the pusher
- * shared_on      the pool (push), the       relaxed store + CAS     (shared.c: the generation
- *                popper (clears on)         release (link)          and `on` guard the stack)
  * (a free pool's link in its arena's free-pool stack is not here but in
  * the arena_object, so that a free pool's pages can all be purged)
  *
@@ -513,8 +510,6 @@ struct pool_header {
     /* cache line 1: written by other threads */
     alignas(64) uintptr_t remote;  /* remote-free list | REMOTE_* flags */
     pool_header *returned_next;  /* link in owner->returned */
-    uint32_t shared_next;        /* link in a shared stack: pool number + 1 (shared.c) */
-    uint32_t shared_on;          /* 1 while on a shared stack or just popped (shared.c) */
 };
 
 _Static_assert(sizeof(struct pool_header) == OBMT_HEADER_SIZE, "pool header size");
@@ -996,14 +991,14 @@ OBMT_HIDDEN void heap_flush_remote_lent(struct heap *h);
 /* ==== shared.c: partially used pools that no heap owns, per class ========= */
 
 /* The caller's CAS just set ABANDONED on p, which had a free block and was
- * of class c then: put it on class c's stack, unless it is on one already
- * (or a popper is about to look at it). Any thread; lock-free. */
-OBMT_HIDDEN void shared_push(pool_header *p, unsigned c);
-/* malloc's slow path, h's thread, usedpools[c] empty:
- * adopt pools from class c's stack until usedpools[c] has one. true if it
- * has. */
+ * of class c then: mark it in class c's bitmap (idempotent; a stale bit
+ * elsewhere does not matter). Any thread; lock-free. */
+OBMT_HIDDEN void shared_mark(pool_header *p, unsigned c);
+/* malloc's slow path, h's thread, usedpools[c] empty: adopt pools marked
+ * in class c's bitmap, lowest address first, until usedpools[c] has one.
+ * true if it has. */
 OBMT_HIDDEN bool shared_take(struct heap *h, unsigned c);
-/* Pools pushed, and pools adopted from a stack (fetch_add relaxed; stats). */
+/* Pools marked, and pools adopted from a map (fetch_add relaxed; stats). */
 OBMT_HIDDEN extern uint64_t g_pools_shared, g_pools_from_shared;
 
 /* ==== reclaim.c: emptied pools of idle heaps, purged in place ============== */

@@ -1,6 +1,6 @@
 /*
  * shared.c: the shared level. Pools that still hold live blocks but that no
- * heap owns, one stack per size class, from which any thread's malloc takes
+ * heap owns, one bitmap per size class, in which any thread's malloc takes
  * a pool before it takes a fresh one from an arena (Hoard's global heap,
  * for partially used pools).
  *
@@ -14,7 +14,7 @@
  * ==== What goes there =========================================================
  *
  * An ABANDONED pool that has a free block (count below the class's block
- * count) is pushed on the stack of its class by the thread that abandoned
+ * count) is marked in the map of its class by the thread that abandoned
  * it (heap_release_unowned):
  *  - a heap's collect gives away every pool of a class but the head of its
  *    usedpools that is at most a quarter used (OBMT_SHARE_USED_PERCENT):
@@ -26,134 +26,171 @@
  *  - a lender releases a pool that the hand-over of the lent heap's
  *    batches would have adopted (remote.c) rather than adopt it;
  *  - thread exit abandons every used pool of the heap.
- * A full pool (no free block) is not pushed: it is of no use to a malloc;
+ * A full pool (no free block) is not marked: it is of no use to a malloc;
  * the first thread that frees into it adopts it, as before.
  *
  * ==== Taking a pool =============================================================
  *
  * heap_malloc_slow, when usedpools[c] is empty and before the heap's empty
- * pools or an arena, pops the stack of class c and adopts the pool by the
- * same CAS a remote freer adopts an abandoned pool with: clear ABANDONED
- * (and take the remote list) in `remote`. Whoever clears the flag holds the
- * pool; a popper that finds the flag gone (a freer adopted the pool since it
- * was pushed) drops the entry: the pool is someone's. A popped pool of
- * another class (adopted, emptied, given back and taken for another class
- * since it was pushed, then abandoned again while its old entry was still
- * on the stack) is adopted all the same and filed under its class.
+ * pools or an arena, looks for a pool in class c's bitmap (below), lowest
+ * address first, and adopts it by the same CAS a remote freer adopts an
+ * abandoned pool with: clear ABANDONED (and take the remote list) in
+ * `remote`. Whoever clears the flag holds the pool; a taker that finds the
+ * flag gone (a freer adopted the pool since it was marked) drops the bit:
+ * the pool is someone's. A pool of another class (adopted, emptied, given
+ * back and taken for another class since its bit was set, then abandoned
+ * again) is adopted all the same and filed under its class.
  *
- * ==== The stack ===================================================================
+ * ==== The bitmaps =================================================================
  *
- * g_shared[c].head: one 64-bit word {generation:32, pool number + 1:32}.
- *   push: the abandoning thread, CAS release after a relaxed store of the
- *         pool's shared_next; pop: any malloc slow path, CAS acq_rel from a
- *         word loaded with acquire, reading the top pool's shared_next in
- *         between. Every successful CAS adds one to the generation, so a pop
- *         whose top was popped and pushed again meanwhile fails (ABA; 32
- *         bits: 4e9 operations on one class while one thread sits in its
- *         pop). Pool headers are committed for good (arena.c), so reading a
- *         stale top's shared_next never faults.
- * pool_header.shared_on: 1 while the pool is on a stack or popped and not
- *   yet looked at. The pusher sets it (exchange acq_rel) and pushes only if
- *   it was 0; the popper clears it (exchange acq_rel) after its pop and
- *   before it reads `remote`. So a pool is on at most one stack, at most
- *   once, and an abandoned pool with a free block is never off every stack
- *   and unowned: if the pusher found the flag set, the entry it found is
- *   either still on the stack, or held by a popper whose clear comes after
- *   the pusher's exchange, so that popper's acquire sees ABANDONED and
- *   adopts. Nothing else writes shared_on or shared_next (pool_init and
- *   the arena's header reset leave them), and an entry may be stale (the
- *   pool adopted, or given back to its arena, since): the popper's CAS on
- *   `remote` is the only test that counts.
+ * Membership is a bit, so it is idempotent: a pool may have a bit in two
+ * classes' maps at once (a stale one in its old class's), and marking it
+ * again in its class's map needs no knowledge of the old bit. (A first
+ * version kept a Treiber stack per class with one link per pool; a stale
+ * entry on one class's stack then kept the pool off its new class's stack,
+ * out of reach of that class's mallocs: the one gap in the bound of
+ * docs/design.md section 5, closed by this layout.)
  *
- * Nothing here is on a fast path: pushes come from collects and exits,
- * pops from malloc's slow path when a class has no pool in the heap. A pop
- * loop runs until the stack is empty or a pool of the class is filed, so one
- * malloc may drop many stale entries (and adopt pools of other classes)
- * first: lock-free, paid for by the pushes, but a latency tail.
+ * g_shared_pools[c][slot]: bit i set means pool i of arena `slot` may be an
+ *   ownerless pool of class c with a free block. Set by the thread whose
+ *   CAS set ABANDONED, after that CAS (fetch_or seq_cst), unless its load
+ *   (seq_cst) finds the bit set already; cleared by a taker (fetch_and
+ *   seq_cst) before it reads `remote`: a taker that cleared the bit is the
+ *   one that looks at the pool for that marking, and if a marker found the
+ *   bit set, the taker's clear comes after that marker's CAS, so its read
+ *   of `remote` sees the ABANDONED the marker set (or a later word). Most
+ *   marks find their bit set: a pool adopted by a freer and abandoned again
+ *   while its old bit waits (larson: 5.1 million marks, 0.6 million RMWs;
+ *   every mark an RMW cost larson/2/1000 3-6%).
+ * g_shared[c].arenas[j]: bit k set means g_shared_pools[c][64 j + k] may be
+ *   non-zero. The marker, after its fetch_or, loads it (seq_cst) and sets
+ *   the arena's bit (fetch_or seq_cst) if it reads it clear. A taker that
+ *   loads an arena's word as 0 clears the arena's bit (fetch_and seq_cst),
+ *   loads the word again (seq_cst), and sets the bit again if the word is
+ *   not 0 (the arena buckets' hint protocol, arena.c).
+ * So, all of these being sequentially consistent: once no thread is
+ * between its abandoning CAS and the end of its mark, or between clearing
+ * an arena's bit and loading its word again, every ownerless pool with a
+ * free block has its bit set in its class's map and its arena's bit set:
+ * of a marker's load of the arena bit and a taker's clear of it, either
+ * the load comes after the clear (and the marker sets the bit), or the
+ * marker's fetch_or came before the taker's second load of the word (and
+ * the taker sets the bit again). And a taker clears a
+ * pool's bit only to look at `remote` next: a pool it finds ABANDONED it
+ * adopts (or loses to a freer that adopts it); one abandoned again after its
+ * load is marked again by its new abandoner.
+ *
+ * Memory: one 64-bit word per arena and class (`OBMT_NCLASSES` * 8 bytes
+ * per arena slot, in BSS: only slots in use are ever touched) and 4 KiB per
+ * class for the arena bits. A class's words are contiguous, so that marks
+ * and takes of different classes do not share a cache line (laid out by
+ * arena, larson's exiting thread marking and its successor taking fought
+ * over one arena's lines: shared_mark 2.4% -> 6.9% of its cycles). A scan reads the arena words up to the slots in
+ * use (arena_slots_used), 64 arenas (128 MiB) a word.
+ *
+ * Nothing here is on a fast path: marks come from collects and exits,
+ * takes from malloc's slow path when a class has no pool in the heap. A
+ * take runs until the map is empty or a pool of the class is filed, so one
+ * malloc may drop many stale bits (and adopt pools of other classes) first:
+ * lock-free, paid for by the marks, but a latency tail.
  *
  * ==== Limits ======================================================================
  *
- *  - A misfiled pool. Entry E of pool p on class a's stack goes stale (a
- *    freer adopts p); p empties, goes back to its arena, is taken for class
- *    b and given away again while E is still on a's stack: shared_on is
- *    set, so p is not pushed on b's stack. It is not lost (a malloc of class
- *    a adopts it and files it under b, and a free into it adopts it), but
- *    mallocs of class b do not find it until then: the bound in
- *    docs/design.md assumes they do. A bitmap per class instead of a stack
- *    (membership idempotent, a pool in two classes' maps at once) would
- *    close it.
- *  - Fork: a thread cut by the fork between its pop and its clear of
- *    shared_on, or between its set and its push, leaves in the child a pool
- *    that is on no stack with shared_on set: never pushed again there (free
- *    still adopts it).
+ *  - Hidden for a moment: a pool whose abandoner is between its CAS and its
+ *    mark, a pool whose bit a taker cleared and whose `remote` it has not
+ *    yet looked at (both: one pool per thread), and the pools marked in an
+ *    arena while a taker sits between clearing that arena's bit and loading
+ *    its word again (two instructions; a taker preempted there hides them
+ *    until it runs again). A malloc that takes a fresh pool meanwhile does
+ *    not see them.
+ *  - Fork: a taker cut by the fork between clearing a pool's bit and its
+ *    CAS leaves in the child a pool with no bit (free still adopts it); one
+ *    cut between clearing an arena's bit and loading its word leaves that
+ *    arena's pools without the arena bit in the child until the next mark
+ *    there.
  *  - A thread's own free of a live block in a pool its heap gave away is a
  *    remote free (batched; the hand-over adopts the pool back).
  */
 #include "internal.h"
 
-struct shared_stack {
-    alignas(64) uint64_t head; /* {generation:32, pool number + 1:32} */
+#define NPOOLS OBMT_POOLS_PER_ARENA
+#define ARENA_WORDS ((OBMT_MAX_ARENAS + 63) / 64)
+_Static_assert(OBMT_POOLS_PER_ARENA <= 64, "a pool bitmap of an arena is one word");
+
+static uint64_t g_shared_pools[OBMT_NCLASSES][OBMT_MAX_ARENAS];
+struct shared_class {
+    alignas(64) uint64_t arenas[ARENA_WORDS];
 };
-static struct shared_stack g_shared[OBMT_NCLASSES];
+static struct shared_class g_shared[OBMT_NCLASSES];
 
-uint64_t g_pools_shared;      /* pools pushed (fetch_add relaxed; statistics) */
-uint64_t g_pools_from_shared; /* pools adopted from a stack (fetch_add relaxed) */
+/* Statistics, fetch_add relaxed; a line each: markers (an exiting thread
+ * marks all its pools in a row) and takers would otherwise fight over one. */
+alignas(64) uint64_t g_pools_shared;      /* pools marked */
+alignas(64) uint64_t g_pools_from_shared; /* pools adopted from a map */
 
-#define SHARED_GEN_ONE ((uint64_t)1 << 32)
-
-static pool_header *pool_by_number(uint32_t n)
+static pool_header *pool_by_number(size_t n)
 {
-    return (pool_header *)(obmt_load_relaxed(&g_hot.meta) + ((uintptr_t)n << OBMT_HEADER_SHIFT));
+    return (pool_header *)(obmt_load_relaxed(&g_hot.meta) + (n << OBMT_HEADER_SHIFT));
 }
 
-void shared_push(pool_header *p, unsigned c)
+void shared_mark(pool_header *p, unsigned c)
 {
-    if (obmt_exchange_acq_rel(&p->shared_on, 1u) != 0)
-        return; /* already on a stack, or a popper is about to look at it */
-    uint64_t top = obmt_load_relaxed(&g_shared[c].head), next;
-    do {
-        obmt_store_relaxed(&p->shared_next, (uint32_t)top);
-        next = ((top & ~(SHARED_GEN_ONE - 1)) + SHARED_GEN_ONE) | (uint64_t)(pool_number(p) + 1);
-    } while (!obmt_cas_release(&g_shared[c].head, &top, next));
+    size_t n = pool_number(p), slot = n / NPOOLS;
+    uint64_t *word = &g_shared_pools[c][slot], bit = (uint64_t)1 << (n % NPOOLS);
+    if (obmt_load_seq_cst(word) & bit)
+        return; /* still marked: the taker that clears it reads `remote` after our CAS */
+    obmt_fetch_or_seq_cst(word, bit);
+    uint64_t *abit = &g_shared[c].arenas[slot / 64], one = (uint64_t)1 << (slot % 64);
+    if (!(obmt_load_seq_cst(abit) & one))
+        obmt_fetch_or_seq_cst(abit, one);
     obmt_fetch_add_relaxed(&g_pools_shared, 1);
 }
 
-/* Pop the top of class c's stack; NULL if it is empty. */
-static pool_header *shared_pop(unsigned c)
+/* Adopt p if it is still ownerless (the CAS that clears ABANDONED). */
+static bool shared_adopt(struct heap *h, pool_header *p)
 {
-    uint64_t top = obmt_load_acquire(&g_shared[c].head);
-    pool_header *p;
+    uintptr_t w = obmt_load_acquire(&p->remote);
+    do {
+        if (!(w & REMOTE_ABANDONED))
+            return false; /* adopted since it was marked: the bit was stale */
+    } while (!obmt_cas_acq_rel(&p->remote, &w, (uintptr_t)0));
+    obmt_fetch_add_relaxed(&g_pools_from_shared, 1);
+    heap_adopt(h, p, w & ~REMOTE_ABANDONED);
+    return true;
+}
+
+/* The marked pools of class c in arena `slot`, until one of class c is
+ * filed in h (true) or the arena's word is empty (false). */
+static bool take_in_arena(struct heap *h, unsigned c, size_t slot)
+{
+    uint64_t *word = &g_shared_pools[c][slot];
     for (;;) {
-        uint32_t n1 = (uint32_t)top;
-        if (!n1)
-            return NULL;
-        p = pool_by_number(n1 - 1);
-        uint64_t next = ((top & ~(SHARED_GEN_ONE - 1)) + SHARED_GEN_ONE) | obmt_load_relaxed(&p->shared_next);
-        if (obmt_cas_acq_rel(&g_shared[c].head, &top, next))
-            break;
+        uint64_t m = obmt_load_seq_cst(word);
+        if (!m) {
+            uint64_t *abit = &g_shared[c].arenas[slot / 64], one = (uint64_t)1 << (slot % 64);
+            obmt_fetch_and_seq_cst(abit, ~one);
+            if (obmt_load_seq_cst(word)) /* marked since: the bit again */
+                obmt_fetch_or_seq_cst(abit, one);
+            return false;
+        }
+        unsigned i = (unsigned)__builtin_ctzll(m);
+        if (!(obmt_fetch_and_seq_cst(word, ~((uint64_t)1 << i)) & ((uint64_t)1 << i)))
+            continue; /* another taker cleared it first */
+        if (shared_adopt(h, pool_by_number(slot * NPOOLS + i)) && h->usedpools[c])
+            return true;
     }
-    obmt_exchange_acq_rel(&p->shared_on, 0u);
-    return p;
 }
 
 bool shared_take(struct heap *h, unsigned c)
 {
-    /* Until the stack is empty or a pool of class c is filed: each turn
-     * removes one entry (a stale one, pushed once per abandonment, is
-     * dropped once), so the work is paid for by the pushes. */
-    for (;;) {
-        pool_header *p = shared_pop(c);
-        if (!p)
-            return h->usedpools[c] != NULL;
-        uintptr_t w = obmt_load_acquire(&p->remote);
-        do {
-            if (!(w & REMOTE_ABANDONED))
-                goto next; /* adopted since it was pushed: the entry was stale */
-        } while (!obmt_cas_acq_rel(&p->remote, &w, (uintptr_t)0));
-        obmt_fetch_add_relaxed(&g_pools_from_shared, 1);
-        heap_adopt(h, p, w & ~REMOTE_ABANDONED);
-        if (h->usedpools[c])
-            return true;
-    next:;
+    /* Each turn removes one bit (a stale one, set once per abandonment, is
+     * dropped once), so the work is paid for by the marks. */
+    size_t words = (arena_slots_used() + 63) / 64;
+    for (size_t j = 0; j < words; j++) {
+        uint64_t a = obmt_load_seq_cst(&g_shared[c].arenas[j]);
+        for (; a; a &= a - 1)
+            if (take_in_arena(h, c, j * 64 + (size_t)__builtin_ctzll(a)))
+                return true;
     }
+    return h->usedpools[c] != NULL;
 }

@@ -16,11 +16,11 @@
 #                      entries that do without a lent heap,
 #                      heap_get_slow and lend_open/lend_close with thread
 #                      exit (its wait) and heap reuse, fork's prepare
-#   shared.pml         the shared level: abandoned pools pushed on per-class
-#                      Treiber stacks (generation, shared_on) and popped and
-#                      adopted by malloc's slow path, against remote freers
-#                      adopting the same pools, re-abandonment, give-back
-#                      and reuse for another class
+#   shared.pml         the shared level: abandoned pools marked in per-class
+#                      bitmaps (a bit per pool, a bit per arena) and taken
+#                      and adopted by malloc's slow path, against remote
+#                      freers adopting the same pools, other takers,
+#                      re-abandonment, give-back and reuse for another class
 #
 # First check_mapping.sh (MAPPING.md against src/ and the models). Then, per
 # model: exhaustive safety runs (pan -DSAFETY: assertions, invalid end
@@ -294,13 +294,13 @@ run ln-broken-nested lend.pml assert "-DBROKEN_NESTED" "-O0 -DSAFETY" ""
 run ln-broken-nocount lend.pml assert "-DBROKEN_NO_COUNT_CHECK" "-O0 -DSAFETY" ""
 run ln-broken-norecheck lend.pml assert "-DBROKEN_EDGE_NO_RECHECK" "-O0 -DSAFETY" ""
 run ln-broken-countfirst lend.pml assert "-DBROKEN_COUNT_FIRST -DNT=1 -DOPS=3" "-O0 -DSAFETY" ""
-# Model 5: shared.pml (the shared level: per-class stacks of abandoned pools)
+# Model 5: shared.pml (the shared level: per-class bitmaps of abandoned pools)
 run sh-safety shared.pml pass "-DCOVER" "-O1 -DSAFETY" ""
 run sh-safety-nb2 shared.pml pass "-DCOVER -DNB0=2 -DOOPS=1 -DPOPS=1" "-O1 -DSAFETY" ""
 run sh-term shared.pml pass "-DTERM -DOOPS=1" "-O1" "-a"
-run sh-nogen shared.pml assert "-DNOGEN" "-O0 -DSAFETY" ""
-run sh-broken-noon shared.pml assert "-DBROKEN_NO_ON_FLAG" "-O0 -DSAFETY" ""
-run sh-broken-late shared.pml assert "-DBROKEN_CLEAR_LATE" "-O0 -DSAFETY" ""
+run sh-broken-markfirst shared.pml assert "-DBROKEN_MARK_FIRST" "-O0 -DSAFETY" ""
+run sh-broken-lookfirst shared.pml assert "-DBROKEN_LOOK_FIRST" "-O0 -DSAFETY" ""
+run sh-broken-norecheck shared.pml assert "-DBROKEN_NO_RECHECK" "-O0 -DSAFETY" ""
 wait
 
 last=""

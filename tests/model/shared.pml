@@ -1,45 +1,48 @@
 /*
- * shared.pml: model 5 of 5. The shared level (src/shared.c): one Treiber
- * stack of partly used, ownerless pools per size class. The thread whose
- * CAS set ABANDONED in a pool's `remote` word (heap_release_unowned: a
- * collect's give_away, or thread exit's abandon_used) pushes the pool on
- * the stack of its class if it has a free block; any malloc slow path
- * (shared_take) pops it and adopts it by the CAS that clears ABANDONED, the
- * same CAS a remote freer that meets ABANDONED adopts with
- * (remote_hand_over): exactly one of them wins, and a popper that finds the
- * flag gone drops the entry.
+ * shared.pml: model 5 of 5. The shared level (src/shared.c): per size
+ * class, a bitmap of the ownerless pools with a free block. The thread
+ * whose CAS set ABANDONED in a pool's `remote` word (heap_release_unowned:
+ * a collect's give_away, or thread exit's abandon_used) marks the pool in
+ * its class's map if it has a free block; any malloc slow path
+ * (shared_take) clears a bit and adopts the pool by the CAS that clears
+ * ABANDONED, the same CAS a remote freer that meets ABANDONED adopts with
+ * (remote_hand_over): exactly one of them wins, and a taker that finds the
+ * flag gone drops the bit.
  *
- * The stack: g_shared[c].head = {generation, pool number + 1}; push: store
- * shared_next (relaxed), CAS head (release) to {gen + 1, p}; pop: load head
- * (acquire), load the top's shared_next (relaxed; the top may be stale),
- * CAS head (acq_rel) to {gen + 1, next}. pool_header.shared_on: the pusher
- * exchanges it to 1 first and pushes only if it was 0; the popper exchanges
- * it to 0 after its pop and before its load of `remote`. Nothing else
- * writes shared_on or shared_next.
+ * The maps (one arena here): leaf[c] = g_shared_pools[c][slot], a bit per
+ * pool; abit[c] = the arena's bit in g_shared[c].arenas. mark: load the
+ * word, done if the pool's bit is set; else fetch_or the pool's bit, load
+ * the arena's bit and fetch_or it if clear. take: load
+ * the arena's bit; then until the word is empty or a pool of class c is
+ * filed: load the word; if 0, clear the arena's bit, load the word again
+ * and set the bit again if it is not 0; else clear the lowest bit
+ * (fetch_and), and if this taker cleared it, load `remote` and adopt by
+ * CAS if ABANDONED is there. All of it sequentially consistent in the code.
  *
- * Code modelled (src/): shared.c shared_push, shared_pop, shared_take;
- * heap.c heap_malloc_slow (shared_take, then a pool from the arena),
- * heap_release_unowned, give_away (heap_collect's), heap_adopt (pool_place,
- * cache_or_give, give_back), heap_pool_emptied; pool.c pool_push_remote;
- * remote.c remote_hand_over (the ABANDONED branch); api.c obmt_free's owner
- * test. Every step tagged S<n> (with HIT(n)) is listed with its code line in
- * tests/model/MAPPING.md, which check_mapping.sh verifies against src/.
+ * Code modelled (src/): shared.c shared_mark, take_in_arena, shared_adopt,
+ * shared_take; heap.c heap_malloc_slow (shared_take, then a pool from the
+ * arena), heap_release_unowned, give_away (heap_collect's), heap_adopt
+ * (pool_place, cache_or_give, give_back), heap_pool_emptied; pool.c
+ * pool_push_remote; remote.c remote_hand_over (the ABANDONED branch); api.c
+ * obmt_free's owner test. Every step tagged S<n> (with HIT(n)) is listed
+ * with its code line in tests/model/MAPPING.md, which check_mapping.sh
+ * verifies against src/.
  *
  * Actors (NP = 2 pools, NC = 2 classes, both pools of class 0 at the start,
  * each with NB0 blocks out, which F holds):
- *  O (owner()): holds both pools; gives them away (p0, then p1: both on
- *     class 0's stack, p1 on top); then OOPS operations, each one of
+ *  O (owner()): holds both pools; gives them away (both marked in class
+ *     0's map); then OOPS operations, each one of
  *     - a malloc of a class c it holds no pool of (heap_malloc_slow):
  *       shared_take(c); if that finds nothing, a pool given back to the
  *       arena (pool_init for class c: a pool of class 0 may come back as
  *       class 1; its first block goes to F), or a fresh pool (not
  *       modelled: nothing);
  *     - a give_away (heap_collect) of a pool it holds.
- *  P (popper()): POPS mallocs of a class it holds no pool of, by
- *     shared_take(c) alone (it pops until the stack is empty or it has a
- *     pool of class c: each stale entry dropped, each pool adopted filed
- *     under its own class); between them, and after, it may give away a
- *     pool it holds; it may stop at any moment.
+ *  P (taker()): TAKES mallocs of a class it holds no pool of, by
+ *     shared_take(c) alone (until the map is empty or it has a pool of
+ *     class c: each stale bit dropped, each pool adopted filed under its
+ *     own class); between them, and after, it may give away a pool it
+ *     holds; it may stop at any moment.
  *  F (freer()): frees the blocks it holds, in any order: into a pool it
  *     holds, the owner's free (the last block out gives the pool back to
  *     its arena); else a remote free (pool_push_remote), and if the word it
@@ -47,75 +50,72 @@
  *     (heap_adopt: take the list; an empty pool goes back to the arena).
  *     It may give away a pool it holds (its heap's collect, which
  *     heap_adopt runs). It ends when it has nothing to free and O is done.
- * So a pool can be: on a stack while a freer adopts it (stale entry), given
- * back to its arena and taken for class 1 with its entry still on class
- * 0's stack, abandoned again while that entry is there (no second push) or
- * after a popper cleared shared_on (pushed on class 1's stack), popped from
- * class 0's stack and adopted as a class 1 pool; poppers and freers race
- * for the flag.
+ * So a pool can be: marked while a freer adopts it (stale bit), given back
+ * to its arena and taken for class 1 with its bit still in class 0's map,
+ * abandoned again and marked in class 1's map (in two maps at once), taken
+ * from class 0's map and adopted as a class 1 pool; takers and freers race
+ * for the flag, two takers for a bit, and takers' clears of the arena bit
+ * against marks.
  *
  * Granularity: one Promela step per atomic operation on a shared word
- * (head[c], shared_on, shared_next, remote). What only a pool's holder can
- * touch (count, the class, the lists of its heap, the remote list it just
- * took) is folded into the neighbouring step.
+ * (leaf[c], abit[c], remote). What only a pool's holder can touch (count,
+ * the class, the lists of its heap, the remote list it just took) is
+ * folded into the neighbouring step.
  *
  * Abstractions (MAPPING.md has the full list): spin is sequentially
- * consistent (the acquire/release argument of shared.c's header is not
- * checked here). A pool is its count of blocks out (live or on its remote
- * list), its remote word (ABANDONED + the list's length), its class, and
- * the shared fields; blocks are counts. NB (the class's block count) is
- * large enough that no pool fills up: FULL (models 1, 3) is left out, so
- * has_free is always true, and abandon_flagged's full pools (a full pool ABANDONED without
- * a push, maybe while a stale entry of it is on a stack) is not modelled.
- * The arena is a set (model 2); an empty pool always goes back
- * (OBMT_KEEP_EMPTY_POOLS 0). A malloc's block from a pool taken from a
- * stack is freed back at once (not modelled); the block of a pool from the
+ * consistent, as the code's map operations are (seq_cst); the acquire/
+ * release pairs on `remote` are not checked here. One arena: the scan over
+ * arena words is one bit per class (every arena's word and bit follow the
+ * same steps). A pool is its count of blocks out (live or on its remote
+ * list), its remote word (ABANDONED + the list's length) and its class;
+ * blocks are counts. NB (the class's block count) is large enough that no
+ * pool fills up: FULL (models 1, 3) is left out, so has_free is always
+ * true, and abandon_flagged's full pools (ABANDONED without a mark) are
+ * not modelled. The arena is a set (model 2); an empty pool always goes
+ * back (OBMT_KEEP_EMPTY_POOLS 0). A malloc's block from a pool taken from
+ * a map is freed back at once (not modelled); the block of a pool from the
  * arena goes to F. heap_adopt's collect, heap ticks and lenders are the
  * choice to give away a held pool at any moment; remote batches are handed
- * over at once. The generation is small (GEN < 250 asserted; the code: 32
- * bits). Fork is not modelled.
+ * over at once. Fork is not modelled.
  *
  * Checks (assertions):
- *  (1) a pool has at most one holder: adopting (popper's CAS, freer's CAS)
+ *  (1) a pool has at most one holder: adopting (taker's CAS, freer's CAS)
  *      and taking from the arena assert that nobody holds it and that it
  *      is not in the arena; only the holder gives it away or back; a pool
  *      with ABANDONED set has no holder.
- *  (2) after every step that writes a head, shared_next or shared_on, the
- *      stacks are walked: acyclic, every pool on at most one stack at most
- *      once, exactly the pools pushed and not popped since (ghost
- *      onstack), each with shared_on set.
+ *  (2) the arena bit, at every step: leaf[c] != 0 implies abit[c], or a
+ *      marker is between its fetch_or and its load (and set) of the arena
+ *      bit (ghost asetting), or a taker is between its clear of
+ *      the arena bit and its load (and set) after it (ghost window).
  *  (3) a pool ABANDONED with a free block (ghost `watch`, set by the CAS
- *      that set the flag, cleared by the one that clears it) is, at every
- *      step, on a stack, or popped by a popper that has not yet looked at
- *      `remote` (ghost inpop: from its pop until its load, or its CAS,
- *      finds the flag; its clear of shared_on comes first), or its pusher
- *      (some pusher) is between its CAS and its push or its exchange that
- *      found shared_on set (ghost pushing, a count). At the end (every
- *      process done): on a stack.
- *  (4) a popper adopts only by the CAS that clears ABANDONED (the flag is
+ *      that set the flag, cleared by the one that clears it) has, at every
+ *      step, its bit in its class's map, or its abandoner is between its
+ *      CAS and its mark (ghost marking), or a taker cleared its bit and has
+ *      not yet found, in `remote`, the flag gone or cleared it (ghost
+ *      intake).
+ *  (4) a taker adopts only by the CAS that clears ABANDONED (the flag is
  *      in the word it replaces), never a pool in the arena or held.
- *  - at the end: each pool's count is the blocks F holds plus its remote
- *    list; a pool in the arena has count 0, remote 0 and no holder.
+ *  - at the end (every process done): (2) and (3) with no ghost in flight:
+ *    every watched pool has its bit and its arena bit set, so the next
+ *    malloc of its class finds it; each pool's count is the blocks F holds
+ *    plus its remote list; a pool in the arena has count 0, remote 0 and
+ *    no holder.
  *  - -DTERM: LTL `term`, <> ended: every run ends (pan -a).
  *  - -DCOVER: pan prints "COVERED: n n ..." at exit, the tags executed.
  *
  * Negative checks (spin must find a violation):
- *  -DNOGEN              the head word has no generation: a popper whose
- *                       top was popped and pushed again meanwhile installs
- *                       its stale next (a pool popped since, and given
- *                       back): the walk of the stack finds a pool that is
- *                       not on it (check 2).
- *  -DBROKEN_NO_ON_FLAG  push without the shared_on exchange: a pool
- *                       abandoned again while its entry is on the stack is
- *                       pushed twice (check 2).
- *  -DBROKEN_CLEAR_LATE  the popper loads `remote` before it clears
- *                       shared_on: it pops a stale entry (the pool was
- *                       adopted and given back since) and sees no
- *                       ABANDONED; the pool is taken from the arena and
- *                       abandoned again, its abandoner finds shared_on
- *                       still set and does not push, the popper drops the
- *                       entry: an abandoned pool with free blocks on no
- *                       stack and held by nobody (check 3).
+ *  -DBROKEN_MARK_FIRST  the abandoner marks before its CAS: a taker clears
+ *                       the bit, finds no ABANDONED and drops it; the CAS
+ *                       then leaves the pool ABANDONED with no bit (3).
+ *  -DBROKEN_LOOK_FIRST  the taker loads `remote` before it clears the bit:
+ *                       it sees no ABANDONED (a freer adopted the pool),
+ *                       the pool is abandoned and marked again (the bit
+ *                       was still set: no change), the taker clears the
+ *                       bit and drops it: ABANDONED with no bit (3).
+ *  -DBROKEN_NO_RECHECK  the taker clears the arena bit without loading the
+ *                       word again: a mark between its load and its clear
+ *                       (which found the arena bit still set) is left with
+ *                       no arena bit (2).
  */
 
 #ifndef NB0
@@ -128,7 +128,7 @@
 #define POPS 2          /* P's mallocs (shared_take) */
 #endif
 #define NB 6            /* blocks per pool (class_blocks): no pool fills up */
-#define NP 2            /* pools 0, 1 (pool number + 1 on the stacks) */
+#define NP 2            /* pools 0, 1 (bits 0, 1 of an arena's word) */
 #define NC 2            /* classes 0, 1 */
 #define NONE 9
 
@@ -154,19 +154,9 @@ static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 128; i+
 #define RONE     2
 #define RLIST(w) ((w) >> 1)
 
-/* g_shared[c].head: gen << 2 | (pool number + 1), 0 empty */
-#define TOP(h)   ((h) & 3)
-#define GEN(h)   ((h) >> 2)
-#ifdef NOGEN
-#define NEWHEAD(h, n) (n)
-#else
-#define NEWHEAD(h, n) ((((h) >> 2) + 1) << 2 | (n))
-#endif
-
-short head[NC];
+byte leaf[NC];               /* g_shared_pools[c][0]: bit p */
+bit abit[NC];                /* g_shared[c].arenas[0], bit 0 */
 byte remote[NP];
-bit shared_on[NP];
-byte shared_next[NP];        /* pool number + 1, 0: none */
 
 /* the holder's fields of each pool */
 byte count[NP];              /* blocks out: live, or on the remote list */
@@ -176,52 +166,39 @@ byte cls[NP];                /* szidx */
 byte holder[NP];             /* ID_O, ID_P, ID_F, or 0 */
 bool in_arena[NP];           /* given back (arena_give_pool) */
 byte bag[NP];                /* blocks of the pool that F holds */
-byte onstack[NP];            /* c + 1: pushed on stack c and not popped since */
-byte inpop[NP];              /* poppers that popped it and have not yet looked at remote */
-byte pushing[NP];            /* pushers between their CAS (ABANDONED) and their push */
+byte marking[NP];            /* abandoners between their CAS and their mark */
+byte intake[NP];             /* takers that cleared its bit and have not yet decided */
+byte asetting[NC];           /* markers between their fetch_or and their arena bit (load, set) */
+byte window[NC];             /* takers between their clear of the arena bit and the load after */
 bit watch[NP];               /* ABANDONED, set with a free block */
 bool o_done;
 byte ndone;
 bool ended;
 
-hidden byte ck_k, ck_n, ck_s, ck_seen;
+hidden byte ck_k;
 
 #define HOLDS(who, c) ((holder[0] == who && cls[0] == c) || (holder[1] == who && cls[1] == c))
+#define BIT(p) (1 << (p))
 
 /* Checks (2) and (3) and part of (1), in the step that may break them. */
 inline check()
 {
-    ck_seen = 0;
     ck_k = 0;
     do
     :: ck_k < NC ->
-        assert(GEN(head[ck_k]) < 250);
-        ck_n = TOP(head[ck_k]);
-        ck_s = 0;
-        do
-        :: ck_n != 0 ->
-            assert(ck_n <= NP && ck_s < NP);                 /* acyclic */
-            assert(!(ck_seen & (1 << (ck_n - 1))));         /* on one stack, once */
-            ck_seen = ck_seen | (1 << (ck_n - 1));
-            assert(onstack[ck_n - 1] == ck_k + 1);          /* pushed there, not popped */
-            assert(shared_on[ck_n - 1]);
-            ck_n = shared_next[ck_n - 1];
-            ck_s++
-        :: else -> break
-        od;
+        assert(leaf[ck_k] == 0 || abit[ck_k] || asetting[ck_k] > 0 || window[ck_k] > 0);   /* (2) */
         ck_k++
     :: else -> break
     od;
     ck_k = 0;
     do
     :: ck_k < NP ->
-        assert(onstack[ck_k] == 0 || (ck_seen & (1 << ck_k)));
-        assert(!watch[ck_k] || onstack[ck_k] != 0 || inpop[ck_k] != 0 || pushing[ck_k] != 0);
+        assert(!watch[ck_k] || (leaf[cls[ck_k]] & BIT(ck_k)) || marking[ck_k] > 0 || intake[ck_k] > 0);  /* (3) */
         assert(!(remote[ck_k] & RAB) || holder[ck_k] == 0);
         ck_k++
     :: else -> break
     od;
-    ck_k = 0; ck_n = 0; ck_s = 0; ck_seen = 0
+    ck_k = 0
 }
 
 /* give_back (disown: remote asserted 0; arena_give_pool: model 2) */
@@ -244,44 +221,46 @@ inline adopt_place(p, w)
     fi
 }
 
-/* shared_push(p, c) */
-inline shared_push(p, c)
+/* shared_mark(p, c) */
+inline shared_mark(p, c)
 {
-#ifndef BROKEN_NO_ON_FLAG
-    d_step { HIT(1);                                            /* S1 */
-        old = shared_on[p];
-        shared_on[p] = 1;
+    d_step { HIT(31);                                           /* S31 */
         if
-        :: old -> pushing[p]--; HIT(2)                          /* S2 */
-        :: else -> skip
+        :: leaf[c] & BIT(p) ->
+            old = 1;
+#ifndef BROKEN_MARK_FIRST
+            marking[p]--;
+#endif
+            skip
+        :: else -> old = 0
         fi;
         check()
     };
-#else
-    d_step { shared_on[p] = 1; old = 0; check() };
-#endif
     if
-    :: !old ->
-        d_step { top = head[c]; HIT(3) };                       /* S3 */
-        do
-        :: d_step { shared_next[p] = TOP(top); check(); HIT(4) };   /* S4 */
-            atomic { HIT(5);                                    /* S5 */
-                if
-                :: head[c] == top ->
-                    assert(onstack[p] == 0);                    /* (2): at most once */
-                    head[c] = NEWHEAD(top, p + 1);
-                    onstack[p] = c + 1;
-                    pushing[p]--;
-                    check();
-                    break
-                :: else -> top = head[c]
-                fi
-            }
-        od
-    :: else -> skip
+    :: old -> HIT(32)                                           /* S32 */
+    :: else ->
+        d_step { HIT(1);                                        /* S1 */
+            leaf[c] = leaf[c] | BIT(p);
+#ifndef BROKEN_MARK_FIRST
+            marking[p]--;
+#endif
+            asetting[c]++;
+            check()
+        };
+        d_step { HIT(2);                                        /* S2 */
+            old = abit[c];
+            if
+            :: old -> asetting[c]--
+            :: else -> skip
+            fi;
+            check()
+        };
+        if
+        :: !old -> d_step { abit[c] = 1; asetting[c]--; check(); HIT(16) }  /* S16 */
+        :: else -> skip
+        fi
     fi;
-    old = 0;
-    top = 0
+    old = 0
 }
 
 /* heap_release_unowned(h, p, w), after the caller took the list w (folded
@@ -291,6 +270,10 @@ inline release_unowned(p)
     do
     :: d_step { count[p] == 0 -> give_back(p); HIT(25) }; break  /* S25 */
     :: else ->
+#ifdef BROKEN_MARK_FIRST
+        c = cls[p];
+        shared_mark(p, c);
+#endif
         atomic { HIT(26);                                       /* S26 */
             c = cls[p];
             hf = count[p] < NB;
@@ -300,7 +283,9 @@ inline release_unowned(p)
                 remote[p] = RAB;
                 holder[p] = 0;
                 watch[p] = hf;
-                pushing[p] = pushing[p] + hf;
+#ifndef BROKEN_MARK_FIRST
+                marking[p] = marking[p] + hf;
+#endif
                 check();
                 ok = true
             :: else -> ok = false
@@ -309,10 +294,12 @@ inline release_unowned(p)
         if
         :: ok ->
             ok = false;
+#ifndef BROKEN_MARK_FIRST
             if
-            :: hf -> HIT(27); shared_push(p, c)                 /* S27 */
+            :: hf -> HIT(27); shared_mark(p, c)                 /* S27 */
             :: else -> skip
             fi;
+#endif
             break
         :: else ->
             d_step { w = remote[p]; remote[p] = 0; count[p] = count[p] - RLIST(w); HIT(28) }  /* S28 */
@@ -337,103 +324,138 @@ inline give_away(p)
     release_unowned(p)
 }
 
-/* shared_take(h, c): sets took (usedpools[c] not NULL at the end). It
- * pops until the stack is empty or a pool of class c is filed. */
+/* shared_adopt(h, pp) after the taker cleared pp's bit: sets ok if it
+ * adopted the pool */
+inline shared_adopt(pp)
+{
+    d_step { HIT(11);                                           /* S11 */
+        w = remote[pp];
+        if
+        :: !(w & RAB) -> intake[pp]--
+        :: else -> skip
+        fi;
+        check()
+    };
+    do
+    :: d_step { !(w & RAB) -> HIT(12) }; ok = false; break      /* S12 */
+    :: else ->
+        atomic { HIT(13);                                       /* S13 */
+            if
+            :: remote[pp] == w ->
+                /* (4): the flag cleared by this CAS; nobody holds the pool */
+                assert((w & RAB) && holder[pp] == 0 && !in_arena[pp] && intake[pp] > 0);
+                remote[pp] = 0;
+                holder[pp] = me;
+                watch[pp] = 0;
+                intake[pp]--;
+                check();
+                ok = true;
+                break
+            :: else ->
+                w = remote[pp];
+                if
+                :: !(w & RAB) -> intake[pp]--; check()
+                :: else -> skip
+                fi
+            fi
+        }
+    od;
+    if
+    :: ok -> d_step { adopt_place(pp, w); HIT(14) }             /* S14 */
+    :: else -> skip
+    fi;
+    w = 0
+}
+
+/* shared_take(h, c) with take_in_arena(h, c, 0): sets took
+ * (usedpools[c] not NULL at the end) */
 inline shared_take(c)
 {
-    do
-    :: /* shared_pop(c) */
-        d_step { top = head[c]; HIT(6) };                       /* S6 */
+    d_step { m = abit[c]; HIT(3) };                             /* S3 */
+    if
+    :: m ->
         do
-        :: d_step { TOP(top) == 0 -> pp = NONE; HIT(7); HIT(16) }; break  /* S7 */ /* S16 */
-        :: else ->
-            d_step { pp = TOP(top) - 1; nx = NEWHEAD(top, shared_next[pp]); HIT(8) };  /* S8 */
-            atomic { HIT(9);                                    /* S9 */
-                if
-                :: head[c] == top ->
-                    assert(onstack[pp] == c + 1);
-                    head[c] = nx;
-                    onstack[pp] = 0;
-                    inpop[pp]++;
-                    check();
-                    break
-                :: else -> top = head[c]
-                fi
-            }
-        od;
-        top = 0;
-        nx = 0;
-        if
-        :: pp == NONE -> took = HOLDS(me, c); pp = 0; break    /* (false here) */
-        :: else -> skip
-        fi;
-#ifndef BROKEN_CLEAR_LATE
-        d_step { shared_on[pp] = 0; check(); HIT(10) };         /* S10 */
-        /* (back in shared_take) */
-        d_step { HIT(11);                                       /* S11 */
-            w = remote[pp];
+        :: d_step { m = leaf[c]; HIT(4) };                      /* S4 */
             if
-            :: !(w & RAB) -> inpop[pp]--
-            :: else -> skip
-            fi;
-            check()
-        };
-#else
-        d_step { w = remote[pp]; if :: !(w & RAB) -> inpop[pp]-- :: else -> skip fi; check() };
-        d_step { shared_on[pp] = 0; check() };
-#endif
-        do
-        :: d_step { !(w & RAB) -> HIT(12) }; break              /* S12 */
-        :: else ->
-            atomic { HIT(13);                                   /* S13 */
-                if
-                :: remote[pp] == w ->
-                    /* (4): the flag cleared by this CAS; nobody holds the pool */
-                    assert((w & RAB) && holder[pp] == 0 && !in_arena[pp] && inpop[pp] > 0);
-                    remote[pp] = 0;
-                    holder[pp] = me;
-                    watch[pp] = 0;
-                    inpop[pp]--;
-                    check();
-                    ok = true;
-                    break
-                :: else ->
-                    w = remote[pp];
+            :: m == 0 ->
+                /* the word is empty: clear the arena's bit, look again */
+                d_step { abit[c] = 0; window[c]++; check(); HIT(5) };   /* S5 */
+#ifndef BROKEN_NO_RECHECK
+                d_step { HIT(6);                                /* S6 */
+                    m = leaf[c];
                     if
-                    :: !(w & RAB) -> inpop[pp]--; check()
+                    :: m == 0 -> window[c]--
                     :: else -> skip
+                    fi;
+                    check()
+                };
+                if
+                :: m -> d_step { abit[c] = 1; window[c]--; check(); HIT(7) }   /* S7 */
+                :: else -> skip
+                fi;
+#else
+                d_step { window[c]--; check() };
+#endif
+                m = 0;
+                break
+            :: else ->
+                pp = ((m & 1) -> 0 : 1);
+#ifdef BROKEN_LOOK_FIRST
+                d_step { w = remote[pp] };
+#endif
+                d_step { HIT(8);                                /* S8 */
+                    old = leaf[c];
+                    leaf[c] = leaf[c] & (255 - BIT(pp));
+                    if
+                    :: old & BIT(pp) -> intake[pp]++
+                    :: else -> skip
+                    fi;
+                    check()
+                };
+                if
+                :: !(old & BIT(pp)) -> HIT(9)                   /* S9 */
+                :: else ->
+#ifndef BROKEN_LOOK_FIRST
+                    shared_adopt(pp);
+#else
+                    d_step { if :: !(w & RAB) -> intake[pp]-- :: else -> skip fi; check() };
+                    if
+                    :: !(w & RAB) -> ok = false
+                    :: else ->
+                        atomic {
+                            if
+                            :: remote[pp] == w -> assert(holder[pp] == 0); remote[pp] = 0; holder[pp] = me; watch[pp] = 0; intake[pp]--; check(); ok = true
+                            :: else -> ok = false; if :: intake[pp] > 0 -> intake[pp]-- :: else -> skip fi; check()
+                            fi
+                        };
+                        if :: ok -> d_step { adopt_place(pp, w) } :: else -> skip fi
+                    fi;
+                    w = 0;
+#endif
+                    if
+                    :: ok && HOLDS(me, c) -> HIT(10); ok = false; break  /* S10 */
+                    :: else -> ok = false
                     fi
-                fi
-            }
-        od;
-        if
-        :: ok ->
-            ok = false;
-            /* heap_adopt: filed under its own class cls[pp] */
-            d_step { adopt_place(pp, w); HIT(14) };             /* S14 */
-            if
-            :: HOLDS(me, c) -> HIT(15); took = true             /* S15 */
-            :: else -> skip
+                fi;
+                old = 0;
+                pp = 0
             fi
-        :: else -> skip
-        fi;
-        w = 0;
-        pp = 0;
-        if
-        :: took -> break
-        :: else -> skip
-        fi
-    od
+        od
+    :: else -> skip
+    fi;
+    old = 0;
+    pp = 0;
+    m = 0;
+    took = HOLDS(me, c); HIT(15)                                /* S15 */
 }
 
 proctype owner()
 {
     byte me = ID_O;
-    byte p, c, w, old, pp, nx, i;
-    short top;
+    byte p, c, w, old, pp, m, i;
     bool hf, ok, took;
 
-    /* its collect gives both pools away (p1 ends on top) */
+    /* its collect gives both pools away */
     give_away(0);
     give_away(1);
     c = NONE;
@@ -476,11 +498,10 @@ proctype owner()
     ndone++
 }
 
-proctype popper()
+proctype taker()
 {
     byte me = ID_P;
-    byte p, c, w, old, pp, nx, i;
-    short top;
+    byte p, c, w, old, pp, m, i;
     bool hf, ok, took;
 
     do
@@ -550,7 +571,6 @@ proctype freer()
 {
     byte me = ID_F;
     byte p, c, w, old;
-    short top;
     bool hf, ok;
 
     do
@@ -580,7 +600,7 @@ init
         :: else -> break
         od;
         run owner();
-        run popper();
+        run taker();
         run freer()
     }
     (ndone == 3);
@@ -588,9 +608,17 @@ init
         check();
         p = 0;
         do
+        :: p < NC ->
+            assert(asetting[p] == 0 && window[p] == 0);
+            assert(leaf[p] == 0 || abit[p]);                    /* (2) at the end */
+            p++
+        :: else -> break
+        od;
+        p = 0;
+        do
         :: p < NP ->
-            assert(inpop[p] == 0 && pushing[p] == 0);
-            assert(!watch[p] || onstack[p] != 0);                /* (3) at the end */
+            assert(intake[p] == 0 && marking[p] == 0);
+            assert(!watch[p] || ((leaf[cls[p]] & BIT(p)) && abit[cls[p]]));   /* (3) at the end */
             if
             :: in_arena[p] ->
                 assert(count[p] == 0 && remote[p] == 0 && holder[p] == 0 && bag[p] == 0)

@@ -5,10 +5,14 @@
  *     an arena. The blocks left live in them stay intact and are freed later
  *     as remote frees into the taker's pools.
  *  2. The pools a thread leaves at exit with free blocks go the same way.
- *  3. A stale entry (the pool was adopted by a freer after it was pushed)
- *     is dropped by the malloc that pops it: it does not adopt a pool
+ *  3. A stale bit (the pool was adopted by a freer after it was marked)
+ *     is dropped by the malloc that meets it: it does not adopt a pool
  *     another heap owns.
- *  4. A pool more than a quarter used stays with its heap. */
+ *  4. A pool more than a quarter used stays with its heap.
+ *  5. A pool with a stale bit in one class's map (adopted by a freer after
+ *     it was marked), emptied, reused for another class and abandoned again
+ *     is found by that class's mallocs (with one stack per class and one
+ *     link per pool, the stale entry kept it off the new class's stack). */
 #include "internal.h"
 #include "unit_util.h"
 
@@ -202,8 +206,8 @@ static void test_exit_gives_away(void)
     free_leftovers(&L);
 }
 
-/* 3: a freer adopts a pool after it went to the shared level: the entry
- * on the stack is stale, and a malloc that pops it must leave the pool. */
+/* 3: a freer adopts a pool after it went to the shared level: its bit in
+ * the map is stale, and a malloc that meets it must leave the pool. */
 static void *free_one(void *arg)
 {
     obmt_free(arg);
@@ -211,7 +215,7 @@ static void *free_one(void *arg)
     return NULL;
 }
 
-static void test_stale_entry(void)
+static void test_stale_bit(void)
 {
     static struct leftovers L;
     memset(&L, 0, sizeof L);
@@ -221,7 +225,7 @@ static void test_stale_entry(void)
     pool_header *p0 = L.pools[0];
     CHECK(obmt_load_acquire(&p0->owner) == OWNER_ABANDONED);
     /* Another thread frees one live block of pool 0, adopts the pool, and
-     * stays alive: pool 0's entry on the stack is stale. */
+     * stays alive: pool 0's bit in the map is stale. */
     struct parked P;
     park_start(&P, free_one, L.live[0][0]);
     L.live[0][0] = NULL;
@@ -234,8 +238,8 @@ static void test_stale_entry(void)
     CHECK_MSG(stats().pools_from_shared - from0 == POOLS - 1, "%llu pools from the shared level, expected %d",
               (unsigned long long)(stats().pools_from_shared - from0), POOLS - 1);
     CHECK(obmt_load_acquire(&p0->owner) == holder); /* left to its owner */
-    /* The holder exits: pool 0 is abandoned again, and pushed again (the
-     * popper cleared its flag), so the next consumer finds it. */
+    /* The holder exits: pool 0 is abandoned again and marked again, so the
+     * next consumer finds it. */
     park_end(&P);
     from0 = stats().pools_from_shared;
     C = consume(&L, per - 1);
@@ -272,6 +276,62 @@ static void test_threshold(void)
     free(b);
 }
 
+/* 5: the misfiled pool. */
+struct reuse {
+    void *stale_block;   /* the live block of a pool marked in class A's map */
+    unsigned size_b;
+    pool_header *p;      /* that pool */
+    void *kept;          /* its block of class B, left live at exit */
+};
+
+static void *reuse_for_b(void *arg)
+{
+    struct reuse *R = arg;
+    obmt_free(obmt_malloc(16)); /* this thread's heap */
+    obmt_free(R->stale_block);
+    heap_flush_remote(heap_self()); /* the hand-over adopts p, which empties: cached */
+    CHECK(obmt_load_acquire(&R->p->owner) == heap_self());
+    R->kept = obmt_malloc(R->size_b); /* class B: the cached empty pool p */
+    CHECK_MSG(R->kept && pool_of(R->kept) == R->p, "class B's block not from the cached pool");
+    memset(R->kept, 0x5A, R->size_b);
+    return NULL; /* exit: p, class B with a free block, abandoned */
+}
+
+static void test_misfiled(void)
+{
+    static struct leftovers L;
+    memset(&L, 0, sizeof L);
+    L.keep_per_pool = 1;
+    run_in_thread(producer, &L); /* class A's pools, each with one live block, marked */
+    pool_header *p0 = L.pools[0];
+    CHECK(obmt_load_acquire(&p0->owner) == OWNER_ABANDONED);
+    struct reuse R = { .stale_block = L.live[0][0], .size_b = 336, .p = p0 };
+    L.live[0][0] = NULL;
+    run_in_thread(reuse_for_b, &R);
+    CHECK(obmt_load_acquire(&p0->owner) == OWNER_ABANDONED && p0->szidx == size_class(R.size_b));
+    /* A malloc of class B in a fresh thread: pool p0, not a fresh pool. */
+    unsigned saved = SIZE;
+    SIZE = R.size_b;
+    static struct leftovers only_p0;
+    memset(&only_p0, 0, sizeof only_p0);
+    only_p0.pools[0] = p0;
+    struct consumer *C = consume(&only_p0, class_blocks(size_class(R.size_b)) - 1);
+    CHECK_MSG(C->from_leftovers == C->want, "%u of %u class B blocks from the reused pool", C->from_leftovers,
+              C->want);
+    CHECK_MSG(C->pools_taken == 0, "%llu pools taken from arenas", (unsigned long long)C->pools_taken);
+    SIZE = saved;
+    unsigned char *k = R.kept;
+    for (unsigned i = 0; i < R.size_b; i++)
+        CHECK(k[i] == 0x5A);
+    obmt_free(k);
+    for (unsigned j = 1; j < POOLS; j++)
+        if (L.live[j][0]) {
+            unsigned char *b = L.live[j][0];
+            CHECK(b[0] == 0xA5 && b[SIZE - 1] == 0xA5);
+            obmt_free(b);
+        }
+}
+
 int main(void)
 {
     SIZE = 256;
@@ -279,9 +339,11 @@ int main(void)
     SIZE = 272;
     test_exit_gives_away();
     SIZE = 288;
-    test_stale_entry();
+    test_stale_bit();
     SIZE = 304;
     test_threshold();
+    SIZE = 320;
+    test_misfiled();
     printf("unit_shared: ok\n");
     return 0;
 }
