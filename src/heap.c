@@ -523,7 +523,11 @@ void heap_release_unowned(struct heap *h, pool_header *p, uintptr_t w)
         unsigned c = p->szidx;
         bool has_free = p->count < class_blocks(c);
         uintptr_t expected = 0;
-        if (obmt_cas_release(&p->remote, &expected, REMOTE_ABANDONED)) {
+        /* seq_cst: shared_mark's first load may find the pool's bit set
+         * and return; the taker that clears that bit must then see this
+         * ABANDONED (store, load on one side; RMW, load on the other:
+         * Dekker's pattern, shared.c). */
+        if (obmt_cas_seq_cst(&p->remote, &expected, REMOTE_ABANDONED)) {
             if (has_free)
                 shared_mark(p, c); /* for any thread's malloc (shared.c) */
             return;

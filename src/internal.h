@@ -465,8 +465,10 @@ enum pool_state { /* owner-only view, see the life cycle above */
  *                child), exiting owner      load
  *                (set ABANDONED), adopter,  the reclaim pass:
  *                the reclaim pass (every    acquire load, CAS
- *                block on the list ->       acq_rel
- *                RECLAIMED; reclaim.c)
+ *                block on the list ->       acq_rel; the CAS that
+ *                RECLAIMED; reclaim.c)      sets ABANDONED and a
+ *                                           shared taker's load:
+ *                                           seq_cst (shared.c)
  * returned_next  the freer that cleared     plain, before the       owner, after its acquire
  *                FULL; the reclaim pass     release push            exchange of heap->returned;
  *                (its stack's tail)                                 the pass after its CAS

@@ -58,7 +58,13 @@
  *   seq_cst) before it reads `remote`: a taker that cleared the bit is the
  *   one that looks at the pool for that marking, and if a marker found the
  *   bit set, the taker's clear comes after that marker's CAS, so its read
- *   of `remote` sees the ABANDONED the marker set (or a later word). Most
+ *   of `remote` sees the ABANDONED the marker set (or a later word). That
+ *   is Dekker's pattern (the marker: CAS remote, load the word; the taker:
+ *   RMW the word, load remote), so the abandoning CAS and the taker's load
+ *   of `remote` are seq_cst too: with a release CAS and an acquire load,
+ *   C11 (and arm64's LDAPR) would let the taker read the word before the
+ *   ABANDONED; x86-64's lock cmpxchg and mov are the same instructions
+ *   either way. Most
  *   marks find their bit set: a pool adopted by a freer and abandoned again
  *   while its old bit waits (larson: 5.1 million marks, 0.6 million RMWs;
  *   every mark an RMW cost larson/2/1000 3-6%).
@@ -149,7 +155,7 @@ void shared_mark(pool_header *p, unsigned c)
 /* Adopt p if it is still ownerless (the CAS that clears ABANDONED). */
 static bool shared_adopt(struct heap *h, pool_header *p)
 {
-    uintptr_t w = obmt_load_acquire(&p->remote);
+    uintptr_t w = obmt_load_seq_cst(&p->remote); /* seq_cst: see the marks' early return */
     do {
         if (!(w & REMOTE_ABANDONED))
             return false; /* adopted since it was marked: the bit was stale */
