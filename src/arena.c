@@ -652,6 +652,11 @@ size_t arena_slots_used(void)
     return slots_used();
 }
 
+size_t arena_slots_used_sc(void)
+{
+    return slots_used_sc();
+}
+
 int arena_slot_virgin(size_t slot)
 {
     uint64_t s = obmt_load_acquire(&g_arenas[slot].state);

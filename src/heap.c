@@ -805,6 +805,7 @@ static void heap_atfork_child(void)
      * (ARMED ones included, see below) keep taking remote frees; they are
      * never lost, only not reused. */
     arena_atfork_child();
+    shared_atfork_child();
     reclaim_atfork_child();
     background_atfork_child();
     struct heap *me = heap_self(); /* no lender ran across the fork (prepare) */

@@ -295,6 +295,8 @@ OBMT_HIDDEN void arena_atfork_child(void);
  * -1 if the arena is not committed now (decommitted, being set up or
  * committed again, or failed). Any thread; a snapshot of the state word. */
 OBMT_HIDDEN size_t arena_slots_used(void);
+/* The same with a seq_cst load (a scan ordered after earlier seq_cst steps). */
+OBMT_HIDDEN size_t arena_slots_used_sc(void);
 OBMT_HIDDEN int arena_slot_virgin(size_t slot);
 /* Free pools whose pages the purge gave back, since start-up. */
 OBMT_HIDDEN uint64_t arena_pools_purged(void);
@@ -1000,6 +1002,9 @@ OBMT_HIDDEN void shared_mark(pool_header *p, unsigned c);
  * in class c's bitmap, lowest address first, until usedpools[c] has one.
  * true if it has. */
 OBMT_HIDDEN bool shared_take(struct heap *h, unsigned c);
+/* Fork child: the arena bits again from the words (a marker cut by the
+ * fork between its word and its arena bit). */
+OBMT_HIDDEN void shared_atfork_child(void);
 /* Pools marked, and pools adopted from a map (fetch_add relaxed; stats). */
 OBMT_HIDDEN extern uint64_t g_pools_shared, g_pools_from_shared;
 

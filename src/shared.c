@@ -86,13 +86,17 @@
  * adopts (or loses to a freer that adopts it); one abandoned again after its
  * load is marked again by its new abandoner.
  *
- * Memory: one 64-bit word per arena and class (`OBMT_NCLASSES` * 8 bytes
- * per arena slot, in BSS: only slots in use are ever touched) and 4 KiB per
- * class for the arena bits. A class's words are contiguous, so that marks
- * and takes of different classes do not share a cache line (laid out by
- * arena, larson's exiting thread marking and its successor taking fought
- * over one arena's lines: shared_mark 2.4% -> 6.9% of its cycles). A scan reads the arena words up to the slots in
- * use (arena_slots_used), 64 arenas (128 MiB) a word.
+ * Memory: one 64-bit word per arena and class, a row of 256 KiB per class
+ * (OBMT_MAX_ARENAS words) in BSS, and 4 KiB per class for the arena bits;
+ * only the pages of slots in use are touched: a class's first mark touches
+ * two pages (all classes marked: about 94 pages, 376 KiB, against a cache
+ * line per class for the stacks). A class's words are contiguous, so that
+ * marks and takes of different classes do not share a cache line (laid out
+ * by arena, larson's exiting thread marking and its successor taking
+ * fought over one arena's lines: shared_mark 2.4% -> 6.9% of its cycles).
+ * A scan reads the arena words up to the slots in use (a seq_cst load, so
+ * that it is ordered after the taker's earlier steps), 64 arenas (128 MiB)
+ * a word.
  *
  * Nothing here is on a fast path: marks come from collects and exits,
  * takes from malloc's slow path when a class has no pool in the heap. A
@@ -103,17 +107,29 @@
  * ==== Limits ======================================================================
  *
  *  - Hidden for a moment: a pool whose abandoner is between its CAS and its
- *    mark, a pool whose bit a taker cleared and whose `remote` it has not
- *    yet looked at (both: one pool per thread), and the pools marked in an
- *    arena while a taker sits between clearing that arena's bit and loading
- *    its word again (two instructions; a taker preempted there hides them
- *    until it runs again). A malloc that takes a fresh pool meanwhile does
- *    not see them.
- *  - Fork: a taker cut by the fork between clearing a pool's bit and its
- *    CAS leaves in the child a pool with no bit (free still adopts it); one
- *    cut between clearing an arena's bit and loading its word leaves that
- *    arena's pools without the arena bit in the child until the next mark
- *    there.
+ *    mark, or whose abandoner returned early while the marker that set the
+ *    bit is still between its fetch_or and its arena bit; a pool whose bit
+ *    a taker cleared and whose `remote` it has not yet looked at (each: one
+ *    pool per thread); the pools marked in an arena while a taker sits
+ *    between clearing that arena's bit and loading its word again (two
+ *    instructions; a taker preempted there hides them until it runs again).
+ *    And a scan is not a snapshot: a pool marked behind its cursor (an
+ *    arena it has passed), or in an arena counted after its load of the
+ *    slots in use, is not seen by it. A malloc that takes a fresh pool
+ *    meanwhile does not see them; none of them is lost (their bits stay).
+ *  - A malloc that meets stale bits of pools now of other classes adopts
+ *    those pools (it cannot tell before its CAS), and lets each go again at
+ *    once, marked in its own class's map, if its heap has a pool of that
+ *    class: kept, it would wait behind the heap's head of that class until
+ *    the heap's next collect. A pool of a class the heap has none of stays
+ *    (as the head of that class, it serves the heap's next malloc there).
+ *  - Fork: in the child, a taker cut by the fork between clearing a pool's
+ *    bit and its CAS, or a marker cut between its CAS and its fetch_or,
+ *    leaves a pool with no bit (free still adopts it); a marker cut between
+ *    the word and the arena bit, or a taker between clearing an arena's bit
+ *    and loading the word, would leave the arena's bit clear: the child's
+ *    handler (shared_atfork_child) sets the arena bit of every non-zero
+ *    word again.
  *  - A thread's own free of a live block in a pool its heap gave away is a
  *    remote free (batched; the hand-over adopts the pool back).
  */
@@ -152,14 +168,22 @@ void shared_mark(pool_header *p, unsigned c)
     obmt_fetch_add_relaxed(&g_pools_shared, 1);
 }
 
-/* Adopt p if it is still ownerless (the CAS that clears ABANDONED). */
-static bool shared_adopt(struct heap *h, pool_header *p)
+/* Adopt p if it is still ownerless (the CAS that clears ABANDONED). A pool
+ * of another class than c (its bit was stale: reused since) whose class
+ * already has a pool in h is let go again at once, marked in its own
+ * class's map: kept, it would sit behind h's head of that class, mostly
+ * free and out of every taker's reach until h's next collect. */
+static bool shared_adopt(struct heap *h, pool_header *p, unsigned c)
 {
     uintptr_t w = obmt_load_seq_cst(&p->remote); /* seq_cst: see the marks' early return */
     do {
         if (!(w & REMOTE_ABANDONED))
             return false; /* adopted since it was marked: the bit was stale */
     } while (!obmt_cas_acq_rel(&p->remote, &w, (uintptr_t)0));
+    if (p->szidx != c && h->usedpools[p->szidx]) {
+        heap_release_unowned(h, p, w & ~REMOTE_ABANDONED);
+        return false;
+    }
     obmt_fetch_add_relaxed(&g_pools_from_shared, 1);
     heap_adopt(h, p, w & ~REMOTE_ABANDONED);
     return true;
@@ -182,7 +206,7 @@ static bool take_in_arena(struct heap *h, unsigned c, size_t slot)
         unsigned i = (unsigned)__builtin_ctzll(m);
         if (!(obmt_fetch_and_seq_cst(word, ~((uint64_t)1 << i)) & ((uint64_t)1 << i)))
             continue; /* another taker cleared it first */
-        if (shared_adopt(h, pool_by_number(slot * NPOOLS + i)) && h->usedpools[c])
+        if (shared_adopt(h, pool_by_number(slot * NPOOLS + i), c) && h->usedpools[c])
             return true;
     }
 }
@@ -191,7 +215,7 @@ bool shared_take(struct heap *h, unsigned c)
 {
     /* Each turn removes one bit (a stale one, set once per abandonment, is
      * dropped once), so the work is paid for by the marks. */
-    size_t words = (arena_slots_used() + 63) / 64;
+    size_t words = (arena_slots_used_sc() + 63) / 64;
     for (size_t j = 0; j < words; j++) {
         uint64_t a = obmt_load_seq_cst(&g_shared[c].arenas[j]);
         for (; a; a &= a - 1)
@@ -199,4 +223,13 @@ bool shared_take(struct heap *h, unsigned c)
                 return true;
     }
     return h->usedpools[c] != NULL;
+}
+
+void shared_atfork_child(void)
+{
+    size_t slots = arena_slots_used();
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++)
+        for (size_t slot = 0; slot < slots; slot++)
+            if (obmt_load_relaxed(&g_shared_pools[c][slot]))
+                obmt_fetch_or_seq_cst(&g_shared[c].arenas[slot / 64], (uint64_t)1 << (slot % 64));
 }

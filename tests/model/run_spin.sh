@@ -297,10 +297,12 @@ run ln-broken-countfirst lend.pml assert "-DBROKEN_COUNT_FIRST -DNT=1 -DOPS=3" "
 # Model 5: shared.pml (the shared level: per-class bitmaps of abandoned pools)
 run sh-safety shared.pml pass "-DCOVER" "-O1 -DSAFETY" ""
 run sh-safety-nb2 shared.pml pass "-DCOVER -DNB0=2 -DOOPS=1 -DPOPS=1" "-O1 -DSAFETY" ""
+run sh-safety-oops3 shared.pml pass "-DCOVER -DOOPS=3" "-O2 -DSAFETY" ""   # S33: ~40 s, 1 GB
 run sh-term shared.pml pass "-DTERM -DOOPS=1" "-O1" "-a"
 run sh-broken-markfirst shared.pml assert "-DBROKEN_MARK_FIRST" "-O0 -DSAFETY" ""
 run sh-broken-lookfirst shared.pml assert "-DBROKEN_LOOK_FIRST" "-O0 -DSAFETY" ""
 run sh-broken-norecheck shared.pml assert "-DBROKEN_NO_RECHECK" "-O0 -DSAFETY" ""
+run sh-broken-loadearly shared.pml assert "-DBROKEN_LOAD_EARLY" "-O0 -DSAFETY" ""
 wait
 
 last=""

@@ -41,7 +41,8 @@
  *  P (taker()): TAKES mallocs of a class it holds no pool of, by
  *     shared_take(c) alone (until the map is empty or it has a pool of
  *     class c: each stale bit dropped, each pool adopted filed under its
- *     own class); between them, and after, it may give away a pool it
+ *     own class, or let go again at once if it is of another class that P
+ *     holds a pool of); between them, and after, it may give away a pool it
  *     holds; it may stop at any moment.
  *  F (freer()): frees the blocks it holds, in any order: into a pool it
  *     holds, the owner's free (the last block out gives the pool back to
@@ -63,8 +64,12 @@
  * folded into the neighbouring step.
  *
  * Abstractions (MAPPING.md has the full list): spin is sequentially
- * consistent, as the code's map operations are (seq_cst); the acquire/
- * release pairs on `remote` are not checked here. One arena: the scan over
+ * consistent, as the code's map operations are (seq_cst), and so are the
+ * abandoning CAS (S26) and the taker's first load of `remote` (S11): the
+ * early return of a mark (S32) needs those two in one total order with the
+ * map's operations (Dekker's pattern; -DBROKEN_LOAD_EARLY shows what a
+ * release CAS and an acquire load would allow). The other acquire/release
+ * pairs on `remote` are not checked here. One arena: the scan over
  * arena words is one bit per class (every arena's word and bit follow the
  * same steps). A pool is its count of blocks out (live or on its remote
  * list), its remote word (ABANDONED + the list's length) and its class;
@@ -112,6 +117,11 @@
  *                       the pool is abandoned and marked again (the bit
  *                       was still set: no change), the taker clears the
  *                       bit and drops it: ABANDONED with no bit (3).
+ *  -DBROKEN_LOAD_EARLY  the mark's load of the word comes before the
+ *                       abandoning CAS (what C11 allows when the CAS is
+ *                       release and the load does not order after it): it
+ *                       sees a stale bit, a taker clears that bit and finds
+ *                       no ABANDONED yet, the mark returns early: (3).
  *  -DBROKEN_NO_RECHECK  the taker clears the arena bit without loading the
  *                       word again: a mark between its load and its clear
  *                       (which found the arena bit still set) is left with
@@ -226,7 +236,11 @@ inline shared_mark(p, c)
 {
     d_step { HIT(31);                                           /* S31 */
         if
+#ifndef BROKEN_LOAD_EARLY
         :: leaf[c] & BIT(p) ->
+#else
+        :: early ->
+#endif
             old = 1;
 #ifndef BROKEN_MARK_FIRST
             marking[p]--;
@@ -273,6 +287,9 @@ inline release_unowned(p)
 #ifdef BROKEN_MARK_FIRST
         c = cls[p];
         shared_mark(p, c);
+#endif
+#ifdef BROKEN_LOAD_EARLY
+        d_step { early = leaf[cls[p]] & BIT(p) };
 #endif
         atomic { HIT(26);                                       /* S26 */
             c = cls[p];
@@ -326,7 +343,7 @@ inline give_away(p)
 
 /* shared_adopt(h, pp) after the taker cleared pp's bit: sets ok if it
  * adopted the pool */
-inline shared_adopt(pp)
+inline shared_adopt(pp, c)
 {
     d_step { HIT(11);                                           /* S11 */
         w = remote[pp];
@@ -361,7 +378,13 @@ inline shared_adopt(pp)
         }
     od;
     if
-    :: ok -> d_step { adopt_place(pp, w); HIT(14) }             /* S14 */
+    :: ok && cls[pp] != c && holder[1 - pp] == me && cls[1 - pp] == cls[pp] ->
+        /* a pool of another class, which h has a pool of: let go again */
+        d_step { HIT(33); count[pp] = count[pp] - RLIST(w) };   /* S33 */
+        release_unowned(pp);
+        ok = false
+    :: ok && !(cls[pp] != c && holder[1 - pp] == me && cls[1 - pp] == cls[pp]) ->
+        d_step { adopt_place(pp, w); HIT(14) }                  /* S14 */
     :: else -> skip
     fi;
     w = 0
@@ -416,7 +439,7 @@ inline shared_take(c)
                 :: !(old & BIT(pp)) -> HIT(9)                   /* S9 */
                 :: else ->
 #ifndef BROKEN_LOOK_FIRST
-                    shared_adopt(pp);
+                    shared_adopt(pp, c);
 #else
                     d_step { if :: !(w & RAB) -> intake[pp]-- :: else -> skip fi; check() };
                     if
@@ -452,7 +475,7 @@ inline shared_take(c)
 proctype owner()
 {
     byte me = ID_O;
-    byte p, c, w, old, pp, m, i;
+    byte p, c, w, old, pp, m, i, early;
     bool hf, ok, took;
 
     /* its collect gives both pools away */
@@ -501,7 +524,7 @@ proctype owner()
 proctype taker()
 {
     byte me = ID_P;
-    byte p, c, w, old, pp, m, i;
+    byte p, c, w, old, pp, m, i, early;
     bool hf, ok, took;
 
     do
@@ -570,7 +593,7 @@ inline free_one(p)
 proctype freer()
 {
     byte me = ID_F;
-    byte p, c, w, old;
+    byte p, c, w, old, early;
     bool hf, ok;
 
     do

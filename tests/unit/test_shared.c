@@ -12,7 +12,10 @@
  *  5. A pool with a stale bit in one class's map (adopted by a freer after
  *     it was marked), emptied, reused for another class and abandoned again
  *     is found by that class's mallocs (with one stack per class and one
- *     link per pool, the stale entry kept it off the new class's stack). */
+ *     link per pool, the stale entry kept it off the new class's stack).
+ *  6. A malloc that meets such a stale bit adopts the pool (of another
+ *     class) and, if its heap has a pool of that class already, lets it go
+ *     again at once, marked in its class's map. */
 #include "internal.h"
 #include "unit_util.h"
 
@@ -332,6 +335,72 @@ static void test_misfiled(void)
         }
 }
 
+/* 6: a heap that has a class B pool meets a class B pool through a stale
+ * class A bit: it lets it go again. */
+struct two_step {
+    pthread_barrier_t step;
+    unsigned size_a, size_b;
+    void *b_block, *a_block;
+};
+
+static void *heap_with_b(void *arg)
+{
+    struct two_step *S = arg;
+    S->b_block = obmt_malloc(S->size_b); /* a fresh class B pool: the map is empty */
+    CHECK(S->b_block);
+    pthread_barrier_wait(&S->step);     /* the pool of test 5's shape is made meanwhile */
+    pthread_barrier_wait(&S->step);
+    S->a_block = obmt_malloc(S->size_a); /* meets the stale class A bit */
+    CHECK(S->a_block);
+    pthread_barrier_wait(&S->step);     /* checked while this heap is alive */
+    pthread_barrier_wait(&S->step);
+    obmt_free(S->a_block);
+    obmt_free(S->b_block);
+    return NULL;
+}
+
+static void test_let_go_again(void)
+{
+    static struct leftovers L;
+    memset(&L, 0, sizeof L);
+    L.keep_per_pool = 1;
+    struct two_step S = { .size_a = SIZE, .size_b = 368 };
+    CHECK(pthread_barrier_init(&S.step, NULL, 2) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, heap_with_b, &S) == 0);
+    pthread_barrier_wait(&S.step);
+    run_in_thread(producer, &L); /* class A's pools, marked */
+    pool_header *p0 = L.pools[0];
+    /* The other class A pools: adopted by this thread (their bits stale). */
+    for (unsigned k = 1; k < POOLS; k++) {
+        obmt_free(L.live[k][0]);
+        L.live[k][0] = NULL;
+    }
+    heap_flush_remote(heap_self());
+    struct reuse R = { .stale_block = L.live[0][0], .size_b = S.size_b, .p = p0 };
+    L.live[0][0] = NULL;
+    run_in_thread(reuse_for_b, &R); /* p0: class B, abandoned, stale bit in A's map */
+    CHECK(obmt_load_acquire(&p0->owner) == OWNER_ABANDONED && p0->szidx == size_class(S.size_b));
+    pthread_barrier_wait(&S.step);
+    pthread_barrier_wait(&S.step);
+    CHECK_MSG(obmt_load_acquire(&p0->owner) == OWNER_ABANDONED,
+              "the heap kept a class B pool met through a stale class A bit");
+    CHECK(pool_of(S.a_block) != p0);
+    /* ... and p0 is in class B's map: a fresh thread's class B mallocs find it. */
+    unsigned saved = SIZE;
+    SIZE = S.size_b;
+    static struct leftovers only_p0;
+    memset(&only_p0, 0, sizeof only_p0);
+    only_p0.pools[0] = p0;
+    struct consumer *C = consume(&only_p0, class_blocks(size_class(S.size_b)) - 1);
+    CHECK_MSG(C->from_leftovers == C->want, "%u of %u class B blocks from p0", C->from_leftovers, C->want);
+    SIZE = saved;
+    pthread_barrier_wait(&S.step);
+    CHECK(pthread_join(t, NULL) == 0);
+    pthread_barrier_destroy(&S.step);
+    obmt_free(R.kept);
+}
+
 int main(void)
 {
     SIZE = 256;
@@ -344,6 +413,8 @@ int main(void)
     test_threshold();
     SIZE = 320;
     test_misfiled();
+    SIZE = 352;
+    test_let_go_again();
     printf("unit_shared: ok\n");
     return 0;
 }
