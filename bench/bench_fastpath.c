@@ -2,7 +2,12 @@
  * bench_fastpath: the local malloc/free path, one thread.
  *
  *   fastpath_lifo/SIZE    malloc(SIZE) then free, 256 pairs per iteration
- *   fastpath_batch/SIZE   256 mallocs of SIZE, then 256 frees (same order)
+ *   fastpath_batch/SIZE   256 mallocs of SIZE, then 256 frees (same order);
+ *                         above 256 KiB fewer, so that a batch holds at
+ *                         most 64 MiB (1 MiB: 64 blocks, 16 MiB: 4)
+ *
+ * SIZE runs from 8 bytes to 16 MiB: the pool classes, then the medium and
+ * huge blocks (issue 11: above 8160 bytes obmt still hands them to glibc).
  *   obmt_lifo/SIZE, obmt_batch/SIZE: the same through obmt_malloc/obmt_free
  *
  * The malloc/free variants call whatever allocator the process has, so the
@@ -37,19 +42,22 @@ static inline void lifo(gb_state *s, alloc_fn a, free_fn f)
     gb_set_items_processed(s, gb_iteration_count(s) * PAIRS);
 }
 
+#define BATCH_BYTES ((size_t)64 << 20)
+
 static inline void batch(gb_state *s, alloc_fn a, free_fn f)
 {
     size_t n = (size_t)gb_range(s, 0);
+    int pairs = n * PAIRS <= BATCH_BYTES ? PAIRS : (int)(BATCH_BYTES / n);
     void *ptrs[PAIRS];
     while (gb_keep_running(s)) {
-        for (int i = 0; i < PAIRS; i++) {
+        for (int i = 0; i < pairs; i++) {
             ptrs[i] = a(n);
             escape(ptrs[i]);
         }
-        for (int i = 0; i < PAIRS; i++)
+        for (int i = 0; i < pairs; i++)
             f(ptrs[i]);
     }
-    gb_set_items_processed(s, gb_iteration_count(s) * PAIRS);
+    gb_set_items_processed(s, gb_iteration_count(s) * pairs);
 }
 
 static void bm_lifo(gb_state *s) { lifo(s, malloc, free); }
@@ -57,7 +65,8 @@ static void bm_batch(gb_state *s) { batch(s, malloc, free); }
 static void bm_obmt_lifo(gb_state *s) { lifo(s, obmt_malloc, obmt_free); }
 static void bm_obmt_batch(gb_state *s) { batch(s, obmt_malloc, obmt_free); }
 
-static const int64_t sizes[] = { 8, 16, 32, 48, 64, 96, 128, 256, 384, 512, 1024, 4096, 65536 };
+static const int64_t sizes[] = { 8, 16, 32, 48, 64, 96, 128, 256, 384, 512, 1024, 4096,
+                                  16384, 65536, 262144, 1048576, 16777216 };
 
 int main(int argc, char **argv)
 {

@@ -7,6 +7,12 @@
  *                                  then all threads free their own blocks
  *   memory_burst_remote/threads:T  the same, but thread i frees the blocks of
  *                                  thread (i + 1) % T (same as local for T=1)
+ *   memory_sized_local/SIZE/threads:T, memory_sized_remote/SIZE/threads:T
+ *                                  the same with every block SIZE bytes
+ *                                  (16 KiB .. 16 MiB: medium and huge
+ *                                  blocks; at 16 MiB each thread holds at
+ *                                  least one), every page of each written
+ *                                  (as a buffer that is filled)
  *
  * Sizes: 60% 16..128, 30% 129..512, 10% 513..1024 bytes (about 215 bytes on
  * average, some 310,000 blocks per burst). Each block gets a tag in its
@@ -83,25 +89,6 @@ static inline size_t rand_size(uint64_t *rng)
 }
 
 
-/* VmHWM in MiB, or -1. */
-static double hwm_mib(void)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    char *l = strstr(buf, "VmHWM:");
-    long kb;
-    if (!l || sscanf(l + 6, "%ld", &kb) != 1)
-        return -1;
-    return (double)kb / 1024.0;
-}
-
 static bool reset_hwm(void)
 {
     int fd = open("/proc/self/clear_refs", O_WRONLY);
@@ -112,7 +99,7 @@ static bool reset_hwm(void)
     return ok;
 }
 
-static void burst(gb_state *s, bool remote)
+static void burst(gb_state *s, bool remote, size_t fixed)
 {
     int t = gb_thread_index(s), n = gb_thread_count(s);
     size_t quota = BURST / (size_t)n;
@@ -134,10 +121,12 @@ static void burst(gb_state *s, bool remote)
         void **mine = ptrs[t];
         size_t c = 0, bytes = 0;
         while (bytes < quota && c < CAP) {
-            size_t sz = rand_size(&rng);
+            size_t sz = fixed ? fixed : rand_size(&rng);
             uint64_t *p = malloc(sz);
             if (!p)
                 fault("malloc returned NULL", NULL);
+            for (size_t off = 4096; off < sz; off += 4096)
+                ((unsigned char *)p)[off] = 1; /* resident, as a filled buffer */
             p[0] = (uintptr_t)p ^ MAGIC;
             p[1] = sz;
             if (sz > 16) /* at 16 the last byte is in word 1 */
@@ -159,7 +148,7 @@ static void burst(gb_state *s, bool remote)
         for (size_t i = 0, m = counts[victim]; i < m; i++) {
             uint64_t *p = theirs[i];
             size_t sz = (size_t)p[1];
-            if (p[0] != ((uintptr_t)p ^ MAGIC) || sz < 16 || sz > 1024 ||
+            if (p[0] != ((uintptr_t)p ^ MAGIC) || sz < 16 || sz > (fixed ? fixed : 1024) ||
                 (sz > 16 && ((unsigned char *)p)[sz - 1] != (unsigned char)sz))
                 fault("block overwritten before free", p);
             free(p);
@@ -185,10 +174,13 @@ static void burst(gb_state *s, bool remote)
     }
 }
 
-static void bm_local(gb_state *s) { burst(s, false); }
-static void bm_remote(gb_state *s) { burst(s, true); }
+static void bm_local(gb_state *s) { burst(s, false, 0); }
+static void bm_remote(gb_state *s) { burst(s, true, 0); }
+static void bm_sized_local(gb_state *s) { burst(s, false, (size_t)gb_range(s, 0)); }
+static void bm_sized_remote(gb_state *s) { burst(s, true, (size_t)gb_range(s, 0)); }
 
 static const int threads[] = { 1, 2, 4, 8 };
+static const int64_t sized[] = { 16384, 65536, 262144, 1048576, 16777216 };
 
 int main(int argc, char **argv)
 {
@@ -199,6 +191,18 @@ int main(int argc, char **argv)
         gb_bench *b = gb_register(all[k].name, all[k].fn);
         for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++)
             gb_threads(b, threads[i]);
+        gb_iterations(b, ITERS);
+        gb_real_time(b);
+    }
+    struct { const char *name; gb_fn fn; } by_size[] = {
+        { "memory_sized_local", bm_sized_local }, { "memory_sized_remote", bm_sized_remote },
+    };
+    for (size_t k = 0; k < sizeof by_size / sizeof by_size[0]; k++) {
+        gb_bench *b = gb_register(by_size[k].name, by_size[k].fn);
+        for (size_t j = 0; j < sizeof sized / sizeof sized[0]; j++)
+            gb_arg(b, sized[j]);
+        for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++)
+            gb_threads(b, threads[i]); /* Google Benchmark runs every size with every count */
         gb_iterations(b, ITERS);
         gb_real_time(b);
     }

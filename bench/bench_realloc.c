@@ -6,7 +6,8 @@
  *   realloc_mul15/MAX/threads:T  the same with n = ceil(1.5 n) steps
  *
  * One chain per iteration; its start size cycles through 1..16. MAX is
- * 4096 or 65536 (the last step is clamped to MAX). After each realloc the
+ * 4 KiB, 16 KiB, 64 KiB, 256 KiB, 1 MiB or 16 MiB (the last step is
+ * clamped to MAX): the pool classes, then medium and huge blocks. After each realloc the
  * chain checks that the first byte and the old last byte survived the move
  * and writes a new last byte (a mismatch aborts); the buffer is not filled,
  * so the copies realloc makes are what is measured. Threads run independent
@@ -68,7 +69,7 @@ static inline void run(gb_state *s, size_t (*next)(size_t))
 static void bm_add16(gb_state *s) { run(s, next_add16); }
 static void bm_mul15(gb_state *s) { run(s, next_mul15); }
 
-static const int64_t maxes[] = { 4096, 65536 };
+static const int64_t maxes[] = { 4096, 16384, 65536, 262144, 1048576, 16777216 };
 static const int threads[] = { 1, 2, 4, 8 };
 
 int main(int argc, char **argv)

@@ -60,6 +60,9 @@ if [ "$mode" = quick ]; then
   filter+='|^server[A-Za-z0-9_]*/1024/real_time/threads:(1|4)$|^realloc_[A-Za-z0-9_]+/4096/real_time/threads:(1|4)$'
   filter+='|^churn_[A-Za-z0-9_]+/(1|8)/256/|^memory_[A-Za-z0-9_]+/iterations:3/real_time/threads:(1|4)$'
   filter+='|^larson/2/|^xmalloc/(16|64)/real_time/threads:(2|4)$'
+  # Medium and huge blocks (issue 11), one thread.
+  filter+='|^fastpath_[A-Za-z0-9_]+/(65536|1048576)$|^realloc_[A-Za-z0-9_]+/65536/real_time/threads:1$'
+  filter+='|^memory_sized_local/1048576/iterations:3/real_time/threads:1$|^large_loop$'
 else
   reps=5; min_time=0.1; filter='.'
 fi
@@ -103,7 +106,7 @@ echo
 
 echo "== fast-path instructions (callgrind)"
 for a in "${allocs[@]}"; do
-  for size in 16 64 256 512; do
+  for size in 16 64 256 512 65536; do
     declare -A ir=()
     for m in baseline malloc free; do
       env ${preload[$a]:+LD_PRELOAD=${preload[$a]}} valgrind --tool=callgrind --collect-atstart=no \
