@@ -6,9 +6,10 @@
  * empty) and its ARMED and full pools (abandon_flagged: CAS FULL -> 0
  * while the owner is still this heap, then as a used pool, or, if a
  * hand-over cleared FULL, leave it to the `returned` route; it used to set
- * OWNER_ABANDONED first and then CAS FULL -> ABANDONED, an ABA that this
- * model's freers never reached: they do not fill an adopted pool until
- * FULL again before the exit's CAS), gives back
+ * OWNER_ABANDONED first and then CAS FULL -> ABANDONED, an ABA that needs a
+ * freer that adopts the pool and mallocs it FULL again before the exit's
+ * CAS: -DREFILL gives F1 that malloc, and -DBROKEN_EXIT_ORDER, the old
+ * order, then fails), gives back
  * its empty pools, closes `returned` (exchange RETURNED_CLOSED) and puts its
  * heap on the free-heap stack. Meanwhile other threads free blocks into those
  * pools; the freer that clears ABANDONED (or clears FULL and finds the owner
@@ -97,6 +98,15 @@
  *  -DBROKEN_LATE    the purger pushes its pools back on a `returned` stack
  *                   it finds CLOSED (the CAS from CLOSED succeeds): they
  *                   stay on a dead heap's stack, and no one gives them back.
+ *  -DREFILL -DBROKEN_EXIT_ORDER  exit's old order for a FULL or ARMED
+ *                   pool (OWNER_ABANDONED stored first, then CAS FULL ->
+ *                   ABANDONED): F1's free clears FULL, reads the owner
+ *                   gone and adopts the pool, mallocs its last free block
+ *                   (FULL again, set by F1 as its owner), and exit's CAS
+ *                   succeeds on F1's pool: two heaps hold it.
+ *  -DREFILL         (a pass mode) F1 may also malloc from a pool it
+ *                   adopted, until the pool is FULL again, and free that
+ *                   block later: the shape the old order failed on.
  */
 
 #ifndef NP
@@ -665,12 +675,19 @@ inline thread_exit(h)
             /* abandon_flagged (an ARMED pool): CAS FULL -> 0, then as a
              * used pool; if a hand-over cleared FULL, the pool is on its
              * way back through `returned` */
+#ifndef BROKEN_EXIT_ORDER
             d_step { HIT(64);                                            /* X64 */
                 if :: remote[q] == RFULL -> remote[q] = 0; ok = true :: else -> ok = false fi }
             if
             :: ok -> ok = false; w = 0; release_unowned(q, w)
             :: else -> pstate[q] = P_ABANDONED; d_step { owner[q] = OABAND; HIT(65) }  /* X65 */
             fi
+#else
+            /* the old abandon_full: OWNER_ABANDONED first, then CAS
+             * FULL -> ABANDONED (the ABA fixed in de6c882) */
+            pstate[q] = P_ABANDONED; owner[q] = OABAND;
+            d_step { if :: remote[q] == RFULL -> remote[q] = RABAND :: else -> skip fi }
+#endif
         :: where[q] == W_USED && lheap[q] == h && pstate[q] != P_ARMED ->
             where[q] = W_NONE;
             /* abandon_used */
@@ -691,12 +708,19 @@ inline thread_exit(h)
              * CAS FULL -> 0 while the owner is still this heap, then as a
              * used pool; if a hand-over cleared FULL, the pool comes back
              * through `returned` or its freer adopts it */
+#ifndef BROKEN_EXIT_ORDER
             d_step { HIT(64);                                            /* X64 */
                 if :: remote[q] == RFULL -> remote[q] = 0; ok = true :: else -> ok = false fi }
             if
             :: ok -> ok = false; w = 0; release_unowned(q, w)
             :: else -> pstate[q] = P_ABANDONED; d_step { owner[q] = OABAND; HIT(65) }  /* X65 */
             fi
+#else
+            /* the old abandon_full: OWNER_ABANDONED first, then CAS
+             * FULL -> ABANDONED (the ABA fixed in de6c882) */
+            pstate[q] = P_ABANDONED; owner[q] = OABAND;
+            d_step { if :: remote[q] == RFULL -> remote[q] = RABAND :: else -> skip fi }
+#endif
         :: else -> skip
         fi;
         q++
@@ -753,6 +777,7 @@ proctype thread(byte role)
     bool exited, ok, reopened, did_malloc;
     byte ops = OPS;
     byte nheld;
+    byte f1b;           /* -DREFILL: the block F1 malloc'ed, 0 if none */
 
     if
     :: role == 0 -> myh = 1
@@ -804,6 +829,22 @@ proctype thread(byte role)
             :: d_step { myh != HEMPTY -> HIT(59); HIT(60) }; heap_collect(myh)  /* X59 */ /* X60 */
             :: skip
             fi
+#ifdef REFILL
+        :: role == 1 && f1b == 0 && myh != HEMPTY &&
+           ((where[0] == W_USED && lheap[0] == myh && freeblock[0] != 0) ||
+            (NP > 1 && where[NP - 1] == W_USED && lheap[NP - 1] == myh && freeblock[NP - 1] != 0)) ->
+            /* a malloc of the class of a pool it adopted (owner_malloc's
+             * fast path): its last free block makes the pool FULL again
+             * (pool_refill), the shape of the exit ABA of de6c882 */
+            if
+            :: where[0] == W_USED && lheap[0] == myh && freeblock[0] != 0 -> c = 0
+            :: else -> c = NP - 1
+            fi;
+            owner_malloc(myh, c);
+            f1b = b; b = 0; c = 0
+        :: role == 1 && f1b != 0 ->
+            b = f1b; f1b = 0; do_free(b); b = 0
+#endif
         :: role == 1 && !did_malloc ->
             /* a malloc of another class: heap_get_slow, then heap_malloc_slow
              * drains `returned` */
@@ -814,7 +855,7 @@ proctype thread(byte role)
             :: else -> skip
             fi;
             hh = 0
-        :: (o_sent_all && empty(hand)) -> break
+        :: (o_sent_all && empty(hand) && f1b == 0) -> break
         od;
         if
         :: myh != HEMPTY -> xh = myh; thread_exit(xh)

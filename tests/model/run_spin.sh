@@ -7,7 +7,8 @@
 #                      generation, keep/decommit (and the claimed recommit of
 #                      a decommitted, read-only arena), purge
 #   abandon_adopt.pml  thread exit (abandon, close `returned`) against
-#                      remote frees, adoption, release, heap reuse, and a
+#                      remote frees, adoption, release, heap reuse, a
+#                      freer that mallocs an adopted pool FULL again, and a
 #                      reclaim pass holding pools of a heap that closes
 #   lend.pml           lending an idle thread's heap: the owner's busy flag
 #                      and tls_self.heap against the reclaim pass's
@@ -267,6 +268,7 @@ run pt-broken-recommit pool_transfer.pml assert "-DBROKEN_RECOMMIT -DPURGES=0" "
 run aa-safety abandon_adopt.pml pass "-DCOVER -DPASSES=0" "-O1 -DSAFETY" ""
 run aa-safety-keep0 abandon_adopt.pml pass "-DCOVER -DKEEP=0 -DPASSES=0" "-O1 -DSAFETY" ""
 run aa-safety-2pools abandon_adopt.pml pass "-DCOVER -DNP=2 -DNB=1 -DPASSES=0" "-O1 -DSAFETY" ""
+run aa-safety-refill abandon_adopt.pml pass "-DCOVER -DREFILL -DPASSES=0" "-O2 -DSAFETY" ""
 run aa-reclaim abandon_adopt.pml pass "-DCOVER -DOPS=3 -DMAXHELD=0" "-O1 -DSAFETY" ""
 run aa-reclaim-held abandon_adopt.pml pass "-DCOVER -DOPS=2" "-O1 -DSAFETY" ""
 run aa-term abandon_adopt.pml pass "-DTERM -DPASSES=0" "-O0" "-a"
@@ -274,6 +276,7 @@ run aa-term-reclaim abandon_adopt.pml pass "-DTERM -DOPS=2" "-O1" "-a"
 run aa-broken-close abandon_adopt.pml assert "-DBROKEN_CLOSE -DPASSES=0" "-O0 -DSAFETY" ""
 run aa-broken-abandon abandon_adopt.pml assert "-DBROKEN_ABANDON -DPASSES=0" "-O0 -DSAFETY" ""
 run aa-broken-late abandon_adopt.pml assert "-DBROKEN_LATE -DOPS=3 -DMAXHELD=0" "-O0 -DSAFETY" ""
+run aa-broken-exitorder abandon_adopt.pml assert "-DREFILL -DBROKEN_EXIT_ORDER -DPASSES=0" "-O0 -DSAFETY" ""
 # Model 4: lend.pml (lending an idle heap: busy flag, tls_self.heap, lend_state)
 run ln-safety lend.pml pass "-DCOVER -DPASSES=1" "-O1 -DSAFETY" ""
 run ln-safety-1t lend.pml pass "-DCOVER -DNT=1 -DOPS=4 -DPASSES=3" "-O1 -DSAFETY" ""
