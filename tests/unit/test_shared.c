@@ -279,6 +279,22 @@ static void test_threshold(void)
     free(b);
 }
 
+/* A fresh thread's mallocs of `size` (p's class, p's one live block kept):
+ * every free block of p, and no pool from an arena. */
+static void consume_from(pool_header *p, unsigned size)
+{
+    unsigned saved = SIZE;
+    SIZE = size;
+    static struct leftovers only_p;
+    memset(&only_p, 0, sizeof only_p);
+    only_p.pools[0] = p;
+    struct consumer *C = consume(&only_p, class_blocks(size_class(size)) - 1);
+    CHECK_MSG(C->from_leftovers == C->want, "%u of %u blocks of %u bytes from the pool", C->from_leftovers, C->want,
+              size);
+    CHECK_MSG(C->pools_taken == 0, "%llu pools taken from arenas", (unsigned long long)C->pools_taken);
+    SIZE = saved;
+}
+
 /* 5: the misfiled pool. */
 struct reuse {
     void *stale_block;   /* the live block of a pool marked in class A's map */
@@ -313,16 +329,7 @@ static void test_misfiled(void)
     run_in_thread(reuse_for_b, &R);
     CHECK(obmt_load_acquire(&p0->owner) == OWNER_ABANDONED && p0->szidx == size_class(R.size_b));
     /* A malloc of class B in a fresh thread: pool p0, not a fresh pool. */
-    unsigned saved = SIZE;
-    SIZE = R.size_b;
-    static struct leftovers only_p0;
-    memset(&only_p0, 0, sizeof only_p0);
-    only_p0.pools[0] = p0;
-    struct consumer *C = consume(&only_p0, class_blocks(size_class(R.size_b)) - 1);
-    CHECK_MSG(C->from_leftovers == C->want, "%u of %u class B blocks from the reused pool", C->from_leftovers,
-              C->want);
-    CHECK_MSG(C->pools_taken == 0, "%llu pools taken from arenas", (unsigned long long)C->pools_taken);
-    SIZE = saved;
+    consume_from(p0, R.size_b);
     unsigned char *k = R.kept;
     for (unsigned i = 0; i < R.size_b; i++)
         CHECK(k[i] == 0x5A);
@@ -387,14 +394,7 @@ static void test_let_go_again(void)
               "the heap kept a class B pool met through a stale class A bit");
     CHECK(pool_of(S.a_block) != p0);
     /* ... and p0 is in class B's map: a fresh thread's class B mallocs find it. */
-    unsigned saved = SIZE;
-    SIZE = S.size_b;
-    static struct leftovers only_p0;
-    memset(&only_p0, 0, sizeof only_p0);
-    only_p0.pools[0] = p0;
-    struct consumer *C = consume(&only_p0, class_blocks(size_class(S.size_b)) - 1);
-    CHECK_MSG(C->from_leftovers == C->want, "%u of %u class B blocks from p0", C->from_leftovers, C->want);
-    SIZE = saved;
+    consume_from(p0, S.size_b);
     pthread_barrier_wait(&S.step);
     CHECK(pthread_join(t, NULL) == 0);
     pthread_barrier_destroy(&S.step);
