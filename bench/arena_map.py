@@ -26,7 +26,7 @@ import os
 import sys
 from collections import Counter, defaultdict
 
-UNCOMMITTED, VIRGIN, FREE, PURGED, RECLAIMED, ABANDONED = range(6)
+UNCOMMITTED, VIRGIN, FREE, PURGED, RECLAIMED, ABANDONED, HUGE = range(7)
 EMPTY, USED, FULL = 0x40, 0x80, 0xC0
 STATES = [
     (UNCOMMITTED, "#3a3a3a", "arena not committed"),
@@ -35,6 +35,7 @@ STATES = [
     (PURGED, "#ffffff", "free, pages given back"),
     (RECLAIMED, "#bcdcf2", "emptied by other threads, purged in place"),
     (ABANDONED, "#b07ce0", "blocks out, thread exited"),
+    (HUGE, "#5a7fb0", "part of a huge block (or a cached freed one)"),
     (EMPTY, "#f2d16b", "empty, kept by a thread"),
 ]
 
@@ -75,6 +76,8 @@ def check(d, m, ppa):
     free = c[VIRGIN] + c[FREE] + c[PURGED]
     if free != d["pools_free_in_arenas"]:
         problems.append("%d free pools, figures say %d" % (free, d["pools_free_in_arenas"]))
+    if "bytes_huge" in d and c[HUGE] * d["pool_size"] != d["bytes_huge"]:
+        problems.append("%d pools in huge blocks' arenas, figures say %d bytes" % (c[HUGE], d["bytes_huge"]))
     if c[ABANDONED] != d["pools_abandoned"]:
         problems.append("%d abandoned pools, figures say %d" % (c[ABANDONED], d["pools_abandoned"]))
     held_map = c[ABANDONED] + c[RECLAIMED] + sum(sum(v) for v in per_class.values())
@@ -177,9 +180,9 @@ def main():
     title = "obmt arena map: pid %d, %s, %d arenas" % (pid, d.get("at", "line"), len(m) // ppa)
     draw(d, m, ppa, out, title)
     print("arena_map.py: %s: %d arenas, %d pools: %d used or full, %d empty, %d free (%d purged), "
-          "%d abandoned, %d reclaimed, %d in uncommitted arenas" % (
+          "%d abandoned, %d reclaimed, %d in huge blocks, %d in uncommitted arenas" % (
               out, len(m) // ppa, len(m), held, sum(e for e, _, _ in per_class.values()),
-              c[VIRGIN] + c[FREE] + c[PURGED], c[PURGED], c[ABANDONED], c[RECLAIMED], c[UNCOMMITTED]))
+              c[VIRGIN] + c[FREE] + c[PURGED], c[PURGED], c[ABANDONED], c[RECLAIMED], c[HUGE], c[UNCOMMITTED]))
     if a.check:
         problems = check(d, m, ppa)
         for p in problems:

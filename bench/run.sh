@@ -61,8 +61,8 @@ if [ "$mode" = quick ]; then
   filter+='|^churn_[A-Za-z0-9_]+/(1|8)/256/|^memory_[A-Za-z0-9_]+/iterations:3/real_time/threads:(1|4)$'
   filter+='|^larson/2/|^xmalloc/(16|64)/real_time/threads:(2|4)$'
   # Medium and huge blocks (issue 11), one thread.
-  filter+='|^fastpath_[A-Za-z0-9_]+/(65536|1048576)$|^realloc_[A-Za-z0-9_]+/65536/real_time/threads:1$'
-  filter+='|^memory_sized_local/1048576/iterations:3/real_time/threads:1$|^large_loop$'
+  filter+='|^fastpath_[A-Za-z0-9_]+/(65536|1048576|16777216)$|^realloc_[A-Za-z0-9_]+/(65536|16777216)/real_time/threads:1$'
+  filter+='|^memory_sized_(local|remote)/(1048576|16777216)/iterations:3/real_time/threads:1$|^large_loop/'
 else
   reps=5; min_time=0.1; filter='.'
 fi

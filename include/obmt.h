@@ -78,19 +78,20 @@ OBMT_API int obmt_option_set(const char *name, long value);
 /* Statistics. Set `version` to OBMT_STATS_VERSION and `size` to
  * sizeof(struct obmt_stats) before calling obmt_stats_get; it returns 0, or
  * -1 (errno = EINVAL) if they do not match a version this library knows
- * (callers of versions 1 to 5, with their smaller structs, get the fields
+ * (callers of versions 1 to 6, with their smaller structs, get the fields
  * of their version).
  *
  * Figures are summed from counters and a walk over the pool headers while
  * other threads run: each is exact once the threads are quiet. Then the
  * bytes reconcile: bytes_committed = bytes_in_use + bytes_free_in_pools +
- * bytes_empty_pools + bytes_free_pools. */
-#define OBMT_STATS_VERSION 6
+ * bytes_empty_pools + bytes_free_pools + bytes_huge. */
+#define OBMT_STATS_VERSION 7
 #define OBMT_STATS_V1_SIZE 144
 #define OBMT_STATS_V2_SIZE 2776
 #define OBMT_STATS_V3_SIZE 2792
 #define OBMT_STATS_V4_SIZE 2808
 #define OBMT_STATS_V5_SIZE 2832
+#define OBMT_STATS_V6_SIZE 2848
 #define OBMT_STATS_MAX_CLASSES 64
 struct obmt_class_stats {
     uint32_t block_size;         /* bytes */
@@ -167,6 +168,16 @@ struct obmt_stats {
                                      found it mostly free, or its thread exited) */
     uint64_t pools_from_shared;   /* times a malloc took such a pool instead of a
                                      fresh one */
+    /* ---- version 7 ---- */
+    uint64_t huge_allocs;         /* huge blocks (above huge_request_min - 1 bytes: a
+                                     run of whole arenas each) allocated */
+    uint64_t huge_frees;          /* ... and freed */
+    uint64_t huge_bytes_in_use;   /* usable bytes of the live huge blocks (their runs) */
+    uint64_t bytes_huge;          /* committed bytes of the arenas they hold */
+    uint64_t huge_request_min;    /* smallest request served by a huge block */
+    uint64_t bytes_huge_cached;   /* part of bytes_huge: freed runs kept whole for the
+                                     next huge malloc (given back within half a
+                                     purge delay) */
 };
 OBMT_API int obmt_stats_get(struct obmt_stats *out);
 
@@ -194,6 +205,7 @@ OBMT_API void obmt_stats_json(void (*out)(const char *text, void *arg), void *ar
 #define OBMT_MAP_PURGED      0x03 /* free in its arena, pages given back to the OS */
 #define OBMT_MAP_RECLAIMED   0x04 /* every block freed by other threads; pages purged in place */
 #define OBMT_MAP_ABANDONED   0x05 /* blocks out, their thread exited; the next freer adopts it */
+#define OBMT_MAP_HUGE        0x06 /* part of a huge block (its arena is one of the block's run) */
 #define OBMT_MAP_EMPTY       0x40 /* | class: no block out, kept by a thread */
 #define OBMT_MAP_USED        0x80 /* | class: blocks out and free blocks left */
 #define OBMT_MAP_FULL        0xc0 /* | class: every block out (some perhaps freed by other

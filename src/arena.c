@@ -13,7 +13,10 @@
  *                            range reads zeros and is not writable until a
  *                            taker claims it and commits it (arena_recommit)
  *   bit  26      KEPT        wholly free and counted in g_kept (hysteresis)
- *   bits 27..63  generation  +1 on every change
+ *   bit  27      HUGE        part of a run of whole arenas that holds one huge
+ *                            block (huge.c); always with nfree 0, head 0,
+ *                            virgin NPOOLS, so it looks full to everyone else
+ *   bits 28..63  generation  +1 on every change
  * CLAIMED and DECOMMITTED together with no free pools: UNUSABLE, a slot
  * whose commit failed, kept for the next new arena to try again.
  *
@@ -29,8 +32,11 @@
  *   ABA: popping the free-pool stack reads the head's link (next[]) and CASes
  *        {head, gen} to {next, gen+1}. If the head pool was popped, reused
  *        and pushed back meanwhile, the generation differs and the CAS
- *        fails. 37 bits of generation wrap after 1.4e11 changes of one
+ *        fails. 36 bits of generation wrap after 6.9e10 changes of one
  *        arena while a thread sits between its load and its CAS.
+ *        Whoever holds an arena (CLAIMED, or HUGE: every pool is its own)
+ *        is the only thread that may change its word, so its end of the hold
+ *        may be a store.
  *
  * The buckets: g_buckets[k] is a bitmap over slots; bit i set means "arena i
  * may have exactly k+1 free pools". Bits are hints, the state word is the
@@ -59,7 +65,8 @@
 #define ST_CLAIMED     ((uint64_t)1 << 24)
 #define ST_DECOMMITTED ((uint64_t)1 << 25)
 #define ST_KEPT        ((uint64_t)1 << 26)
-#define ST_GEN_ONE     ((uint64_t)1 << 27)
+#define ST_HUGE        ((uint64_t)1 << 27)
+#define ST_GEN_ONE     ((uint64_t)1 << 28)
 #define ST_GEN_MASK    (~(ST_GEN_ONE - 1))
 
 static inline uint64_t st_make(uint64_t gen_and_flags, unsigned nfree, unsigned head, unsigned virgin)
@@ -77,6 +84,8 @@ static inline uint64_t st_make(uint64_t gen_and_flags, unsigned nfree, unsigned 
  * last_give_ms  every giver                  relaxed store          the purger (a hint)
  * dirty         givers (+1), purger (-> 0)   fetch_add / exchange   the purger: free pools that
  *                                            relaxed                may hold resident pages
+ * run_old       a huge claimer holding the   plain                  the same thread (rollback,
+ *               arena (arena_take_run)                              header resets)
  * The free-pool links live here, not in the pools, so that a free pool's
  * memory can be given back to the OS whole (arena_purge) while stale
  * poppers may still read its link.
@@ -86,6 +95,7 @@ struct arena_object {
     uint64_t last_give_ms;
     uint32_t dirty;
     uint8_t next[NPOOLS];        /* free-pool stack links: index + 1, 0 = end */
+    uint64_t run_old;            /* the word a run claim took the arena from */
 };
 
 alignas(64) struct obmt_hot g_hot;
@@ -432,6 +442,7 @@ pool_header *arena_take_pool(void)
  * of them), or leave it to the purge, which decommits it once it has had no
  * pool back for the purge delay (at once when the delay is 0). */
 static void arena_decommit(size_t slot);
+static void decommit_held(size_t slot, uint64_t s);
 static void purge_if_due(uint64_t t, bool now);
 static void arena_wholly_free(size_t slot)
 {
@@ -463,13 +474,31 @@ static void arena_decommit(size_t slot)
     /* We hold the arena: no pool of it is out (all NPOOLS are free) and
      * takers skip CLAIMED. */
     bucket_clear(slot, NPOOLS);
+    decommit_held(slot, s);
+}
+
+/* The caller holds the wholly free arena in `slot` (CLAIMED; its word was
+ * `s` before): give its pages back, then publish it DECOMMITTED. */
+static void decommit_held(size_t slot, uint64_t s)
+{
     /* Pages and commit charge go; the arena stays readable but not
      * writable until a taker commits it again (arena_recommit). */
-    if (os_release(pool_addr(slot, 0), OBMT_ARENA_SIZE) == 0 ||
-        os_decommit(pool_addr(slot, 0), OBMT_ARENA_SIZE) == 0) /* the pages at least */
-        for (unsigned i = 0; i < NPOOLS; i++)
-            header_reset(pool_at(slot, i)); /* (else the memory, and the headers, stay as they were) */
+    bool failed = os_release(pool_addr(slot, 0), OBMT_ARENA_SIZE) != 0 &&
+                  os_decommit(pool_addr(slot, 0), OBMT_ARENA_SIZE) != 0;
+    for (unsigned i = 0; i < NPOOLS; i++)
+        header_reset(pool_at(slot, i));
     obmt_fetch_sub_relaxed(&g_committed, 1);
+    if (failed) {
+        /* The OS refused both: the pages may still hold data (or, after a
+         * MAP_FIXED that failed half-way, not be mapped at all), and a
+         * huge run's arena lacks its guard pages. Not DECOMMITTED (a huge
+         * claim would take its pages for zeros): UNUSABLE, so that
+         * arena_new_pool commits it again from scratch (arena_commit:
+         * mprotect, guards) before any pool of it is used. */
+        obmt_fetch_add_relaxed(&g_failed_slots, 1);
+        obmt_store_release(&g_arenas[slot].state, ((s & ST_GEN_MASK) + 2 * ST_GEN_ONE) | ST_UNUSABLE);
+        return;
+    }
     obmt_fetch_add_relaxed(&g_decommits, 1);
     uint64_t gen = (s & ST_GEN_MASK) + 2 * ST_GEN_ONE;
     obmt_store_release(&g_arenas[slot].state, st_make(gen | ST_DECOMMITTED, NPOOLS, 0, 0));
@@ -500,6 +529,329 @@ void arena_give_pool(pool_header *p)
     purge_if_due(t, false);
 }
 
+/* ---- runs of whole arenas, for huge blocks (huge.c) ------------------------- */
+
+/*
+ * A huge block is a run of k adjacent arenas, all HUGE ({HUGE, nfree 0,
+ * head 0, virgin NPOOLS}: full to takers, the purge and the decommitter,
+ * which skip them with the tests they already make). Its claimer takes the
+ * run from, in order:
+ *   1. wholly free arenas (bucket NPOOLS-1, resident, kept or decommitted):
+ *      the shortest run of set bits in that bucket that holds k, lowest
+ *      address among equals (best fit, so that long runs stay whole). Each
+ *      arena is claimed left to right by one CAS from its wholly free word
+ *      (a resident one straight to HUGE, a decommitted one to CLAIMED
+ *      until it is committed again); if one fails (a taker got there first,
+ *      or the bit was stale) the ones already claimed go back as they were
+ *      and the search starts again. A failed CAS means another thread
+ *      succeeded: lock-free.
+ *   2. fresh slots at the frontier: one CAS of g_slots_used from n to n+k
+ *      (a CAS, not arena_new_pool's fetch_add, so that no slot is burnt by
+ *      an overshoot), then a commit of each.
+ * The freer gives each arena back wholly free and virgin: its headers were
+ * all reset on the way in (a resident arena's used pools on the claim, the
+ * head pool by huge_free), its pages still resident. It is then an ordinary
+ * wholly free arena: pool takers reach it last (fullest first), a later
+ * run takes it whole, and the purge decommits it once it has had nothing
+ * back for the purge delay. Adjacent freed runs coalesce in the bucket.
+ */
+
+#if OBMT_TEST_HOOKS
+int arena_run_fail_claim; /* test hook: the claim of the n-th arena of the next run fails (once) */
+#endif
+
+/* Claim the arena in `slot` for a run if it is wholly free and not
+ * CLAIMED. Its old word goes to run_old (for the rollback and the header
+ * resets); a resident arena becomes HUGE at once, a decommitted one
+ * CLAIMED until arena_take_run has committed it. */
+static bool run_claim_slot(size_t slot)
+{
+    uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+    for (;;) {
+        if (ST_NFREE(s) != NPOOLS || (s & ST_CLAIMED))
+            return false;
+        uint64_t gen = (s & ST_GEN_MASK) + ST_GEN_ONE;
+        uint64_t ns = (s & ST_DECOMMITTED) ? gen | ST_CLAIMED | (s & ~ST_GEN_MASK)
+                                           : st_make(gen | ST_HUGE, 0, 0, NPOOLS);
+        if (state_cas(slot, &s, ns))
+            break;
+    }
+    g_arenas[slot].run_old = s;
+    if (s & ST_KEPT)
+        obmt_fetch_sub_relaxed(&g_kept, 1);
+    bucket_clear(slot, NPOOLS);
+    return true;
+}
+
+/* Undo run_claim_slot (nothing was written to the arena meanwhile: its
+ * free-pool stack and headers are as they were). The holder's store. */
+static void run_unclaim_slot(size_t slot)
+{
+    uint64_t old = g_arenas[slot].run_old;
+    uint64_t cur = obmt_load_relaxed(&g_arenas[slot].state);
+    if (old & ST_KEPT) /* counted before KEPT shows, as arena_wholly_free does */
+        obmt_fetch_add_relaxed(&g_kept, 1);
+    obmt_store_release(&g_arenas[slot].state, ((cur & ST_GEN_MASK) + ST_GEN_ONE) | (old & ~ST_GEN_MASK));
+    bucket_set(slot, NPOOLS);
+}
+
+/* A held arena (CLAIMED or fresh) that was committed goes back wholly free,
+ * resident and virgin (its headers are reset): a run that could not be
+ * completed. */
+static void run_drop_committed(size_t slot, uint64_t t)
+{
+    uint64_t cur = obmt_load_relaxed(&g_arenas[slot].state);
+    obmt_store_relaxed(&g_arenas[slot].last_give_ms, t);
+    obmt_fetch_add_relaxed(&g_arenas[slot].dirty, 1);
+    obmt_store_release(&g_arenas[slot].state, st_make((cur & ST_GEN_MASK) + ST_GEN_ONE, NPOOLS, 0, 0));
+    bucket_set(slot, NPOOLS);
+}
+
+/* The shortest maximal run of set bits of bucket NPOOLS-1 that holds k
+ * (lowest address among equals), or SIZE_MAX. Bits are hints: the claim
+ * checks each arena's word. */
+static size_t run_find(size_t k)
+{
+    size_t nwords = (slots_used() + 63) >> 6;
+    size_t best = SIZE_MAX, best_len = SIZE_MAX, start = 0, len = 0;
+    for (size_t w = 0; w <= nwords; w++) {
+        uint64_t bits = w < nwords ? obmt_load_relaxed(&g_buckets[NPOOLS - 1][w]) : 0; /* (a last word ends the run) */
+        unsigned i = 0;
+        while (i < 64) {
+            uint64_t rest = bits >> i;
+            if (rest & 1) { /* ones from i */
+                unsigned ones = ~rest ? (unsigned)__builtin_ctzll(~rest) : 64 - i;
+                if (!len)
+                    start = (w << 6) + i;
+                len += ones;
+                i += ones;
+            } else {
+                if (len >= k && len < best_len) {
+                    best = start;
+                    best_len = len;
+                }
+                len = 0;
+                if (!rest)
+                    break;
+                i += (unsigned)__builtin_ctzll(rest);
+            }
+        }
+    }
+    return best;
+}
+
+/* Commit the claimed arenas [first, first+k) whose old word says
+ * DECOMMITTED, and reset the used pools' headers of the resident ones
+ * (pool_reset_for_run: no stale free list or free key is left in memory
+ * that becomes the program's). On a failed commit everything is given back
+ * (committed ones resident and virgin) and ENOMEM returned. *zero: every
+ * arena of the run reads zeros (all were decommitted). */
+static int run_prepare(size_t first, size_t k, bool *zero)
+{
+    bool all_zero = true;
+    for (size_t j = 0; j < k; j++) {
+        size_t slot = first + j;
+        uint64_t old = g_arenas[slot].run_old;
+        if (!(old & ST_DECOMMITTED)) {
+            all_zero = false;
+            continue;
+        }
+        if (arena_commit(slot) != 0) {
+            uint64_t t = os_now_ms();
+            for (size_t i = 0; i < k; i++) {
+                size_t si = first + i;
+                if (i < j && (g_arenas[si].run_old & ST_DECOMMITTED))
+                    run_drop_committed(si, t);
+                else
+                    run_unclaim_slot(si);
+            }
+            errno = ENOMEM;
+            return ENOMEM;
+        }
+        committed_add();
+    }
+    for (size_t j = 0; j < k; j++) {
+        size_t slot = first + j;
+        uint64_t old = g_arenas[slot].run_old;
+        if (old & ST_DECOMMITTED) {
+            obmt_store_release(&g_arenas[slot].state, st_make(((old & ST_GEN_MASK) + 2 * ST_GEN_ONE) | ST_HUGE, 0, 0, NPOOLS));
+            continue;
+        }
+        for (unsigned i = 0; i < ST_VIRGIN(old); i++)
+            pool_reset_for_run(pool_at(slot, i));
+    }
+    *zero = all_zero;
+    return 0;
+}
+
+/* k fresh slots at the frontier, committed and HUGE. */
+static size_t run_fresh(size_t k, bool *zero)
+{
+    size_t n0 = __atomic_load_n(&g_slots_used, __ATOMIC_SEQ_CST);
+    do {
+        if (n0 >= g_max_arenas || k > g_max_arenas - n0) {
+            errno = ENOMEM;
+            return SIZE_MAX;
+        }
+    } while (!__atomic_compare_exchange_n(&g_slots_used, &n0, n0 + k, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    for (size_t j = 0; j < k; j++) {
+        if (arena_commit(n0 + j) == 0)
+            continue;
+        /* Out of memory: the committed ones become wholly free arenas, the
+         * rest UNUSABLE (arena_new_pool tries them again, one by one). */
+        committed_end_extend((n0 + j) << OBMT_ARENA_SHIFT);
+        uint64_t t = os_now_ms();
+        for (size_t i = 0; i < k; i++) {
+            if (i < j) {
+                committed_add();
+                run_drop_committed(n0 + i, t);
+            } else {
+                obmt_fetch_add_relaxed(&g_failed_slots, 1);
+                obmt_store_release(&g_arenas[n0 + i].state, ST_GEN_ONE | ST_UNUSABLE);
+            }
+        }
+        errno = ENOMEM;
+        return SIZE_MAX;
+    }
+    /* Before the block is handed out: free's arena_contains must cover it. */
+    committed_end_extend((n0 + k) << OBMT_ARENA_SHIFT);
+    for (size_t j = 0; j < k; j++) {
+        committed_add();
+        obmt_store_release(&g_arenas[n0 + j].state, st_make(ST_GEN_ONE | ST_HUGE, 0, 0, NPOOLS));
+    }
+    *zero = true;
+    return n0;
+}
+
+size_t arena_take_run(size_t k, bool *zero)
+{
+    arena_maybe_purge(false);
+    /* Search and claim until a run is had or none is left. A failed claim
+     * re-files the arena it failed on (bucket_clear reads its word again:
+     * a stale bit goes, so the next search does not pick the same run), so
+     * each round either drops a stale bit or lost to another thread's
+     * success; after 64 such rounds the frontier serves. */
+    for (int round = 0; round < 64; round++) {
+        size_t first = run_find(k);
+        if (first == SIZE_MAX)
+            break;
+        size_t j = 0;
+        while (j < k && run_claim_slot(first + j)) {
+#if OBMT_TEST_HOOKS
+            if (obmt_load_relaxed(&arena_run_fail_claim) && (size_t)obmt_fetch_sub_relaxed(&arena_run_fail_claim, 1) == 1) {
+                run_unclaim_slot(first + j);
+                break;
+            }
+#endif
+            j++;
+        }
+        if (j < k) {
+            bucket_clear(first + j, NPOOLS); /* (sets the bit again if the arena is wholly free after all) */
+            while (j--)
+                run_unclaim_slot(first + j);
+            continue;
+        }
+        if (run_prepare(first, k, zero) != 0)
+            return SIZE_MAX;
+        return first;
+    }
+    return run_fresh(k, zero);
+}
+
+bool arena_grow_run(size_t first, size_t k, size_t k2)
+{
+    size_t j = first + k, end = first + k2, used = slots_used_sc();
+    if (end > g_max_arenas)
+        return false;
+    /* The wholly free arenas after the run, claimed left to right... */
+    for (; j < end && j < used; j++) {
+        if (!run_claim_slot(j)) {
+            bucket_clear(j, NPOOLS); /* (a stale bit goes; a wholly free arena is filed again) */
+            while (j-- > first + k)
+                run_unclaim_slot(j);
+            return false;
+        }
+    }
+    bool zero;
+    if (j > first + k && run_prepare(first + k, j - (first + k), &zero) != 0)
+        return false; /* (run_prepare gave them back) */
+    if (j == end)
+        return true;
+    /* ... then, if the run reaches the frontier, fresh slots: one CAS from
+     * exactly there (any other thread's slot in between and it fails). */
+    size_t n0 = j;
+    bool fresh = __atomic_compare_exchange_n(&g_slots_used, &n0, end, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    size_t i = j;
+    while (fresh && i < end && arena_commit(i) == 0)
+        i++;
+    if (fresh) {
+        committed_end_extend(i << OBMT_ARENA_SHIFT);
+        for (size_t s = j; s < i; s++) {
+            committed_add();
+            obmt_store_release(&g_arenas[s].state, st_make(ST_GEN_ONE | ST_HUGE, 0, 0, NPOOLS));
+        }
+        if (i == end)
+            return true;
+        /* Out of memory: the rest UNUSABLE (arena_new_pool retries them). */
+        for (size_t s = i; s < end; s++) {
+            obmt_fetch_add_relaxed(&g_failed_slots, 1);
+            obmt_store_release(&g_arenas[s].state, ST_GEN_ONE | ST_UNUSABLE);
+        }
+    }
+    if (i > first + k)
+        arena_give_run(first + k, i - (first + k)); /* HUGE now: given back as a run's would be */
+    return false;
+}
+
+void arena_give_run(size_t first, size_t k)
+{
+    arena_give_run_at(first, k, os_now_ms());
+}
+
+void arena_give_run_at(size_t first, size_t k, uint64_t t)
+{
+    for (size_t j = 0; j < k; j++) {
+        size_t slot = first + j;
+        struct arena_object *a = &g_arenas[slot];
+        uint64_t s = obmt_load_acquire(&a->state);
+        uint64_t gen = (s & ST_GEN_MASK) + ST_GEN_ONE;
+        /* Secure mode: the run's guard pages went, so the arena is
+         * decommitted before anyone can take a pool of it (arena_commit
+         * guards it again); held CLAIMED meanwhile. */
+        uint64_t ns = OBMT_SECURE ? gen | ST_CLAIMED | NPOOLS : st_make(gen, NPOOLS, 1, NPOOLS);
+        /* Checked before anything is written to the arena: a run that is
+         * not held whole is not the caller's (huge_free's CAS on the count
+         * word lets one free of a block through; this catches the rest). */
+        if ((s & ~ST_GEN_MASK) != st_make(ST_HUGE, 0, 0, NPOOLS))
+            os_fatal("free(): double free of", pool_addr(first, 0), "an arena of its huge block's run is not held");
+        obmt_store_relaxed(&a->last_give_ms, t); /* before: the purge must not find it old */
+        /* Every pool on the free-pool stack, in address order, its header
+         * dirty (pool_mark_dirty): once a taker has a pool of it, the purge
+         * gives the others' pages back one by one (had they been filed
+         * virgin, their old pages would stay until the whole arena is free
+         * again). A stale popper may read these links: the generation
+         * fails its CAS. */
+        if (!OBMT_SECURE) {
+            for (unsigned i = 0; i < NPOOLS; i++) {
+                pool_mark_dirty(pool_at(slot, i));
+                obmt_store_relaxed(&a->next[i], (uint8_t)(i + 1 < NPOOLS ? i + 2 : 0));
+            }
+        }
+        /* A CAS, though the holder alone may change the word: a bug that let
+         * two threads give one run back fails here rather than silently. */
+        if (!state_cas(slot, &s, ns))
+            os_fatal("free(): double free of", pool_addr(first, 0), "an arena of its huge block's run is not held");
+        if (OBMT_SECURE) {
+            decommit_held(slot, ns & ~ST_CLAIMED); /* (as if from a wholly free word) */
+            continue;
+        }
+        obmt_fetch_add_relaxed(&a->dirty, 1);
+        bucket_set(slot, NPOOLS);
+        arena_wholly_free(slot);
+    }
+    purge_if_due(t, false);
+}
+
 /* ---- purging: free pools' pages back to the OS after a delay ---------------- */
 
 /* Give back the pages of the free pools of a partly used arena. Takes the
@@ -518,7 +870,7 @@ static void arena_purge(size_t slot)
     uint64_t s = obmt_load_acquire(&a->state);
     unsigned nstack;
     for (;;) {
-        if (s & (ST_CLAIMED | ST_DECOMMITTED | ST_KEPT))
+        if (s & (ST_CLAIMED | ST_DECOMMITTED | ST_KEPT | ST_HUGE))
             return;
         nstack = ST_NFREE(s) - (NPOOLS - ST_VIRGIN(s)); /* free pools that are not virgin */
         if (nstack == 0 || ST_HEAD(s) == 0)
@@ -587,6 +939,7 @@ static void purge_if_due(uint64_t t, bool now)
         sched_yield();
     }
     obmt_store_relaxed(&g_next_purge_ms, t + (uint64_t)(delay / 4 + 1));
+    huge_cache_purge(now, t, delay); /* first: the runs it gives back are purged below once old */
     size_t used = slots_used();
     for (size_t slot = 0; slot < used; slot++) {
         struct arena_object *a = &g_arenas[slot];
@@ -640,7 +993,7 @@ void arena_walk_pools(void (*fn)(const pool_header *p, void *arg), void *arg)
     size_t used = slots_used();
     for (size_t slot = 0; slot < used; slot++) {
         uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
-        if (!s || (s & (ST_DECOMMITTED | ST_CLAIMED)))
+        if (!s || (s & (ST_DECOMMITTED | ST_CLAIMED | ST_HUGE))) /* (huge runs: counted by huge.c) */
             continue;
         for (unsigned i = 0; i < ST_VIRGIN(s); i++)
             fn(pool_at(slot, i), arg);
@@ -660,6 +1013,8 @@ size_t arena_slots_used_sc(void)
 int arena_slot_virgin(size_t slot)
 {
     uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+    if (s & ST_HUGE)
+        return -2;
     if (!s || (s & (ST_DECOMMITTED | ST_CLAIMED)))
         return -1;
     return (int)ST_VIRGIN(s);
@@ -672,12 +1027,14 @@ uint64_t arena_pools_purged(void)
 
 void arena_counts(struct obmt_arena_counts *out)
 {
-    size_t used = slots_used(), free_pools = 0;
+    size_t used = slots_used(), free_pools = 0, huge = 0;
     for (size_t i = 0; i < used; i++) {
         uint64_t s = obmt_load_relaxed(&g_arenas[i].state);
+        huge += (s & ST_HUGE) != 0;
         if (s && !(s & (ST_DECOMMITTED | ST_CLAIMED)))
             free_pools += ST_NFREE(s);
     }
+    out->huge = huge;
     out->slots_used = used;
     out->committed = obmt_load_relaxed(&g_committed);
     out->committed_hwm = obmt_load_relaxed(&g_committed_hwm);

@@ -273,6 +273,7 @@ struct obmt_arena_counts {
     size_t committed_hwm; /* highest value of committed */
     size_t free_pools;    /* free pools in committed arenas */
     size_t decommits;     /* arenas given back to the OS */
+    size_t huge;          /* arenas held by huge blocks (huge.c) */
 };
 OBMT_HIDDEN void arena_counts(struct obmt_arena_counts *out);
 /* Call fn(p, arg) for every pool of the committed arenas that has been
@@ -291,9 +292,9 @@ OBMT_HIDDEN void arena_atfork_prepare(void);
 OBMT_HIDDEN void arena_atfork_parent(void);
 OBMT_HIDDEN void arena_atfork_child(void);
 /* The arena map (stats.c): arena slots used so far, and for one slot the
- * index of its first virgin pool (pools from there on were never used), or
- * -1 if the arena is not committed now (decommitted, being set up or
- * committed again, or failed). Any thread; a snapshot of the state word. */
+ * index of its first virgin pool (pools from there on were never used), -1
+ * if the arena is not committed now (decommitted, being set up or committed
+ * again, or failed), or -2 if it is part of a huge block's run. Any thread; a snapshot of the state word. */
 OBMT_HIDDEN size_t arena_slots_used(void);
 /* The same with a seq_cst load (a scan ordered after earlier seq_cst steps). */
 OBMT_HIDDEN size_t arena_slots_used_sc(void);
@@ -310,6 +311,25 @@ static inline bool arena_contains(const void *p)
 {
     return (uintptr_t)p + obmt_load_relaxed(&g_hot.base_neg) < obmt_load_relaxed(&g_hot.committed_end);
 }
+
+/* Runs of whole arenas (huge.c): take k adjacent arenas, committed, marked
+ * HUGE, their headers reset; the first slot, or SIZE_MAX with errno ENOMEM
+ * (reservation exhausted, or the OS refused memory). *zero: the run reads
+ * zeros. Give them back wholly free (aborts on an arena that is not HUGE:
+ * a double free). Any thread; lock-free. */
+OBMT_HIDDEN size_t arena_take_run(size_t k, bool *zero);
+OBMT_HIDDEN void arena_give_run(size_t first, size_t k);
+/* The same, as if given back at time t (os_now_ms: the purge counts its
+ * delay from there). */
+OBMT_HIDDEN void arena_give_run_at(size_t first, size_t k, uint64_t t);
+/* Grow the run [first, first+k) in place to k2 > k arenas, with the wholly
+ * free arenas after it and, where it reaches the frontier, fresh slots:
+ * true, or false with nothing changed (an arena after it is in use, or the
+ * OS refused memory). The caller holds the run. */
+OBMT_HIDDEN bool arena_grow_run(size_t first, size_t k, size_t k2);
+#if OBMT_TEST_HOOKS
+OBMT_HIDDEN extern int arena_run_fail_claim;
+#endif
 
 /* ==== pool.c: size classes, the pool header, carving and remote frees ===== */
 
@@ -424,6 +444,9 @@ enum pool_state { /* owner-only view, see the life cycle above */
 /* pool_header.owner: a heap; OWNER_ABANDONED after its thread exited; NULL
  * when the pool is free in its arena (also what a decommitted pool reads). */
 #define OWNER_ABANDONED ((struct heap *)(uintptr_t)1)
+/* pool_header.owner of the first pool of a huge block's run (huge.c): never
+ * a heap, so free's owner test fails and the slow path dispatches on it. */
+#define OWNER_HUGE ((struct heap *)(uintptr_t)3)
 
 /* pool_header.remote: bits 48..63 count the blocks on the list, bits 4..47
  * point to its head (user addresses are below 2^48 on x86-64 and arm64, and
@@ -514,6 +537,10 @@ struct pool_header {
     /* cache line 1: written by other threads */
     alignas(64) uintptr_t remote;  /* remote-free list | REMOTE_* flags */
     pool_header *returned_next;  /* link in owner->returned */
+    /* a huge block's head (huge.c): written by its claimer before the block
+     * is handed out, read by whoever frees it or asks its size (the block
+     * reached them through the program's own synchronisation) */
+    size_t huge_run;             /* arenas in its run */
 };
 
 _Static_assert(sizeof(struct pool_header) == OBMT_HEADER_SIZE, "pool header size");
@@ -636,6 +663,26 @@ static inline void pool_mark_purged(pool_header *p)
     obmt_store_relaxed(&p->carved_bound, 0);
 }
 
+/* A pool of a freed huge block's run goes back to its arena: its pages are
+ * resident and hold the program's old data, no block is carved. size
+ * OBMT_POOL_SIZE (no class has it) tells the purge to give its pages back
+ * and pool_init to set it up from scratch (pool_clear_keys finds nothing
+ * carved: nextoffset 0); carved_bound 1 shows it resident in the map (a
+ * free pool is never a block's: frees into it abort on its NULL owner).
+ * The caller holds the pool. */
+static inline void pool_mark_dirty(pool_header *p)
+{
+    p->size = OBMT_POOL_SIZE;
+    p->freeblock = NULL;
+    p->nextoffset = 0;
+    obmt_store_relaxed(&p->carved_bound, 1);
+}
+
+/* A free pool becomes part of a huge block's run (arena.c): the free keys
+ * its carved blocks still hold are cleared (the memory becomes the
+ * program's) and its header says "purged" (size 0: pool_init sets it up
+ * from scratch when it is a pool again). The caller holds its arena. */
+OBMT_HIDDEN void pool_reset_for_run(pool_header *p);
 /* Set up an empty pool (count 0) for class c, owned by h, in state USED
  * with a non-empty free list. Owner only. */
 OBMT_HIDDEN void pool_init(pool_header *p, unsigned c, struct heap *h);
@@ -666,6 +713,33 @@ OBMT_HIDDEN void block_keyed_check(const pool_header *p, block *b, const char *w
 OBMT_HIDDEN void pool_init_process(void);
 /* Fork child: secure mode's carving order is drawn anew. */
 OBMT_HIDDEN void pool_atfork_child(void);
+
+/* ==== huge.c: blocks above OBMT_MEDIUM_MAX, a run of whole arenas each == */
+
+/* n > OBMT_MEDIUM_MAX, n <= PTRDIFF_MAX: a block at the start of a run of
+ * whole arenas (arena-aligned), zero-filled if `zero`; NULL (errno ENOMEM)
+ * when the reservation is exhausted, the OS refuses memory or obmt cannot
+ * start: the caller may pass the request on to the underlying allocator.
+ * Any thread; takes no heap. */
+OBMT_HIDDEN void *huge_malloc(size_t n, bool zero);
+/* p = pool_of(b) says OWNER_HUGE. Free b (aborts unless it is the start of
+ * a live huge block); its usable size (the run's capacity), with `what` in
+ * the abort's message; resize b in place to n bytes (n > OBMT_MEDIUM_MAX:
+ * the run cut, or grown into the free arenas after it; false: the caller
+ * moves it). */
+OBMT_HIDDEN void huge_free(pool_header *p, void *b);
+OBMT_HIDDEN size_t huge_usable(pool_header *p, const void *b, const char *what);
+OBMT_HIDDEN bool huge_resize_in_place(pool_header *p, void *b, size_t n);
+/* The purge pass at time t (arena.c, with g_purging held): give back the
+ * cached runs freed at least `delay` ms ago (all of them if `now`), as if
+ * given back when they were freed, so that the pass decommits them. */
+OBMT_HIDDEN void huge_cache_purge(bool now, uint64_t t, long delay);
+/* Arenas held by runs in the cache now (statistics). */
+OBMT_HIDDEN size_t huge_cache_arenas(void);
+/* Statistics (fetch_add relaxed): huge blocks allocated and freed, and the
+ * usable bytes of those live now (their runs). */
+OBMT_HIDDEN extern uint64_t g_huge_allocs, g_huge_frees;
+OBMT_HIDDEN extern int64_t g_huge_bytes;
 
 /* ==== heap.c: thread caches ================================================ */
 

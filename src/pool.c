@@ -173,6 +173,13 @@ static void pool_clear_keys(pool_header *p)
     }
 }
 
+void pool_reset_for_run(pool_header *p)
+{
+    if (p->size)
+        pool_clear_keys(p);
+    pool_mark_purged(p);
+}
+
 void pool_init(pool_header *p, unsigned c, struct heap *h)
 {
     p->state = POOL_USED;

@@ -166,6 +166,10 @@ static void rbatch_add(struct heap *h, pool_header *p, block *b, uintptr_t key)
 
 void heap_free_remote(struct heap *h, pool_header *p, block *b)
 {
+    /* A free pool (in its arena, or part of a huge block's run) holds no
+     * block: its header may still describe its last blocks. */
+    if (unlikely(obmt_load_relaxed(&p->owner) == NULL))
+        os_fatal("free(): invalid pointer", b, "its pool is free (a double free?)");
     if (unlikely(!pool_is_block_start(p, b)))
         os_fatal("free(): invalid pointer", b, "not the start of a block");
     if (unlikely(!pool_is_carved_block_remote(p, b)))

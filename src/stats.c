@@ -36,6 +36,7 @@ _Static_assert(OBMT_STATS_V2_SIZE == offsetof(struct obmt_stats, remote_batches)
 _Static_assert(OBMT_STATS_V3_SIZE == offsetof(struct obmt_stats, pools_reclaimed), "version 3 layout");
 _Static_assert(OBMT_STATS_V4_SIZE == offsetof(struct obmt_stats, heaps_lent), "version 4 layout");
 _Static_assert(OBMT_STATS_V5_SIZE == offsetof(struct obmt_stats, pools_shared), "version 5 layout");
+_Static_assert(OBMT_STATS_V6_SIZE == offsetof(struct obmt_stats, huge_allocs), "version 6 layout");
 _Static_assert(OBMT_NCLASSES <= OBMT_STATS_MAX_CLASSES, "classes[] holds every size class");
 
 struct walk {
@@ -47,8 +48,9 @@ static void walk_pool(const pool_header *p, void *arg)
 {
     struct walk *w = arg;
     struct heap *owner = obmt_load_relaxed(&p->owner);
-    if (!owner)
-        return; /* free in its arena: counted from the state words */
+    if (!owner || owner == OWNER_HUGE)
+        return; /* free in its arena: counted from the state words; or a huge block's
+                 * head claimed after the walk read its arena's word (counted there too) */
     unsigned c = obmt_load_relaxed(&p->szidx);
     if (c >= OBMT_NCLASSES)
         return; /* being set up right now */
@@ -76,6 +78,7 @@ static void walk_pool(const pool_header *p, void *arg)
 int obmt_stats_get(struct obmt_stats *out)
 {
     if (!out || !((out->version == OBMT_STATS_VERSION && out->size == sizeof *out) ||
+                  (out->version == 6 && out->size == OBMT_STATS_V6_SIZE) ||
                   (out->version == 5 && out->size == OBMT_STATS_V5_SIZE) ||
                   (out->version == 4 && out->size == OBMT_STATS_V4_SIZE) ||
                   (out->version == 3 && out->size == OBMT_STATS_V3_SIZE) ||
@@ -174,6 +177,14 @@ int obmt_stats_get(struct obmt_stats *out)
     /* version 6 */
     s.pools_shared = obmt_load_relaxed(&g_pools_shared);
     s.pools_from_shared = obmt_load_relaxed(&g_pools_from_shared);
+    /* version 7 */
+    s.huge_allocs = obmt_load_relaxed(&g_huge_allocs);
+    s.huge_frees = obmt_load_relaxed(&g_huge_frees);
+    int64_t huge = obmt_load_relaxed(&g_huge_bytes);
+    s.huge_bytes_in_use = huge > 0 ? (uint64_t)huge : 0;
+    s.bytes_huge = (uint64_t)a.huge * OBMT_ARENA_SIZE;
+    s.huge_request_min = OBMT_MEDIUM_MAX + 1;
+    s.bytes_huge_cached = ready ? (uint64_t)huge_cache_arenas() * OBMT_ARENA_SIZE : 0;
     memcpy(out, &s, out->size);
     return 0;
 }
@@ -209,9 +220,13 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
              (ull)k->blocks_in_use * k->block_size);
     }
     line(out, arg, "  bytes: %llu committed (%llu arenas, high-water %llu) = %llu in use + %llu free in used pools"
-         " + %llu in empty pools + %llu in free pools\n",
+         " + %llu in empty pools + %llu in free pools + %llu in huge blocks' arenas\n",
          (ull)s.bytes_committed, (ull)s.arenas_committed, (ull)s.arenas_committed_hwm, (ull)s.bytes_in_use,
-         (ull)s.bytes_free_in_pools, (ull)s.bytes_empty_pools, (ull)s.bytes_free_pools);
+         (ull)s.bytes_free_in_pools, (ull)s.bytes_empty_pools, (ull)s.bytes_free_pools, (ull)s.bytes_huge);
+    line(out, arg, "  huge blocks (%llu bytes and up, a run of whole arenas each): %llu allocated, %llu freed,"
+         " %llu bytes usable in those live, %llu bytes of freed runs cached\n",
+         (ull)s.huge_request_min, (ull)s.huge_allocs, (ull)s.huge_frees, (ull)s.huge_bytes_in_use,
+         (ull)s.bytes_huge_cached);
     line(out, arg, "  arenas: %llu slots used, given back to the OS %llu times; free pools purged %llu times\n",
          (ull)s.arenas_used_hwm, (ull)s.arenas_decommitted, (ull)s.pools_purged);
     line(out, arg, "  pools: %llu taken from arenas, %llu given back, %llu adopted, %llu abandoned now\n",
@@ -246,6 +261,8 @@ static unsigned char map_pool(const pool_header *p)
     struct heap *owner = obmt_load_relaxed(&p->owner);
     if (!owner)
         return obmt_load_relaxed(&p->carved_bound) ? OBMT_MAP_FREE : OBMT_MAP_PURGED;
+    if (owner == OWNER_HUGE) /* claimed after the map read its arena's word */
+        return OBMT_MAP_HUGE;
     if (owner == OWNER_ABANDONED)
         return OBMT_MAP_ABANDONED;
     unsigned c = obmt_load_relaxed(&p->szidx);
@@ -265,7 +282,9 @@ static void map_slot(size_t slot, unsigned char row[OBMT_POOLS_PER_ARENA])
     int virgin = arena_slot_virgin(slot);
     const pool_header *h = pool_of((const void *)(arena_base() + (slot << OBMT_ARENA_SHIFT)));
     for (int i = 0; i < (int)OBMT_POOLS_PER_ARENA; i++) {
-        if (virgin < 0)
+        if (virgin == -2)
+            row[i] = OBMT_MAP_HUGE;
+        else if (virgin < 0)
             row[i] = OBMT_MAP_UNCOMMITTED;
         else if (i >= virgin)
             row[i] = OBMT_MAP_VIRGIN;
@@ -342,7 +361,8 @@ static void stats_json_at(void (*out)(const char *text, void *arg), void *arg, c
     F(pool_size); F(arena_size); F(small_request_max); F(reserved_bytes);
     F(arenas_used_hwm); F(arenas_committed); F(arenas_committed_hwm); F(arenas_decommitted);
     F(bytes_committed);
-    F(bytes_in_use); F(bytes_free_in_pools); F(bytes_empty_pools); F(bytes_free_pools);
+    F(bytes_in_use); F(bytes_free_in_pools); F(bytes_empty_pools); F(bytes_free_pools); F(bytes_huge);
+    F(huge_allocs); F(huge_frees); F(huge_bytes_in_use); F(huge_request_min); F(bytes_huge_cached);
     F(pools_free_in_arenas); F(pools_taken); F(pools_given); F(pools_adopted); F(pools_abandoned);
     F(pools_purged); F(pools_reclaimed); F(bytes_reclaimed); F(heaps_lent); F(lend_busy); F(lend_detours);
     F(pools_shared); F(pools_from_shared);

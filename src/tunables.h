@@ -72,6 +72,24 @@
 #define OBMT_PURGE_DELAY_MS 1000
 #endif
 
+/* Huge blocks (huge.c): requests above OBMT_MEDIUM_MAX get a run of whole
+ * arenas of their own. Requests between OBMT_SMALL_MAX and OBMT_MEDIUM_MAX
+ * still go to the underlying allocator, until spans of pools serve them
+ * (docs/plan-issue-11.md): a whole 2 MiB arena for a request of a few
+ * hundred KiB would waste most of it. */
+#ifndef OBMT_MEDIUM_MAX
+#define OBMT_MEDIUM_MAX ((size_t)1 << 20)
+#endif
+/* Freed huge runs kept whole, still HUGE, in a cache of this many entries
+ * (huge.c): a malloc of the same number of arenas takes one with a single
+ * exchange, however many arenas it spans (a loop of 16 MiB blocks: no
+ * per-arena atomics). The purge gives back a run no malloc took since its
+ * previous pass. 0: no cache. Not in secure mode (its runs are decommitted
+ * when freed). */
+#ifndef OBMT_HUGE_CACHE
+#define OBMT_HUGE_CACHE 4
+#endif
+
 /* The heap table (heap.c): thread caches are mapped on demand in chunks of
  * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 208 KiB with the
  * 832-byte struct heap), never unmapped, recycled when their thread exits.
@@ -203,6 +221,11 @@ _Static_assert(OBMT_SHARE_USED_PERCENT > 0 && OBMT_SHARE_USED_PERCENT < 100,
 #endif
 #if OBMT_NCOARSE && OBMT_COARSE(OBMT_COARSE_K(0)) <= OBMT_FINE_MAX
 #error "the coarse classes must start above OBMT_FINE_MAX"
+#endif
+_Static_assert(OBMT_MEDIUM_MAX >= OBMT_SMALL_MAX && OBMT_MEDIUM_MAX >= OBMT_ARENA_SIZE / 4,
+               "huge runs are for requests of at least a quarter of an arena");
+#if OBMT_HUGE_CACHE < 0 || OBMT_HUGE_CACHE > 64
+#error "OBMT_HUGE_CACHE is 0 (no cache) to 64 entries"
 #endif
 #if OBMT_SMALL_MAX > 8192 || OBMT_NCLASSES > 64
 #error "size-class tables in pool.c cover requests up to 8192 bytes and 64 classes"

@@ -74,11 +74,14 @@
 /* [p, p+n) becomes obmt's to read and write (DEFINED), or nobody's (NOACCESS). */
 #define VG_DEFINED(p, n) ((void)VALGRIND_MAKE_MEM_DEFINED((p), (n)))
 #define VG_NOACCESS(p, n) ((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)))
+/* Block b, still the program's, grows or shrinks in place. */
+#define VG_RESIZE(b, old, size) VALGRIND_RESIZEINPLACE_BLOCK((b), (old), (size), 0)
 #else
 #define VG_ALLOC(b, size) (b)
 #define VG_FREE(b) ((void)0)
 #define VG_DEFINED(p, n) ((void)0)
 #define VG_NOACCESS(p, n) ((void)0)
+#define VG_RESIZE(b, old, size) ((void)0)
 #endif
 
 #endif /* OBMT_VALGRIND_H */

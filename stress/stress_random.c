@@ -24,7 +24,9 @@ static uint64_t total_allocs, total_frees, cross_frees;
 static size_t pick_size(uint64_t x)
 {
     switch (x & 15) {
-    case 0: return 513 + (x >> 8) % 64000;      /* large */
+    case 0: /* large; one in 256 of them huge (1 to 8 MiB: a run of arenas) */
+        return ((x >> 56) & 255) == 0 ? ((size_t)1 << 20) + 1 + (x >> 8) % ((size_t)7 << 20)
+                                      : 513 + (x >> 8) % 64000;
     case 1: return (x >> 8) % 4;                /* tiny, incl. 0 */
     default: return 1 + (x >> 8) % 512;         /* small */
     }

@@ -51,6 +51,7 @@ static int (*stats_get)(struct obmt_stats *) = obmt_stats_get;
 #endif
 
 static size_t small_max; /* largest request obmt's pools serve */
+static size_t huge_min;  /* smallest request a huge block serves */
 
 /* Sizes kept in volatiles so that the compiler cannot fold the calls. */
 static volatile size_t v_huge = SIZE_MAX, v_half = SIZE_MAX / 2 + 1, v_big = (size_t)PTRDIFF_MAX + 1;
@@ -202,6 +203,93 @@ static void test_realloc(void)
     M_FREE(p);
 }
 
+/* Huge blocks: sparse fill and check (a byte a page, and the last). */
+static void fill_sparse(unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i += 4096)
+        p[i] = (unsigned char)(i / 4096 * 31 + seed);
+    p[n - 1] = (unsigned char)seed;
+}
+static int verify_sparse(const unsigned char *p, size_t n, size_t filled, unsigned seed)
+{
+    for (size_t i = 0; i < n; i += 4096)
+        if (p[i] != (unsigned char)(i / 4096 * 31 + seed) && i != filled - 1)
+            return 0;
+    return n != filled || p[n - 1] == (unsigned char)seed;
+}
+
+static void test_huge(void)
+{
+    /* Every size around the huge boundary and around each whole number of
+     * 2 MiB arenas up to 64 MiB: obmt's from huge_min on, usable, kept. */
+    const size_t MiB = (size_t)1 << 20, A = 2 * MiB;
+    size_t sizes[64], n = 0;
+    sizes[n++] = huge_min - 1;
+    sizes[n++] = huge_min;
+    sizes[n++] = huge_min + 1;
+    for (size_t k = 1; k <= 5; k++) {
+        sizes[n++] = k * A - 4097;
+        sizes[n++] = k * A - 1;
+        sizes[n++] = k * A;
+        sizes[n++] = k * A + 1;
+    }
+    sizes[n++] = 16 * MiB;
+    sizes[n++] = 64 * MiB;
+    uint64_t r = 88172645463325252ULL;
+    while (n < 40) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        sizes[n++] = huge_min + (size_t)(r % (40 * MiB));
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *p = M_MALLOC(sizes[i]);
+        CHECK_MSG(p != NULL && M_USABLE(p) >= sizes[i], "n=%zu", sizes[i]);
+        CHECK_MSG(!!owns(p) == (sizes[i] >= huge_min), "n=%zu owned %d", sizes[i], owns(p));
+        if (sizes[i] >= huge_min)
+            CHECK_MSG((uintptr_t)p % A == 0 && M_USABLE(p) - sizes[i] < A, "n=%zu p=%p usable %zu",
+                      sizes[i], (void *)p, M_USABLE(p));
+        fill_sparse(p, sizes[i], (unsigned)i);
+        CHECK(verify_sparse(p, sizes[i], sizes[i], (unsigned)i));
+        M_FREE(p);
+    }
+    /* calloc over a dirty, reused run reads zeros. */
+    unsigned char *d = M_MALLOC(8 * MiB);
+    memset(d, 0xAB, 8 * MiB);
+    M_FREE(d);
+    unsigned char *z = M_CALLOC(8, MiB);
+    CHECK(z != NULL);
+    for (size_t k = 0; k < 8 * MiB; k += 61)
+        CHECK_MSG(z[k] == 0, "calloc(8, 1 MiB) byte %zu is %d", k, z[k]);
+    M_FREE(z);
+    /* A realloc chain up and down through pools, the underlying allocator
+     * and huge blocks keeps the contents. */
+    static const size_t chain[] = { 100, 100000, 1536 * 1024, 3 * 1024 * 1024, 20 * 1024 * 1024,
+                                    64 * 1024 * 1024, 5 * 1024 * 1024, 600 * 1024, 100 };
+    size_t prev = 0;
+    unsigned char *p = NULL;
+    for (size_t i = 0; i < sizeof chain / sizeof chain[0]; i++) {
+        p = M_REALLOC(p, chain[i]);
+        CHECK_MSG(p != NULL && M_USABLE(p) >= chain[i], "realloc to %zu", chain[i]);
+        size_t keep = prev < chain[i] ? prev : chain[i];
+        if (keep)
+            CHECK_MSG(verify_sparse(p, keep, prev, 5), "realloc to %zu lost contents", chain[i]);
+        fill_sparse(p, chain[i], 5);
+        prev = chain[i];
+    }
+    M_FREE(p);
+    /* Aligned huge requests: obmt's up to the arena's alignment. */
+    for (size_t align = 16; align <= 4 * A; align *= 2) {
+        void *q = NULL;
+        CHECK(M_POSIX_MEMALIGN(&q, align, 3 * MiB) == 0);
+        check_aligned(q, align, 3 * MiB);
+        if (align <= A)
+            CHECK_MSG(owns(q), "align %zu", align);
+        M_FREE(q);
+        q = M_ALIGNED_ALLOC(align, 5 * MiB);
+        check_aligned(q, align, 5 * MiB);
+        M_FREE(q);
+    }
+}
+
 static void test_errors(void)
 {
     errno = 0;
@@ -264,10 +352,13 @@ int main(void)
     CHECK(stats_get(&st) == 0);
     small_max = st.small_request_max;
     CHECK(small_max >= 512);
+    huge_min = st.huge_request_min;
+    CHECK(huge_min > small_max);
     test_malloc_sizes();
     test_alignment();
     test_calloc();
     test_realloc();
+    test_huge();
     test_errors();
     CHECK_DONE(TEST_NAME);
 }

@@ -351,7 +351,12 @@ static void slot_set(const struct op *o, struct slot *s, void *p, size_t req, si
     REQUIRE(o, owned == 0 || owned == 1, "obmt_owns returned %d", owned);
     if (want_owned >= 0)
         REQUIRE(o, owned == want_owned, "obmt_owns(%p) is %d for a %zu-byte request", p, owned, req);
-    if (owned) {
+    if (owned && req > OBMT_MEDIUM_MAX) {
+        /* A huge block: the start of a run of whole arenas, its usable size
+         * the run's (less secure mode's last guard page). */
+        REQUIRE(o, a % OBMT_ARENA_SIZE == 0 && (u + OBMT_POOL_GUARD) % OBMT_ARENA_SIZE == 0 &&
+                u - req < OBMT_ARENA_SIZE, "huge block %p for %zu bytes: usable size %zu", p, req, u);
+    } else if (owned) {
         REQUIRE(o, u <= OBMT_SMALL_MAX && u % OBMT_ALIGNMENT == 0,
                 "pool block %p has usable size %zu, not a class size", p, u);
         if (exact_usable)
@@ -434,7 +439,7 @@ static void op_malloc(const struct op *o)
     }
     REQUIRE(o, p != NULL, "malloc(%zu) failed, errno %d", n, errno);
     int small = n <= OBMT_SMALL_MAX;
-    slot_set(o, s, p, n, 0, small, small ? class_size(n) : 0, next_tag++, 0);
+    slot_set(o, s, p, n, 0, small || n > OBMT_MEDIUM_MAX, small ? class_size(n) : 0, next_tag++, 0);
 }
 
 static void op_calloc(const struct op *o)
@@ -454,7 +459,7 @@ static void op_calloc(const struct op *o)
     size_t total = count * size;
     check_zero(o, p, total);
     int small = total <= OBMT_SMALL_MAX;
-    slot_set(o, s, p, total, 0, small, small ? class_size(total) : 0, next_tag++, 0);
+    slot_set(o, s, p, total, 0, small || total > OBMT_MEDIUM_MAX, small ? class_size(total) : 0, next_tag++, 0);
 }
 
 /* realloc and reallocarray: count/size, or plain size when !array. */
@@ -495,10 +500,13 @@ static void do_realloc(const struct op *o, int array)
     }
     int small = n <= OBMT_SMALL_MAX;
     /* realloc(NULL, n) is malloc(n): the exact class; a moved or kept block
-     * may be larger (realloc grows by a quarter, keeps a block down to half). */
+     * may be larger (realloc grows by a quarter, keeps a block down to half).
+     * A huge size is obmt's unless the block was the underlying allocator's
+     * (it stays there). */
     size_t exact = (!s->p && small) ? class_size(n) : 0;
+    int huge_owned = n > OBMT_MEDIUM_MAX && (!s->p || s->owned);
     s->p = NULL; /* freed or moved by realloc */
-    slot_set(o, s, q, n, 0, small, exact, tag, keep);
+    slot_set(o, s, q, n, 0, small || huge_owned, exact, tag, keep);
 }
 
 /* The failure an aligned request must get, or 0. -1: ENOMEM or EINVAL.
@@ -581,7 +589,8 @@ static void op_aligned(const struct op *o)
         return;
     }
     REQUIRE(o, p != NULL, "%s(%zu, %zu) failed, errno %d", kind_name[o->kind], a, n, errno);
-    slot_set(o, s, p, min_usable, a, n > OBMT_SMALL_MAX ? 0 : -1, 0, next_tag++, 0);
+    /* (huge: obmt's up to the arena's alignment, the underlying allocator's above) */
+    slot_set(o, s, p, min_usable, a, n > OBMT_SMALL_MAX && n <= OBMT_MEDIUM_MAX ? 0 : -1, 0, next_tag++, 0);
     s->req = n;
 }
 
@@ -665,14 +674,19 @@ static void op_stats(const struct op *o)
     REQUIRE(o, st.nclasses <= OBMT_STATS_MAX_CLASSES, "stats: nclasses %u", st.nclasses);
     for (uint32_t c = 0; c < st.nclasses; c++)
         blocks += st.classes[c].blocks_in_use;
+    uint64_t huge_live = 0;
     for (int i = 0; i < NSLOTS; i++)
-        if (slots[i].p && slots[i].owned) {
+        if (slots[i].p && slots[i].owned && slots[i].usable > OBMT_SMALL_MAX) {
+            huge_live++;
+        } else if (slots[i].p && slots[i].owned) {
             live++;
             live_bytes += slots[i].usable;
         }
     for (int g = 0; g < NGROUPS; g++)
         for (size_t i = 0; i < groups[g].n; i++)
-            if (obmt_owns(groups[g].blk[i])) {
+            if (obmt_owns(groups[g].blk[i]) && obmt_usable_size(groups[g].blk[i]) > OBMT_SMALL_MAX) {
+                huge_live++;
+            } else if (obmt_owns(groups[g].blk[i])) {
                 live++;
                 live_bytes += obmt_usable_size(groups[g].blk[i]);
             }
@@ -681,10 +695,13 @@ static void op_stats(const struct op *o)
     REQUIRE(o, st.bytes_in_use == live_bytes, "stats: %llu bytes in use, the harness holds %llu",
             (unsigned long long)st.bytes_in_use, (unsigned long long)live_bytes);
     REQUIRE(o, st.bytes_committed == st.bytes_in_use + st.bytes_free_in_pools + st.bytes_empty_pools +
-            st.bytes_free_pools, "stats: committed %llu != in use %llu + free in pools %llu + "
-            "empty pools %llu + free pools %llu", (unsigned long long)st.bytes_committed,
+            st.bytes_free_pools + st.bytes_huge, "stats: committed %llu != in use %llu + free in pools %llu + "
+            "empty pools %llu + free pools %llu + huge %llu", (unsigned long long)st.bytes_committed,
             (unsigned long long)st.bytes_in_use, (unsigned long long)st.bytes_free_in_pools,
-            (unsigned long long)st.bytes_empty_pools, (unsigned long long)st.bytes_free_pools);
+            (unsigned long long)st.bytes_empty_pools, (unsigned long long)st.bytes_free_pools,
+            (unsigned long long)st.bytes_huge);
+    REQUIRE(o, st.huge_allocs - st.huge_frees == huge_live, "stats: %llu huge blocks live, the harness holds %llu",
+            (unsigned long long)(st.huge_allocs - st.huge_frees), (unsigned long long)huge_live);
 #endif
     struct obmt_stats bad = { .version = OBMT_STATS_VERSION + 1, .size = sizeof bad };
     errno = 0;

@@ -45,7 +45,7 @@ def sum_errors(r):
     # whose 4 threads were in malloc/free). So only where no other thread
     # cache is in use (heaps_in_use <= 1: the exiting thread's) is the
     # process quiet and the sum exact.
-    parts = ("bytes_in_use", "bytes_free_in_pools", "bytes_empty_pools", "bytes_free_pools")
+    parts = ("bytes_in_use", "bytes_free_in_pools", "bytes_empty_pools", "bytes_free_pools", "bytes_huge")
     total = sum(r[k] for k in parts)
     if r["heaps_in_use"] <= 1 and total != r["bytes_committed"]:
         errors.append(f"{' + '.join(parts)} = {total} != bytes_committed {r['bytes_committed']}")

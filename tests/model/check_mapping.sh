@@ -10,10 +10,11 @@
 # function" and fails if the text is missing or ambiguous. It also checks
 # that each label is a tag in its model (a comment "/* R12 */" in
 # remote_free.pml for R, pool_transfer.pml for A, abandon_adopt.pml for X,
-# lend.pml for L, shared.pml for S), that every tag in a model has a row,
-# and that each tagged line records its step for -DCOVER (HIT(12), or a
-# macro drain(x, 12), self_wait(x, 12) or get_heap(x, 12) whose second
-# argument is the call site) and each HIT(12) sits on a line tagged R12.
+# lend.pml for L, shared.pml for S, huge_run.pml for H, huge_cache.pml for K), that every tag in a
+# model has a row, and that each tagged line records its step for -DCOVER
+# (HIT(12), or a macro drain(x, 12), self_wait(x, 12) or get_heap(x, 12)
+# whose second argument is the call site) and each HIT(12) sits on a line
+# tagged R12.
 #
 # Usage: check_mapping.sh [-q]   (-q: print only problems and a count)
 # Works from any directory. Exit status 0 when everything matches.
@@ -32,6 +33,8 @@ model_of() {
         X) echo abandon_adopt.pml ;;
         L) echo lend.pml ;;
         S) echo shared.pml ;;
+        H) echo huge_run.pml ;;
+        K) echo huge_cache.pml ;;
         *) return 1 ;;
     esac
 }
@@ -40,7 +43,7 @@ model_of() {
 # is "|"; N is 0 unless the code cell ends in #N).
 rows() {
     awk '
-        /^\| *[RAXLS][0-9]+ *\|/ {
+        /^\| *[RAXLSHK][0-9]+ *\|/ {
             line = $0
             gsub(/\\\|/, "\001", line)
             n = split(line, f, "|")
@@ -129,7 +132,7 @@ done < <(rows)
 # In each model, a line with a tag /* R12 */ records it: it has HIT(12) (or
 # a drain(x, 12), self_wait(x, 12) or get_heap(x, 12), whose macros do
 # HIT(site)), and a line with HIT(12) has the tag. And every tag has a row.
-for prefix in R A X L S; do
+for prefix in R A X L S H; do
     pml="$here/$(model_of "$prefix")"
     if ! P="$prefix" F="$(basename "$pml")" awk '
         BEGIN { P = ENVIRON["P"]; F = ENVIRON["F"]; bad = 0 }

@@ -1,5 +1,5 @@
 /*
- * pool_transfer.pml: model 2 of 3. Empty pools move between threads and
+ * pool_transfer.pml: model 2. Empty pools move between threads and
  * their arena through the arena's state word, changed only by CAS:
  *  - a thread gives a pool back (arena_give_pool), then, if that made the
  *    arena wholly free, keeps it (KEPT) or, with a purge delay of 0,
@@ -13,17 +13,36 @@
  *  - the purger (the one thread that holds g_purging) decommits a wholly free
  *    arena, or takes the arena's whole free-pool stack with one CAS, gives
  *    the pools' pages back, and pushes the stack back in front of whatever
- *    was given back meanwhile (arena_purge).
+ *    was given back meanwhile (arena_purge);
+ *  - with -DHUGE_OPS=n, a huge claimer (n operations) takes the arena whole
+ *    for a huge block's run, of which it is one arena (the others are not
+ *    modelled; whether their claims or commits fail is a choice): one CAS
+ *    from a wholly free word, to HUGE {nfree 0, head 0, virgin NPOOLS} if it
+ *    is resident, or to CLAIMED if it is DECOMMITTED, committed, then a
+ *    store of HUGE (run_claim_slot, run_prepare); or gives the claim back
+ *    (run_unclaim_slot: the holder's store of the word it claimed the arena
+ *    from, KEPT and g_kept restored; or run_drop_committed: wholly free,
+ *    resident, virgin); and gives a HUGE arena back (arena_give_run_at:
+ *    links every pool on the free-pool stack, then a CAS to {NPOOLS, head
+ *    1, virgin NPOOLS} and arena_wholly_free; in secure mode a CAS to
+ *    CLAIMED, then decommit_held).
  *
  * Code modelled (src/arena.c): arena_try_pop, arena_give_pool,
- * arena_wholly_free, arena_decommit, arena_purge, the per-arena part of
- * purge_if_due, and the first publication of a slot (arena_new_pool) as an
- * initial state. Every step tagged A<n> (with HIT(n)) is listed with its code
- * line in tests/model/MAPPING.md, which check_mapping.sh verifies.
+ * arena_wholly_free, arena_decommit, decommit_held, arena_purge, the
+ * per-arena part of purge_if_due, and the first publication of a slot
+ * (arena_new_pool) as an initial state; run_claim_slot, run_unclaim_slot,
+ * run_drop_committed, run_prepare and arena_give_run_at for one arena of a
+ * run (arena_take_run's and arena_grow_run's claims and rollbacks; huge.c's
+ * frees, shrinks and cache evictions give runs back). Every step tagged A<n>
+ * (with HIT(n)) is listed with its code line in tests/model/MAPPING.md,
+ * which check_mapping.sh verifies.
  *
  * The state word packs nfree | head | virgin | CLAIMED | DECOMMITTED | KEPT
- * | generation into one int that every writer changes with a CAS on the whole
- * word (a d_step: compare, then swap or refresh `expected`). The free-pool
+ * | HUGE | generation into one int that every writer changes with a CAS on
+ * the whole word (a d_step: compare, then swap or refresh `expected`), but
+ * for the holder of a CLAIMED or HUGE word, who ends its hold with a store
+ * (a decommit, a recommit, the huge claimer's publication and rollback).
+ * The free-pool
  * links (arena_object.next[]) are separate shared bytes: a taker reads the
  * head pool's link between its load and its CAS, possibly after that pool was
  * popped by another thread and given back with another link, or taken by the
@@ -50,21 +69,39 @@
  *    once) is chosen at the start, as is KEPT0 (0 or 1 other arenas already
  *    kept, so both arena_wholly_free branches are explored);
  *    OPT_KEEP_FREE_ARENAS is KEEP (1).
- *  - the generation does not wrap (the code: 37 bits).
+ *  - the generation does not wrap (the code: 36 bits).
+ *  - the huge claimer's commit (arena_commit) writes nothing shared: folded
+ *    into its next store of the held word; its header resets (resident
+ *    arenas) and the give-back's pool_mark_dirty touch only headers, which
+ *    no other process here reads; run_old is a local. The give-back's links
+ *    are one step (the holder's stores; a stale taker may read any of
+ *    them). Secure mode is a choice at each give-back.
  *  - ghost state: holder[p] (which thread holds pool p; the purger holds the
- *    stack it took), and `writable` (the arena's memory can be written:
- *    false from os_release in a decommit to the commit of a recommit), for
- *    the checks.
+ *    stack it took, the huge claimer every pool while it holds the arena),
+ *    wholder and hold_word (which process holds the word, CLAIMED or HUGE,
+ *    and the value it last wrote), hugeheld, and `writable` (the arena's
+ *    memory can be written: false from os_release in a decommit to the
+ *    commit of a recommit or of a huge claim), for the checks.
  *
  * Checks:
  *  - at every write of the state word: the free-pool stack holds distinct,
  *    carved pools that nobody holds; nfree == stack length + virgin pools
- *    left; no virgin pool is held; a CLAIMED arena has every pool free; a
- *    pool popped was held by nobody (no pool handed out twice) and its
- *    arena is writable; a give never finds KEPT, DECOMMITTED or CLAIMED set
- *    (a pool is out).
+ *    left (every free pool reachable); no virgin pool is held; a CLAIMED
+ *    arena has every pool free, or every pool the huge claimer's; a HUGE
+ *    word is exactly {HUGE, 0, 0, NPOOLS}, its arena writable and every pool
+ *    the huge claimer's; a word is held (CLAIMED or HUGE) exactly while a
+ *    process holds it, and while it is held nobody but its holder writes it
+ *    (so no taker, giver, purger or decommitter takes a pool from or
+ *    changes a HUGE arena); a pool popped was held by nobody (no pool
+ *    handed out twice) and its arena is writable; a give never finds KEPT,
+ *    DECOMMITTED or CLAIMED set (a pool is out); a claim (CLAIMED or HUGE)
+ *    takes a word nobody holds, and every pool from nobody.
+ *  - the rollback and the give-back leave a consistent stack (the check
+ *    above at their stores); the give-back's CAS is asserted to succeed on
+ *    the HUGE word (the code aborts: a double free).
  *  - at the end: every pool held by exactly one thread or free in the arena,
- *    no decommit half done, g_kept == KEPT0 + (the arena is KEPT ? 1 : 0).
+ *    no decommit half done, g_kept == KEPT0 + (the arena is KEPT ? 1 : 0)
+ *    (also after a huge claim of a KEPT arena and its rollback).
  *  - -DTERM: LTL `term`, <> ended: every run ends (pan -a).
  *  - -DCOVER: pan prints "COVERED: n n ..." at exit, the tags executed.
  *
@@ -85,6 +122,23 @@
  * -DNOGEN: negative check, the generation never changes. Spin must find the
  *  ABA above: thread 0's CAS succeeds and makes p0, held by thread 1, the
  *  stack head (assertion violated).
+ *
+ * -DBROKEN_HUGE_CLAIM_STORE: negative check, the huge claimer tests the
+ *  word it loaded (wholly free, not CLAIMED), then stores HUGE (or CLAIMED)
+ *  with no CAS: spin must find a pool handed out twice (a taker popped a
+ *  pool in between) or a word taken from its holder (a decommitter's).
+ *
+ * -DBROKEN_HUGE_GIVE_VIRGIN: negative check, a HUGE arena is given back
+ *  {NPOOLS, head 0, virgin NPOOLS}: every pool free but none on the stack
+ *  and none virgin, so takers find nfree > 0 and nothing to pop; spin must
+ *  find nfree != stack length + virgin pools left.
+ *
+ * -DKEPT_BOUND: LTL `kept_bound`, g_kept is never below the number of KEPT
+ *  arenas (pan -a). arena_wholly_free counts before it sets KEPT and takers
+ *  uncount after they clear it; run_unclaim_slot counts the arena again
+ *  (A76) before it stores KEPT back (A75). It once did the reverse, and
+ *  spin found g_kept one short between them (MAPPING.md, "g_kept after a
+ *  rollback"); -DBROKEN_KEPT_ORDER restores that order and must fail.
  */
 
 #ifndef NPOOLS
@@ -102,13 +156,18 @@
 #ifndef KEEP
 #define KEEP 1          /* OPT_KEEP_FREE_ARENAS */
 #endif
+#ifndef HUGE_OPS
+#define HUGE_OPS 0      /* operations of the huge claimer (0: no huge claimer) */
+#endif
 #define NT 2
 #define PURGER 3        /* holder[] value of the purger */
+#define HUGER 4         /* holder[] value of the huge claimer */
+#define NHUGER (HUGE_OPS > 0)
 
 #ifdef COVER
 c_code {
-int cov_[64];
-static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 64; i++) if (cov_[i]) printf(" %d", i); printf("\n"); }
+int cov_[128];
+static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 128; i++) if (cov_[i]) printf(" %d", i); printf("\n"); }
 }
 #define HIT(n) c_code { cov_[n] = 1; }
 #define COVER_INIT c_code { static int cov_once; if (!cov_once) { cov_once = 1; atexit(cov_print); } }
@@ -118,15 +177,16 @@ static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 64; i++
 #endif
 
 /* the state word: bits 0..2 nfree, 3..5 head (pool + 1), 6..8 virgin,
- * 9 CLAIMED, 10 DECOMMITTED, 11 KEPT, 12.. generation */
+ * 9 CLAIMED, 10 DECOMMITTED, 11 KEPT, 12 HUGE, 13.. generation */
 #define NFREE(s)   ((s) & 7)
 #define HEAD(s)    (((s) >> 3) & 7)
 #define VIRGIN(s)  (((s) >> 6) & 7)
 #define CLAIMED    512
 #define DECOMMITTED 1024
 #define KEPT       2048
-#define GEN_ONE    4096
-#define GEN_MASK   (~4095)
+#define HUGE       4096
+#define GEN_ONE    8192
+#define GEN_MASK   (~8191)
 #ifdef NOGEN
 #define GINC       0
 #else
@@ -141,45 +201,91 @@ bool delay0;                 /* OPT_PURGE_DELAY_MS == 0 */
 bool writable = true;        /* the arena's memory can be written (committed, not released) */
 
 /* ghosts */
-byte holder[NPOOLS];         /* 0 nobody, t + 1 thread t, PURGER */
+byte holder[NPOOLS];         /* 0 nobody, t + 1 thread t, PURGER, HUGER */
+bool hugeheld;               /* every pool is the huge claimer's (it claimed the arena) */
+byte wholder;                /* who holds the word (CLAIMED or HUGE): _pid + 1, 0 nobody */
+int hold_word;               /* the word the holder last wrote */
 byte kept0;
 byte ndone;
 bool ended;
 
+/* Holding the word: the CAS that set CLAIMED or HUGE gave it to its
+ * thread (hold), which alone writes it until it lets go (unhold). */
+inline hold()
+{
+    assert(wholder == 0);                  /* not held by another */
+    wholder = _pid + 1;
+    hold_word = state
+}
+
+inline held_store()                        /* after the holder's store */
+{
+    assert(wholder == _pid + 1);
+    hold_word = state
+}
+
+inline unhold()                            /* the holder's store let go */
+{
+    assert(wholder == _pid + 1);
+    wholder = 0;
+    hold_word = 0
+}
+
 /* The invariant of the free-pool stack, inside every d_step that writes
- * the state word. */
+ * the state word. While a thread holds the word (CLAIMED or HUGE), it
+ * alone writes it: the word is the one the holder last wrote. While the
+ * huge claimer holds the arena (ghost hugeheld) every pool is its own
+ * (holder HUGER). */
 inline check_stack()
 {
+    assert(wholder == 0 || state == hold_word);
+    assert((wholder != 0) == ((state & (CLAIMED | HUGE)) != 0));
     if
-    :: (state & CLAIMED) == 0 ->
-        iv_x = HEAD(state);
-        iv_n = 0;
-        iv_seen = 0;
+    :: (state & HUGE) ->
+        /* {HUGE, nfree 0, head 0, virgin NPOOLS}: full to everyone else */
+        assert(hugeheld);
+        assert((state & ~GEN_MASK) == MK(HUGE, 0, 0, NPOOLS));
+        assert(writable);                          /* the block is the program's */
+        iv_p = 0;
         do
-        :: iv_x != 0 ->
-            iv_p = iv_x - 1;
-            assert(iv_p < VIRGIN(state));          /* carved */
-            assert(holder[iv_p] == 0);             /* free */
-            assert((iv_seen & (1 << iv_p)) == 0);  /* once */
-            iv_seen = iv_seen | (1 << iv_p);
-            iv_n++;
-            assert(iv_n <= NPOOLS);
-            iv_x = next[iv_p]
-        :: else -> break
-        od;
-        assert(NFREE(state) == iv_n + NPOOLS - VIRGIN(state));
-        iv_p = VIRGIN(state);
-        do
-        :: iv_p < NPOOLS -> assert(holder[iv_p] == 0); iv_p++
+        :: iv_p < NPOOLS -> assert(holder[iv_p] == HUGER); iv_p++
         :: else -> break
         od
     :: else ->
-        /* CLAIMED for a decommit: every pool is free */
-        iv_p = 0;
-        do
-        :: iv_p < NPOOLS -> assert(holder[iv_p] == 0); iv_p++
-        :: else -> break
-        od
+        if
+        :: (state & CLAIMED) == 0 ->
+            assert(!hugeheld);
+            iv_x = HEAD(state);
+            iv_n = 0;
+            iv_seen = 0;
+            do
+            :: iv_x != 0 ->
+                iv_p = iv_x - 1;
+                assert(iv_p < VIRGIN(state));          /* carved */
+                assert(holder[iv_p] == 0);             /* free */
+                assert((iv_seen & (1 << iv_p)) == 0);  /* once */
+                iv_seen = iv_seen | (1 << iv_p);
+                iv_n++;
+                assert(iv_n <= NPOOLS);
+                iv_x = next[iv_p]
+            :: else -> break
+            od;
+            /* every free pool reachable: on the stack or virgin */
+            assert(NFREE(state) == iv_n + NPOOLS - VIRGIN(state));
+            iv_p = VIRGIN(state);
+            do
+            :: iv_p < NPOOLS -> assert(holder[iv_p] == 0); iv_p++
+            :: else -> break
+            od
+        :: else ->
+            /* CLAIMED for a decommit or a recommit (every pool free), or by
+             * the huge claimer (every pool its own) */
+            iv_p = 0;
+            do
+            :: iv_p < NPOOLS -> assert(holder[iv_p] == (hugeheld -> HUGER : 0)); iv_p++
+            :: else -> break
+            od
+        fi
     fi;
     iv_x = 0; iv_n = 0; iv_p = 0; iv_seen = 0
 }
@@ -199,7 +305,7 @@ inline take(t)
         /* arena_try_pop: a decommitted arena is claimed first */
         d_step { HIT(7);                                                 /* A7 */
             if
-            :: state == s -> state = (s + GINC) | CLAIMED; ok = true; check_stack()
+            :: state == s -> state = (s + GINC) | CLAIMED; ok = true; hold(); check_stack()
             :: else -> s = state; ok = false
             fi
         }
@@ -210,6 +316,7 @@ inline take(t)
             :: d_step { HIT(8);                                          /* A8 */
                     writable = true;
                     state = MK((s & GEN_MASK) + 2 * GINC, NPOOLS - 1, 0, 1);
+                    unhold();
                     assert(holder[0] == 0);
                     holder[0] = t + 1;
                     check_stack()
@@ -217,6 +324,7 @@ inline take(t)
                 got = 1
             :: d_step { HIT(9);                                          /* A9 */
                     state = MK(((s & GEN_MASK) + 2 * GINC) | DECOMMITTED, NPOOLS, 0, 0);
+                    unhold();
                     check_stack()
                 }
             fi;
@@ -271,7 +379,7 @@ inline decommit()
     :: else ->
         d_step { HIT(32);                                                /* A32 */
             if
-            :: state == s -> state = (s + GINC) | CLAIMED; ok = true; check_stack()
+            :: state == s -> state = (s + GINC) | CLAIMED; ok = true; hold(); check_stack()
             :: else -> s = state; ok = false
             fi
         }
@@ -287,6 +395,7 @@ inline decommit()
         d_step { HIT(33);                                                /* A33 */
             writable = false;
             state = MK(((s & GEN_MASK) + 2 * GINC) | DECOMMITTED, NPOOLS, 0, 0);
+            unhold();
             check_stack()
         }
     :: else -> skip
@@ -365,7 +474,7 @@ inline purge()
 {
     d_step { s = state; HIT(50) }                                        /* A50 */
     do
-    :: d_step { (s & (CLAIMED | DECOMMITTED | KEPT)) != 0 -> HIT(51) }; ok = false; break  /* A51 */
+    :: d_step { (s & (CLAIMED | DECOMMITTED | KEPT | HUGE)) != 0 -> HIT(51) }; ok = false; break  /* A51 */
     :: else ->
         nstack = NFREE(s) - (NPOOLS - VIRGIN(s));
         if
@@ -505,6 +614,241 @@ proctype purger()
     ndone++
 }
 
+/* The huge claimer's hold on every pool: taken at its claim (none may be
+ * held by anyone: no pool handed out twice), given up at its rollback or
+ * give-back. */
+inline hold_all()
+{
+    iv_p = 0;
+    do
+    :: iv_p < NPOOLS -> assert(holder[iv_p] == 0); holder[iv_p] = HUGER; iv_p++
+    :: else -> break
+    od;
+    iv_p = 0;
+    hugeheld = true
+}
+
+inline release_all()
+{
+    iv_p = 0;
+    do
+    :: iv_p < NPOOLS -> assert(holder[iv_p] == HUGER); holder[iv_p] = 0; iv_p++
+    :: else -> break
+    od;
+    iv_p = 0;
+    hugeheld = false
+}
+
+/* run_unclaim_slot, first: a KEPT arena is counted again before its word
+ * says KEPT again (as arena_wholly_free counts before its CAS). */
+inline kept_back()
+{
+#ifndef BROKEN_KEPT_ORDER
+    if
+    :: (run_old & KEPT) -> g_kept++; HIT(76)                             /* A76 */
+    :: else -> skip
+    fi
+#else
+    skip
+#endif
+}
+
+/* run_unclaim_slot: the holder's store of the word it claimed the arena
+ * from (its flags: KEPT, DECOMMITTED; the generation + 1). Its load of the
+ * word just before is folded in: only the holder changes it. */
+inline unclaim()
+{
+    release_all();
+    state = (((state & GEN_MASK) + GINC) | (run_old & ~GEN_MASK));
+    unhold();
+    check_stack()
+}
+
+/* -DBROKEN_KEPT_ORDER: the old order, KEPT stored back, then counted. */
+inline kept_back_late()
+{
+#ifdef BROKEN_KEPT_ORDER
+    if
+    :: (run_old & KEPT) -> g_kept++
+    :: else -> skip
+    fi
+#else
+    skip
+#endif
+}
+
+/* A huge block's run of k >= 1 arenas, of which this arena is one (the
+ * others are not modelled: their claims and commits only decide, by a
+ * choice here, whether the claim is rolled back). HUGE_OPS operations:
+ * claim the arena if it does not hold it (arena_take_run's or
+ * arena_grow_run's run_claim_slot, then run_prepare), or give it back if it
+ * does (arena_give_run_at: a huge free through the cache, a shrink's tail,
+ * a failed grow). */
+proctype huger()
+{
+    int s, run_old;
+    byte k, ops = HUGE_OPS;
+    byte iv_x, iv_n, iv_p, iv_seen;
+    bool ok;
+
+    do
+    :: ops > 0 ->
+        ops--;
+        if
+        :: !hugeheld ->
+            /* run_claim_slot, from arena_take_run's or arena_grow_run's
+             * claim loop */
+            d_step { s = state; HIT(70) }                                /* A70 */
+            do
+            :: d_step { NFREE(s) != NPOOLS || (s & CLAIMED) -> HIT(71); ok = false }; break  /* A71 */
+            :: else ->
+#ifdef BROKEN_HUGE_CLAIM_STORE
+                /* negative check: the test above, then a plain store */
+                d_step { HIT(72); HIT(73);                               /* A72 */ /* A73 */
+                    state = ((s & DECOMMITTED) -> ((s + GINC) | CLAIMED) : MK(((s & GEN_MASK) + GINC) | HUGE, 0, 0, NPOOLS));
+                    ok = true;
+                    hold();
+                    hold_all();
+                    check_stack()
+                }
+                break
+#else
+                d_step { HIT(72);                                        /* A72 */
+                    if
+                    :: state == s ->
+                        /* resident: HUGE at once; decommitted: CLAIMED
+                         * (its flags kept) until it is committed */
+                        if
+                        :: (s & DECOMMITTED) -> state = (s + GINC) | CLAIMED; HIT(73)  /* A73 */
+                        :: else -> state = MK(((s & GEN_MASK) + GINC) | HUGE, 0, 0, NPOOLS)
+                        fi;
+                        ok = true;
+                        hold();
+                        hold_all();
+                        check_stack()
+                    :: else -> s = state; ok = false
+                    fi
+                }
+                if
+                :: ok -> break
+                :: else -> skip
+                fi
+#endif
+            od;
+            if
+            :: ok ->
+                run_old = s;
+                if
+                :: (s & KEPT) -> d_step { g_kept--; HIT(74) }            /* A74 */
+                :: else -> skip
+                fi;
+                if
+                :: /* arena_take_run: the claim of a later arena of the
+                    * run failed; the claimed ones go back */
+                    d_step { HIT(77); kept_back() }                      /* A77 */
+                    d_step { HIT(75); unclaim() }                        /* A75 */
+                    d_step { kept_back_late() }
+                :: /* arena_grow_run: the claim of a later arena after
+                    * the run failed */
+                    d_step { HIT(79); kept_back() }                      /* A79 */
+                    d_step { HIT(75); unclaim() }                        /* A75 */
+                    d_step { kept_back_late() }
+                :: /* run_prepare: a commit failed (this arena's, or
+                    * another's of the run) before this arena's commit */
+                    d_step { HIT(78); kept_back() }                      /* A78 */
+                    d_step { HIT(75); unclaim() }                        /* A75 */
+                    d_step { kept_back_late() }
+                :: (s & DECOMMITTED) ->
+                    /* run_prepare: arena_commit succeeded (`writable`,
+                     * folded: the arena is held CLAIMED), then */
+                    if
+                    :: d_step { HIT(80); HIT(81);                        /* A80 */ /* A81 */
+                            writable = true;
+                            state = MK(((s & GEN_MASK) + 2 * GINC) | HUGE, 0, 0, NPOOLS);
+                            held_store();
+                            check_stack()
+                        }
+                    :: /* a later arena's commit failed: this one goes
+                        * back wholly free, resident and virgin */
+                        d_step { HIT(80); HIT(82); HIT(83);              /* A80 */ /* A82 */ /* A83 */
+                            writable = true;
+                            release_all();
+                            state = MK((state & GEN_MASK) + GINC, NPOOLS, 0, 0);
+                            unhold();
+                            check_stack()
+                        }
+                    fi
+                :: !(s & DECOMMITTED) -> skip
+                fi;
+                d_step {
+                    if
+                    :: hugeheld && (state & HUGE) && !(run_old & DECOMMITTED) ->
+                        /* resident: run_prepare resets the used pools'
+                         * headers (the holder's); the run is handed out */
+                        HIT(84)                                          /* A84 */
+                    :: else -> skip
+                    fi;
+                    s = 0; run_old = 0; ok = false
+                }
+            :: else -> skip
+            fi
+        :: hugeheld ->
+            /* arena_give_run_at (huge_free through the cache, a shrink's
+             * tail, a failed grow, secure mode's failed commit); its load
+             * of the word is folded into the CAS: only the holder changes
+             * it */
+            if
+            :: /* every pool on the free-pool stack in address order (the
+                * holder's stores: a stale taker may read them; its CAS
+                * then fails on the generation) */
+                d_step { HIT(90);                                            /* A90 */
+                    iv_p = 0;
+                    do
+                    :: iv_p + 1 < NPOOLS -> next[iv_p] = iv_p + 2; iv_p++
+                    :: else -> next[iv_p] = 0; break
+                    od;
+                    iv_p = 0
+                }
+                d_step { s = state; HIT(85); HIT(86); HIT(88);            /* A85 */ /* A86 */ /* A88 */
+                    /* the holder's word: nobody else changed it (else the
+                     * code aborts: a double free) */
+                    assert((s & ~GEN_MASK) == MK(HUGE, 0, 0, NPOOLS) && state == s);
+                    release_all();
+#ifdef BROKEN_HUGE_GIVE_VIRGIN
+                    /* negative check: given back all virgin with no stack:
+                     * nfree NPOOLS, head 0, virgin NPOOLS */
+                    state = MK((s & GEN_MASK) + GINC, NPOOLS, 0, NPOOLS);
+#else
+                    state = MK((s & GEN_MASK) + GINC, NPOOLS, 1, NPOOLS);
+#endif
+                    unhold();
+                    check_stack()
+                }
+                /* dirty, bucket_set: hints; then arena_wholly_free */
+                wholly_free()
+            :: /* secure mode: held CLAIMED, then decommit_held */
+                d_step { s = state; HIT(85); HIT(86); HIT(87);           /* A85 */ /* A86 */ /* A87 */
+                    assert((s & ~GEN_MASK) == MK(HUGE, 0, 0, NPOOLS) && state == s);
+                    release_all();
+                    state = MK(((s & GEN_MASK) + GINC) | CLAIMED, NPOOLS, 0, 0);
+                    held_store();
+                    check_stack();
+                    s = state & ~CLAIMED        /* (as if from a wholly free word) */
+                }
+                d_step { HIT(33);                                        /* A33 */
+                    writable = false;
+                    state = MK(((s & GEN_MASK) + 2 * GINC) | DECOMMITTED, NPOOLS, 0, 0);
+                    unhold();
+                    check_stack()
+                }
+            fi;
+            s = 0
+        fi
+    :: else -> break
+    od;
+    ndone++
+}
+
 init
 {
     byte iv_x, iv_n, iv_p, iv_seen;
@@ -533,9 +877,13 @@ init
         check_stack();
         run worker(0, OPS0);
         run worker(1, OPS1);
-        run purger()
+        run purger();
+        if
+        :: NHUGER -> run huger()
+        :: else -> skip
+        fi
     }
-    (ndone == NT + 1);
+    (ndone == NT + 1 + NHUGER);
     d_step {
         check_stack();
         assert((state & CLAIMED) == 0);
@@ -551,4 +899,7 @@ init
 
 #ifdef TERM
 ltl term { <> ended }
+#endif
+#ifdef KEPT_BOUND
+ltl kept_bound { [] (g_kept >= kept0 + ((state & KEPT) != 0)) }
 #endif

@@ -5,7 +5,11 @@
 #                      the reclaim pass purging emptied pools in place
 #   pool_transfer.pml  pools to and from an arena: state word CAS with a
 #                      generation, keep/decommit (and the claimed recommit of
-#                      a decommitted, read-only arena), purge
+#                      a decommitted, read-only arena), purge; with
+#                      -DHUGE_OPS a huge claimer taking the wholly free arena
+#                      whole (HUGE, or CLAIMED then committed), rolling the
+#                      claim back, and giving it back (with its free stack,
+#                      or decommitted in secure mode)
 #   abandon_adopt.pml  thread exit (abandon, close `returned`) against
 #                      remote frees, adoption, release, heap reuse, a
 #                      freer that mallocs an adopted pool FULL again, and a
@@ -22,6 +26,11 @@
 #                      and adopted by malloc's slow path, against remote
 #                      freers adopting the same pools, other takers,
 #                      re-abandonment, give-back and reuse for another class
+#   huge_run.pml       runs of whole arenas for huge blocks: claims left to
+#                      right with rollback, the frontier CAS of g_slots_used,
+#                      give-back, grow in place and shrink, against a pool
+#                      taker (with arena_new_pool's fetch_add) and a
+#                      decommitter
 #
 # First check_mapping.sh (MAPPING.md against src/ and the models). Then, per
 # model: exhaustive safety runs (pan -DSAFETY: assertions, invalid end
@@ -88,7 +97,7 @@ annotate_trail() {
             while ((getline l < PML) > 0) {
                 n++
                 t = ""
-                if (match(l, /\/\* [RAXLS][0-9]+ \*\//)) t = substr(l, RSTART + 3, RLENGTH - 6)
+                if (match(l, /\/\* [RAXLSHK][0-9]+ \*\//)) t = substr(l, RSTART + 3, RLENGTH - 6)
                 if (t != "") tag[n] = t
                 else if (depth > 0) tag[n] = cur
                 o = gsub(/\{/, "{", l); c = gsub(/\}/, "}", l)
@@ -264,6 +273,18 @@ run pt-safety pool_transfer.pml pass "-DCOVER -DPURGES=0 -DOPS0=3 -DOPS1=5" "-O1
 run pt-term pool_transfer.pml pass "-DTERM -DPURGES=1 -DOPS0=2 -DOPS1=2" "-O1" "-a"
 run pt-nogen pool_transfer.pml assert "-DNOGEN -DPURGES=0" "-O0 -DSAFETY" ""
 run pt-broken-recommit pool_transfer.pml assert "-DBROKEN_RECOMMIT -DPURGES=0" "-O0 -DSAFETY" ""
+# ... with the huge claimer (HUGE bit, rollback, give-back)
+run pt-huge pool_transfer.pml pass "-DCOVER -DHUGE_OPS=3 -DPURGES=0 -DOPS0=1 -DOPS1=2" "-O2 -DSAFETY" ""
+run pt-huge-purge pool_transfer.pml pass "-DCOVER -DHUGE_OPS=2 -DPURGES=1 -DOPS0=0 -DOPS1=2" "-O2 -DSAFETY" ""
+run pt-huge-term pool_transfer.pml pass "-DTERM -DHUGE_OPS=2 -DPURGES=1 -DOPS0=0 -DOPS1=2" "-O1" "-a"
+# (-DKEEP=0: no KEPT arena, so that the first violation pan finds is the
+# pool handed out twice, not the g_kept that the lost update also breaks)
+run pt-broken-huge-store pool_transfer.pml assert "-DBROKEN_HUGE_CLAIM_STORE -DKEEP=0 -DHUGE_OPS=2 -DPURGES=0 -DOPS0=1 -DOPS1=2" "-O0 -DSAFETY" ""
+run pt-broken-huge-virgin pool_transfer.pml assert "-DBROKEN_HUGE_GIVE_VIRGIN -DHUGE_OPS=2 -DPURGES=0 -DOPS0=1 -DOPS1=2" "-O0 -DSAFETY" ""
+# g_kept never below the KEPT arenas (LTL), also across a rollback; the old
+# order of run_unclaim_slot (KEPT stored back, then counted) must fail
+run pt-kept-bound pool_transfer.pml pass "-DKEPT_BOUND -DHUGE_OPS=2 -DPURGES=0 -DOPS0=1 -DOPS1=2" "-O2" "-a"
+run pt-broken-kept-order pool_transfer.pml assert "-DKEPT_BOUND -DBROKEN_KEPT_ORDER -DHUGE_OPS=2 -DPURGES=0 -DOPS0=1 -DOPS1=2" "-O0" "-a"
 # Model 3: abandon_adopt.pml (thread exit, abandon/adopt, heap reuse)
 run aa-safety abandon_adopt.pml pass "-DCOVER -DPASSES=0" "-O1 -DSAFETY" ""
 run aa-safety-keep0 abandon_adopt.pml pass "-DCOVER -DKEEP=0 -DPASSES=0" "-O1 -DSAFETY" ""
@@ -306,6 +327,20 @@ run sh-broken-markfirst shared.pml assert "-DBROKEN_MARK_FIRST" "-O0 -DSAFETY" "
 run sh-broken-lookfirst shared.pml assert "-DBROKEN_LOOK_FIRST" "-O0 -DSAFETY" ""
 run sh-broken-norecheck shared.pml assert "-DBROKEN_NO_RECHECK" "-O0 -DSAFETY" ""
 run sh-broken-loadearly shared.pml assert "-DBROKEN_LOAD_EARLY" "-O0 -DSAFETY" ""
+# Model 6: huge_run.pml (runs of whole arenas: claim/rollback, frontier, grow)
+run hr-safety huge_run.pml pass "-DCOVER -DSECURE=0 -DOPS0=2 -DOPS1=2" "-O2 -DSAFETY" ""
+run hr-grow huge_run.pml pass "-DCOVER -DGROW=2 -DSECURE=0 -DOPS0=1 -DOPS1=3" "-O2 -DSAFETY" ""
+run hr-pools huge_run.pml pass "-DCOVER -DSECURE=0 -DOPS0=1 -DOPS1=1 -DPOPS=2" "-O2 -DSAFETY" ""
+run hr-secure huge_run.pml pass "-DCOVER -DSECURE=1 -DOPS0=2 -DOPS1=1" "-O2 -DSAFETY" ""
+run hr-term huge_run.pml pass "-DTERM -DGROW=2 -DSECURE=0 -DOPS0=1 -DOPS1=2" "-O1" "-a"
+run hr-broken-norollback huge_run.pml assert "-DBROKEN_NO_ROLLBACK" "-O0 -DSAFETY" ""
+run hr-broken-frontier huge_run.pml assert "-DBROKEN_FRONTIER_STORE" "-O0 -DSAFETY" ""
+run hr-broken-claimstore huge_run.pml assert "-DBROKEN_CLAIM_LOAD_STORE" "-O0 -DSAFETY" ""
+# Model 7: huge_cache.pml (the cache of freed huge runs: ownership tokens)
+run hc-safety huge_cache.pml pass "-DCOVER" "-O2 -DSAFETY" ""
+run hc-safety-1word huge_cache.pml pass "-DCOVER -DCACHE=1" "-O2 -DSAFETY" ""
+run hc-broken-take huge_cache.pml assert "-DBROKEN_TAKE_LOAD_STORE" "-O0 -DSAFETY" ""
+run hc-broken-purge huge_cache.pml assert "-DBROKEN_PURGE_STORE" "-O0 -DSAFETY" ""
 wait
 
 last=""
@@ -328,6 +363,8 @@ check_coverage pool_transfer.pml A
 check_coverage abandon_adopt.pml X
 check_coverage lend.pml L
 check_coverage shared.pml S
+check_coverage huge_run.pml H
+check_coverage huge_cache.pml K
 
 echo "== $(($(date +%s) - start))s in all, $jobs at a time"
 if [ "$failures" != 0 ]; then

@@ -1,0 +1,274 @@
+/*
+ * huge.c: blocks above OBMT_MEDIUM_MAX, each in a run of whole arenas.
+ *
+ * A request of n bytes takes k = ceil(n / arena size) adjacent arenas
+ * (arena.c, arena_take_run: wholly free ones first, best fit, else fresh
+ * slots at the frontier). The block starts at the first byte of the run, so
+ * it is arena-aligned (2 MiB), and every aligned request up to that is
+ * served without over-allocating. Free recognises it as it recognises a
+ * pool's block, in O(1) from the address and reading only obmt's memory:
+ * arena_contains, then the header of the run's first pool, whose owner is
+ * the sentinel OWNER_HUGE. No heap owns a huge block: free's fast path
+ * fails its owner test and the slow path (api.c) calls huge_free, from any
+ * thread, with or without a heap, lent or not.
+ *
+ * The head header (pool 0 of the first arena):
+ *   owner       OWNER_HUGE while the block is live, NULL once freed
+ *   count       a generation << 1, | 1 while live (+1 at each allocation;
+ *               the free clears the low bit by CAS from the value it
+ *               checked: of two racing frees, the second aborts)
+ *   huge_run    k
+ * The other pools' headers stay reset (size 0, carved_bound 0, owner NULL),
+ * so a pointer into them fails free's checks for a pool block and aborts.
+ * All of these are written by the claimer before the block is handed out
+ * and by its freer; the block reached whoever frees it through the
+ * program's own synchronisation, so plain (relaxed) accesses suffice.
+ *
+ * A freed run becomes wholly free arenas again, resident: a loop that frees
+ * and allocates huge blocks pays no page faults for them within the purge
+ * delay (OBMT_PURGE_DELAY_MS), after which the purge gives them back to the
+ * OS. usable size is the run's whole capacity (k arenas, less the final
+ * guard page in secure mode): the memory is there. realloc to another huge
+ * size keeps the block when the number of arenas does not change, gives
+ * the tail back when it shrinks, and grows into the wholly free arenas
+ * after the run (or fresh slots, at the frontier) when it can; only
+ * otherwise is the block moved (api.c, a quarter larger than asked, so
+ * that a growing buffer moves O(log n) times).
+ *
+ * The cache. Giving a run back and taking it again costs a few atomic
+ * read-modify-writes per arena (the state word, the bucket bit): 16 MiB is
+ * 8 arenas, about 300 ns a malloc/free pair. So a freed run is first kept
+ * whole, still HUGE, in one of OBMT_HUGE_CACHE words, g_huge_cache[i]:
+ *   0, or (arenas << 32) | (first slot + 1): a run that nobody else holds.
+ * Each word is an ownership token moved with atomic exchange and CAS (acq_rel:
+ * the freer's writes to the block and the header reach the next taker):
+ *   - huge_free puts its run in an empty word (CAS from 0), else exchanges
+ *     it with the word that `g_huge_cache_next` (a relaxed rotating hint)
+ *     points at, and gives back the run it got out;
+ *   - huge_malloc looks for a cached run of exactly its k arenas (relaxed
+ *     loads) and takes it by exchange with 0 (if another thread took it
+ *     first, or put another run there, it puts what it got back and goes
+ *     on without the cache); if none has k arenas, it gives every cached
+ *     run back (exchange with 0), so that they coalesce with their free
+ *     neighbours before the arenas' best-fit search. Measured on a loop of
+ *     random sizes (bench_large): without that flush the cached runs sat
+ *     apart and the search took fresh memory (93 -> 150 ms, peak 432 ->
+ *     445..608 MiB); cutting a larger cached run to size instead of a best
+ *     fit over all free arenas cost 472 MiB against 456 for exact sizes
+ *     only (432 without a cache);
+ *   - the purge pass (huge_cache_purge, g_purging held) takes by CAS and
+ *     gives back a run put there a purge delay ago or more (by
+ *     g_huge_cache_ms[i], a relaxed hint written before the put), as if it
+ *     had been given back when it was freed, so that the same pass gives
+ *     its pages back: a cached run goes back to the OS as a freed one
+ *     would have.
+ * No operation compares against a value it read earlier and then acts on
+ * the run that value named, except the purge's CAS, which then holds
+ * whatever run the word held (the value names the run entirely): no ABA.
+ *
+ * Statistics: g_huge_allocs, g_huge_frees (fetch_add relaxed), g_huge_bytes
+ * (the live blocks' usable bytes: fetch_add/sub relaxed, not on a realloc
+ * that keeps the number of arenas); the arenas held (the
+ * cached runs' included) are counted from the state words (arena_counts).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+uint64_t g_huge_allocs, g_huge_frees;
+int64_t g_huge_bytes;
+
+#ifndef OBMT_HUGE_CACHE
+#error "tunables.h defines OBMT_HUGE_CACHE"
+#endif
+#define CACHE_N (OBMT_SECURE ? 0 : OBMT_HUGE_CACHE)
+#if CACHE_N
+static uint64_t g_huge_cache[CACHE_N];
+static unsigned g_huge_cache_next;         /* relaxed: which word to evict into */
+static uint64_t g_huge_cache_ms[CACHE_N];   /* when each was put there: relaxed (a hint) */
+
+static inline uint64_t cache_val(size_t first, size_t k) { return (uint64_t)k << 32 | (first + 1); }
+static inline size_t cache_first(uint64_t v) { return (size_t)(v & 0xffffffffu) - 1; }
+static inline size_t cache_k(uint64_t v) { return (size_t)(v >> 32); }
+_Static_assert(OBMT_MAX_ARENAS < ((size_t)1 << 32), "a cache word holds a slot number in 32 bits");
+#endif
+
+#if CACHE_N
+/* Keep a freed run in the cache; give back what that pushes out. */
+static void cache_put(size_t first, size_t k)
+{
+    uint64_t v = cache_val(first, k), t = os_now_ms();
+    /* The time goes first, so that a purge pass never pairs this run with
+     * an older time (a failed CAS leaves another run's time newer than it
+     * is: that run goes back one pass late). */
+    for (unsigned i = 0; i < CACHE_N; i++) {
+        uint64_t zero = 0;
+        if (obmt_load_relaxed(&g_huge_cache[i]) != 0)
+            continue;
+        obmt_store_relaxed(&g_huge_cache_ms[i], t);
+        if (__atomic_compare_exchange_n(&g_huge_cache[i], &zero, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            arena_maybe_purge(false);
+            return;
+        }
+    }
+    unsigned i = obmt_load_relaxed(&g_huge_cache_next) % CACHE_N;
+    obmt_store_relaxed(&g_huge_cache_next, i + 1);
+    obmt_store_relaxed(&g_huge_cache_ms[i], t);
+    uint64_t old = __atomic_exchange_n(&g_huge_cache[i], v, __ATOMIC_ACQ_REL);
+    if (old)
+        arena_give_run(cache_first(old), cache_k(old));
+}
+
+/* A cached run of exactly k arenas: its first slot, or SIZE_MAX. */
+static size_t cache_take(size_t k)
+{
+    unsigned best = CACHE_N, cached = 0;
+    for (unsigned i = 0; i < CACHE_N; i++) {
+        uint64_t v = obmt_load_relaxed(&g_huge_cache[i]);
+        cached += v != 0;
+        if (v && cache_k(v) == k)
+            best = i;
+    }
+    if (best == CACHE_N) {
+        /* None fits: give them all back, so that they coalesce with their
+         * free neighbours for this request (the arenas' best fit) rather
+         * than sit apart while it takes fresh memory. */
+        for (unsigned i = 0; cached && i < CACHE_N; i++) {
+            uint64_t v = obmt_load_relaxed(&g_huge_cache[i]) ? __atomic_exchange_n(&g_huge_cache[i], 0, __ATOMIC_ACQ_REL) : 0;
+            if (v)
+                arena_give_run(cache_first(v), cache_k(v));
+        }
+        return SIZE_MAX;
+    }
+    uint64_t v = __atomic_exchange_n(&g_huge_cache[best], 0, __ATOMIC_ACQ_REL);
+    if (!v)
+        return SIZE_MAX;
+    if (cache_k(v) != k) { /* another thread swapped another run in */
+        cache_put(cache_first(v), cache_k(v));
+        return SIZE_MAX;
+    }
+    return cache_first(v);
+}
+
+void huge_cache_purge(bool now, uint64_t t, long delay)
+{
+    for (unsigned i = 0; i < CACHE_N; i++) {
+        uint64_t v = obmt_load_acquire(&g_huge_cache[i]);
+        uint64_t put = obmt_load_relaxed(&g_huge_cache_ms[i]);
+        /* signed: a put after t was read is not old */
+        if (v && (now || (int64_t)(t - put) >= (int64_t)delay) &&
+            __atomic_compare_exchange_n(&g_huge_cache[i], &v, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            arena_give_run_at(cache_first(v), cache_k(v), now ? t : put);
+    }
+}
+
+#else /* no cache (OBMT_HUGE_CACHE 0, or secure mode) */
+static void cache_put(size_t first, size_t k) { arena_give_run(first, k); }
+static size_t cache_take(size_t k) { (void)k; return SIZE_MAX; }
+void huge_cache_purge(bool now, uint64_t t, long delay) { (void)now, (void)t, (void)delay; }
+#endif
+
+size_t huge_cache_arenas(void)
+{
+    size_t n = 0;
+#if CACHE_N
+    for (unsigned i = 0; i < CACHE_N; i++)
+        n += cache_k(obmt_load_relaxed(&g_huge_cache[i]));
+#endif
+    return n;
+}
+
+static inline size_t run_capacity(size_t k)
+{
+    return (k << OBMT_ARENA_SHIFT) - OBMT_POOL_GUARD;
+}
+
+void *huge_malloc(size_t n, bool zero)
+{
+    if (!obmt_ensure_init())
+        return NULL;
+    /* n <= PTRDIFF_MAX (the callers check): no overflow. */
+    size_t k = (n + OBMT_POOL_GUARD + OBMT_ARENA_SIZE - 1) >> OBMT_ARENA_SHIFT;
+    bool fresh = false;
+    size_t first = cache_take(k);
+    if (first == SIZE_MAX && (first = arena_take_run(k, &fresh)) == SIZE_MAX)
+        return NULL;
+    char *b = (char *)(arena_base() + (first << OBMT_ARENA_SHIFT));
+    /* Secure mode: the run's arenas came with their guard pages; only the
+     * last one stays. */
+    if (OBMT_SECURE && os_commit(b, run_capacity(k)) != 0) {
+        arena_give_run(first, k);
+        errno = ENOMEM;
+        return NULL;
+    }
+    pool_header *p = pool_of(b);
+    p->huge_run = k;
+    obmt_store_relaxed(&p->count, (((obmt_load_relaxed(&p->count) >> 1) + 1) << 1) | 1);
+    obmt_store_relaxed(&p->owner, OWNER_HUGE);
+    obmt_fetch_add_relaxed(&g_huge_allocs, 1);
+    obmt_fetch_add_relaxed(&g_huge_bytes, (int64_t)run_capacity(k));
+    b = VG_ALLOC(b, run_capacity(k));
+    if (zero && !fresh)
+        memset(b, 0, n);
+    else if (zero)
+        VG_DEFINED(b, n); /* (zeros already: fresh or decommitted pages) */
+    return b;
+}
+
+/* b's header p says OWNER_HUGE: b must be the start of a live huge block.
+ * Returns its count word. */
+static uint32_t huge_check(pool_header *p, const void *b, const char *what)
+{
+    if (unlikely((uintptr_t)b & (OBMT_ARENA_SIZE - 1)))
+        os_fatal(what, b, "inside a huge block");
+    uint32_t c = obmt_load_relaxed(&p->count);
+    if (unlikely(!(c & 1)))
+        os_fatal(what, b, "its huge block is not in use");
+    return c;
+}
+
+void huge_free(pool_header *p, void *b)
+{
+    uint32_t c = huge_check(p, b, "free(): invalid pointer");
+    /* One of two racing frees of the block wins this CAS; the other aborts
+     * (it must not put the run in the cache a second time), also if the
+     * block was freed and allocated again in between: that bumped the
+     * generation in the count word. */
+    if (unlikely(!__atomic_compare_exchange_n(&p->count, &c, c & ~(uint32_t)1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)))
+        os_fatal("free(): double free of", b, "its huge block is not in use");
+    size_t k = p->huge_run;
+    p->huge_run = 0;
+    obmt_store_relaxed(&p->owner, NULL);
+    obmt_fetch_add_relaxed(&g_huge_frees, 1);
+    obmt_fetch_add_relaxed(&g_huge_bytes, -(int64_t)run_capacity(k));
+    cache_put(arena_slot_of((uintptr_t)b), k);
+}
+
+size_t huge_usable(pool_header *p, const void *b, const char *what)
+{
+    huge_check(p, b, what);
+    return run_capacity(p->huge_run);
+}
+
+bool huge_resize_in_place(pool_header *p, void *b, size_t n)
+{
+    size_t cap = huge_usable(p, b, "realloc(): invalid pointer"), k = p->huge_run;
+    if (n <= OBMT_MEDIUM_MAX)
+        return false; /* (to the underlying allocator, until spans serve it) */
+    size_t k2 = (n + OBMT_POOL_GUARD + OBMT_ARENA_SIZE - 1) >> OBMT_ARENA_SHIFT;
+    if (k2 == k)
+        return true;
+    /* Secure mode moves the block: its end guard page would have to move. */
+    if (OBMT_SECURE)
+        return false;
+    size_t first = arena_slot_of((uintptr_t)b);
+    if (k2 < k)
+        arena_give_run(first + k2, k - k2); /* the tail */
+    else if (!arena_grow_run(first, k, k2))
+        return false;
+    p->huge_run = k2;
+    obmt_fetch_add_relaxed(&g_huge_bytes, (int64_t)run_capacity(k2) - (int64_t)cap);
+    VG_RESIZE(b, cap, run_capacity(k2));
+    return true;
+}

@@ -1,0 +1,367 @@
+/* Huge blocks (src/huge.c, arena.c's runs): a run of whole arenas per
+ * block, arena-aligned; freed runs stay resident and are reused (best fit,
+ * adjacent ones coalesce) until the purge gives them back; the claim rolls
+ * back when an arena of the run is taken meanwhile; bad pointers abort;
+ * realloc keeps or moves them with their contents; the statistics count
+ * them and still reconcile. */
+#include "unit_util.h"
+
+#include <stdio.h>
+
+#define MIB ((size_t)1 << 20)
+#define ARENA OBMT_ARENA_SIZE
+
+static size_t cap_of(size_t k) { return k * ARENA - OBMT_POOL_GUARD; }
+/* A request that needs exactly k arenas. */
+static size_t req_of(size_t k) { return cap_of(k) - 4096; }
+
+static struct obmt_stats stats(void)
+{
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    CHECK(obmt_stats_get(&st) == 0);
+    return st;
+}
+
+static void check_reconciles(void)
+{
+    struct obmt_stats st = stats();
+    CHECK_MSG(st.bytes_committed == st.bytes_in_use + st.bytes_free_in_pools + st.bytes_empty_pools +
+              st.bytes_free_pools + st.bytes_huge, "committed %llu, huge %llu, free pools %llu",
+              (unsigned long long)st.bytes_committed, (unsigned long long)st.bytes_huge,
+              (unsigned long long)st.bytes_free_pools);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned char seed)
+{
+    for (size_t i = 0; i < n; i += 4096)
+        p[i] = (unsigned char)(seed + i / 4096);
+    p[n - 1] = seed;
+}
+
+/* The first n bytes of what fill(p, filled, seed) wrote. */
+static void check_fill(const unsigned char *p, size_t n, size_t filled, unsigned char seed)
+{
+    for (size_t i = 0; i < n; i += 4096)
+        CHECK_MSG(p[i] == (unsigned char)(seed + i / 4096) || i == filled - 1, "byte %zu of %p", i, (const void *)p);
+    if (n == filled)
+        CHECK(p[n - 1] == seed);
+}
+
+/* Hold every wholly free arena (the cache emptied first), so that the only
+ * free runs are those a test makes and new runs come from the frontier. */
+static size_t held[4096], nheld;
+static void hold_free_arenas(void)
+{
+    huge_cache_purge(true, os_now_ms(), 0);
+    bool zero;
+    size_t used = arena_slots_used(), f;
+    while ((f = arena_take_run(1, &zero)) < used) {
+        CHECK(nheld < 4096);
+        held[nheld++] = f;
+    }
+    held[nheld++] = f; /* (a fresh slot: held too, so that new runs start after it) */
+}
+static void release_held(void)
+{
+    while (nheld)
+        arena_give_run(held[--nheld], 1);
+}
+
+static void *free_in_thread(void *p)
+{
+    obmt_free(p);
+    return NULL;
+}
+
+/* ---- death tests ---- */
+static void double_free(void *arg)
+{
+    (void)arg;
+    void *p = obmt_malloc(3 * MIB);
+    obmt_free(p);
+    obmt_free(p);
+}
+static void interior_head(void *arg)
+{
+    (void)arg;
+    char *p = obmt_malloc(3 * MIB);
+    obmt_free(p + 4096);
+}
+static void interior_pool(void *arg)
+{
+    (void)arg;
+    char *p = obmt_malloc(3 * MIB);
+    obmt_free(p + ARENA + 64);
+}
+static void usable_freed_head(void *arg)
+{
+    (void)arg;
+    void *p = obmt_malloc(3 * MIB);
+    obmt_free(p);
+    fprintf(stderr, "%zu\n", obmt_usable_size(p));
+}
+static void usable_interior_pool(void *arg)
+{
+    (void)arg;
+    char *p = obmt_malloc(3 * MIB);
+    fprintf(stderr, "%zu\n", obmt_usable_size(p + ARENA));
+}
+static void realloc_freed(void *arg)
+{
+    (void)arg;
+    void *p = obmt_malloc(3 * MIB);
+    obmt_free(p);
+    huge_cache_purge(true, os_now_ms(), 0);
+    fprintf(stderr, "%p\n", obmt_realloc(p, 4 * MIB));
+}
+static void usable_freed(void *arg)
+{
+    (void)arg;
+    void *p = obmt_malloc(3 * MIB);
+    obmt_free(p);
+    void *q = obmt_malloc(100); /* something else */
+    fprintf(stderr, "%zu %p\n", obmt_usable_size((char *)p + 4096), q);
+}
+
+int main(void)
+{
+    CHECK(obmt_ensure_init());
+    obmt_free(obmt_malloc(16)); /* this thread's heap, one arena for pools */
+
+    /* 1. A fresh run: arena-aligned, obmt's, the run's capacity usable,
+     *    counted, drawn in the map. */
+    struct obmt_stats st0 = stats();
+    unsigned char *a = obmt_malloc(3 * MIB);
+    CHECK(a != NULL && obmt_owns(a) && ((uintptr_t)a & (ARENA - 1)) == 0);
+    CHECK(obmt_usable_size(a) == cap_of(2));
+    fill(a, cap_of(2), 1);
+    struct obmt_stats st1 = stats();
+    CHECK(st1.huge_allocs == st0.huge_allocs + 1 && st1.bytes_huge == st0.bytes_huge + 2 * ARENA);
+    CHECK(st1.huge_bytes_in_use == st0.huge_bytes_in_use + cap_of(2));
+    CHECK(st1.huge_request_min == OBMT_MEDIUM_MAX + 1);
+    check_reconciles();
+    size_t mapn = obmt_arena_map(NULL, 0);
+    unsigned char *map = malloc(mapn);
+    CHECK(obmt_arena_map(map, mapn) == mapn);
+    size_t at = (size_t)((uintptr_t)a - arena_base()) / OBMT_POOL_SIZE;
+    CHECK(map[at] == OBMT_MAP_HUGE && map[at + 2 * OBMT_POOLS_PER_ARENA - 1] == OBMT_MAP_HUGE);
+    free(map);
+    /* The smallest huge request, and one below it (not obmt's until spans). */
+    void *s1 = obmt_malloc(OBMT_MEDIUM_MAX + 1), *s0 = obmt_malloc(OBMT_MEDIUM_MAX);
+    CHECK(obmt_owns(s1) && obmt_usable_size(s1) == cap_of(1) && !obmt_owns(s0));
+    obmt_free(s0);
+    obmt_free(s1);
+
+    /* 2. Freed, then asked again: the same run, still resident (secure mode
+     *    decommits it at once: its guard pages went). */
+    obmt_free(a);
+    CHECK(stats().huge_frees == st0.huge_frees + 2);
+    check_reconciles();
+    unsigned char *a2 = obmt_malloc(3 * MIB);
+    CHECK_MSG(a2 == a, "%p then %p", (void *)a, (void *)a2);
+    if (!OBMT_SECURE)
+        CHECK_MSG(resident_pages(a2, 3 * MIB) == 3 * MIB / 4096, "%zu pages resident",
+                  resident_pages(a2, 3 * MIB));
+
+    /* 3. calloc zeroes a reused (dirty) run, and a fresh one reads zeros. */
+    fill(a2, 3 * MIB, 7);
+    obmt_free(a2);
+    unsigned char *z = obmt_calloc(3, MIB);
+    CHECK(z == a);
+    for (size_t i = 0; i < 3 * MIB; i += 512)
+        CHECK_MSG(z[i] == 0, "calloc: byte %zu", i);
+    unsigned char *zf = obmt_calloc(1, 5 * MIB);
+    CHECK(obmt_owns(zf));
+    for (size_t i = 0; i < 5 * MIB; i += 512)
+        CHECK(zf[i] == 0);
+    obmt_free(zf);
+    obmt_free(z);
+
+    /* 4. The cache: a freed run is kept whole, and the next huge malloc of
+     *    the same number of arenas takes it; one of another size gives the
+     *    cached runs back to their arenas first. */
+    huge_cache_purge(true, os_now_ms(), 0);
+    CHECK(stats().bytes_huge_cached == 0);
+    unsigned char *c5 = obmt_malloc(req_of(5));
+    obmt_free(c5);
+    CHECK_MSG(stats().bytes_huge_cached == (OBMT_SECURE ? 0 : 5 * ARENA), "cached %llu", (unsigned long long)stats().bytes_huge_cached);
+    CHECK(stats().bytes_huge == (OBMT_SECURE ? 0 : 5 * ARENA) + st0.bytes_huge);
+    unsigned char *c5b = obmt_malloc(req_of(5) - 100000);
+    CHECK(OBMT_SECURE || c5b == c5);
+    CHECK(stats().bytes_huge_cached == 0);
+    obmt_free(c5b);
+    unsigned char *c3 = obmt_malloc(req_of(3));
+    CHECK(stats().bytes_huge_cached == 0 && stats().bytes_huge == 3 * ARENA + st0.bytes_huge);
+    check_reconciles();
+    obmt_free(c3);
+
+    /* 5. Best fit and coalescing in the arenas, with the cache emptied and
+     *    every free arena held, so that the only free runs are those made
+     *    here: an 11-arena run, of which arenas 1-5 and 7-9 are given back
+     *    (0, 6 and 10 stay held as separators). */
+    hold_free_arenas();
+    bool zero;
+    size_t f = arena_take_run(11, &zero);
+    CHECK(f != SIZE_MAX);
+    unsigned char *run = (unsigned char *)(arena_base() + (f << OBMT_ARENA_SHIFT));
+    arena_give_run(f + 1, 5);
+    arena_give_run(f + 7, 3);
+    unsigned char *y3 = obmt_malloc(req_of(3));
+    CHECK_MSG(y3 == run + 7 * ARENA, "best fit: %p, the 3-run is %p, the 5-run %p", (void *)y3,
+              (void *)(run + 7 * ARENA), (void *)(run + ARENA));
+    huge_free(pool_of(y3), y3); /* (into the cache) */
+    huge_cache_purge(true, os_now_ms(), 0);
+    arena_give_run(f + 6, 1); /* the separator: 5 + 1 + 3 adjacent free arenas */
+    unsigned char *y9 = obmt_malloc(req_of(9));
+    CHECK_MSG(y9 == run + ARENA, "coalesced: %p, expected %p", (void *)y9, (void *)(run + ARENA));
+    obmt_free(y9);
+    huge_cache_purge(true, os_now_ms(), 0);
+
+    /* 6. A claim that fails part-way (the test hook fails the 2nd arena's
+     *    claim once) rolls back and tries again: the same run, the arenas'
+     *    free-pool counts as they should be. */
+    struct obmt_stats before = stats();
+    obmt_store_relaxed(&arena_run_fail_claim, 2);
+    unsigned char *r3 = obmt_malloc(req_of(9));
+    CHECK(obmt_load_relaxed(&arena_run_fail_claim) == 0);
+    CHECK_MSG(r3 == run + ARENA, "after a rollback: %p, expected %p", (void *)r3, (void *)(run + ARENA));
+    struct obmt_stats after = stats();
+    /* (secure mode: the run was decommitted, so its pools were not counted free) */
+    CHECK_MSG((OBMT_SECURE || after.pools_free_in_arenas == before.pools_free_in_arenas - 9 * OBMT_POOLS_PER_ARENA) &&
+              after.bytes_huge == before.bytes_huge + 9 * ARENA, "free pools %llu then %llu",
+              (unsigned long long)before.pools_free_in_arenas, (unsigned long long)after.pools_free_in_arenas);
+    check_reconciles();
+    obmt_free(r3);
+    arena_give_run(f, 1);
+    arena_give_run(f + 10, 1);
+    release_held();
+    check_reconciles();
+
+    /* 7. realloc to another huge size: in place when the number of arenas
+     *    does not change, cut when it shrinks, grown into the free arenas
+     *    (here the frontier's) when it grows; moved, a quarter larger, when
+     *    the arena after it is taken; to a pool block or the underlying
+     *    allocator below the huge sizes. Contents kept throughout. */
+    hold_free_arenas();
+    unsigned char *g = obmt_malloc(3 * MIB);
+    fill(g, 3 * MIB, 3);
+    CHECK(obmt_realloc(g, cap_of(2)) == g);
+    CHECK(obmt_realloc(g, 3 * MIB) == g && obmt_usable_size(g) == cap_of(2));
+    unsigned char *g2 = obmt_realloc(g, 9 * MIB);
+    CHECK(g2 == (OBMT_SECURE ? g2 : g) && obmt_usable_size(g2) == cap_of(OBMT_SECURE ? 6 : 5)); /* (secure: moved, 9 + 9/4 MiB) */
+    check_fill(g2, 3 * MIB, 3 * MIB, 3);
+    unsigned char *blocker = obmt_malloc(req_of(1));
+    CHECK(OBMT_SECURE || blocker == g2 + 5 * ARENA);
+    unsigned char *g3 = obmt_realloc(g2, 13 * MIB);
+    CHECK(g3 != NULL && g3 != g2 && obmt_owns(g3) && obmt_usable_size(g3) == cap_of(9)); /* 13 + 13/4 MiB */
+    check_fill(g3, 3 * MIB, 3 * MIB, 3);
+    obmt_free(blocker);
+    release_held();
+    check_reconciles();
+    unsigned char *g4 = obmt_realloc(g3, 3 * MIB); /* 9 arenas to 2: the tail goes back */
+    CHECK(g4 == (OBMT_SECURE ? g4 : g3) && obmt_usable_size(g4) == cap_of(2));
+    check_fill(g4, 3 * MIB, 3 * MIB, 3);
+    check_reconciles();
+    unsigned char *g5 = obmt_realloc(g4, 512 * 1024);
+    CHECK(g5 != NULL && !obmt_owns(g5));
+    check_fill(g5, 512 * 1024, 3 * MIB, 3);
+    unsigned char *g6 = obmt_realloc(g5, 4 * MIB); /* the underlying allocator's block stays there */
+    CHECK(g6 != NULL && !obmt_owns(g6));
+    check_fill(g6, 512 * 1024, 3 * MIB, 3);
+    unsigned char *g7 = obmt_realloc(g6, 100); /* into a pool */
+    CHECK(obmt_owns(g7) && obmt_usable_size(g7) < 4096 && g7[0] == 3);
+    obmt_free(g7);
+
+    /* 7b. A freed run's arenas go back with their pools on the free stack,
+     *     dirty: once a pool taker has one of them, the purge still gives
+     *     the others' pages back (filed virgin, they would stay). */
+    if (!OBMT_SECURE) {
+        hold_free_arenas();
+        unsigned char *d = obmt_malloc(req_of(1));
+        memset(d, 0x5a, req_of(1));
+        obmt_free(d);
+        huge_cache_purge(true, os_now_ms(), 0);
+        pool_header *taken[4096];
+        size_t ntaken = 0;
+        bool in_d = false;
+        while (!in_d) {
+            CHECK(ntaken < 4096);
+            pool_header *tp = arena_take_pool();
+            CHECK(tp != NULL);
+            taken[ntaken++] = tp;
+            in_d = (unsigned char *)pool_mem(tp) >= d && (unsigned char *)pool_mem(tp) < d + ARENA;
+        }
+        obmt_collect();
+        size_t res = resident_pages(d, ARENA);
+        CHECK_MSG(res <= OBMT_POOL_SIZE / 4096, "%zu pages of the run's arena resident after the purge", res);
+        while (ntaken)
+            arena_give_pool(taken[--ntaken]);
+        release_held();
+        check_reconciles();
+    }
+
+    /* 8. Aligned requests: up to the arena's alignment obmt's. */
+    void *al = NULL;
+    CHECK(obmt_posix_memalign(&al, ARENA, 3 * MIB) == 0 && obmt_owns(al) && ((uintptr_t)al & (ARENA - 1)) == 0);
+    obmt_free(al);
+    void *al2 = obmt_aligned_alloc(2 * ARENA, 3 * MIB);
+    CHECK(al2 != NULL && ((uintptr_t)al2 & (2 * ARENA - 1)) == 0);
+    obmt_free(al2);
+
+    /* 9. Freed by another thread, and by one without a heap. */
+    void *t1 = obmt_malloc(5 * MIB);
+    run_in_thread(free_in_thread, t1);
+    check_reconciles();
+
+    /* 10. The purge gives freed runs back to the OS (all but the one arena
+     *    kept, OBMT_KEEP_FREE_ARENAS). */
+    unsigned char *big = obmt_malloc(req_of(6));
+    fill(big, req_of(6), 9);
+    obmt_free(big);
+    obmt_collect();
+    size_t res = 0;
+    for (size_t i = 0; i < 6; i++)
+        res += resident_pages(big + i * ARENA, ARENA) > 0;
+    CHECK_MSG(res <= OBMT_KEEP_FREE_ARENAS, "%zu arenas of a freed run still resident after the purge", res);
+    check_reconciles();
+    /* ... and they come back, zero-filled, when asked for. */
+    unsigned char *back = obmt_calloc(1, req_of(6));
+    CHECK(obmt_owns(back));
+    for (size_t i = 0; i < req_of(6); i += 4096)
+        CHECK(back[i] == 0);
+    obmt_free(back);
+
+    /* 11. The OS refuses the commit of a fresh run: the request falls back
+     *     to the underlying allocator, and the arenas are tried again later. */
+    obmt_store_relaxed(&os_fail_commits, 1);
+    void *oom = obmt_malloc(req_of(40)); /* more than every free run: fresh */
+    CHECK(oom != NULL && !obmt_owns(oom));
+    obmt_free(oom);
+    void *ok = obmt_malloc(req_of(40));
+    CHECK(ok != NULL && obmt_owns(ok));
+    obmt_free(ok);
+    check_reconciles();
+
+    /* 12. Bad pointers abort with a message that names the fault. */
+    expect_death(double_free, NULL, SIGABRT, "double free of a huge block", "free(): invalid pointer");
+    expect_death(interior_head, NULL, SIGABRT, "inside a huge block's first pool", "inside a huge block");
+    expect_death(interior_pool, NULL, SIGABRT, "inside a huge block's run", "free(): invalid pointer");
+    expect_death(usable_freed, NULL, SIGABRT, "usable size inside a freed block", "malloc_usable_size(): invalid pointer");
+    expect_death(usable_freed_head, NULL, SIGABRT, "usable size of a freed block", "malloc_usable_size(): invalid pointer");
+    expect_death(usable_interior_pool, NULL, SIGABRT, "usable size inside a block's run", "malloc_usable_size(): invalid pointer");
+    expect_death(realloc_freed, NULL, SIGABRT, "realloc of a freed block", "realloc(): invalid pointer");
+
+    /* 13. Sizes across the boundaries of k, with contents. */
+    for (size_t k = 1; k <= 9; k++) {
+        size_t sizes[3] = { cap_of(k) - 1, cap_of(k), cap_of(k) + 1 };
+        for (int i = 0; i < 3; i++) {
+            unsigned char *p = obmt_malloc(sizes[i]);
+            CHECK(p && obmt_owns(p) && obmt_usable_size(p) >= sizes[i] && obmt_usable_size(p) - sizes[i] < ARENA);
+            fill(p, sizes[i], (unsigned char)k);
+            check_fill(p, sizes[i], sizes[i], (unsigned char)k);
+            obmt_free(p);
+        }
+    }
+    check_reconciles();
+    CHECK_DONE("unit_huge");
+}
