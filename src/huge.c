@@ -184,12 +184,17 @@ static inline size_t run_capacity(size_t k)
     return (k << OBMT_ARENA_SHIFT) - OBMT_POOL_GUARD;
 }
 
+/* Arenas a block of n bytes needs (n <= PTRDIFF_MAX: no overflow). */
+static inline size_t run_arenas(size_t n)
+{
+    return (n + OBMT_POOL_GUARD + OBMT_ARENA_SIZE - 1) >> OBMT_ARENA_SHIFT;
+}
+
 void *huge_malloc(size_t n, bool zero)
 {
     if (!obmt_ensure_init())
         return NULL;
-    /* n <= PTRDIFF_MAX (the callers check): no overflow. */
-    size_t k = (n + OBMT_POOL_GUARD + OBMT_ARENA_SIZE - 1) >> OBMT_ARENA_SHIFT;
+    size_t k = run_arenas(n);
     bool fresh = false;
     size_t first = cache_take(k);
     if (first == SIZE_MAX && (first = arena_take_run(k, &fresh)) == SIZE_MAX)
@@ -256,7 +261,7 @@ bool huge_resize_in_place(pool_header *p, void *b, size_t n)
     size_t cap = huge_usable(p, b, "realloc(): invalid pointer"), k = p->huge_run;
     if (n <= OBMT_MEDIUM_MAX)
         return false; /* (to the underlying allocator, until spans serve it) */
-    size_t k2 = (n + OBMT_POOL_GUARD + OBMT_ARENA_SIZE - 1) >> OBMT_ARENA_SHIFT;
+    size_t k2 = run_arenas(n);
     if (k2 == k)
         return true;
     /* Secure mode moves the block: its end guard page would have to move. */
