@@ -101,7 +101,8 @@ struct arena_object {
 alignas(64) struct obmt_hot g_hot;
 
 static size_t g_max_arenas;                     /* slots in the reservation (init) */
-static size_t g_slots_used;                     /* slots handed out (fetch_add; may overshoot) */
+static size_t g_slots_used;                     /* the frontier: fetch_add/CAS seq_cst, may overshoot;
+                                                   lowered only by frontier_return's CAS */
 static struct arena_object g_arenas[OBMT_MAX_ARENAS];
 #define BUCKET_WORDS ((OBMT_MAX_ARENAS + 63) / 64)
 static uint64_t g_buckets[NPOOLS][BUCKET_WORDS];
@@ -684,6 +685,29 @@ static int run_prepare(size_t first, size_t k, bool *zero)
     return 0;
 }
 
+/* The fresh slots [from, end) a frontier CAS took (run_fresh, arena_grow_run)
+ * whose commits failed, out of memory: back to the frontier with one CAS
+ * of g_slots_used from exactly `end` to `from`, when no slot was taken
+ * after them. Their words were never written (still 0: everyone skips
+ * them, as an arena_new_pool slot before its commit) and no bucket bit
+ * names them, so a reader that saw the higher count loses nothing, and
+ * every slot below `from` stays counted (bucket_summary_clear's re-read).
+ * If another claim came after them, they are marked UNUSABLE instead
+ * (arena_new_pool retries them one by one). Without the CAS back, every
+ * failed huge request under a memory limit would take k slots for good
+ * (stress_oom found it: 63 slots used for 18 arenas committed). */
+static void frontier_return(size_t from, size_t end)
+{
+    size_t e = end;
+    if (from == end ||
+        __atomic_compare_exchange_n(&g_slots_used, &e, from, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        return;
+    for (size_t s = from; s < end; s++) {
+        obmt_fetch_add_relaxed(&g_failed_slots, 1);
+        obmt_store_release(&g_arenas[s].state, ST_GEN_ONE | ST_UNUSABLE);
+    }
+}
+
 /* k fresh slots at the frontier, committed and HUGE. */
 static size_t run_fresh(size_t k, bool *zero)
 {
@@ -698,18 +722,14 @@ static size_t run_fresh(size_t k, bool *zero)
         if (arena_commit(n0 + j) == 0)
             continue;
         /* Out of memory: the committed ones become wholly free arenas, the
-         * rest UNUSABLE (arena_new_pool tries them again, one by one). */
+         * rest go back to the frontier (frontier_return). */
         committed_end_extend((n0 + j) << OBMT_ARENA_SHIFT);
         uint64_t t = os_now_ms();
-        for (size_t i = 0; i < k; i++) {
-            if (i < j) {
-                committed_add();
-                run_drop_committed(n0 + i, t);
-            } else {
-                obmt_fetch_add_relaxed(&g_failed_slots, 1);
-                obmt_store_release(&g_arenas[n0 + i].state, ST_GEN_ONE | ST_UNUSABLE);
-            }
+        for (size_t i = 0; i < j; i++) {
+            committed_add();
+            run_drop_committed(n0 + i, t);
         }
+        frontier_return(n0 + j, n0 + k);
         errno = ENOMEM;
         return SIZE_MAX;
     }
@@ -792,11 +812,7 @@ bool arena_grow_run(size_t first, size_t k, size_t k2)
         }
         if (i == end)
             return true;
-        /* Out of memory: the rest UNUSABLE (arena_new_pool retries them). */
-        for (size_t s = i; s < end; s++) {
-            obmt_fetch_add_relaxed(&g_failed_slots, 1);
-            obmt_store_release(&g_arenas[s].state, ST_GEN_ONE | ST_UNUSABLE);
-        }
+        frontier_return(i, end); /* out of memory: the rest back to the frontier */
     }
     if (i > first + k)
         arena_give_run(first + k, i - (first + k)); /* HUGE now: given back as a run's would be */

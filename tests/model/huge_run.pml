@@ -12,7 +12,8 @@
  * decommit_held). A run grows in place (arena_grow_run: the arenas after it
  * claimed the same way, with rollback, then fresh slots by one CAS of
  * g_slots_used from exactly the run's new end) or shrinks (its tail given
- * back). Against them: a pool taker/giver on wholly free arenas
+ * back). Fresh slots whose commit fails go back to the frontier when no
+ * claim came after them (frontier_return), else become UNUSABLE. Against them: a pool taker/giver on wholly free arenas
  * (arena_try_pop, arena_recommit, arena_give_pool) that also takes new
  * arenas (arena_new_pool's fetch_add on g_slots_used, which may overshoot,
  * or claim_failed_slot's CAS on an UNUSABLE slot), and a decommitter
@@ -20,7 +21,7 @@
  *
  * Code modelled: src/arena.c arena_take_run, run_find (abstracted),
  * run_claim_slot, run_unclaim_slot, run_drop_committed, run_prepare,
- * run_fresh, arena_grow_run, arena_give_run_at (with decommit_held in
+ * run_fresh, frontier_return, arena_grow_run, arena_give_run_at (with decommit_held in
  * secure mode), arena_try_pop on a wholly free arena with arena_recommit,
  * arena_give_pool making an arena wholly free, arena_new_pool with
  * claim_failed_slot, purge_if_due's arena_decommit; src/huge.c huge_free
@@ -63,7 +64,9 @@
  *     run found, or the rounds used up, run_fresh: load g_slots_used, CAS
  *     it n0 -> n0 + k (ENOMEM when the reservation has fewer than k slots
  *     left), commit each slot (on a failure: the committed ones wholly
- *     free, the rest UNUSABLE, ENOMEM), store HUGE in each.
+ *     free, the rest back to the frontier by frontier_return's CAS of
+ *     g_slots_used from exactly n0 + k, or, if a claim came after them,
+ *     UNUSABLE; ENOMEM), store HUGE in each.
  *  P (pooler()): POPS operations: give its pool back (arena_give_pool: the
  *     arena is then wholly free), or take a pool from a wholly free arena
  *     (arena_try_pop with want NPOOLS: CAS FREE -> POOLS; a DEC arena is
@@ -112,8 +115,8 @@
  *  - after a rollback (a failed claim, a failed commit, a failed fresh
  *    commit, a failed grow), every slot a taker holds is one it believes
  *    it holds (none is left claimed by no one);
- *  - at the end: every slot is free (FREE, DEC, UNUSABLE, or FRESH past
- *    g_slots_used) and held by nobody, or held by exactly one: P's POOLS
+ *  - at the end: every published slot is below g_slots_used, and every
+ *    slot is free (FREE, DEC, UNUSABLE, or FRESH past g_slots_used) and held by nobody, or held by exactly one: P's POOLS
  *    slot, or a slot of a taker's live run (HUGE); nothing is CLAIMED.
  *  - -DTERM: LTL `term`, <> ended: every run ends (pan -a).
  *  - -DCOVER: pan prints "COVERED: n n ..." at exit, the tags executed.
@@ -125,6 +128,9 @@
  *  -DBROKEN_FRONTIER_STORE   run_fresh loads g_slots_used and stores n0 + k
  *                            (no CAS): two runs, or a run and a slot handed
  *                            out since, overlap;
+ *  -DBROKEN_FRONTIER_RETURN  frontier_return stores g_slots_used back (no
+ *                            CAS): a slot claimed since falls past the
+ *                            frontier, and is handed out again;
  *  -DBROKEN_CLAIM_LOAD_STORE run_claim_slot tests the word it loaded, then
  *                            stores HUGE/CLAIMED (no CAS): a slot held by
  *                            two.
@@ -275,6 +281,46 @@ inline drop_committed(d_sl, d_t)
     release(d_sl, d_t + 1);
     held[d_t] = held[d_t] & ~(1 << d_sl);
     word[d_sl] = FREE
+}
+
+/* frontier_return(from, end) for taker t: the fresh slots [from, end) whose
+ * commits failed go back to the frontier by one CAS of g_slots_used from
+ * exactly end (their words still FRESH: nobody else saw them published),
+ * else each becomes UNUSABLE. fr_x: the loop variable, from on entry. */
+inline frontier_return(fr_from, fr_end, fr_x)
+{
+    d_step { HIT(29);                                                               /* H29 */
+#ifdef BROKEN_FRONTIER_RETURN
+        /* negative check: a plain store, whoever claimed since */
+        if
+        :: true ->
+#else
+        if
+        :: g_slots_used == fr_end ->
+#endif
+            g_slots_used = fr_from;
+            do
+            :: fr_x < fr_end ->
+                assert(word[fr_x] == FRESH);
+                release(fr_x, t + 1);
+                held[t] = held[t] & ~(1 << fr_x);
+                fr_x++
+            :: else -> break
+            od
+        :: else -> skip
+        fi
+    }
+    do
+    :: fr_x < fr_end ->
+        d_step { HIT(21);                                                           /* H21 */
+            release(fr_x, t + 1);
+            held[t] = held[t] & ~(1 << fr_x);
+            word[fr_x] = UNUSABLE;
+            fr_x++
+        }
+    :: else -> break
+    od;
+    fr_x = 0   /* (a break may not jump into the caller's next d_step) */
 }
 
 /* run_claim_slot(base + j), the j-th arena of a claim, for taker t: ok
@@ -519,21 +565,16 @@ proctype taker(byte t; byte k; byte ops)
                 if
                 :: f != NONE ->
                     /* out of memory: the committed ones become wholly free
-                     * arenas, the rest UNUSABLE; ENOMEM */
+                     * arenas, the rest back to the frontier (or UNUSABLE);
+                     * ENOMEM */
                     do
                     :: j < f ->
                         d_step { HIT(20); HIT(12); drop_committed(n0 + j, t); j++ }  /* H20 */ /* H12 */
-                    :: j >= f && j < k ->
-                        d_step { HIT(21);                                            /* H21 */
-                            release(n0 + j, t + 1);
-                            held[t] = held[t] & ~(1 << (n0 + j));
-                            word[n0 + j] = UNUSABLE;
-                            j++
-                        }
-                    :: else ->
-                        d_step { assert(held[t] == 0); check_live(); j = 0 };
-                        break
-                    od
+                    :: else -> break
+                    od;
+                    j = n0 + f;
+                    frontier_return(n0 + f, n0 + k, j);
+                    d_step { assert(held[t] == 0); check_live(); j = 0 }
                 :: else ->
                     do
                     :: j < k ->
@@ -640,17 +681,9 @@ proctype taker(byte t; byte k; byte ops)
                             if
                             :: d_step { i == rf + kk + GROW -> HIT(69) }             /* H69 */
                             :: else ->
-                                /* out of memory: the rest UNUSABLE */
-                                do
-                                :: j < rf + kk + GROW ->
-                                    d_step { HIT(70);                                /* H70 */
-                                        release(j, t + 1);
-                                        held[t] = held[t] & ~(1 << j);
-                                        word[j] = UNUSABLE;
-                                        j++
-                                    }
-                                :: else -> break
-                                od;
+                                /* out of memory: the rest back to the frontier */
+                                d_step { HIT(70) };                                  /* H70 */
+                                frontier_return(i, rf + kk + GROW, j);
                                 ok = false
                             fi
                         :: else -> skip
@@ -838,6 +871,7 @@ init
         c = 0;
         do
         :: c < NS ->
+            assert(word[c] == FRESH || c < g_slots_used);   /* published: below the frontier */
             if
             :: word[c] == FRESH -> assert(c >= g_slots_used && own[c] == 0)
             :: word[c] == FREE -> assert(own[c] == 0 && wr[c])        /* resident */

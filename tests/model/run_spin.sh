@@ -27,8 +27,8 @@
 #                      freers adopting the same pools, other takers,
 #                      re-abandonment, give-back and reuse for another class
 #   huge_run.pml       runs of whole arenas for huge blocks: claims left to
-#                      right with rollback, the frontier CAS of g_slots_used,
-#                      give-back, grow in place and shrink, against a pool
+#                      right with rollback, the frontier CAS of g_slots_used
+#                      (and its return after failed commits), give-back, grow in place and shrink, against a pool
 #                      taker (with arena_new_pool's fetch_add) and a
 #                      decommitter
 #
@@ -336,6 +336,7 @@ run hr-term huge_run.pml pass "-DTERM -DGROW=2 -DSECURE=0 -DOPS0=1 -DOPS1=2" "-O
 run hr-broken-norollback huge_run.pml assert "-DBROKEN_NO_ROLLBACK" "-O0 -DSAFETY" ""
 run hr-broken-frontier huge_run.pml assert "-DBROKEN_FRONTIER_STORE" "-O0 -DSAFETY" ""
 run hr-broken-claimstore huge_run.pml assert "-DBROKEN_CLAIM_LOAD_STORE" "-O0 -DSAFETY" ""
+run hr-broken-frontier-return huge_run.pml assert "-DBROKEN_FRONTIER_RETURN -DSECURE=0 -DOPS0=1 -DOPS1=1 -DPOPS=2" "-O0 -DSAFETY" ""
 # Model 7: huge_cache.pml (the cache of freed huge runs: ownership tokens)
 run hc-safety huge_cache.pml pass "-DCOVER" "-O2 -DSAFETY" ""
 run hc-safety-1word huge_cache.pml pass "-DCOVER -DCACHE=1" "-O2 -DSAFETY" ""

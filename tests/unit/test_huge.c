@@ -332,14 +332,35 @@ int main(void)
     obmt_free(back);
 
     /* 11. The OS refuses the commit of a fresh run: the request falls back
-     *     to the underlying allocator, and the arenas are tried again later. */
-    obmt_store_relaxed(&os_fail_commits, 1);
-    void *oom = obmt_malloc(req_of(40)); /* more than every free run: fresh */
-    CHECK(oom != NULL && !obmt_owns(oom));
-    obmt_free(oom);
+     *     to the underlying allocator, and the arenas are tried again later.
+     *     A failed fresh run gives its slots back to the frontier: a long
+     *     out-of-memory episode must not use up the reservation. */
+    size_t used0 = arena_slots_used();
+    for (int i = 0; i < 8; i++) {
+        obmt_store_relaxed(&os_fail_commits, 1 + i % 3); /* the 1st, 2nd or 3rd commit fails */
+        void *oom = obmt_malloc(req_of(40)); /* more than every free run: fresh */
+        CHECK(oom != NULL && !obmt_owns(oom));
+        obmt_free(oom);
+        obmt_store_relaxed(&os_fail_commits, 0);
+        /* (the arenas committed before the failure stay, wholly free, below it) */
+        CHECK(arena_slots_used() <= used0 + (size_t)(i % 3));
+        used0 = arena_slots_used();
+    }
     void *ok = obmt_malloc(req_of(40));
     CHECK(ok != NULL && obmt_owns(ok));
-    obmt_free(ok);
+    CHECK(arena_slot_of((uintptr_t)ok) + 40 == arena_slots_used()); /* the run ends at the frontier */
+    /* A grow in place at the frontier whose commits fail: the fresh slots
+     * go back too (the realloc then moves the block: obmt's run fails the
+     * same way, so to the underlying allocator, contents kept). */
+    used0 = arena_slots_used();
+    fill(ok, MIB, 11);
+    obmt_store_relaxed(&os_fail_commits, 1000);
+    void *moved = obmt_realloc(ok, req_of(44));
+    obmt_store_relaxed(&os_fail_commits, 0);
+    CHECK(moved != NULL && !obmt_owns(moved));
+    check_fill(moved, MIB, MIB, 11);
+    CHECK(arena_slots_used() == used0);
+    obmt_free(moved);
     check_reconciles();
 
     /* 12. Bad pointers abort with a message that names the fault. */
