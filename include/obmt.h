@@ -112,7 +112,9 @@ struct obmt_stats {
                                     underlying allocator */
     uint64_t arena_size;         /* bytes in an arena */
     uint64_t reserved_bytes;     /* address space reserved for arenas */
-    uint64_t arenas_used_hwm;    /* arena slots ever used */
+    uint64_t arenas_used_hwm;    /* arena slots used: the reservation's frontier. It
+                                    drops back only when a huge block's fresh slots
+                                    could not be committed (given back unused) */
     uint64_t arenas_committed;   /* arenas whose memory is committed now */
     uint64_t arenas_committed_hwm;
     uint64_t arenas_decommitted; /* times an arena went back to the OS */

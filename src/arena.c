@@ -18,7 +18,9 @@
  *                            virgin NPOOLS, so it looks full to everyone else
  *   bits 28..63  generation  +1 on every change
  * CLAIMED and DECOMMITTED together with no free pools: UNUSABLE, a slot
- * whose commit failed, kept for the next new arena to try again.
+ * whose commit failed, kept for the next new arena to try again (fresh
+ * slots of a huge run whose commit failed go back to the frontier instead
+ * when no claim came after them: frontier_return).
  *
  * Synchronisation table for g_arenas[i].state:
  *   writers: any thread taking a pool (arena_take_pool), giving one back
@@ -286,8 +288,9 @@ static void committed_end_extend(size_t end)
         ;
 }
 
-/* A slot whose commit failed (out of memory) is marked UNUSABLE, counted in
- * g_failed_slots, and tried again by the next arena_new_pool before it
+/* A slot whose commit failed (out of memory; arena_new_pool, or a huge
+ * run's fresh slots that frontier_return could not give back) is marked
+ * UNUSABLE, counted in g_failed_slots, and tried again by the next arena_new_pool before it
  * uses up a new slot: out-of-memory episodes do not eat the reservation.
  * Everything else skips an UNUSABLE slot (CLAIMED and DECOMMITTED, no free
  * pools). A retrier takes one with a CAS to CLAIMED. */

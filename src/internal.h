@@ -268,7 +268,7 @@ OBMT_HIDDEN pool_header *arena_take_pool(void);
 OBMT_HIDDEN void arena_give_pool(pool_header *p);
 
 struct obmt_arena_counts {
-    size_t slots_used;    /* arena slots ever used (high-water mark) */
+    size_t slots_used;    /* arena slots used: the frontier (see g_slots_used) */
     size_t committed;     /* arenas whose memory is committed now */
     size_t committed_hwm; /* highest value of committed */
     size_t free_pools;    /* free pools in committed arenas */

@@ -655,7 +655,8 @@ static void op_stats(const struct op *o)
     if (last.version) {
 #define MONO(f) REQUIRE(o, st.f >= last.f, "stats: " #f " went down from %llu to %llu", \
                         (unsigned long long)last.f, (unsigned long long)st.f)
-        MONO(arenas_used_hwm);
+        /* (not arenas_used_hwm: the frontier drops back when a huge run's
+         * fresh slots fail to commit, arena.c frontier_return) */
         MONO(arenas_committed_hwm);
         MONO(arenas_decommitted);
         MONO(pools_taken);
