@@ -28,9 +28,14 @@
 #                      re-abandonment, give-back and reuse for another class
 #   huge_run.pml       runs of whole arenas for huge blocks: claims left to
 #                      right with rollback, the frontier CAS of g_slots_used
-#                      (and its return after failed commits), give-back, grow in place and shrink, against a pool
-#                      taker (with arena_new_pool's fetch_add) and a
-#                      decommitter
+#                      (and its return after failed commits), give-back,
+#                      grow in place and shrink, against a pool taker (with
+#                      arena_new_pool's fetch_add) and a decommitter
+#   huge_cache.pml     the cache of freed huge runs
+#   arena_bitmap.pml   the free-bitmap arena word of docs/plan-issue-11.md
+#                      stage B (no generation), checked before its code:
+#                      takes of one pool and of 2-runs, gives, kept,
+#                      purge, decommit, recommit, a huge claim
 #
 # First check_mapping.sh (MAPPING.md against src/ and the models). Then, per
 # model: exhaustive safety runs (pan -DSAFETY: assertions, invalid end
@@ -342,6 +347,15 @@ run hc-safety huge_cache.pml pass "-DCOVER" "-O2 -DSAFETY" ""
 run hc-safety-1word huge_cache.pml pass "-DCOVER -DCACHE=1" "-O2 -DSAFETY" ""
 run hc-broken-take huge_cache.pml assert "-DBROKEN_TAKE_LOAD_STORE" "-O0 -DSAFETY" ""
 run hc-broken-purge huge_cache.pml assert "-DBROKEN_PURGE_STORE" "-O0 -DSAFETY" ""
+# Model 8: arena_bitmap.pml (docs/plan-issue-11.md stage B: the free-bitmap
+# arena word, checked before its code; no tags until src/arena.c uses it)
+run ab-workers arena_bitmap.pml pass "-DOPS=2 -DPURGES=1 -DHOPS=0" "-O2 -DSAFETY" ""   # ~30 s, 0.9 GB
+run ab-huge arena_bitmap.pml pass "-DOPS=2 -DPURGES=0 -DHOPS=2" "-O2 -DSAFETY" ""
+run ab-one arena_bitmap.pml pass "-DNW=1 -DOPS=4 -DPURGES=1 -DHOPS=2" "-O2 -DSAFETY" ""
+run ab-broken-givestore arena_bitmap.pml assert "-DBROKEN_GIVE_STORE -DOPS=2 -DPURGES=1 -DHOPS=0" "-O0 -DSAFETY" ""
+run ab-broken-noclaim arena_bitmap.pml assert "-DBROKEN_DECOMMIT_NOCLAIM -DOPS=2 -DPURGES=1 -DHOPS=0" "-O0 -DSAFETY" ""
+run ab-broken-norecheck arena_bitmap.pml assert "-DBROKEN_KEPT_NORECHECK -DOPS=2 -DPURGES=1 -DHOPS=0" "-O0 -DSAFETY" ""
+run ab-broken-dfirst arena_bitmap.pml assert "-DBROKEN_PURGE_CLEAR_D_FIRST -DOPS=2 -DPURGES=1 -DHOPS=0" "-O0 -DSAFETY" ""
 wait
 
 last=""
