@@ -290,8 +290,9 @@ static void committed_end_extend(size_t end)
 
 /* A slot whose commit failed (out of memory; arena_new_pool, or a huge
  * run's fresh slots that frontier_return could not give back) is marked
- * UNUSABLE, counted in g_failed_slots, and tried again by the next arena_new_pool before it
- * uses up a new slot: out-of-memory episodes do not eat the reservation.
+ * UNUSABLE, counted in g_failed_slots, and tried again by the next
+ * arena_new_pool before it uses up a new slot: out-of-memory episodes do
+ * not eat the reservation.
  * Everything else skips an UNUSABLE slot (CLAIMED and DECOMMITTED, no free
  * pools). A retrier takes one with a CAS to CLAIMED. */
 #define ST_UNUSABLE (ST_CLAIMED | ST_DECOMMITTED)
