@@ -1006,6 +1006,11 @@ void arena_maybe_purge(bool now)
     purge_if_due(os_now_ms(), now);
 }
 
+void arena_maybe_purge_at(uint64_t t)
+{
+    purge_if_due(t, false);
+}
+
 /* ---- statistics ---------------------------------------------------------------- */
 
 void arena_walk_pools(void (*fn)(const pool_header *p, void *arg), void *arg)

@@ -66,18 +66,37 @@
  * the run that value named, except the purge's CAS, which then holds
  * whatever run the word held (the value names the run entirely): no ABA.
  *
- * Statistics: g_huge_allocs, g_huge_frees (fetch_add relaxed), g_huge_bytes
- * (the live blocks' usable bytes: fetch_add/sub relaxed, not on a realloc
- * that keeps the number of arenas); the arenas held (the
- * cached runs' included) are counted from the state words (arena_counts).
+ * Statistics: blocks allocated and freed and the live blocks' usable bytes
+ * (not changed by a realloc that keeps the number of arenas), counted by
+ * the calling thread in its heap (owner-only counters, summed by stats.c),
+ * or, by a thread without a heap, in g_huge_*_heapless (fetch_add
+ * relaxed): a malloc/free pair pays no atomic read-modify-write for them
+ * (it paid four, most of its cost: fastpath_lifo/16777216). The arenas held
+ * (the cached runs' included) are counted from the state words
+ * (arena_counts).
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
 
-uint64_t g_huge_allocs, g_huge_frees;
-int64_t g_huge_bytes;
+uint64_t g_huge_allocs_heapless, g_huge_frees_heapless;
+int64_t g_huge_bytes_heapless;
+
+/* The calling thread's statistics: allocs and frees (0 or 1 each), bytes. */
+static void huge_account(uint64_t allocs, uint64_t frees, int64_t bytes)
+{
+    struct heap *h = heap_self();
+    if (h != &heap_empty && h != &heap_lending) { /* (lent: counted as a thread without a heap) */
+        obmt_count_add(&h->stats.huge_allocs, allocs);
+        obmt_count_add(&h->stats.huge_frees, frees);
+        obmt_count_add(&h->stats.huge_bytes, bytes);
+    } else {
+        obmt_fetch_add_relaxed(&g_huge_allocs_heapless, allocs);
+        obmt_fetch_add_relaxed(&g_huge_frees_heapless, frees);
+        obmt_fetch_add_relaxed(&g_huge_bytes_heapless, bytes);
+    }
+}
 
 #ifndef OBMT_HUGE_CACHE
 #error "tunables.h defines OBMT_HUGE_CACHE"
@@ -108,7 +127,7 @@ static void cache_put(size_t first, size_t k)
             continue;
         obmt_store_relaxed(&g_huge_cache_ms[i], t);
         if (__atomic_compare_exchange_n(&g_huge_cache[i], &zero, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-            arena_maybe_purge(false);
+            arena_maybe_purge_at(t);
             return;
         }
     }
@@ -211,8 +230,7 @@ void *huge_malloc(size_t n, bool zero)
     p->huge_run = k;
     obmt_store_relaxed(&p->count, (((obmt_load_relaxed(&p->count) >> 1) + 1) << 1) | 1);
     obmt_store_relaxed(&p->owner, OWNER_HUGE);
-    obmt_fetch_add_relaxed(&g_huge_allocs, 1);
-    obmt_fetch_add_relaxed(&g_huge_bytes, (int64_t)run_capacity(k));
+    huge_account(1, 0, (int64_t)run_capacity(k));
     b = VG_ALLOC(b, run_capacity(k));
     if (zero && !fresh)
         memset(b, 0, n);
@@ -245,8 +263,7 @@ void huge_free(pool_header *p, void *b)
     size_t k = p->huge_run;
     p->huge_run = 0;
     obmt_store_relaxed(&p->owner, NULL);
-    obmt_fetch_add_relaxed(&g_huge_frees, 1);
-    obmt_fetch_add_relaxed(&g_huge_bytes, -(int64_t)run_capacity(k));
+    huge_account(0, 1, -(int64_t)run_capacity(k));
     cache_put(arena_slot_of((uintptr_t)b), k);
 }
 
@@ -273,7 +290,7 @@ bool huge_resize_in_place(pool_header *p, void *b, size_t n)
     else if (!arena_grow_run(first, k, k2))
         return false;
     p->huge_run = k2;
-    obmt_fetch_add_relaxed(&g_huge_bytes, (int64_t)run_capacity(k2) - (int64_t)cap);
+    huge_account(0, 0, (int64_t)run_capacity(k2) - (int64_t)cap);
     VG_RESIZE(b, cap, run_capacity(k2));
     return true;
 }

@@ -286,6 +286,7 @@ OBMT_HIDDEN void arena_walk_pools(void (*fn)(const pool_header *p, void *arg), v
  * kept. Runs at most every delay/4 from the pool slow paths; `now` forces a
  * pass over every arena with free pools (obmt_collect). */
 OBMT_HIDDEN void arena_maybe_purge(bool now);
+OBMT_HIDDEN void arena_maybe_purge_at(uint64_t t); /* (false), with the time the caller read */
 /* Fork: prepare waits for a running purge pass and holds others off until
  * the parent or child handler lets them run again. */
 OBMT_HIDDEN void arena_atfork_prepare(void);
@@ -738,8 +739,8 @@ OBMT_HIDDEN void huge_cache_purge(bool now, uint64_t t, long delay);
 OBMT_HIDDEN size_t huge_cache_arenas(void);
 /* Statistics (fetch_add relaxed): huge blocks allocated and freed, and the
  * usable bytes of those live now (their runs). */
-OBMT_HIDDEN extern uint64_t g_huge_allocs, g_huge_frees;
-OBMT_HIDDEN extern int64_t g_huge_bytes;
+OBMT_HIDDEN extern uint64_t g_huge_allocs_heapless, g_huge_frees_heapless;
+OBMT_HIDDEN extern int64_t g_huge_bytes_heapless;
 
 /* ==== heap.c: thread caches ================================================ */
 
@@ -783,6 +784,9 @@ struct heap_stats {
     uint64_t adopted;        /* abandoned pools this thread adopted */
     uint64_t large_allocs;   /* requests passed to the underlying allocator */
     int64_t large_bytes;     /* usable bytes this thread got (+) or freed (-) there */
+    uint64_t huge_allocs;    /* huge blocks this thread allocated (huge.c) */
+    uint64_t huge_frees;     /* ... and freed */
+    int64_t huge_bytes;      /* their usable bytes: + allocated or grown, - freed or shrunk */
 };
 
 /* A batch of remote frees into one pool (remote.c): owner-only. */

@@ -110,6 +110,9 @@ int obmt_stats_get(struct obmt_stats *out)
     uint64_t remote = obmt_load_relaxed(&g_remote_frees_heapless);
     uint64_t batches = remote; /* a thread without a heap hands each block over alone */
     int64_t large_bytes = obmt_load_relaxed(&g_large_bytes_heapless);
+    int64_t huge_bytes = obmt_load_relaxed(&g_huge_bytes_heapless);
+    s.huge_allocs = obmt_load_relaxed(&g_huge_allocs_heapless);
+    s.huge_frees = obmt_load_relaxed(&g_huge_frees_heapless);
     uint32_t n = heaps_used();
     for (uint32_t i = 0; i < n; i++) {
         const struct heap *h = heap_at(i); /* (never NULL below heaps_used: heap.c, heap_new) */
@@ -122,6 +125,9 @@ int obmt_stats_get(struct obmt_stats *out)
         s.pools_adopted += obmt_load_relaxed(&h->stats.adopted);
         s.large_allocs += obmt_load_relaxed(&h->stats.large_allocs);
         large_bytes += obmt_load_relaxed(&h->stats.large_bytes);
+        s.huge_allocs += obmt_load_relaxed(&h->stats.huge_allocs);
+        s.huge_frees += obmt_load_relaxed(&h->stats.huge_frees);
+        huge_bytes += obmt_load_relaxed(&h->stats.huge_bytes);
         s.heaps_in_use += obmt_load_relaxed(&h->in_use);
     }
     s.pools_given = given;
@@ -178,10 +184,7 @@ int obmt_stats_get(struct obmt_stats *out)
     s.pools_shared = obmt_load_relaxed(&g_pools_shared);
     s.pools_from_shared = obmt_load_relaxed(&g_pools_from_shared);
     /* version 7 */
-    s.huge_allocs = obmt_load_relaxed(&g_huge_allocs);
-    s.huge_frees = obmt_load_relaxed(&g_huge_frees);
-    int64_t huge = obmt_load_relaxed(&g_huge_bytes);
-    s.huge_bytes_in_use = huge > 0 ? (uint64_t)huge : 0;
+    s.huge_bytes_in_use = huge_bytes > 0 ? (uint64_t)huge_bytes : 0;
     s.bytes_huge = (uint64_t)a.huge * OBMT_ARENA_SIZE;
     s.huge_request_min = OBMT_MEDIUM_MAX + 1;
     s.bytes_huge_cached = ready ? (uint64_t)huge_cache_arenas() * OBMT_ARENA_SIZE : 0;
