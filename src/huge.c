@@ -86,8 +86,8 @@ int64_t g_huge_bytes_heapless;
 /* The calling thread's statistics: allocs and frees (0 or 1 each), bytes. */
 static void huge_account(uint64_t allocs, uint64_t frees, int64_t bytes)
 {
-    struct heap *h = heap_self();
-    if (h != &heap_empty && h != &heap_lending) { /* (lent: counted as a thread without a heap) */
+    struct heap *h = heap_counting();
+    if (h) {
         obmt_count_add(&h->stats.huge_allocs, allocs);
         obmt_count_add(&h->stats.huge_frees, frees);
         obmt_count_add(&h->stats.huge_bytes, bytes);

@@ -1022,6 +1022,14 @@ static inline struct heap *heap_self(void)
     return obmt_load_acquire(&tls_self.heap);
 #endif
 }
+/* The heap whose owner-only statistics the calling thread may bump, or NULL
+ * (no heap yet, or lent: then it counts in the globals of a thread
+ * without a heap). large.c's and huge.c's byte counters. */
+static inline struct heap *heap_counting(void)
+{
+    struct heap *h = heap_self();
+    return h != &heap_empty && h != &heap_lending ? h : NULL;
+}
 /* The same, after waiting for a lender to finish: never &heap_lending.
  * Only thread exit waits (inside lend_enter/lend_leave). */
 OBMT_HIDDEN struct heap *heap_self_wait(void);

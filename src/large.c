@@ -143,8 +143,8 @@ static void account(void *p, int64_t sign)
     if (!p || !UNDER(usable))
         return;
     int64_t n = sign * (int64_t)UNDER(usable)(p);
-    struct heap *h = heap_self();
-    if (h != &heap_empty && h != &heap_lending) { /* (lent: counted as a thread without a heap) */
+    struct heap *h = heap_counting();
+    if (h) {
         obmt_count_add(&h->stats.large_bytes, n);
         if (sign > 0)
             obmt_count_add(&h->stats.large_allocs, 1);
