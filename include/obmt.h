@@ -78,20 +78,22 @@ OBMT_API int obmt_option_set(const char *name, long value);
 /* Statistics. Set `version` to OBMT_STATS_VERSION and `size` to
  * sizeof(struct obmt_stats) before calling obmt_stats_get; it returns 0, or
  * -1 (errno = EINVAL) if they do not match a version this library knows
- * (callers of versions 1 to 6, with their smaller structs, get the fields
+ * (callers of versions 1 to 7, with their smaller structs, get the fields
  * of their version).
  *
  * Figures are summed from counters and a walk over the pool headers while
  * other threads run: each is exact once the threads are quiet. Then the
  * bytes reconcile: bytes_committed = bytes_in_use + bytes_free_in_pools +
- * bytes_empty_pools + bytes_free_pools + bytes_huge. */
-#define OBMT_STATS_VERSION 7
+ * bytes_empty_pools + bytes_free_pools + bytes_huge + bytes_medium (for
+ * callers of version 7, bytes_huge includes bytes_medium). */
+#define OBMT_STATS_VERSION 8
 #define OBMT_STATS_V1_SIZE 144
 #define OBMT_STATS_V2_SIZE 2776
 #define OBMT_STATS_V3_SIZE 2792
 #define OBMT_STATS_V4_SIZE 2808
 #define OBMT_STATS_V5_SIZE 2832
 #define OBMT_STATS_V6_SIZE 2848
+#define OBMT_STATS_V7_SIZE 2896
 #define OBMT_STATS_MAX_CLASSES 64
 struct obmt_class_stats {
     uint32_t block_size;         /* bytes */
@@ -108,8 +110,8 @@ struct obmt_stats {
     uint32_t size;
     uint64_t pool_size;          /* bytes in a pool */
     uint64_t small_request_max;  /* largest request served from pools (8192 with the
-                                    default 32 KiB pools); larger ones go to the
-                                    underlying allocator */
+                                    default 32 KiB pools); larger ones are medium or
+                                    huge blocks */
     uint64_t arena_size;         /* bytes in an arena */
     uint64_t reserved_bytes;     /* address space reserved for arenas */
     uint64_t arenas_used_hwm;    /* arena slots used: the reservation's frontier. It
@@ -180,6 +182,18 @@ struct obmt_stats {
     uint64_t bytes_huge_cached;   /* part of bytes_huge: freed runs kept whole for the
                                      next huge malloc (given back within half a
                                      purge delay) */
+    /* ---- version 8 ---- */
+    uint64_t medium_allocs;       /* medium blocks (above small_request_max, up to
+                                     huge_request_min - 1 bytes: a run of whole pools
+                                     in a span arena each) allocated */
+    uint64_t medium_frees;        /* ... and freed */
+    uint64_t medium_bytes_in_use; /* usable bytes (class sizes) of the live medium blocks */
+    uint64_t bytes_medium;        /* committed bytes of the span arenas (live medium
+                                     blocks and the free pools between them) */
+    uint64_t medium_pools_purged; /* times a free pool of a span arena had its pages
+                                     given back to the OS */
+    uint64_t bytes_medium_cached; /* part of bytes_medium: freed medium blocks kept in
+                                     threads' caches for their next malloc */
 };
 OBMT_API int obmt_stats_get(struct obmt_stats *out);
 
@@ -208,6 +222,7 @@ OBMT_API void obmt_stats_json(void (*out)(const char *text, void *arg), void *ar
 #define OBMT_MAP_RECLAIMED   0x04 /* every block freed by other threads; pages purged in place */
 #define OBMT_MAP_ABANDONED   0x05 /* blocks out, their thread exited; the next freer adopts it */
 #define OBMT_MAP_HUGE        0x06 /* part of a huge block (its arena is one of the block's run) */
+#define OBMT_MAP_MEDIUM      0x07 /* part of a medium block (a span of pools in a span arena) */
 #define OBMT_MAP_EMPTY       0x40 /* | class: no block out, kept by a thread */
 #define OBMT_MAP_USED        0x80 /* | class: blocks out and free blocks left */
 #define OBMT_MAP_FULL        0xc0 /* | class: every block out (some perhaps freed by other

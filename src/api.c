@@ -74,7 +74,7 @@ static OBMT_NOINLINE void *malloc_other(size_t n)
     }
     if (n > OBMT_MEDIUM_MAX)
         return malloc_huge(n, false);
-    return large_malloc(n);
+    return span_malloc(n, 0, false); /* a medium block (or the underlying allocator's) */
 }
 
 void *obmt_malloc(size_t n)
@@ -200,8 +200,13 @@ static OBMT_NOINLINE void free_owner_edge_enter(pool_header *p, struct heap *h, 
  * heap was &heap_lending. */
 static OBMT_NOINLINE void free_not_owner_enter(pool_header *p, block *b)
 {
-    if (unlikely(obmt_load_relaxed(&p->owner) == OWNER_HUGE)) {
+    struct heap *o = obmt_load_relaxed(&p->owner);
+    if (unlikely(o == OWNER_HUGE)) {
         huge_free(p, b); /* no heap involved: no lend_enter */
+        return;
+    }
+    if (unlikely(o == OWNER_SPAN)) {
+        span_free_enter(p, b); /* into the heap's span cache, or its arena */
         return;
     }
     lend_enter();
@@ -265,7 +270,7 @@ void *obmt_calloc(size_t count, size_t size)
     }
     if (total > OBMT_MEDIUM_MAX)
         return malloc_huge(total, true);
-    return large_calloc(count, size);
+    return span_malloc(total, 0, true);
 }
 
 /* Bytes usable in an obmt block: its class size. */
@@ -295,7 +300,13 @@ void *obmt_realloc(void *ptr, size_t n)
         return NULL;
     }
     size_t old, n_alloc = n;
-    if (arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) == OWNER_HUGE) {
+    if (arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) == OWNER_SPAN) {
+        if (span_resize_in_place(pool_of(ptr), ptr, n))
+            return ptr;
+        old = span_usable(pool_of(ptr), ptr, "realloc(): invalid pointer");
+        if (n > old && n <= PTRDIFF_MAX / 5 * 4) /* growing, the pools after it taken: a quarter more */
+            n_alloc = n + n / 4;
+    } else if (arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) == OWNER_HUGE) {
         if (huge_resize_in_place(pool_of(ptr), ptr, n))
             return ptr;
         old = huge_usable(pool_of(ptr), ptr, "realloc(): invalid pointer");
@@ -346,6 +357,17 @@ void *obmt_reallocarray(void *ptr, size_t count, size_t size)
     return obmt_realloc(ptr, total);
 }
 
+/* A block of class c from the calling thread's heap, or NULL. */
+static void *class_block(unsigned c)
+{
+    lend_enter();
+    struct heap *h = heap_self();
+    pool_header *p = h->usedpools[c];
+    void *b = p ? pool_pop(h, p) : heap_malloc_slow(h, c);
+    lend_leave();
+    return b ? VG_ALLOC(b, pool_of(b)->size) : NULL;
+}
+
 /* alignment is a power of two here. */
 static void *aligned_malloc(size_t alignment, size_t n)
 {
@@ -365,19 +387,29 @@ static void *aligned_malloc(size_t alignment, size_t n)
         if (r <= OBMT_FINE_MAX) { /* fine classes only: coarse sizes are not multiples of 64 */
             /* Only a pool block is aligned by placement: no fallback to the
              * underlying malloc here, which aligns to 16 only. */
-            lend_enter();
-            struct heap *h = heap_self();
-            unsigned c = size_class(r);
-            pool_header *p = h->usedpools[c];
-            void *b = p ? pool_pop(h, p) : heap_malloc_slow(h, c);
-            lend_leave();
+            void *b = class_block(size_class(r));
             if (b)
-                return VG_ALLOC(b, pool_of(b)->size);
+                return b;
         }
     }
     /* Huge blocks are arena-aligned. */
     if (n > OBMT_MEDIUM_MAX && alignment <= OBMT_ARENA_SIZE) {
         void *p = huge_malloc(n, false);
+        if (p)
+            return p;
+    }
+    /* Coarse classes of a power-of-two size (1024 ... 8192 with 32 KiB
+     * pools) have blocks aligned to their size. */
+    if (alignment <= OBMT_SMALL_MAX && n <= OBMT_SMALL_MAX) {
+        size_t r = n > alignment ? (size_t)1 << (64 - __builtin_clzll((unsigned long long)(n - 1))) : alignment;
+        void *b = r <= OBMT_SMALL_MAX && class_size(size_class(r)) == r ? class_block(size_class(r)) : NULL;
+        if (b)
+            return b;
+    }
+    /* Spans are pool-aligned, and placed at an aligned pool up to the
+     * arena's alignment: a span of the smallest class that holds n. */
+    if (n <= OBMT_MEDIUM_MAX && alignment <= OBMT_ARENA_SIZE) {
+        void *p = span_malloc(n > OBMT_SMALL_MAX ? n : OBMT_SMALL_MAX + 1, alignment, false);
         if (p)
             return p;
     }
@@ -449,6 +481,8 @@ size_t obmt_usable_size(const void *ptr)
         pool_header *p = pool_of(ptr);
         if (obmt_load_relaxed(&p->owner) == OWNER_HUGE)
             return huge_usable(p, ptr, "malloc_usable_size(): invalid pointer");
+        if (obmt_load_relaxed(&p->owner) == OWNER_SPAN)
+            return span_usable(p, ptr, "malloc_usable_size(): invalid pointer");
         check_live_small(ptr, "malloc_usable_size(): invalid pointer");
         return small_usable(ptr);
     }

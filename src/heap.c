@@ -51,7 +51,9 @@
 #include <string.h>
 
 OBMT_TLS struct obmt_self tls_self = { .heap = &heap_empty };
-struct heap heap_empty; /* never owns a pool: its usedpools are all NULL */
+/* never owns a pool: its usedpools are all NULL; caches no medium block:
+ * its span cache is empty and its byte count over any budget (span.c) */
+struct heap heap_empty = { .span_cached_bytes = HEAP_NO_SPAN_CACHE };
 struct heap *g_heap_dir[OBMT_HEAP_CHUNKS];
 uint32_t g_heaps_used;
 uint64_t g_heap_table_bytes;
@@ -459,6 +461,7 @@ void heap_ticked(struct heap *h)
     if ((int64_t)(t - h->last_collect_ms) >= (int64_t)(delay > 100 ? delay : 100)) {
         h->last_collect_ms = t;
         heap_collect(h, false);
+        span_cache_decay(h); /* classes unused since the last collect give their spans back */
     }
     reclaim_pass(false);
     arena_maybe_purge(false);
@@ -606,8 +609,10 @@ size_t heap_collect(struct heap *h, bool all)
             p = next;
         }
     }
-    if (all)
+    if (all) {
         give_back_cached(h);
+        span_cache_flush(h);
+    }
     return left;
 }
 
@@ -686,6 +691,7 @@ pool_header *heap_collect_lent(struct heap *h)
 {
     pool_header *list = NULL;
     heap_flush_remote_lent(h);
+    span_cache_flush(h); /* the idle thread's cached medium blocks go back to their arenas */
     list = lent_take_returned(h, list);
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         pool_header *p = h->usedpools[c];
@@ -764,6 +770,7 @@ void heap_thread_exit(struct heap *h)
 {
     heap_flush_remote(h); /* while h is still ours: what it adopts, it abandons below */
     lend_close(h); /* no lender from here on (the caller waited out any) */
+    span_cache_flush(h);
     obmt_store_relaxed(&tls_self.heap, &heap_empty);
     tls_heap_exited = 1;
     take_returned(h);
@@ -822,6 +829,9 @@ static void heap_atfork_child(void)
         for (unsigned k = 0; k < OBMT_RBATCH_SLOTS; k++)
             obmt_store_relaxed(&h->rbatch[k].pool, NULL);
         obmt_store_relaxed(&h->rbatch_blocks, 0);
+        /* Its cached medium blocks likewise: they stay taken in their span
+         * arenas (at most OBMT_SPAN_CACHE_BYTES a dead heap). */
+        span_cache_drop(h);
         /* Its ARMED pools carry FULL while their thread may have been
          * halfway through a malloc or free on them: clear FULL so that no
          * free in the child adopts one (a freer that clears FULL of a dead

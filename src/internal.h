@@ -448,6 +448,8 @@ enum pool_state { /* owner-only view, see the life cycle above */
 /* pool_header.owner of the first pool of a huge block's run (huge.c): never
  * a heap, so free's owner test fails and the slow path dispatches on it. */
 #define OWNER_HUGE ((struct heap *)(uintptr_t)3)
+/* ... of a medium block's first pool (span.c): the same. */
+#define OWNER_SPAN ((struct heap *)(uintptr_t)2)
 
 /* pool_header.remote: bits 48..63 count the blocks on the list, bits 4..47
  * point to its head (user addresses are below 2^48 on x86-64 and arm64, and
@@ -538,10 +540,11 @@ struct pool_header {
     /* cache line 1: written by other threads */
     alignas(64) uintptr_t remote;  /* remote-free list | REMOTE_* flags */
     pool_header *returned_next;  /* link in owner->returned */
-    /* a huge block's head (huge.c): written by its claimer before the block
-     * is handed out, read by whoever frees it or asks its size (the block
-     * reached them through the program's own synchronisation) */
-    size_t huge_run;             /* arenas in its run */
+    /* a huge or medium block's head (huge.c, span.c): written by its
+     * claimer before the block is handed out, read by whoever frees it or
+     * asks its size (the block reached them through the program's own
+     * synchronisation) */
+    size_t huge_run;             /* arenas in its run (huge); pools in the span (medium) */
 };
 
 _Static_assert(sizeof(struct pool_header) == OBMT_HEADER_SIZE, "pool header size");
@@ -742,6 +745,52 @@ OBMT_HIDDEN size_t huge_cache_arenas(void);
 OBMT_HIDDEN extern uint64_t g_huge_allocs_heapless, g_huge_frees_heapless;
 OBMT_HIDDEN extern int64_t g_huge_bytes_heapless;
 
+/* ==== span.c: medium blocks, runs of pools in span arenas ================== */
+
+/* Span classes (4 per doubling from 5 KiB): szidx of a span's head is
+ * OBMT_SZ_SPAN0 + class, above every pool class. */
+#define OBMT_SZ_SPAN0 64
+#define OBMT_NSPAN 32
+/* The class of n (4096 < n <= OBMT_MEDIUM_MAX), and its size. */
+OBMT_HIDDEN unsigned span_class(size_t n);
+OBMT_HIDDEN size_t span_class_size(unsigned c);
+/* A medium block of at least n bytes (4096 < n <= OBMT_MEDIUM_MAX),
+ * aligned to `align` (0, or a power of two up to the arena size; any span
+ * is pool-aligned), zero-filled if `zero`. When no arena can be had, with
+ * align 0 the underlying allocator's block, else NULL (errno ENOMEM): the
+ * caller may pass the request on. Any thread; lock-free. */
+OBMT_HIDDEN void *span_malloc(size_t n, size_t align, bool zero);
+/* p = pool_of(b) says OWNER_SPAN. Free b (aborts unless it is the start of
+ * a live medium block); its usable size (its class size), with `what` in
+ * the abort's message; resize it in place to n bytes (false: the caller
+ * moves it). */
+OBMT_HIDDEN void span_free(struct heap *h, pool_header *p, void *b);
+/* The same with lend_enter/lend_leave around it (free's slow half). */
+OBMT_HIDDEN void span_free_enter(pool_header *p, void *b);
+OBMT_HIDDEN size_t span_usable(pool_header *p, const void *b, const char *what);
+OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);
+/* The per-thread cache (h is the calling thread's heap, or one its lender
+ * holds): give every cached span back; give back those of classes unused
+ * since the last call (heap_ticked, once per purge delay); forget them
+ * without giving them back (a fork child, for the heap of a thread that
+ * is not there: they stay taken, a bounded leak). */
+OBMT_HIDDEN void span_cache_flush(struct heap *h);
+OBMT_HIDDEN void span_cache_decay(struct heap *h);
+OBMT_HIDDEN void span_cache_drop(struct heap *h);
+/* Statistics: bytes of spans in every thread's cache. */
+OBMT_HIDDEN size_t span_cached_bytes(void);
+/* The purge pass at time t (arena.c, with g_purging held): span arenas
+ * that had nothing back for `delay` ms (all if `now`) give their free
+ * pools' pages back, or, wholly free, go back to arena.c. */
+OBMT_HIDDEN void span_purge(bool now, uint64_t t, long delay);
+/* Statistics: span arenas now; pools whose pages the purge gave back. */
+OBMT_HIDDEN size_t span_arenas(void);
+OBMT_HIDDEN uint64_t span_pools_purged(void);
+/* Map: is the (HUGE) arena in slot a span arena; its F and D words. */
+OBMT_HIDDEN bool span_arena_pools(size_t slot, uint64_t *free_pools, uint64_t *dirty);
+OBMT_HIDDEN extern uint64_t g_span_allocs_heapless, g_span_frees_heapless;
+OBMT_HIDDEN extern int64_t g_span_bytes_heapless;
+
 /* ==== heap.c: thread caches ================================================ */
 
 /*
@@ -787,6 +836,12 @@ struct heap_stats {
     uint64_t huge_allocs;    /* huge blocks this thread allocated (huge.c) */
     uint64_t huge_frees;     /* ... and freed */
     int64_t huge_bytes;      /* their usable bytes: + allocated or grown, - freed or shrunk */
+    uint64_t span_allocs;    /* medium blocks this thread took from span arenas (span.c) */
+    uint64_t span_frees;     /* ... and freed straight back to them */
+    uint64_t span_hits;      /* medium blocks this thread took from its cache */
+    uint64_t span_puts;      /* ... and freed into it */
+    int64_t span_bytes;      /* usable bytes (class sizes) of spans: + taken from arenas or grown,
+                              * - given back to them (a free, a flush of the cache) or shrunk */
 };
 
 /* A batch of remote frees into one pool (remote.c): owner-only. */
@@ -821,7 +876,15 @@ struct heap {
     uint64_t lent_ms;            /* when last lent: the lender's */
     pool_header *lent_returned;  /* the top of `returned` the last lender left: the lender's */
     alignas(64) struct heap_stats stats;
+    /* freed medium blocks kept for the next malloc of their class (span.c):
+     * owner-only, or a lender's; span_cached_bytes also read by statistics */
+    void *span_cache[OBMT_NSPAN][OBMT_SPAN_CACHE_DEPTH];
+    uint8_t span_cache_n[OBMT_NSPAN];
+    uint8_t span_cache_put[OBMT_NSPAN]; /* 1: a span of class c was put there since the last decay */
+    uint64_t span_cached_bytes;  /* relaxed stores; HEAP_NO_SPAN_CACHE in &heap_empty and
+                                  * &heap_lending, so that span_free's budget test keeps them empty */
 };
+#define HEAP_NO_SPAN_CACHE ((uint64_t)1 << 62)
 
 /* The calling thread's heap; &heap_empty until it first allocates. */
 /* The calling thread's heap and its lending flag, side by side so that the

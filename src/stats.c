@@ -37,6 +37,7 @@ _Static_assert(OBMT_STATS_V3_SIZE == offsetof(struct obmt_stats, pools_reclaimed
 _Static_assert(OBMT_STATS_V4_SIZE == offsetof(struct obmt_stats, heaps_lent), "version 4 layout");
 _Static_assert(OBMT_STATS_V5_SIZE == offsetof(struct obmt_stats, pools_shared), "version 5 layout");
 _Static_assert(OBMT_STATS_V6_SIZE == offsetof(struct obmt_stats, huge_allocs), "version 6 layout");
+_Static_assert(OBMT_STATS_V7_SIZE == offsetof(struct obmt_stats, medium_allocs), "version 7 layout");
 _Static_assert(OBMT_NCLASSES <= OBMT_STATS_MAX_CLASSES, "classes[] holds every size class");
 
 struct walk {
@@ -78,6 +79,7 @@ static void walk_pool(const pool_header *p, void *arg)
 int obmt_stats_get(struct obmt_stats *out)
 {
     if (!out || !((out->version == OBMT_STATS_VERSION && out->size == sizeof *out) ||
+                  (out->version == 7 && out->size == OBMT_STATS_V7_SIZE) ||
                   (out->version == 6 && out->size == OBMT_STATS_V6_SIZE) ||
                   (out->version == 5 && out->size == OBMT_STATS_V5_SIZE) ||
                   (out->version == 4 && out->size == OBMT_STATS_V4_SIZE) ||
@@ -113,6 +115,9 @@ int obmt_stats_get(struct obmt_stats *out)
     int64_t huge_bytes = obmt_load_relaxed(&g_huge_bytes_heapless);
     s.huge_allocs = obmt_load_relaxed(&g_huge_allocs_heapless);
     s.huge_frees = obmt_load_relaxed(&g_huge_frees_heapless);
+    int64_t span_bytes = obmt_load_relaxed(&g_span_bytes_heapless);
+    s.medium_allocs = obmt_load_relaxed(&g_span_allocs_heapless);
+    s.medium_frees = obmt_load_relaxed(&g_span_frees_heapless);
     uint32_t n = heaps_used();
     for (uint32_t i = 0; i < n; i++) {
         const struct heap *h = heap_at(i); /* (never NULL below heaps_used: heap.c, heap_new) */
@@ -128,6 +133,9 @@ int obmt_stats_get(struct obmt_stats *out)
         s.huge_allocs += obmt_load_relaxed(&h->stats.huge_allocs);
         s.huge_frees += obmt_load_relaxed(&h->stats.huge_frees);
         huge_bytes += obmt_load_relaxed(&h->stats.huge_bytes);
+        s.medium_allocs += obmt_load_relaxed(&h->stats.span_allocs) + obmt_load_relaxed(&h->stats.span_hits);
+        s.medium_frees += obmt_load_relaxed(&h->stats.span_frees) + obmt_load_relaxed(&h->stats.span_puts);
+        span_bytes += obmt_load_relaxed(&h->stats.span_bytes) - (int64_t)obmt_load_relaxed(&h->span_cached_bytes);
         s.heaps_in_use += obmt_load_relaxed(&h->in_use);
     }
     s.pools_given = given;
@@ -185,9 +193,16 @@ int obmt_stats_get(struct obmt_stats *out)
     s.pools_from_shared = obmt_load_relaxed(&g_pools_from_shared);
     /* version 7 */
     s.huge_bytes_in_use = huge_bytes > 0 ? (uint64_t)huge_bytes : 0;
-    s.bytes_huge = (uint64_t)a.huge * OBMT_ARENA_SIZE;
+    /* Span arenas are one-arena huge runs to arena.c. */
+    size_t span_arenas_now = ready ? span_arenas() : 0;
+    s.bytes_medium = (uint64_t)(span_arenas_now < a.huge ? span_arenas_now : a.huge) * OBMT_ARENA_SIZE;
+    s.bytes_huge = (uint64_t)a.huge * OBMT_ARENA_SIZE - (s.version >= 8 ? s.bytes_medium : 0);
     s.huge_request_min = OBMT_MEDIUM_MAX + 1;
     s.bytes_huge_cached = ready ? (uint64_t)huge_cache_arenas() * OBMT_ARENA_SIZE : 0;
+    /* version 8 */
+    s.medium_bytes_in_use = span_bytes > 0 ? (uint64_t)span_bytes : 0;
+    s.medium_pools_purged = ready ? span_pools_purged() : 0;
+    s.bytes_medium_cached = ready ? span_cached_bytes() : 0;
     memcpy(out, &s, out->size);
     return 0;
 }
@@ -223,9 +238,15 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
              (ull)k->blocks_in_use * k->block_size);
     }
     line(out, arg, "  bytes: %llu committed (%llu arenas, high-water %llu) = %llu in use + %llu free in used pools"
-         " + %llu in empty pools + %llu in free pools + %llu in huge blocks' arenas\n",
+         " + %llu in empty pools + %llu in free pools + %llu in huge blocks' arenas + %llu in span arenas\n",
          (ull)s.bytes_committed, (ull)s.arenas_committed, (ull)s.arenas_committed_hwm, (ull)s.bytes_in_use,
-         (ull)s.bytes_free_in_pools, (ull)s.bytes_empty_pools, (ull)s.bytes_free_pools, (ull)s.bytes_huge);
+         (ull)s.bytes_free_in_pools, (ull)s.bytes_empty_pools, (ull)s.bytes_free_pools, (ull)s.bytes_huge,
+         (ull)s.bytes_medium);
+    line(out, arg, "  medium blocks (%llu to %llu bytes, a run of pools in a span arena each): %llu allocated,"
+         " %llu freed, %llu bytes usable in those live, %llu bytes of freed ones cached by threads;"
+         " span arena pools purged %llu times\n",
+         (ull)s.small_request_max + 1, (ull)s.huge_request_min - 1, (ull)s.medium_allocs, (ull)s.medium_frees,
+         (ull)s.medium_bytes_in_use, (ull)s.bytes_medium_cached, (ull)s.medium_pools_purged);
     line(out, arg, "  huge blocks (%llu bytes and up, a run of whole arenas each): %llu allocated, %llu freed,"
          " %llu bytes usable in those live, %llu bytes of freed runs cached\n",
          (ull)s.huge_request_min, (ull)s.huge_allocs, (ull)s.huge_frees, (ull)s.huge_bytes_in_use,
@@ -284,8 +305,12 @@ static void map_slot(size_t slot, unsigned char row[OBMT_POOLS_PER_ARENA])
 {
     int virgin = arena_slot_virgin(slot);
     const pool_header *h = pool_of((const void *)(arena_base() + (slot << OBMT_ARENA_SHIFT)));
+    uint64_t span_free = 0, span_dirty = 0;
+    bool span = virgin == -2 && span_arena_pools(slot, &span_free, &span_dirty);
     for (int i = 0; i < (int)OBMT_POOLS_PER_ARENA; i++) {
-        if (virgin == -2)
+        if (span) /* a span arena: its free pools (resident or purged), the others medium blocks' */
+            row[i] = !(span_free >> i & 1) ? OBMT_MAP_MEDIUM : span_dirty >> i & 1 ? OBMT_MAP_FREE : OBMT_MAP_PURGED;
+        else if (virgin == -2)
             row[i] = OBMT_MAP_HUGE;
         else if (virgin < 0)
             row[i] = OBMT_MAP_UNCOMMITTED;
@@ -366,6 +391,7 @@ static void stats_json_at(void (*out)(const char *text, void *arg), void *arg, c
     F(bytes_committed);
     F(bytes_in_use); F(bytes_free_in_pools); F(bytes_empty_pools); F(bytes_free_pools); F(bytes_huge);
     F(huge_allocs); F(huge_frees); F(huge_bytes_in_use); F(huge_request_min); F(bytes_huge_cached);
+    F(medium_allocs); F(medium_frees); F(medium_bytes_in_use); F(bytes_medium); F(medium_pools_purged); F(bytes_medium_cached);
     F(pools_free_in_arenas); F(pools_taken); F(pools_given); F(pools_adopted); F(pools_abandoned);
     F(pools_purged); F(pools_reclaimed); F(bytes_reclaimed); F(heaps_lent); F(lend_busy); F(lend_detours);
     F(pools_shared); F(pools_from_shared);

@@ -90,6 +90,19 @@
 #define OBMT_HUGE_CACHE 4
 #endif
 
+/* Medium blocks (span.c): each thread keeps up to OBMT_SPAN_CACHE_DEPTH
+ * freed spans of each class, OBMT_SPAN_CACHE_BYTES in all, for its next
+ * malloc of that class: a malloc/free loop of medium blocks then takes no
+ * atomic read-modify-write. A class unused for a purge delay gives its
+ * cached spans back (heap_ticked), as does a thread's exit, obmt_collect
+ * and a lender collecting an idle thread's heap. 0 bytes: no cache. */
+#ifndef OBMT_SPAN_CACHE_BYTES
+#define OBMT_SPAN_CACHE_BYTES ((size_t)2 << 20)
+#endif
+#ifndef OBMT_SPAN_CACHE_DEPTH
+#define OBMT_SPAN_CACHE_DEPTH 2
+#endif
+
 /* The heap table (heap.c): thread caches are mapped on demand in chunks of
  * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 208 KiB with the
  * 832-byte struct heap), never unmapped, recycled when their thread exits.
@@ -224,6 +237,9 @@ _Static_assert(OBMT_SHARE_USED_PERCENT > 0 && OBMT_SHARE_USED_PERCENT < 100,
 #endif
 _Static_assert(OBMT_MEDIUM_MAX >= OBMT_SMALL_MAX && OBMT_MEDIUM_MAX >= OBMT_ARENA_SIZE / 4,
                "huge runs are for requests of at least a quarter of an arena");
+#if OBMT_SPAN_CACHE_DEPTH < 1 || OBMT_SPAN_CACHE_DEPTH > 8
+#error "OBMT_SPAN_CACHE_DEPTH is 1 to 8 spans a class"
+#endif
 #if OBMT_HUGE_CACHE < 0 || OBMT_HUGE_CACHE > 64
 #error "OBMT_HUGE_CACHE is 0 (no cache) to 64 entries"
 #endif

@@ -43,7 +43,13 @@
  *    blocks freed earlier at that address in its freed queue: the "free'd
  *    at" stack of a read after free may name an earlier free of the same
  *    address. The error itself is right.
- *  - blocks of the underlying allocator (requests above 8192 bytes) are
+ *  - medium blocks (span.c) are MALLOCLIKE blocks of their class size too;
+ *    a span arena is made NOACCESS whole when it becomes one, so a read past
+ *    a span into a free pool is seen. A freed span kept in a thread's cache
+ *    stays FREELIKE (noaccess) until a malloc hands it out again. Huge
+ *    blocks (huge.c) are MALLOCLIKE blocks of their run's capacity.
+ *  - blocks of the underlying allocator (obmt's fallback when it cannot
+ *    get memory, and blocks glibc allocated before obmt started) are
  *    memcheck's own: it replaces glibc's malloc, and __libc_malloc & co.,
  *    which large.c calls, are the same functions. They are not described
  *    here. Nor is the bootstrap area (large.c), static memory.

@@ -24,9 +24,13 @@ static uint64_t total_allocs, total_frees, cross_frees;
 static size_t pick_size(uint64_t x)
 {
     switch (x & 15) {
-    case 0: /* large; one in 256 of them huge (1 to 8 MiB: a run of arenas) */
-        return ((x >> 56) & 255) == 0 ? ((size_t)1 << 20) + 1 + (x >> 8) % ((size_t)7 << 20)
-                                      : 513 + (x >> 8) % 64000;
+    case 0: /* large; one in 256 of them huge (1 to 8 MiB: a run of arenas), one in
+             * 16 a large medium block (64 KiB to 1 MiB: a span of 2 to 32 pools) */
+        if (((x >> 56) & 255) == 0)
+            return ((size_t)1 << 20) + 1 + (x >> 8) % ((size_t)7 << 20);
+        if (((x >> 52) & 15) == 0)
+            return ((size_t)64 << 10) + (x >> 8) % ((size_t)960 << 10);
+        return 513 + (x >> 8) % 64000;
     case 1: return (x >> 8) % 4;                /* tiny, incl. 0 */
     default: return 1 + (x >> 8) % 512;         /* small */
     }

@@ -52,6 +52,7 @@ static int (*stats_get)(struct obmt_stats *) = obmt_stats_get;
 
 static size_t small_max; /* largest request obmt's pools serve */
 static size_t huge_min;  /* smallest request a huge block serves */
+static uint64_t st_pool_size;
 
 /* Sizes kept in volatiles so that the compiler cannot fold the calls. */
 static volatile size_t v_huge = SIZE_MAX, v_half = SIZE_MAX / 2 + 1, v_big = (size_t)PTRDIFF_MAX + 1;
@@ -78,12 +79,38 @@ static void test_malloc_sizes(void)
         CHECK_MSG(M_USABLE(p) >= n, "n=%zu usable=%zu", n, M_USABLE(p));
         fill(p, n, (unsigned)n);
         CHECK(verify(p, n, (unsigned)n));
-        if (n <= small_max)
-            CHECK_MSG(owns(p), "n=%zu not served by obmt", n);
-        else
-            CHECK_MSG(!owns(p), "n=%zu should go to the underlying allocator", n);
+        CHECK_MSG(owns(p), "n=%zu not served by obmt", n);
         M_FREE(p);
     }
+    /* Medium blocks: every class boundary from the pools' largest to the
+     * huge blocks' smallest, each at -1, 0 and +1. A request gets the
+     * smallest class that holds it, classes at most 25% apart, blocks
+     * aligned to the pool size (they start a pool); each is obmt's. */
+    size_t n = small_max - 1, classes = 0;
+    while (n <= huge_min + 1) {
+        size_t usable = 0;
+        for (size_t d = 0; d < 3 && n + d <= huge_min + 1; d++) {
+            size_t m = n + d;
+            unsigned char *p = M_MALLOC(m);
+            CHECK_MSG(p != NULL && owns(p), "n=%zu not served by obmt", m);
+            size_t u = M_USABLE(p);
+            CHECK_MSG(u >= m, "n=%zu usable %zu", m, u);
+            if (m > small_max && m < huge_min) {
+                CHECK_MSG((uintptr_t)p % (size_t)st_pool_size == 0, "n=%zu p=%p", m, (void *)p);
+                CHECK_MSG(u - m <= m / 4, "n=%zu usable %zu: more than 25%% over", m, u);
+                fill(p, m, (unsigned)m);
+                CHECK(verify(p, m, (unsigned)m));
+            }
+            if (d == 1)
+                usable = u;
+            M_FREE(p);
+        }
+        classes++;
+        n = usable; /* the next boundary: usable - 1, usable, usable + 1 */
+        if (n + 1 > huge_min)
+            break;
+    }
+    CHECK_MSG(classes >= 28, "only %zu medium classes met", classes);
     /* malloc(0) gives unique, usable pointers. */
     void *a = M_MALLOC(0), *b = M_MALLOC(0);
     CHECK(a && b && a != b);
@@ -103,12 +130,14 @@ static void check_aligned(void *p, size_t align, size_t n)
 
 static void test_alignment(void)
 {
-    static const size_t sizes[] = { 0, 1, 8, 16, 24, 48, 64, 100, 128, 256, 500, 512, 513, 4096, 100000 };
-    for (size_t align = 1; align <= 65536; align *= 2) {
+    static const size_t sizes[] = { 0, 1, 8, 16, 24, 48, 64, 100, 128, 256, 500, 512, 513, 4096, 100000, 700000 };
+    for (size_t align = 1; align <= ((size_t)2 << 20); align *= 2) {
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
             size_t n = sizes[i];
             void *p = M_ALIGNED_ALLOC(align, n);
             check_aligned(p, align, n);
+            /* Every alignment up to the arena's is served by obmt. */
+            CHECK_MSG(owns(p), "aligned_alloc(%zu, %zu) not obmt's", align, n);
             M_FREE(p);
             p = M_MEMALIGN(align, n);
             check_aligned(p, align, n);
@@ -180,8 +209,7 @@ static void test_realloc(void)
         size_t keep = prev < big[i] ? prev : big[i];
         CHECK_MSG(p != NULL && verify(p, keep, 3), "realloc to %zu", big[i]);
         fill(p, big[i], 3);
-        if (big[i] <= small_max)
-            CHECK_MSG(owns(p), "realloc to %zu should land in a pool", big[i]);
+        CHECK_MSG(owns(p), "realloc to %zu should land in obmt", big[i]);
         prev = big[i];
     }
     /* A shrink that would land in the same class keeps the block. */
@@ -243,7 +271,7 @@ static void test_huge(void)
     for (size_t i = 0; i < n; i++) {
         unsigned char *p = M_MALLOC(sizes[i]);
         CHECK_MSG(p != NULL && M_USABLE(p) >= sizes[i], "n=%zu", sizes[i]);
-        CHECK_MSG(!!owns(p) == (sizes[i] >= huge_min), "n=%zu owned %d", sizes[i], owns(p));
+        CHECK_MSG(owns(p), "n=%zu not obmt's", sizes[i]);
         if (sizes[i] >= huge_min)
             CHECK_MSG((uintptr_t)p % A == 0 && M_USABLE(p) - sizes[i] < A, "n=%zu p=%p usable %zu",
                       sizes[i], (void *)p, M_USABLE(p));
@@ -354,6 +382,7 @@ int main(void)
     CHECK(small_max >= 512);
     huge_min = st.huge_request_min;
     CHECK(huge_min > small_max);
+    st_pool_size = st.pool_size;
     test_malloc_sizes();
     test_alignment();
     test_calloc();

@@ -32,8 +32,10 @@
  * bytes, and realloc(p, 0) frees p and returns NULL (glibc's rule);
  * calloc memory is zero; usable size >= request and stable; blocks
  * are 16-byte aligned and honour the requested alignment; live blocks never
- * overlap; obmt_owns is true exactly for requests up to 8192 bytes from
- * malloc, calloc and realloc, and pool blocks have their class size; huge
+ * overlap; obmt_owns is true for every request from malloc, calloc and
+ * realloc (but a realloc of the underlying allocator's block above the
+ * pools' sizes stays there) and aligned requests up to the arena's
+ * alignment, and pool and medium blocks have their class size; huge
  * requests and overflowing counts give NULL and ENOMEM with the old block
  * untouched, bad alignments EINVAL (posix_memalign: returned, *out
  * untouched, errno kept; memalign rounds an alignment that is not a power
@@ -265,6 +267,21 @@ static size_t class_size(size_t n)
     return 0;
 }
 
+/* The usable size of a medium block (span.c) for a request of n bytes,
+ * OBMT_SMALL_MAX < n <= OBMT_MEDIUM_MAX: four classes per doubling. */
+static size_t medium_size(size_t n)
+{
+    size_t m = n - 1;
+    unsigned lg = 63u - (unsigned)__builtin_clzll((unsigned long long)m);
+    return ((m >> (lg - 2)) + 1) << (lg - 2);
+}
+
+/* What a request of n bytes from malloc or calloc gets: its class size. */
+static size_t request_size(size_t n)
+{
+    return n <= OBMT_SMALL_MAX ? class_size(n) : n <= OBMT_MEDIUM_MAX ? medium_size(n) : 0;
+}
+
 static void add_boundary(size_t n)
 {
     if (nboundary < sizeof boundary / sizeof boundary[0])
@@ -351,11 +368,23 @@ static void slot_set(const struct op *o, struct slot *s, void *p, size_t req, si
     REQUIRE(o, owned == 0 || owned == 1, "obmt_owns returned %d", owned);
     if (want_owned >= 0)
         REQUIRE(o, owned == want_owned, "obmt_owns(%p) is %d for a %zu-byte request", p, owned, req);
-    if (owned && req > OBMT_MEDIUM_MAX) {
+    if (owned && req <= OBMT_MEDIUM_MAX && u > OBMT_MEDIUM_MAX) {
+        /* A medium block grown by realloc a quarter past the medium sizes:
+         * a huge one. */
+        REQUIRE(o, a % OBMT_ARENA_SIZE == 0 && (u + OBMT_POOL_GUARD) % OBMT_ARENA_SIZE == 0,
+                "huge block %p for %zu bytes: usable size %zu", p, req, u);
+    } else if (owned && req > OBMT_MEDIUM_MAX) {
         /* A huge block: the start of a run of whole arenas, its usable size
          * the run's (less secure mode's last guard page). */
         REQUIRE(o, a % OBMT_ARENA_SIZE == 0 && (u + OBMT_POOL_GUARD) % OBMT_ARENA_SIZE == 0 &&
                 u - req < OBMT_ARENA_SIZE, "huge block %p for %zu bytes: usable size %zu", p, req, u);
+    } else if (owned && u > OBMT_SMALL_MAX) {
+        /* A medium block: a span of pools, its usable size a medium class. */
+        REQUIRE(o, a % ((size_t)1 << OBMT_POOL_SHIFT) == 0 && u <= OBMT_MEDIUM_MAX && u == medium_size(u),
+                "medium block %p for %zu bytes: usable size %zu", p, req, u);
+        if (exact_usable)
+            REQUIRE(o, u == exact_usable, "medium block %p for %zu bytes has usable size %zu, "
+                    "class size is %zu", p, req, u, exact_usable);
     } else if (owned) {
         REQUIRE(o, u <= OBMT_SMALL_MAX && u % OBMT_ALIGNMENT == 0,
                 "pool block %p has usable size %zu, not a class size", p, u);
@@ -438,8 +467,7 @@ static void op_malloc(const struct op *o)
         return;
     }
     REQUIRE(o, p != NULL, "malloc(%zu) failed, errno %d", n, errno);
-    int small = n <= OBMT_SMALL_MAX;
-    slot_set(o, s, p, n, 0, small || n > OBMT_MEDIUM_MAX, small ? class_size(n) : 0, next_tag++, 0);
+    slot_set(o, s, p, n, 0, 1, request_size(n), next_tag++, 0);
 }
 
 static void op_calloc(const struct op *o)
@@ -458,8 +486,7 @@ static void op_calloc(const struct op *o)
     REQUIRE(o, p != NULL, "calloc(%zu, %zu) failed, errno %d", count, size, errno);
     size_t total = count * size;
     check_zero(o, p, total);
-    int small = total <= OBMT_SMALL_MAX;
-    slot_set(o, s, p, total, 0, small || total > OBMT_MEDIUM_MAX, small ? class_size(total) : 0, next_tag++, 0);
+    slot_set(o, s, p, total, 0, 1, request_size(total), next_tag++, 0);
 }
 
 /* realloc and reallocarray: count/size, or plain size when !array. */
@@ -501,12 +528,12 @@ static void do_realloc(const struct op *o, int array)
     int small = n <= OBMT_SMALL_MAX;
     /* realloc(NULL, n) is malloc(n): the exact class; a moved or kept block
      * may be larger (realloc grows by a quarter, keeps a block down to half).
-     * A huge size is obmt's unless the block was the underlying allocator's
-     * (it stays there). */
-    size_t exact = (!s->p && small) ? class_size(n) : 0;
-    int huge_owned = n > OBMT_MEDIUM_MAX && (!s->p || s->owned);
+     * A size above the pools' is obmt's unless the block was the underlying
+     * allocator's (it stays there). */
+    size_t exact = !s->p ? request_size(n) : 0;
+    int owned_after = small || !s->p || s->owned;
     s->p = NULL; /* freed or moved by realloc */
-    slot_set(o, s, q, n, 0, small || huge_owned, exact, tag, keep);
+    slot_set(o, s, q, n, 0, owned_after, exact, tag, keep);
 }
 
 /* The failure an aligned request must get, or 0. -1: ENOMEM or EINVAL.
@@ -589,8 +616,8 @@ static void op_aligned(const struct op *o)
         return;
     }
     REQUIRE(o, p != NULL, "%s(%zu, %zu) failed, errno %d", kind_name[o->kind], a, n, errno);
-    /* (huge: obmt's up to the arena's alignment, the underlying allocator's above) */
-    slot_set(o, s, p, min_usable, a, n > OBMT_SMALL_MAX && n <= OBMT_MEDIUM_MAX ? 0 : -1, 0, next_tag++, 0);
+    /* obmt's up to the arena's alignment, the underlying allocator's above */
+    slot_set(o, s, p, min_usable, a, a <= OBMT_ARENA_SIZE ? 1 : 0, 0, next_tag++, 0);
     s->req = n;
 }
 
@@ -675,34 +702,47 @@ static void op_stats(const struct op *o)
     REQUIRE(o, st.nclasses <= OBMT_STATS_MAX_CLASSES, "stats: nclasses %u", st.nclasses);
     for (uint32_t c = 0; c < st.nclasses; c++)
         blocks += st.classes[c].blocks_in_use;
-    uint64_t huge_live = 0;
+    uint64_t huge_live = 0, medium_live = 0, medium_bytes = 0;
     for (int i = 0; i < NSLOTS; i++)
-        if (slots[i].p && slots[i].owned && slots[i].usable > OBMT_SMALL_MAX) {
+        if (slots[i].p && slots[i].owned && slots[i].usable > OBMT_MEDIUM_MAX) {
             huge_live++;
+        } else if (slots[i].p && slots[i].owned && slots[i].usable > OBMT_SMALL_MAX) {
+            medium_live++;
+            medium_bytes += slots[i].usable;
         } else if (slots[i].p && slots[i].owned) {
             live++;
             live_bytes += slots[i].usable;
         }
     for (int g = 0; g < NGROUPS; g++)
-        for (size_t i = 0; i < groups[g].n; i++)
-            if (obmt_owns(groups[g].blk[i]) && obmt_usable_size(groups[g].blk[i]) > OBMT_SMALL_MAX) {
+        for (size_t i = 0; i < groups[g].n; i++) {
+            size_t u = obmt_owns(groups[g].blk[i]) ? obmt_usable_size(groups[g].blk[i]) : 0;
+            if (u > OBMT_MEDIUM_MAX) {
                 huge_live++;
-            } else if (obmt_owns(groups[g].blk[i])) {
+            } else if (u > OBMT_SMALL_MAX) {
+                medium_live++;
+                medium_bytes += u;
+            } else if (u) {
                 live++;
-                live_bytes += obmt_usable_size(groups[g].blk[i]);
+                live_bytes += u;
             }
+        }
     REQUIRE(o, blocks == live, "stats: %llu blocks in use, the harness holds %llu",
             (unsigned long long)blocks, (unsigned long long)live);
     REQUIRE(o, st.bytes_in_use == live_bytes, "stats: %llu bytes in use, the harness holds %llu",
             (unsigned long long)st.bytes_in_use, (unsigned long long)live_bytes);
     REQUIRE(o, st.bytes_committed == st.bytes_in_use + st.bytes_free_in_pools + st.bytes_empty_pools +
-            st.bytes_free_pools + st.bytes_huge, "stats: committed %llu != in use %llu + free in pools %llu + "
-            "empty pools %llu + free pools %llu + huge %llu", (unsigned long long)st.bytes_committed,
-            (unsigned long long)st.bytes_in_use, (unsigned long long)st.bytes_free_in_pools,
-            (unsigned long long)st.bytes_empty_pools, (unsigned long long)st.bytes_free_pools,
-            (unsigned long long)st.bytes_huge);
+            st.bytes_free_pools + st.bytes_huge + st.bytes_medium, "stats: committed %llu != in use %llu + "
+            "free in pools %llu + empty pools %llu + free pools %llu + huge %llu + medium %llu",
+            (unsigned long long)st.bytes_committed, (unsigned long long)st.bytes_in_use,
+            (unsigned long long)st.bytes_free_in_pools, (unsigned long long)st.bytes_empty_pools,
+            (unsigned long long)st.bytes_free_pools, (unsigned long long)st.bytes_huge,
+            (unsigned long long)st.bytes_medium);
     REQUIRE(o, st.huge_allocs - st.huge_frees == huge_live, "stats: %llu huge blocks live, the harness holds %llu",
             (unsigned long long)(st.huge_allocs - st.huge_frees), (unsigned long long)huge_live);
+    REQUIRE(o, st.medium_allocs - st.medium_frees == medium_live && st.medium_bytes_in_use == medium_bytes,
+            "stats: %llu medium blocks live (%llu bytes), the harness holds %llu (%llu bytes)",
+            (unsigned long long)(st.medium_allocs - st.medium_frees), (unsigned long long)st.medium_bytes_in_use,
+            (unsigned long long)medium_live, (unsigned long long)medium_bytes);
 #endif
     struct obmt_stats bad = { .version = OBMT_STATS_VERSION + 1, .size = sizeof bad };
     errno = 0;

@@ -13,7 +13,7 @@ KEYS = ("pid", "pools_taken", "pools_given", "bytes_in_use", "bytes_committed",
         "bytes_free_in_pools", "bytes_empty_pools", "bytes_free_pools", "heaps_used_hwm",
         "heaps_in_use", "threads_seen", "remote_frees", "large_allocs", "large_bytes_in_use",
         "pools_adopted", "pools_abandoned", "pools_purged", "remote_batches", "remote_blocks_waiting",
-        "pools_reclaimed", "bytes_reclaimed")
+        "pools_reclaimed", "bytes_reclaimed", "bytes_huge", "huge_allocs", "bytes_medium", "medium_allocs")
 CLASS_KEYS = ("class", "block_size", "pools_used", "pools_full", "pools_empty", "blocks_in_use")
 
 
@@ -45,7 +45,8 @@ def sum_errors(r):
     # whose 4 threads were in malloc/free). So only where no other thread
     # cache is in use (heaps_in_use <= 1: the exiting thread's) is the
     # process quiet and the sum exact.
-    parts = ("bytes_in_use", "bytes_free_in_pools", "bytes_empty_pools", "bytes_free_pools", "bytes_huge")
+    parts = ("bytes_in_use", "bytes_free_in_pools", "bytes_empty_pools", "bytes_free_pools", "bytes_huge",
+             "bytes_medium")
     total = sum(r[k] for k in parts)
     if r["heaps_in_use"] <= 1 and total != r["bytes_committed"]:
         errors.append(f"{' + '.join(parts)} = {total} != bytes_committed {r['bytes_committed']}")
@@ -86,7 +87,7 @@ def main():
     ap.add_argument("--min-lines", type=int, default=1)
     ap.add_argument("--min-heaps", type=int, default=1)
     ap.add_argument("--min-remote-frees", type=int, default=0)
-    ap.add_argument("--min-large", type=int, default=0)
+    ap.add_argument("--min-big", type=int, default=0)
     ap.add_argument("--any-pools", action="store_true",
                     help="pools taken in at least one process, not in each")
     ap.add_argument("path")
@@ -100,11 +101,13 @@ def main():
     heaps = max((r["heaps_used_hwm"] for r in recs), default=0)
     remote = sum(r["remote_frees"] for r in recs)
     large = sum(r["large_allocs"] for r in recs)
+    big = sum(r["medium_allocs"] + r["huge_allocs"] for r in recs)
     none_taken = [r for r in recs if r["pools_taken"] <= 0]
     multi = sum(r["heaps_in_use"] > 1 for r in recs)
     print(f"{tag}: {n} process(es); pools taken {taken} in all,"
           f" {max((r['pools_taken'] for r in recs), default=0)} at most in one;"
-          f" heaps_used_hwm at most {heaps}; remote frees {remote}; large allocs {large};"
+          f" heaps_used_hwm at most {heaps}; remote frees {remote}; medium and huge allocs {big};"
+          f" passed to the underlying allocator {large};"
           f" bytes_committed at most {max((r['bytes_committed'] for r in recs), default=0)};"
           f" committed bytes balance checked in {n - multi}, not in {multi} (threads running at exit)")
     if n < a.min_lines:
@@ -118,8 +121,8 @@ def main():
         errors.append(f"heaps_used_hwm at most {heaps}, expected >= {a.min_heaps} (threads served by obmt)")
     if remote < a.min_remote_frees:
         errors.append(f"remote frees {remote}, expected >= {a.min_remote_frees}")
-    if large < a.min_large:
-        errors.append(f"large allocs {large}, expected >= {a.min_large}")
+    if big < a.min_big:
+        errors.append(f"medium and huge allocs {big}, expected >= {a.min_big}")
     for e in errors:
         print(f"{tag}: FAIL: {e}", file=sys.stderr)
     return 1 if errors else 0

@@ -21,7 +21,7 @@ grep -qx "ALL OK" obmt.out || fail "py_workload.py under obmt did not finish: $(
 cmp -s glibc.out obmt.out || fail "py_workload.py prints different results under obmt: $(diff glibc.out obmt.out | head -n 20)"
 say "ok: py_workload.py, $(wc -l <obmt.out) result lines equal to glibc's"
 # Its 7 threads were served (thread caches) and freed each other's objects.
-check_stats --min-lines 1 --min-heaps 4 --min-remote-frees 1000 --min-large 100
+check_stats --min-lines 1 --min-heaps 4 --min-remote-frees 1000 --min-big 100
 stats_next
 
 # The test suite: about 8 s of containers, strings, objects, garbage

@@ -112,5 +112,5 @@ say "ok: redis-server exited with status 0"
 
 # One process; Redis's lazyfree thread freed the unlinked objects (remote
 # frees; that thread never allocates, so it needs no thread cache).
-check_stats --min-lines 1 --min-remote-frees 5000 --min-large 1000
+check_stats --min-lines 1 --min-remote-frees 5000 --min-big 1000
 integ_done

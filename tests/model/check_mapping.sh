@@ -10,11 +10,12 @@
 # function" and fails if the text is missing or ambiguous. It also checks
 # that each label is a tag in its model (a comment "/* R12 */" in
 # remote_free.pml for R, pool_transfer.pml for A, abandon_adopt.pml for X,
-# lend.pml for L, shared.pml for S, huge_run.pml for H, huge_cache.pml for K), that every tag in a
-# model has a row, and that each tagged line records its step for -DCOVER
-# (HIT(12), or a macro drain(x, 12), self_wait(x, 12) or get_heap(x, 12)
-# whose second argument is the call site) and each HIT(12) sits on a line
-# tagged R12.
+# lend.pml for L, shared.pml for S, huge_run.pml for H, huge_cache.pml for K,
+# span_arena.pml for M), that every tag in a model has a row, and that each
+# tagged line records its step for -DCOVER (HIT(12), or a macro drain(x, 12),
+# self_wait(x, 12) or get_heap(x, 12) whose second argument is the call
+# site, or avail_set(12), avail_clear(12) or give_pools(12) whose argument
+# is) and each HIT(12) sits on a line tagged R12.
 #
 # Usage: check_mapping.sh [-q]   (-q: print only problems and a count)
 # Works from any directory. Exit status 0 when everything matches.
@@ -35,6 +36,7 @@ model_of() {
         S) echo shared.pml ;;
         H) echo huge_run.pml ;;
         K) echo huge_cache.pml ;;
+        M) echo span_arena.pml ;;
         *) return 1 ;;
     esac
 }
@@ -43,7 +45,7 @@ model_of() {
 # is "|"; N is 0 unless the code cell ends in #N).
 rows() {
     awk '
-        /^\| *[RAXLSHK][0-9]+ *\|/ {
+        /^\| *[RAXLSHKM][0-9]+ *\|/ {
             line = $0
             gsub(/\\\|/, "\001", line)
             n = split(line, f, "|")
@@ -130,9 +132,10 @@ while IFS=$'\t' read -r label file func code occ; do
 done < <(rows)
 
 # In each model, a line with a tag /* R12 */ records it: it has HIT(12) (or
-# a drain(x, 12), self_wait(x, 12) or get_heap(x, 12), whose macros do
-# HIT(site)), and a line with HIT(12) has the tag. And every tag has a row.
-for prefix in R A X L S H; do
+# a drain(x, 12), self_wait(x, 12), get_heap(x, 12), avail_set(12),
+# avail_clear(12) or give_pools(12), whose macros do HIT(site)), and a line
+# with HIT(12) has the tag. And every tag has a row.
+for prefix in R A X L S H K M; do
     pml="$here/$(model_of "$prefix")"
     if ! P="$prefix" F="$(basename "$pml")" awk '
         BEGIN { P = ENVIRON["P"]; F = ENVIRON["F"]; bad = 0 }
@@ -148,7 +151,7 @@ for prefix in R A X L S H; do
                 line = substr(line, RSTART + RLENGTH)
             }
             line = $0
-            while (match(line, /(drain|self_wait|get_heap)\([a-z]+, [0-9]+\)/)) {
+            while (match(line, /(drain|self_wait|get_heap)\([a-z]+, [0-9]+\)|(avail_set|avail_clear|give_pools)\([0-9]+\)/)) {
                 d = substr(line, RSTART, RLENGTH); sub(/.*\(/, "", d); sub(/.*, /, "", d); sub(/\)/, "", d)
                 H[++nh] = d
                 line = substr(line, RSTART + RLENGTH)

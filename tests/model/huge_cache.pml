@@ -180,7 +180,7 @@ proctype thread(byte t)
                 HIT(8)                                                   /* K8 */
             };
 #else
-            d_step { v = cache[best]; HIT(8) };
+            d_step { v = cache[best]; HIT(8) };                           /* K8 */
             d_step {
                 cache[best] = 0;
                 if :: v != 0 -> assert(own[v] == WORD0 + best); own[v] = t :: else -> skip fi

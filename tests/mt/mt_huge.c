@@ -1,7 +1,9 @@
-/* Huge blocks across threads (src/huge.c): four threads allocate batches of
- * huge and small blocks and free their neighbour's batch, so runs of
- * arenas are claimed, rolled back, given back and coalesced concurrently,
- * beside pool takers in the same arenas; half the rounds with a purge delay
+/* Huge and medium blocks across threads (src/huge.c, src/span.c): four
+ * threads allocate batches of huge, medium and small blocks and free their
+ * neighbour's batch, so runs of arenas are claimed, rolled back, given back
+ * and coalesced concurrently, beside pool takers in the same arenas, and
+ * spans are taken from and given back to span arenas that the purge
+ * retires under them; half the rounds with a purge delay
  * of 0, so that freed runs are decommitted and committed again under the
  * claims. Then huge blocks outlive the thread that allocated them, and a
  * fork child (forked while the threads allocate) frees the parent's huge
@@ -16,6 +18,7 @@
 #define ROUNDS SCALE(160)
 #define BATCH 12
 #define MIB ((size_t)1 << 20)
+#define OBMT_POOL_SIZE_BYTES ((uintptr_t)32768) /* the default pool size (a span starts a pool) */
 
 struct item { void *p; size_t n; };
 static struct item batches[THREADS][BATCH];
@@ -25,8 +28,10 @@ static size_t huge_min, small_max;
 static size_t draw(uint64_t *seed)
 {
     uint64_t x = rng_next(seed);
-    if (x & 1)
+    if (x % 3 == 0)
         return huge_min + (size_t)((x >> 8) % (6 * MIB)); /* 1 to 7 MiB */
+    if (x % 3 == 1)
+        return small_max + 1 + (size_t)((x >> 8) % (huge_min - 1 - small_max)); /* medium: a span */
     return 1 + (size_t)((x >> 8) % 8192);
 }
 
@@ -39,7 +44,10 @@ static void *worker(void *arg)
             size_t n = draw(&seed);
             void *p = obmt_malloc(n);
             CHECK(p != NULL);
-            CHECK_MSG(obmt_owns(p) || n > small_max, "n=%zu", n);
+            CHECK_MSG(obmt_owns(p), "n=%zu", n);
+            if (n > small_max && n < huge_min)
+                CHECK_MSG(obmt_usable_size(p) >= n && obmt_usable_size(p) - n <= n / 4 &&
+                          ((uintptr_t)p & (OBMT_POOL_SIZE_BYTES - 1)) == 0, "medium n=%zu p=%p", n, p);
             if (n >= huge_min)
                 CHECK_MSG(obmt_owns(p) && obmt_usable_size(p) >= n && ((uintptr_t)p & (2 * MIB - 1)) == 0,
                           "huge n=%zu p=%p", n, p);
@@ -172,12 +180,17 @@ int main(void)
               (unsigned long long)st.huge_allocs, (unsigned long long)st.huge_frees,
               (unsigned long long)st.huge_bytes_in_use, (unsigned long long)st.bytes_huge,
               (unsigned long long)st.bytes_huge_cached);
-    obmt_collect(); /* gives the cached runs back */
+    CHECK_MSG(st.medium_allocs == st.medium_frees && st.medium_bytes_in_use == 0,
+              "medium: %llu allocated, %llu freed, %llu bytes live", (unsigned long long)st.medium_allocs,
+              (unsigned long long)st.medium_frees, (unsigned long long)st.medium_bytes_in_use);
+    CHECK(st.medium_allocs > 0);
+    obmt_collect(); /* gives the cached runs back, retires the wholly free span arenas */
     CHECK(obmt_stats_get(&st) == 0);
-    CHECK_MSG(st.bytes_huge == 0 && st.bytes_huge_cached == 0, "after obmt_collect: %llu bytes held",
-              (unsigned long long)st.bytes_huge);
+    CHECK_MSG(st.bytes_huge == 0 && st.bytes_huge_cached == 0 && st.bytes_medium == 0,
+              "after obmt_collect: %llu bytes held by huge blocks, %llu by span arenas",
+              (unsigned long long)st.bytes_huge, (unsigned long long)st.bytes_medium);
     CHECK_MSG(st.bytes_committed == st.bytes_in_use + st.bytes_free_in_pools + st.bytes_empty_pools +
-              st.bytes_free_pools + st.bytes_huge, "committed %llu does not reconcile",
+              st.bytes_free_pools + st.bytes_huge + st.bytes_medium, "committed %llu does not reconcile",
               (unsigned long long)st.bytes_committed);
     CHECK_DONE("mt_huge");
 }

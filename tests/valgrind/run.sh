@@ -3,15 +3,15 @@
 #
 # Runs PROGRAM under memcheck, with PRELOAD (libobmt-override built with
 # OBMT_VALGRIND=ON; "-" for none, when PROGRAM is linked with obmt), and checks
-# memcheck's report: CASE leak, uaf, overrun or uninit must be reported
+# memcheck's report: CASE leak, uaf, overrun, uaf_medium, overrun_medium or uninit must be reported
 # (vg_faults.c), and clean must give no error and lose nothing.
 #
 # --soname-synonyms=somalloc=nouserintercepts: by default memcheck replaces
 # malloc & co. in every library that exports them, libobmt-override
 # included, and obmt would never run. With it, memcheck replaces them only
 # in glibc and libstdc++: the program's malloc is obmt's, whose client
-# requests describe its blocks, and obmt's requests above 8192 bytes go to
-# glibc's __libc_malloc, which is memcheck's replacement (same address).
+# requests describe its blocks, and what obmt passes on to glibc's
+# __libc_malloc reaches memcheck's replacement (same address).
 set -uo pipefail
 if [ $# -lt 4 ]; then
   echo "usage: $0 VALGRIND PRELOAD|- CASE PROGRAM [ARG...]" >&2
@@ -41,6 +41,10 @@ case $case in
   leak) want=("64 bytes in 1 blocks are definitely lost" "leak_block (vg_faults.c") ;;
   uaf) want=("Invalid read of size 1" "use_after_free (vg_faults.c" "is 10 bytes inside a block of size 64 free'd") ;;
   overrun) want=("Invalid read of size 1" "overrun (vg_faults.c" "is 0 bytes after a" "block of size 112 alloc'd") ;;
+  uaf_medium) want=("Invalid read of size 1" "use_after_free_medium (vg_faults.c"
+                    "is 10 bytes inside a block of size 65,536 free'd") ;;
+  overrun_medium) want=("Invalid read of size 1" "overrun_medium (vg_faults.c" "is 0 bytes after a"
+                        "block of size 65,536 alloc'd") ;;
   uninit) want=("Conditional jump or move depends on uninitialised value(s)" "uninit (vg_faults.c"
                 "Uninitialised value was created by a heap allocation") ;;
   clean) want=("ERROR SUMMARY: 0 errors") ;;

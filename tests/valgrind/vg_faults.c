@@ -7,6 +7,8 @@
  *   overrun  a read of the first byte past a block's usable size (obmt
  *            describes blocks by their usable size, the class size: a read
  *            in the slack between the request and it is not an error)
+ *   uaf_medium, overrun_medium   the same for a 64 KiB medium block (a
+ *            span, kept in the thread's span cache once freed)
  *   uninit   a branch on the first byte of a block never written (its
  *            first word is the stale free-list link obmt left there)
  *   clean    every allocation function, pools filled and emptied, frees
@@ -67,6 +69,25 @@ static __attribute__((noinline)) void overrun(void)
 {
     unsigned char *p = obmt_block(100);
     size_t usable = malloc_usable_size(p); /* 112: the class size */
+    memset(p, 3, usable);
+    sink = ((volatile unsigned char *)p)[usable]; /* Invalid read, 0 bytes after the block */
+    free(p);
+}
+
+/* The same for a medium block (a span of pools, 64 KiB usable): after its
+ * free it sits in the thread's span cache, still noaccess to memcheck. */
+static __attribute__((noinline)) void use_after_free_medium(void)
+{
+    unsigned char *p = obmt_block(60000);
+    memset(p, 2, 60000);
+    free(p);
+    sink = ((volatile unsigned char *)p)[10]; /* Invalid read, 10 bytes inside a freed block */
+}
+
+static __attribute__((noinline)) void overrun_medium(void)
+{
+    unsigned char *p = obmt_block(60000);
+    size_t usable = malloc_usable_size(p); /* 65536: the class size */
     memset(p, 3, usable);
     sink = ((volatile unsigned char *)p)[usable]; /* Invalid read, 0 bytes after the block */
     free(p);
@@ -189,7 +210,22 @@ static void clean(void)
     free(valloc(100));
     free(pvalloc(100));
     free(malloc(0));
-    free(malloc(100000)); /* the underlying allocator */
+    /* Medium blocks: through the thread's span cache and the span arenas,
+     * grown and shrunk in place by realloc, written to their usable size. */
+    void *m[6];
+    for (int i = 0; i < 6; i++) {
+        m[i] = malloc(9000 + (size_t)i * 150000);
+        fill(m[i], malloc_usable_size(m[i]), 4);
+    }
+    for (int i = 0; i < 6; i += 2)
+        free(m[i]);
+    for (int i = 1; i < 6; i += 2) {
+        m[i] = realloc(m[i], 20000 + (size_t)i * 100000);
+        check(m[i], 9000 + (size_t)i * 150000 < 20000 + (size_t)i * 100000 ? 9000 + (size_t)i * 150000
+                                                                          : 20000 + (size_t)i * 100000, 4);
+        free(m[i]);
+    }
+    free(calloc(1, 100000));
     free(NULL);
 
     pthread_t t1, t2;
@@ -206,7 +242,7 @@ int main(int argc, char **argv)
 {
     owns = (int (*)(const void *))dlsym(RTLD_DEFAULT, "obmt_owns");
     if (argc != 2 || !owns) {
-        fprintf(stderr, "usage: vg_faults leak|uaf|overrun|uninit|clean, with libobmt-override loaded\n");
+        fprintf(stderr, "usage: vg_faults leak|uaf|overrun|uaf_medium|overrun_medium|uninit|clean, with libobmt-override loaded\n");
         return 2;
     }
     const char *c = argv[1];
@@ -217,6 +253,10 @@ int main(int argc, char **argv)
         use_after_free();
     } else if (!strcmp(c, "overrun")) {
         overrun();
+    } else if (!strcmp(c, "uaf_medium")) {
+        use_after_free_medium();
+    } else if (!strcmp(c, "overrun_medium")) {
+        overrun_medium();
     } else if (!strcmp(c, "uninit")) {
         uninit();
     } else if (!strcmp(c, "clean")) {

@@ -1,0 +1,698 @@
+/*
+ * span.c: medium blocks (OBMT_SMALL_MAX < n <= OBMT_MEDIUM_MAX), each a
+ * run of whole pools ("a span") in a span arena.
+ *
+ * Classes. Four per doubling, every step at most 25%: class c has
+ * (5 + c % 4) << (c / 4 + 10) bytes, 5 KiB, 6, 7, 8, 10, 12, 14, 16, 20, ...
+ * 896 KiB, 1 MiB; a request takes the smallest class that holds it, and a
+ * span of class c is ceil(size / pool size) contiguous pools. The classes
+ * below OBMT_SMALL_MAX serve only aligned requests (aligned_malloc). The
+ * untouched tail of a span's last pool costs address space, not resident
+ * memory.
+ *
+ * Span arenas. A span arena is an arena held whole (arena_take_run(1): to
+ * arena.c it is a one-arena huge run, HUGE in its state word, so pool
+ * takers, the purge and huge claimers leave it alone) whose pools are
+ * handed out as spans through one word, its free bitmap:
+ *   g_span[slot].free  F: bit i set = pool i is free and may be taken.
+ * A span is taken by one CAS that clears its k bits from the value it
+ * compares against, and given back by one fetch_or of its bits. Adjacent
+ * free spans coalesce because adjacent bits do, and a run of k free pools
+ * is found with O(log k) word operations (fit_starts), not a scan of the
+ * arena. There is no generation and no ABA: every CAS removes set bits
+ * from exactly the value it compared against, so a success after any
+ * history performs the same removal on the same current value, and a
+ * fetch_or sets only bits that its caller holds. F != 0 only while the
+ * arena is a span arena: it is set by the thread that made it one (a store:
+ * nobody else knows the arena yet), and the arena stops being one only by
+ * a CAS of F from all-free to 0 (span_purge, the purge pass: whoever wins
+ * it holds every pool, so nobody can give one back after it), then it goes
+ * back to arena.c (arena_give_run) as a wholly free arena.
+ *   g_span[slot].dirty  D: bit i = pool i's pages may be resident. Set
+ *       by the giver (fetch_or relaxed, before its fetch_or of F, which
+ *       publishes it), cleared only by the purge for pools it holds.
+ *       A taker whose pools all have D clear gets zeros (calloc skips the
+ *       memset).
+ *   g_span[slot].last_give_ms: when a span was last given back (relaxed
+ *       store; the purge's hint).
+ * The purge pass (span_purge, with arena.c's g_purging held, so one
+ * thread at a time) handles each span arena that has had no span back for
+ * the purge delay: one wholly free goes back to arena.c (its pages follow
+ * after the delay, as any wholly free arena's); in one partly used, the
+ * free pools whose D bits are set are taken with one CAS (T = F & D),
+ * their pages given back (os_decommit, runs of adjacent pools at once),
+ * their D bits cleared and the pools given back with one fetch_or. Clean
+ * free pools stay takeable meanwhile.
+ *
+ * Finding a span arena. g_span_avail is a bitmap over slots: bit i set
+ * means "arena i may be a span arena with free pools" (a hint; F is the
+ * truth). Whoever makes F non-zero (the maker, a giver whose fetch_or
+ * found 0) sets the bit after it; a taker whose CAS left F at 0, or a
+ * scanner that meets a bit whose F reads 0, clears it and then reads F
+ * again, setting the bit again if F is non-zero (the buckets' rule,
+ * arena.c): once the threads are done, every arena with free pools has its
+ * bit. A taker scans the bits (in the order of the slots), and among the
+ * arenas with room takes from the fullest it meets (stopping at the first
+ * that is at least half full): the emptiest drain and go back. Within an
+ * arena it takes the start of the shortest free stretch that holds the span
+ * (best fit: long stretches stay whole for large spans). With no room
+ * anywhere it makes a new span arena (arena_take_run: a wholly free arena
+ * first, else a fresh one).
+ *
+ * Spin model 9 (tests/model/span_arena.pml) checks these steps with two
+ * takers/givers, the purge (partial purge and retirement) and a maker
+ * (tags M*, tests/model/MAPPING.md).
+ *
+ * The head header (pool_of the span's first byte), as huge.c's:
+ *   owner     OWNER_SPAN while the block is live, NULL once freed
+ *   count     a generation << 1, | 1 while live; the free clears the low
+ *             bit by CAS from the value it checked: of two racing frees
+ *             the second aborts
+ *   szidx     OBMT_SZ_SPAN0 + class
+ *   huge_run  pools in the span
+ * The other pools' headers stay reset (owner NULL, carved_bound 0), so a
+ * pointer into them fails free's checks of a pool block and aborts; a
+ * pointer into the head pool past its first byte aborts here. The block
+ * reached whoever frees it or asks its size through the program's own
+ * synchronisation, so plain (relaxed) accesses suffice.
+ *
+ * No heap is involved: malloc and free of a span work the same in every
+ * thread, with a heap or without, lent or not; only the statistics go to
+ * the calling thread's heap (owner-only counters) or to globals.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define NPOOLS OBMT_POOLS_PER_ARENA
+/* The pools a span arena hands out: all of them, but in secure mode the
+ * last, whose end page is the arena's guard. */
+#define ALL_POOLS (NPOOLS == 64 ? ~(uint64_t)0 : ((uint64_t)1 << NPOOLS) - 1)
+#define SPAN_POOLS (OBMT_SECURE ? ALL_POOLS >> 1 : ALL_POOLS)
+
+_Static_assert(OBMT_SMALL_MAX >= 4096, "span classes start above 4 KiB");
+_Static_assert(((OBMT_MEDIUM_MAX + OBMT_POOL_SIZE - 1) >> OBMT_POOL_SHIFT) < NPOOLS,
+               "a span of the largest medium class fits an arena, with a pool to spare");
+_Static_assert(OBMT_SZ_SPAN0 >= OBMT_NCLASSES && OBMT_SZ_SPAN0 + OBMT_NSPAN <= 0xffff, "span szidx");
+
+struct span_arena {
+    alignas(64) uint64_t free;  /* F */
+    uint64_t dirty;             /* D */
+    uint64_t last_give_ms;
+};
+
+static struct span_arena g_span[OBMT_MAX_ARENAS];
+#define AVAIL_WORDS ((OBMT_MAX_ARENAS + 63) / 64)
+static uint64_t g_span_avail[AVAIL_WORDS];
+static size_t g_span_arenas;     /* span arenas now (fetch_add/sub relaxed): statistics */
+static uint64_t g_span_pools_purged; /* statistics (purge pass only) */
+
+uint64_t g_span_allocs_heapless, g_span_frees_heapless;
+int64_t g_span_bytes_heapless;
+
+/* ---- classes ---------------------------------------------------------- */
+
+unsigned span_class(size_t n)
+{
+    size_t m = n - 1;
+    unsigned lg = 63u - (unsigned)__builtin_clzll((unsigned long long)m);
+    return (lg - 12) * 4 + (unsigned)((m >> (lg - 2)) & 3);
+}
+
+size_t span_class_size(unsigned c)
+{
+    return (size_t)(5 + (c & 3)) << (c / 4 + 10);
+}
+
+/* The same as a table, for the cache's paths (a load instead of the
+ * arithmetic). */
+#define SZ4(lg) (5u << (lg)), (6u << (lg)), (7u << (lg)), (8u << (lg))
+static const uint32_t span_size_table[OBMT_NSPAN] = { SZ4(10), SZ4(11), SZ4(12), SZ4(13),
+                                                      SZ4(14), SZ4(15), SZ4(16), SZ4(17) };
+_Static_assert(OBMT_NSPAN == 32, "span_size_table has 32 classes");
+
+static inline unsigned span_class_pools(unsigned c)
+{
+    return (unsigned)((span_class_size(c) + OBMT_POOL_SIZE - 1) >> OBMT_POOL_SHIFT);
+}
+
+static inline uint64_t run_bits(unsigned idx, unsigned k)
+{
+    return (((uint64_t)1 << k) - 1) << idx; /* k < 64 */
+}
+
+/* ---- statistics --------------------------------------------------------- */
+
+static void span_account(uint64_t allocs, uint64_t frees, int64_t bytes)
+{
+    struct heap *h = heap_counting();
+    if (h) {
+        obmt_count_add(&h->stats.span_allocs, allocs);
+        obmt_count_add(&h->stats.span_frees, frees);
+        obmt_count_add(&h->stats.span_bytes, bytes);
+    } else {
+        obmt_fetch_add_relaxed(&g_span_allocs_heapless, allocs);
+        obmt_fetch_add_relaxed(&g_span_frees_heapless, frees);
+        obmt_fetch_add_relaxed(&g_span_bytes_heapless, bytes);
+    }
+}
+
+size_t span_arenas(void) { return obmt_load_relaxed(&g_span_arenas); }
+uint64_t span_pools_purged(void) { return obmt_load_relaxed(&g_span_pools_purged); }
+
+/* ---- the availability hints ------------------------------------------- */
+
+/* M1: after the RMW that made F non-zero. With M2 this is Dekker's
+ * pattern (a setter: RMW of F, then load of the bit; a clearer: RMW of the
+ * bit, then load of F): all four are seq_cst, so that one of the two sees
+ * the other (with a relaxed load here or an acq_rel clear, both may read
+ * the old value on arm64 or POWER, and an arena with free pools is left
+ * without its bit for good: model 9's -DWEAK_AVAIL_SET). On x86-64 a
+ * seq_cst load is a plain load. */
+static inline void avail_set(size_t slot)
+{
+    uint64_t bit = (uint64_t)1 << (slot & 63);
+    if (!(__atomic_load_n(&g_span_avail[slot >> 6], __ATOMIC_SEQ_CST) & bit))
+        __atomic_fetch_or(&g_span_avail[slot >> 6], bit, __ATOMIC_SEQ_CST);
+}
+
+/* M2: F was seen 0. Clear the bit, then read F again: set it back if some
+ * giver made F non-zero meanwhile (its own set may have come before our
+ * clear). */
+static void avail_clear(size_t slot)
+{
+    uint64_t bit = (uint64_t)1 << (slot & 63);
+    __atomic_fetch_and(&g_span_avail[slot >> 6], ~bit, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&g_span[slot].free, __ATOMIC_SEQ_CST) != 0)
+        __atomic_fetch_or(&g_span_avail[slot >> 6], bit, __ATOMIC_SEQ_CST);
+}
+
+/* ---- finding room in an arena ----------------------------------------- */
+
+/* Bit i of the result: pools i..i+k-1 are all set in x (k >= 1). */
+static inline uint64_t fit_starts(uint64_t x, unsigned k)
+{
+    uint64_t r = x;
+    for (unsigned have = 1; have < k;) {
+        unsigned t = have < k - have ? have : k - have;
+        r &= r >> t;
+        have += t;
+    }
+    return r;
+}
+
+/* Where in x a span of k pools goes: the start of the shortest maximal
+ * stretch of free pools that holds it (lowest among equals), or, with an
+ * alignment (amask: the allowed starts), the lowest allowed start. NPOOLS
+ * when none. */
+static unsigned fit_place(uint64_t x, unsigned k, uint64_t amask)
+{
+    uint64_t r = fit_starts(x, k) & amask;
+    if (!r)
+        return NPOOLS;
+    if (amask != SPAN_POOLS)
+        return (unsigned)__builtin_ctzll(r);
+    unsigned best = NPOOLS, best_len = NPOOLS + 1;
+    while (x) {
+        unsigned lo = (unsigned)__builtin_ctzll(x);
+        uint64_t rest = ~(x >> lo);
+        unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - lo;
+        if (len >= k && len < best_len) {
+            best = lo;
+            best_len = len;
+            if (len == k)
+                break;
+        }
+        x = lo + len >= 64 ? 0 : x & ~(((uint64_t)1 << (lo + len)) - 1);
+    }
+    return best;
+}
+
+/* ---- taking and giving ------------------------------------------------ */
+
+/* Take k pools at an allowed start from a span arena that has them: the
+ * pool's global number (slot * NPOOLS + idx), or SIZE_MAX. *dirty: D's
+ * bits of the taken pools. */
+static size_t take_from_arenas(unsigned k, uint64_t amask, uint64_t *dirty)
+{
+    size_t nwords = (arena_slots_used() + 63) >> 6;
+    for (int round = 0; round < 8; round++) {
+        size_t best = SIZE_MAX;
+        unsigned best_free = NPOOLS + 1;
+        for (size_t w = 0; w < nwords && best_free > NPOOLS / 2; w++) {
+            uint64_t bits = obmt_load_relaxed(&g_span_avail[w]);
+            while (bits && best_free > NPOOLS / 2) {
+                size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
+                bits &= bits - 1;
+                uint64_t x = obmt_load_acquire(&g_span[slot].free);
+                if (!x) {
+                    avail_clear(slot); /* M2: stale */
+                    continue;
+                }
+                unsigned nf = (unsigned)__builtin_popcountll(x);
+                if (nf < best_free && (fit_starts(x, k) & amask)) {
+                    best = slot;
+                    best_free = nf;
+                }
+            }
+        }
+        if (best == SIZE_MAX)
+            return SIZE_MAX;
+        /* M3: the take, one CAS from the value the place was computed from. */
+        uint64_t x = obmt_load_acquire(&g_span[best].free);
+        for (;;) {
+            unsigned idx = fit_place(x, k, amask);
+            if (idx >= NPOOLS)
+                break; /* taken meanwhile: scan again */
+            uint64_t run = run_bits(idx, k);
+            if (__atomic_compare_exchange_n(&g_span[best].free, &x, x & ~run, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+                if ((x & ~run) == 0)
+                    avail_clear(best); /* M2 */
+                *dirty = obmt_load_relaxed(&g_span[best].dirty) & run;
+                return best * NPOOLS + idx;
+            }
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* A new span arena with its first span at pool 0 (aligned for any
+ * alignment up to the arena's). */
+static size_t take_new_arena(unsigned k, uint64_t *dirty)
+{
+    bool zero;
+    size_t slot = arena_take_run(1, &zero);
+    if (slot == SIZE_MAX)
+        return SIZE_MAX;
+    char *base = (char *)(arena_base() + (slot << OBMT_ARENA_SHIFT));
+    /* Secure mode: guard pages inside the arena go (OBMT_GUARD_EVERY_POOL);
+     * the arena's last one stays, and its pool is never handed out. */
+    if (OBMT_SECURE && os_commit(base, OBMT_ARENA_SIZE - OBMT_POOL_GUARD) != 0) {
+        arena_give_run(slot, 1);
+        errno = ENOMEM;
+        return SIZE_MAX;
+    }
+    /* Under valgrind, no pool of it is the program's yet (a pool arena's
+     * pools before may have been left accessible): overruns past a span
+     * into a free pool are seen. */
+    VG_NOACCESS(base, OBMT_ARENA_SIZE - OBMT_POOL_GUARD);
+    struct span_arena *a = &g_span[slot];
+    uint64_t run = run_bits(0, k);
+    obmt_store_relaxed(&a->dirty, zero ? 0 : SPAN_POOLS);
+    obmt_store_relaxed(&a->last_give_ms, os_now_ms());
+    obmt_fetch_add_relaxed(&g_span_arenas, 1);
+    /* M4: nobody else knows the arena: a store publishes it. */
+    __atomic_store_n(&a->free, SPAN_POOLS & ~run, __ATOMIC_SEQ_CST);
+    avail_set(slot); /* M1 */
+    *dirty = zero ? 0 : run;
+    return slot * NPOOLS;
+}
+
+/* Give pools `run` of the span arena in `slot` back (the caller holds
+ * them). */
+static void give_pools(size_t slot, uint64_t run, uint64_t t)
+{
+    struct span_arena *a = &g_span[slot];
+    obmt_store_relaxed(&a->last_give_ms, t);
+    obmt_fetch_or_relaxed(&a->dirty, run); /* M5: published by the fetch_or below */
+    uint64_t old = __atomic_fetch_or(&a->free, run, __ATOMIC_SEQ_CST); /* M6 */
+    if (unlikely(old & run))
+        os_fatal("free(): double free of",
+                 (void *)(arena_base() + (slot << OBMT_ARENA_SHIFT) + ((size_t)__builtin_ctzll(run) << OBMT_POOL_SHIFT)),
+                 "a pool of its medium block was free already");
+    if (old == 0)
+        avail_set(slot); /* M1 */
+}
+
+/* ---- the purge ---------------------------------------------------------- */
+
+/* Decommit the pools `bits` of the arena at `base`, runs of adjacent pools
+ * with one call each; the pools whose pages went. */
+static uint64_t decommit_pools(char *base, uint64_t bits)
+{
+    uint64_t done = 0;
+    while (bits) {
+        unsigned lo = (unsigned)__builtin_ctzll(bits);
+        uint64_t rest = ~(bits >> lo);
+        unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - lo;
+        uint64_t run = len >= 64 ? ~(uint64_t)0 : run_bits(lo, len);
+        if (os_decommit(base + ((size_t)lo << OBMT_POOL_SHIFT), (size_t)len << OBMT_POOL_SHIFT) == 0)
+            done |= run;
+        bits &= ~run;
+    }
+    return done;
+}
+
+void span_purge(bool now, uint64_t t, long delay)
+{
+    size_t nwords = (arena_slots_used() + 63) >> 6;
+    for (size_t w = 0; w < nwords; w++) {
+        uint64_t bits = obmt_load_relaxed(&g_span_avail[w]);
+        while (bits) {
+            size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            struct span_arena *a = &g_span[slot];
+            /* signed: a give after t was read is not old */
+            if (!now && (int64_t)(t - obmt_load_relaxed(&a->last_give_ms)) < (int64_t)delay)
+                continue;
+            uint64_t x = obmt_load_acquire(&a->free);
+            if (x == SPAN_POOLS) {
+                /* M7: wholly free: retire it. Whoever wins holds every pool. */
+                if (!__atomic_compare_exchange_n(&a->free, &x, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+                    continue;
+                avail_clear(slot); /* M2 (F is 0 for good: only a new maker sets it) */
+                obmt_store_relaxed(&a->dirty, 0);
+                obmt_fetch_sub_relaxed(&g_span_arenas, 1);
+                /* As if given back when its last span was: the same pass
+                 * decommits it once that is a delay ago (arena.c). */
+                arena_give_run_at(slot, 1, now ? t : obmt_load_relaxed(&a->last_give_ms));
+                continue;
+            }
+            /* M8: take the free pools that may hold pages, one CAS. */
+            uint64_t T;
+            for (;;) {
+                T = x & obmt_load_relaxed(&a->dirty);
+                if (!T || __atomic_compare_exchange_n(&a->free, &x, x & ~T, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
+                    break;
+            }
+            if (!T)
+                continue;
+            if ((x & ~T) == 0)
+                avail_clear(slot); /* M2 */
+            uint64_t done = decommit_pools((char *)(arena_base() + (slot << OBMT_ARENA_SHIFT)), T);
+            obmt_fetch_add_relaxed(&g_span_pools_purged, (uint64_t)__builtin_popcountll(done));
+            obmt_fetch_and_relaxed(&a->dirty, ~done); /* M9: we hold T: no giver sets these bits now */
+            uint64_t old = __atomic_fetch_or(&a->free, T, __ATOMIC_SEQ_CST); /* M10 */
+            if (old == 0)
+                avail_set(slot); /* M1 */
+        }
+    }
+}
+
+/* ---- blocks --------------------------------------------------------------- */
+
+/* ---- the per-thread cache ------------------------------------------------ */
+
+static inline bool heap_real(const struct heap *h)
+{
+    return h != &heap_empty && h != &heap_lending;
+}
+
+/* A cached span of class c, or NULL. The head says freed (count even,
+ * owner OWNER_SPAN, huge_run and szidx kept): a free of it aborts. */
+static void *cache_take(struct heap *h, unsigned c)
+{
+    unsigned n = h->span_cache_n[c];
+    if (!n)
+        return NULL;
+    void *b = h->span_cache[c][--n];
+    h->span_cache_n[c] = (uint8_t)n;
+    obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - span_class_size(c));
+    return b;
+}
+
+static void give_span(void *b, unsigned k, uint64_t t);
+
+static void cache_give_class(struct heap *h, unsigned c, uint64_t t)
+{
+    while (h->span_cache_n[c]) {
+        void *b = cache_take(h, c);
+        obmt_count_add(&h->stats.span_bytes, -(int64_t)span_class_size(c));
+        give_span(b, (unsigned)pool_of(b)->huge_run, t);
+    }
+}
+
+void span_cache_flush(struct heap *h)
+{
+    if (!heap_real(h) || !h->span_cached_bytes)
+        return;
+    uint64_t t = os_now_ms();
+    for (unsigned c = 0; c < OBMT_NSPAN; c++)
+        cache_give_class(h, c, t);
+    memset(h->span_cache_put, 0, sizeof h->span_cache_put);
+}
+
+void span_cache_decay(struct heap *h)
+{
+    if (!heap_real(h))
+        return;
+    uint64_t t = h->span_cached_bytes ? os_now_ms() : 0;
+    for (unsigned c = 0; c < OBMT_NSPAN; c++) {
+        if (!h->span_cache_put[c])
+            cache_give_class(h, c, t);
+        h->span_cache_put[c] = 0;
+    }
+}
+
+void span_cache_drop(struct heap *h)
+{
+    memset(h->span_cache_n, 0, sizeof h->span_cache_n);
+    memset(h->span_cache_put, 0, sizeof h->span_cache_put);
+    /* (they stay counted as held: span_bytes keeps them) */
+    obmt_store_relaxed(&h->span_cached_bytes, 0);
+}
+
+size_t span_cached_bytes(void)
+{
+    size_t sum = 0;
+    uint32_t n = heaps_used();
+    for (uint32_t i = 0; i < n; i++) {
+        const struct heap *h = heap_at(i);
+        if (h)
+            sum += obmt_load_relaxed(&h->span_cached_bytes);
+    }
+    return sum;
+}
+
+/* ---- blocks --------------------------------------------------------------- */
+
+/* Statistics of the calling thread (h: its heap, maybe &heap_empty or
+ * &heap_lending, which count in the globals). */
+static inline void span_count(struct heap *h, uint64_t allocs, uint64_t frees, int64_t bytes)
+{
+    if (likely(heap_real(h))) {
+        obmt_count_add(&h->stats.span_allocs, allocs);
+        obmt_count_add(&h->stats.span_frees, frees);
+        obmt_count_add(&h->stats.span_bytes, bytes);
+    } else {
+        span_account(allocs, frees, bytes);
+    }
+}
+
+/* From the arenas: a span of class c (not cached), its head written and
+ * counted live. Inside lend_enter (h: the heap read there). */
+static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t n, size_t align, bool zero)
+{
+    if (!obmt_ensure_init())
+        return NULL;
+    if (OBMT_SPAN_CACHE_BYTES && unlikely(h == &heap_empty) && (h = heap_get_slow()) == NULL)
+        h = &heap_empty; /* (none to be had: do without the cache) */
+    if (heap_real(h))
+        heap_tick(h); /* a slow path: the cache's decay, collects, the purge */
+    unsigned k = span_class_pools(c);
+    /* Allowed starts: every pool, or every (align / pool size)-th. */
+    uint64_t amask = SPAN_POOLS;
+    if (align > OBMT_POOL_SIZE) {
+        size_t step = align >> OBMT_POOL_SHIFT; /* <= NPOOLS: align <= the arena size */
+        uint64_t m = 0;
+        for (size_t i = 0; i < NPOOLS; i += step)
+            m |= (uint64_t)1 << i;
+        amask &= m;
+    }
+    uint64_t dirty = 0;
+    size_t at = take_from_arenas(k, amask, &dirty);
+    if (at == SIZE_MAX && (at = take_new_arena(k, &dirty)) == SIZE_MAX)
+        return NULL;
+    char *b = (char *)(arena_base() + (at << OBMT_POOL_SHIFT));
+    pool_header *p = pool_of(b);
+    p->huge_run = k;
+    obmt_store_relaxed(&p->szidx, (uint16_t)(OBMT_SZ_SPAN0 + c));
+    obmt_store_relaxed(&p->owner, OWNER_SPAN);
+    obmt_store_relaxed(&p->count, (obmt_load_relaxed(&p->count) | 1));
+    size_t size = span_class_size(c);
+    span_count(heap_self(), 1, 0, (int64_t)size);
+    b = VG_ALLOC(b, size);
+    if (zero && dirty)
+        memset(b, 0, n);
+    else if (zero)
+        VG_DEFINED(b, n); /* (zeros already: fresh or purged pages) */
+    return b;
+}
+
+/* Inside lend_enter; leaves. */
+static OBMT_NOINLINE void *span_malloc_slow(struct heap *h, unsigned c, size_t n, size_t align, bool zero)
+{
+    void *b = span_malloc_arenas(h, c, n, align, zero);
+    lend_leave();
+    if (unlikely(!b) && align == 0) {
+        /* No arena to be had (reservation exhausted, OS refusing memory,
+         * init failed): the underlying allocator may still serve. */
+        b = zero ? large_calloc(1, n) : large_malloc(n);
+    }
+    return b;
+}
+
+void *span_malloc(size_t n, size_t align, bool zero)
+{
+    unsigned c = span_class(n);
+    lend_enter();
+    struct heap *h = heap_self();
+    /* The cache's hit path. &heap_empty and &heap_lending cache nothing
+     * (their counts stay 0: span_free never fills them). */
+    unsigned k = h->span_cache_n[c];
+    if (OBMT_SPAN_CACHE_BYTES && likely(k != 0 && align <= OBMT_POOL_SIZE)) {
+        char *b = h->span_cache[c][k - 1];
+        h->span_cache_n[c] = (uint8_t)(k - 1);
+        obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - span_size_table[c]);
+        obmt_count_add(&h->stats.span_hits, 1);
+        pool_header *p = pool_of(b);
+        obmt_store_relaxed(&p->count, obmt_load_relaxed(&p->count) | 1); /* live again */
+        lend_leave();
+        b = VG_ALLOC(b, span_size_table[c]);
+        if (zero)
+            memset(b, 0, n);
+        return b;
+    }
+    return span_malloc_slow(h, c, n, align, zero);
+}
+
+/* Not the start of a live span: abort with the fault's name. */
+static OBMT_NOINLINE noreturn void span_bad(pool_header *p, const void *b, const char *what, const char *what_freed)
+{
+    if ((uintptr_t)b & (OBMT_POOL_SIZE - 1))
+        os_fatal(what, b, "inside a medium block");
+    (void)p;
+    os_fatal(what_freed, b, "its medium block is not in use");
+}
+
+/* b's header p says OWNER_SPAN: b must be the start of a live span (count
+ * odd). Returns its count word. */
+static inline uint32_t span_check(pool_header *p, const void *b, const char *what, const char *what_freed)
+{
+    uint32_t c = obmt_load_relaxed(&p->count);
+    if (unlikely(((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || !(c & 1)))
+        span_bad(p, b, what, what_freed);
+    return c;
+}
+
+static inline unsigned span_class_of(const pool_header *p)
+{
+    return (unsigned)obmt_load_relaxed(&p->szidx) - OBMT_SZ_SPAN0;
+}
+
+/* Give the span b of k pools back to its arena (its head reset). */
+static void give_span(void *b, unsigned k, uint64_t t)
+{
+    pool_header *p = pool_of(b);
+    p->huge_run = 0;
+    obmt_store_relaxed(&p->owner, NULL);
+    uintptr_t off = (uintptr_t)b - arena_base();
+    size_t slot = off >> OBMT_ARENA_SHIFT;
+    unsigned idx = (unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1));
+    give_pools(slot, run_bits(idx, k), t);
+}
+
+static OBMT_NOINLINE void span_free_arena(struct heap *h, pool_header *p, void *b)
+{
+    uint64_t t = os_now_ms();
+    give_span(b, (unsigned)p->huge_run, t);
+    if (heap_real(h))
+        heap_tick(h);
+    arena_maybe_purge_at(t);
+}
+
+static inline void span_free_inline(struct heap *h, pool_header *p, void *b);
+
+void span_free_enter(pool_header *p, void *b)
+{
+    lend_enter();
+    span_free_inline(heap_self(), p, b);
+    lend_leave();
+}
+
+void span_free(struct heap *h, pool_header *p, void *b)
+{
+    span_free_inline(h, p, b);
+}
+
+static inline void span_free_inline(struct heap *h, pool_header *p, void *b)
+{
+    uint32_t cnt = span_check(p, b, "free(): invalid pointer", "free(): double free of");
+    /* Freed: a second free, a realloc or a usable-size query of it aborts.
+     * A plain store, as pool blocks' frees: two threads that free one block
+     * at the same moment are not both caught (one is, if it gives the pools
+     * back twice: give_pools). */
+    obmt_store_relaxed(&p->count, cnt & ~(uint32_t)1);
+    unsigned c = span_class_of(p);
+    size_t size = span_size_table[c];
+    /* Into the freeing thread's cache: the block reached it through the
+     * program's own synchronisation, so it is this thread's to keep. */
+    unsigned k = h->span_cache_n[c];
+    /* (&heap_empty and &heap_lending fail the budget test: HEAP_NO_SPAN_CACHE) */
+    if (OBMT_SPAN_CACHE_BYTES && likely(k < OBMT_SPAN_CACHE_DEPTH &&
+                                        h->span_cached_bytes + size <= OBMT_SPAN_CACHE_BYTES)) {
+        h->span_cache[c][k] = b;
+        h->span_cache_n[c] = (uint8_t)(k + 1);
+        h->span_cache_put[c] = 1;
+        obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes + size);
+        obmt_count_add(&h->stats.span_puts, 1);
+        return;
+    }
+    span_count(h, 0, 1, -(int64_t)size);
+    span_free_arena(h, p, b);
+}
+
+size_t span_usable(pool_header *p, const void *b, const char *what)
+{
+    span_check(p, b, what, what);
+    return span_class_size(span_class_of(p));
+}
+
+bool span_resize_in_place(pool_header *p, void *b, size_t n)
+{
+    size_t old = span_usable(p, b, "realloc(): invalid pointer");
+    if (n > OBMT_MEDIUM_MAX)
+        return false;
+    if (n <= OBMT_SMALL_MAX)
+        return n > old / 2; /* a pool block unless it would waste less than half */
+    unsigned c2 = span_class(n), k = (unsigned)p->huge_run, k2 = span_class_pools(c2);
+    uintptr_t off = (uintptr_t)b - arena_base();
+    size_t slot = off >> OBMT_ARENA_SHIFT;
+    unsigned idx = (unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1));
+    if (k2 < k) {
+        give_pools(slot, run_bits(idx + k2, k - k2), os_now_ms()); /* the tail */
+    } else if (k2 > k) {
+        /* The free pools right after the span, by one CAS (M3). */
+        uint64_t tail = run_bits(idx + k, k2 - k);
+        if (idx + k2 > NPOOLS || (tail & ~SPAN_POOLS))
+            return false;
+        struct span_arena *a = &g_span[slot];
+        uint64_t x = obmt_load_acquire(&a->free);
+        do {
+            if ((x & tail) != tail)
+                return false;
+        } while (!__atomic_compare_exchange_n(&a->free, &x, x & ~tail, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE));
+        if ((x & ~tail) == 0)
+            avail_clear(slot); /* M2 */
+    }
+    p->huge_run = k2;
+    obmt_store_relaxed(&p->szidx, (uint16_t)(OBMT_SZ_SPAN0 + c2));
+    size_t size = span_class_size(c2);
+    span_account(0, 0, (int64_t)size - (int64_t)old);
+    VG_RESIZE(b, old, size);
+    return true;
+}
+
+/* ---- the map ---------------------------------------------------------------- */
+
+bool span_arena_pools(size_t slot, uint64_t *free_pools, uint64_t *dirty)
+{
+    uint64_t x = obmt_load_acquire(&g_span[slot].free);
+    *free_pools = x;
+    *dirty = obmt_load_relaxed(&g_span[slot].dirty);
+    /* F is 0 in every other arena; a span arena with no free pool has a
+     * span at pool 0 (a span starts at its first pool, so pool 0 is never
+     * inside one). */
+    return x != 0 || obmt_load_relaxed(&pool_of((void *)(arena_base() + (slot << OBMT_ARENA_SHIFT)))->owner) == OWNER_SPAN;
+}

@@ -1,0 +1,300 @@
+/* Medium blocks (span.c): the class table, spans carved from span arenas
+ * (pool 0 of a new arena, best fit, the fullest arena first), coalescing,
+ * in-place realloc, calloc over dirty pools, the purge of free pools and the
+ * retirement of a wholly free span arena, statistics and the map, frees
+ * from other threads, and the aborts for bad pointers. */
+#include "unit_util.h"
+
+#define KIB ((size_t)1024)
+#define NP OBMT_POOLS_PER_ARENA
+
+static struct obmt_stats stats(void)
+{
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    CHECK(obmt_stats_get(&st) == 0);
+    return st;
+}
+
+static void check_reconciles(void)
+{
+    struct obmt_stats st = stats();
+    CHECK_MSG(st.bytes_committed == st.bytes_in_use + st.bytes_free_in_pools + st.bytes_empty_pools +
+              st.bytes_free_pools + st.bytes_huge + st.bytes_medium, "committed %llu, medium %llu, huge %llu",
+              (unsigned long long)st.bytes_committed, (unsigned long long)st.bytes_medium,
+              (unsigned long long)st.bytes_huge);
+}
+
+/* Give the calling thread's cached spans back to their arenas. */
+static void flush(void) { span_cache_flush(heap_self()); }
+
+static size_t pool_index(const void *p) { return ((uintptr_t)p - arena_base()) >> OBMT_POOL_SHIFT; }
+static size_t slot_of(const void *p) { return arena_slot_of((uintptr_t)p); }
+
+/* ---- death tests ---- */
+static void double_free(void *arg)
+{
+    (void)arg;
+    void *p = obmt_malloc(64 * KIB);
+    obmt_free(p);
+    obmt_free(p);
+}
+static void interior_head(void *arg)
+{
+    (void)arg;
+    char *p = obmt_malloc(64 * KIB);
+    obmt_free(p + 4096);
+}
+static void interior_pool(void *arg)
+{
+    (void)arg;
+    char *p = obmt_malloc(64 * KIB);
+    obmt_free(p + OBMT_POOL_SIZE); /* the span's second pool */
+}
+static void usable_freed(void *arg)
+{
+    (void)arg;
+    char *p = obmt_malloc(20 * KIB);
+    obmt_free(p);
+    (void)obmt_usable_size(p);
+}
+static void realloc_freed(void *arg)
+{
+    (void)arg;
+    char *p = obmt_malloc(20 * KIB);
+    obmt_free(p);
+    (void)obmt_realloc(p, 30 * KIB);
+}
+
+static void double_free_cached(void *arg)
+{
+    (void)arg;
+    void *p = obmt_malloc(64 * KIB);
+    obmt_free(p); /* into the cache */
+    obmt_free(p);
+}
+static void usable_cached(void *arg)
+{
+    (void)arg;
+    char *p = obmt_malloc(64 * KIB);
+    obmt_free(p);
+    (void)obmt_usable_size(p);
+}
+
+static void *free_in_thread(void *p)
+{
+    obmt_free(p);
+    return NULL;
+}
+
+int main(void)
+{
+    /* 1. Classes: every request above the pools' sizes gets the smallest
+     *    class that holds it; classes are at most 25% apart, 4 per doubling,
+     *    and the largest is OBMT_MEDIUM_MAX. */
+    size_t prev = 0;
+    unsigned nclasses = 0;
+    for (size_t n = OBMT_SMALL_MAX + 1; n <= OBMT_MEDIUM_MAX; n++) {
+        unsigned c = span_class(n);
+        size_t sz = span_class_size(c);
+        CHECK_MSG(sz >= n && (c == 0 || span_class_size(c - 1) < n), "n=%zu class %u size %zu", n, c, sz);
+        if (sz != prev) {
+            CHECK_MSG(prev == 0 || (sz - prev) * 4 <= prev, "classes %zu -> %zu more than 25%% apart", prev, sz);
+            prev = sz;
+            nclasses++;
+        }
+    }
+    CHECK(prev == OBMT_MEDIUM_MAX && span_class(OBMT_MEDIUM_MAX) < OBMT_NSPAN);
+    CHECK_MSG(nclasses >= 27, "%u classes", nclasses);
+
+    /* 2. A first span takes pool 0 of a new span arena; the next ones the
+     *    pools after it (the shortest free stretch that holds them). */
+    struct obmt_stats st0 = stats();
+    char *a = obmt_malloc(64 * KIB);  /* 2 pools */
+    CHECK(a && obmt_owns(a) && pool_index(a) % NP == 0 && obmt_usable_size(a) == 64 * KIB);
+    char *b = obmt_malloc(10 * KIB);  /* 1 pool */
+    char *c = obmt_malloc(100 * KIB); /* 112 KiB: 4 pools */
+    CHECK(obmt_usable_size(c) == 112 * KIB);
+    CHECK(pool_index(b) == pool_index(a) + 2 && pool_index(c) == pool_index(a) + 3);
+    struct obmt_stats st1 = stats();
+    CHECK(st1.medium_allocs == st0.medium_allocs + 3);
+    CHECK(st1.medium_bytes_in_use == st0.medium_bytes_in_use + (64 + 10 + 112) * KIB);
+    CHECK(st1.bytes_medium >= OBMT_ARENA_SIZE);
+    check_reconciles();
+
+    /* The map: a span's pools are MEDIUM, the free pools after them FREE or
+     * PURGED. */
+    size_t mapn = obmt_arena_map(NULL, 0);
+    unsigned char *map = malloc(mapn);
+    CHECK(obmt_arena_map(map, mapn) == mapn);
+    size_t at = pool_index(a);
+    CHECK(map[at] == OBMT_MAP_MEDIUM && map[at + 1] == OBMT_MAP_MEDIUM && map[at + 6] == OBMT_MAP_MEDIUM);
+    CHECK(map[at + 7] == OBMT_MAP_FREE || map[at + 7] == OBMT_MAP_PURGED);
+    free(map);
+
+    /* 3. Coalescing: a and b freed, their three pools hold a 96 KiB span
+     *    (3 pools) at a's address. */
+    obmt_free(a);
+    obmt_free(b);
+    flush();
+    char *d = obmt_malloc(96 * KIB);
+    CHECK_MSG(d == a, "d %p a %p", (void *)d, (void *)a);
+    /* Best fit: with a 1-pool hole (d freed, then 2 of its pools retaken)
+     * a 1-pool request takes the hole, not the long free stretch. */
+    obmt_free(d);
+    flush();
+    char *e = obmt_malloc(64 * KIB);
+    CHECK(e == a);
+    char *f = obmt_malloc(20 * KIB);
+    CHECK(f == a + 2 * OBMT_POOL_SIZE);
+
+    /* 4. realloc in place: grow into the free pools after the span, shrink
+     *    by giving the tail back; contents kept. */
+    memset(c, 0x5c, 100 * KIB);
+    char *c2 = obmt_realloc(c, 200 * KIB); /* 224 KiB: 7 pools, the 3 after c free */
+    CHECK(c2 == c && obmt_usable_size(c2) == 224 * KIB);
+    CHECK(c2[0] == 0x5c && c2[100 * KIB - 1] == 0x5c);
+    char *c3 = obmt_realloc(c2, 40 * KIB); /* 40 KiB: 2 pools, 5 given back */
+    CHECK(c3 == c && obmt_usable_size(c3) == 40 * KIB && c3[40 * KIB - 1] == 0x5c);
+    char *g = obmt_malloc(150 * KIB); /* 160 KiB: 5 pools, right after c3 */
+    CHECK(g == c3 + 2 * OBMT_POOL_SIZE);
+    /* Blocked by g: a growth moves the block, a quarter larger. */
+    char *c4 = obmt_realloc(c3, 100 * KIB);
+    CHECK(c4 != c3 && obmt_usable_size(c4) >= 125 * KIB && c4[0] == 0x5c && c4[40 * KIB - 1] == 0x5c);
+    /* Down to a pool block when it would waste more than half. */
+    char *c5 = obmt_realloc(c4, 1000);
+    CHECK(obmt_usable_size(c5) < OBMT_SMALL_MAX && c5[999] == 0x5c);
+    obmt_free(c5);
+    flush();
+    check_reconciles();
+
+    /* 5. calloc over dirty pools reads zeros. */
+    memset(g, 0xAB, 150 * KIB);
+    obmt_free(g);
+    flush();
+    unsigned char *z = obmt_calloc(1, 150 * KIB); /* at c3's pools: the free stretch starts there */
+    CHECK(z == (unsigned char *)c3);
+    for (size_t i = 0; i < 150 * KIB; i++)
+        CHECK_MSG(z[i] == 0, "calloc byte %zu is %d", i, z[i]);
+    obmt_free(z);
+
+    /* 6. Fullest first: with a second span arena, spans come from the one
+     *    with fewer free pools. */
+    size_t slot1 = slot_of(e);
+    char *big[NP];
+    size_t nbig = 0;
+    while (nbig < NP) { /* fill the rest of the first arena and more */
+        big[nbig] = obmt_malloc(OBMT_MEDIUM_MAX);
+        if (slot_of(big[nbig++]) != slot1)
+            break;
+    }
+    size_t slot2 = slot_of(big[nbig - 1]);
+    CHECK(slot2 != slot1);
+    obmt_free(big[0]); /* 32 pools free in slot1 (and the holes), 32 in slot2 */
+    obmt_free(e);      /* slot1 now the emptier of the two */
+    flush();
+    char *h = obmt_malloc(200 * KIB);
+    CHECK_MSG(slot_of(h) == slot2, "took from slot %zu, the fuller is %zu", slot_of(h), slot2);
+    obmt_free(h);
+    flush();
+
+    /* 7. Frees from another thread and from a thread without a heap. */
+    char *t = obmt_malloc(300 * KIB);
+    run_in_thread(free_in_thread, t); /* into that thread's cache, given back at its exit */
+    CHECK(stats().bytes_medium_cached == 0);
+    CHECK(obmt_malloc(300 * KIB) == t);
+    obmt_free(t);
+    flush();
+
+    /* 8. Everything freed: the purge gives the free pools' pages back and
+     *    retires the wholly free span arenas (their arenas go back to
+     *    arena.c and, after the delay, to the OS). */
+    obmt_free(f);
+    for (size_t i = 1; i < nbig; i++)
+        obmt_free(big[i]);
+    flush();
+    st1 = stats();
+    CHECK(st1.medium_allocs - st1.medium_frees == st0.medium_allocs - st0.medium_frees);
+    CHECK(st1.medium_bytes_in_use == st0.medium_bytes_in_use);
+    check_reconciles();
+    obmt_collect();
+    struct obmt_stats st2 = stats();
+    CHECK_MSG(st2.bytes_medium == 0, "%llu bytes of span arenas after a collect", (unsigned long long)st2.bytes_medium);
+    CHECK(resident_pages(big[1], OBMT_MEDIUM_MAX) == 0);
+    check_reconciles();
+    /* A partly used span arena: its free pools are purged, its live span
+     * stays. */
+    char *live = obmt_malloc(64 * KIB);
+    char *gone = obmt_malloc(512 * KIB);
+    memset(live, 1, 64 * KIB);
+    memset(gone, 2, 512 * KIB);
+    obmt_free(gone);
+    flush();
+    CHECK(resident_pages(gone, 512 * KIB) > 0);
+    uint64_t purged0 = stats().medium_pools_purged;
+    obmt_collect();
+    CHECK(resident_pages(gone, 512 * KIB) == 0 && live[64 * KIB - 1] == 1);
+    CHECK(stats().medium_pools_purged >= purged0 + 16);
+    CHECK(stats().bytes_medium == OBMT_ARENA_SIZE);
+    /* A purged pool taken again reads zeros without a memset. */
+    unsigned char *zz = obmt_calloc(1, 512 * KIB);
+    CHECK(zz == (unsigned char *)gone && zz[0] == 0 && zz[512 * KIB - 1] == 0);
+    obmt_free(zz);
+    obmt_free(live);
+    flush();
+    check_reconciles();
+
+    /* 9a. The thread's cache: a freed span is kept whole for the next
+     *     malloc of its class, which takes it without touching its arena;
+     *     the head says freed (a second free aborts, below). Depth and byte
+     *     budget bound it; the rest go back. A class unused between two
+     *     decays gives its spans back. */
+    char *k1 = obmt_malloc(64 * KIB);
+    size_t ks = slot_of(k1);
+    obmt_free(k1);
+    uint64_t F0, D0, F1, D1;
+    CHECK(span_arena_pools(ks, &F0, &D0));
+    CHECK(stats().bytes_medium_cached == 64 * KIB);
+    CHECK(stats().medium_bytes_in_use == st0.medium_bytes_in_use);
+    char *k2 = obmt_malloc(64 * KIB);
+    CHECK(k2 == k1 && stats().bytes_medium_cached == 0);
+    CHECK(span_arena_pools(ks, &F1, &D1) && F1 == F0);
+    obmt_free(k2);
+    char *many[OBMT_SPAN_CACHE_DEPTH + 2];
+    for (int i = 0; i < OBMT_SPAN_CACHE_DEPTH + 2; i++)
+        many[i] = obmt_malloc(64 * KIB);
+    for (int i = 0; i < OBMT_SPAN_CACHE_DEPTH + 2; i++)
+        obmt_free(many[i]);
+    CHECK(stats().bytes_medium_cached == OBMT_SPAN_CACHE_DEPTH * 64 * KIB);
+    char *m1 = obmt_malloc(OBMT_MEDIUM_MAX), *m2 = obmt_malloc(OBMT_MEDIUM_MAX), *m3 = obmt_malloc(OBMT_MEDIUM_MAX);
+    obmt_free(m1);
+    obmt_free(m2);
+    obmt_free(m3);
+    CHECK(stats().bytes_medium_cached <= OBMT_SPAN_CACHE_BYTES);
+    span_cache_decay(heap_self()); /* both classes were used since the last decay */
+    CHECK(stats().bytes_medium_cached > 0);
+    span_cache_decay(heap_self()); /* now unused for a whole period */
+    CHECK(stats().bytes_medium_cached == 0);
+    check_reconciles();
+
+    /* 9. Secure mode: the arena's last pool (its guard page) is never part
+     *    of a span. */
+    if (OBMT_SECURE) {
+        char *s[8];
+        for (int i = 0; i < 8; i++) {
+            s[i] = obmt_malloc(OBMT_MEDIUM_MAX / 4 * 3); /* 24 pools: 2 a span arena */
+            CHECK(pool_index(s[i]) % NP + 24 <= NP - 1);
+        }
+        for (int i = 0; i < 8; i++)
+            obmt_free(s[i]);
+    }
+
+    /* 10. Bad pointers abort with a message that names the fault. */
+    expect_death(double_free, NULL, SIGABRT, "double free of a medium block", "double free");
+    expect_death(interior_head, NULL, SIGABRT, "inside a medium block's first pool", "inside a medium block");
+    expect_death(interior_pool, NULL, SIGABRT, "inside a medium block's span", "free(): invalid pointer");
+    expect_death(usable_freed, NULL, SIGABRT, "usable size of a freed medium block", "malloc_usable_size(): invalid pointer");
+    expect_death(realloc_freed, NULL, SIGABRT, "realloc of a freed medium block", "realloc(): invalid pointer");
+    expect_death(double_free_cached, NULL, SIGABRT, "double free of a cached medium block", "not in use");
+    expect_death(usable_cached, NULL, SIGABRT, "usable size of a cached medium block", "not in use");
+    CHECK_DONE("unit_span");
+}
