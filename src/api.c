@@ -306,6 +306,8 @@ void *obmt_realloc(void *ptr, size_t n)
         old = span_usable(pool_of(ptr), ptr, "realloc(): invalid pointer");
         if (n > old && n <= PTRDIFF_MAX / 5 * 4) /* growing, the pools after it taken: a quarter more */
             n_alloc = n + n / 4;
+        if (n <= OBMT_MEDIUM_MAX && n_alloc > OBMT_MEDIUM_MAX)
+            n_alloc = OBMT_MEDIUM_MAX; /* (not a 2 MiB huge block for a quarter more) */
     } else if (arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) == OWNER_HUGE) {
         if (huge_resize_in_place(pool_of(ptr), ptr, n))
             return ptr;

@@ -52,8 +52,8 @@
 
 OBMT_TLS struct obmt_self tls_self = { .heap = &heap_empty };
 /* never owns a pool: its usedpools are all NULL; caches no medium block:
- * its span cache is empty and its byte count over any budget (span.c) */
-struct heap heap_empty = { .span_cached_bytes = HEAP_NO_SPAN_CACHE };
+ * its span cache budget is 0 (span.c) */
+struct heap heap_empty;
 struct heap *g_heap_dir[OBMT_HEAP_CHUNKS];
 uint32_t g_heaps_used;
 uint64_t g_heap_table_bytes;
@@ -298,6 +298,7 @@ struct heap *heap_get_slow(void)
     }
     obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     obmt_store_relaxed(&h->in_use, 1);
+    h->span_cache_budget = span_cache_budget();
     obmt_fetch_add_relaxed(&g_threads_seen, 1);
     /* The key first: pthread_setspecific may allocate, and that malloc, with
      * tls_self.heap still &heap_empty, comes back here and the guard sends it

@@ -777,6 +777,10 @@ OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);
 OBMT_HIDDEN void span_cache_flush(struct heap *h);
 OBMT_HIDDEN void span_cache_decay(struct heap *h);
 OBMT_HIDDEN void span_cache_drop(struct heap *h);
+/* The budget of a heap taken now: OBMT_SPAN_CACHE_BYTES where an idle
+ * thread's heap can be lent (its cache then flushed by the lender), else
+ * OBMT_SPAN_CACHE_BYTES_UNLENT, so that idle threads cannot hoard. */
+OBMT_HIDDEN size_t span_cache_budget(void);
 /* Statistics: bytes of spans in every thread's cache. */
 OBMT_HIDDEN size_t span_cached_bytes(void);
 /* The purge pass at time t (arena.c, with g_purging held): span arenas
@@ -881,10 +885,11 @@ struct heap {
     void *span_cache[OBMT_NSPAN][OBMT_SPAN_CACHE_DEPTH];
     uint8_t span_cache_n[OBMT_NSPAN];
     uint8_t span_cache_put[OBMT_NSPAN]; /* 1: a span of class c was put there since the last decay */
-    uint64_t span_cached_bytes;  /* relaxed stores; HEAP_NO_SPAN_CACHE in &heap_empty and
-                                  * &heap_lending, so that span_free's budget test keeps them empty */
+    uint64_t span_cached_bytes;  /* relaxed stores */
+    uint64_t span_cache_budget;  /* the most span_cached_bytes may reach: span_cache_budget() when
+                                  * the heap was taken; 0 in &heap_empty and &heap_lending, so that
+                                  * span_free's budget test keeps them empty */
 };
-#define HEAP_NO_SPAN_CACHE ((uint64_t)1 << 62)
 
 /* The calling thread's heap; &heap_empty until it first allocates. */
 /* The calling thread's heap and its lending flag, side by side so that the

@@ -214,7 +214,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct heap heap_lending = { .span_cached_bytes = HEAP_NO_SPAN_CACHE }; /* (as heap_empty) */
+struct heap heap_lending; /* (as heap_empty: no pool, a span cache budget of 0) */
 uint64_t g_heaps_lent, g_lend_busy, g_lend_detours;
 static bool g_lend_ok; /* written once by init before READY */
 

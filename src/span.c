@@ -63,11 +63,14 @@
  * takers/givers, the purge (partial purge and retirement) and a maker
  * (tags M*, tests/model/MAPPING.md).
  *
- * The head header (pool_of the span's first byte), as huge.c's:
- *   owner     OWNER_SPAN while the block is live, NULL once freed
- *   count     a generation << 1, | 1 while live; the free clears the low
- *             bit by CAS from the value it checked: of two racing frees
- *             the second aborts
+ * The head header (pool_of the span's first byte):
+ *   owner     OWNER_SPAN while the block is live or in a thread's cache,
+ *             NULL once its pools are back in the arena
+ *   count     odd while live: the free checks the low bit and clears it
+ *             (a plain store: a free, a realloc or a usable-size query of
+ *             a freed block, cached or not, aborts; two threads freeing
+ *             one block at the same moment are not both caught, as for
+ *             pool blocks, unless both give its pools back: give_pools)
  *   szidx     OBMT_SZ_SPAN0 + class
  *   huge_run  pools in the span
  * The other pools' headers stay reset (owner NULL, carved_bound 0), so a
@@ -353,10 +356,12 @@ void span_purge(bool now, uint64_t t, long delay)
             size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
             bits &= bits - 1;
             struct span_arena *a = &g_span[slot];
-            /* signed: a give after t was read is not old */
+            /* F first: a give it shows has its time stored (before its
+             * fetch_or) and seen here. Signed: a give after t was read is
+             * not old. */
+            uint64_t x = obmt_load_acquire(&a->free);
             if (!now && (int64_t)(t - obmt_load_relaxed(&a->last_give_ms)) < (int64_t)delay)
                 continue;
-            uint64_t x = obmt_load_acquire(&a->free);
             if (x == SPAN_POOLS) {
                 /* M7: wholly free: retire it. Whoever wins holds every pool. */
                 if (!__atomic_compare_exchange_n(&a->free, &x, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
@@ -443,6 +448,13 @@ void span_cache_decay(struct heap *h)
             cache_give_class(h, c, t);
         h->span_cache_put[c] = 0;
     }
+}
+
+size_t span_cache_budget(void)
+{
+    if (!OBMT_SPAN_CACHE_BYTES)
+        return 0;
+    return lend_available() && option_get(OPT_LEND_IDLE) ? OBMT_SPAN_CACHE_BYTES : OBMT_SPAN_CACHE_BYTES_UNLENT;
 }
 
 void span_cache_drop(struct heap *h)
@@ -629,9 +641,9 @@ static inline void span_free_inline(struct heap *h, pool_header *p, void *b)
     /* Into the freeing thread's cache: the block reached it through the
      * program's own synchronisation, so it is this thread's to keep. */
     unsigned k = h->span_cache_n[c];
-    /* (&heap_empty and &heap_lending fail the budget test: HEAP_NO_SPAN_CACHE) */
+    /* (&heap_empty and &heap_lending have a budget of 0) */
     if (OBMT_SPAN_CACHE_BYTES && likely(k < OBMT_SPAN_CACHE_DEPTH &&
-                                        h->span_cached_bytes + size <= OBMT_SPAN_CACHE_BYTES)) {
+                                        h->span_cached_bytes + size <= h->span_cache_budget)) {
         h->span_cache[c][k] = b;
         h->span_cache_n[c] = (uint8_t)(k + 1);
         h->span_cache_put[c] = 1;
@@ -664,8 +676,10 @@ bool span_resize_in_place(pool_header *p, void *b, size_t n)
         give_pools(slot, run_bits(idx + k2, k - k2), os_now_ms()); /* the tail */
     } else if (k2 > k) {
         /* The free pools right after the span, by one CAS (M3). */
+        if (idx + k2 > NPOOLS)
+            return false; /* (tested first: idx + k may be 64, past run_bits' shifts) */
         uint64_t tail = run_bits(idx + k, k2 - k);
-        if (idx + k2 > NPOOLS || (tail & ~SPAN_POOLS))
+        if (tail & ~SPAN_POOLS)
             return false;
         struct span_arena *a = &g_span[slot];
         uint64_t x = obmt_load_acquire(&a->free);
@@ -679,7 +693,11 @@ bool span_resize_in_place(pool_header *p, void *b, size_t n)
     p->huge_run = k2;
     obmt_store_relaxed(&p->szidx, (uint16_t)(OBMT_SZ_SPAN0 + c2));
     size_t size = span_class_size(c2);
-    span_account(0, 0, (int64_t)size - (int64_t)old);
+    /* Inside the busy region: a lender flushing this heap's cache writes
+     * span_bytes too. */
+    lend_enter();
+    span_count(heap_self(), 0, 0, (int64_t)size - (int64_t)old);
+    lend_leave();
     VG_RESIZE(b, old, size);
     return true;
 }

@@ -72,13 +72,14 @@
 #define OBMT_PURGE_DELAY_MS 1000
 #endif
 
-/* Huge blocks (huge.c): requests above OBMT_MEDIUM_MAX get a run of whole
- * arenas of their own. Requests between OBMT_SMALL_MAX and OBMT_MEDIUM_MAX
- * still go to the underlying allocator, until spans of pools serve them
- * (docs/plan-issue-11.md): a whole 2 MiB arena for a request of a few
- * hundred KiB would waste most of it. */
+/* Medium and huge blocks: requests between OBMT_SMALL_MAX and
+ * OBMT_MEDIUM_MAX get a span of whole pools (span.c), requests above it a
+ * run of whole arenas of their own (huge.c): a whole 2 MiB arena for a
+ * request of a few hundred KiB would waste most of it. 1 MiB, or half an
+ * arena with smaller arenas (a span must leave a pool of its arena free). */
 #ifndef OBMT_MEDIUM_MAX
-#define OBMT_MEDIUM_MAX ((size_t)1 << 20)
+#define OBMT_MEDIUM_MAX (((size_t)1 << OBMT_ARENA_SHIFT) / 2 < ((size_t)1 << 20) ? \
+                         ((size_t)1 << OBMT_ARENA_SHIFT) / 2 : ((size_t)1 << 20))
 #endif
 /* Freed huge runs kept whole, still HUGE, in a cache of this many entries
  * (huge.c): a malloc of the same number of arenas takes one with a single
@@ -102,10 +103,17 @@
 #ifndef OBMT_SPAN_CACHE_DEPTH
 #define OBMT_SPAN_CACHE_DEPTH 2
 #endif
+/* The budget where idle threads' heaps cannot be lent (OBMT_LEND_IDLE=0, or
+ * no membarrier: valgrind, seccomp, Linux before 4.14): nothing but the
+ * thread itself empties its cache then, and an idle thread keeps it. */
+#ifndef OBMT_SPAN_CACHE_BYTES_UNLENT
+#define OBMT_SPAN_CACHE_BYTES_UNLENT ((size_t)256 << 10)
+#endif
 
 /* The heap table (heap.c): thread caches are mapped on demand in chunks of
- * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 208 KiB with the
- * 832-byte struct heap), never unmapped, recycled when their thread exits.
+ * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 384 KiB with the
+ * 1536-byte struct heap, 832 bytes before the span cache), never unmapped,
+ * recycled when their thread exits.
  * A static directory of chunk pointers indexes OBMT_HEAP_TABLE_SIZE heaps:
  * 4,194,304, Linux's PID_MAX_LIMIT, more threads than the kernel lets a
  * process have at once, so the table sets no cap of its own. The directory
@@ -237,6 +245,8 @@ _Static_assert(OBMT_SHARE_USED_PERCENT > 0 && OBMT_SHARE_USED_PERCENT < 100,
 #endif
 _Static_assert(OBMT_MEDIUM_MAX >= OBMT_SMALL_MAX && OBMT_MEDIUM_MAX >= OBMT_ARENA_SIZE / 4,
                "huge runs are for requests of at least a quarter of an arena");
+_Static_assert(OBMT_MEDIUM_MAX <= ((size_t)1 << 20), "span.c's class tables (32 classes) end at 1 MiB");
+_Static_assert(OBMT_SPAN_CACHE_BYTES_UNLENT <= OBMT_SPAN_CACHE_BYTES, "the unlent span cache budget is the smaller");
 #if OBMT_SPAN_CACHE_DEPTH < 1 || OBMT_SPAN_CACHE_DEPTH > 8
 #error "OBMT_SPAN_CACHE_DEPTH is 1 to 8 spans a class"
 #endif

@@ -80,6 +80,20 @@ static void usable_cached(void *arg)
     (void)obmt_usable_size(p);
 }
 
+/* A thread that frees 3 MiB of medium blocks and reports what it kept. */
+static size_t cache_seen;
+static void *cache_in_thread(void *arg)
+{
+    (void)arg;
+    void *q[12];
+    for (int i = 0; i < 12; i++)
+        q[i] = obmt_malloc(256 * KIB);
+    for (int i = 0; i < 12; i++)
+        obmt_free(q[i]);
+    cache_seen = heap_self()->span_cached_bytes;
+    return NULL;
+}
+
 static void *free_in_thread(void *p)
 {
     obmt_free(p);
@@ -287,6 +301,48 @@ int main(void)
         for (int i = 0; i < 8; i++)
             obmt_free(s[i]);
     }
+
+    /* 9b. A span that ends at the arena's last pool grows by moving (the
+     *     bound is tested before the tail's bits are computed: a shift by
+     *     64 otherwise, which the undefined-behaviour build aborts on). */
+    {
+        char *fill[NP];
+        size_t nf = 0, last = SIZE_MAX;
+        while (nf < NP * 3) {
+            char *q = obmt_malloc(20 * KIB); /* one pool each */
+            fill[nf % NP] = q;
+            nf++;
+            if (pool_index(q) % NP == NP - 1 - (OBMT_SECURE ? 1 : 0)) {
+                last = nf - 1;
+                break;
+            }
+            if (nf % NP == 0) /* (freed at once: keep the array bounded) */
+                for (size_t i = 0; i < NP; i++)
+                    obmt_free(fill[i]);
+        }
+        CHECK(last != SIZE_MAX);
+        char *q = fill[last % NP];
+        memset(q, 7, 20 * KIB);
+        char *q2 = obmt_realloc(q, 100 * KIB);
+        CHECK(q2 && q2 != q && q2[20 * KIB - 1] == 7);
+        fill[last % NP] = q2;
+        for (size_t i = 0; i <= last % NP; i++)
+            obmt_free(fill[i]);
+        flush();
+    }
+
+    /* 9c. Where idle heaps cannot be lent, a thread's span cache holds at
+     *     most OBMT_SPAN_CACHE_BYTES_UNLENT: nothing else would empty the
+     *     cache of a thread that goes idle. */
+    long lend0 = 1;
+    CHECK(obmt_option_get("lend_idle", &lend0) == 0);
+    CHECK(obmt_option_set("lend_idle", 0) == 0);
+    uint64_t cached0 = stats().bytes_medium_cached;
+    run_in_thread(cache_in_thread, NULL);
+    CHECK(obmt_option_set("lend_idle", lend0) == 0);
+    CHECK_MSG(cache_seen <= OBMT_SPAN_CACHE_BYTES_UNLENT && cache_seen > 0, "cached %zu", cache_seen);
+    CHECK(stats().bytes_medium_cached == cached0); /* (and given back at its exit) */
+    check_reconciles();
 
     /* 10. Bad pointers abort with a message that names the fault. */
     expect_death(double_free, NULL, SIGABRT, "double free of a medium block", "double free");
