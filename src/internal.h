@@ -886,6 +886,8 @@ struct heap {
     uint8_t span_cache_n[OBMT_NSPAN];
     uint8_t span_cache_put[OBMT_NSPAN]; /* 1: a span of class c was put there since the last decay */
     uint64_t span_cached_bytes;  /* relaxed stores */
+    uint32_t span_hint;          /* slot + 1 of the span arena this thread last took a span from
+                                  * (0: none): tried first (owner-only; a hint) */
     uint64_t span_cache_budget;  /* the most span_cached_bytes may reach: span_cache_budget() when
                                   * the heap was taken; 0 in &heap_empty and &heap_lending, so that
                                   * span_free's budget test keeps them empty */

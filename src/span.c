@@ -147,6 +147,12 @@ static inline uint64_t run_bits(unsigned idx, unsigned k)
 
 /* ---- statistics --------------------------------------------------------- */
 
+/* A heap of a thread (not &heap_empty or &heap_lending, which own nothing). */
+static inline bool heap_real(const struct heap *h)
+{
+    return h != &heap_empty && h != &heap_lending;
+}
+
 static void span_account(uint64_t allocs, uint64_t frees, int64_t bytes)
 {
     struct heap *h = heap_counting();
@@ -237,8 +243,48 @@ static unsigned fit_place(uint64_t x, unsigned k, uint64_t amask)
 /* Take k pools at an allowed start from a span arena that has them: the
  * pool's global number (slot * NPOOLS + idx), or SIZE_MAX. *dirty: D's
  * bits of the taken pools. */
-static size_t take_from_arenas(unsigned k, uint64_t amask, uint64_t *dirty)
+/* Bits set in x (x86-64's baseline has no popcnt instruction: this
+ * instead of libgcc's __popcountdi2 call). */
+static inline unsigned popcount64(uint64_t x)
 {
+    x = x - ((x >> 1) & 0x5555555555555555u);
+    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+    return (unsigned)((x * 0x0101010101010101u) >> 56);
+}
+
+/* The CAS of a take (M3) on the arena in `slot`, from x, retried while a
+ * place fits: the pool's global number, or SIZE_MAX. */
+static size_t take_at(size_t slot, uint64_t x, unsigned k, uint64_t amask, uint64_t *dirty)
+{
+    for (;;) {
+        unsigned idx = fit_place(x, k, amask);
+        if (idx >= NPOOLS)
+            return SIZE_MAX; /* taken meanwhile */
+        uint64_t run = run_bits(idx, k);
+        if (__atomic_compare_exchange_n(&g_span[slot].free, &x, x & ~run, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+            if ((x & ~run) == 0)
+                avail_clear(slot); /* M2 */
+            *dirty = obmt_load_relaxed(&g_span[slot].dirty) & run;
+            return slot * NPOOLS + idx;
+        }
+    }
+}
+
+static size_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uint64_t *dirty)
+{
+    /* First the arena this thread last took a span from, while it is at
+     * least half full: the scan below would stop at the first such arena
+     * anyway, and this one's lines are likely in this core's cache. */
+    size_t hint = h->span_hint;
+    if (hint) {
+        uint64_t x = obmt_load_acquire(&g_span[hint - 1].free);
+        if (x && popcount64(x) <= NPOOLS / 2 && (fit_starts(x, k) & amask)) {
+            size_t at = take_at(hint - 1, x, k, amask, dirty);
+            if (at != SIZE_MAX)
+                return at;
+        }
+    }
     size_t nwords = (arena_slots_used() + 63) >> 6;
     for (int round = 0; round < 8; round++) {
         size_t best = SIZE_MAX;
@@ -253,7 +299,7 @@ static size_t take_from_arenas(unsigned k, uint64_t amask, uint64_t *dirty)
                     avail_clear(slot); /* M2: stale */
                     continue;
                 }
-                unsigned nf = (unsigned)__builtin_popcountll(x);
+                unsigned nf = popcount64(x);
                 if (nf < best_free && (fit_starts(x, k) & amask)) {
                     best = slot;
                     best_free = nf;
@@ -263,19 +309,13 @@ static size_t take_from_arenas(unsigned k, uint64_t amask, uint64_t *dirty)
         if (best == SIZE_MAX)
             return SIZE_MAX;
         /* M3: the take, one CAS from the value the place was computed from. */
-        uint64_t x = obmt_load_acquire(&g_span[best].free);
-        for (;;) {
-            unsigned idx = fit_place(x, k, amask);
-            if (idx >= NPOOLS)
-                break; /* taken meanwhile: scan again */
-            uint64_t run = run_bits(idx, k);
-            if (__atomic_compare_exchange_n(&g_span[best].free, &x, x & ~run, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
-                if ((x & ~run) == 0)
-                    avail_clear(best); /* M2 */
-                *dirty = obmt_load_relaxed(&g_span[best].dirty) & run;
-                return best * NPOOLS + idx;
-            }
+        size_t at = take_at(best, obmt_load_acquire(&g_span[best].free), k, amask, dirty);
+        if (at != SIZE_MAX) {
+            if (heap_real(h))
+                h->span_hint = (uint32_t)(best + 1);
+            return at;
         }
+        /* (taken meanwhile: scan again) */
     }
     return SIZE_MAX;
 }
@@ -399,10 +439,6 @@ void span_purge(bool now, uint64_t t, long delay)
 
 /* ---- the per-thread cache ------------------------------------------------ */
 
-static inline bool heap_real(const struct heap *h)
-{
-    return h != &heap_empty && h != &heap_lending;
-}
 
 /* A cached span of class c, or NULL. The head says freed (count even,
  * owner OWNER_SPAN, huge_run and szidx kept): a free of it aborts. */
@@ -513,9 +549,11 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
         amask &= m;
     }
     uint64_t dirty = 0;
-    size_t at = take_from_arenas(k, amask, &dirty);
+    size_t at = take_from_arenas(h, k, amask, &dirty);
     if (at == SIZE_MAX && (at = take_new_arena(k, &dirty)) == SIZE_MAX)
         return NULL;
+    if (heap_real(h))
+        h->span_hint = (uint32_t)(at / NPOOLS + 1);
     char *b = (char *)(arena_base() + (at << OBMT_POOL_SHIFT));
     pool_header *p = pool_of(b);
     p->huge_run = k;
