@@ -70,14 +70,19 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* A thread that allocates huge blocks and exits; main frees them. */
+/* A thread that allocates huge and medium blocks (and frees some medium
+ * ones into its span cache, given back at its exit) and exits; main frees
+ * the rest. */
 static struct item left[8];
 static void *leaver(void *arg)
 {
     (void)arg;
     uint64_t seed = 7;
+    for (int i = 0; i < 6; i++)
+        obmt_free(obmt_malloc(small_max + 1 + (size_t)i * 100000));
     for (int i = 0; i < 8; i++) {
-        size_t n = huge_min + (size_t)(rng_next(&seed) % (4 * MIB));
+        size_t n = (i & 1) ? small_max + 1 + (size_t)(rng_next(&seed) % (huge_min - 1 - small_max))
+                           : huge_min + (size_t)(rng_next(&seed) % (4 * MIB));
         left[i] = (struct item){ obmt_malloc(n), n };
         CHECK(left[i].p != NULL);
         pattern_fill(left[i].p, n, 3);
