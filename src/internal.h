@@ -761,11 +761,9 @@ OBMT_HIDDEN size_t span_class_size(unsigned c);
  * caller may pass the request on. Any thread; lock-free. */
 OBMT_HIDDEN void *span_malloc(size_t n, size_t align, bool zero);
 /* p = pool_of(b) says OWNER_SPAN. Free b (aborts unless it is the start of
- * a live medium block); its usable size (its class size), with `what` in
- * the abort's message; resize it in place to n bytes (false: the caller
- * moves it). */
-OBMT_HIDDEN void span_free(struct heap *h, pool_header *p, void *b);
-/* The same with lend_enter/lend_leave around it (free's slow half). */
+ * a live medium block; free's slow half: it enters the busy region
+ * itself); its usable size (its class size), with `what` in the abort's
+ * message; resize it in place to n bytes (false: the caller moves it). */
 OBMT_HIDDEN void span_free_enter(pool_header *p, void *b);
 OBMT_HIDDEN size_t span_usable(pool_header *p, const void *b, const char *what);
 OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);

@@ -652,21 +652,9 @@ static OBMT_NOINLINE void span_free_arena(struct heap *h, pool_header *p, void *
     arena_maybe_purge_at(t);
 }
 
-static inline void span_free_inline(struct heap *h, pool_header *p, void *b);
-
-void span_free_enter(pool_header *p, void *b)
-{
-    lend_enter();
-    span_free_inline(heap_self(), p, b);
-    lend_leave();
-}
-
-void span_free(struct heap *h, pool_header *p, void *b)
-{
-    span_free_inline(h, p, b);
-}
-
-static inline void span_free_inline(struct heap *h, pool_header *p, void *b)
+/* Free the span b (head p) in the calling thread (h: its heap, read inside
+ * lend_enter). */
+static inline void span_free(struct heap *h, pool_header *p, void *b)
 {
     uint32_t cnt = span_check(p, b, "free(): invalid pointer", "free(): double free of");
     /* Freed: a second free, a realloc or a usable-size query of it aborts.
@@ -691,6 +679,13 @@ static inline void span_free_inline(struct heap *h, pool_header *p, void *b)
     }
     span_count(h, 0, 1, -(int64_t)size);
     span_free_arena(h, p, b);
+}
+
+void span_free_enter(pool_header *p, void *b)
+{
+    lend_enter();
+    span_free(heap_self(), p, b);
+    lend_leave();
 }
 
 size_t span_usable(pool_header *p, const void *b, const char *what)
