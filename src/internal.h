@@ -779,8 +779,6 @@ OBMT_HIDDEN void span_cache_drop(struct heap *h);
  * thread's heap can be lent (its cache then flushed by the lender), else
  * OBMT_SPAN_CACHE_BYTES_UNLENT, so that idle threads cannot hoard. */
 OBMT_HIDDEN size_t span_cache_budget(void);
-/* Statistics: bytes of spans in every thread's cache. */
-OBMT_HIDDEN size_t span_cached_bytes(void);
 /* The purge pass at time t (arena.c, with g_purging held): span arenas
  * that had nothing back for `delay` ms (all if `now`) give their free
  * pools' pages back, or, wholly free, go back to arena.c. */

@@ -135,7 +135,9 @@ int obmt_stats_get(struct obmt_stats *out)
         huge_bytes += obmt_load_relaxed(&h->stats.huge_bytes);
         s.medium_allocs += obmt_load_relaxed(&h->stats.span_allocs) + obmt_load_relaxed(&h->stats.span_hits);
         s.medium_frees += obmt_load_relaxed(&h->stats.span_frees) + obmt_load_relaxed(&h->stats.span_puts);
-        span_bytes += obmt_load_relaxed(&h->stats.span_bytes) - (int64_t)obmt_load_relaxed(&h->span_cached_bytes);
+        uint64_t cached = obmt_load_relaxed(&h->span_cached_bytes);
+        s.bytes_medium_cached += cached;
+        span_bytes += obmt_load_relaxed(&h->stats.span_bytes) - (int64_t)cached;
         s.heaps_in_use += obmt_load_relaxed(&h->in_use);
     }
     s.pools_given = given;
@@ -202,7 +204,6 @@ int obmt_stats_get(struct obmt_stats *out)
     /* version 8 */
     s.medium_bytes_in_use = span_bytes > 0 ? (uint64_t)span_bytes : 0;
     s.medium_pools_purged = ready ? span_pools_purged() : 0;
-    s.bytes_medium_cached = ready ? span_cached_bytes() : 0;
     memcpy(out, &s, out->size);
     return 0;
 }
