@@ -56,6 +56,18 @@
  *     445..608 MiB); cutting a larger cached run to size instead of a best
  *     fit over all free arenas cost 472 MiB against 456 for exact sizes
  *     only (432 without a cache);
+ *   - span.c's take_new_arena (huge_cache_take_arena) takes the first
+ *     non-empty word by exchange with 0, keeps the run's first arena as a
+ *     new span arena and puts the rest back (cache_put): resident memory,
+ *     and arenas right after it for a buffer that grows out of the medium
+ *     sizes there (span_to_huge);
+ *   - a huge block that grows (huge_resize_in_place) first looks for the
+ *     cached run that starts right after it (cache_take_after: relaxed
+ *     loads, then exchange with 0; another run that came out is put back):
+ *     its arenas are HUGE already, so they join the block with no change
+ *     to their words, and what the block does not need is put back
+ *     (realloc_mul15/16777216: the arena words' give-back and claim of the
+ *     remainder had been half of the chain's time);
  *   - the purge pass (huge_cache_purge, g_purging held) takes by CAS and
  *     gives back a run put there a purge delay ago or more (by
  *     g_huge_cache_ms[i], a relaxed hint written before the put), as if it
@@ -170,6 +182,39 @@ static size_t cache_take(size_t k)
     return cache_first(v);
 }
 
+size_t huge_cache_take_arena(void)
+{
+    for (unsigned i = 0; i < CACHE_N; i++) {
+        uint64_t v = obmt_load_relaxed(&g_huge_cache[i]) ? __atomic_exchange_n(&g_huge_cache[i], 0, __ATOMIC_ACQ_REL) : 0;
+        if (!v)
+            continue;
+        /* The rest stays cached: its arenas stay HUGE, so that a block
+         * growing from the first takes them with no change to their words
+         * (cache_take_after), and they go back as any cached run would. */
+        if (cache_k(v) > 1)
+            cache_put(cache_first(v) + 1, cache_k(v) - 1);
+        return cache_first(v);
+    }
+    return SIZE_MAX;
+}
+
+/* The cached run that starts at slot `first`: its arenas (0 if none). */
+static size_t cache_take_after(size_t first)
+{
+    for (unsigned i = 0; i < CACHE_N; i++) {
+        uint64_t v = obmt_load_relaxed(&g_huge_cache[i]);
+        if (!v || cache_first(v) != first)
+            continue;
+        v = __atomic_exchange_n(&g_huge_cache[i], 0, __ATOMIC_ACQ_REL);
+        if (v && cache_first(v) == first)
+            return cache_k(v);
+        if (v) /* another thread swapped another run in */
+            cache_put(cache_first(v), cache_k(v));
+        return 0;
+    }
+    return 0;
+}
+
 void huge_cache_purge(bool now, uint64_t t, long delay)
 {
     for (unsigned i = 0; i < CACHE_N; i++) {
@@ -185,6 +230,8 @@ void huge_cache_purge(bool now, uint64_t t, long delay)
 #else /* no cache (OBMT_HUGE_CACHE 0, or secure mode) */
 static void cache_put(size_t first, size_t k) { arena_give_run(first, k); }
 static size_t cache_take(size_t k) { (void)k; return SIZE_MAX; }
+size_t huge_cache_take_arena(void) { return SIZE_MAX; }
+static size_t cache_take_after(size_t first) { (void)first; return 0; }
 void huge_cache_purge(bool now, uint64_t t, long delay) { (void)now, (void)t, (void)delay; }
 #endif
 
@@ -273,6 +320,32 @@ size_t huge_usable(pool_header *p, const void *b, const char *what)
     return run_capacity(p->huge_run);
 }
 
+void huge_move(void *q, const void *b, size_t bytes)
+{
+    size_t at = 0;
+    /* Whole arenas by exchanging their pages (q's fresh or recycled pages
+     * go to b's run, which is freed next: nothing is faulted or freed);
+     * a tail with less than a quarter of an arena of data is copied. */
+    while (bytes - at >= OBMT_ARENA_SIZE / 4 && arena_may_move(2) &&
+           os_swap_arena((char *)q + at, (char *)(uintptr_t)b + at)) {
+        arena_mark_moved(arena_slot_of((uintptr_t)q + at));
+        arena_mark_moved(arena_slot_of((uintptr_t)b + at));
+        at += OBMT_ARENA_SIZE;
+        if (at >= bytes)
+            return;
+    }
+    memcpy((char *)q + at, (const char *)b + at, bytes - at);
+}
+
+void huge_adopt_arena(pool_header *p, void *b, size_t old)
+{
+    p->huge_run = 1;
+    obmt_store_relaxed(&p->count, (((obmt_load_relaxed(&p->count) >> 1) + 1) << 1) | 1);
+    obmt_store_relaxed(&p->owner, OWNER_HUGE);
+    huge_account(1, 0, (int64_t)run_capacity(1));
+    VG_RESIZE(b, old, run_capacity(1));
+}
+
 bool huge_resize_in_place(pool_header *p, void *b, size_t n)
 {
     size_t cap = huge_usable(p, b, "realloc(): invalid pointer"), k = p->huge_run;
@@ -285,10 +358,24 @@ bool huge_resize_in_place(pool_header *p, void *b, size_t n)
     if (OBMT_SECURE)
         return false;
     size_t first = arena_slot_of((uintptr_t)b);
-    if (k2 < k)
+    if (k2 < k) {
         arena_give_run(first + k2, k - k2); /* the tail */
-    else if (!arena_grow_run(first, k, k2))
-        return false;
+    } else {
+        /* A cached run right after it first: its arenas are HUGE already,
+         * so they join the block as they are (what they have beyond k2
+         * goes back to the cache). */
+        size_t m = cache_take_after(first + k);
+        if (m && k + m > k2) {
+            cache_put(first + k2, k + m - k2);
+            m = k2 - k;
+        }
+        if (m && k + m < k2 && !arena_grow_run(first, k + m, k2)) {
+            cache_put(first + k, m); /* (as it was) */
+            return false;
+        }
+        if (!m && !arena_grow_run(first, k, k2))
+            return false;
+    }
     p->huge_run = k2;
     huge_account(0, 0, (int64_t)run_capacity(k2) - (int64_t)cap);
     VG_RESIZE(b, cap, run_capacity(k2));

@@ -59,6 +59,19 @@
  * anywhere it makes a new span arena (arena_take_run: a wholly free arena
  * first, else a fresh one).
  *
+ * Growing buffers. realloc moves a span that grows past a quarter of
+ * OBMT_MEDIUM_MAX and cannot grow in place to pool 0 of a span arena with
+ * every pool free, else of a new one (span_malloc_growable): it can grow
+ * in place to the whole arena there. Past OBMT_MEDIUM_MAX (up to the arena
+ * size in one realloc), a span at pool 0 whose arena has no other span
+ * becomes a huge block of that arena (span_to_huge, M38: one CAS of F
+ * from exactly the other pools' bits to 0, which, like a retirement, makes
+ * its winner hold every pool; to arena.c the arena is a one-arena huge run
+ * already), which then grows into the arenas after it (huge.c). A new span
+ * arena is the first arena of a cached huge run when there is one
+ * (resident, and the run's other arenas, still cached, are where such a
+ * block grows next), else arena.c's.
+ *
  * Spin model 9 (tests/model/span_arena.pml) checks these steps with two
  * takers/givers, the purge (partial purge and retirement) and a maker
  * (tags M*, tests/model/MAPPING.md).
@@ -324,9 +337,11 @@ static size_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uint6
  * alignment up to the arena's). */
 static size_t take_new_arena(unsigned k, uint64_t *dirty)
 {
-    bool zero;
-    size_t slot = arena_take_run(1, &zero);
-    if (slot == SIZE_MAX)
+    bool zero = false;
+    /* A cached huge run first: resident memory, with free arenas after it
+     * (where a buffer that outgrows the medium sizes grows in place). */
+    size_t slot = huge_cache_take_arena();
+    if (slot == SIZE_MAX && (slot = arena_take_run(1, &zero)) == SIZE_MAX)
         return SIZE_MAX;
     char *base = (char *)(arena_base() + (slot << OBMT_ARENA_SHIFT));
     /* Secure mode: guard pages inside the arena go (OBMT_GUARD_EVERY_POOL);
@@ -530,7 +545,28 @@ static inline void span_count(struct heap *h, uint64_t allocs, uint64_t frees, i
 
 /* From the arenas: a span of class c (not cached), its head written and
  * counted live. Inside lend_enter (h: the heap read there). */
-static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t n, size_t align, bool zero)
+/* For a buffer that grows (span_malloc_growable): k pools at pool 0 of a
+ * span arena with every pool free, else of a new one. */
+static size_t take_growable(unsigned k, uint64_t *dirty)
+{
+    size_t nwords = (arena_slots_used() + 63) >> 6;
+    for (size_t w = 0; w < nwords; w++) {
+        uint64_t bits = obmt_load_relaxed(&g_span_avail[w]);
+        while (bits) {
+            size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            uint64_t x = obmt_load_acquire(&g_span[slot].free);
+            if (x == SPAN_POOLS) {
+                size_t at = take_at(slot, x, k, 1, dirty); /* M3 (amask: pool 0 only) */
+                if (at != SIZE_MAX)
+                    return at;
+            }
+        }
+    }
+    return take_new_arena(k, dirty);
+}
+
+static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t n, size_t align, bool zero, bool growable)
 {
     if (!obmt_ensure_init())
         return NULL;
@@ -549,8 +585,8 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
         amask &= m;
     }
     uint64_t dirty = 0;
-    size_t at = take_from_arenas(h, k, amask, &dirty);
-    if (at == SIZE_MAX && (at = take_new_arena(k, &dirty)) == SIZE_MAX)
+    size_t at = growable ? take_growable(k, &dirty) : take_from_arenas(h, k, amask, &dirty);
+    if (at == SIZE_MAX && (growable || (at = take_new_arena(k, &dirty)) == SIZE_MAX))
         return NULL;
     if (heap_real(h))
         h->span_hint = (uint32_t)(at / NPOOLS + 1);
@@ -573,7 +609,7 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
 /* Inside lend_enter; leaves. */
 static OBMT_NOINLINE void *span_malloc_slow(struct heap *h, unsigned c, size_t n, size_t align, bool zero)
 {
-    void *b = span_malloc_arenas(h, c, n, align, zero);
+    void *b = span_malloc_arenas(h, c, n, align, zero, false);
     lend_leave();
     if (unlikely(!b) && align == 0) {
         /* No arena to be had (reservation exhausted, OS refusing memory,
@@ -605,6 +641,14 @@ void *span_malloc(size_t n, size_t align, bool zero)
         return b;
     }
     return span_malloc_slow(h, c, n, align, zero);
+}
+
+void *span_malloc_growable(size_t n)
+{
+    lend_enter();
+    void *b = span_malloc_arenas(heap_self(), span_class(n), n, 0, false, true);
+    lend_leave();
+    return b;
 }
 
 /* Not the start of a live span: abort with the fault's name. */
@@ -732,6 +776,35 @@ bool span_resize_in_place(pool_header *p, void *b, size_t n)
     span_count(heap_self(), 0, 0, (int64_t)size - (int64_t)old);
     lend_leave();
     VG_RESIZE(b, old, size);
+    return true;
+}
+
+bool span_to_huge(pool_header *p, void *b, size_t n)
+{
+    uintptr_t off = (uintptr_t)b - arena_base();
+    /* (Secure mode: pool 63, the guard's, is no span's. Larger n: the
+     * block would have to grow further, which may fail, and a realloc that
+     * fails leaves its block as it was.) */
+    if (OBMT_SECURE || (off & (OBMT_ARENA_SIZE - 1)) || n > OBMT_ARENA_SIZE)
+        return false;
+    size_t slot = off >> OBMT_ARENA_SHIFT;
+    struct span_arena *a = &g_span[slot];
+    /* M38: every other pool, taken with one CAS from exactly the value
+     * that says they are all free. Then nobody else holds a pool of the
+     * arena (no span, live or cached, no purge) and nobody can give one
+     * back: the caller holds it whole, as a retirement (M7) does, and to
+     * arena.c it is what a huge block of one arena is, HUGE. */
+    uint64_t x = SPAN_POOLS & ~run_bits(0, (unsigned)p->huge_run);
+    if (!__atomic_compare_exchange_n(&a->free, &x, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+        return false;
+    avail_clear(slot); /* M2 (F is 0 for good: only a new maker sets it) */
+    obmt_store_relaxed(&a->dirty, 0);
+    obmt_fetch_sub_relaxed(&g_span_arenas, 1);
+    size_t size = span_class_size(span_class_of(p));
+    lend_enter();
+    span_count(heap_self(), 0, 1, -(int64_t)size);
+    lend_leave();
+    huge_adopt_arena(p, b, size);
     return true;
 }
 

@@ -10,17 +10,34 @@
  *    word has k, every non-zero word is exchanged with 0 and its run given
  *    back (the flush); a miss takes a run from the arenas;
  *  - the purge pass (huge_cache_purge): loads a word and, if its run is
- *    old, takes it by CAS from that value to 0 and gives it back.
+ *    old, takes it by CAS from that value to 0 and gives it back;
+ *  - a new span arena (huge_cache_take_arena): the first non-zero word
+ *    exchanged with 0; of the run that comes out the thread keeps the
+ *    first arena and puts the rest back (cache_put);
+ *  - a huge block that grows (huge_resize_in_place, cache_take_after):
+ *    relaxed loads find the word whose run starts right after the block;
+ *    an exchange with 0 takes it; if it is that run, its arenas join the
+ *    block, and what the block does not need goes back (cache_put), as do
+ *    all of them when the growth fails further on; if another run came
+ *    out, it is put back.
  *
- * Code modelled: cache_put, cache_take, huge_cache_purge (src/huge.c).
+ * Code modelled: cache_put, cache_take, huge_cache_purge,
+ * huge_cache_take_arena, cache_take_after, huge_resize_in_place's puts
+ * (src/huge.c).
  * Every step tagged K<n> (with HIT(n)) is listed with its code line in
  * tests/model/MAPPING.md, which check_mapping.sh verifies.
  *
  * Abstractions:
- *  - a run is an id 1..NR with a size class kk[r] (1 or 2 arenas); the
- *    arenas (model 6 checks their protocol) are one owner, ARENAS: a miss
- *    takes any run they own and sets its class to the one wanted, a give-
- *    back hands the run to them;
+ *  - a run is an id 1..NR with kk[r] arenas; the arenas (model 6 checks
+ *    their protocol) are one owner, ARENAS: a miss takes any run they own
+ *    (whatever its size: a malloc that wanted another still holds one
+ *    run), a give-back hands the run to them. A split gives the part put
+ *    back an unused id (owner SPARE; none left: no split); a join makes
+ *    the joined run's id SPARE. The arenas are conserved: kk summed over
+ *    the ids in use stays TOTAL;
+ *  - which cached run starts right after a block is not modelled: any
+ *    cached run may be the one (the code compares the first slot; the
+ *    model the id, which stands for it);
  *  - the rotating hint and the put times are hints: nondeterministic
  *    choices (which word to evict into; whether a cached run is old);
  *  - memory orders: spin is sequentially consistent (the code uses acq_rel
@@ -32,7 +49,9 @@
  *    that word, and whoever gives a run back or puts it in a word holds it:
  *    no run is held by two, none is handed out twice;
  *  - at the end (every thread has freed what it held, then the purge has
- *    emptied the cache): every run belongs to the arenas, every word is 0.
+ *    emptied the cache): every run belongs to the arenas (or is an unused
+ *    id), every word is 0, and the arenas held add up to TOTAL: none lost
+ *    or counted twice by a split or a join.
  *  - -DBROKEN_TAKE_LOAD_STORE: cache_take takes its word by a load and a
  *    plain store of 0 instead of the exchange: a run handed to two threads;
  *    must fail.
@@ -42,8 +61,10 @@
  */
 
 #ifndef NR
-#define NR 3            /* runs */
+#define NR 5            /* run ids: 3 runs at the start (1, 2 and 1 arenas), 2 unused */
 #endif
+#define TOTAL 4         /* arenas in all */
+#define SPARE 30        /* own[] of an unused id */
 #ifndef CACHE
 #define CACHE 2         /* cache words */
 #endif
@@ -119,13 +140,107 @@ inline cache_put(t, r)
     fi
 }
 
+/* A split of run r (held by t, kk[r] > n >= 1): r keeps n arenas, the
+ * rest become run sp (an unused id, now t's; 0 if none: no split). */
+inline split(r, n)
+{
+    sp = 1;
+    do
+    :: sp <= NR && own[sp] == SPARE -> break
+    :: sp <= NR && own[sp] != SPARE -> sp++
+    :: sp > NR -> sp = 0; break
+    od;
+    if
+    :: sp != 0 -> assert(own[r] == t && kk[r] > n); own[sp] = t; kk[sp] = kk[r] - n; kk[r] = n
+    :: else -> skip
+    fi
+}
+
 proctype thread(byte t)
 {
-    byte ops = 0, i, v, r, best, want, cached;
+    byte ops = 0, i, v, r, best, want, cached, sp;
     bool put, held;
     byte mine = 0;      /* the run this thread holds, 0 if none */
     COVER_INIT;
     do
+    :: ops < OPS && mine == 0 ->
+        /* huge_cache_take_arena: a span arena for a medium block */
+        i = 0;
+        do
+        :: i < CACHE && mine == 0 ->
+            d_step {
+                if
+                :: cache[i] != 0 -> v = cache[i]; cache[i] = 0; assert(own[v] == WORD0 + i); own[v] = t
+                :: else -> v = 0
+                fi;
+                HIT(14)                                                  /* K14 */
+            };
+            if
+            :: v != 0 ->
+                r = v;  /* (cache_put uses v and i) */
+                if
+                :: kk[r] > 1 ->
+                    d_step { split(r, 1) };
+                    if
+                    :: sp != 0 -> HIT(15); cache_put(t, sp)              /* K15 */
+                    :: else -> skip
+                    fi;
+                    sp = 0
+                :: else -> skip
+                fi;
+                mine = r; r = 0; v = 0; HIT(16)                          /* K16 */
+            :: else -> skip
+            fi;
+            i++
+        :: else -> break
+        od;
+        ops++
+    :: ops < OPS && mine != 0 ->
+        /* huge_resize_in_place's growth: cache_take_after */
+        i = 0;
+        do
+        :: i < CACHE ->
+            d_step { v = cache[i]; HIT(17) };                            /* K17 */
+            if
+            :: v != 0 -> break      /* (the run after the block: any, a choice) */
+            :: true -> i++
+            fi
+        :: else -> v = 0; break
+        od;
+        if
+        :: v != 0 ->
+            d_step {
+                r = cache[i]; cache[i] = 0;
+                if :: r != 0 -> assert(own[r] == WORD0 + i); own[r] = t :: else -> skip fi;
+                HIT(18)                                                  /* K18 */
+            };
+            if
+            :: r == v ->
+                /* its arenas join the block */
+                d_step { assert(own[r] == t && own[mine] == t); kk[mine] = kk[mine] + kk[r]; own[r] = SPARE; kk[r] = 0; HIT(19) };  /* K19 */
+                if
+                :: kk[mine] > 1 ->
+                    /* more than the block needs (K20), or the growth
+                     * failed further on: all it took back (K21) */
+                    d_step { split(mine, 1) };
+                    if
+                    :: sp != 0 -> HIT(20); cache_put(t, sp)              /* K20 */
+                    :: sp != 0 -> HIT(21); cache_put(t, sp)              /* K21 */
+                    :: else -> skip
+                    fi;
+                    sp = 0
+                :: kk[mine] > 1 -> skip
+                :: else -> skip
+                fi
+            :: r != 0 && r != v ->
+                HIT(22);                                                 /* K22 */
+                cache_put(t, r)
+            :: else -> skip
+            fi;
+            r = 0; v = 0
+        :: else -> skip
+        fi;
+        ops++
     :: ops < OPS && mine != 0 ->
         /* huge_free: the run into the cache */
         r = mine;
@@ -190,7 +305,8 @@ proctype thread(byte t)
             :: v != 0 && kk[v] != want ->
                 /* another thread swapped another run in: put it back */
                 HIT(9);                                                  /* K9 */
-                cache_put(t, v);
+                r = v;  /* (cache_put uses v for what it pushes out) */
+                cache_put(t, r);
                 v = 0
             :: v != 0 && kk[v] == want -> mine = v; HIT(10)              /* K10 */
             :: else -> skip
@@ -202,7 +318,7 @@ proctype thread(byte t)
             d_step {
                 r = 1;
                 do
-                :: r <= NR && own[r] == ARENAS -> own[r] = t; kk[r] = want; mine = r; break
+                :: r <= NR && own[r] == ARENAS -> own[r] = t; mine = r; break
                 :: r <= NR && own[r] != ARENAS -> r++
                 :: r > NR -> break
                 od
@@ -260,11 +376,12 @@ active proctype purge()
     skip;
     /* The end: every run back with the arenas, the cache empty. */
     d_step {
-        r = 1;
+        r = 1; v = 0;
         do
-        :: r <= NR -> assert(own[r] == ARENAS); r++
+        :: r <= NR -> assert(own[r] == ARENAS || own[r] == SPARE); if :: own[r] == ARENAS -> v = v + kk[r] :: else -> skip fi; r++
         :: else -> break
         od;
+        assert(v == TOTAL);
         i = 0;
         do
         :: i < CACHE -> assert(cache[i] == 0); i++
@@ -277,9 +394,11 @@ init {
     byte r = 1;
     d_step {
         do
-        :: r <= NR -> own[r] = ARENAS; kk[r] = 1; r++
+        :: r <= 3 -> own[r] = ARENAS; kk[r] = 1; r++
+        :: r > 3 && r <= NR -> own[r] = SPARE; kk[r] = 0; r++
         :: else -> break
-        od
+        od;
+        kk[2] = 2
     };
     atomic { run thread(1); run thread(2) }
 }

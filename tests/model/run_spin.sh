@@ -364,7 +364,7 @@ run ab-broken-norecheck arena_bitmap.pml assert "-DBROKEN_KEPT_NORECHECK -DOPS=2
 run ab-broken-dfirst arena_bitmap.pml assert "-DBROKEN_PURGE_CLEAR_D_FIRST -DOPS=2 -DPURGES=1 -DHOPS=0" "-O0 -DSAFETY" ""
 # Model 9: span_arena.pml (span arenas: free bitmap F, dirty bitmap D, the
 # g_span_avail hint, purge and retirement, maker, growth and shrink)
-run sa-ops3 span_arena.pml pass "-DCOVER -DOPS=3 -DPURGES=1" "-O2 -DSAFETY" ""   # ~20 s, 0.8 GB
+run sa-ops3 span_arena.pml pass "-DCOVER -DOPS=3 -DPURGES=1" "-O2 -DSAFETY" ""   # ~25 s, 1.5 GB
 run sa-purges2 span_arena.pml pass "-DCOVER -DOPS=2 -DPURGES=2" "-O2 -DSAFETY" ""
 run sa-one span_arena.pml pass "-DCOVER -DNW=1 -DOPS=6 -DPURGES=3" "-O2 -DSAFETY" ""
 run sa-broken-givestore span_arena.pml assert "-DBROKEN_GIVE_STORE -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""
@@ -372,6 +372,7 @@ run sa-broken-retirestore span_arena.pml assert "-DBROKEN_RETIRE_LOAD_STORE -DOP
 run sa-broken-norecheck span_arena.pml assert "-DBROKEN_CLEAR_NORECHECK -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""
 run sa-broken-dfirst span_arena.pml assert "-DBROKEN_PURGE_CLEAR_D_FIRST -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""
 run sa-broken-takestore span_arena.pml assert "-DBROKEN_TAKE_LOAD_STORE -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""
+run sa-broken-convert span_arena.pml assert "-DBROKEN_CONVERT_LOAD_STORE -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""
 # (the store-buffering reordering that a relaxed load in avail_set allows:
 # the hint bit lost; sequential consistency, as spin has, rules it out)
 run sa-weak-availset span_arena.pml assert "-DWEAK_AVAIL_SET -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""

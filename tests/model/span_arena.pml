@@ -13,7 +13,7 @@
  * Code modelled: src/span.c avail_set, avail_clear, take_from_arenas,
  * take_new_arena, give_pools (from give_span: a free that the heap's span
  * cache does not keep, or a cache flush; and from span_resize_in_place's
- * shrink), span_purge, span_resize_in_place's growth. A span in a heap's
+ * shrink), span_purge, span_resize_in_place's growth, span_to_huge. A span in a heap's
  * cache is held, as a worker's here. Every step tagged
  * M<n> (with HIT(n), or avail_set(n), avail_clear(n), give_pools(n),
  * macros whose argument is the call site) is listed with its code line in
@@ -44,15 +44,19 @@
  *     set, load F; if 0, avail_clear (stale); else, if k fits, load F
  *     again and take any place where k fits by CAS, retried from the value
  *     the CAS returns while k fits; if the CAS emptied F, avail_clear), and
- *     if that found nothing, take_new_arena (arena_take_run: the arena if
- *     arena.c has it wholly free, else another arena, not modelled, and
+ *     if that found nothing, take_new_arena (a cached huge run's first
+ *     arena or arena_take_run: the arena if arena.c, or the huge cache,
+ *     holds it whole (AC), else another arena, not modelled, and
  *     the malloc makes no state change here; then D = ALL or 0 (the pages
  *     are zero), F = ALL & ~run by a store, avail_set). Holding a span: a
  *     free (give_pools: the worker wrote to its pools; fetch_or D, fetch_or
  *     F, avail_set if F was 0), a growth by one pool (span_resize_in_place:
  *     load F, CAS taking the pool after the span while it is free; if that
  *     emptied F, avail_clear), or a shrink of a 2-pool span to 1 (the tail
- *     given back).
+ *     given back), or, a span at pool 0, its conversion into a huge block
+ *     of the arena (span_to_huge: CAS F from exactly the other pools' bits
+ *     to 0, avail_clear, D = 0; then the block's free: the arena to
+ *     arena.c, OTHER).
  *  P (purger()): PURGES passes of span_purge over the one slot (one pass
  *     at a time in the code: g_purging): load the hint bit; if set, load F;
  *     if ALL, retire (CAS F ALL -> 0, avail_clear, D = 0, arena_give_run_at:
@@ -105,6 +109,9 @@
  *                               its D bit (I5);
  *  -DBROKEN_TAKE_LOAD_STORE     a take stores F = x & ~run from the x it
  *                               loaded, no CAS: a pool handed out twice;
+ *  -DBROKEN_CONVERT_LOAD_STORE  span_to_huge stores F = 0 after its load
+ *                               read the other pools all free, no CAS: a
+ *                               pool taken in between is held twice;
  *  -DWEAK_AVAIL_SET             give_pools's avail_set reads the hint bit
  *                               before its fetch_or of F takes effect: the
  *                               store-buffering reordering that C11 allows
@@ -443,6 +450,49 @@ proctype worker(byte t)
             :: else -> skip
             fi;
             x = 0; tl = 0; ok = false
+        :: GROW && (mine & 1) ->
+            /* span_to_huge: a span at pool 0 takes every other pool by one
+             * CAS from exactly "all the others free" to 0 (M38) */
+#ifndef BROKEN_CONVERT_LOAD_STORE
+            d_step {
+                if
+                :: F == (ALL & ~mine) ->
+                    assert(mode == SPAN);
+                    tl = F; hold(tl, me); F = 0; check(); ok = true; HIT(38)  /* M38 */
+                :: else -> HIT(38)                                          /* M38 */
+                fi;
+                tl = 0
+            };
+#else
+            d_step { x = F; HIT(38) };                                      /* M38 */
+            if
+            :: x == (ALL & ~mine) ->
+                d_step { tl = x; hold(tl, me); F = 0; check(); ok = true; tl = 0 }
+            :: else -> skip
+            fi;
+            x = 0;
+#endif
+            if
+            :: ok ->
+                mine = ALL;
+                avail_clear(39);                                            /* M39 */
+                d_step { D = 0; check(); HIT(40) };                         /* M40 */
+                /* a huge block of the arena now; its free (huge_free, the
+                 * cache or not: model 7) gives the arena to arena.c */
+                d_step {
+                    use(ALL, me);
+                    c = 0;
+                    do
+                    :: c < NPOOLS -> assert(holder[c] == me); holder[c] = AC; c++
+                    :: else -> break
+                    od;
+                    c = 0;
+                    mode = OTHER; check(); HIT(41)                          /* M41 */
+                };
+                mine = 0
+            :: else -> skip
+            fi;
+            ok = false
         :: GROW && (mine == 3 || mine == 6) ->
             /* span_resize_in_place: shrink to one pool, the tail given back */
             gr = mine & (mine << 1);    /* the upper pool */

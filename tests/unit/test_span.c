@@ -344,6 +344,72 @@ int main(void)
     CHECK(stats().bytes_medium_cached == cached0); /* (and given back at its exit) */
     check_reconciles();
 
+    /* 9d. A buffer that grows by realloc past the medium sizes is not
+     *     copied there: blocked at a quarter of OBMT_MEDIUM_MAX or more, it
+     *     moves to the first pool of an arena of its own (here the first
+     *     arena of a cached huge run), grows in place to OBMT_MEDIUM_MAX,
+     *     becomes a huge block of that arena (span_to_huge) and grows into
+     *     the cached run right after it (its arenas join as they are).
+     *     Secure mode has no huge cache and moves instead. */
+    {
+        obmt_collect(); /* no span arena left, the huge cache empty */
+        char *hb = obmt_malloc(8 * OBMT_ARENA_SIZE - OBMT_POOL_SIZE);
+        CHECK(hb && ((uintptr_t)hb & (OBMT_ARENA_SIZE - 1)) == 0);
+        obmt_free(hb); /* cached: a run of 8 arenas */
+        char *a = obmt_malloc(200 * KIB), *b = obmt_malloc(100 * KIB);
+        if (!OBMT_SECURE)
+            CHECK_MSG(a == hb, "a new span arena from the cached run: %p, run at %p", (void *)a, (void *)hb);
+        memset(a, 3, 200 * KIB);
+        char *a2 = obmt_realloc(a, 300 * KIB); /* b is in the way */
+        CHECK(a2 && a2 != a && a2[0] == 3 && a2[200 * KIB - 1] == 3);
+        CHECK_MSG(((uintptr_t)a2 & (OBMT_ARENA_SIZE - 1)) == 0, "moved to %p: not an arena's first pool", (void *)a2);
+        if (!OBMT_SECURE)
+            CHECK(a2 == hb + OBMT_ARENA_SIZE);
+        memset(a2 + 200 * KIB, 4, 100 * KIB);
+        CHECK(obmt_realloc(a2, OBMT_MEDIUM_MAX) == a2);
+        a2[OBMT_MEDIUM_MAX - 1] = 5;
+        struct obmt_stats sg0 = stats();
+        char *a3 = obmt_realloc(a2, OBMT_MEDIUM_MAX + OBMT_MEDIUM_MAX / 2);
+        CHECK(a3 && a3[0] == 3 && a3[300 * KIB - 1] == 4 && a3[OBMT_MEDIUM_MAX - 1] == 5);
+        if (!OBMT_SECURE) {
+            CHECK(a3 == a2 && obmt_usable_size(a3) == OBMT_ARENA_SIZE);
+            struct obmt_stats sg1 = stats();
+            CHECK(sg1.huge_allocs == sg0.huge_allocs + 1 && sg1.medium_frees == sg0.medium_frees + 1);
+            char *a4 = obmt_realloc(a3, 4 * OBMT_ARENA_SIZE);
+            CHECK(a4 == a3 && obmt_usable_size(a4) == 4 * OBMT_ARENA_SIZE);
+            CHECK(a4[0] == 3 && a4[OBMT_MEDIUM_MAX - 1] == 5);
+            a4[4 * OBMT_ARENA_SIZE - 1] = 6;
+            a3 = a4;
+        }
+        check_reconciles();
+        obmt_free(a3);
+        obmt_free(b);
+        flush();
+        check_reconciles();
+        /* Not at an arena's first pool: past the medium sizes, a move. */
+        obmt_collect();
+        char *x = obmt_malloc(600 * KIB); /* a new span arena: pool 0 */
+        char *y = obmt_malloc(64 * KIB);  /* the only arena with room */
+        CHECK(((uintptr_t)x & (OBMT_ARENA_SIZE - 1)) == 0 && slot_of(y) == slot_of(x));
+        memset(x, 8, 600 * KIB);
+        memset(y, 9, 64 * KIB);
+        char *y2 = obmt_realloc(y, OBMT_MEDIUM_MAX + 1);
+        CHECK(y2 && y2 != y && y2[0] == 9 && y2[64 * KIB - 1] == 9);
+        /* At the first pool but another span in its arena: a move too, and
+         * the other span stays as it was. */
+        char *z2 = obmt_malloc(64 * KIB);
+        CHECK(slot_of(z2) == slot_of(x));
+        memset(z2, 10, 64 * KIB);
+        char *x2 = obmt_realloc(x, OBMT_MEDIUM_MAX + 1);
+        CHECK(x2 && x2 != x && x2[0] == 8 && x2[600 * KIB - 1] == 8);
+        CHECK(z2[0] == 10 && z2[64 * KIB - 1] == 10);
+        obmt_free(x2);
+        obmt_free(y2);
+        obmt_free(z2);
+        flush();
+        check_reconciles();
+    }
+
     /* 10. Bad pointers abort with a message that names the fault. */
     expect_death(double_free, NULL, SIGABRT, "double free of a medium block", "double free");
     expect_death(interior_head, NULL, SIGABRT, "inside a medium block's first pool", "inside a medium block");
