@@ -409,9 +409,15 @@ static void *aligned_malloc(size_t alignment, size_t n)
                 return b;
         }
     }
-    /* Huge blocks are arena-aligned. */
+    /* Huge blocks are arena-aligned; runs from an aligned slot serve the
+     * larger alignments. */
     if (n > OBMT_MEDIUM_MAX && alignment <= OBMT_ARENA_SIZE) {
         void *p = huge_malloc(n, false);
+        if (p)
+            return p;
+    }
+    if (alignment > OBMT_ARENA_SIZE) {
+        void *p = huge_malloc_aligned(n, alignment);
         if (p)
             return p;
     }

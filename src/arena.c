@@ -620,10 +620,17 @@ static void run_drop_committed(size_t slot, uint64_t t)
     bucket_set(slot, NPOOLS);
 }
 
+/* The first slot >= from that is congruent to res modulo step. */
+static inline size_t slot_align_up(size_t from, size_t step, size_t res)
+{
+    return from + (res + step - from % step) % step;
+}
+
 /* The shortest maximal run of set bits of bucket NPOOLS-1 that holds k
- * (lowest address among equals), or SIZE_MAX. Bits are hints: the claim
- * checks each arena's word. */
-static size_t run_find(size_t k)
+ * arenas from a slot congruent to res modulo step (1 and 0: any), lowest
+ * address among equals: its first such slot, or SIZE_MAX. Bits are hints:
+ * the claim checks each arena's word. */
+static size_t run_find(size_t k, size_t step, size_t res)
 {
     size_t nwords = (slots_used() + 63) >> 6;
     size_t best = SIZE_MAX, best_len = SIZE_MAX, start = 0, len = 0;
@@ -639,8 +646,9 @@ static size_t run_find(size_t k)
                 len += ones;
                 i += ones;
             } else {
-                if (len >= k && len < best_len) {
-                    best = start;
+                size_t at = step == 1 ? start : slot_align_up(start, step, res);
+                if (len >= k && at - start <= len - k && len < best_len) {
+                    best = at;
                     best_len = len;
                 }
                 len = 0;
@@ -720,16 +728,37 @@ static void frontier_return(size_t from, size_t end)
     }
 }
 
-/* k fresh slots at the frontier, committed and HUGE. */
-static size_t run_fresh(size_t k, bool *zero)
+/* k fresh slots at the frontier, committed and HUGE, from a slot congruent
+ * to res modulo step; the slots skipped to get there (pad) are committed
+ * too and left wholly free, for anyone. */
+static size_t run_fresh(size_t k, size_t step, size_t res, bool *zero)
 {
-    size_t n0 = __atomic_load_n(&g_slots_used, __ATOMIC_SEQ_CST);
+    size_t n0 = __atomic_load_n(&g_slots_used, __ATOMIC_SEQ_CST), pad;
     do {
-        if (n0 >= g_max_arenas || k > g_max_arenas - n0) {
+        pad = slot_align_up(n0, step, res) - n0;
+        if (n0 >= g_max_arenas || k + pad > g_max_arenas - n0) {
             errno = ENOMEM;
             return SIZE_MAX;
         }
-    } while (!__atomic_compare_exchange_n(&g_slots_used, &n0, n0 + k, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    } while (!__atomic_compare_exchange_n(&g_slots_used, &n0, n0 + pad + k, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    size_t done = 0; /* pad slots committed and given back */
+    uint64_t t = 0;
+    while (done < pad && arena_commit(n0 + done) == 0)
+        done++;
+    if (pad) {
+        committed_end_extend((n0 + done) << OBMT_ARENA_SHIFT);
+        t = os_now_ms();
+        for (size_t i = 0; i < done; i++) {
+            committed_add();
+            run_drop_committed(n0 + i, t);
+        }
+        if (done < pad) { /* out of memory */
+            frontier_return(n0 + done, n0 + pad + k);
+            errno = ENOMEM;
+            return SIZE_MAX;
+        }
+        n0 += pad;
+    }
     for (size_t j = 0; j < k; j++) {
         if (arena_commit(n0 + j) == 0)
             continue;
@@ -757,6 +786,11 @@ static size_t run_fresh(size_t k, bool *zero)
 
 size_t arena_take_run(size_t k, bool *zero)
 {
+    return arena_take_run_aligned(k, 1, 0, zero);
+}
+
+size_t arena_take_run_aligned(size_t k, size_t step, size_t res, bool *zero)
+{
     arena_maybe_purge(false);
     /* Search and claim until a run is had or none is left. A failed claim
      * re-files the arena it failed on (bucket_clear reads its word again:
@@ -764,7 +798,7 @@ size_t arena_take_run(size_t k, bool *zero)
      * each round either drops a stale bit or lost to another thread's
      * success; after 64 such rounds the frontier serves. */
     for (int round = 0; round < 64; round++) {
-        size_t first = run_find(k);
+        size_t first = run_find(k, step, res);
         if (first == SIZE_MAX)
             break;
         size_t j = 0;
@@ -787,7 +821,7 @@ size_t arena_take_run(size_t k, bool *zero)
             return SIZE_MAX;
         return first;
     }
-    return run_fresh(k, zero);
+    return run_fresh(k, step, res, zero);
 }
 
 bool arena_grow_run(size_t first, size_t k, size_t k2)

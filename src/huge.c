@@ -256,15 +256,9 @@ static inline size_t run_arenas(size_t n)
     return (n + OBMT_POOL_GUARD + OBMT_ARENA_SIZE - 1) >> OBMT_ARENA_SHIFT;
 }
 
-void *huge_malloc(size_t n, bool zero)
+/* The run at `first` (k arenas, held) becomes a live huge block. */
+static void *huge_start(size_t first, size_t k, size_t n, bool zero, bool fresh)
 {
-    if (!obmt_ensure_init())
-        return NULL;
-    size_t k = run_arenas(n);
-    bool fresh = false;
-    size_t first = cache_take(k);
-    if (first == SIZE_MAX && (first = arena_take_run(k, &fresh)) == SIZE_MAX)
-        return NULL;
     char *b = (char *)(arena_base() + (first << OBMT_ARENA_SHIFT));
     /* Secure mode: the run's arenas came with their guard pages; only the
      * last one stays. */
@@ -285,6 +279,31 @@ void *huge_malloc(size_t n, bool zero)
         VG_DEFINED(b, n); /* (zeros already: fresh or decommitted pages) */
     return b;
 }
+
+void *huge_malloc(size_t n, bool zero)
+{
+    if (!obmt_ensure_init())
+        return NULL;
+    size_t k = run_arenas(n);
+    bool fresh = false;
+    size_t first = cache_take(k);
+    if (first == SIZE_MAX && (first = arena_take_run(k, &fresh)) == SIZE_MAX)
+        return NULL;
+    return huge_start(first, k, n, zero, fresh);
+}
+
+void *huge_malloc_aligned(size_t n, size_t align)
+{
+    if (!obmt_ensure_init())
+        return NULL;
+    size_t k = run_arenas(n ? n : 1), step = align >> OBMT_ARENA_SHIFT;
+    /* The slots whose address is aligned: base + slot * arena size. */
+    size_t res = ((align - (arena_base() & (align - 1))) & (align - 1)) >> OBMT_ARENA_SHIFT;
+    bool fresh = false;
+    size_t first = arena_take_run_aligned(k, step, res, &fresh);
+    return first == SIZE_MAX ? NULL : huge_start(first, k, n, false, fresh);
+}
+
 
 /* b's header p says OWNER_HUGE: b must be the start of a live huge block.
  * Returns its count word. */

@@ -331,6 +331,10 @@ static inline bool arena_contains(const void *p)
  * zeros. Give them back wholly free (aborts on an arena that is not HUGE:
  * a double free). Any thread; lock-free. */
 OBMT_HIDDEN size_t arena_take_run(size_t k, bool *zero);
+/* The same from a slot congruent to res modulo step (an alignment above
+ * the arena's: huge_malloc_aligned); the slots skipped at the frontier are
+ * left wholly free. */
+OBMT_HIDDEN size_t arena_take_run_aligned(size_t k, size_t step, size_t res, bool *zero);
 OBMT_HIDDEN void arena_give_run(size_t first, size_t k);
 /* The same, as if given back at time t (os_now_ms: the purge counts its
  * delay from there). */
@@ -746,6 +750,10 @@ OBMT_HIDDEN size_t arena_moved(void);
  * start: the caller may pass the request on to the underlying allocator.
  * Any thread; takes no heap. */
 OBMT_HIDDEN void *huge_malloc(size_t n, bool zero);
+/* The same (any n, 0 too) at an address aligned to `align`, a power of two
+ * above the arena size: a run from an aligned slot, nothing over-allocated
+ * (no cache). NULL and ENOMEM when no such run can be had. */
+OBMT_HIDDEN void *huge_malloc_aligned(size_t n, size_t align);
 /* p = pool_of(b) says OWNER_HUGE. Free b (aborts unless it is the start of
  * a live huge block); its usable size (the run's capacity), with `what` in
  * the abort's message; resize b in place to n bytes (n > OBMT_MEDIUM_MAX:

@@ -19,7 +19,7 @@
  * or claim_failed_slot's CAS on an UNUSABLE slot), and a decommitter
  * (arena_decommit, from the purge pass).
  *
- * Code modelled: src/arena.c arena_take_run, run_find (abstracted),
+ * Code modelled: src/arena.c arena_take_run_aligned, run_find (abstracted),
  * run_claim_slot, run_unclaim_slot, run_drop_committed, run_prepare,
  * run_fresh, frontier_return, arena_grow_run, arena_give_run_at (with decommit_held in
  * secure mode), arena_try_pop on a wholly free arena with arena_recommit,
@@ -66,7 +66,12 @@
  *     left), commit each slot (on a failure: the committed ones wholly
  *     free, the rest back to the frontier by frontier_return's CAS of
  *     g_slots_used from exactly n0 + k, or, if a claim came after them,
- *     UNUSABLE; ENOMEM), store HUGE in each.
+ *     UNUSABLE; ENOMEM), store HUGE in each. With -DALIGNED (a request
+ *     aligned above the arena size, huge_malloc_aligned) the CAS may take a
+ *     pad slot first (n0 -> n0 + 1 + k), committed and left wholly free
+ *     (run_drop_committed), or, if its commit fails, every slot taken back
+ *     to the frontier (frontier_return); run_find's aligned starts are
+ *     among the starts it already chooses from.
  *  P (pooler()): POPS operations: give its pool back (arena_give_pool: the
  *     arena is then wholly free), or take a pool from a wholly free arena
  *     (arena_try_pop with want NPOOLS: CAS FREE -> POOLS; a DEC arena is
@@ -445,7 +450,7 @@ inline give(gf, gk)
  * place: arena_grow_run to kk + GROW arenas, or the tail given back. */
 proctype taker(byte t; byte k; byte ops)
 {
-    byte first, rf, kk, j, i, g, s, n0, round, decs, f, c, m;
+    byte first, rf, kk, j, i, g, s, n0, round, decs, f, c, m, pad;
     bool ok, have, sec;
 
     sec = secure;
@@ -507,10 +512,20 @@ proctype taker(byte t; byte k; byte ops)
             :: else -> d_step { HIT(9); check_run(t, first, k); have = true; rf = first; kk = k }  /* H9 */
             fi
         :: else ->
-            /* run_fresh(k) */
+            /* run_fresh(k); with -DALIGNED, a request aligned above the
+             * arena size: pad slots (here 0 or 1, a choice: whether the
+             * frontier is aligned) skipped to an aligned one */
             d_step { n0 = g_slots_used; HIT(16) }                                    /* H16 */
+#ifdef ALIGNED
+            if
+            :: pad = 0
+            :: pad = 1
+            fi;
+#else
+            pad = 0;
+#endif
             do
-            :: d_step { n0 >= NS || k > NS - n0 -> HIT(17); ok = false }; break     /* H17 */
+            :: d_step { n0 >= NS || k + pad > NS - n0 -> HIT(17); ok = false }; break     /* H17 */
             :: else ->
 #ifdef BROKEN_FRONTIER_STORE
                 /* negative check: the load above, then a plain store */
@@ -529,10 +544,10 @@ proctype taker(byte t; byte k; byte ops)
                 d_step { HIT(18);                                                    /* H18 */
                     if
                     :: g_slots_used == n0 ->
-                        g_slots_used = n0 + k;
+                        g_slots_used = n0 + pad + k;
                         i = n0;
                         do
-                        :: i < n0 + k -> acquire(i, t + 1); assert(word[i] == FRESH); held[t] = held[t] | (1 << i); i++
+                        :: i < n0 + pad + k -> acquire(i, t + 1); assert(word[i] == FRESH); held[t] = held[t] | (1 << i); i++
                         :: else -> break
                         od;
                         i = 0;
@@ -546,6 +561,19 @@ proctype taker(byte t; byte k; byte ops)
                 fi
 #endif
             od;
+            if
+            :: ok && pad ->
+                /* the pad slot committed and left wholly free, or its
+                 * commit fails: all back to the frontier, ENOMEM */
+                if
+                :: d_step { wr[n0] = true; HIT(73) };                                /* H73 */
+                    d_step { HIT(74); drop_committed(n0, t); n0++ }                  /* H74 */
+                :: j = n0;
+                    frontier_return(n0, n0 + pad + k, j);
+                    d_step { assert(held[t] == 0); check_live(); HIT(75); j = 0; ok = false }  /* H75 */
+                fi
+            :: else -> skip
+            fi;
             if
             :: ok ->
                 /* commit each slot (the holder's: f, the first that
@@ -591,7 +619,7 @@ proctype taker(byte t; byte k; byte ops)
             :: else -> skip
             fi
         fi;
-        atomic { first = 0; j = 0; i = 0; s = 0; n0 = 0; round = 0; decs = 0; f = 0; ok = false }
+        atomic { first = 0; j = 0; i = 0; s = 0; n0 = 0; round = 0; decs = 0; f = 0; ok = false; pad = 0 }
     :: ops > 0 && have ->
         ops--;
         /* huge_free: the run goes back (through the cache, or not) */

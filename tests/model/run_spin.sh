@@ -342,6 +342,7 @@ run hr-safety huge_run.pml pass "-DCOVER -DSECURE=0 -DOPS0=2 -DOPS1=2" "-O2 -DSA
 run hr-grow huge_run.pml pass "-DCOVER -DGROW=2 -DSECURE=0 -DOPS0=1 -DOPS1=3" "-O2 -DSAFETY" ""
 run hr-pools huge_run.pml pass "-DCOVER -DSECURE=0 -DOPS0=1 -DOPS1=1 -DPOPS=2" "-O2 -DSAFETY" ""
 run hr-grow-pools huge_run.pml pass "-DCOVER -DGROW=2 -DSECURE=0 -DOPS0=0 -DOPS1=2 -DPOPS=2" "-O2 -DSAFETY" ""   # a grow's failed fresh commits against new arenas (frontier_return's UNUSABLE branch)
+run hr-aligned huge_run.pml pass "-DCOVER -DALIGNED -DSECURE=0 -DOPS0=2 -DOPS1=2 -DPOPS=1" "-O2 -DSAFETY" ""
 run hr-secure huge_run.pml pass "-DCOVER -DSECURE=1 -DOPS0=2 -DOPS1=1" "-O2 -DSAFETY" ""
 run hr-term huge_run.pml pass "-DTERM -DGROW=2 -DSECURE=0 -DOPS0=1 -DOPS1=2" "-O1" "-a"
 run hr-broken-norollback huge_run.pml assert "-DBROKEN_NO_ROLLBACK" "-O0 -DSAFETY" ""

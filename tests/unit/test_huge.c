@@ -330,6 +330,27 @@ int main(void)
     void *al2 = obmt_aligned_alloc(2 * ARENA, 3 * MIB);
     CHECK(al2 != NULL && ((uintptr_t)al2 & (2 * ARENA - 1)) == 0);
     obmt_free(al2);
+    /* Above it too: a run from an aligned slot, nothing over-allocated
+     * (the arenas skipped at the frontier are left wholly free: the huge
+     * bytes held are the run's). */
+    for (size_t align = 2 * ARENA; align <= 64 * MIB; align *= 2) {
+        static const size_t ns[] = { 0, 100, 3 * MIB, 9 * MIB };
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            uint64_t huge0 = stats().bytes_huge;
+            unsigned char *a = obmt_aligned_alloc(align, ns[i]);
+            size_t k = ns[i] ? (ns[i] + OBMT_POOL_GUARD + ARENA - 1) / ARENA : 1;
+            CHECK_MSG(a && obmt_owns(a) && (uintptr_t)a % align == 0, "aligned_alloc(%zu, %zu) = %p", align, ns[i], (void *)a);
+            CHECK(obmt_usable_size(a) == cap_of(k));
+            CHECK_MSG(stats().bytes_huge == huge0 + k * ARENA, "%llu bytes of huge runs for %zu arenas",
+                      (unsigned long long)(stats().bytes_huge - huge0), k);
+            if (ns[i]) {
+                fill(a, ns[i], 13);
+                check_fill(a, ns[i], ns[i], 13);
+            }
+            check_reconciles();
+            obmt_free(a);
+        }
+    }
 
     /* 9. Freed by another thread, and by one without a heap. */
     void *t1 = obmt_malloc(5 * MIB);
