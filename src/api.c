@@ -300,7 +300,6 @@ void *obmt_realloc(void *ptr, size_t n)
         return NULL;
     }
     size_t old, n_alloc = n;
-    bool growable = false, huge_src = false;
     if (arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) == OWNER_SPAN) {
         if (span_resize_in_place(pool_of(ptr), ptr, n))
             return ptr;
@@ -315,15 +314,10 @@ void *obmt_realloc(void *ptr, size_t n)
             n_alloc = n + n / 4;
         if (n <= OBMT_MEDIUM_MAX && n_alloc > OBMT_MEDIUM_MAX)
             n_alloc = OBMT_MEDIUM_MAX; /* (not a 2 MiB huge block for a quarter more) */
-        /* A buffer that has grown to a quarter of the medium sizes moves
-         * to the start of an arena of its own, where it can go on growing
-         * in place, past them too (span_to_huge). */
-        growable = n > old && n_alloc >= OBMT_MEDIUM_MAX / 4 && n_alloc <= OBMT_MEDIUM_MAX;
     } else if (arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) == OWNER_HUGE) {
         if (huge_resize_in_place(pool_of(ptr), ptr, n))
             return ptr;
         old = huge_usable(pool_of(ptr), ptr, "realloc(): invalid pointer");
-        huge_src = true;
         if (n > old && n <= PTRDIFF_MAX / 5 * 4) /* growing, the arenas after it taken: a quarter more */
             n_alloc = n + n / 4;
     } else if (arena_contains(ptr)) {
@@ -353,13 +347,10 @@ void *obmt_realloc(void *ptr, size_t n)
     } else {
         old = large_usable_size(ptr); /* moving a large block into a pool */
     }
-    void *q = growable ? span_malloc_growable(n_alloc) : NULL;
-    if (!q && !(q = obmt_malloc(n_alloc)))
+    void *q = obmt_malloc(n_alloc);
+    if (!q)
         return NULL; /* ptr is untouched */
-    if (huge_src && arena_contains(q) && obmt_load_relaxed(&pool_of(q)->owner) == OWNER_HUGE)
-        huge_move(q, ptr, n < old ? n : old); /* (pages rather than bytes where it can) */
-    else
-        memcpy(q, ptr, n < old ? n : old);
+    memcpy(q, ptr, n < old ? n : old);
     obmt_free(ptr);
     return q;
 }

@@ -97,8 +97,6 @@ struct arena_object {
     uint64_t last_give_ms;
     uint32_t dirty;
     uint8_t next[NPOOLS];        /* free-pool stack links: index + 1, 0 = end */
-    uint8_t moved;               /* its pages were exchanged (os_swap_arena) since it was last
-                                  * released: relaxed, written by the arena's holder */
     uint64_t run_old;            /* the word a run claim took the arena from */
 };
 
@@ -113,7 +111,6 @@ static uint64_t g_buckets[NPOOLS][BUCKET_WORDS];
 static size_t g_kept;                           /* KEPT arenas (fetch_add/sub relaxed) */
 static size_t g_committed, g_committed_hwm, g_decommits; /* statistics */
 static uint64_t g_pools_purged;                 /* statistics: fetch_add relaxed */
-static size_t g_moved;                          /* arenas with `moved` set: fetch_add/sub relaxed */
 static uint64_t g_next_purge_ms;                /* earliest next purge pass (relaxed hint) */
 static int g_purging;                           /* PURGE_PASS while a pass runs, PURGE_FORK while a fork is under
                                                  * way: CAS acq_rel / store release */
@@ -491,13 +488,8 @@ static void decommit_held(size_t slot, uint64_t s)
 {
     /* Pages and commit charge go; the arena stays readable but not
      * writable until a taker commits it again (arena_recommit). */
-    int released = os_release(pool_addr(slot, 0), OBMT_ARENA_SIZE);
-    bool failed = released != 0 && os_decommit(pool_addr(slot, 0), OBMT_ARENA_SIZE) != 0;
-    if (released == 0 && obmt_load_relaxed(&g_arenas[slot].moved)) {
-        /* A fresh mapping: one with its neighbours again. */
-        obmt_store_relaxed(&g_arenas[slot].moved, 0);
-        obmt_fetch_sub_relaxed(&g_moved, 1);
-    }
+    bool failed = os_release(pool_addr(slot, 0), OBMT_ARENA_SIZE) != 0 &&
+                  os_decommit(pool_addr(slot, 0), OBMT_ARENA_SIZE) != 0;
     for (unsigned i = 0; i < NPOOLS; i++)
         header_reset(pool_at(slot, i));
     obmt_fetch_sub_relaxed(&g_committed, 1);
@@ -1055,21 +1047,6 @@ void arena_maybe_purge_at(uint64_t t)
 }
 
 /* ---- statistics ---------------------------------------------------------------- */
-
-bool arena_may_move(size_t n)
-{
-    return obmt_load_relaxed(&g_moved) + n <= OBMT_MOVED_ARENAS_MAX;
-}
-
-void arena_mark_moved(size_t slot)
-{
-    if (!obmt_load_relaxed(&g_arenas[slot].moved)) {
-        obmt_store_relaxed(&g_arenas[slot].moved, 1);
-        obmt_fetch_add_relaxed(&g_moved, 1);
-    }
-}
-
-size_t arena_moved(void) { return obmt_load_relaxed(&g_moved); }
 
 void arena_walk_pools(void (*fn)(const pool_header *p, void *arg), void *arg)
 {

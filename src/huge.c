@@ -58,14 +58,16 @@
  *     only (432 without a cache);
  *   - span.c's take_new_arena (huge_cache_take_arena) takes the first
  *     non-empty word by exchange with 0, keeps the run's first arena as a
- *     new span arena and puts the rest back (cache_put): resident memory,
+ *     new span arena and puts the rest back with the run's put time (so
+ *     that splitting does not keep a run from aging out): resident memory,
  *     and arenas right after it for a buffer that grows out of the medium
  *     sizes there (span_to_huge);
  *   - a huge block that grows (huge_resize_in_place) first looks for the
  *     cached run that starts right after it (cache_take_after: relaxed
  *     loads, then exchange with 0; another run that came out is put back):
  *     its arenas are HUGE already, so they join the block with no change
- *     to their words, and what the block does not need is put back
+ *     to their words, and what the block does not need is put back (with
+ *     the run's put time)
  *     (realloc_mul15/16777216: the arena words' give-back and claim of the
  *     remainder had been half of the chain's time);
  *   - the purge pass (huge_cache_purge, g_purging held) takes by CAS and
@@ -126,10 +128,11 @@ _Static_assert(OBMT_MAX_ARENAS < ((size_t)1 << 32), "a cache word holds a slot n
 #endif
 
 #if CACHE_N
-/* Keep a freed run in the cache; give back what that pushes out. */
-static void cache_put(size_t first, size_t k)
+/* Keep a freed run in the cache, as freed at time t (now: the time now);
+ * give back what that pushes out. */
+static void cache_put_at(size_t first, size_t k, uint64_t t, uint64_t now)
 {
-    uint64_t v = cache_val(first, k), t = os_now_ms();
+    uint64_t v = cache_val(first, k);
     /* The time goes first, so that a purge pass never pairs this run with
      * an older time (a failed CAS leaves another run's time newer than it
      * is: that run goes back one pass late). */
@@ -139,7 +142,7 @@ static void cache_put(size_t first, size_t k)
             continue;
         obmt_store_relaxed(&g_huge_cache_ms[i], t);
         if (__atomic_compare_exchange_n(&g_huge_cache[i], &zero, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-            arena_maybe_purge_at(t);
+            arena_maybe_purge_at(now);
             return;
         }
     }
@@ -149,6 +152,12 @@ static void cache_put(size_t first, size_t k)
     uint64_t old = __atomic_exchange_n(&g_huge_cache[i], v, __ATOMIC_ACQ_REL);
     if (old)
         arena_give_run(cache_first(old), cache_k(old));
+}
+
+static void cache_put(size_t first, size_t k)
+{
+    uint64_t t = os_now_ms();
+    cache_put_at(first, k, t, t);
 }
 
 /* A cached run of exactly k arenas: its first slot, or SIZE_MAX. */
@@ -185,26 +194,29 @@ static size_t cache_take(size_t k)
 size_t huge_cache_take_arena(void)
 {
     for (unsigned i = 0; i < CACHE_N; i++) {
+        uint64_t put = obmt_load_relaxed(&g_huge_cache_ms[i]);
         uint64_t v = obmt_load_relaxed(&g_huge_cache[i]) ? __atomic_exchange_n(&g_huge_cache[i], 0, __ATOMIC_ACQ_REL) : 0;
         if (!v)
             continue;
         /* The rest stays cached: its arenas stay HUGE, so that a block
          * growing from the first takes them with no change to their words
          * (cache_take_after), and they go back as any cached run would. */
-        if (cache_k(v) > 1)
-            cache_put(cache_first(v) + 1, cache_k(v) - 1);
+        if (cache_k(v) > 1) /* (as old as the run was: the purge's clock goes on) */
+            cache_put_at(cache_first(v) + 1, cache_k(v) - 1, put, os_now_ms());
         return cache_first(v);
     }
     return SIZE_MAX;
 }
 
-/* The cached run that starts at slot `first`: its arenas (0 if none). */
-static size_t cache_take_after(size_t first)
+/* The cached run that starts at slot `first`: its arenas (0 if none), and
+ * when it was put there (*put). */
+static size_t cache_take_after(size_t first, uint64_t *put)
 {
     for (unsigned i = 0; i < CACHE_N; i++) {
         uint64_t v = obmt_load_relaxed(&g_huge_cache[i]);
         if (!v || cache_first(v) != first)
             continue;
+        *put = obmt_load_relaxed(&g_huge_cache_ms[i]);
         v = __atomic_exchange_n(&g_huge_cache[i], 0, __ATOMIC_ACQ_REL);
         if (v && cache_first(v) == first)
             return cache_k(v);
@@ -231,7 +243,8 @@ void huge_cache_purge(bool now, uint64_t t, long delay)
 static void cache_put(size_t first, size_t k) { arena_give_run(first, k); }
 static size_t cache_take(size_t k) { (void)k; return SIZE_MAX; }
 size_t huge_cache_take_arena(void) { return SIZE_MAX; }
-static size_t cache_take_after(size_t first) { (void)first; return 0; }
+static void cache_put_at(size_t first, size_t k, uint64_t t, uint64_t now) { (void)t, (void)now, arena_give_run(first, k); }
+static size_t cache_take_after(size_t first, uint64_t *put) { (void)first, (void)put; return 0; }
 void huge_cache_purge(bool now, uint64_t t, long delay) { (void)now, (void)t, (void)delay; }
 #endif
 
@@ -339,23 +352,6 @@ size_t huge_usable(pool_header *p, const void *b, const char *what)
     return run_capacity(p->huge_run);
 }
 
-void huge_move(void *q, const void *b, size_t bytes)
-{
-    size_t at = 0;
-    /* Whole arenas by exchanging their pages (q's fresh or recycled pages
-     * go to b's run, which is freed next: nothing is faulted or freed);
-     * a tail with less than a quarter of an arena of data is copied. */
-    while (bytes - at >= OBMT_ARENA_SIZE / 4 && arena_may_move(2) &&
-           os_swap_arena((char *)q + at, (char *)(uintptr_t)b + at)) {
-        arena_mark_moved(arena_slot_of((uintptr_t)q + at));
-        arena_mark_moved(arena_slot_of((uintptr_t)b + at));
-        at += OBMT_ARENA_SIZE;
-        if (at >= bytes)
-            return;
-    }
-    memcpy((char *)q + at, (const char *)b + at, bytes - at);
-}
-
 void huge_adopt_arena(pool_header *p, void *b, size_t old)
 {
     p->huge_run = 1;
@@ -383,13 +379,14 @@ bool huge_resize_in_place(pool_header *p, void *b, size_t n)
         /* A cached run right after it first: its arenas are HUGE already,
          * so they join the block as they are (what they have beyond k2
          * goes back to the cache). */
-        size_t m = cache_take_after(first + k);
+        uint64_t put = 0;
+        size_t m = cache_take_after(first + k, &put);
         if (m && k + m > k2) {
-            cache_put(first + k2, k + m - k2);
+            cache_put_at(first + k2, k + m - k2, put, os_now_ms()); /* (as old as the run was) */
             m = k2 - k;
         }
         if (m && k + m < k2 && !arena_grow_run(first, k + m, k2)) {
-            cache_put(first + k, m); /* (as it was) */
+            cache_put_at(first + k, m, put, os_now_ms()); /* (as it was) */
             return false;
         }
         if (!m && !arena_grow_run(first, k, k2))

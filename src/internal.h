@@ -176,18 +176,6 @@ OBMT_HIDDEN int os_release(void *p, size_t size);
 OBMT_HIDDEN int os_guard(void *p, size_t size);
 /* Give the pages of [p, p+size) back; the range stays mapped, reads give zeros. */
 OBMT_HIDDEN int os_decommit(void *p, size_t size);
-/* Exchange the pages of two arena-sized, arena-aligned ranges of the
- * reservation: `to`'s pages go to `from` and `from`'s to `to` (mremap with
- * MREMAP_DONTUNMAP, through a scratch range; no byte is copied, no page
- * freed or faulted). One thread at a time (others get false at once);
- * false, with nothing changed, where pages cannot be moved (secure mode,
- * ThreadSanitizer, valgrind builds, a kernel before 5.7, or after any
- * failure: the process then stops trying): the caller copies. Never calls
- * malloc. */
-OBMT_HIDDEN bool os_swap_arena(void *to, void *from);
-/* Arenas exchanged so (statistics, tests); the test hook that turns it off. */
-OBMT_HIDDEN extern uint64_t os_swapped_arenas;
-OBMT_HIDDEN extern int os_swap_off;
 /* Write a message to stderr and abort. Formats one pointer with %p. */
 OBMT_HIDDEN noreturn void os_fatal(const char *what, const void *ptr, const char *why);
 /* Test hook: fail the next n commits with ENOMEM (tests of out-of-memory).
@@ -734,14 +722,6 @@ OBMT_HIDDEN void pool_init_process(void);
 /* Fork child: secure mode's carving order is drawn anew. */
 OBMT_HIDDEN void pool_atfork_child(void);
 
-/* Arenas whose pages os_swap_arena exchanged, until the purge releases
- * them (each may be a kernel mapping of its own meanwhile): may n more be
- * (OBMT_MOVED_ARENAS_MAX); mark one (its holder, after the exchange); how
- * many there are. */
-OBMT_HIDDEN bool arena_may_move(size_t n);
-OBMT_HIDDEN void arena_mark_moved(size_t slot);
-OBMT_HIDDEN size_t arena_moved(void);
-
 /* ==== huge.c: blocks above OBMT_MEDIUM_MAX, a run of whole arenas each == */
 
 /* n > OBMT_MEDIUM_MAX, n <= PTRDIFF_MAX: a block at the start of a run of
@@ -762,12 +742,6 @@ OBMT_HIDDEN void *huge_malloc_aligned(size_t n, size_t align);
 OBMT_HIDDEN void huge_free(pool_header *p, void *b);
 OBMT_HIDDEN size_t huge_usable(pool_header *p, const void *b, const char *what);
 OBMT_HIDDEN bool huge_resize_in_place(pool_header *p, void *b, size_t n);
-/* realloc's move of a huge block: the first `bytes` of the huge block b
- * to the huge block q (arena-aligned, its run at least as long as b's
- * first `bytes` need): arena by arena, by exchanging pages where it can
- * (os_swap_arena), else a copy. b's contents are undefined afterwards (it
- * is freed next). */
-OBMT_HIDDEN void huge_move(void *q, const void *b, size_t bytes);
 /* span.c's span_to_huge: the live span b (head p, `old` usable bytes),
  * whose caller now holds its arena whole, becomes a huge block of that one
  * arena: its head and the statistics. */
@@ -810,15 +784,10 @@ OBMT_HIDDEN void *span_malloc(size_t n, size_t align, bool zero);
 OBMT_HIDDEN void span_free_enter(pool_header *p, void *b);
 OBMT_HIDDEN size_t span_usable(pool_header *p, const void *b, const char *what);
 OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);
-/* realloc of a growing buffer. A medium block of at least n bytes at the
- * first pool of a span arena whose other pools are free (a new one, or
- * one with every pool free), so that it can grow in place to the whole
- * arena; NULL when none can be had (errno ENOMEM: the caller takes any
- * block). And, for n up to the arena size: the span b (head p, live,
- * checked) at the first pool of its arena, every other pool of which is
- * free, becomes a huge block of that arena, which holds n (false, nothing
- * changed, otherwise or in secure mode). */
-OBMT_HIDDEN void *span_malloc_growable(size_t n);
+/* realloc of a growing buffer, for n up to the arena size: the span b
+ * (head p, live, checked) at the first pool of its arena, every other pool
+ * of which is free, becomes a huge block of that arena, which holds n
+ * (false, nothing changed, otherwise or in secure mode). */
 OBMT_HIDDEN bool span_to_huge(pool_header *p, void *b, size_t n);
 /* The per-thread cache (h is the calling thread's heap, or one its lender
  * holds): give every cached span back; give back those of classes unused

@@ -123,65 +123,6 @@ int os_decommit(void *p, size_t size)
 #endif
 }
 
-/* ---- exchanging pages (huge realloc's moves) -------------------------- */
-
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4 /* Linux 5.7 (older headers lack the name) */
-#endif
-
-uint64_t os_swapped_arenas; /* fetch_add relaxed: statistics */
-int os_swap_off;            /* relaxed: set once, after a failure (or by a test) */
-static int g_swap_busy;     /* exchange acquire / store release: who uses the scratch */
-static char *g_swap_scratch; /* one arena of address space (under g_swap_busy) */
-
-/* Move the pages of [from, +len) to `to`, leaving `from` mapped, empty. */
-static bool move_pages(void *from, void *to, size_t len)
-{
-    return mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) == to;
-}
-
-/* After a failed move the kernel may have unmapped the destination (it
- * unmaps it first): map it again, empty and writable, so that no hole is
- * left in the reservation. */
-static void remap_empty(void *p, size_t len)
-{
-    if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != p)
-        os_fatal("realloc(): cannot map again", p, "after a failed mremap");
-}
-
-bool os_swap_arena(void *to, void *from)
-{
-    if (OBMT_SECURE || OBMT_UNDER_TSAN || OBMT_VALGRIND || obmt_load_relaxed(&os_swap_off))
-        return false;
-    if (__atomic_exchange_n(&g_swap_busy, 1, __ATOMIC_ACQUIRE))
-        return false; /* (another move has the scratch: copy rather than wait) */
-    bool done = false;
-    size_t len = OBMT_ARENA_SIZE;
-    char *x = g_swap_scratch;
-    if (!x)
-        x = g_swap_scratch = os_reserve(len, len); /* (aligned: whole page tables move) */
-    if (!x) {
-        obmt_store_relaxed(&os_swap_off, 1);
-    } else if (!move_pages(to, x, len)) {
-        /* Nothing moved (a kernel without MREMAP_DONTUNMAP: EINVAL); the
-         * scratch may be gone, `to` is as it was. */
-        g_swap_scratch = NULL;
-        obmt_store_relaxed(&os_swap_off, 1);
-    } else if (!move_pages(from, to, len)) {
-        remap_empty(to, len); /* (its old pages, in the scratch, are dropped) */
-        obmt_store_relaxed(&os_swap_off, 1);
-    } else {
-        done = true; /* `to` holds the data */
-        if (!move_pages(x, from, len)) {
-            remap_empty(from, len);
-            obmt_store_relaxed(&os_swap_off, 1);
-        }
-        obmt_fetch_add_relaxed(&os_swapped_arenas, 1);
-    }
-    __atomic_store_n(&g_swap_busy, 0, __ATOMIC_RELEASE);
-    return done;
-}
-
 uint64_t os_now_ms(void)
 {
     struct timespec ts;

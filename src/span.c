@@ -59,18 +59,18 @@
  * anywhere it makes a new span arena (arena_take_run: a wholly free arena
  * first, else a fresh one).
  *
- * Growing buffers. realloc moves a span that grows past a quarter of
- * OBMT_MEDIUM_MAX and cannot grow in place to pool 0 of a span arena with
- * every pool free, else of a new one (span_malloc_growable): it can grow
- * in place to the whole arena there. Past OBMT_MEDIUM_MAX (up to the arena
- * size in one realloc), a span at pool 0 whose arena has no other span
- * becomes a huge block of that arena (span_to_huge, M38: one CAS of F
- * from exactly the other pools' bits to 0, which, like a retirement, makes
- * its winner hold every pool; to arena.c the arena is a one-arena huge run
- * already), which then grows into the arenas after it (huge.c). A new span
- * arena is the first arena of a cached huge run when there is one
- * (resident, and the run's other arenas, still cached, are where such a
- * block grows next), else arena.c's.
+ * Growing buffers. Past OBMT_MEDIUM_MAX (up to the arena size in one
+ * realloc), a span at pool 0 whose arena has no other span becomes a huge
+ * block of that arena (span_to_huge, M38: one CAS of F from exactly the
+ * other pools' bits to 0, which, like a retirement, makes its winner hold
+ * every pool; to arena.c the arena is a one-arena huge run already),
+ * which then grows into the arenas after it (huge.c). A new span arena is
+ * the first arena of a cached huge run when there is one (resident, and
+ * the run's other arenas, still cached, are where such a block grows
+ * next), else arena.c's. (Moving a growing span to pool 0 of an arena of
+ * its own, so that it could always do this, was measured and left out: N
+ * buffers realloc'd past 256 KiB then held N arenas, up to 4x the commit
+ * charge.)
  *
  * Spin model 9 (tests/model/span_arena.pml) checks these steps with two
  * takers/givers, the purge (partial purge and retirement) and a maker
@@ -545,28 +545,7 @@ static inline void span_count(struct heap *h, uint64_t allocs, uint64_t frees, i
 
 /* From the arenas: a span of class c (not cached), its head written and
  * counted live. Inside lend_enter (h: the heap read there). */
-/* For a buffer that grows (span_malloc_growable): k pools at pool 0 of a
- * span arena with every pool free, else of a new one. */
-static size_t take_growable(unsigned k, uint64_t *dirty)
-{
-    size_t nwords = (arena_slots_used() + 63) >> 6;
-    for (size_t w = 0; w < nwords; w++) {
-        uint64_t bits = obmt_load_relaxed(&g_span_avail[w]);
-        while (bits) {
-            size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
-            bits &= bits - 1;
-            uint64_t x = obmt_load_acquire(&g_span[slot].free);
-            if (x == SPAN_POOLS) {
-                size_t at = take_at(slot, x, k, 1, dirty); /* M3 (amask: pool 0 only) */
-                if (at != SIZE_MAX)
-                    return at;
-            }
-        }
-    }
-    return take_new_arena(k, dirty);
-}
-
-static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t n, size_t align, bool zero, bool growable)
+static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t n, size_t align, bool zero)
 {
     if (!obmt_ensure_init())
         return NULL;
@@ -585,8 +564,8 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
         amask &= m;
     }
     uint64_t dirty = 0;
-    size_t at = growable ? take_growable(k, &dirty) : take_from_arenas(h, k, amask, &dirty);
-    if (at == SIZE_MAX && (growable || (at = take_new_arena(k, &dirty)) == SIZE_MAX))
+    size_t at = take_from_arenas(h, k, amask, &dirty);
+    if (at == SIZE_MAX && (at = take_new_arena(k, &dirty)) == SIZE_MAX)
         return NULL;
     if (heap_real(h))
         h->span_hint = (uint32_t)(at / NPOOLS + 1);
@@ -609,7 +588,7 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
 /* Inside lend_enter; leaves. */
 static OBMT_NOINLINE void *span_malloc_slow(struct heap *h, unsigned c, size_t n, size_t align, bool zero)
 {
-    void *b = span_malloc_arenas(h, c, n, align, zero, false);
+    void *b = span_malloc_arenas(h, c, n, align, zero);
     lend_leave();
     if (unlikely(!b) && align == 0) {
         /* No arena to be had (reservation exhausted, OS refusing memory,
@@ -641,14 +620,6 @@ void *span_malloc(size_t n, size_t align, bool zero)
         return b;
     }
     return span_malloc_slow(h, c, n, align, zero);
-}
-
-void *span_malloc_growable(size_t n)
-{
-    lend_enter();
-    void *b = span_malloc_arenas(heap_self(), span_class(n), n, 0, false, true);
-    lend_leave();
-    return b;
 }
 
 /* Not the start of a live span: abort with the fault's name. */

@@ -91,16 +91,6 @@
 #define OBMT_HUGE_CACHE 4
 #endif
 
-/* realloc moves a huge block by exchanging its arenas' pages with the new
- * run's (mremap, os_swap_arena) instead of copying them. Each arena so
- * exchanged may become a mapping (VMA) of its own in the kernel until the
- * purge gives it back to the OS (a fresh mapping, which merges with its
- * neighbours again); past this many such arenas realloc copies, so that
- * obmt never brings a process near vm.max_map_count (65530 by default). */
-#ifndef OBMT_MOVED_ARENAS_MAX
-#define OBMT_MOVED_ARENAS_MAX 8192
-#endif
-
 /* Medium blocks (span.c): each thread keeps up to OBMT_SPAN_CACHE_DEPTH
  * freed spans of each class, OBMT_SPAN_CACHE_BYTES in all, for its next
  * malloc of that class: a malloc/free loop of medium blocks then takes no
@@ -259,9 +249,6 @@ _Static_assert(OBMT_MEDIUM_MAX <= ((size_t)1 << 20), "span.c's class tables (32 
 _Static_assert(OBMT_SPAN_CACHE_BYTES_UNLENT <= OBMT_SPAN_CACHE_BYTES, "the unlent span cache budget is the smaller");
 #if OBMT_SPAN_CACHE_DEPTH < 1 || OBMT_SPAN_CACHE_DEPTH > 8
 #error "OBMT_SPAN_CACHE_DEPTH is 1 to 8 spans a class"
-#endif
-#if OBMT_MOVED_ARENAS_MAX < 0 || OBMT_MOVED_ARENAS_MAX > 32768
-#error "OBMT_MOVED_ARENAS_MAX is 0 (always copy) to 32768 arenas"
 #endif
 #if OBMT_HUGE_CACHE < 0 || OBMT_HUGE_CACHE > 64
 #error "OBMT_HUGE_CACHE is 0 (no cache) to 64 entries"

@@ -21,7 +21,7 @@
  *    all of them when the growth fails further on; if another run came
  *    out, it is put back.
  *
- * Code modelled: cache_put, cache_take, huge_cache_purge,
+ * Code modelled: cache_put (cache_put_at), cache_take, huge_cache_purge,
  * huge_cache_take_arena, cache_take_after, huge_resize_in_place's puts
  * (src/huge.c).
  * Every step tagged K<n> (with HIT(n)) is listed with its code line in
