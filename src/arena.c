@@ -618,14 +618,15 @@ static inline size_t slot_align_up(size_t from, size_t step, size_t res)
     return from + (res + step - from % step) % step;
 }
 
-/* The shortest maximal run of set bits of bucket NPOOLS-1 that holds k
- * arenas from a slot congruent to res modulo step (1 and 0: any), lowest
- * address among equals: its first such slot, or SIZE_MAX. Bits are hints:
- * the claim checks each arena's word. */
+/* Among the maximal runs of set bits of bucket NPOOLS-1 that hold k arenas
+ * from a slot congruent to res modulo step (1 and 0: any), the one whose
+ * first k arenas have the fewest decommitted, then the shortest, then the
+ * lowest: its first such slot, or SIZE_MAX. Bits and words are hints: the
+ * claim checks each arena's word. */
 static size_t run_find(size_t k, size_t step, size_t res)
 {
     size_t nwords = (slots_used() + 63) >> 6;
-    size_t best = SIZE_MAX, best_len = SIZE_MAX, start = 0, len = 0;
+    size_t best = SIZE_MAX, best_len = SIZE_MAX, best_cold = SIZE_MAX, start = 0, len = 0;
     for (size_t w = 0; w <= nwords; w++) {
         uint64_t bits = w < nwords ? obmt_load_relaxed(&g_buckets[NPOOLS - 1][w]) : 0; /* (a last word ends the run) */
         unsigned i = 0;
@@ -639,9 +640,18 @@ static size_t run_find(size_t k, size_t step, size_t res)
                 i += ones;
             } else {
                 size_t at = step == 1 ? start : slot_align_up(start, step, res);
-                if (len >= k && at - start <= len - k && len < best_len) {
-                    best = at;
-                    best_len = len;
+                if (len >= k && at - start <= len - k && (best_cold || len < best_len)) {
+                    /* Resident arenas first: a run whose pages are there
+                     * faults nothing in (and keeps the resident set from
+                     * growing while free resident arenas wait). */
+                    size_t cold = 0;
+                    for (size_t j = 0; j < k && cold < best_cold; j++)
+                        cold += (obmt_load_relaxed(&g_arenas[at + j].state) & ST_DECOMMITTED) != 0;
+                    if (cold < best_cold || (cold == best_cold && len < best_len)) {
+                        best = at;
+                        best_len = len;
+                        best_cold = cold;
+                    }
                 }
                 len = 0;
                 if (!rest)
@@ -720,9 +730,33 @@ static void frontier_return(size_t from, size_t end)
     }
 }
 
+/* The fresh slots [from, from + n) skipped to reach an aligned one
+ * (run_fresh's pad): wholly free and DECOMMITTED, as the purge leaves an
+ * arena, for anyone: their headers' slices committed (pointers below
+ * committed_end must have readable headers), their memory read-only zeros
+ * (os_release: no commit charge, one mapping for all of them; whoever
+ * takes one commits it, arena_recommit or run_prepare). An alignment of
+ * 2^k pads up to 2^(k-21) - 1 slots: committing them had charged the
+ * memory of every one (tens of GiB for 2^35, 30000 mappings in secure
+ * mode). 0, or ENOMEM (nothing published). */
+static int pad_release(size_t from, size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)pool_at(from, 0) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)pool_at(from + n - 1, NPOOLS - 1) + OBMT_HEADER_SIZE + page - 1) & ~(page - 1);
+    if (os_commit((void *)lo, hi - lo) != 0 || os_release(pool_addr(from, 0), n << OBMT_ARENA_SHIFT) != 0)
+        return ENOMEM;
+    committed_end_extend((from + n) << OBMT_ARENA_SHIFT);
+    for (size_t i = 0; i < n; i++) {
+        obmt_store_release(&g_arenas[from + i].state, st_make(ST_GEN_ONE | ST_DECOMMITTED, NPOOLS, 0, 0));
+        bucket_set(from + i, NPOOLS);
+    }
+    return 0;
+}
+
 /* k fresh slots at the frontier, committed and HUGE, from a slot congruent
- * to res modulo step; the slots skipped to get there (pad) are committed
- * too and left wholly free, for anyone. */
+ * to res modulo step; the slots skipped to get there (pad) are left wholly
+ * free and decommitted (pad_release). */
 static size_t run_fresh(size_t k, size_t step, size_t res, bool *zero)
 {
     size_t n0 = __atomic_load_n(&g_slots_used, __ATOMIC_SEQ_CST), pad;
@@ -733,19 +767,9 @@ static size_t run_fresh(size_t k, size_t step, size_t res, bool *zero)
             return SIZE_MAX;
         }
     } while (!__atomic_compare_exchange_n(&g_slots_used, &n0, n0 + pad + k, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
-    size_t done = 0; /* pad slots committed and given back */
-    uint64_t t = 0;
-    while (done < pad && arena_commit(n0 + done) == 0)
-        done++;
     if (pad) {
-        committed_end_extend((n0 + done) << OBMT_ARENA_SHIFT);
-        t = os_now_ms();
-        for (size_t i = 0; i < done; i++) {
-            committed_add();
-            run_drop_committed(n0 + i, t);
-        }
-        if (done < pad) { /* out of memory */
-            frontier_return(n0 + done, n0 + pad + k);
+        if (pad_release(n0, pad) != 0) {
+            frontier_return(n0, n0 + pad + k); /* (out of memory: all of them back) */
             errno = ENOMEM;
             return SIZE_MAX;
         }

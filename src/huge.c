@@ -134,8 +134,10 @@ static void cache_put_at(size_t first, size_t k, uint64_t t, uint64_t now)
 {
     uint64_t v = cache_val(first, k);
     /* The time goes first, so that a purge pass never pairs this run with
-     * an older time (a failed CAS leaves another run's time newer than it
-     * is: that run goes back one pass late). */
+     * an older time than its own (a failed CAS leaves another run's time
+     * different from its own: newer, and that run goes back one pass late;
+     * or, when t is a split run's old time, older, and it goes back early:
+     * a free run given back, never a lost one). */
     for (unsigned i = 0; i < CACHE_N; i++) {
         uint64_t zero = 0;
         if (obmt_load_relaxed(&g_huge_cache[i]) != 0)
@@ -194,10 +196,12 @@ static size_t cache_take(size_t k)
 size_t huge_cache_take_arena(void)
 {
     for (unsigned i = 0; i < CACHE_N; i++) {
-        uint64_t put = obmt_load_relaxed(&g_huge_cache_ms[i]);
         uint64_t v = obmt_load_relaxed(&g_huge_cache[i]) ? __atomic_exchange_n(&g_huge_cache[i], 0, __ATOMIC_ACQ_REL) : 0;
         if (!v)
             continue;
+        /* After the exchange, which the putter's CAS or exchange released:
+         * this run's time or a later one, never an earlier run's. */
+        uint64_t put = obmt_load_relaxed(&g_huge_cache_ms[i]);
         /* The rest stays cached: its arenas stay HUGE, so that a block
          * growing from the first takes them with no change to their words
          * (cache_take_after), and they go back as any cached run would. */
@@ -216,8 +220,8 @@ static size_t cache_take_after(size_t first, uint64_t *put)
         uint64_t v = obmt_load_relaxed(&g_huge_cache[i]);
         if (!v || cache_first(v) != first)
             continue;
-        *put = obmt_load_relaxed(&g_huge_cache_ms[i]);
         v = __atomic_exchange_n(&g_huge_cache[i], 0, __ATOMIC_ACQ_REL);
+        *put = obmt_load_relaxed(&g_huge_cache_ms[i]); /* (after: as above) */
         if (v && cache_first(v) == first)
             return cache_k(v);
         if (v) /* another thread swapped another run in */

@@ -68,10 +68,11 @@
  *     g_slots_used from exactly n0 + k, or, if a claim came after them,
  *     UNUSABLE; ENOMEM), store HUGE in each. With -DALIGNED (a request
  *     aligned above the arena size, huge_malloc_aligned) the CAS may take a
- *     pad slot first (n0 -> n0 + 1 + k), committed and left wholly free
- *     (run_drop_committed), or, if its commit fails, every slot taken back
- *     to the frontier (frontier_return); run_find's aligned starts are
- *     among the starts it already chooses from.
+ *     pad slot first (n0 -> n0 + 1 + k), left wholly free and DECOMMITTED
+ *     (pad_release: headers committed, memory read-only zeros), or, if that
+ *     fails, every slot taken back to the frontier (frontier_return);
+ *     run_find's aligned starts are among the starts it already chooses
+ *     from.
  *  P (pooler()): POPS operations: give its pool back (arena_give_pool: the
  *     arena is then wholly free), or take a pool from a wholly free arena
  *     (arena_try_pop with want NPOOLS: CAS FREE -> POOLS; a DEC arena is
@@ -563,11 +564,13 @@ proctype taker(byte t; byte k; byte ops)
             od;
             if
             :: ok && pad ->
-                /* the pad slot committed and left wholly free, or its
-                 * commit fails: all back to the frontier, ENOMEM */
+                /* pad_release: the pad slot's headers committed and its
+                 * memory released (read-only zeros: not writable), then
+                 * published wholly free and DECOMMITTED; or that fails:
+                 * all back to the frontier, ENOMEM */
                 if
-                :: d_step { wr[n0] = true; HIT(73) };                                /* H73 */
-                    d_step { HIT(74); drop_committed(n0, t); n0++ }                  /* H74 */
+                :: d_step { HIT(73) };                                               /* H73 */
+                    d_step { HIT(74); assert(!wr[n0] && word[n0] == FRESH); release(n0, t + 1); held[t] = held[t] & ~(1 << n0); word[n0] = DEC; n0++ }  /* H74 */
                 :: j = n0;
                     frontier_return(n0, n0 + pad + k, j);
                     d_step { assert(held[t] == 0); check_live(); HIT(75); j = 0; ok = false }  /* H75 */

@@ -338,13 +338,17 @@ int main(void)
     for (size_t align = 2 * ARENA; align <= 64 * MIB; align *= 2) {
         static const size_t ns[] = { 0, 100, 3 * MIB, 9 * MIB };
         for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
-            uint64_t huge0 = stats().bytes_huge;
+            struct obmt_stats sa0 = stats();
             unsigned char *a = obmt_aligned_alloc(align, ns[i]);
             size_t k = ns[i] ? (ns[i] + OBMT_POOL_GUARD + ARENA - 1) / ARENA : 1;
             CHECK_MSG(a && obmt_owns(a) && (uintptr_t)a % align == 0, "aligned_alloc(%zu, %zu) = %p", align, ns[i], (void *)a);
             CHECK(obmt_usable_size(a) == cap_of(k));
-            CHECK_MSG(stats().bytes_huge == huge0 + k * ARENA, "%llu bytes of huge runs for %zu arenas",
-                      (unsigned long long)(stats().bytes_huge - huge0), k);
+            struct obmt_stats sa1 = stats();
+            CHECK_MSG(sa1.bytes_huge == sa0.bytes_huge + k * ARENA, "%llu bytes of huge runs for %zu arenas",
+                      (unsigned long long)(sa1.bytes_huge - sa0.bytes_huge), k);
+            /* (the slots skipped at the frontier are not committed) */
+            CHECK_MSG(sa1.bytes_committed <= sa0.bytes_committed + k * ARENA, "committed %llu more for %zu arenas",
+                      (unsigned long long)(sa1.bytes_committed - sa0.bytes_committed), k);
             if (ns[i]) {
                 fill(a, ns[i], 13);
                 check_fill(a, ns[i], ns[i], 13);
@@ -352,6 +356,16 @@ int main(void)
             check_reconciles();
             obmt_free(a);
         }
+    }
+    {
+        /* A 1 GiB alignment skips up to 511 slots at the frontier: none is
+         * committed or charged, all stay free for later runs. */
+        struct obmt_stats sg0 = stats();
+        void *g1 = obmt_aligned_alloc((size_t)1 << 30, 100);
+        CHECK(g1 && ((uintptr_t)g1 & (((size_t)1 << 30) - 1)) == 0);
+        CHECK(stats().bytes_committed <= sg0.bytes_committed + ARENA);
+        check_reconciles();
+        obmt_free(g1);
     }
 
     /* 9. Freed by another thread, and by one without a heap. */
@@ -410,6 +424,32 @@ int main(void)
     obmt_free(moved);
     release_held();
     check_reconciles();
+
+    /* 5b. Resident arenas first: a decommitted 2-arena stretch and a
+     *     resident 3-arena one; a 2-arena request takes the resident one
+     *     (no page faulted in afresh), not the shorter. */
+    {
+        hold_free_arenas();
+        long keep = 0;
+        CHECK(obmt_option_get("keep_free_arenas", &keep) == 0 && obmt_option_set("keep_free_arenas", 0) == 0);
+        bool z;
+        size_t g = arena_take_run(9, &z);
+        CHECK(g != SIZE_MAX);
+        unsigned char *gr = (unsigned char *)(arena_base() + (g << OBMT_ARENA_SHIFT));
+        arena_give_run(g, 2);
+        arena_maybe_purge(true); /* (the only wholly free arenas: decommitted) */
+        arena_give_run(g + 3, 3); /* resident; g + 2 and g + 6..8 stay held */
+        unsigned char *y2 = obmt_malloc(req_of(2));
+        CHECK_MSG(y2 == gr + 3 * ARENA, "resident first: %p, the resident run is %p, the decommitted %p", (void *)y2,
+                  (void *)(gr + 3 * ARENA), (void *)gr);
+        obmt_free(y2);
+        huge_cache_purge(true, os_now_ms(), 0);
+        arena_give_run(g + 2, 1);
+        arena_give_run(g + 6, 3);
+        CHECK(obmt_option_set("keep_free_arenas", keep) == 0);
+        release_held();
+        check_reconciles();
+    }
 
     /* 12. Bad pointers abort with a message that names the fault. */
     expect_death(double_free, NULL, SIGABRT, "double free of a huge block", "free(): invalid pointer");
