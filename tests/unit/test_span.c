@@ -119,6 +119,23 @@ int main(void)
     }
     CHECK(prev == OBMT_MEDIUM_MAX && span_class(OBMT_MEDIUM_MAX) < OBMT_NSPAN);
     CHECK_MSG(nclasses >= 27, "%u classes", nclasses);
+    /* malloc's class (its table by KiB, span_class_kib) is span_class's on
+     * both sides of every KiB, with a span cached for the class (the hit
+     * path) and without. */
+    for (size_t kib = OBMT_SMALL_MAX / 1024 + 1; kib <= OBMT_MEDIUM_MAX / 1024; kib++) {
+        for (size_t n = kib * 1024 - 1; n <= kib * 1024 + 1 && n <= OBMT_MEDIUM_MAX; n++) {
+            if (n <= OBMT_SMALL_MAX)
+                continue;
+            size_t want = span_class_size(span_class(n));
+            for (int hit = 0; hit < 2; hit++) {
+                void *p = obmt_malloc(n);
+                CHECK_MSG(p && obmt_usable_size(p) == want, "malloc(%zu): %zu usable, class size %zu", n,
+                          p ? obmt_usable_size(p) : 0, want);
+                obmt_free(p);
+            }
+        }
+    }
+    flush();
 
     /* 2. A first span takes pool 0 of a new span arena; the next ones the
      *    pools after it (the shortest free stretch that holds them). */
