@@ -427,8 +427,9 @@ int main(void)
 
     /* 5b. Resident arenas first: a decommitted 2-arena stretch and a
      *     resident 3-arena one; a 2-arena request takes the resident one
-     *     (no page faulted in afresh), not the shorter. */
-    {
+     *     (no page faulted in afresh), not the shorter. (Secure mode
+     *     decommits a freed run at once: no free arena is resident.) */
+    if (!OBMT_SECURE) {
         hold_free_arenas();
         long keep = 0;
         CHECK(obmt_option_get("keep_free_arenas", &keep) == 0 && obmt_option_set("keep_free_arenas", 0) == 0);
