@@ -321,7 +321,6 @@ void *huge_malloc_aligned(size_t n, size_t align)
     return first == SIZE_MAX ? NULL : huge_start(first, k, n, false, fresh);
 }
 
-
 /* b's header p says OWNER_HUGE: b must be the start of a live huge block.
  * Returns its count word. */
 static uint32_t huge_check(pool_header *p, const void *b, const char *what)
