@@ -29,7 +29,7 @@ lib=$1
 bin=$2
 n=20000
 declare -A malloc_budget=([16]=18 [64]=18 [512]=18 [1024]=24 [4096]=24 [65536]=53)
-declare -A free_budget=([16]=32 [64]=32 [512]=32 [1024]=32 [4096]=32 [65536]=53)
+declare -A free_budget=([16]=32 [64]=32 [512]=32 [1024]=32 [4096]=32 [65536]=59)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 fail=0
