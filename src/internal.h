@@ -750,10 +750,10 @@ OBMT_HIDDEN void huge_adopt_arena(pool_header *p, void *b, size_t old);
  * cached runs freed at least `delay` ms ago (all of them if `now`), as if
  * given back when they were freed, so that the pass decommits them. */
 OBMT_HIDDEN void huge_cache_purge(bool now, uint64_t t, long delay);
-/* For a buffer that grows (span.c's span_malloc_growable): the first
- * arena of a cached run, resident, held as a run of one (HUGE); the rest
- * of the run given back wholly free, for the block to grow into. SIZE_MAX
- * when the cache is empty. */
+/* A new span arena (span.c's take_new_arena): the first arena of a cached
+ * run, resident, held as a run of one (HUGE); the rest of the run stays
+ * cached with its age, where a block that grows out of that arena joins it
+ * (huge_resize_in_place). SIZE_MAX when the cache is empty. */
 OBMT_HIDDEN size_t huge_cache_take_arena(void);
 /* Arenas held by runs in the cache now (statistics). */
 OBMT_HIDDEN size_t huge_cache_arenas(void);

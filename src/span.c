@@ -129,31 +129,31 @@ int64_t g_span_bytes_heapless;
 
 /* ---- classes ---------------------------------------------------------- */
 
-unsigned span_class(size_t n)
-{
-    size_t m = n - 1;
-    unsigned lg = 63u - (unsigned)__builtin_clzll((unsigned long long)m);
-    return (lg - 12) * 4 + (unsigned)((m >> (lg - 2)) & 3);
-}
-
 size_t span_class_size(unsigned c)
 {
     return (size_t)(5 + (c & 3)) << (c / 4 + 10);
 }
 
-/* The class of n as a table by KiB, for malloc's cache hit: class
- * boundaries are whole KiB, so every n in ((i) KiB, (i + 1) KiB] has the
- * class of (i + 1) KiB (a load instead of a dozen instructions; entries
- * below 8 KiB are never read: span_malloc's n is above OBMT_SMALL_MAX). */
+/* The class of n as a table by KiB: class boundaries are whole KiB, so
+ * every n in ((i) KiB, (i + 1) KiB] has the class of (i + 1) KiB, whose
+ * m = n - 1 has its top bit lg and its next two bits t: class
+ * (lg - 12) * 4 + t. A load instead of a dozen instructions on malloc's
+ * cache hit; entries at 4 KiB and below are never read (medium requests
+ * are above OBMT_SMALL_MAX). */
 #define CLASS_OF_M(m) ((63u - (unsigned)__builtin_clzll(m) - 12) * 4 + (unsigned)(((m) >> (61u - (unsigned)__builtin_clzll(m))) & 3))
 #define CK1(i) (uint8_t)((i) < 4 ? 0 : CLASS_OF_M((unsigned long long)((i) + 1) * 1024 - 1))
 #define CK4(i) CK1(i), CK1((i) + 1), CK1((i) + 2), CK1((i) + 3)
 #define CK16(i) CK4(i), CK4((i) + 4), CK4((i) + 8), CK4((i) + 12)
 #define CK64(i) CK16(i), CK16((i) + 16), CK16((i) + 32), CK16((i) + 48)
 #define CK256(i) CK64(i), CK64((i) + 64), CK64((i) + 128), CK64((i) + 192)
-#define SPAN_CLASS_KIB_N (OBMT_MEDIUM_MAX >> 10)
 static const uint8_t span_class_kib[1024] = { CK256(0), CK256(256), CK256(512), CK256(768) };
-_Static_assert(SPAN_CLASS_KIB_N <= 1024, "span_class_kib covers OBMT_MEDIUM_MAX");
+_Static_assert((OBMT_MEDIUM_MAX >> 10) <= 1024, "span_class_kib covers OBMT_MEDIUM_MAX");
+
+unsigned span_class(size_t n)
+{
+    return span_class_kib[(n - 1) >> 10];
+}
+
 
 /* The sizes as a table, for the cache's paths (a load instead of the
  * arithmetic). */
@@ -614,7 +614,7 @@ static OBMT_NOINLINE void *span_malloc_slow(struct heap *h, unsigned c, size_t n
 
 void *span_malloc(size_t n, size_t align, bool zero)
 {
-    unsigned c = span_class_kib[(n - 1) >> 10];
+    unsigned c = span_class(n);
     lend_enter();
     struct heap *h = heap_self();
     /* The cache's hit path. &heap_empty and &heap_lending cache nothing
