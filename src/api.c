@@ -195,6 +195,20 @@ static OBMT_NOINLINE void free_owner_edge_enter(pool_header *p, struct heap *h, 
     lend_leave();
 }
 
+/* A header that reads no owner: a block of a free pool (a double or wild
+ * free, which free_entered reports), or somebody else's mapping in a HOLE
+ * of the window, whose zero headers are obmt's (window.c). */
+static OBMT_NOINLINE void free_owner_null(pool_header *p, block *b)
+{
+    if (!window_owns(b)) {
+        large_free(b);
+        return;
+    }
+    lend_enter();
+    free_entered(heap_self(), p, b);
+    lend_leave();
+}
+
 /* A block whose pool the heap the fast path read does not own: a remote
  * free, into the heap's batches (heap state: inside lend_enter), or that
  * heap was &heap_lending. */
@@ -209,46 +223,67 @@ static OBMT_NOINLINE void free_not_owner_enter(pool_header *p, block *b)
         span_free_enter(p, b); /* into the heap's span cache, or its arena */
         return;
     }
+    if (unlikely(o == NULL)) {
+        free_owner_null(p, b); /* (a call of its own: the paths above stay tail calls) */
+        return;
+    }
     lend_enter();
     free_entered(heap_self(), p, b);
     lend_leave();
 }
 
+/* free of a pointer whose header is readable: below committed_end (in a
+ * HOLE too: free_not_owner_enter passes that on), or in a slot obmt mapped. */
+static inline __attribute__((always_inline)) void free_in_arena(void *ptr)
+{
+    VG_FREE(ptr);
+    pool_header *p = pool_of(ptr);
+    struct heap *h = heap_self();
+    block *b = ptr;
+    if (likely(obmt_load_relaxed(&p->owner) == h)) {
+        /* One test for an interior pointer, the header and an uncarved
+         * block (pool_block_key), one for a block that is free already
+         * at any depth of any list, or carved and never handed out (the
+         * free key); free_owner_checked tells them apart. */
+        block *fb = p->freeblock;
+        uintptr_t key = free_key();
+        if (unlikely(!pool_is_carved_block(p, b) || block_has_key(b, key))) {
+            free_owner_checked_enter(p, h, b);
+            return;
+        }
+        /* One test for the three edges (count_span, pool.c): full, last
+         * block out, none out. Between them freeblock is not NULL. No
+         * lend_enter: a lender that took the heap since heap_self
+         * leaves this pool alone, b is live in it (lend.c). */
+        uint32_t count = obmt_load_relaxed(&p->count);
+        if (likely(count - 2 < p->count_span)) {
+            free_push_local(p, b, fb, count - 1, key);
+            return;
+        }
+        free_owner_edge_enter(p, h, b);
+        return;
+    }
+    free_not_owner_enter(p, b);
+}
+
+/* Not below committed_end: a block of a slot that is ready above a slower
+ * taker's gap (window.c), or the underlying allocator's. */
+static OBMT_NOINLINE void free_outside(void *ptr)
+{
+    if (window_owns(ptr))
+        free_in_arena(ptr);
+    else
+        large_free(ptr);
+}
+
 void obmt_free(void *ptr)
 {
     if (likely(arena_contains(ptr))) {
-        VG_FREE(ptr);
-        pool_header *p = pool_of(ptr);
-        struct heap *h = heap_self();
-        block *b = ptr;
-        if (likely(obmt_load_relaxed(&p->owner) == h)) {
-            /* One test for an interior pointer, the header and an uncarved
-             * block (pool_block_key), one for a block that is free already
-             * at any depth of any list, or carved and never handed out (the
-             * free key); free_owner_checked tells them apart. */
-            block *fb = p->freeblock;
-            uintptr_t key = free_key();
-            if (unlikely(!pool_is_carved_block(p, b) || block_has_key(b, key))) {
-                free_owner_checked_enter(p, h, b);
-                return;
-            }
-            /* One test for the three edges (count_span, pool.c): full, last
-             * block out, none out. Between them freeblock is not NULL. No
-             * lend_enter: a lender that took the heap since heap_self
-             * leaves this pool alone, b is live in it (lend.c). */
-            uint32_t count = obmt_load_relaxed(&p->count);
-            if (likely(count - 2 < p->count_span)) {
-                free_push_local(p, b, fb, count - 1, key);
-                return;
-            }
-            free_owner_edge_enter(p, h, b);
-            return;
-        }
-        free_not_owner_enter(p, b);
+        free_in_arena(ptr);
         return;
     }
     if (ptr)
-        large_free(ptr);
+        free_outside(ptr);
 }
 
 void *obmt_calloc(size_t count, size_t size)
@@ -300,7 +335,13 @@ void *obmt_realloc(void *ptr, size_t n)
         return NULL;
     }
     size_t old, n_alloc = n;
-    if (arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) == OWNER_SPAN) {
+    /* obmt's: below committed_end and not in a HOLE, or above it in a slot
+     * obmt mapped (window.c). A HOLE's header reads zero. */
+    bool ours = arena_contains(ptr) || window_owns(ptr);
+    struct heap *owner = ours ? obmt_load_relaxed(&pool_of(ptr)->owner) : NULL;
+    if (unlikely(ours && owner == NULL))
+        ours = window_owns(ptr);
+    if (ours && owner == OWNER_SPAN) {
         if (span_resize_in_place(pool_of(ptr), ptr, n))
             return ptr;
         old = span_usable(pool_of(ptr), ptr, "realloc(): invalid pointer");
@@ -314,13 +355,13 @@ void *obmt_realloc(void *ptr, size_t n)
             n_alloc = n + n / 4;
         if (n <= OBMT_MEDIUM_MAX && n_alloc > OBMT_MEDIUM_MAX)
             n_alloc = OBMT_MEDIUM_MAX; /* (not a 2 MiB huge block for a quarter more) */
-    } else if (arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) == OWNER_HUGE) {
+    } else if (ours && owner == OWNER_HUGE) {
         if (huge_resize_in_place(pool_of(ptr), ptr, n))
             return ptr;
         old = huge_usable(pool_of(ptr), ptr, "realloc(): invalid pointer");
         if (n > old && n <= PTRDIFF_MAX / 5 * 4) /* growing, the arenas after it taken: a quarter more */
             n_alloc = n + n / 4;
-    } else if (arena_contains(ptr)) {
+    } else if (ours) {
         check_live_small(ptr, "realloc(): invalid pointer");
         if (unlikely(!pool_is_carved_block_remote(pool_of(ptr), ptr)))
             os_fatal("realloc(): invalid pointer", ptr, "not a block its pool has handed out");
@@ -491,7 +532,8 @@ size_t obmt_usable_size(const void *ptr)
 {
     if (!ptr)
         return 0;
-    if (arena_contains(ptr)) {
+    /* obmt's as in realloc: a HOLE's header reads zero. */
+    if ((arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) != NULL) || window_owns(ptr)) {
         pool_header *p = pool_of(ptr);
         if (obmt_load_relaxed(&p->owner) == OWNER_HUGE)
             return huge_usable(p, ptr, "malloc_usable_size(): invalid pointer");
@@ -505,7 +547,7 @@ size_t obmt_usable_size(const void *ptr)
 
 int obmt_owns(const void *ptr)
 {
-    return arena_contains(ptr);
+    return window_owns(ptr);
 }
 
 void obmt_collect(void)

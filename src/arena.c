@@ -280,14 +280,6 @@ static size_t slots_used_sc(void)
     return slots_clamp(__atomic_load_n(&g_slots_used, __ATOMIC_SEQ_CST));
 }
 
-static void committed_end_extend(size_t end)
-{
-    size_t cur = obmt_load_relaxed(&g_hot.committed_end);
-    while (cur < end && !__atomic_compare_exchange_n(&g_hot.committed_end, &cur, end, 0,
-                                                     __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-        ;
-}
-
 /* A slot whose commit failed (out of memory; arena_new_pool, or a huge
  * run's fresh slots that frontier_return could not give back) is marked
  * UNUSABLE, counted in g_failed_slots, and tried again by the next
@@ -298,12 +290,22 @@ static void committed_end_extend(size_t end)
 #define ST_UNUSABLE (ST_CLAIMED | ST_DECOMMITTED)
 static size_t g_failed_slots; /* fetch_add/sub relaxed: a hint that a scan may find one */
 
+/* A slot whose memory range holds somebody else's mapping (window.c: a
+ * HOLE): UNUSABLE for good, not counted in g_failed_slots, skipped by
+ * claim_failed_slot. The holder's store. */
+static void slot_mark_hole(size_t slot)
+{
+    window_mark_hole(slot);
+    uint64_t gen = obmt_load_relaxed(&g_arenas[slot].state) & ST_GEN_MASK;
+    obmt_store_release(&g_arenas[slot].state, (gen + ST_GEN_ONE) | ST_UNUSABLE);
+}
+
 static size_t claim_failed_slot(void)
 {
     size_t used = slots_used();
     for (size_t slot = 0; slot < used; slot++) {
         uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
-        if ((s & ~ST_GEN_MASK) == ST_UNUSABLE &&
+        if ((s & ~ST_GEN_MASK) == ST_UNUSABLE && !window_slot_hole(slot) &&
             state_cas(slot, &s, ((s & ST_GEN_MASK) + ST_GEN_ONE) | ST_CLAIMED)) {
             obmt_fetch_sub_relaxed(&g_failed_slots, 1);
             return slot;
@@ -330,20 +332,19 @@ static int arena_guard_pools(void *addr)
     return 0;
 }
 
-/* Commit an arena's memory (and, in secure mode, its guard pages). */
+/* Commit an arena's memory (and, in secure mode, its guard pages), mapping
+ * its headers' slice and its memory first if this is the slot's first use
+ * (window.c). 0, ENOMEM, or EEXIST: the slot is a HOLE, somebody else's
+ * mapping is there (only for a slot never committed before). */
 static int arena_commit(size_t slot)
 {
-    /* The headers' slice first (8 KiB a 64-pool arena): committed for good
-     * on the slot's first commit, then this is a no-op. Rounded out to whole
-     * pages (a slice need not start on one: fewer pools an arena, or larger
-     * pages), which may make a neighbour's slice writable early: harmless. */
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = (uintptr_t)pool_at(slot, 0) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)pool_at(slot, NPOOLS - 1) + OBMT_HEADER_SIZE + page - 1) & ~(page - 1);
-    if (os_commit((void *)lo, hi - lo) != 0)
-        return ENOMEM;
-    void *addr = pool_addr(slot, 0);
-    return os_commit(addr, OBMT_ARENA_SIZE) != 0 || arena_guard_pools(addr) != 0 ? ENOMEM : 0;
+    int e = window_map_headers(slot);
+    if (e != 0)
+        return e;
+    e = window_map_memory(slot, true);
+    if (e != 0)
+        return e;
+    return arena_guard_pools(pool_addr(slot, 0)) != 0 ? ENOMEM : 0;
 }
 
 /* The caller's CAS set CLAIMED on the DECOMMITTED arena in `slot`, whose
@@ -355,7 +356,15 @@ static int arena_commit(size_t slot)
 static pool_header *arena_recommit(size_t slot, uint64_t claimed, uint64_t *old_state)
 {
     uint64_t gen = (claimed & ST_GEN_MASK) + 2 * ST_GEN_ONE;
-    if (arena_commit(slot) != 0) {
+    int e = arena_commit(slot);
+    if (e == EEXIST) {
+        /* Its memory was unmapped (window_release_memory, or a pad never
+         * mapped) and somebody else's mapping took the range meanwhile. */
+        slot_mark_hole(slot);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (e != 0) {
         obmt_store_release(&g_arenas[slot].state, st_make(gen | ST_DECOMMITTED, NPOOLS, 0, 0));
         bucket_set(slot, NPOOLS); /* a scanner may have cleared it while we held the arena */
         errno = ENOMEM;
@@ -371,28 +380,37 @@ static pool_header *arena_recommit(size_t slot, uint64_t claimed, uint64_t *old_
  * to the caller, file the rest. */
 static pool_header *arena_new_pool(void)
 {
-    size_t slot = obmt_load_relaxed(&g_failed_slots) ? claim_failed_slot() : SIZE_MAX;
-    if (slot == SIZE_MAX) {
-        /* seq_cst: ordered before this slot's bucket_set, against a scanner's
-         * summary clear and re-read of the slot count (bucket_summary_clear). */
-        slot = __atomic_fetch_add(&g_slots_used, 1, __ATOMIC_SEQ_CST);
-        if (slot >= g_max_arenas) {
+    for (;;) {
+        size_t slot = obmt_load_relaxed(&g_failed_slots) ? claim_failed_slot() : SIZE_MAX;
+        if (slot == SIZE_MAX) {
+            /* seq_cst: ordered before this slot's bucket_set, against a scanner's
+             * summary clear and re-read of the slot count (bucket_summary_clear). */
+            slot = __atomic_fetch_add(&g_slots_used, 1, __ATOMIC_SEQ_CST);
+            if (slot >= g_max_arenas) {
+                errno = ENOMEM;
+                return NULL;
+            }
+        }
+        uint64_t gen = obmt_load_relaxed(&g_arenas[slot].state) & ST_GEN_MASK; /* 0 for a new slot */
+        int e = arena_commit(slot);
+        if (e == EEXIST) {
+            slot_mark_hole(slot); /* and on to the next slot */
+            continue;
+        }
+        if (e != 0) {
+            obmt_fetch_add_relaxed(&g_failed_slots, 1);
+            obmt_store_release(&g_arenas[slot].state, (gen + ST_GEN_ONE) | ST_UNUSABLE);
             errno = ENOMEM;
             return NULL;
         }
+        /* Its headers are mapped, so committed_end covers it unless a slower
+         * taker's slot below is not yet (window.c): blocks handed out above
+         * that gap are recognised by window_owns. */
+        committed_add();
+        obmt_store_release(&g_arenas[slot].state, st_make(gen + ST_GEN_ONE, NPOOLS - 1, 0, 1));
+        bucket_set(slot, NPOOLS - 1);
+        return pool_at(slot, 0);
     }
-    uint64_t gen = obmt_load_relaxed(&g_arenas[slot].state) & ST_GEN_MASK; /* 0 for a new slot */
-    if (arena_commit(slot) != 0) {
-        obmt_fetch_add_relaxed(&g_failed_slots, 1);
-        obmt_store_release(&g_arenas[slot].state, (gen + ST_GEN_ONE) | ST_UNUSABLE);
-        errno = ENOMEM;
-        return NULL;
-    }
-    committed_end_extend((slot + 1) << OBMT_ARENA_SHIFT);
-    committed_add();
-    obmt_store_release(&g_arenas[slot].state, st_make(gen + ST_GEN_ONE, NPOOLS - 1, 0, 1));
-    bucket_set(slot, NPOOLS - 1);
-    return pool_at(slot, 0);
 }
 
 /* Scan bucket b for a pool; `skip` as in arena_try_pop. */
@@ -425,9 +443,13 @@ static pool_header *bucket_take(unsigned b, size_t nwords, uint64_t skip)
     return NULL;
 }
 
+static bool purge_for_memory(void);
+
 pool_header *arena_take_pool(void)
 {
+    bool retried = false;
     arena_maybe_purge(false);
+again:;
     size_t nwords = (slots_used() + 63) >> 6;
     uint64_t summary = __atomic_load_n(&g_bucket_summary, __ATOMIC_SEQ_CST);
     while (summary) {
@@ -438,7 +460,12 @@ pool_header *arena_take_pool(void)
         if (p || (p = bucket_take(b, nwords, 0)))
             return p;
     }
-    return arena_new_pool();
+    pool_header *p = arena_new_pool();
+    if (!p && !retried && purge_for_memory()) {
+        retried = true; /* (once, as arena_take_run_aligned) */
+        goto again;
+    }
+    return p;
 }
 
 /* ---- giving a pool back ------------------------------------------------------ */
@@ -486,9 +513,11 @@ static void arena_decommit(size_t slot)
  * `s` before): give its pages back, then publish it DECOMMITTED. */
 static void decommit_held(size_t slot, uint64_t s)
 {
-    /* Pages and commit charge go; the arena stays readable but not
-     * writable until a taker commits it again (arena_recommit). */
-    bool failed = os_release(pool_addr(slot, 0), OBMT_ARENA_SIZE) != 0 &&
+    /* Pages and commit charge go (and on demand the address space: the
+     * range is unmapped, window.c); in legacy mode the arena stays
+     * readable but not writable. A taker commits it again
+     * (arena_recommit). */
+    bool failed = window_release_memory(slot) != 0 &&
                   os_decommit(pool_addr(slot, 0), OBMT_ARENA_SIZE) != 0;
     for (unsigned i = 0; i < NPOOLS; i++)
         header_reset(pool_at(slot, i));
@@ -679,17 +708,20 @@ static int run_prepare(size_t first, size_t k, bool *zero)
             all_zero = false;
             continue;
         }
-        if (arena_commit(slot) != 0) {
+        int e = arena_commit(slot);
+        if (e != 0) {
             uint64_t t = os_now_ms();
             for (size_t i = 0; i < k; i++) {
                 size_t si = first + i;
                 if (i < j && (g_arenas[si].run_old & ST_DECOMMITTED))
                     run_drop_committed(si, t);
+                else if (i == j && e == EEXIST)
+                    slot_mark_hole(si); /* its memory was unmapped, and somebody else mapped there */
                 else
                     run_unclaim_slot(si);
             }
             errno = ENOMEM;
-            return ENOMEM;
+            return e;
         }
         committed_add();
     }
@@ -731,27 +763,29 @@ static void frontier_return(size_t from, size_t end)
 }
 
 /* The fresh slots [from, from + n) skipped to reach an aligned one
- * (run_fresh's pad): wholly free and DECOMMITTED, as the purge leaves an
- * arena, for anyone: their headers' slices committed (pointers below
- * committed_end must have readable headers), their memory read-only zeros
- * (os_release: no commit charge, one mapping for all of them; whoever
- * takes one commits it, arena_recommit or run_prepare). An alignment of
- * 2^k pads up to 2^(k-21) - 1 slots: committing them had charged the
- * memory of every one (tens of GiB for 2^35, 30000 mappings in secure
- * mode). 0, or ENOMEM (nothing published). */
-static int pad_release(size_t from, size_t n)
+ * (run_fresh's pad), each published at once: wholly free and DECOMMITTED,
+ * as the purge leaves an arena, for anyone, with only its headers' slice
+ * mapped (pointers below committed_end must have readable headers); its
+ * memory is mapped by whoever takes it (arena_recommit, run_prepare). A
+ * HOLE among them is published as one; a slot whose headers the OS refused
+ * is left UNUSABLE for arena_new_pool to try again. An alignment of 2^k
+ * pads up to 2^(k-21) - 1 slots: their memory mapped had counted against
+ * RLIMIT_AS (1 GiB for a 1 GiB alignment) and committed, their commit
+ * charge (tens of GiB for 2^35, 30000 mappings in secure mode). */
+static void pad_release(size_t from, size_t n)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = (uintptr_t)pool_at(from, 0) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)pool_at(from + n - 1, NPOOLS - 1) + OBMT_HEADER_SIZE + page - 1) & ~(page - 1);
-    if (os_commit((void *)lo, hi - lo) != 0 || os_release(pool_addr(from, 0), n << OBMT_ARENA_SHIFT) != 0)
-        return ENOMEM;
-    committed_end_extend((from + n) << OBMT_ARENA_SHIFT);
-    for (size_t i = 0; i < n; i++) {
-        obmt_store_release(&g_arenas[from + i].state, st_make(ST_GEN_ONE | ST_DECOMMITTED, NPOOLS, 0, 0));
-        bucket_set(from + i, NPOOLS);
+    for (size_t slot = from; slot < from + n; slot++) {
+        int e = window_map_headers(slot);
+        if (e == EEXIST) {
+            slot_mark_hole(slot);
+        } else if (e != 0) {
+            obmt_fetch_add_relaxed(&g_failed_slots, 1);
+            obmt_store_release(&g_arenas[slot].state, ST_GEN_ONE | ST_UNUSABLE);
+        } else {
+            obmt_store_release(&g_arenas[slot].state, st_make(ST_GEN_ONE | ST_DECOMMITTED, NPOOLS, 0, 0));
+            bucket_set(slot, NPOOLS);
+        }
     }
-    return 0;
 }
 
 /* k fresh slots at the frontier, committed and HUGE, from a slot congruent
@@ -759,6 +793,7 @@ static int pad_release(size_t from, size_t n)
  * free and decommitted (pad_release). */
 static size_t run_fresh(size_t k, size_t step, size_t res, bool *zero)
 {
+again:;
     size_t n0 = __atomic_load_n(&g_slots_used, __ATOMIC_SEQ_CST), pad;
     do {
         pad = slot_align_up(n0, step, res) - n0;
@@ -768,30 +803,32 @@ static size_t run_fresh(size_t k, size_t step, size_t res, bool *zero)
         }
     } while (!__atomic_compare_exchange_n(&g_slots_used, &n0, n0 + pad + k, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
     if (pad) {
-        if (pad_release(n0, pad) != 0) {
-            frontier_return(n0, n0 + pad + k); /* (out of memory: all of them back) */
-            errno = ENOMEM;
-            return SIZE_MAX;
-        }
+        pad_release(n0, pad);
         n0 += pad;
     }
     for (size_t j = 0; j < k; j++) {
-        if (arena_commit(n0 + j) == 0)
+        int e = arena_commit(n0 + j);
+        if (e == 0)
             continue;
-        /* Out of memory: the committed ones become wholly free arenas, the
-         * rest go back to the frontier (frontier_return). */
-        committed_end_extend((n0 + j) << OBMT_ARENA_SHIFT);
+        /* Out of memory, or a HOLE: the committed ones become wholly free
+         * arenas, the rest go back to the frontier (frontier_return); past
+         * a HOLE the run is looked for again, further on. */
         uint64_t t = os_now_ms();
         for (size_t i = 0; i < j; i++) {
             committed_add();
             run_drop_committed(n0 + i, t);
         }
+        if (e == EEXIST) {
+            slot_mark_hole(n0 + j);
+            frontier_return(n0 + j + 1, n0 + k);
+            goto again; /* (each HOLE is met once) */
+        }
         frontier_return(n0 + j, n0 + k);
         errno = ENOMEM;
         return SIZE_MAX;
     }
-    /* Before the block is handed out: free's arena_contains must cover it. */
-    committed_end_extend((n0 + k) << OBMT_ARENA_SHIFT);
+    /* Every slot's headers are mapped, so committed_end covers the run
+     * unless a slower taker's slot below is not yet (window.c). */
     for (size_t j = 0; j < k; j++) {
         committed_add();
         obmt_store_release(&g_arenas[n0 + j].state, st_make(ST_GEN_ONE | ST_HUGE, 0, 0, NPOOLS));
@@ -807,7 +844,9 @@ size_t arena_take_run(size_t k, bool *zero)
 
 size_t arena_take_run_aligned(size_t k, size_t step, size_t res, bool *zero)
 {
+    bool retried = false;
     arena_maybe_purge(false);
+again:
     /* Search and claim until a run is had or none is left. A failed claim
      * re-files the arena it failed on (bucket_clear reads its word again:
      * a stale bit goes, so the next search does not pick the same run), so
@@ -833,11 +872,19 @@ size_t arena_take_run_aligned(size_t k, size_t step, size_t res, bool *zero)
                 run_unclaim_slot(first + j);
             continue;
         }
-        if (run_prepare(first, k, zero) != 0)
+        int e = run_prepare(first, k, zero);
+        if (e == EEXIST)
+            continue; /* (a HOLE now: the search goes on without it) */
+        if (e != 0)
             return SIZE_MAX;
         return first;
     }
-    return run_fresh(k, step, res, zero);
+    size_t first = run_fresh(k, step, res, zero);
+    if (first == SIZE_MAX && !retried && purge_for_memory()) {
+        retried = true; /* (once: what the pass gave back is searched again) */
+        goto again;
+    }
+    return first;
 }
 
 bool arena_grow_run(size_t first, size_t k, size_t k2)
@@ -864,17 +911,19 @@ bool arena_grow_run(size_t first, size_t k, size_t k2)
     size_t n0 = j;
     bool fresh = __atomic_compare_exchange_n(&g_slots_used, &n0, end, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     size_t i = j;
-    while (fresh && i < end && arena_commit(i) == 0)
+    int e = 0;
+    while (fresh && i < end && (e = arena_commit(i)) == 0)
         i++;
     if (fresh) {
-        committed_end_extend(i << OBMT_ARENA_SHIFT);
         for (size_t s = j; s < i; s++) {
             committed_add();
             obmt_store_release(&g_arenas[s].state, st_make(ST_GEN_ONE | ST_HUGE, 0, 0, NPOOLS));
         }
         if (i == end)
             return true;
-        frontier_return(i, end); /* out of memory: the rest back to the frontier */
+        if (e == EEXIST)
+            slot_mark_hole(i);
+        frontier_return(i + (e == EEXIST), end); /* out of memory, or past a HOLE: the rest back to the frontier */
     }
     if (i > first + k)
         arena_give_run(first + k, i - (first + k)); /* HUGE now: given back as a run's would be */
@@ -999,6 +1048,23 @@ static void arena_purge(size_t slot)
  * those that have had no pool back for the delay (all of them if `now`).
  * At most one thread runs a pass; others skip it (purging is never needed
  * for progress). */
+static void purge_pass(uint64_t t, bool now, long delay);
+
+/* The OS refused memory (RLIMIT_AS, the commit limit): give back at once
+ * what the purge delay holds (cached huge runs, wholly free arenas, whose
+ * address space goes too on demand), so that the caller's one more try may
+ * fit where glibc, which unmaps at free, would. Never waits: false when a
+ * pass is running already, or purging is off. */
+static bool purge_for_memory(void)
+{
+    long delay = option_get(OPT_PURGE_DELAY_MS);
+    int expected = 0;
+    if (delay < 0 || !obmt_cas_acq_rel(&g_purging, &expected, PURGE_PASS))
+        return false;
+    purge_pass(os_now_ms(), true, delay);
+    return true;
+}
+
 static void purge_if_due(uint64_t t, bool now)
 {
     long delay = option_get(OPT_PURGE_DELAY_MS);
@@ -1017,6 +1083,12 @@ static void purge_if_due(uint64_t t, bool now)
         sched_yield();
     }
     obmt_store_relaxed(&g_next_purge_ms, t + (uint64_t)(delay / 4 + 1));
+    purge_pass(t, now, delay);
+}
+
+/* The pass, by the thread that set g_purging (released at the end). */
+static void purge_pass(uint64_t t, bool now, long delay)
+{
     huge_cache_purge(now, t, delay); /* first: the runs it gives back are purged below once old */
     span_purge(now, t, delay);       /* (the span arenas it retires, too) */
     size_t used = slots_used();
@@ -1058,6 +1130,21 @@ void arena_atfork_parent(void)
 void arena_atfork_child(void)
 {
     obmt_store_relaxed(&g_purging, 0);
+    /* Slots that other threads had taken from the frontier but not yet
+     * published (state word 0): their takers are not in the child. One
+     * whose headers were not mapped yet would hold committed_end below it
+     * for good (window.c; every block above it then takes free's slow
+     * path): map them here and leave the slot for the next new arena, as
+     * one whose commit failed. (The rest of such a slot, or of a run, is
+     * the fork leak of claims in flight.) */
+    size_t used = slots_used();
+    for (size_t slot = obmt_load_relaxed(&g_hot.committed_end) >> OBMT_ARENA_SHIFT; slot < used; slot++) {
+        if (obmt_load_relaxed(&g_arenas[slot].state) == 0 && window_adopt_orphan(slot)) {
+            obmt_fetch_add_relaxed(&g_failed_slots, 1);
+            obmt_store_release(&g_arenas[slot].state, ST_GEN_ONE | ST_UNUSABLE);
+        }
+    }
+    window_advance_end(); /* (also over a slot whose taker set SLOT_HDR and was gone before it moved the end) */
 }
 
 void arena_maybe_purge(bool now)
@@ -1093,6 +1180,26 @@ size_t arena_slots_used_sc(void)
 {
     return slots_used_sc();
 }
+
+#if OBMT_TEST_HOOKS
+/* A slot taker stalled between its fetch_add and its mmap (unit_window):
+ * the slot is taken and nothing of it is mapped, so committed_end cannot
+ * pass it. Unstalled, it maps its headers (committed_end moves over every
+ * slot ready above it) and is left for the next arena_new_pool, as a slot
+ * whose commit failed. */
+size_t arena_test_stall_slot(void)
+{
+    return __atomic_fetch_add(&g_slots_used, 1, __ATOMIC_SEQ_CST);
+}
+
+void arena_test_unstall_slot(size_t slot)
+{
+    if (window_map_headers(slot) != 0)
+        os_fatal("arena_test_unstall_slot", NULL, "could not map the headers");
+    obmt_fetch_add_relaxed(&g_failed_slots, 1);
+    obmt_store_release(&g_arenas[slot].state, ST_GEN_ONE | ST_UNUSABLE);
+}
+#endif
 
 int arena_slot_virgin(size_t slot)
 {

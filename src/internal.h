@@ -166,6 +166,15 @@ OBMT_HIDDEN void *os_reserve(size_t size, size_t align);
 OBMT_HIDDEN void *os_map(size_t size);
 /* Unmap what os_map gave. 0 on success, else errno. */
 OBMT_HIDDEN int os_unmap(void *p, size_t size);
+/* Map [p, p+size) readable (and writable) and zero, only if nothing is
+ * mapped there (MAP_FIXED_NOREPLACE): 0, EEXIST (a mapping is there
+ * already: foreign, or one of ours), ENOTSUP (the kernel cannot place a
+ * mapping without replacing: nothing was mapped), or another errno
+ * (ENOMEM: RLIMIT_AS or the commit limit). Fails as a commit does under
+ * the test hook os_fail_commits. */
+OBMT_HIDDEN int os_map_fixed(void *p, size_t size, bool writable);
+/* Is anything mapped at the page of p? One system call (error paths only). */
+OBMT_HIDDEN bool os_is_mapped(const void *p);
 /* Make [p, p+size) readable and writable. 0 on success, else errno. */
 OBMT_HIDDEN int os_commit(void *p, size_t size);
 /* Give [p, p+size) back with its commit charge: pages and charge go, the
@@ -185,6 +194,7 @@ OBMT_HIDDEN noreturn void os_fatal(const char *what, const void *ptr, const char
 #endif
 #if OBMT_TEST_HOOKS
 OBMT_HIDDEN extern int os_fail_commits;
+OBMT_HIDDEN extern int os_noreplace_ignored;
 #endif
 /* A coarse monotonic clock in milliseconds (wraps every 49 days; compare
  * differences as int32_t). vDSO, no system call, no allocation. */
@@ -198,7 +208,8 @@ enum obmt_option {
     OPT_KEEP_EMPTY_POOLS, /* empty pools a thread keeps (OBMT_KEEP_EMPTY_POOLS) */
     OPT_KEEP_FREE_ARENAS, /* wholly free arenas kept resident (OBMT_KEEP_FREE_ARENAS) */
     OPT_PURGE_DELAY_MS,   /* free pools' pages go back after this idle time; -1 never */
-    OPT_RESERVE_MIB,      /* address space reserved at start-up (fixed then) */
+    OPT_RESERVE_MIB,      /* the address window's size (fixed at start-up) */
+    OPT_RESERVE_EAGER,    /* 1: reserve the whole window at start-up (legacy mode, window.c) */
     OPT_BACKGROUND_THREAD, /* 1: a thread runs the time-based purging (background.c) */
     OPT_STATS_INTERVAL_MS, /* > 0: that thread appends statistics to OBMT_STATS_FILE this often */
     OPT_STATS_MAP,        /* 1: the JSON statistics carry the arena map (obmt_arena_map) */
@@ -215,6 +226,53 @@ static inline long option_get(enum obmt_option o) { return obmt_load_relaxed(&g_
 OBMT_HIDDEN void options_init(void);
 OBMT_HIDDEN void options_print(void (*out)(const char *line, void *arg), void *arg);
 
+/* ==== window.c: the address window, mapped slot by slot ================== */
+
+/* Choose the window (on demand: an unmapped range, each slot mapped when
+ * used) or reserve it (legacy mode), `want` bytes or, in legacy mode,
+ * halved while the OS refuses. false: no window at all. Init only. */
+OBMT_HIDDEN bool window_reserve(size_t want, uintptr_t *base, uintptr_t *meta, size_t *size);
+/* Init failed after window_reserve: give back what legacy mode reserved. */
+OBMT_HIDDEN void window_release(uintptr_t base, uintptr_t meta, size_t size);
+OBMT_HIDDEN bool window_on_demand(void);
+/* g_slot_map bits (window.c): set once each by the slot's holder. */
+#define SLOT_HDR  1u /* headers' slice mapped (for good) */
+#define SLOT_MEM  2u /* memory mapped by obmt: pointers into it are obmt's (cleared when unmapped) */
+#define SLOT_HOLE 4u /* published as a HOLE: a foreign mapping over its memory or headers */
+/* The slot's holder: map its headers' slice (once; then committed_end is
+ * moved over every ready slot). 0, EEXIST (a foreign mapping there: the
+ * slot is a HOLE, and committed_end stops below it for good) or ENOMEM. */
+OBMT_HIDDEN int window_map_headers(size_t slot);
+/* The slot's holder: make its memory readable and writable (or read-only
+ * zeros, no commit charge: !writable), mapping it if obmt has not (or no
+ * longer has: window_release_memory). 0, EEXIST (a foreign mapping is
+ * there: the caller publishes the slot as a HOLE), or ENOMEM. */
+OBMT_HIDDEN int window_map_memory(size_t slot, bool writable);
+/* The child after fork, for a taken slot whose taker is not in it: map its
+ * headers if nobody did; true if this did (the slot is then the caller's). */
+OBMT_HIDDEN bool window_adopt_orphan(size_t slot);
+/* The holder of a wholly free arena's slot: give its memory back to the
+ * OS, address space included on demand (SLOT_MEM cleared); 0 or errno. */
+OBMT_HIDDEN int window_release_memory(size_t slot);
+/* The slot's holder publishes it as a HOLE (its state word UNUSABLE). */
+OBMT_HIDDEN void window_mark_hole(size_t slot);
+/* Move committed_end over the ready slots from it (the fork child). */
+OBMT_HIDDEN void window_advance_end(void);
+/* Does the kernel honour MAP_FIXED_NOREPLACE? One probe (init, tests). */
+OBMT_HIDDEN bool window_noreplace_works(void);
+OBMT_HIDDEN bool window_slot_hole(size_t slot);
+OBMT_HIDDEN size_t window_holes(void);
+/* Is p in a slot whose memory obmt mapped? Any thread; one byte load. The
+ * answer for the entry points' slow paths: a pointer above committed_end
+ * (a slot ready above a slower taker's gap) or in a HOLE below it. */
+OBMT_HIDDEN bool window_owns(const void *p);
+/* A pointer on its way to the underlying allocator: abort if it lies in
+ * the window where nobody else's mapping is (what = "free(): ..."). */
+OBMT_HIDDEN void window_check_foreign(const void *p, const char *what);
+#if OBMT_TEST_HOOKS
+OBMT_HIDDEN extern int window_force_legacy;
+#endif
+
 /* ==== arena.c: arenas, their state words and the nfreepools buckets ======= */
 
 /* g_hot: the words every free and realloc reads, on a cache line of their
@@ -229,9 +287,11 @@ OBMT_HIDDEN void options_print(void (*out)(const char *line, void *arg), void *a
  *  g_init_state = READY, release); read relaxed everywhere after an acquire
  *  of g_init_state or a block handed over through the user's own
  *  synchronisation. Before init every one is 0: arena_contains is false.
- *  committed_end: bytes from base that have ever been committed; grows
- *  monotonically (CAS), read relaxed: a block's arena was committed before
- *  the block was handed out, so any thread that got the block sees it.
+ *  committed_end: bytes from base of the prefix of slots whose headers are
+ *  mapped (window.c, window_advance: CAS seq_cst); grows monotonically,
+ *  read relaxed. Any pointer below it has a readable header; a block above
+ *  it (its slot ready above a slower taker's gap) is recognised by
+ *  window_owns in the slow paths.
  *  meta, meta_by_addr: the array of pool headers (pool_of); written once by
  *  init before READY, read like base.
  *  free_key: the per-process secret that marks a free block (pool.c, "Free
@@ -334,6 +394,8 @@ OBMT_HIDDEN void arena_give_run_at(size_t first, size_t k, uint64_t t);
 OBMT_HIDDEN bool arena_grow_run(size_t first, size_t k, size_t k2);
 #if OBMT_TEST_HOOKS
 OBMT_HIDDEN extern int arena_run_fail_claim;
+OBMT_HIDDEN size_t arena_test_stall_slot(void);
+OBMT_HIDDEN void arena_test_unstall_slot(size_t slot);
 #endif
 
 /* ==== pool.c: size classes, the pool header, carving and remote frees ===== */

@@ -188,12 +188,12 @@ void *large_memalign(size_t align, size_t n)
     return p;
 }
 
-/* A pointer in obmt's reservation that is not in a committed arena was never
- * handed out by anyone: say so rather than pass it to glibc. */
+/* A pointer in obmt's window that is not in an arena block was never
+ * handed out by anyone: say so rather than pass it to glibc (window.c;
+ * somebody else's mapping in a HOLE of the window is theirs). */
 static void check_not_reserved(const void *p, const char *what)
 {
-    if (unlikely((uintptr_t)p - arena_base() < obmt_load_relaxed(&g_hot.reserved)))
-        os_fatal(what, p, "inside obmt's reserved range but not in any arena");
+    window_check_foreign(p, what);
 }
 
 void *large_realloc(void *p, size_t n)

@@ -22,6 +22,7 @@ void AnnotateIgnoreWritesEnd(const char *file, int line);
 
 #if OBMT_TEST_HOOKS
 int os_fail_commits; /* test hook (the obmt-test library only): unit_oom, stress_oom */
+int os_noreplace_ignored; /* test hook: os_map_fixed as on a kernel without MAP_FIXED_NOREPLACE */
 #endif
 
 void *os_reserve(size_t size, size_t align)
@@ -40,6 +41,43 @@ void *os_reserve(size_t size, size_t align)
     if (tail)
         munmap((void *)(start + size), tail);
     return (void *)start;
+}
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older headers lack the name */
+#endif
+
+int os_map_fixed(void *p, size_t size, bool writable)
+{
+#if OBMT_TEST_HOOKS
+    if (unlikely(obmt_load_relaxed(&os_fail_commits) > 0)) {
+        obmt_fetch_sub_relaxed(&os_fail_commits, 1);
+        return ENOMEM;
+    }
+#endif
+    int noreplace = MAP_FIXED_NOREPLACE;
+#if OBMT_TEST_HOOKS
+    if (obmt_load_relaxed(&os_noreplace_ignored))
+        noreplace = 0; /* a kernel before 4.17: the address is a hint */
+#endif
+    void *q = mmap(p, size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | noreplace, -1, 0);
+    if (q == p)
+        return 0;
+    if (q == MAP_FAILED)
+        return errno == EEXIST ? EEXIST : (errno ? errno : ENOMEM);
+    /* A kernel older than 4.17 (or a tool that emulates mmap) took the flag
+     * for a hint and mapped elsewhere: nothing of ours is at p. */
+    munmap(q, size);
+    return ENOTSUP;
+}
+
+bool os_is_mapped(const void *p)
+{
+    /* msync of one page fails with ENOMEM where nothing is mapped; it
+     * reads nothing and writes nothing back (MS_ASYNC). */
+    uintptr_t page = (uintptr_t)p & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
+    return msync((void *)page, 1, MS_ASYNC) == 0 || errno != ENOMEM;
 }
 
 int os_commit(void *p, size_t size)

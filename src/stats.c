@@ -227,8 +227,9 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
     struct obmt_stats s = { .version = OBMT_STATS_VERSION, .size = sizeof s };
     obmt_stats_get(&s);
     line(out, arg, "obmt %s statistics\n", obmt_version());
-    line(out, arg, "  pool size %llu KiB, arena size %llu KiB, reserved %llu MiB, pools serve requests up to %llu bytes\n",
-         (ull)s.pool_size >> 10, (ull)s.arena_size >> 10, (ull)s.reserved_bytes >> 20, (ull)s.small_request_max);
+    line(out, arg, "  pool size %llu KiB, arena size %llu KiB, window %llu MiB (%s), pools serve requests up to %llu bytes\n",
+         (ull)s.pool_size >> 10, (ull)s.arena_size >> 10, (ull)s.reserved_bytes >> 20,
+         window_on_demand() ? "mapped as used" : "reserved", (ull)s.small_request_max);
     line(out, arg, "  class  block  pools: used   full  empty    blocks in use      bytes in use\n");
     for (unsigned c = 0; c < s.nclasses; c++) {
         const struct obmt_class_stats *k = &s.classes[c];

@@ -11,7 +11,7 @@
 # that each label is a tag in its model (a comment "/* R12 */" in
 # remote_free.pml for R, pool_transfer.pml for A, abandon_adopt.pml for X,
 # lend.pml for L, shared.pml for S, huge_run.pml for H, huge_cache.pml for K,
-# span_arena.pml for M), that every tag in a model has a row, and that each
+# span_arena.pml for M, reserve.pml for W), that every tag in a model has a row, and that each
 # tagged line records its step for -DCOVER (HIT(12), or a macro drain(x, 12),
 # self_wait(x, 12) or get_heap(x, 12) whose second argument is the call
 # site, or avail_set(12), avail_clear(12) or give_pools(12) whose argument
@@ -37,6 +37,7 @@ model_of() {
         H) echo huge_run.pml ;;
         K) echo huge_cache.pml ;;
         M) echo span_arena.pml ;;
+        W) echo reserve.pml ;;
         *) return 1 ;;
     esac
 }
@@ -45,7 +46,7 @@ model_of() {
 # is "|"; N is 0 unless the code cell ends in #N).
 rows() {
     awk '
-        /^\| *[RAXLSHKM][0-9]+ *\|/ {
+        /^\| *[RAXLSHKMW][0-9]+ *\|/ {
             line = $0
             gsub(/\\\|/, "\001", line)
             n = split(line, f, "|")

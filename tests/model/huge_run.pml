@@ -69,8 +69,8 @@
  *     UNUSABLE; ENOMEM), store HUGE in each. With -DALIGNED (a request
  *     aligned above the arena size, huge_malloc_aligned) the CAS may take a
  *     pad slot first (n0 -> n0 + 1 + k), left wholly free and DECOMMITTED
- *     (pad_release: headers committed, memory read-only zeros), or, if that
- *     fails, every slot taken back to the frontier (frontier_return);
+ *     (pad_release: headers mapped, memory not), or UNUSABLE if the OS
+ *     refuses its headers, and the run goes on after it;
  *     run_find's aligned starts are among the starts it already chooses
  *     from.
  *  P (pooler()): POPS operations: give its pool back (arena_give_pool: the
@@ -564,16 +564,15 @@ proctype taker(byte t; byte k; byte ops)
             od;
             if
             :: ok && pad ->
-                /* pad_release: the pad slot's headers committed and its
-                 * memory released (read-only zeros: not writable), then
-                 * published wholly free and DECOMMITTED; or that fails:
-                 * all back to the frontier, ENOMEM */
+                /* pad_release: the pad slot's headers mapped (its memory
+                 * is not: not writable), then published wholly free and
+                 * DECOMMITTED; or, the OS refusing its headers, UNUSABLE
+                 * (arena_new_pool tries it again). Either way the run
+                 * goes on after it. */
+                d_step { HIT(73) };                                                  /* H73 */
                 if
-                :: d_step { HIT(73) };                                               /* H73 */
-                    d_step { HIT(74); assert(!wr[n0] && word[n0] == FRESH); release(n0, t + 1); held[t] = held[t] & ~(1 << n0); word[n0] = DEC; n0++ }  /* H74 */
-                :: j = n0;
-                    frontier_return(n0, n0 + pad + k, j);
-                    d_step { assert(held[t] == 0); check_live(); HIT(75); j = 0; ok = false }  /* H75 */
+                :: d_step { HIT(74); assert(!wr[n0] && word[n0] == FRESH); release(n0, t + 1); held[t] = held[t] & ~(1 << n0); word[n0] = DEC; n0++ }  /* H74 */
+                :: d_step { HIT(75); assert(!wr[n0] && word[n0] == FRESH); release(n0, t + 1); held[t] = held[t] & ~(1 << n0); word[n0] = UNUSABLE; n0++ }  /* H75 */
                 fi
             :: else -> skip
             fi;

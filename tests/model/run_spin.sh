@@ -41,6 +41,12 @@
 #                      dirty bitmap, the g_span_avail hint bit (clear, then
 #                      re-read), the purge's partial purge and retirement, a
 #                      maker, growth and shrink in place
+#   reserve.pml        the address window mapped slot by slot: a slot's
+#                      headers mapped, then committed_end moved over every
+#                      ready slot (never past an unready one), HOLEs, the
+#                      late ownership test of blocks above a gap, and (with
+#                      -DRELEASE) a slot's memory unmapped by the purge and
+#                      taken by somebody else's mapping
 #
 # First check_mapping.sh (MAPPING.md against src/ and the models). Then, per
 # model: exhaustive safety runs (pan -DSAFETY: assertions, invalid end
@@ -377,6 +383,16 @@ run sa-broken-convert span_arena.pml assert "-DBROKEN_CONVERT_LOAD_STORE -DOPS=2
 # (the store-buffering reordering that a relaxed load in avail_set allows:
 # the hint bit lost; sequential consistency, as spin has, rules it out)
 run sa-weak-availset span_arena.pml assert "-DWEAK_AVAIL_SET -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""
+# Model 10: reserve.pml (the window mapped slot by slot: headers, the
+# committed_end advance over ready slots, HOLEs, the late ownership test)
+run rs-safety reserve.pml pass "-DCOVER" "-O2 -DSAFETY" ""
+run rs-hole0 reserve.pml pass "-DCOVER -DFOREIGN=0" "-O2 -DSAFETY" ""
+run rs-release reserve.pml pass "-DCOVER -DRELEASE -DNT=2" "-O2 -DSAFETY" ""
+run rs-release-hole0 reserve.pml pass "-DCOVER -DRELEASE -DNT=2 -DFOREIGN=0" "-O2 -DSAFETY" ""
+run rs-broken-extendmax reserve.pml assert "-DBROKEN_EXTEND_MAX" "-O0 -DSAFETY" ""
+run rs-broken-advancefirst reserve.pml assert "-DBROKEN_ADVANCE_FIRST" "-O0 -DSAFETY" ""
+run rs-broken-nolate reserve.pml assert "-DBROKEN_NO_LATE" "-O0 -DSAFETY" ""
+run rs-broken-unmapfirst reserve.pml assert "-DRELEASE -DNT=2 -DBROKEN_UNMAP_FIRST" "-O0 -DSAFETY" ""
 wait
 
 last=""
@@ -402,6 +418,7 @@ check_coverage shared.pml S
 check_coverage huge_run.pml H
 check_coverage huge_cache.pml K
 check_coverage span_arena.pml M
+check_coverage reserve.pml W
 
 echo "== $(($(date +%s) - start))s in all, $jobs at a time"
 if [ "$failures" != 0 ]; then

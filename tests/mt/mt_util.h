@@ -4,6 +4,7 @@
 #ifndef OBMT_MT_UTIL_H
 #define OBMT_MT_UTIL_H
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,13 +67,19 @@ static inline uint64_t rng_next(uint64_t *s)
 }
 
 /* Resident pages of the pool of `pool` bytes at `start`, from its page
- * `from` on (1: all but the header's page). */
+ * `from` on (1: all but the header's page). An unmapped page (its arena
+ * given back with its address space, src/window.c) is not resident. */
 static inline int pool_resident_pages(const void *start, size_t pool, size_t from)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     unsigned char vec[64];
     CHECK(pool / page <= 64 && from < pool / page);
-    CHECK(mincore((char *)start + from * page, pool - from * page, vec) == 0);
+    if (mincore((char *)start + from * page, pool - from * page, vec) != 0) {
+        CHECK(errno == ENOMEM);
+        for (size_t i = 0; i < pool / page - from; i++)
+            if (mincore((char *)start + (from + i) * page, page, &vec[i]) != 0)
+                vec[i] = 0;
+    }
     int n = 0;
     for (size_t i = 0; i < pool / page - from; i++)
         n += vec[i] & 1;

@@ -396,6 +396,10 @@ int main(void)
      *     A failed fresh run gives its slots back to the frontier: a long
      *     out-of-memory episode must not use up the reservation. */
     hold_free_arenas(); /* (so that no run of 40 free arenas is left below the frontier) */
+    /* (Purging off: with it, a refusal is tried once more after a forced
+     * purge, 11b below, and these one-off refusals would not be seen.) */
+    long delay = 0;
+    CHECK(obmt_option_get("purge_delay_ms", &delay) == 0 && obmt_option_set("purge_delay_ms", -1) == 0);
     size_t used0 = arena_slots_used();
     for (int i = 0; i < 8; i++) {
         obmt_store_relaxed(&os_fail_commits, 1 + i % 3); /* the 1st, 2nd or 3rd commit fails */
@@ -422,6 +426,16 @@ int main(void)
     check_fill(moved, MIB, MIB, 11);
     CHECK(arena_slots_used() == used0);
     obmt_free(moved);
+    CHECK(obmt_option_set("purge_delay_ms", delay) == 0);
+    /* 11b. With purging on, a refusal is followed by a forced purge and
+     *     one more try (what the delay held goes back first, address space
+     *     included: under RLIMIT_AS that is what makes room): a one-off
+     *     refusal is not seen. */
+    obmt_store_relaxed(&os_fail_commits, 1);
+    void *retry = obmt_malloc(req_of(44)); /* (more than the free run the realloc left) */
+    CHECK(retry != NULL && obmt_owns(retry));
+    CHECK(obmt_load_relaxed(&os_fail_commits) == 0); /* (it was refused once) */
+    obmt_free(retry);
     release_held();
     check_reconciles();
 
