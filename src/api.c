@@ -195,12 +195,24 @@ static OBMT_NOINLINE void free_owner_edge_enter(pool_header *p, struct heap *h, 
     lend_leave();
 }
 
+/* A pointer below committed_end whose header reads no owner and whose slot
+ * obmt has not mapped: somebody else's mapping in a HOLE (theirs), or
+ * nothing mapped at all: an arena the purge unmapped after its last block
+ * went (window.c), so a block freed already, or a pad or a failed slot
+ * never handed out. One system call, on an error path only. */
+static void check_unmapped_arena(const void *p, const char *what)
+{
+    if (!os_is_mapped(p))
+        os_fatal(what, p, "its pool is free (a double free?)");
+}
+
 /* A header that reads no owner: a block of a free pool (a double or wild
  * free, which free_entered reports), or somebody else's mapping in a HOLE
  * of the window, whose zero headers are obmt's (window.c). */
 static OBMT_NOINLINE void free_owner_null(pool_header *p, block *b)
 {
     if (!window_owns(b)) {
+        check_unmapped_arena(b, "free(): invalid pointer");
         large_free(b);
         return;
     }
@@ -339,8 +351,8 @@ void *obmt_realloc(void *ptr, size_t n)
      * obmt mapped (window.c). A HOLE's header reads zero. */
     bool ours = arena_contains(ptr) || window_owns(ptr);
     struct heap *owner = ours ? obmt_load_relaxed(&pool_of(ptr)->owner) : NULL;
-    if (unlikely(ours && owner == NULL))
-        ours = window_owns(ptr);
+    if (unlikely(ours && owner == NULL) && !(ours = window_owns(ptr)))
+        check_unmapped_arena(ptr, "realloc(): invalid pointer");
     if (ours && owner == OWNER_SPAN) {
         if (span_resize_in_place(pool_of(ptr), ptr, n))
             return ptr;
@@ -533,6 +545,8 @@ size_t obmt_usable_size(const void *ptr)
     if (!ptr)
         return 0;
     /* obmt's as in realloc: a HOLE's header reads zero. */
+    if (arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) == NULL && !window_owns(ptr))
+        check_unmapped_arena(ptr, "malloc_usable_size(): invalid pointer");
     if ((arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) != NULL) || window_owns(ptr)) {
         pool_header *p = pool_of(ptr);
         if (obmt_load_relaxed(&p->owner) == OWNER_HUGE)

@@ -10,8 +10,9 @@
  *   bits 16..23  virgin      index of the next never-carved pool
  *   bit  24      CLAIMED     being decommitted or committed again; nobody may take a pool
  *   bit  25      DECOMMITTED its pages and commit charge went back to the OS; the
- *                            range reads zeros and is not writable until a
- *                            taker claims it and commits it (arena_recommit)
+ *                            range is unmapped (on demand: window.c; in
+ *                            legacy mode it reads zeros, not writable) until
+ *                            a taker claims it and commits it (arena_recommit)
  *   bit  26      KEPT        wholly free and counted in g_kept (hysteresis)
  *   bit  27      HUGE        part of a run of whole arenas that holds one huge
  *                            block (huge.c); always with nfree 0, head 0,
@@ -336,15 +337,18 @@ static int arena_guard_pools(void *addr)
  * its headers' slice and its memory first if this is the slot's first use
  * (window.c). 0, ENOMEM, or EEXIST: the slot is a HOLE, somebody else's
  * mapping is there (only for a slot never committed before). */
+static uint64_t g_os_refusals; /* commits the OS refused (relaxed): purge_for_memory's trigger */
+
 static int arena_commit(size_t slot)
 {
     int e = window_map_headers(slot);
-    if (e != 0)
-        return e;
-    e = window_map_memory(slot, true);
-    if (e != 0)
-        return e;
-    return arena_guard_pools(pool_addr(slot, 0)) != 0 ? ENOMEM : 0;
+    if (e == 0)
+        e = window_map_memory(slot, true);
+    if (e == 0 && arena_guard_pools(pool_addr(slot, 0)) != 0)
+        e = ENOMEM;
+    if (e == ENOMEM)
+        obmt_fetch_add_relaxed(&g_os_refusals, 1);
+    return e;
 }
 
 /* The caller's CAS set CLAIMED on the DECOMMITTED arena in `slot`, whose
@@ -450,6 +454,7 @@ pool_header *arena_take_pool(void)
     bool retried = false;
     arena_maybe_purge(false);
 again:;
+    uint64_t refusals = obmt_load_relaxed(&g_os_refusals);
     size_t nwords = (slots_used() + 63) >> 6;
     uint64_t summary = __atomic_load_n(&g_bucket_summary, __ATOMIC_SEQ_CST);
     while (summary) {
@@ -461,7 +466,7 @@ again:;
             return p;
     }
     pool_header *p = arena_new_pool();
-    if (!p && !retried && purge_for_memory()) {
+    if (!p && !retried && obmt_load_relaxed(&g_os_refusals) != refusals && purge_for_memory()) {
         retried = true; /* (once, as arena_take_run_aligned) */
         goto again;
     }
@@ -846,7 +851,8 @@ size_t arena_take_run_aligned(size_t k, size_t step, size_t res, bool *zero)
 {
     bool retried = false;
     arena_maybe_purge(false);
-again:
+again:;
+    uint64_t refusals = obmt_load_relaxed(&g_os_refusals);
     /* Search and claim until a run is had or none is left. A failed claim
      * re-files the arena it failed on (bucket_clear reads its word again:
      * a stale bit goes, so the next search does not pick the same run), so
@@ -880,7 +886,7 @@ again:
         return first;
     }
     size_t first = run_fresh(k, step, res, zero);
-    if (first == SIZE_MAX && !retried && purge_for_memory()) {
+    if (first == SIZE_MAX && !retried && obmt_load_relaxed(&g_os_refusals) != refusals && purge_for_memory()) {
         retried = true; /* (once: what the pass gave back is searched again) */
         goto again;
     }
@@ -1048,21 +1054,31 @@ static void arena_purge(size_t slot)
  * those that have had no pool back for the delay (all of them if `now`).
  * At most one thread runs a pass; others skip it (purging is never needed
  * for progress). */
-static void purge_pass(uint64_t t, bool now, long delay);
-
-/* The OS refused memory (RLIMIT_AS, the commit limit): give back at once
- * what the purge delay holds (cached huge runs, wholly free arenas, whose
- * address space goes too on demand), so that the caller's one more try may
- * fit where glibc, which unmaps at free, would. Never waits: false when a
- * pass is running already, or purging is off. */
+/* The OS refused memory (RLIMIT_AS, the commit limit; not a full window):
+ * give back at once what the purge delay holds whole (cached huge runs,
+ * wholly free arenas: their address space goes too on demand), so that the
+ * caller's one more try may fit where glibc, which unmaps at free, would.
+ * Free pools of arenas in use keep their pages (giving those back frees no
+ * address space and no commit charge). Never waits: false when a pass is
+ * running already, purging is off, or nothing was given back. */
 static bool purge_for_memory(void)
 {
     long delay = option_get(OPT_PURGE_DELAY_MS);
     int expected = 0;
     if (delay < 0 || !obmt_cas_acq_rel(&g_purging, &expected, PURGE_PASS))
         return false;
-    purge_pass(os_now_ms(), true, delay);
-    return true;
+    size_t before = obmt_load_relaxed(&g_decommits);
+    huge_cache_purge(true, os_now_ms(), delay);
+    size_t used = slots_used();
+    for (size_t slot = 0; slot < used; slot++) {
+        uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
+        if (ST_NFREE(s) == NPOOLS && !(s & (ST_KEPT | ST_CLAIMED | ST_DECOMMITTED))) {
+            obmt_store_relaxed(&g_arenas[slot].dirty, 0);
+            arena_decommit(slot);
+        }
+    }
+    obmt_store_release(&g_purging, 0);
+    return obmt_load_relaxed(&g_decommits) != before;
 }
 
 static void purge_if_due(uint64_t t, bool now)
@@ -1083,12 +1099,6 @@ static void purge_if_due(uint64_t t, bool now)
         sched_yield();
     }
     obmt_store_relaxed(&g_next_purge_ms, t + (uint64_t)(delay / 4 + 1));
-    purge_pass(t, now, delay);
-}
-
-/* The pass, by the thread that set g_purging (released at the end). */
-static void purge_pass(uint64_t t, bool now, long delay)
-{
     huge_cache_purge(now, t, delay); /* first: the runs it gives back are purged below once old */
     span_purge(now, t, delay);       /* (the span arenas it retires, too) */
     size_t used = slots_used();

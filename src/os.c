@@ -118,6 +118,8 @@ int os_release(void *p, size_t size)
      * ignores MAP_NORESERVE there; glibc's heaps shrink the same way in
      * that mode). Readable, so that a stale reader (the statistics walk, a
      * double free's checks) reads zeros. os_commit makes it writable again.
+     * (A wholly free arena in a window mapped on demand is unmapped instead,
+     * address space and all: window_release_memory.)
      * Under ThreadSanitizer, as in os_decommit: writes ignored while the
      * interceptor resets the shadow. */
 #if OBMT_UNDER_TSAN

@@ -75,6 +75,11 @@ static void realloc_foreign(void *p)
     obmt_realloc(p, 10);
 }
 
+static void usable_foreign(void *p)
+{
+    printf("%zu\n", obmt_usable_size(p));
+}
+
 int main(void)
 {
     bool on_demand = window_on_demand();
@@ -176,6 +181,27 @@ int main(void)
     void *libc = malloc(10);
     CHECK(!obmt_owns(libc));
     free(libc);
+
+    /* 6b. A block whose arena the purge gave back (on demand: unmapped) is
+     *     freed, reallocated or sized again: obmt's double-free abort. */
+    {
+        long keep = 0;
+        CHECK(obmt_option_get("keep_free_arenas", &keep) == 0 && obmt_option_set("keep_free_arenas", 0) == 0);
+        char *gone = obmt_malloc(5 << 20);
+        CHECK(gone != NULL);
+        gone[0] = 1;
+        obmt_free(gone);
+        obmt_collect();
+        CHECK(!obmt_owns(gone) || !on_demand);
+        void (*again[3])(void *) = { free_foreign, realloc_foreign, usable_foreign };
+        for (int i = 0; i < 3; i++) {
+            char m[512];
+            int st = run_in_child(again[i], gone, m, sizeof m);
+            CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "%d: status %d: %s", i, st, m);
+            CHECK_MSG(strstr(m, "obmt") && strstr(m, "its pool is free"), "%d: %s", i, m);
+        }
+        CHECK(obmt_option_set("keep_free_arenas", keep) == 0);
+    }
 
     /* 7. The probe that picks legacy mode on a kernel that takes
      *    MAP_FIXED_NOREPLACE for a hint (before 4.17). */
