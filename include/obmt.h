@@ -52,8 +52,10 @@ OBMT_API OBMT_MALLOC_ATTR void *obmt_pvalloc(size_t size);
 /* Bytes usable at p (at least what was asked for); 0 for NULL. */
 OBMT_API size_t obmt_usable_size(const void *p);
 
-/* 1 if p points into memory obmt's pools manage, else 0. O(1); it reads no
- * memory at p. */
+/* 1 if p points into memory obmt has mapped for its blocks (an arena of its
+ * address window), else 0: every block obmt hands out, of any size; not a
+ * foreign mapping inside the window, nor an arena obmt has given back to
+ * the OS. O(1); it reads no memory at p. */
 OBMT_API int obmt_owns(const void *p);
 
 /* Hand over the calling thread's batched frees into other threads' pools,

@@ -227,9 +227,12 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
     struct obmt_stats s = { .version = OBMT_STATS_VERSION, .size = sizeof s };
     obmt_stats_get(&s);
     line(out, arg, "obmt %s statistics\n", obmt_version());
-    line(out, arg, "  pool size %llu KiB, arena size %llu KiB, window %llu MiB (%s), pools serve requests up to %llu bytes\n",
+    size_t holes = window_holes();
+    line(out, arg, "  pool size %llu KiB, arena size %llu KiB, window %llu MiB (%s%s), pools serve requests up to %llu bytes\n",
          (ull)s.pool_size >> 10, (ull)s.arena_size >> 10, (ull)s.reserved_bytes >> 20,
-         window_on_demand() ? "mapped as used" : "reserved", (ull)s.small_request_max);
+         window_on_demand() ? "mapped as used" : "reserved", holes ? ", with holes" : "", (ull)s.small_request_max);
+    if (holes)
+        line(out, arg, "  %llu arena slots hold somebody else's mapping (holes)\n", (ull)holes);
     line(out, arg, "  class  block  pools: used   full  empty    blocks in use      bytes in use\n");
     for (unsigned c = 0; c < s.nclasses; c++) {
         const struct obmt_class_stats *k = &s.classes[c];
@@ -401,6 +404,9 @@ static void stats_json_at(void (*out)(const char *text, void *arg), void *arg, c
     F(large_allocs); F(large_bytes_in_use);
     F(threads_seen); F(heaps_used_hwm); F(heaps_in_use);
 #undef F
+    /* The window (window.c): mapped as used or reserved up front, and the
+     * slots somebody else's mapping holds. */
+    jput(&j, ",\"window_on_demand\":%d,\"window_holes\":%llu", window_on_demand() ? 1 : 0, (ull)window_holes());
     jput(&j, ",\"classes\":[");
     bool first = true;
     for (unsigned c = 0; c < s.nclasses; c++) {

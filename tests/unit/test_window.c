@@ -52,6 +52,12 @@ static char *foreign_at_frontier(size_t n)
     return q;
 }
 
+static void append_text(const char *text, void *arg)
+{
+    size_t n = strlen(arg);
+    snprintf((char *)arg + n, (1 << 16) - n, "%s", text);
+}
+
 static bool overlaps(const char *a, size_t na, const char *b, size_t nb)
 {
     return a < b + nb && b < a + na;
@@ -107,6 +113,10 @@ int main(void)
         for (size_t i = 0; i < n; i++)
             CHECK(!overlaps(pool_mem(got[i]), OBMT_POOL_SIZE, f1, OBMT_ARENA_SIZE));
         CHECK_MSG(window_holes() == holes0 + 1, "holes %zu -> %zu", holes0, window_holes());
+        static char json[1 << 16];
+        json[0] = 0;
+        obmt_stats_json(append_text, json);
+        CHECK_MSG(strstr(json, "\"window_on_demand\":1,\"window_holes\":1"), "%.300s", json);
         CHECK(window_slot_hole(arena_slot_of((uintptr_t)f1)));
         CHECK(f1[0] == 0x5a && f1[OBMT_ARENA_SIZE - 1] == 0x5a);
         CHECK(!obmt_owns(f1) && !obmt_owns(f1 + 100));
