@@ -16,15 +16,7 @@
 
 static size_t vm_size(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    size_t kib = 0;
-    CHECK(f != NULL);
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib << 10;
+    return vm_size_kib() << 10;
 }
 
 static void set_soft_limit(size_t bytes)

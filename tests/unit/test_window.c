@@ -10,19 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static size_t vm_size_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    size_t kib = 0;
-    CHECK(f != NULL);
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
 static bool expect_on_demand(void)
 {
     const char *eager = getenv("OBMT_RESERVE_EAGER");

@@ -6,6 +6,7 @@
 #include "../check.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -29,6 +30,20 @@ static inline size_t resident_pages(void *addr, size_t len)
         n += v[i] & 1;
     free(v);
     return n;
+}
+
+/* The process's VmSize (its address space) in KiB. */
+static inline size_t vm_size_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kib = 0;
+    CHECK(f != NULL);
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
 }
 
 /* Run fn(arg) in a new thread and wait for it. */
