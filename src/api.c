@@ -545,9 +545,10 @@ size_t obmt_usable_size(const void *ptr)
     if (!ptr)
         return 0;
     /* obmt's as in realloc: a HOLE's header reads zero. */
-    if (arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) == NULL && !window_owns(ptr))
+    bool ours = arena_contains(ptr) || window_owns(ptr);
+    if (ours && obmt_load_relaxed(&pool_of(ptr)->owner) == NULL && !(ours = window_owns(ptr)))
         check_unmapped_arena(ptr, "malloc_usable_size(): invalid pointer");
-    if ((arena_contains(ptr) && obmt_load_relaxed(&pool_of(ptr)->owner) != NULL) || window_owns(ptr)) {
+    if (ours) {
         pool_header *p = pool_of(ptr);
         if (obmt_load_relaxed(&p->owner) == OWNER_HUGE)
             return huge_usable(p, ptr, "malloc_usable_size(): invalid pointer");

@@ -1050,10 +1050,6 @@ static void arena_purge(size_t slot)
     }
 }
 
-/* One purge pass over the arenas, at most every purge_delay_ms / 4: purge
- * those that have had no pool back for the delay (all of them if `now`).
- * At most one thread runs a pass; others skip it (purging is never needed
- * for progress). */
 /* The OS refused memory (RLIMIT_AS, the commit limit; not a full window):
  * give back at once what the purge delay holds whole (cached huge runs,
  * wholly free arenas: their address space goes too on demand), so that the
@@ -1081,6 +1077,10 @@ static bool purge_for_memory(void)
     return obmt_load_relaxed(&g_decommits) != before;
 }
 
+/* One purge pass over the arenas, at most every purge_delay_ms / 4: purge
+ * those that have had no pool back for the delay (all of them if `now`).
+ * At most one thread runs a pass; others skip it (purging is never needed
+ * for progress). */
 static void purge_if_due(uint64_t t, bool now)
 {
     long delay = option_get(OPT_PURGE_DELAY_MS);

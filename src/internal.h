@@ -173,6 +173,10 @@ OBMT_HIDDEN int os_unmap(void *p, size_t size);
  * (ENOMEM: RLIMIT_AS or the commit limit). Fails as a commit does under
  * the test hook os_fail_commits. */
 OBMT_HIDDEN int os_map_fixed(void *p, size_t size, bool writable);
+/* Is nothing mapped in [p, p+size)? Probed with MAP_FIXED_NOREPLACE, a
+ * piece at a time, and unmapped again (init only). A piece the OS refuses
+ * for want of memory (RLIMIT_AS) is taken for free: nothing says otherwise. */
+OBMT_HIDDEN bool os_range_free(void *p, size_t size);
 /* Is anything mapped at the page of p? One system call (error paths only). */
 OBMT_HIDDEN bool os_is_mapped(const void *p);
 /* Make [p, p+size) readable and writable. 0 on success, else errno. */
@@ -269,9 +273,6 @@ OBMT_HIDDEN bool window_owns(const void *p);
 /* A pointer on its way to the underlying allocator: abort if it lies in
  * the window where nobody else's mapping is (what = "free(): ..."). */
 OBMT_HIDDEN void window_check_foreign(const void *p, const char *what);
-#if OBMT_TEST_HOOKS
-OBMT_HIDDEN extern int window_force_legacy;
-#endif
 
 /* ==== arena.c: arenas, their state words and the nfreepools buckets ======= */
 

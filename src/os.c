@@ -72,6 +72,25 @@ int os_map_fixed(void *p, size_t size, bool writable)
     return ENOTSUP;
 }
 
+bool os_range_free(void *p, size_t size)
+{
+    const size_t piece = (size_t)32 << 20;
+    for (size_t off = 0; off < size; off += piece) {
+        size_t n = size - off < piece ? size - off : piece;
+        char *at = (char *)p + off;
+        void *q = mmap(at, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        if (q == MAP_FAILED) {
+            if (errno == EEXIST)
+                return false;
+            continue;
+        }
+        munmap(q, n);
+        if (q != at)
+            return false; /* (the flag taken for a hint: window_noreplace_works says no first) */
+    }
+    return true;
+}
+
 bool os_is_mapped(const void *p)
 {
     /* msync of one page fails with ENOMEM where nothing is mapped; it

@@ -78,7 +78,6 @@
 
 #include <errno.h>
 #include <sys/auxv.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #define SLICE ((size_t)OBMT_POOLS_PER_ARENA << OBMT_HEADER_SHIFT) /* one slot's headers */
@@ -98,16 +97,10 @@ static size_t g_meta_size; /* the directory's size (legacy mode: its reservation
 #define UNDER_SANITIZER 0
 #endif
 
-#if OBMT_TEST_HOOKS
-int window_force_legacy; /* test hook: window_reserve takes legacy mode */
-#endif
-
 #define BAND_LO ((uintptr_t)1 << 44) /* 16 TiB */
 #define BAND_HI ((uintptr_t)1 << 46) /* 64 TiB */
 #define GIB     ((uintptr_t)1 << 30)
 
-/* A window of `size` bytes and its directory below it, in the band, not
- * mapped: the window's base, or 0 for legacy mode. */
 bool window_noreplace_works(void)
 {
     /* Ask for a page where one is mapped: a kernel that honours the flag
@@ -115,36 +108,16 @@ bool window_noreplace_works(void)
      * elsewhere (os_map_fixed unmaps that and says ENOTSUP). A free
      * address would not tell them apart. */
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    void *at = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (at == MAP_FAILED)
+    void *at = os_map(page);
+    if (!at)
         return false;
     int e = os_map_fixed(at, page, false);
     os_unmap(at, page);
     return e == EEXIST;
 }
 
-/* Is [p, p+size) free of mappings? Mapped PROT_NONE without replacing, a
- * piece at a time (a finite RLIMIT_AS may refuse a large one: ENOMEM is
- * taken for free, as nothing says otherwise), and unmapped again. */
-static bool range_free(uintptr_t p, size_t size)
-{
-    const size_t piece = (size_t)32 << 20;
-    for (size_t off = 0; off < size; off += piece) {
-        size_t n = size - off < piece ? size - off : piece;
-        void *q = mmap((void *)(p + off), n, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-        if (q == MAP_FAILED) {
-            if (errno == EEXIST)
-                return false;
-            continue;
-        }
-        munmap(q, n);
-        if (q != (void *)(p + off))
-            return false;
-    }
-    return true;
-}
-
+/* A window of `size` bytes and its directory below it, in the band, not
+ * mapped: the window's base, or 0 for legacy mode. */
 /* A window of `size` bytes and its directory below it, in the band, not
  * mapped: the window's base, or 0 for legacy mode. */
 static uintptr_t window_pick(size_t size, size_t meta_size)
@@ -152,16 +125,12 @@ static uintptr_t window_pick(size_t size, size_t meta_size)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     if (UNDER_SANITIZER || option_get(OPT_RESERVE_EAGER) || page > SLICE)
         return 0;
-#if OBMT_TEST_HOOKS
-    if (obmt_load_relaxed(&window_force_legacy))
-        return 0;
-#endif
     /* The address space must reach well past the band: the kernel's
      * mmap(NULL) area starts just under its top. */
-    void *probe = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (probe == MAP_FAILED)
+    void *probe = os_map(page);
+    if (!probe)
         return 0;
-    munmap(probe, page);
+    os_unmap(probe, page);
     if ((uintptr_t)probe < BAND_HI + ((uintptr_t)1 << 45) || !window_noreplace_works())
         return 0;
     uintptr_t need = ((meta_size + GIB - 1) & ~(GIB - 1)) + size;
@@ -179,7 +148,7 @@ static uintptr_t window_pick(size_t size, size_t meta_size)
         /* The whole directory must be free: a foreign mapping there would
          * stop committed_end for good (window_map_headers). The window
          * itself is not probed: a foreign mapping in it is a HOLE. */
-        if (range_free(base - meta_size, meta_size))
+        if (os_range_free((void *)(base - meta_size), meta_size))
             return base;
     }
     return 0;
