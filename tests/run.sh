@@ -13,7 +13,9 @@
 #  4. builds with AddressSanitizer and with UBSan and runs the unit and API
 #     tests in each;
 #  5. runs every stress program for 10 s with 4 threads under ThreadSanitizer
-#     (stress/run.sh; the seed is printed, to replay a failure);
+#     (stress/run.sh; the seed is printed, to replay a failure), and for 5 s
+#     in the default build, the only one whose address window is mapped on
+#     demand (sanitizers' shadow memory makes them reserve it: src/window.c);
 #  6. runs the libFuzzer target for 60 s under AddressSanitizer;
 #  7. secure mode (-DOBMT_SECURE=ON): the unit tests that do not depend on
 #     the default pool layout and unit_secure, the api and multi-thread
@@ -56,6 +58,8 @@ done
 
 echo "== stress programs under ThreadSanitizer"
 bash stress/run.sh thread 10 4
+echo "== stress programs, default build (the window mapped on demand)"
+bash stress/run.sh none 5 4
 
 echo "== libFuzzer: fuzz_alloc for 60 s under AddressSanitizer"
 bash tests/fuzz/run.sh 60
