@@ -118,8 +118,6 @@ bool window_noreplace_works(void)
 
 /* A window of `size` bytes and its directory below it, in the band, not
  * mapped: the window's base, or 0 for legacy mode. */
-/* A window of `size` bytes and its directory below it, in the band, not
- * mapped: the window's base, or 0 for legacy mode. */
 static uintptr_t window_pick(size_t size, size_t meta_size)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -157,9 +155,12 @@ static uintptr_t window_pick(size_t size, size_t meta_size)
 bool window_reserve(size_t want, uintptr_t *base, uintptr_t *meta, size_t *size)
 {
     size_t sz = want;
+    /* On demand at the size asked for, or legacy mode: what makes the pick
+     * fail (a sanitizer, the option, the page size, the kernel) does not
+     * change with the size. */
+    uintptr_t b = window_pick(sz, (sz >> OBMT_POOL_SHIFT) << OBMT_HEADER_SHIFT);
     for (;;) {
         size_t meta_size = (sz >> OBMT_POOL_SHIFT) << OBMT_HEADER_SHIFT;
-        uintptr_t b = window_pick(sz, meta_size);
         if (b) {
             g_on_demand = true;
             g_meta_size = meta_size;
