@@ -343,7 +343,7 @@ static int arena_commit(size_t slot)
 {
     int e = window_map_headers(slot);
     if (e == 0)
-        e = window_map_memory(slot, true);
+        e = window_map_memory(slot);
     if (e == 0 && arena_guard_pools(pool_addr(slot, 0)) != 0)
         e = ENOMEM;
     if (e == ENOMEM)

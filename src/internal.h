@@ -247,11 +247,11 @@ OBMT_HIDDEN bool window_on_demand(void);
  * moved over every ready slot). 0, EEXIST (a foreign mapping there: the
  * slot is a HOLE, and committed_end stops below it for good) or ENOMEM. */
 OBMT_HIDDEN int window_map_headers(size_t slot);
-/* The slot's holder: make its memory readable and writable (or read-only
- * zeros, no commit charge: !writable), mapping it if obmt has not (or no
- * longer has: window_release_memory). 0, EEXIST (a foreign mapping is
- * there: the caller publishes the slot as a HOLE), or ENOMEM. */
-OBMT_HIDDEN int window_map_memory(size_t slot, bool writable);
+/* The slot's holder: make its memory readable and writable, mapping it if
+ * obmt has not (or no longer has: window_release_memory). 0, EEXIST (a
+ * foreign mapping is there: the caller publishes the slot as a HOLE), or
+ * ENOMEM. */
+OBMT_HIDDEN int window_map_memory(size_t slot);
 /* The child after fork, for a taken slot whose taker is not in it: map its
  * headers if nobody did; true if this did (the slot is then the caller's). */
 OBMT_HIDDEN bool window_adopt_orphan(size_t slot);

@@ -251,15 +251,15 @@ int window_map_headers(size_t slot)
     return 0;
 }
 
-int window_map_memory(size_t slot, bool writable)
+int window_map_memory(size_t slot)
 {
     void *addr = (void *)(arena_base() + (slot << OBMT_ARENA_SHIFT));
     int e;
     if (!g_on_demand || (__atomic_load_n(&g_slot_map[slot], __ATOMIC_ACQUIRE) & SLOT_MEM)) {
         /* Mapped by obmt (or reserved by it): a protection change. */
-        e = writable ? os_commit(addr, OBMT_ARENA_SIZE) : os_release(addr, OBMT_ARENA_SIZE);
+        e = os_commit(addr, OBMT_ARENA_SIZE);
     } else {
-        e = os_map_fixed(addr, OBMT_ARENA_SIZE, writable);
+        e = os_map_fixed(addr, OBMT_ARENA_SIZE, true);
         if (e == EEXIST || e == ENOTSUP) /* (ENOTSUP: the kernel stopped honouring the flag) */
             return EEXIST;
     }
