@@ -298,7 +298,7 @@ struct heap *heap_get_slow(void)
     }
     obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     obmt_store_relaxed(&h->in_use, 1);
-    h->span_cache_budget = span_cache_budget();
+    span_cache_init(h);
     obmt_fetch_add_relaxed(&g_threads_seen, 1);
     /* The key first: pthread_setspecific may allocate, and that malloc, with
      * tls_self.heap still &heap_empty, comes back here and the guard sends it

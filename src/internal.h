@@ -840,6 +840,11 @@ OBMT_HIDDEN size_t span_class_size(unsigned c);
  * align 0 the underlying allocator's block, else NULL (errno ENOMEM): the
  * caller may pass the request on. Any thread; lock-free. */
 OBMT_HIDDEN void *span_malloc(size_t n, size_t align, bool zero);
+/* realloc's move into a medium block (n medium): a cached span of its
+ * class, or one from the arenas alone, without a batch, so that the pools
+ * after it are free where its stretch leaves them free (the next growth
+ * in place) and a new arena's span is at pool 0 (span_to_huge). */
+OBMT_HIDDEN void *span_malloc_to_grow(size_t n);
 /* p = pool_of(b) says OWNER_SPAN. Free b (aborts unless it is the start of
  * a live medium block; free's slow half: it enters the busy region
  * itself); its usable size (its class size), with `what` in the abort's
@@ -864,6 +869,9 @@ OBMT_HIDDEN void span_cache_drop(struct heap *h);
  * thread's heap can be lent (its cache then flushed by the lender), else
  * OBMT_SPAN_CACHE_BYTES_UNLENT, so that idle threads cannot hoard. */
 OBMT_HIDDEN size_t span_cache_budget(void);
+/* A heap being taken: its budget (span_cache_budget) and each class's
+ * stack limit from it. */
+OBMT_HIDDEN void span_cache_init(struct heap *h);
 /* The purge pass at time t (arena.c, with g_purging held): span arenas
  * that had nothing back for `delay` ms (all if `now`) give their free
  * pools' pages back, or, wholly free, go back to arena.c. */
@@ -963,12 +971,19 @@ struct heap {
     alignas(64) struct heap_stats stats;
     /* freed medium blocks kept for the next malloc of their class (span.c):
      * owner-only, or a lender's; span_cached_bytes also read by statistics */
-    void *span_cache[OBMT_NSPAN][OBMT_SPAN_CACHE_DEPTH];
-    uint8_t span_cache_n[OBMT_NSPAN];
+    void *span_cache[OBMT_NSPAN];   /* each class's stack, linked through the heads' nextpool */
+    uint8_t span_cache_n[OBMT_NSPAN]; /* its depth: at most span_cache_max[c] between calls */
+    uint8_t span_cache_max[OBMT_NSPAN]; /* OBMT_SPAN_CACHE_DEPTH, or fewer: half the budget at most
+                                         * (one span at least, if it fits); 0 in &heap_empty and
+                                         * &heap_lending */
     uint8_t span_cache_put[OBMT_NSPAN]; /* 1: a span of class c was put there since the last decay */
+    uint8_t span_cache_batch[OBMT_NSPAN]; /* spans the next miss of class c takes along: 0, then
+                                           * 2b + 1 after each miss up to span_cache_max[c] / 2;
+                                           * 0 again when the class decays or the cache is flushed */
     uint64_t span_cached_bytes;  /* relaxed stores */
     uint32_t span_hint;          /* slot + 1 of the span arena this thread last took a span from
                                   * (0: none): tried first (owner-only; a hint) */
+    uint8_t span_hint_free;      /* that arena's free pools right after that take (owner-only) */
     uint64_t span_cache_budget;  /* the most span_cached_bytes may reach: span_cache_budget() when
                                   * the heap was taken; 0 in &heap_empty and &heap_lending, so that
                                   * span_free's budget test keeps them empty */

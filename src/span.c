@@ -51,13 +51,17 @@
  * scanner that meets a bit whose F reads 0, clears it and then reads F
  * again, setting the bit again if F is non-zero (the buckets' rule,
  * arena.c): once the threads are done, every arena with free pools has its
- * bit. A taker scans the bits (in the order of the slots), and among the
+ * bit. A taker first tries the arena it last took from (its heap's hint)
+ * while that is at least half full or no emptier than its last take left
+ * it; else it scans the bits (in the order of the slots), and among the
  * arenas with room takes from the fullest it meets (stopping at the first
- * that is at least half full): the emptiest drain and go back. Within an
+ * that is at least half full; a wholly free arena is the last choice, and
+ * any is as good as another): the emptiest drain and go back. Within an
  * arena it takes the start of the shortest free stretch that holds the span
- * (best fit: long stretches stay whole for large spans). With no room
- * anywhere it makes a new span arena (arena_take_run: a wholly free arena
- * first, else a fresh one).
+ * (best fit: long stretches stay whole for large spans), and a cache miss's
+ * batch (below) the spans after it in the same stretch, the caller the
+ * highest of them. With no room anywhere it makes a new span arena
+ * (arena_take_run: a wholly free arena first, else a fresh one).
  *
  * Growing buffers. Past OBMT_MEDIUM_MAX (up to the arena size in one
  * realloc), a span at pool 0 whose arena has no other span becomes a huge
@@ -86,6 +90,8 @@
  *             pool blocks, unless both give its pools back: give_pools)
  *   szidx     OBMT_SZ_SPAN0 + class
  *   huge_run  pools in the span
+ *   nextpool  while cached: the next span down its class's stack in the
+ *             caching heap (owner-only, as the heap's cache is)
  * The other pools' headers stay reset (owner NULL, carved_bound 0), so a
  * pointer into them fails free's checks of a pool block and aborts; a
  * pointer into the head pool past its first byte aborts here. The block
@@ -267,9 +273,6 @@ static unsigned fit_place(uint64_t x, unsigned k, uint64_t amask)
 
 /* ---- taking and giving ------------------------------------------------ */
 
-/* Take k pools at an allowed start from a span arena that has them: the
- * pool's global number (slot * NPOOLS + idx), or SIZE_MAX. *dirty: D's
- * bits of the taken pools. */
 /* Bits set in x (x86-64's baseline has no popcnt instruction: this
  * instead of libgcc's __popcountdi2 call). */
 static inline unsigned popcount64(uint64_t x)
@@ -280,36 +283,62 @@ static inline unsigned popcount64(uint64_t x)
     return (unsigned)((x * 0x0101010101010101u) >> 56);
 }
 
-/* The CAS of a take (M3) on the arena in `slot`, from x, retried while a
- * place fits: the pool's global number, or SIZE_MAX. */
-static size_t take_at(size_t slot, uint64_t x, unsigned k, uint64_t amask, uint64_t *dirty)
+/* The CAS of a take (M3) on the arena in `slot`, from x: a span of k
+ * pools where fit_place puts it and, with want > 1 (no alignment then),
+ * up to want - 1 more right after it in the same free stretch, all
+ * removed by one CAS; retried while one fits. Returns their pools' bits,
+ * one run (0: none fits any more); *dirty: D's bits of them, *left: free
+ * pools after. */
+static uint64_t take_at(size_t slot, uint64_t x, unsigned k, uint64_t amask, unsigned want, uint64_t *dirty,
+                        unsigned *left)
 {
     for (;;) {
         unsigned idx = fit_place(x, k, amask);
         if (idx >= NPOOLS)
-            return SIZE_MAX; /* taken meanwhile */
-        uint64_t run = run_bits(idx, k);
-        if (__atomic_compare_exchange_n(&g_span[slot].free, &x, x & ~run, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
-            if ((x & ~run) == 0)
+            return 0; /* taken meanwhile */
+        unsigned m = 1;
+        if (want > 1) {
+            uint64_t used = ~(x >> idx);
+            unsigned len = used ? (unsigned)__builtin_ctzll(used) : 64 - idx;
+            m = len / k < want ? len / k : want;
+            while (k * m > 63)
+                m--; /* (run_bits) */
+        }
+        uint64_t got = run_bits(idx, k * m);
+        if (__atomic_compare_exchange_n(&g_span[slot].free, &x, x & ~got, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+            if ((x & ~got) == 0)
                 avail_clear(slot); /* M2 */
-            *dirty = obmt_load_relaxed(&g_span[slot].dirty) & run;
-            return slot * NPOOLS + idx;
+            *dirty = obmt_load_relaxed(&g_span[slot].dirty) & got;
+            *left = popcount64(x & ~got);
+            return got;
         }
     }
 }
 
-static size_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uint64_t *dirty)
+/* The arena to take from: the thread's hint arena while the span fits
+ * there and the arena is at least half full or no emptier than after the
+ * thread's last take from it (nobody gave pools back: it is still what
+ * the scan chose, the fullest with room, or fuller), else the fullest
+ * with room that the scan meets. Returns what take_at does, *at the
+ * arena's slot. */
+static uint64_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, unsigned want, size_t *at,
+                                 uint64_t *dirty, unsigned *left)
 {
-    /* First the arena this thread last took a span from, while it is at
-     * least half full: the scan below would stop at the first such arena
-     * anyway, and this one's lines are likely in this core's cache. */
+    /* The hint first: the scan below would stop at the first arena at
+     * least half full anyway, and this one's lines are likely in this
+     * core's cache. Taking a batch of spans emptied half an arena's pools
+     * without a rescan, where a scan per take of an arena that was not yet
+     * half full cost fastpath_batch/65536 half its time. */
     size_t hint = h->span_hint;
     if (hint) {
         uint64_t x = obmt_load_acquire(&g_span[hint - 1].free);
-        if (x && popcount64(x) <= NPOOLS / 2 && (fit_starts(x, k) & amask)) {
-            size_t at = take_at(hint - 1, x, k, amask, dirty);
-            if (at != SIZE_MAX)
-                return at;
+        unsigned nf = popcount64(x);
+        if (x && (nf <= NPOOLS / 2 || nf <= h->span_hint_free) && (fit_starts(x, k) & amask)) {
+            uint64_t got = take_at(hint - 1, x, k, amask, want, dirty, left);
+            if (got) {
+                *at = hint - 1;
+                return got;
+            }
         }
     }
     size_t nwords = (arena_slots_used() + 63) >> 6;
@@ -326,6 +355,13 @@ static size_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uint6
                     avail_clear(slot); /* M2: stale */
                     continue;
                 }
+                if (x == SPAN_POOLS) { /* wholly free: the last choice, and any such is as good */
+                    if (best == SIZE_MAX) {
+                        best = slot;
+                        best_free = NPOOLS;
+                    }
+                    continue;
+                }
                 unsigned nf = popcount64(x);
                 if (nf < best_free && (fit_starts(x, k) & amask)) {
                     best = slot;
@@ -334,55 +370,61 @@ static size_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uint6
             }
         }
         if (best == SIZE_MAX)
-            return SIZE_MAX;
+            return 0;
         /* M3: the take, one CAS from the value the place was computed from. */
-        size_t at = take_at(best, obmt_load_acquire(&g_span[best].free), k, amask, dirty);
-        if (at != SIZE_MAX) {
-            if (heap_real(h))
-                h->span_hint = (uint32_t)(best + 1);
-            return at;
+        uint64_t got = take_at(best, obmt_load_acquire(&g_span[best].free), k, amask, want, dirty, left);
+        if (got) {
+            *at = best;
+            return got;
         }
         /* (taken meanwhile: scan again) */
     }
-    return SIZE_MAX;
+    return 0;
 }
 
-/* A new span arena with its first span at pool 0 (aligned for any
- * alignment up to the arena's). */
-static size_t take_new_arena(unsigned k, uint64_t *dirty)
+/* A new span arena with `want` spans of k pools from pool 0 on (fewer if
+ * they do not fit; want is 1 with an alignment: the span at pool 0 is
+ * aligned for any alignment up to the arena's).
+ * Returns their pools' bits, or 0; *at its slot, *dirty and *left as
+ * take_at's. */
+static uint64_t take_new_arena(unsigned k, unsigned want, size_t *at, uint64_t *dirty, unsigned *left)
 {
     bool zero = false;
     /* A cached huge run first: resident memory, with free arenas after it
      * (where a buffer that outgrows the medium sizes grows in place). */
     size_t slot = huge_cache_take_arena();
     if (slot == SIZE_MAX && (slot = arena_take_run(1, &zero)) == SIZE_MAX)
-        return SIZE_MAX;
+        return 0;
     char *base = (char *)(arena_base() + (slot << OBMT_ARENA_SHIFT));
     /* Secure mode: guard pages inside the arena go (OBMT_GUARD_EVERY_POOL);
      * the arena's last one stays, and its pool is never handed out. */
     if (OBMT_SECURE && os_commit(base, OBMT_ARENA_SIZE - OBMT_POOL_GUARD) != 0) {
         arena_give_run(slot, 1);
         errno = ENOMEM;
-        return SIZE_MAX;
+        return 0;
     }
     /* Under valgrind, no pool of it is the program's yet (a pool arena's
      * pools before may have been left accessible): overruns past a span
      * into a free pool are seen. */
     VG_NOACCESS(base, OBMT_ARENA_SIZE - OBMT_POOL_GUARD);
     struct span_arena *a = &g_span[slot];
-    uint64_t run = run_bits(0, k);
+    while (want > 1 && k * want > NPOOLS - 1)
+        want--; /* (k * want < 64: run_bits; secure mode's last pool stays free) */
+    uint64_t run = run_bits(0, k * want);
     obmt_store_relaxed(&a->dirty, zero ? 0 : SPAN_POOLS);
     obmt_store_relaxed(&a->last_give_ms, os_now_ms());
     obmt_fetch_add_relaxed(&g_span_arenas, 1);
     /* M4: nobody else knows the arena: a store publishes it. */
     __atomic_store_n(&a->free, SPAN_POOLS & ~run, __ATOMIC_SEQ_CST);
     avail_set(slot); /* M1 */
+    *at = slot;
     *dirty = zero ? 0 : run;
-    return slot * NPOOLS;
+    *left = popcount64(SPAN_POOLS & ~run);
+    return run;
 }
 
 /* Give pools `run` of the span arena in `slot` back (the caller holds
- * them). */
+ * them: one span, or several given back together by a cache's flush). */
 static void give_pools(size_t slot, uint64_t run, uint64_t t)
 {
     struct span_arena *a = &g_span[slot];
@@ -391,7 +433,7 @@ static void give_pools(size_t slot, uint64_t run, uint64_t t)
     uint64_t old = __atomic_fetch_or(&a->free, run, __ATOMIC_SEQ_CST); /* M6 */
     if (unlikely(old & run))
         os_fatal("free(): double free of",
-                 (void *)(arena_base() + (slot << OBMT_ARENA_SHIFT) + ((size_t)__builtin_ctzll(run) << OBMT_POOL_SHIFT)),
+                 (void *)(arena_base() + (slot << OBMT_ARENA_SHIFT) + ((size_t)__builtin_ctzll(old & run) << OBMT_POOL_SHIFT)),
                  "a pool of its medium block was free already");
     if (old == 0)
         avail_set(slot); /* M1 */
@@ -468,38 +510,90 @@ void span_purge(bool now, uint64_t t, long delay)
 
 /* ---- the per-thread cache ------------------------------------------------ */
 
+/* A class's cached spans are a stack linked through their head headers'
+ * nextpool (owner-only; a span head has no pool list), newest first:
+ * span_cache[c] the top, span_cache_n[c] how many. The head of a cached
+ * span says freed (count even, owner OWNER_SPAN, huge_run and szidx kept):
+ * a free of it aborts.
+ *
+ * A class's stack holds at most span_cache_max[c] spans: OBMT_SPAN_CACHE_DEPTH,
+ * or fewer where they would take more than half the budget (one at least,
+ * if it fits), so that one class cannot keep the others out.
+ *
+ * Batches. A miss takes span_cache_batch[c] more spans of its class with
+ * the same CAS, right below the caller's in its free stretch (take_at:
+ * into the cache, within the budget), and a put that finds the class's
+ * stack full gives back all but its newest half, the spans of one arena
+ * with one fetch_or (give_spans): a loop of 256 mallocs then 256 frees of
+ * 64 KiB takes one atomic operation per five blocks each way, not one per
+ * block (fastpath_batch/65536). The batch starts at 0 and grows with each
+ * miss (1, 3, ... up to half the stack; it goes back to 0 when the class
+ * decays), as tcmalloc's free lists start slow: a program that mallocs a
+ * medium block now and then does not hold a batch of them. */
 
-/* A cached span of class c, or NULL. The head says freed (count even,
- * owner OWNER_SPAN, huge_run and szidx kept): a free of it aborts. */
-static void *cache_take(struct heap *h, unsigned c)
+static inline void cache_push(struct heap *h, unsigned c, void *b, pool_header *p)
 {
-    unsigned n = h->span_cache_n[c];
-    if (!n)
-        return NULL;
-    void *b = h->span_cache[c][--n];
-    h->span_cache_n[c] = (uint8_t)n;
-    obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - span_class_size(c));
-    return b;
+    p->nextpool = (pool_header *)h->span_cache[c];
+    h->span_cache[c] = b;
+    h->span_cache_n[c]++;
 }
 
-static void give_span(void *b, unsigned k, uint64_t t);
+static void give_span_head(void *b);
 
-static void cache_give_class(struct heap *h, unsigned c, uint64_t t)
+/* Give back the spans of class c in v[0..n), the heads of them reset: one
+ * fetch_or per arena among them. */
+static void give_spans(void **v, unsigned n, unsigned c, uint64_t t)
 {
-    while (h->span_cache_n[c]) {
-        void *b = cache_take(h, c);
-        obmt_count_add(&h->stats.span_bytes, -(int64_t)span_class_size(c));
-        give_span(b, (unsigned)pool_of(b)->huge_run, t);
+    unsigned k = span_class_pools(c);
+    uint64_t done = 0; /* n <= 64 */
+    for (unsigned i = 0; i < n; i++) {
+        if (done >> i & 1)
+            continue;
+        size_t slot = ((uintptr_t)v[i] - arena_base()) >> OBMT_ARENA_SHIFT;
+        uint64_t bits = 0;
+        for (unsigned j = i; j < n; j++) {
+            uintptr_t off = (uintptr_t)v[j] - arena_base();
+            if (off >> OBMT_ARENA_SHIFT != slot)
+                continue;
+            give_span_head(v[j]);
+            bits |= run_bits((unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1)), k);
+            done |= (uint64_t)1 << j;
+        }
+        give_pools(slot, bits, t);
     }
+}
+
+/* Give back the cached spans of class c after its newest `keep`. */
+static void cache_trim(struct heap *h, unsigned c, unsigned keep, uint64_t t)
+{
+    unsigned n = h->span_cache_n[c];
+    if (n <= keep)
+        return;
+    void *v[OBMT_SPAN_CACHE_DEPTH + 1];
+    void **link = &h->span_cache[c];
+    for (unsigned i = 0; i < keep; i++)
+        link = (void **)&pool_of(*link)->nextpool;
+    unsigned m = 0;
+    for (void *b = *link; b; b = pool_of(b)->nextpool)
+        v[m++] = b;
+    *link = NULL;
+    h->span_cache_n[c] = (uint8_t)keep; /* (m == n - keep) */
+    int64_t bytes = (int64_t)m * (int64_t)span_size_table[c];
+    obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - (uint64_t)bytes);
+    obmt_count_add(&h->stats.span_bytes, -bytes);
+    give_spans(v, m, c, t);
 }
 
 void span_cache_flush(struct heap *h)
 {
-    if (!heap_real(h) || !h->span_cached_bytes)
+    if (!heap_real(h))
+        return;
+    memset(h->span_cache_batch, 0, sizeof h->span_cache_batch);
+    if (!h->span_cached_bytes)
         return;
     uint64_t t = os_now_ms();
     for (unsigned c = 0; c < OBMT_NSPAN; c++)
-        cache_give_class(h, c, t);
+        cache_trim(h, c, 0, t);
     memset(h->span_cache_put, 0, sizeof h->span_cache_put);
 }
 
@@ -509,8 +603,10 @@ void span_cache_decay(struct heap *h)
         return;
     uint64_t t = h->span_cached_bytes ? os_now_ms() : 0;
     for (unsigned c = 0; c < OBMT_NSPAN; c++) {
-        if (!h->span_cache_put[c])
-            cache_give_class(h, c, t);
+        if (!h->span_cache_put[c]) {
+            cache_trim(h, c, 0, t);
+            h->span_cache_batch[c] = 0;
+        }
         h->span_cache_put[c] = 0;
     }
 }
@@ -522,10 +618,25 @@ size_t span_cache_budget(void)
     return lend_available() && option_get(OPT_LEND_IDLE) ? OBMT_SPAN_CACHE_BYTES : OBMT_SPAN_CACHE_BYTES_UNLENT;
 }
 
+void span_cache_init(struct heap *h)
+{
+    h->span_cache_budget = span_cache_budget();
+    for (unsigned c = 0; c < OBMT_NSPAN; c++) {
+        uint64_t size = span_size_table[c], m = h->span_cache_budget / 2 / size;
+        if (m > OBMT_SPAN_CACHE_DEPTH)
+            m = OBMT_SPAN_CACHE_DEPTH;
+        if (m == 0 && size <= h->span_cache_budget)
+            m = 1;
+        h->span_cache_max[c] = (uint8_t)m;
+    }
+}
+
 void span_cache_drop(struct heap *h)
 {
+    memset(h->span_cache, 0, sizeof h->span_cache);
     memset(h->span_cache_n, 0, sizeof h->span_cache_n);
     memset(h->span_cache_put, 0, sizeof h->span_cache_put);
+    memset(h->span_cache_batch, 0, sizeof h->span_cache_batch);
     /* (they stay counted as held: span_bytes keeps them) */
     obmt_store_relaxed(&h->span_cached_bytes, 0);
 }
@@ -557,9 +668,25 @@ static inline void span_count(struct heap *h, uint64_t allocs, uint64_t frees, i
     }
 }
 
+/* Write the head of a span of class c (k pools) at b: live, or cached
+ * (count even). */
+static inline void span_head(char *b, unsigned c, unsigned k, bool live)
+{
+    pool_header *p = pool_of(b);
+    p->huge_run = k;
+    obmt_store_relaxed(&p->szidx, (uint16_t)(OBMT_SZ_SPAN0 + c));
+    obmt_store_relaxed(&p->owner, OWNER_SPAN);
+    uint32_t cnt = obmt_load_relaxed(&p->count);
+    obmt_store_relaxed(&p->count, live ? cnt | 1 : cnt & ~(uint32_t)1);
+}
+
 /* From the arenas: a span of class c (not cached), its head written and
- * counted live. Inside lend_enter (h: the heap read there). */
-static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t n, size_t align, bool zero)
+ * counted live, and, with `batch` and no alignment, span_cache_batch[c]
+ * (at most span_cache_max[c] / 2) more of its class taken by the same CAS
+ * into the cache (within its budget). Inside lend_enter (h: the heap read
+ * there). */
+static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t n, size_t align, bool zero,
+                                              bool batch)
 {
     if (!obmt_ensure_init())
         return NULL;
@@ -568,29 +695,61 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
     if (heap_real(h))
         heap_tick(h); /* a slow path: the cache's decay, collects, the purge */
     unsigned k = span_class_pools(c);
+    size_t size = span_size_table[c];
     /* Allowed starts: every pool, or every (align / pool size)-th. */
     uint64_t amask = SPAN_POOLS;
+    unsigned want = 1;
     if (align > OBMT_POOL_SIZE) {
         size_t step = align >> OBMT_POOL_SHIFT; /* <= NPOOLS: align <= the arena size */
         uint64_t m = 0;
         for (size_t i = 0; i < NPOOLS; i += step)
             m |= (uint64_t)1 << i;
         amask &= m;
+    } else if (OBMT_SPAN_CACHE_BYTES && batch && heap_real(h) && h == heap_self()) {
+        /* (the budget's test as span_free's: cached bytes + size <= budget) */
+        unsigned half = h->span_cache_max[c] / 2, b = h->span_cache_batch[c];
+        unsigned room = half > h->span_cache_n[c] ? half - h->span_cache_n[c] : 0;
+        if (room > b)
+            room = b;
+        h->span_cache_batch[c] = (uint8_t)(2 * b + 1 < half ? 2 * b + 1 : half); /* slow start */
+        uint64_t spare = h->span_cache_budget > h->span_cached_bytes ? h->span_cache_budget - h->span_cached_bytes : 0;
+        if ((uint64_t)room > spare / size)
+            room = (unsigned)(spare / size);
+        want += room;
     }
     uint64_t dirty = 0;
-    size_t at = take_from_arenas(h, k, amask, &dirty);
-    if (at == SIZE_MAX && (at = take_new_arena(k, &dirty)) == SIZE_MAX)
+    unsigned left = 0;
+    size_t slot = 0;
+    uint64_t got = take_from_arenas(h, k, amask, want, &slot, &dirty, &left);
+    if (!got && !(got = take_new_arena(k, want, &slot, &dirty, &left)))
         return NULL;
-    if (heap_real(h))
-        h->span_hint = (uint32_t)(at / NPOOLS + 1);
-    char *b = (char *)(arena_base() + (at << OBMT_POOL_SHIFT));
-    pool_header *p = pool_of(b);
-    p->huge_run = k;
-    obmt_store_relaxed(&p->szidx, (uint16_t)(OBMT_SZ_SPAN0 + c));
-    obmt_store_relaxed(&p->owner, OWNER_SPAN);
-    obmt_store_relaxed(&p->count, (obmt_load_relaxed(&p->count) | 1));
-    size_t size = span_class_size(c);
-    span_count(heap_self(), 1, 0, (int64_t)size);
+    if (heap_real(h)) {
+        h->span_hint = (uint32_t)(slot + 1);
+        h->span_hint_free = (uint8_t)left;
+    }
+    char *base = (char *)(arena_base() + (slot << OBMT_ARENA_SHIFT));
+    /* The highest span is the caller's: the pools after it are those its
+     * free stretch had left, where a realloc grows it in place (the cached
+     * ones come before it). With an alignment it is the only one. */
+    unsigned idx = 64 - (unsigned)__builtin_clzll(got) - k;
+    char *b = base + ((size_t)idx << OBMT_POOL_SHIFT);
+    span_head(b, c, k, true);
+    dirty &= run_bits(idx, k);
+    uint64_t rest = got & ~run_bits(idx, k);
+    unsigned extra = 0;
+    while (rest) {
+        idx = (unsigned)__builtin_ctzll(rest);
+        rest &= ~run_bits(idx, k);
+        char *s = base + ((size_t)idx << OBMT_POOL_SHIFT);
+        span_head(s, c, k, false);
+        cache_push(h, c, s, pool_of(s));
+        extra++;
+    }
+    if (extra) {
+        obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes + (uint64_t)extra * size);
+        h->span_cache_put[c] = 1; /* (in use: not given back by the next decay) */
+    }
+    span_count(heap_self(), 1, 0, (int64_t)((1 + extra) * size));
     b = VG_ALLOC(b, size);
     if (zero && dirty)
         memset(b, 0, n);
@@ -600,9 +759,9 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
 }
 
 /* Inside lend_enter; leaves. */
-static OBMT_NOINLINE void *span_malloc_slow(struct heap *h, unsigned c, size_t n, size_t align, bool zero)
+static OBMT_NOINLINE void *span_malloc_slow(struct heap *h, unsigned c, size_t n, size_t align, bool zero, bool batch)
 {
-    void *b = span_malloc_arenas(h, c, n, align, zero);
+    void *b = span_malloc_arenas(h, c, n, align, zero, batch);
     lend_leave();
     if (unlikely(!b) && align == 0) {
         /* No arena to be had (reservation exhausted, OS refusing memory,
@@ -612,20 +771,20 @@ static OBMT_NOINLINE void *span_malloc_slow(struct heap *h, unsigned c, size_t n
     return b;
 }
 
-void *span_malloc(size_t n, size_t align, bool zero)
+static inline void *span_malloc_from(size_t n, size_t align, bool zero, bool batch)
 {
     unsigned c = span_class(n);
     lend_enter();
     struct heap *h = heap_self();
     /* The cache's hit path. &heap_empty and &heap_lending cache nothing
-     * (their counts stay 0: span_free never fills them). */
-    unsigned k = h->span_cache_n[c];
-    if (OBMT_SPAN_CACHE_BYTES && likely(k != 0 && align <= OBMT_POOL_SIZE)) {
-        char *b = h->span_cache[c][k - 1];
-        h->span_cache_n[c] = (uint8_t)(k - 1);
+     * (their stacks stay empty: span_free never fills them). */
+    char *b = h->span_cache[c];
+    if (OBMT_SPAN_CACHE_BYTES && likely(b != NULL && align <= OBMT_POOL_SIZE)) {
+        pool_header *p = pool_of(b);
+        h->span_cache[c] = p->nextpool;
+        h->span_cache_n[c]--;
         obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - span_size_table[c]);
         obmt_count_add(&h->stats.span_hits, 1);
-        pool_header *p = pool_of(b);
         obmt_store_relaxed(&p->count, obmt_load_relaxed(&p->count) | 1); /* live again */
         lend_leave();
         b = VG_ALLOC(b, span_size_table[c]);
@@ -633,7 +792,17 @@ void *span_malloc(size_t n, size_t align, bool zero)
             memset(b, 0, n);
         return b;
     }
-    return span_malloc_slow(h, c, n, align, zero);
+    return span_malloc_slow(h, c, n, align, zero, batch);
+}
+
+void *span_malloc(size_t n, size_t align, bool zero)
+{
+    return span_malloc_from(n, align, zero, true);
+}
+
+void *span_malloc_to_grow(size_t n)
+{
+    return span_malloc_from(n, 0, false, false);
 }
 
 /* Not the start of a live span: abort with the fault's name. */
@@ -660,25 +829,52 @@ static inline unsigned span_class_of(const pool_header *p)
     return (unsigned)obmt_load_relaxed(&p->szidx) - OBMT_SZ_SPAN0;
 }
 
-/* Give the span b of k pools back to its arena (its head reset). */
-static void give_span(void *b, unsigned k, uint64_t t)
+/* A span's head, reset as it goes back to its arena. */
+static void give_span_head(void *b)
 {
     pool_header *p = pool_of(b);
     p->huge_run = 0;
     obmt_store_relaxed(&p->owner, NULL);
-    uintptr_t off = (uintptr_t)b - arena_base();
-    size_t slot = off >> OBMT_ARENA_SHIFT;
-    unsigned idx = (unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1));
-    give_pools(slot, run_bits(idx, k), t);
 }
 
-static OBMT_NOINLINE void span_free_arena(struct heap *h, pool_header *p, void *b)
+/* After giving spans back: the slow path's chores. */
+static void span_gave(struct heap *h, uint64_t t)
 {
-    uint64_t t = os_now_ms();
-    give_span(b, (unsigned)p->huge_run, t);
     if (heap_real(h))
         heap_tick(h);
     arena_maybe_purge_at(t);
+}
+
+/* The span b of class c straight back to its arena (no room in the cache). */
+static OBMT_NOINLINE void span_free_arena(struct heap *h, unsigned c, void *b)
+{
+    uint64_t t = os_now_ms();
+    uintptr_t off = (uintptr_t)b - arena_base();
+    give_span_head(b);
+    give_pools(off >> OBMT_ARENA_SHIFT, run_bits((unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1)), span_class_pools(c)), t);
+    span_gave(h, t);
+}
+
+/* A put that finds class c's stack full (span_cache_max[c]), or no room
+ * in the budget. Full: b goes on the stack, which keeps its newest half
+ * and gives the rest back together (one fetch_or per arena); a stack of
+ * one span, and a put with no room in the budget, give b straight back. */
+static OBMT_NOINLINE void span_put_slow(struct heap *h, unsigned c, void *b)
+{
+    unsigned max = h->span_cache_max[c];
+    uint64_t size = span_size_table[c];
+    if (max >= 2 && h->span_cache_n[c] >= max) {
+        cache_push(h, c, b, pool_of(b));
+        h->span_cache_put[c] = 1;
+        obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes + size);
+        obmt_count_add(&h->stats.span_puts, 1);
+        uint64_t t = os_now_ms();
+        cache_trim(h, c, max / 2, t);
+        span_gave(h, t);
+        return;
+    }
+    span_count(h, 0, 1, -(int64_t)size);
+    span_free_arena(h, c, b);
 }
 
 /* Free the span b (head p) in the calling thread (h: its heap, read inside
@@ -694,20 +890,18 @@ static inline void span_free(struct heap *h, pool_header *p, void *b)
     unsigned c = span_class_of(p);
     size_t size = span_size_table[c];
     /* Into the freeing thread's cache: the block reached it through the
-     * program's own synchronisation, so it is this thread's to keep. */
-    unsigned k = h->span_cache_n[c];
-    /* (&heap_empty and &heap_lending have a budget of 0) */
-    if (OBMT_SPAN_CACHE_BYTES && likely(k < OBMT_SPAN_CACHE_DEPTH &&
-                                        h->span_cached_bytes + size <= h->span_cache_budget)) {
-        h->span_cache[c][k] = b;
-        h->span_cache_n[c] = (uint8_t)(k + 1);
+     * program's own synchronisation, so it is this thread's to keep.
+     * (&heap_empty and &heap_lending have a budget of 0.) A full stack
+     * keeps its newest half and gives the rest back (cache_trim). */
+    uint64_t bytes = h->span_cached_bytes + size; /* (one load: the stores below may alias it) */
+    if (OBMT_SPAN_CACHE_BYTES && likely(h->span_cache_n[c] < h->span_cache_max[c] && bytes <= h->span_cache_budget)) {
+        cache_push(h, c, b, p);
         h->span_cache_put[c] = 1;
-        obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes + size);
+        obmt_store_relaxed(&h->span_cached_bytes, bytes);
         obmt_count_add(&h->stats.span_puts, 1);
         return;
     }
-    span_count(h, 0, 1, -(int64_t)size);
-    span_free_arena(h, p, b);
+    span_put_slow(h, c, b);
 }
 
 void span_free_enter(pool_header *p, void *b)

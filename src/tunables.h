@@ -94,14 +94,19 @@
 /* Medium blocks (span.c): each thread keeps up to OBMT_SPAN_CACHE_DEPTH
  * freed spans of each class, OBMT_SPAN_CACHE_BYTES in all, for its next
  * malloc of that class: a malloc/free loop of medium blocks then takes no
- * atomic read-modify-write. A class unused for a purge delay gives its
+ * atomic read-modify-write. A class holds at most half the budget. A
+ * miss after misses takes a batch of more spans of its class with the
+ * same CAS (slow start: 0, 1, 3, ... up to half the stack), and a put into
+ * a full stack gives back all but its newest half, one fetch_or per
+ * arena: batches of mallocs and frees take one atomic operation per
+ * DEPTH / 2 + 1 blocks. A class unused for a purge delay gives its
  * cached spans back (heap_ticked), as does a thread's exit, obmt_collect
  * and a lender collecting an idle thread's heap. 0 bytes: no cache. */
 #ifndef OBMT_SPAN_CACHE_BYTES
 #define OBMT_SPAN_CACHE_BYTES ((size_t)2 << 20)
 #endif
 #ifndef OBMT_SPAN_CACHE_DEPTH
-#define OBMT_SPAN_CACHE_DEPTH 2
+#define OBMT_SPAN_CACHE_DEPTH 8
 #endif
 /* The budget where idle threads' heaps cannot be lent (OBMT_LEND_IDLE=0, or
  * no membarrier: valgrind, seccomp, Linux before 4.14): nothing but the
@@ -111,8 +116,8 @@
 #endif
 
 /* The heap table (heap.c): thread caches are mapped on demand in chunks of
- * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 384 KiB with the
- * 1536-byte struct heap, 832 bytes before the span cache), never unmapped,
+ * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 320 KiB with the
+ * 1280-byte struct heap, 832 bytes before the span cache), never unmapped,
  * recycled when their thread exits.
  * A static directory of chunk pointers indexes OBMT_HEAP_TABLE_SIZE heaps:
  * 4,194,304, Linux's PID_MAX_LIMIT, more threads than the kernel lets a
@@ -247,8 +252,8 @@ _Static_assert(OBMT_MEDIUM_MAX >= OBMT_SMALL_MAX && OBMT_MEDIUM_MAX >= OBMT_AREN
                "huge runs are for requests of at least a quarter of an arena");
 _Static_assert(OBMT_MEDIUM_MAX <= ((size_t)1 << 20), "span.c's class tables (32 classes) end at 1 MiB");
 _Static_assert(OBMT_SPAN_CACHE_BYTES_UNLENT <= OBMT_SPAN_CACHE_BYTES, "the unlent span cache budget is the smaller");
-#if OBMT_SPAN_CACHE_DEPTH < 1 || OBMT_SPAN_CACHE_DEPTH > 8
-#error "OBMT_SPAN_CACHE_DEPTH is 1 to 8 spans a class"
+#if OBMT_SPAN_CACHE_DEPTH < 2 || OBMT_SPAN_CACHE_DEPTH > 62 || OBMT_SPAN_CACHE_DEPTH % 2
+#error "OBMT_SPAN_CACHE_DEPTH is an even number of spans a class, 2 to 62 (give_spans' 64-bit mask)"
 #endif
 #if OBMT_HUGE_CACHE < 0 || OBMT_HUGE_CACHE > 64
 #error "OBMT_HUGE_CACHE is 0 (no cache) to 64 entries"

@@ -11,9 +11,9 @@
  * pools right after a held span) and shrink (a give of the tail).
  *
  * Code modelled: src/span.c avail_set, avail_clear, take_from_arenas,
- * take_new_arena, give_pools (from give_span: a free that the heap's span
- * cache does not keep, or a cache flush; and from span_resize_in_place's
- * shrink), span_purge, span_resize_in_place's growth, span_to_huge. A span in a heap's
+ * take_at, take_new_arena, give_pools (from give_spans: a free that the
+ * heap's span cache does not keep, a put's trim of a full stack, or a
+ * cache flush; and from span_resize_in_place's shrink), span_purge, span_resize_in_place's growth, span_to_huge. A span in a heap's
  * cache is held, as a worker's here. Every step tagged
  * M<n> (with HIT(n), or avail_set(n), avail_clear(n), give_pools(n),
  * macros whose argument is the call site) is listed with its code line in
@@ -48,7 +48,13 @@
  *     arena or arena_take_run: the arena if arena.c, or the huge cache,
  *     holds it whole (AC), else another arena, not modelled, and
  *     the malloc makes no state change here; then D = ALL or 0 (the pages
- *     are zero), F = ALL & ~run by a store, avail_set). Holding a span: a
+ *     are zero), F = ALL & ~run by a store, avail_set). With BATCH (the
+ *     default) a malloc of 1-pool spans may take two or three of them by
+ *     the one CAS, or make the arena with them (a cache miss's batch,
+ *     take_at's and take_new_arena's `want`); the worker then holds them
+ *     as a thread's cache does, and gives back some of them together (a
+ *     put into a full stack: cache_trim, one fetch_or) or all (a flush).
+ *     Holding a span: a
  *     free (give_pools: the worker wrote to its pools; fetch_or D, fetch_or
  *     F, avail_set if F was 0), a growth by one pool (span_resize_in_place:
  *     load F, CAS taking the pool after the span while it is free; if that
@@ -137,6 +143,9 @@
 #endif
 #ifndef NW
 #define NW 2            /* workers (1 or 2) */
+#endif
+#ifndef BATCH
+#define BATCH 1         /* takes and gives of several spans at once (the cache's batches) */
 #endif
 #ifndef GROW
 #define GROW 1          /* the workers also grow and shrink in place */
@@ -305,7 +314,7 @@ inline zero_check(hr)
 proctype worker(byte t)
 {
     byte ops = OPS, x, r, k, gr, old, tl, c, mine = 0;
-    bool ok, seen, zero;
+    bool ok, seen, zero, multi = false;
     byte me = t;
     (started);
     do
@@ -342,6 +351,14 @@ proctype worker(byte t)
                             :: k == 1 && (x & 4) -> tl = 4
                             :: k == 2 && (x & 3) == 3 -> tl = 3
                             :: k == 2 && (x & 6) == 6 -> tl = 6
+#if BATCH
+                            /* a miss's batch (take_at's want > 1): two or
+                             * three spans of one pool, adjacent in one free
+                             * stretch, by the one CAS */
+                            :: k == 1 && (x & 3) == 3 -> tl = 3
+                            :: k == 1 && (x & 6) == 6 -> tl = 6
+                            :: k == 1 && x == 7 -> tl = 7
+#endif
                             :: else -> tl = 0
                             fi;
                             if
@@ -399,6 +416,13 @@ proctype worker(byte t)
                 if
                 :: ok ->
                     r = k;      /* run_bits(0, k): 1 or 3 */
+#if BATCH
+                    if
+                    :: k == 1 -> r = 3  /* a batch: run_bits(0, k * want) */
+                    :: k == 1 -> r = 7
+                    :: true -> skip
+                    fi;
+#endif
                     d_step { D = (zero -> 0 : ALL); HIT(21) };              /* M21 */
                     d_step {
                         assert(F == 0 && mode == OTHER);
@@ -413,13 +437,26 @@ proctype worker(byte t)
             :: else -> skip
             fi;
             mine = r;
+            multi = (k == 1 && r != 0 && (r & (r - 1)) != 0);  /* a batch of 1-pool spans */
             x = 0; r = 0; k = 0
         :: mine != 0 ->
-            /* span_free (give_span) */
+            /* span_free, or a cache's flush of what it holds (give_spans:
+             * the spans of one arena given back by one fetch_or) */
             gr = mine;
             mine = 0;
+            multi = false;
             give_pools(37)                                                  /* M37 */
-        :: GROW && (mine == 1 || mine == 2) ->
+        :: BATCH && multi ->
+            /* a put into a full stack (cache_trim): some of the cached
+             * spans go back together, the newest stay */
+            if
+            :: gr = mine & (mine - 1)   /* all but the lowest */
+            :: gr = mine & ~(mine >> 1) & ~(mine >> 2) & 7 /* (the highest: 4 or 2) */
+            fi;
+            mine = mine & ~gr;
+            multi = ((mine & (mine - 1)) != 0);
+            give_pools(42)                                                  /* M42 */
+        :: GROW && !multi && (mine == 1 || mine == 2) ->
             /* span_resize_in_place: grow by the pool after the span */
             tl = mine << 1;
             d_step { x = F; HIT(34) };                                      /* M34 */
@@ -450,7 +487,7 @@ proctype worker(byte t)
             :: else -> skip
             fi;
             x = 0; tl = 0; ok = false
-        :: GROW && (mine & 1) ->
+        :: GROW && !multi && (mine & 1) ->
             /* span_to_huge: a span at pool 0 takes every other pool by one
              * CAS from exactly "all the others free" to 0 (M38) */
 #ifndef BROKEN_CONVERT_LOAD_STORE
@@ -493,7 +530,7 @@ proctype worker(byte t)
             :: else -> skip
             fi;
             ok = false
-        :: GROW && (mine == 3 || mine == 6) ->
+        :: GROW && !multi && (mine == 3 || mine == 6) ->
             /* span_resize_in_place: shrink to one pool, the tail given back */
             gr = mine & (mine << 1);    /* the upper pool */
             mine = mine & ~gr;

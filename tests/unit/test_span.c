@@ -138,12 +138,19 @@ int main(void)
     flush();
 
     /* 2. A first span takes pool 0 of a new span arena; the next ones the
-     *    pools after it (the shortest free stretch that holds them). */
+     *    pools after it (the shortest free stretch that holds them). A
+     *    miss after misses of its class takes a batch of spans with it
+     *    (section 9a); flush() gives back what the cache holds and starts
+     *    the batches again at 0, so that each malloc here takes one span
+     *    and the next sees the arena as the previous one left it. */
     struct obmt_stats st0 = stats();
     char *a = obmt_malloc(64 * KIB);  /* 2 pools */
     CHECK(a && obmt_owns(a) && pool_index(a) % NP == 0 && obmt_usable_size(a) == 64 * KIB);
+    flush();
     char *b = obmt_malloc(10 * KIB);  /* 1 pool */
+    flush();
     char *c = obmt_malloc(100 * KIB); /* 112 KiB: 4 pools */
+    flush();
     CHECK(obmt_usable_size(c) == 112 * KIB);
     CHECK(pool_index(b) == pool_index(a) + 2 && pool_index(c) == pool_index(a) + 3);
     struct obmt_stats st1 = stats();
@@ -168,14 +175,17 @@ int main(void)
     obmt_free(b);
     flush();
     char *d = obmt_malloc(96 * KIB);
+    flush();
     CHECK_MSG(d == a, "d %p a %p", (void *)d, (void *)a);
     /* Best fit: with a 1-pool hole (d freed, then 2 of its pools retaken)
      * a 1-pool request takes the hole, not the long free stretch. */
     obmt_free(d);
     flush();
     char *e = obmt_malloc(64 * KIB);
+    flush();
     CHECK(e == a);
     char *f = obmt_malloc(20 * KIB);
+    flush();
     CHECK(f == a + 2 * OBMT_POOL_SIZE);
 
     /* 4. realloc in place: grow into the free pools after the span, shrink
@@ -230,9 +240,11 @@ int main(void)
 
     /* 7. Frees from another thread and from a thread without a heap. */
     char *t = obmt_malloc(300 * KIB);
+    flush();
     run_in_thread(free_in_thread, t); /* into that thread's cache, given back at its exit */
     CHECK(stats().bytes_medium_cached == 0);
-    CHECK(obmt_malloc(300 * KIB) == t);
+    char *t2 = obmt_malloc(300 * KIB);
+    CHECK_MSG(t2 == t, "t %p (slot %zu pool %zu) t2 %p (slot %zu pool %zu)", (void *)t, slot_of(t), pool_index(t) % NP, (void *)t2, slot_of(t2), pool_index(t2) % NP);
     obmt_free(t);
     flush();
 
@@ -255,6 +267,7 @@ int main(void)
     /* A partly used span arena: its free pools are purged, its live span
      * stays. */
     char *live = obmt_malloc(64 * KIB);
+    flush();
     char *gone = obmt_malloc(512 * KIB);
     memset(live, 1, 64 * KIB);
     memset(gone, 2, 512 * KIB);
@@ -274,36 +287,146 @@ int main(void)
     flush();
     check_reconciles();
 
+    /* 8b. The thread's hint arena (the last it took from) is taken from
+     *     again without a scan only while it is at least half full or no
+     *     emptier than that take left it: an arena that got spans back is
+     *     not preferred over a fuller one. */
+    {
+        obmt_collect(); /* no span arena left */
+        char *x[3];
+        for (int i = 0; i < 3; i++) {
+            x[i] = obmt_malloc(OBMT_MEDIUM_MAX / 2); /* arena A: 16 pools each */
+            flush();
+        }
+        char *y1 = obmt_malloc(OBMT_MEDIUM_MAX); /* 32 pools: not in A, arena B, the hint now */
+        flush();
+        CHECK(slot_of(x[0]) == slot_of(x[1]) && slot_of(x[0]) == slot_of(x[2]) && slot_of(y1) != slot_of(x[0]));
+        obmt_free(y1);
+        flush(); /* B wholly free: emptier than the take left it */
+        obmt_free(x[1]);
+        obmt_free(x[2]);
+        flush(); /* A a quarter used, the fuller */
+        char *h2 = obmt_malloc(64 * KIB);
+        CHECK_MSG(slot_of(h2) == slot_of(x[0]), "took from the hint arena %zu (wholly free), not from %zu (a quarter used)",
+                  slot_of(h2), slot_of(x[0]));
+        obmt_free(h2);
+        obmt_free(x[0]);
+        flush();
+        check_reconciles();
+    }
+
     /* 9a. The thread's cache: a freed span is kept whole for the next
      *     malloc of its class, which takes it without touching its arena;
-     *     the head says freed (a second free aborts, below). Depth and byte
-     *     budget bound it; the rest go back. A class unused between two
-     *     decays gives its spans back. */
-    char *k1 = obmt_malloc(64 * KIB);
+     *     the head says freed (a second free aborts, below). A class's
+     *     stack holds span_cache_max[c] spans: OBMT_SPAN_CACHE_DEPTH, or
+     *     fewer where they would take more than half the budget. A miss
+     *     takes span_cache_batch[c] more spans of its class with the same
+     *     CAS, right below the caller's: none at first, then 1, 3, ... up
+     *     to half the stack (slow start); a put into a full stack gives
+     *     back all but the newest half, together. A class unused between
+     *     two decays gives its spans back. */
+    struct heap *me = heap_self();
+    unsigned c64 = span_class(64 * KIB);
+    unsigned max64 = me->span_cache_max[c64], half = max64 / 2;
+    size_t budget = me->span_cache_budget;
+    CHECK_MSG(max64 == (budget / 2 / (64 * KIB) < OBMT_SPAN_CACHE_DEPTH ? budget / 2 / (64 * KIB) : OBMT_SPAN_CACHE_DEPTH),
+              "64 KiB stack limit %u, budget %zu", max64, budget);
+    CHECK(max64 >= 2);
+    flush(); /* (the batch starts again at 0) */
+    CHECK(stats().bytes_medium_cached == 0 && me->span_cache_batch[c64] == 0);
+    char *k1 = obmt_malloc(64 * KIB); /* the first miss: no batch */
+    CHECK(stats().bytes_medium_cached == 0);
     size_t ks = slot_of(k1);
-    obmt_free(k1);
     uint64_t F0, D0, F1, D1;
     CHECK(span_arena_pools(ks, &F0, &D0));
+    obmt_free(k1);
     CHECK(stats().bytes_medium_cached == 64 * KIB);
     CHECK(stats().medium_bytes_in_use == st0.medium_bytes_in_use);
     char *k2 = obmt_malloc(64 * KIB);
     CHECK(k2 == k1 && stats().bytes_medium_cached == 0);
     CHECK(span_arena_pools(ks, &F1, &D1) && F1 == F0);
-    obmt_free(k2);
-    char *many[OBMT_SPAN_CACHE_DEPTH + 2];
-    for (int i = 0; i < OBMT_SPAN_CACHE_DEPTH + 2; i++)
-        many[i] = obmt_malloc(64 * KIB);
-    for (int i = 0; i < OBMT_SPAN_CACHE_DEPTH + 2; i++)
+    /* Misses in a row: batches of 1, 3, ... up to half the stack. */
+    char *many[2 * OBMT_SPAN_CACHE_DEPTH + 2];
+    unsigned nmany = 0, bt = 1;
+    many[nmany++] = k2;
+    for (int miss = 0; miss < 4; miss++) {
+        unsigned want = bt < half ? bt : half;
+        char *m = obmt_malloc(64 * KIB);
+        many[nmany++] = m;
+        CHECK_MSG(stats().bytes_medium_cached == want * 64 * KIB, "miss %d: %llu cached, %u expected", miss + 2,
+                  (unsigned long long)stats().bytes_medium_cached, want);
+        CHECK(me->span_cache_n[c64] == want);
+        /* the batch: right below m, each a span of the class whose head
+         * says freed, none of their pools free in the arena */
+        uint64_t F, D;
+        CHECK(span_arena_pools(slot_of(m), &F, &D));
+        unsigned seen = 0;
+        for (char *x = me->span_cache[c64]; x; x = (char *)pool_of(x)->nextpool, seen++) {
+            pool_header *xp = pool_of(x);
+            CHECK(xp->owner == OWNER_SPAN && !(xp->count & 1) && xp->huge_run == 2);
+            CHECK(slot_of(x) == slot_of(m) && !((F >> (pool_index(x) % NP)) & 3));
+            CHECK_MSG(pool_index(x) == pool_index(m) - 2 * (seen + 1), "cached span %u at pool %zu, m at %zu", seen,
+                      pool_index(x), pool_index(m));
+        }
+        CHECK(seen == want);
+        for (unsigned i = 0; i < want; i++) { /* hits: the arena untouched */
+            CHECK(span_arena_pools(slot_of(m), &F1, &D1));
+            many[nmany] = obmt_malloc(64 * KIB);
+            CHECK(many[nmany] == m - (i + 1) * 2 * OBMT_POOL_SIZE);
+            CHECK(span_arena_pools(slot_of(m), &F, &D) && F == F1);
+            nmany++;
+        }
+        bt = 2 * bt + 1;
+    }
+    CHECK(nmany >= (unsigned)max64 + 1 && nmany <= sizeof many / sizeof many[0]);
+    flush();
+    /* max64 puts fill the stack; the next put gives back all but the newest
+     * half (the oldest, the first freed), in the arenas again. */
+    for (unsigned i = 0; i < max64; i++)
         obmt_free(many[i]);
-    CHECK(stats().bytes_medium_cached == OBMT_SPAN_CACHE_DEPTH * 64 * KIB);
+    CHECK(stats().bytes_medium_cached == max64 * 64 * KIB);
+    obmt_free(many[max64]);
+    CHECK(stats().bytes_medium_cached == half * 64 * KIB && me->span_cache_n[c64] == half);
+    CHECK(me->span_cache[c64] == many[max64]);
+    for (unsigned i = 0; i <= max64; i++) {
+        uint64_t F, D;
+        CHECK(span_arena_pools(slot_of(many[i]), &F, &D));
+        bool is_free = ((F >> (pool_index(many[i]) % NP)) & 3) == 3;
+        CHECK_MSG(is_free == (i <= max64 - half), "span %u of the batch: free %d", i, is_free);
+        CHECK(pool_of(many[i])->owner == (i <= max64 - half ? NULL : OWNER_SPAN));
+    }
+    for (unsigned i = max64 + 1; i < nmany; i++)
+        obmt_free(many[i]);
+    flush();
+    check_reconciles();
+    /* No class takes more than half the budget: with a full stack of
+     * 256 KiB spans, a 1 MiB block is still cached. */
+    if (budget >= 2 * OBMT_MEDIUM_MAX) {
+        unsigned c256 = span_class(256 * KIB), m256 = me->span_cache_max[c256];
+        CHECK(m256 * 256 * KIB <= budget / 2 && m256 >= 1);
+        for (unsigned i = 0; i < m256; i++)
+            many[i] = obmt_malloc(256 * KIB);
+        char *w = obmt_malloc(OBMT_MEDIUM_MAX);
+        flush();
+        for (unsigned i = 0; i < m256; i++)
+            obmt_free(many[i]);
+        CHECK(me->span_cache_n[c256] == m256);
+        obmt_free(w);
+        CHECK(me->span_cache[span_class(OBMT_MEDIUM_MAX)] == w);
+        CHECK(stats().bytes_medium_cached == m256 * 256 * KIB + OBMT_MEDIUM_MAX);
+        check_reconciles();
+    }
+    flush();
     char *m1 = obmt_malloc(OBMT_MEDIUM_MAX), *m2 = obmt_malloc(OBMT_MEDIUM_MAX), *m3 = obmt_malloc(OBMT_MEDIUM_MAX);
+    char *s1 = obmt_malloc(64 * KIB);
+    obmt_free(s1);
     obmt_free(m1);
     obmt_free(m2);
     obmt_free(m3);
     CHECK(stats().bytes_medium_cached <= OBMT_SPAN_CACHE_BYTES);
-    span_cache_decay(heap_self()); /* both classes were used since the last decay */
+    span_cache_decay(me); /* both classes were used since the last decay */
     CHECK(stats().bytes_medium_cached > 0);
-    span_cache_decay(heap_self()); /* now unused for a whole period */
+    span_cache_decay(me); /* now unused for a whole period */
     CHECK(stats().bytes_medium_cached == 0);
     check_reconciles();
 
@@ -374,6 +497,7 @@ int main(void)
         CHECK(hb && ((uintptr_t)hb & (OBMT_ARENA_SIZE - 1)) == 0);
         obmt_free(hb); /* cached: a run of 8 arenas */
         char *a = obmt_malloc(200 * KIB); /* a new span arena: pool 0 */
+        flush();
         CHECK(((uintptr_t)a & (OBMT_ARENA_SIZE - 1)) == 0);
         if (cache)
             CHECK_MSG(a == hb, "a new span arena from the cached run: %p, run at %p", (void *)a, (void *)hb);
@@ -404,7 +528,9 @@ int main(void)
         /* Not at an arena's first pool: past the medium sizes, a move. */
         obmt_collect();
         char *x = obmt_malloc(600 * KIB); /* a new span arena: pool 0 */
+        flush();
         char *y = obmt_malloc(64 * KIB);  /* the only arena with room */
+        flush();
         CHECK(((uintptr_t)x & (OBMT_ARENA_SIZE - 1)) == 0 && slot_of(y) == slot_of(x));
         memset(x, 8, 600 * KIB);
         memset(y, 9, 64 * KIB);
