@@ -182,8 +182,10 @@ struct obmt_stats {
     uint64_t bytes_huge;          /* committed bytes of the arenas they hold */
     uint64_t huge_request_min;    /* smallest request served by a huge block */
     uint64_t bytes_huge_cached;   /* part of bytes_huge: freed runs kept whole for the
-                                     next huge malloc (given back within half a
-                                     purge delay) */
+                                     next huge malloc, by the shared cache (given
+                                     back within half a purge delay) or by the
+                                     freeing thread (up to 16 MiB a thread; to the
+                                     shared cache when unused for a collect period) */
     /* ---- version 8 ---- */
     uint64_t medium_allocs;       /* medium blocks (above small_request_max, up to
                                      huge_request_min - 1 bytes: a run of whole pools

@@ -228,7 +228,7 @@ static OBMT_NOINLINE void free_not_owner_enter(pool_header *p, block *b)
 {
     struct heap *o = obmt_load_relaxed(&p->owner);
     if (unlikely(o == OWNER_HUGE)) {
-        huge_free(p, b); /* no heap involved: no lend_enter */
+        huge_free(p, b); /* (its kept run: lend_enter there) */
         return;
     }
     if (unlikely(o == OWNER_SPAN)) {

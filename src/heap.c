@@ -463,6 +463,7 @@ void heap_ticked(struct heap *h)
         h->last_collect_ms = t;
         heap_collect(h, false);
         span_cache_decay(h); /* classes unused since the last collect give their spans back */
+        huge_keep_decay(h);  /* and a kept huge run unused since goes to the shared cache */
     }
     reclaim_pass(false);
     arena_maybe_purge(false);
@@ -613,6 +614,7 @@ size_t heap_collect(struct heap *h, bool all)
     if (all) {
         give_back_cached(h);
         span_cache_flush(h);
+        huge_keep_flush(h);
     }
     return left;
 }
@@ -693,6 +695,7 @@ pool_header *heap_collect_lent(struct heap *h)
     pool_header *list = NULL;
     heap_flush_remote_lent(h);
     span_cache_flush(h); /* the idle thread's cached medium blocks go back to their arenas */
+    huge_keep_flush(h);  /* and its kept huge run to the shared cache */
     list = lent_take_returned(h, list);
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         pool_header *p = h->usedpools[c];
@@ -772,6 +775,7 @@ void heap_thread_exit(struct heap *h)
     heap_flush_remote(h); /* while h is still ours: what it adopts, it abandons below */
     lend_close(h); /* no lender from here on (the caller waited out any) */
     span_cache_flush(h);
+    huge_keep_flush(h);
     obmt_store_relaxed(&tls_self.heap, &heap_empty);
     tls_heap_exited = 1;
     take_returned(h);
@@ -833,6 +837,7 @@ static void heap_atfork_child(void)
         /* Its cached medium blocks likewise: they stay taken in their span
          * arenas (at most OBMT_SPAN_CACHE_BYTES a dead heap). */
         span_cache_drop(h);
+        huge_keep_drop(h); /* (its kept huge run goes back to its arenas) */
         /* Its ARMED pools carry FULL while their thread may have been
          * halfway through a malloc or free on them: clear FULL so that no
          * free in the child adopts one (a freer that clears FULL of a dead

@@ -38,7 +38,9 @@
  * The cache. Giving a run back and taking it again costs a few atomic
  * read-modify-writes per arena (the state word, the bucket bit): 16 MiB is
  * 8 arenas, about 300 ns a malloc/free pair. So a freed run is first kept
- * whole, still HUGE, in one of OBMT_HUGE_CACHE words, g_huge_cache[i]:
+ * whole, still HUGE: in its freeing thread's heap if it has at most
+ * OBMT_HUGE_KEEP_ARENAS arenas (the kept run, below), else, and when a
+ * kept run makes way, in one of OBMT_HUGE_CACHE words, g_huge_cache[i]:
  *   0, or (arenas << 32) | (first slot + 1): a run that nobody else holds.
  * Each word is an ownership token moved with atomic exchange and CAS (acq_rel:
  * the freer's writes to the block and the header reach the next taker):
@@ -130,7 +132,7 @@ _Static_assert(OBMT_MAX_ARENAS < ((size_t)1 << 32), "a cache word holds a slot n
 #if CACHE_N
 /* Keep a freed run in the cache, as freed at time t (now: the time now);
  * give back what that pushes out. */
-static void cache_put_at(size_t first, size_t k, uint64_t t, uint64_t now)
+static void cache_put_at(size_t first, size_t k, uint64_t t, uint64_t now, bool purge)
 {
     uint64_t v = cache_val(first, k);
     /* The time goes first, so that a purge pass never pairs this run with
@@ -144,7 +146,8 @@ static void cache_put_at(size_t first, size_t k, uint64_t t, uint64_t now)
             continue;
         obmt_store_relaxed(&g_huge_cache_ms[i], t);
         if (__atomic_compare_exchange_n(&g_huge_cache[i], &zero, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-            arena_maybe_purge_at(now);
+            if (purge)
+                arena_maybe_purge_at(now);
             return;
         }
     }
@@ -159,7 +162,7 @@ static void cache_put_at(size_t first, size_t k, uint64_t t, uint64_t now)
 static void cache_put(size_t first, size_t k)
 {
     uint64_t t = os_now_ms();
-    cache_put_at(first, k, t, t);
+    cache_put_at(first, k, t, t, true);
 }
 
 /* A cached run of exactly k arenas: its first slot, or SIZE_MAX. */
@@ -206,7 +209,7 @@ size_t huge_cache_take_arena(void)
          * growing from the first takes them with no change to their words
          * (cache_take_after), and they go back as any cached run would. */
         if (cache_k(v) > 1) /* (as old as the run was: the purge's clock goes on) */
-            cache_put_at(cache_first(v) + 1, cache_k(v) - 1, put, os_now_ms());
+            cache_put_at(cache_first(v) + 1, cache_k(v) - 1, put, os_now_ms(), true);
         return cache_first(v);
     }
     return SIZE_MAX;
@@ -247,9 +250,131 @@ void huge_cache_purge(bool now, uint64_t t, long delay)
 static void cache_put(size_t first, size_t k) { arena_give_run(first, k); }
 static size_t cache_take(size_t k) { (void)k; return SIZE_MAX; }
 size_t huge_cache_take_arena(void) { return SIZE_MAX; }
-static void cache_put_at(size_t first, size_t k, uint64_t t, uint64_t now) { (void)t, (void)now, arena_give_run(first, k); }
+static void cache_put_at(size_t first, size_t k, uint64_t t, uint64_t now, bool purge) { (void)t, (void)now, (void)purge, arena_give_run(first, k); }
 static size_t cache_take_after(size_t first, uint64_t *put) { (void)first, (void)put; return 0; }
 void huge_cache_purge(bool now, uint64_t t, long delay) { (void)now, (void)t, (void)delay; }
+#endif
+
+/* ---- the run each thread keeps --------------------------------------------- */
+
+/* A freed run of up to KEEP_MAX arenas goes first into its freeing thread's
+ * heap (heap.huge_kept), and that thread's next malloc of the same number of
+ * arenas takes it back: a malloc/free loop of such blocks takes no atomic
+ * operation for the cache (the shared words cost an exchange each way:
+ * fastpath_lifo/16777216). It is the heap's own, as its span cache is: read
+ * and written by its thread inside the busy region, or by a lender holding
+ * the heap (huge_keep_flush); relaxed stores, as statistics read it. A
+ * malloc of another size moves it to the shared cache first (where, if that
+ * has no run of the size either, it coalesces with its free neighbours,
+ * cache_take), as does a free that keeps a newer run, a decay that finds it
+ * unused for a whole collect period, thread exit, obmt_collect and a lender
+ * collecting the idle heap. The run stays HUGE in its arenas' words all the
+ * while. */
+#define KEEP_MAX (CACHE_N ? OBMT_HUGE_KEEP_ARENAS : 0)
+
+#if KEEP_MAX
+/* The calling thread's kept run if it has k arenas (its first slot), else
+ * SIZE_MAX, any other kept run moved to the shared cache. */
+static size_t keep_take(size_t k)
+{
+    lend_enter();
+    struct heap *h = heap_counting();
+    uint64_t v = h ? h->huge_kept : 0;
+    if (v)
+        obmt_store_relaxed(&h->huge_kept, 0);
+    lend_leave();
+    if (!v)
+        return SIZE_MAX;
+    if (cache_k(v) == k)
+        return cache_first(v);
+    cache_put(cache_first(v), cache_k(v));
+    return SIZE_MAX;
+}
+
+/* Keep the freed run (first, k) in the calling thread's heap: false if it
+ * has none (or is lent). A run kept before goes to the shared cache. */
+static bool keep_put(size_t first, size_t k)
+{
+    if (k > KEEP_MAX)
+        return false;
+    lend_enter();
+    struct heap *h = heap_counting();
+    uint64_t old = 0;
+    if (h && k > h->huge_keep_max)
+        h = NULL; /* (idle heaps cannot be lent: nothing would take an idle thread's run back) */
+    if (h) {
+        old = h->huge_kept;
+        obmt_store_relaxed(&h->huge_kept, cache_val(first, k));
+        h->huge_kept_put = 1;
+    }
+    lend_leave();
+    if (old)
+        cache_put(cache_first(old), cache_k(old));
+    return h != NULL;
+}
+
+/* The calling thread's kept run, if any, to the shared cache (outside the
+ * busy region). */
+static void keep_release(void)
+{
+    (void)keep_take(0); /* (no run has 0 arenas) */
+}
+
+void huge_keep_flush(struct heap *h)
+{
+    uint64_t v = h->huge_kept;
+    if (h->huge_kept_put)
+        h->huge_kept_put = 0;
+    if (!v)
+        return;
+    obmt_store_relaxed(&h->huge_kept, 0);
+    /* No purge check here: a lender calls this while it holds the heap,
+     * and lend.c purges only after giving it back; the other callers tick
+     * the purge themselves (heap_ticked, obmt_collect) or are a malloc. */
+    uint64_t t = os_now_ms();
+    cache_put_at(cache_first(v), cache_k(v), t, t, false);
+}
+
+void huge_keep_decay(struct heap *h)
+{
+    if (!h->huge_kept_put)
+        huge_keep_flush(h);
+    else
+        h->huge_kept_put = 0;
+}
+
+void huge_keep_drop(struct heap *h)
+{
+    /* The child is single-threaded here: the dead thread's run (kept, or
+     * being taken or put when it vanished, and so no block of the child's)
+     * goes back to its arenas. */
+    uint64_t v = h->huge_kept;
+    if (!v)
+        return;
+    obmt_store_relaxed(&h->huge_kept, 0);
+    h->huge_kept_put = 0;
+    arena_give_run(cache_first(v), cache_k(v));
+}
+
+size_t huge_kept_arenas(void)
+{
+    size_t n = 0;
+    uint32_t used = heaps_used();
+    for (uint32_t i = 0; i < used; i++) {
+        const struct heap *h = heap_at(i);
+        if (h)
+            n += cache_k(obmt_load_relaxed(&h->huge_kept));
+    }
+    return n;
+}
+#else
+static size_t keep_take(size_t k) { (void)k; return SIZE_MAX; }
+static void keep_release(void) {}
+static bool keep_put(size_t first, size_t k) { (void)first, (void)k; return false; }
+void huge_keep_flush(struct heap *h) { (void)h; }
+void huge_keep_decay(struct heap *h) { (void)h; }
+void huge_keep_drop(struct heap *h) { (void)h; }
+size_t huge_kept_arenas(void) { return 0; }
 #endif
 
 size_t huge_cache_arenas(void)
@@ -303,7 +428,9 @@ void *huge_malloc(size_t n, bool zero)
         return NULL;
     size_t k = run_arenas(n);
     bool fresh = false;
-    size_t first = cache_take(k);
+    size_t first = keep_take(k);
+    if (first == SIZE_MAX)
+        first = cache_take(k);
     if (first == SIZE_MAX && (first = arena_take_run(k, &fresh)) == SIZE_MAX)
         return NULL;
     return huge_start(first, k, n, zero, fresh);
@@ -346,7 +473,8 @@ void huge_free(pool_header *p, void *b)
     p->huge_run = 0;
     obmt_store_relaxed(&p->owner, NULL);
     huge_account(0, 1, -(int64_t)run_capacity(k));
-    cache_put(arena_slot_of((uintptr_t)b), k);
+    if (!keep_put(arena_slot_of((uintptr_t)b), k))
+        cache_put(arena_slot_of((uintptr_t)b), k);
 }
 
 size_t huge_usable(pool_header *p, const void *b, const char *what)
@@ -381,15 +509,17 @@ bool huge_resize_in_place(pool_header *p, void *b, size_t n)
     } else {
         /* A cached run right after it first: its arenas are HUGE already,
          * so they join the block as they are (what they have beyond k2
-         * goes back to the cache). */
+         * goes back to the cache). The thread's kept run joins the shared
+         * ones for that (realloc runs outside the busy region). */
+        keep_release();
         uint64_t put = 0;
         size_t m = cache_take_after(first + k, &put);
         if (m && k + m > k2) {
-            cache_put_at(first + k2, k + m - k2, put, os_now_ms()); /* (as old as the run was) */
+            cache_put_at(first + k2, k + m - k2, put, os_now_ms(), true); /* (as old as the run was) */
             m = k2 - k;
         }
         if (m && k + m < k2 && !arena_grow_run(first, k + m, k2)) {
-            cache_put_at(first + k, m, put, os_now_ms()); /* (as it was) */
+            cache_put_at(first + k, m, put, os_now_ms(), true); /* (as it was) */
             return false;
         }
         if (!m && !arena_grow_run(first, k, k2))

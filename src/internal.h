@@ -820,6 +820,20 @@ OBMT_HIDDEN void huge_cache_purge(bool now, uint64_t t, long delay);
 OBMT_HIDDEN size_t huge_cache_take_arena(void);
 /* Arenas held by runs in the cache now (statistics). */
 OBMT_HIDDEN size_t huge_cache_arenas(void);
+/* A thread's kept run (heap.huge_kept: its last freed huge block of up to
+ * OBMT_HUGE_KEEP_ARENAS arenas, for its next malloc of that size). Flush:
+ * into the shared cache (thread exit, obmt_collect, a lender collecting an
+ * idle heap); decay: the same, if no run was kept since the last decay
+ * (heap_ticked); drop: a fork child's dead heap, whose run goes back to its
+ * arenas. The heap's thread inside its busy region (span.c's new span
+ * arena flushes too: it takes a cached run first), or a lender holding the
+ * heap; drop in the child only. huge_malloc and huge_free enter the busy
+ * region themselves: never call them inside it. */
+OBMT_HIDDEN void huge_keep_flush(struct heap *h);
+OBMT_HIDDEN void huge_keep_decay(struct heap *h);
+OBMT_HIDDEN void huge_keep_drop(struct heap *h);
+/* Arenas kept by the heaps (statistics: relaxed loads). */
+OBMT_HIDDEN size_t huge_kept_arenas(void);
 /* Statistics (fetch_add relaxed): huge blocks allocated and freed, and the
  * usable bytes of those live now (their runs). */
 OBMT_HIDDEN extern uint64_t g_huge_allocs_heapless, g_huge_frees_heapless;
@@ -984,6 +998,12 @@ struct heap {
     uint32_t span_hint;          /* slot + 1 of the span arena this thread last took a span from
                                   * (0: none): tried first (owner-only; a hint) */
     uint8_t span_hint_free;      /* that arena's free pools right after that take (owner-only) */
+    uint64_t huge_kept;          /* a freed huge run kept whole (huge.c): (arenas << 32) | (first
+                                  * slot + 1), or 0; owner-only or a lender's, relaxed stores
+                                  * (statistics read it) */
+    uint8_t huge_kept_put;       /* 1: a run was kept since the last decay (owner-only) */
+    uint8_t huge_keep_max;       /* the most arenas a kept run may have: OBMT_HUGE_KEEP_ARENAS
+                                  * where idle heaps can be lent, else 0 (span_cache_init) */
     uint64_t span_cache_budget;  /* the most span_cached_bytes may reach: span_cache_budget() when
                                   * the heap was taken; 0 in &heap_empty and &heap_lending, so that
                                   * span_free's budget test keeps them empty */

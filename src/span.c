@@ -621,6 +621,9 @@ size_t span_cache_budget(void)
 void span_cache_init(struct heap *h)
 {
     h->span_cache_budget = span_cache_budget();
+    /* The kept huge run (huge.c) likewise needs a lender to take an idle
+     * thread's run back: none kept without. */
+    h->huge_keep_max = OBMT_SPAN_CACHE_BYTES && h->span_cache_budget == OBMT_SPAN_CACHE_BYTES ? OBMT_HUGE_KEEP_ARENAS : 0;
     for (unsigned c = 0; c < OBMT_NSPAN; c++) {
         uint64_t size = span_size_table[c], m = h->span_cache_budget / 2 / size;
         if (m > OBMT_SPAN_CACHE_DEPTH)
@@ -721,8 +724,14 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
     unsigned left = 0;
     size_t slot = 0;
     uint64_t got = take_from_arenas(h, k, amask, want, &slot, &dirty, &left);
-    if (!got && !(got = take_new_arena(k, want, &slot, &dirty, &left)))
-        return NULL;
+    if (!got) {
+        /* A new span arena comes from a cached huge run first: this
+         * thread's kept one joins the shared ones (huge.c). */
+        if (heap_real(h))
+            huge_keep_flush(h);
+        if (!(got = take_new_arena(k, want, &slot, &dirty, &left)))
+            return NULL;
+    }
     if (heap_real(h)) {
         h->span_hint = (uint32_t)(slot + 1);
         h->span_hint_free = (uint8_t)left;

@@ -90,6 +90,17 @@
 #ifndef OBMT_HUGE_CACHE
 #define OBMT_HUGE_CACHE 4
 #endif
+/* Each thread also keeps its last freed huge block's run, of up to
+ * OBMT_HUGE_KEEP_ARENAS arenas (16 MiB), for its next malloc of the same
+ * number of arenas: a loop of such blocks then takes no atomic operation
+ * for the cache (fastpath_lifo/16777216). A run not used again within a
+ * collect period goes to the shared cache, and from there back after the
+ * purge delay. 0: none kept. Not in secure mode or without the shared
+ * cache, nor where idle heaps cannot be lent (nothing else would take an
+ * idle thread's run back). */
+#ifndef OBMT_HUGE_KEEP_ARENAS
+#define OBMT_HUGE_KEEP_ARENAS 8
+#endif
 
 /* Medium blocks (span.c): each thread keeps up to OBMT_SPAN_CACHE_DEPTH
  * freed spans of each class, OBMT_SPAN_CACHE_BYTES in all, for its next
@@ -116,8 +127,8 @@
 #endif
 
 /* The heap table (heap.c): thread caches are mapped on demand in chunks of
- * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 320 KiB with the
- * 1280-byte struct heap, 832 bytes before the span cache), never unmapped,
+ * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 336 KiB with the
+ * 1344-byte struct heap, 832 bytes before the span cache), never unmapped,
  * recycled when their thread exits.
  * A static directory of chunk pointers indexes OBMT_HEAP_TABLE_SIZE heaps:
  * 4,194,304, Linux's PID_MAX_LIMIT, more threads than the kernel lets a
@@ -257,6 +268,9 @@ _Static_assert(OBMT_SPAN_CACHE_BYTES_UNLENT <= OBMT_SPAN_CACHE_BYTES, "the unlen
 #endif
 #if OBMT_HUGE_CACHE < 0 || OBMT_HUGE_CACHE > 64
 #error "OBMT_HUGE_CACHE is 0 (no cache) to 64 entries"
+#endif
+#if OBMT_HUGE_KEEP_ARENAS < 0 || OBMT_HUGE_KEEP_ARENAS > 255
+#error "OBMT_HUGE_KEEP_ARENAS is 0 (none kept) to 255 arenas (none kept without OBMT_HUGE_CACHE)"
 #endif
 #if OBMT_SMALL_MAX > 8192 || OBMT_NCLASSES > 64
 #error "size-class tables in pool.c cover requests up to 8192 bytes and 64 classes"

@@ -106,6 +106,21 @@ static void *allocator(void *arg)
     return NULL;
 }
 
+/* A thread that keeps a freed huge run in its heap and sleeps across the
+ * forks: in each child it is a dead thread whose run must not stay kept. */
+static pthread_barrier_t keeper_ready, keeper_done;
+static void *keeper(void *arg)
+{
+    (void)arg;
+    obmt_free(obmt_malloc(16)); /* a heap */
+    void *p = obmt_malloc(huge_min + 2 * MIB);
+    CHECK(p != NULL);
+    obmt_free(p); /* kept */
+    pthread_barrier_wait(&keeper_ready);
+    pthread_barrier_wait(&keeper_done);
+    return NULL;
+}
+
 static int child_main(void)
 {
     for (int i = 0; i < 6; i++) {
@@ -124,6 +139,13 @@ static int child_main(void)
             return 4;
         obmt_free(p);
     }
+    /* The parent's other threads are gone here: the runs their heaps kept
+     * went back to their arenas at the fork (huge_keep_drop), so nothing
+     * stays cached once the child's own are given back. */
+    obmt_collect();
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    if (obmt_stats_get(&st) != 0 || st.bytes_huge_cached != 0)
+        return 5;
     return 0;
 }
 
@@ -151,6 +173,11 @@ int main(void)
         obmt_free(left[i].p);
     }
 
+    pthread_t kt;
+    pthread_barrier_init(&keeper_ready, NULL, 2);
+    pthread_barrier_init(&keeper_done, NULL, 2);
+    CHECK(pthread_create(&kt, NULL, keeper, NULL) == 0);
+    pthread_barrier_wait(&keeper_ready);
     for (int round = 0; round < SCALE(16) + 2; round++) {
         uint64_t seed = 11 + (uint64_t)round;
         for (int i = 0; i < 6; i++) {
@@ -179,6 +206,8 @@ int main(void)
         }
     }
 
+    pthread_barrier_wait(&keeper_done);
+    CHECK(pthread_join(kt, NULL) == 0);
     CHECK(obmt_stats_get(&st) == 0);
     CHECK_MSG(st.huge_allocs == st.huge_frees && st.huge_bytes_in_use == 0 && st.bytes_huge == st.bytes_huge_cached,
               "huge: %llu allocated, %llu freed, %llu bytes live, %llu bytes held, %llu of them cached",

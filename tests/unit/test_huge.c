@@ -12,6 +12,14 @@
 #define MIB ((size_t)1 << 20)
 #define ARENA OBMT_ARENA_SIZE
 
+/* The thread's kept run to the shared cache, and the shared cache back to
+ * the arenas. */
+static void caches_empty(void)
+{
+    huge_keep_flush(heap_self());
+    huge_cache_purge(true, os_now_ms(), 0);
+}
+
 static size_t cap_of(size_t k) { return k * ARENA - OBMT_POOL_GUARD; }
 /* A request that needs exactly k arenas. */
 static size_t req_of(size_t k) { return cap_of(k) - 4096; }
@@ -53,7 +61,7 @@ static void check_fill(const unsigned char *p, size_t n, size_t filled, unsigned
 static size_t held[4096], nheld;
 static void hold_free_arenas(void)
 {
-    huge_cache_purge(true, os_now_ms(), 0);
+    caches_empty();
     bool zero;
     size_t used = arena_slots_used(), f;
     while ((f = arena_take_run(1, &zero)) < used) {
@@ -112,7 +120,7 @@ static void realloc_freed(void *arg)
     (void)arg;
     void *p = obmt_malloc(3 * MIB);
     obmt_free(p);
-    huge_cache_purge(true, os_now_ms(), 0);
+    caches_empty();
     fprintf(stderr, "%p\n", obmt_realloc(p, 4 * MIB));
 }
 static void usable_freed(void *arg)
@@ -122,6 +130,20 @@ static void usable_freed(void *arg)
     obmt_free(p);
     void *q = obmt_malloc(100); /* something else */
     fprintf(stderr, "%zu %p\n", obmt_usable_size((char *)p + 4096), q);
+}
+
+/* A thread that frees a 3-arena block and exits (with a heap: a thread
+ * that never allocated anything else has none, and keeps no run). */
+static size_t keep_expected; /* arenas the thread's heap should keep */
+static void *keep_in_thread(void *arg)
+{
+    (void)arg;
+    obmt_free(obmt_malloc(16));
+    void *p = obmt_malloc(req_of(3));
+    CHECK(p != NULL);
+    obmt_free(p);
+    CHECK_MSG(huge_kept_arenas() == keep_expected, "%zu arenas kept, %zu expected", huge_kept_arenas(), keep_expected);
+    return NULL;
 }
 
 int main(void)
@@ -182,7 +204,7 @@ int main(void)
     /* 4. The cache: a freed run is kept whole, and the next huge malloc of
      *    the same number of arenas takes it; one of another size gives the
      *    cached runs back to their arenas first. */
-    huge_cache_purge(true, os_now_ms(), 0);
+    caches_empty();
     CHECK(stats().bytes_huge_cached == 0);
     unsigned char *c5 = obmt_malloc(req_of(5));
     obmt_free(c5);
@@ -196,6 +218,74 @@ int main(void)
     CHECK(stats().bytes_huge_cached == 0 && stats().bytes_huge == 3 * ARENA + st0.bytes_huge);
     check_reconciles();
     obmt_free(c3);
+
+    /* 4b. The thread's kept run: a freed run of up to OBMT_HUGE_KEEP_ARENAS
+     *     arenas stays in the freeing thread's heap, not in the shared
+     *     cache, and the thread's next malloc of the same size takes it; a
+     *     newer one, a malloc of another size, a decay with no put since
+     *     the last, and the thread's exit move it to the shared cache. */
+    if (!OBMT_SECURE && OBMT_HUGE_KEEP_ARENAS >= 4) {
+        struct heap *me = heap_self();
+        caches_empty();
+        unsigned char *k3 = obmt_malloc(req_of(3));
+        obmt_free(k3);
+        CHECK(huge_cache_arenas() == 0 && huge_kept_arenas() == 3 && me->huge_kept != 0);
+        CHECK(stats().bytes_huge_cached == 3 * ARENA);
+        unsigned char *k3b = obmt_malloc(req_of(3) - 12345);
+        CHECK(k3b == k3 && huge_kept_arenas() == 0 && huge_cache_arenas() == 0);
+        unsigned char *k4 = obmt_malloc(req_of(4));
+        obmt_free(k3b);
+        obmt_free(k4); /* the newer is kept, the older goes to the shared cache */
+        CHECK(huge_kept_arenas() == 4 && huge_cache_arenas() == 3);
+        unsigned char *big = obmt_malloc(req_of(OBMT_HUGE_KEEP_ARENAS + 1));
+        CHECK(huge_kept_arenas() == 0); /* another size: the kept run went to the shared cache */
+        CHECK(huge_cache_arenas() == 0); /* ... which, with no run of that size, gave its runs back */
+        obmt_free(big); /* too large to keep: the shared cache */
+        CHECK(huge_kept_arenas() == 0 && huge_cache_arenas() == OBMT_HUGE_KEEP_ARENAS + 1);
+        caches_empty();
+        unsigned char *k2 = obmt_malloc(req_of(2));
+        obmt_free(k2);
+        huge_keep_decay(me); /* kept since the last decay: stays */
+        CHECK(huge_kept_arenas() == 2 && huge_cache_arenas() == 0);
+        huge_keep_decay(me); /* unused for a whole period: to the shared cache */
+        CHECK(huge_kept_arenas() == 0 && huge_cache_arenas() == 2);
+        caches_empty();
+        keep_expected = 3;
+        run_in_thread(keep_in_thread, NULL); /* its kept run reaches the shared cache at its exit */
+        CHECK_MSG(huge_kept_arenas() == 0 && huge_cache_arenas() == 3, "%zu kept, %zu cached", huge_kept_arenas(),
+                  huge_cache_arenas());
+        CHECK(stats().bytes_huge_cached == 3 * ARENA);
+        caches_empty();
+        CHECK(stats().bytes_huge_cached == 0);
+        /* Where idle heaps cannot be lent, nothing would take an idle
+         * thread's run back: a heap taken then keeps none. */
+        long lend0 = 1;
+        CHECK(obmt_option_get("lend_idle", &lend0) == 0);
+        CHECK(obmt_option_set("lend_idle", 0) == 0);
+        keep_expected = 0;
+        run_in_thread(keep_in_thread, NULL);
+        CHECK(obmt_option_set("lend_idle", lend0) == 0);
+        CHECK(huge_kept_arenas() == 0 && huge_cache_arenas() == 3);
+        caches_empty();
+        /* realloc grows a block into the kept run right after it, in place. */
+        hold_free_arenas(); /* (so that the two are adjacent, from the frontier) */
+        unsigned char *ga = obmt_malloc(req_of(2)), *gb = obmt_malloc(req_of(2));
+        CHECK(gb == ga + 2 * ARENA);
+        {
+            fill(ga, req_of(2), 9);
+            obmt_free(gb); /* kept */
+            CHECK(huge_kept_arenas() == 2);
+            unsigned char *ga2 = obmt_realloc(ga, req_of(4));
+            CHECK_MSG(ga2 == ga, "moved: %p -> %p", (void *)ga, (void *)ga2);
+            check_fill(ga2, req_of(2), req_of(2), 9);
+            ga = ga2;
+        }
+        obmt_free(ga);
+        release_held();
+        caches_empty();
+        CHECK(stats().bytes_huge_cached == 0);
+        check_reconciles();
+    }
 
     /* 5. Best fit and coalescing in the arenas, with the cache emptied and
      *    every free arena held, so that the only free runs are those made
@@ -212,12 +302,12 @@ int main(void)
     CHECK_MSG(y3 == run + 7 * ARENA, "best fit: %p, the 3-run is %p, the 5-run %p", (void *)y3,
               (void *)(run + 7 * ARENA), (void *)(run + ARENA));
     huge_free(pool_of(y3), y3); /* (into the cache) */
-    huge_cache_purge(true, os_now_ms(), 0);
+    caches_empty();
     arena_give_run(f + 6, 1); /* the separator: 5 + 1 + 3 adjacent free arenas */
     unsigned char *y9 = obmt_malloc(req_of(9));
     CHECK_MSG(y9 == run + ARENA, "coalesced: %p, expected %p", (void *)y9, (void *)(run + ARENA));
     obmt_free(y9);
-    huge_cache_purge(true, os_now_ms(), 0);
+    caches_empty();
 
     /* 6. A claim that fails part-way (the test hook fails the 2nd arena's
      *    claim once) rolls back and tries again: the same run, the arenas'
@@ -282,9 +372,10 @@ int main(void)
      *     split again and again never went back: 74 of 100 MiB still
      *     cached after 4.8 s). */
     if (!OBMT_SECURE && OBMT_HUGE_CACHE != 0) {
-        huge_cache_purge(true, os_now_ms(), 0);
+        caches_empty();
         unsigned char *hr = obmt_malloc(req_of(8));
-        obmt_free(hr); /* cached, 8 arenas */
+        obmt_free(hr); /* kept by this thread, then in the shared cache: 8 arenas */
+        huge_keep_flush(heap_self());
         CHECK(huge_cache_arenas() == 8);
         struct timespec ts = { 0, 30 * 1000 * 1000 };
         nanosleep(&ts, NULL);
@@ -305,7 +396,7 @@ int main(void)
         unsigned char *d = obmt_malloc(req_of(1));
         memset(d, 0x5a, req_of(1));
         obmt_free(d);
-        huge_cache_purge(true, os_now_ms(), 0);
+        caches_empty();
         pool_header *taken[4096];
         size_t ntaken = 0;
         bool in_d = false;
@@ -460,7 +551,7 @@ int main(void)
         CHECK_MSG(y2 == gr + 3 * ARENA, "resident first: %p, the resident run is %p, the decommitted %p", (void *)y2,
                   (void *)(gr + 3 * ARENA), (void *)gr);
         obmt_free(y2);
-        huge_cache_purge(true, os_now_ms(), 0);
+        caches_empty();
         arena_give_run(g + 2, 1);
         arena_give_run(g + 6, 3);
         CHECK(obmt_option_set("keep_free_arenas", keep) == 0);
