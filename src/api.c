@@ -332,7 +332,9 @@ static void check_live_small(const void *ptr, const char *what)
         os_fatal(what, ptr, "not the start of a block");
 }
 
-void *obmt_realloc(void *ptr, size_t n)
+/* realloc, all cases; span_tried: ptr is a medium block that
+ * span_resize_in_place could not keep (obmt_realloc tried). */
+static OBMT_NOINLINE void *realloc_general(void *ptr, size_t n, bool span_tried)
 {
     if (!ptr)
         return obmt_malloc(n);
@@ -354,7 +356,7 @@ void *obmt_realloc(void *ptr, size_t n)
     if (unlikely(ours && owner == NULL) && !(ours = window_owns(ptr)))
         check_unmapped_arena(ptr, "realloc(): invalid pointer");
     if (ours && owner == OWNER_SPAN) {
-        if (span_resize_in_place(pool_of(ptr), ptr, n))
+        if (!span_tried && span_resize_in_place(pool_of(ptr), ptr, n))
             return ptr;
         old = span_usable(pool_of(ptr), ptr, "realloc(): invalid pointer");
         /* Past the medium sizes: a span alone at the start of its arena
@@ -410,6 +412,20 @@ void *obmt_realloc(void *ptr, size_t n)
     memcpy(q, ptr, n < old ? n : old);
     obmt_free(ptr);
     return q;
+}
+
+void *obmt_realloc(void *ptr, size_t n)
+{
+    /* A medium block that keeps its place (a buffer grown a little at a
+     * time: most steps stay in their class) without the general path's
+     * frame: realloc_add16/65536 136 -> 100 instructions a step under
+     * callgrind. arena_contains(NULL) is false. */
+    if (likely(arena_contains(ptr) && n - 1 < OBMT_MEDIUM_MAX)) {
+        pool_header *p = pool_of(ptr);
+        if (obmt_load_relaxed(&p->owner) == OWNER_SPAN)
+            return span_resize_in_place(p, ptr, n) ? ptr : realloc_general(ptr, n, true);
+    }
+    return realloc_general(ptr, n, false);
 }
 
 void *obmt_reallocarray(void *ptr, size_t count, size_t size)

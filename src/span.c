@@ -923,17 +923,30 @@ void span_free_enter(pool_header *p, void *b)
 size_t span_usable(pool_header *p, const void *b, const char *what)
 {
     span_check(p, b, what, what);
-    return span_class_size(span_class_of(p));
+    return span_size_table[span_class_of(p)];
 }
 
+static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_t n);
+
 bool span_resize_in_place(pool_header *p, void *b, size_t n)
+{
+    span_check(p, b, "realloc(): invalid pointer", "realloc(): invalid pointer");
+    /* The same class: nothing changes (a buffer grown a little at a time,
+     * most of its steps), in a few instructions. */
+    if (likely(n - OBMT_SMALL_MAX - 1 < OBMT_MEDIUM_MAX - OBMT_SMALL_MAX && span_class(n) == span_class_of(p)))
+        return true;
+    return span_resize_other_class(p, b, n);
+}
+
+static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_t n)
 {
     size_t old = span_usable(p, b, "realloc(): invalid pointer");
     if (n > OBMT_MEDIUM_MAX)
         return false;
     if (n <= OBMT_SMALL_MAX)
         return n > old / 2; /* a pool block unless it would waste less than half */
-    unsigned c2 = span_class(n), k = (unsigned)p->huge_run, k2 = span_class_pools(c2);
+    unsigned c2 = span_class(n);
+    unsigned k = (unsigned)p->huge_run, k2 = span_class_pools(c2);
     uintptr_t off = (uintptr_t)b - arena_base();
     size_t slot = off >> OBMT_ARENA_SHIFT;
     unsigned idx = (unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1));

@@ -188,9 +188,16 @@ int main(void)
     flush();
     CHECK(f == a + 2 * OBMT_POOL_SIZE);
 
-    /* 4. realloc in place: grow into the free pools after the span, shrink
-     *    by giving the tail back; contents kept. */
+    /* 4. realloc in place: within its class nothing changes; grow into the
+     *    free pools after the span, shrink by giving the tail back;
+     *    contents kept. */
     memset(c, 0x5c, 100 * KIB);
+    {
+        struct obmt_stats sr0 = stats();
+        CHECK(obmt_realloc(c, 112 * KIB) == c && obmt_realloc(c, 97 * KIB) == c && obmt_usable_size(c) == 112 * KIB);
+        struct obmt_stats sr1 = stats();
+        CHECK(sr1.medium_bytes_in_use == sr0.medium_bytes_in_use && sr1.medium_allocs == sr0.medium_allocs);
+    }
     char *c2 = obmt_realloc(c, 200 * KIB); /* 224 KiB: 7 pools, the 3 after c free */
     CHECK(c2 == c && obmt_usable_size(c2) == 224 * KIB);
     CHECK(c2[0] == 0x5c && c2[100 * KIB - 1] == 0x5c);
