@@ -267,9 +267,12 @@ void huge_cache_purge(bool now, uint64_t t, long delay) { (void)now, (void)t, (v
  * malloc of another size moves it to the shared cache first (where, if that
  * has no run of the size either, it coalesces with its free neighbours,
  * cache_take), as does a free that keeps a newer run, a decay that finds it
- * unused for a whole collect period, thread exit, obmt_collect and a lender
- * collecting the idle heap. The run stays HUGE in its arenas' words all the
- * while. */
+ * unused for a whole collect period, thread exit, obmt_collect, a lender
+ * collecting the idle heap, a realloc that grows a block (keep_release: the
+ * block may grow into it) and a new span arena (span.c: it takes a cached
+ * run first). A fork child gives a lost thread's run back to its arenas.
+ * None is kept where idle heaps cannot be lent (heap.huge_keep_max 0). The
+ * run stays HUGE in its arenas' words all the while. */
 #define KEEP_MAX (CACHE_N ? OBMT_HUGE_KEEP_ARENAS : 0)
 
 #if KEEP_MAX
