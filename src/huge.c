@@ -5,14 +5,18 @@
  * (arena.c, arena_take_run: wholly free ones first, best fit, else fresh
  * slots at the frontier). The block starts at the first byte of the run, so
  * it is arena-aligned (2 MiB), and every aligned request up to that is
- * served without over-allocating. Free recognises it as it recognises a
- * pool's block, in O(1) from the address and reading only obmt's memory:
- * arena_contains, then the header of the run's first pool, whose owner is
- * the sentinel OWNER_HUGE. No heap owns a huge block: free's fast path
+ * served without over-allocating; only a medium block that realloc turned
+ * into a huge one where it lay (span_to_huge) starts at a later pool of its
+ * first arena, which its head header marks, and the pools before it stay
+ * unused (their pages given back) until the run is freed. Free recognises
+ * it as it recognises a pool's block, in O(1) from the address and reading
+ * only obmt's memory: arena_contains, then the header of the pool it
+ * starts in, whose owner is the sentinel OWNER_HUGE. No heap owns a huge block: free's fast path
  * fails its owner test and the slow path (api.c) calls huge_free, from any
  * thread, with or without a heap, lent or not.
  *
- * The head header (pool 0 of the first arena):
+ * The head header (the pool the block starts in: pool 0 of the first arena
+ * but after span_to_huge):
  *   owner       OWNER_HUGE while the block is live, NULL once freed
  *   count       a generation << 1, | 1 while live (+1 at each allocation;
  *               the free clears the low bit by CAS from the value it
@@ -395,6 +399,13 @@ static inline size_t run_capacity(size_t k)
     return (k << OBMT_ARENA_SHIFT) - OBMT_POOL_GUARD;
 }
 
+/* Where the huge block b starts in its first arena: 0, or a pool's offset
+ * after span_to_huge. Its usable size is its run's capacity less that. */
+static inline size_t head_offset(const void *b)
+{
+    return (uintptr_t)b & (OBMT_ARENA_SIZE - 1);
+}
+
 /* Arenas a block of n bytes needs (n <= PTRDIFF_MAX: no overflow). */
 static inline size_t run_arenas(size_t n)
 {
@@ -455,7 +466,9 @@ void *huge_malloc_aligned(size_t n, size_t align)
  * Returns its count word. */
 static uint32_t huge_check(pool_header *p, const void *b, const char *what)
 {
-    if (unlikely((uintptr_t)b & (OBMT_ARENA_SIZE - 1)))
+    /* (The block starts at the start of its head's pool; a pointer into
+     * any other pool of the run reads a reset header and never gets here.) */
+    if (unlikely((uintptr_t)b & (OBMT_POOL_SIZE - 1)))
         os_fatal(what, b, "inside a huge block");
     uint32_t c = obmt_load_relaxed(&p->count);
     if (unlikely(!(c & 1)))
@@ -475,7 +488,7 @@ void huge_free(pool_header *p, void *b)
     size_t k = p->huge_run;
     p->huge_run = 0;
     obmt_store_relaxed(&p->owner, NULL);
-    huge_account(0, 1, -(int64_t)run_capacity(k));
+    huge_account(0, 1, -(int64_t)(run_capacity(k) - head_offset(b)));
     if (!keep_put(arena_slot_of((uintptr_t)b), k))
         cache_put(arena_slot_of((uintptr_t)b), k);
 }
@@ -483,7 +496,7 @@ void huge_free(pool_header *p, void *b)
 size_t huge_usable(pool_header *p, const void *b, const char *what)
 {
     huge_check(p, b, what);
-    return run_capacity(p->huge_run);
+    return run_capacity(p->huge_run) - head_offset(b);
 }
 
 void huge_adopt_arena(pool_header *p, void *b, size_t old)
@@ -491,8 +504,8 @@ void huge_adopt_arena(pool_header *p, void *b, size_t old)
     p->huge_run = 1;
     obmt_store_relaxed(&p->count, (((obmt_load_relaxed(&p->count) >> 1) + 1) << 1) | 1);
     obmt_store_relaxed(&p->owner, OWNER_HUGE);
-    huge_account(1, 0, (int64_t)run_capacity(1));
-    VG_RESIZE(b, old, run_capacity(1));
+    huge_account(1, 0, (int64_t)(run_capacity(1) - head_offset(b)));
+    VG_RESIZE(b, old, run_capacity(1) - head_offset(b));
 }
 
 bool huge_resize_in_place(pool_header *p, void *b, size_t n)
@@ -500,7 +513,7 @@ bool huge_resize_in_place(pool_header *p, void *b, size_t n)
     size_t cap = huge_usable(p, b, "realloc(): invalid pointer"), k = p->huge_run;
     if (n <= OBMT_MEDIUM_MAX)
         return false; /* (to the underlying allocator, until spans serve it) */
-    size_t k2 = run_arenas(n);
+    size_t off = head_offset(b), k2 = run_arenas(n + off);
     if (k2 == k)
         return true;
     /* Secure mode moves the block: its end guard page would have to move. */
@@ -529,7 +542,7 @@ bool huge_resize_in_place(pool_header *p, void *b, size_t n)
             return false;
     }
     p->huge_run = k2;
-    huge_account(0, 0, (int64_t)run_capacity(k2) - (int64_t)cap);
-    VG_RESIZE(b, cap, run_capacity(k2));
+    huge_account(0, 0, (int64_t)(run_capacity(k2) - off) - (int64_t)cap);
+    VG_RESIZE(b, cap, run_capacity(k2) - off);
     return true;
 }

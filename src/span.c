@@ -63,11 +63,14 @@
  * highest of them. With no room anywhere it makes a new span arena
  * (arena_take_run: a wholly free arena first, else a fresh one).
  *
- * Growing buffers. Past OBMT_MEDIUM_MAX (up to the arena size in one
- * realloc), a span at pool 0 whose arena has no other span becomes a huge
- * block of that arena (span_to_huge, M38: one CAS of F from exactly the
- * other pools' bits to 0, which, like a retirement, makes its winner hold
- * every pool; to arena.c the arena is a one-arena huge run already),
+ * Growing buffers. Past OBMT_MEDIUM_MAX (up to what the arena holds from
+ * the span's start on, in one realloc), a span whose arena has no other
+ * span, or none but spans in the calling thread's own cache, becomes a huge
+ * block of that arena where it lies (span_to_huge, M38: one CAS of F from
+ * exactly the bits of the pools the caller does not hold to 0, which, like
+ * a retirement, makes its winner hold every pool; to arena.c the arena is
+ * a one-arena huge run already; the cached spans leave the cache, and the
+ * pools before the block give their pages back until the run is freed),
  * which then grows into the arenas after it (huge.c). A new span arena is
  * the first arena of a cached huge run when there is one (resident, and
  * the run's other arenas, still cached, are where such a block grows
@@ -980,31 +983,93 @@ static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_
     return true;
 }
 
+/* The pools of slot `slot` that spans in h's cache hold (h: the calling
+ * thread's heap, inside lend_enter); with `take`, those spans leave the
+ * cache, their heads reset, held by the caller. At most OBMT_SPAN_CACHE_DEPTH
+ * spans of each class: a walk of a few dozen headers, for span_to_huge. */
+static uint64_t cache_spans_in(struct heap *h, size_t slot, bool take)
+{
+    uint64_t bits = 0, bytes = 0;
+    for (unsigned c = 0; c < OBMT_NSPAN; c++) {
+        void **link = &h->span_cache[c];
+        while (*link) {
+            void *s = *link;
+            pool_header *q = pool_of(s);
+            uintptr_t off = (uintptr_t)s - arena_base();
+            if (off >> OBMT_ARENA_SHIFT != slot) {
+                link = (void **)&q->nextpool;
+                continue;
+            }
+            bits |= run_bits((unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1)), span_class_pools(c));
+            if (!take) {
+                link = (void **)&q->nextpool;
+                continue;
+            }
+            *link = q->nextpool;
+            h->span_cache_n[c]--;
+            bytes += span_size_table[c];
+            give_span_head(s);
+        }
+    }
+    if (bytes) {
+        obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - bytes);
+        obmt_count_add(&h->stats.span_bytes, -(int64_t)bytes);
+    }
+    return bits;
+}
+
 bool span_to_huge(pool_header *p, void *b, size_t n)
 {
     uintptr_t off = (uintptr_t)b - arena_base();
+    size_t slot = off >> OBMT_ARENA_SHIFT;
+    unsigned idx = (unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1));
+    size_t below = (size_t)idx << OBMT_POOL_SHIFT; /* the pools before it, unused while it is huge */
     /* (Secure mode: pool 63, the guard's, is no span's. Larger n: the
      * block would have to grow further, which may fail, and a realloc that
      * fails leaves its block as it was.) */
-    if (OBMT_SECURE || (off & (OBMT_ARENA_SIZE - 1)) || n > OBMT_ARENA_SIZE)
+    if (OBMT_SECURE || n > OBMT_ARENA_SIZE - below)
         return false;
-    size_t slot = off >> OBMT_ARENA_SHIFT;
     struct span_arena *a = &g_span[slot];
+    uint64_t ours = run_bits(idx, (unsigned)p->huge_run), cached = 0;
     /* M38: every other pool, taken with one CAS from exactly the value
      * that says they are all free. Then nobody else holds a pool of the
      * arena (no span, live or cached, no purge) and nobody can give one
      * back: the caller holds it whole, as a retirement (M7) does, and to
      * arena.c it is what a huge block of one arena is, HUGE. */
-    uint64_t x = SPAN_POOLS & ~run_bits(0, (unsigned)p->huge_run);
-    if (!__atomic_compare_exchange_n(&a->free, &x, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+    uint64_t x = SPAN_POOLS & ~ours;
+    lend_enter(); /* (the cache below: a lender flushing it waits) */
+    struct heap *h = heap_self();
+    bool won = __atomic_compare_exchange_n(&a->free, &x, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+    if (!won && heap_real(h) && h->span_cached_bytes) {
+        /* The pools the CAS found held may all be spans in this thread's
+         * cache (held by it as the span is): the chains of growing buffers
+         * in realloc_mul15/16777216 found one 64 KiB span cached at pool 0
+         * and copied 1 MiB each. With those the caller holds every pool
+         * but the free ones, and the same CAS from exactly the free ones
+         * takes the rest (M38); the cached spans then leave the cache. */
+        cached = cache_spans_in(h, slot, false);
+        if (cached && (x | cached | ours) == SPAN_POOLS) {
+            x = SPAN_POOLS & ~ours & ~cached;
+            won = __atomic_compare_exchange_n(&a->free, &x, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+        }
+        if (won)
+            cache_spans_in(h, slot, true);
+    }
+    if (!won) {
+        lend_leave();
         return false;
+    }
+    size_t size = span_class_size(span_class_of(p));
+    span_count(h, 0, 1, -(int64_t)size);
+    lend_leave();
     avail_clear(slot); /* M2 (F is 0 for good: only a new maker sets it) */
+    uint64_t dirty = obmt_load_relaxed(&a->dirty);
     obmt_store_relaxed(&a->dirty, 0);
     obmt_fetch_sub_relaxed(&g_span_arenas, 1);
-    size_t size = span_class_size(span_class_of(p));
-    lend_enter();
-    span_count(heap_self(), 0, 1, -(int64_t)size);
-    lend_leave();
+    /* The pools before the block hold nothing now: their pages go back
+     * until the run is freed (a wholly free arena's pages read as zeros). */
+    if (below && ((dirty | cached) & run_bits(0, idx)))
+        os_decommit((void *)(arena_base() + (slot << OBMT_ARENA_SHIFT)), below);
     huge_adopt_arena(p, b, size);
     return true;
 }

@@ -59,10 +59,10 @@
  *     F, avail_set if F was 0), a growth by one pool (span_resize_in_place:
  *     load F, CAS taking the pool after the span while it is free; if that
  *     emptied F, avail_clear), or a shrink of a 2-pool span to 1 (the tail
- *     given back), or, a span at pool 0, its conversion into a huge block
- *     of the arena (span_to_huge: CAS F from exactly the other pools' bits
- *     to 0, avail_clear, D = 0; then the block's free: the arena to
- *     arena.c, OTHER).
+ *     given back), or its conversion, with any spans of a batch it holds,
+ *     into a huge block of the arena (span_to_huge: CAS F from exactly the
+ *     bits of the pools it does not hold to 0, avail_clear, D = 0; then the
+ *     block's free: the arena to arena.c, OTHER).
  *  P (purger()): PURGES passes of span_purge over the one slot (one pass
  *     at a time in the code: g_purging): load the hint bit; if set, load F;
  *     if ALL, retire (CAS F ALL -> 0, avail_clear, D = 0, arena_give_run_at:
@@ -487,9 +487,13 @@ proctype worker(byte t)
             :: else -> skip
             fi;
             x = 0; tl = 0; ok = false
-        :: GROW && !multi && (mine & 1) ->
-            /* span_to_huge: a span at pool 0 takes every other pool by one
-             * CAS from exactly "all the others free" to 0 (M38) */
+        :: GROW && mine != 0 ->
+            /* span_to_huge: a span anywhere in the arena takes every other
+             * pool by one CAS from exactly "all the others free" to 0
+             * (M38); with a batch held (multi), the spans the worker's
+             * cache holds are its own as the span is (cache_spans_in: the
+             * code's first CAS leaves them out, fails, and the second,
+             * this one, takes exactly the free pools) */
 #ifndef BROKEN_CONVERT_LOAD_STORE
             d_step {
                 if
@@ -526,7 +530,8 @@ proctype worker(byte t)
                     c = 0;
                     mode = OTHER; check(); HIT(41)                          /* M41 */
                 };
-                mine = 0
+                mine = 0;
+                multi = false
             :: else -> skip
             fi;
             ok = false

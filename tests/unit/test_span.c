@@ -5,6 +5,8 @@
  * from other threads, and the aborts for bad pointers. */
 #include "unit_util.h"
 
+#include <semaphore.h>
+
 #define KIB ((size_t)1024)
 #define NP OBMT_POOLS_PER_ARENA
 
@@ -98,6 +100,55 @@ static void *free_in_thread(void *p)
 {
     obmt_free(p);
     return NULL;
+}
+
+/* A thread that mallocs a 64 KiB span, frees it into its cache, and keeps
+ * it there until told to exit (section 9e). */
+static sem_t keeper_has, keeper_go;
+static void *keeper_span;
+static void *keep_in_thread(void *arg)
+{
+    (void)arg;
+    keeper_span = obmt_malloc(64 * KIB);
+    sem_post(&keeper_has);
+    sem_wait(&keeper_go);
+    obmt_free(keeper_span); /* cached here */
+    sem_post(&keeper_has);
+    sem_wait(&keeper_go);
+    return NULL;
+}
+
+/* A huge block made from a span after pool 0 of its arena (section 9e):
+ * a pointer into the pools before it, or inside it, is no block. */
+static char *huge_after_pool0(void)
+{
+    obmt_collect();
+    char *x = obmt_malloc(64 * KIB);
+    char *y = obmt_malloc(64 * KIB);
+    span_cache_flush(heap_self());
+    obmt_free(x);
+    span_cache_flush(heap_self());
+    char *y2 = obmt_realloc(y, OBMT_MEDIUM_MAX + 1);
+    CHECK(y2 == y && ((uintptr_t)y & (OBMT_ARENA_SIZE - 1)) != 0);
+    return y2;
+}
+static void free_before_huge(void *arg)
+{
+    (void)arg;
+    char *y = huge_after_pool0();
+    obmt_free(y - OBMT_POOL_SIZE);
+}
+static void free_inside_huge(void *arg)
+{
+    (void)arg;
+    char *y = huge_after_pool0();
+    obmt_free(y + 4096);
+}
+static void free_huge_pool(void *arg)
+{
+    (void)arg;
+    char *y = huge_after_pool0();
+    obmt_free(y + OBMT_POOL_SIZE);
 }
 
 int main(void)
@@ -532,7 +583,8 @@ int main(void)
         obmt_free(a3);
         flush();
         check_reconciles();
-        /* Not at an arena's first pool: past the medium sizes, a move. */
+        /* Not at an arena's first pool, another span live before it: past
+         * the medium sizes, a move. */
         obmt_collect();
         char *x = obmt_malloc(600 * KIB); /* a new span arena: pool 0 */
         flush();
@@ -558,6 +610,111 @@ int main(void)
         check_reconciles();
     }
 
+    /* 9e. A span after pool 0 whose arena holds no other span, or none but
+     *     spans in the calling thread's own cache, also becomes a huge
+     *     block where it lies: the block starts at that pool (its usable
+     *     size is the arena's less the pools before it, which hold nothing
+     *     and give their pages back), the cached spans leave the cache.
+     *     (realloc_mul15/16777216 after the other realloc rows: a cached
+     *     64 KiB span at pool 0 had made every chain copy 1 MiB.) A span
+     *     that another thread caches keeps its pools, and the buffer
+     *     moves. */
+    if (!OBMT_SECURE) {
+        obmt_collect();
+        char *x = obmt_malloc(600 * KIB); /* a new span arena: pools 0-19 */
+        flush();
+        char *y = obmt_malloc(64 * KIB);  /* pools 20-21 */
+        flush();
+        CHECK(((uintptr_t)x & (OBMT_ARENA_SIZE - 1)) == 0 && slot_of(y) == slot_of(x));
+        memset(x, 8, 600 * KIB);
+        memset(y, 9, 64 * KIB);
+        size_t x_size = obmt_usable_size(x); /* 640 KiB, 20 pools */
+        obmt_free(x);
+        flush(); /* x's pools free again, dirty */
+        size_t below = (uintptr_t)y & (OBMT_ARENA_SIZE - 1);
+        CHECK_MSG(below == x_size, "y at pool %zu", below / OBMT_POOL_SIZE);
+        struct obmt_stats s0 = stats();
+        char *y2 = obmt_realloc(y, OBMT_MEDIUM_MAX + 1);
+        CHECK_MSG(y2 == y, "moved from %p to %p", (void *)y, (void *)y2);
+        CHECK(y2[0] == 9 && y2[64 * KIB - 1] == 9);
+        CHECK(obmt_usable_size(y2) == OBMT_ARENA_SIZE - below);
+        struct obmt_stats s1 = stats();
+        CHECK(s1.huge_allocs == s0.huge_allocs + 1 && s1.medium_frees == s0.medium_frees + 1);
+        CHECK(s1.huge_bytes_in_use == s0.huge_bytes_in_use + OBMT_ARENA_SIZE - below);
+        CHECK_MSG(resident_pages(y2 - below, below) == 0, "%zu pages before the block resident",
+                  resident_pages(y2 - below, below));
+        check_reconciles();
+        memset(y2, 7, OBMT_ARENA_SIZE - below); /* all of it is the block's */
+        /* Growing into the arenas after it, when they are free: the usable
+         * size counts from the block's start. */
+        char *y3 = obmt_realloc(y2, 3 * OBMT_ARENA_SIZE);
+        CHECK(y3 && y3[0] == 7 && y3[OBMT_ARENA_SIZE - below - 1] == 7);
+        if (y3 == y2)
+            CHECK(obmt_usable_size(y3) == 4 * OBMT_ARENA_SIZE - below);
+        else
+            CHECK(obmt_usable_size(y3) >= 3 * OBMT_ARENA_SIZE);
+        /* Shrinking to a medium size: a move into a span. */
+        char *y4 = obmt_realloc(y3, 100 * KIB);
+        CHECK(y4 && y4[0] == 7 && y4[100 * KIB - 1] == 7 && obmt_usable_size(y4) < OBMT_MEDIUM_MAX);
+        obmt_free(y4);
+        flush();
+        check_reconciles();
+        struct obmt_stats s2 = stats();
+        CHECK(s2.huge_allocs == s2.huge_frees && s2.huge_bytes_in_use == s0.huge_bytes_in_use);
+
+        /* The span before it in this thread's cache. */
+        if (heap_self()->span_cache_budget >= 64 * KIB) {
+            obmt_collect();
+            char *u = obmt_malloc(64 * KIB); /* a new span arena: pools 0-1 */
+            flush(); /* (no batch next) */
+            char *v = obmt_malloc(64 * KIB); /* pools 2-3 */
+            flush();
+            CHECK(slot_of(u) == slot_of(v) && pool_index(v) == pool_index(u) + 2);
+            memset(v, 11, 64 * KIB);
+            obmt_free(u); /* cached */
+            uint64_t cached = heap_self()->span_cached_bytes;
+            CHECK(cached >= 64 * KIB);
+            char *v2 = obmt_realloc(v, OBMT_MEDIUM_MAX + 1);
+            CHECK_MSG(v2 == v, "moved from %p to %p", (void *)v, (void *)v2);
+            CHECK(v2[0] == 11 && v2[64 * KIB - 1] == 11 && obmt_usable_size(v2) == OBMT_ARENA_SIZE - 2 * (size_t)OBMT_POOL_SIZE);
+            CHECK(heap_self()->span_cached_bytes == cached - 64 * KIB);
+            CHECK(resident_pages(v2 - 2 * OBMT_POOL_SIZE, 2 * OBMT_POOL_SIZE) == 0);
+            check_reconciles();
+            /* The cache goes on working without u. */
+            char *w = obmt_malloc(64 * KIB);
+            CHECK(w && slot_of(w) != slot_of(v2));
+            obmt_free(w);
+            obmt_free(v2);
+            flush();
+            check_reconciles();
+        }
+
+        /* The span before it in another thread's cache: a move. */
+        obmt_collect();
+        sem_init(&keeper_has, 0, 0);
+        sem_init(&keeper_go, 0, 0);
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, keep_in_thread, NULL) == 0);
+        sem_wait(&keeper_has);
+        char *v = obmt_malloc(64 * KIB);
+        flush();
+        CHECK(slot_of(v) == slot_of(keeper_span) && pool_index(v) == pool_index(keeper_span) + 2);
+        sem_post(&keeper_go);
+        sem_wait(&keeper_has); /* the keeper's span is in its cache now (or back, with no cache) */
+        memset(v, 12, 64 * KIB);
+        char *v2 = obmt_realloc(v, OBMT_MEDIUM_MAX + 1);
+        CHECK(v2 && v2[0] == 12 && v2[64 * KIB - 1] == 12);
+        /* (the keeper caches only with a budget; without, its span is back
+         * in the arena and v becomes huge where it lies) */
+        if (span_cache_budget() >= 64 * KIB)
+            CHECK_MSG(v2 != v && ((uintptr_t)v2 & (OBMT_ARENA_SIZE - 1)) == 0, "%p became huge in place", (void *)v);
+        sem_post(&keeper_go);
+        CHECK(pthread_join(t, NULL) == 0);
+        obmt_free(v2);
+        flush();
+        check_reconciles();
+    }
+
     /* 10. Bad pointers abort with a message that names the fault. */
     expect_death(double_free, NULL, SIGABRT, "double free of a medium block", "double free");
     expect_death(interior_head, NULL, SIGABRT, "inside a medium block's first pool", "inside a medium block");
@@ -566,5 +723,10 @@ int main(void)
     expect_death(realloc_freed, NULL, SIGABRT, "realloc of a freed medium block", "realloc(): invalid pointer");
     expect_death(double_free_cached, NULL, SIGABRT, "double free of a cached medium block", "not in use");
     expect_death(usable_cached, NULL, SIGABRT, "usable size of a cached medium block", "not in use");
+    if (!OBMT_SECURE) {
+        expect_death(free_before_huge, NULL, SIGABRT, "a pool before a huge block that starts after pool 0", "invalid pointer");
+        expect_death(free_inside_huge, NULL, SIGABRT, "inside such a huge block's first pool", "inside a huge block");
+        expect_death(free_huge_pool, NULL, SIGABRT, "inside such a huge block's second pool", "invalid pointer");
+    }
     CHECK_DONE("unit_span");
 }
