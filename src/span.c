@@ -526,8 +526,8 @@ void span_purge(bool now, uint64_t t, long delay)
  * Batches. A miss takes span_cache_batch[c] more spans of its class with
  * the same CAS, right below the caller's in its free stretch (take_at:
  * into the cache, within the budget), and a put that finds the class's
- * stack full gives back all but its newest half, the spans of one arena
- * with one fetch_or (give_spans): a loop of 256 mallocs then 256 frees of
+ * stack full gives back its newest half, the spans of one arena with one
+ * fetch_or (give_spans): a loop of 256 mallocs then 256 frees of
  * 64 KiB takes one atomic operation per five blocks each way, not one per
  * block (fastpath_batch/65536). The batch starts at 0 and grows with each
  * miss (1, 3, ... up to half the stack; it goes back to 0 when the class
@@ -566,21 +566,24 @@ static void give_spans(void **v, unsigned n, unsigned c, uint64_t t)
     }
 }
 
-/* Give back the cached spans of class c after its newest `keep`. */
+/* Give back all but `keep` of the cached spans of class c: the newest,
+ * popped from the top, so that only the spans given back are read (each a
+ * dependent load of a header: walking past the kept ones to reach the
+ * oldest had been half of a full put's time, fastpath_batch/16384). They
+ * are also the ones most likely to lie together in their arenas (a batch's
+ * spans come back in a row), so their give-back coalesces. */
 static void cache_trim(struct heap *h, unsigned c, unsigned keep, uint64_t t)
 {
     unsigned n = h->span_cache_n[c];
     if (n <= keep)
         return;
     void *v[OBMT_SPAN_CACHE_DEPTH + 1];
-    void **link = &h->span_cache[c];
-    for (unsigned i = 0; i < keep; i++)
-        link = (void **)&pool_of(*link)->nextpool;
-    unsigned m = 0;
-    for (void *b = *link; b; b = pool_of(b)->nextpool)
-        v[m++] = b;
-    *link = NULL;
-    h->span_cache_n[c] = (uint8_t)keep; /* (m == n - keep) */
+    unsigned m = n - keep;
+    void *b = h->span_cache[c];
+    for (unsigned i = 0; i < m; i++, b = pool_of(b)->nextpool)
+        v[i] = b;
+    h->span_cache[c] = b;
+    h->span_cache_n[c] = (uint8_t)keep;
     int64_t bytes = (int64_t)m * (int64_t)span_size_table[c];
     obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - (uint64_t)bytes);
     obmt_count_add(&h->stats.span_bytes, -bytes);
@@ -868,7 +871,7 @@ static OBMT_NOINLINE void span_free_arena(struct heap *h, unsigned c, void *b)
 }
 
 /* A put that finds class c's stack full (span_cache_max[c]), or no room
- * in the budget. Full: b goes on the stack, which keeps its newest half
+ * in the budget. Full: b goes on the stack, which keeps its oldest half
  * and gives the rest back together (one fetch_or per arena); a stack of
  * one span, and a put with no room in the budget, give b straight back. */
 static OBMT_NOINLINE void span_put_slow(struct heap *h, unsigned c, void *b)
@@ -904,7 +907,7 @@ static inline void span_free(struct heap *h, pool_header *p, void *b)
     /* Into the freeing thread's cache: the block reached it through the
      * program's own synchronisation, so it is this thread's to keep.
      * (&heap_empty and &heap_lending have a budget of 0.) A full stack
-     * keeps its newest half and gives the rest back (cache_trim). */
+     * keeps its oldest half and gives the rest back (cache_trim). */
     uint64_t bytes = h->span_cached_bytes + size; /* (one load: the stores below may alias it) */
     if (OBMT_SPAN_CACHE_BYTES && likely(h->span_cache_n[c] < h->span_cache_max[c] && bytes <= h->span_cache_budget)) {
         cache_push(h, c, b, p);

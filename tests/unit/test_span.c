@@ -381,7 +381,7 @@ int main(void)
      *     takes span_cache_batch[c] more spans of its class with the same
      *     CAS, right below the caller's: none at first, then 1, 3, ... up
      *     to half the stack (slow start); a put into a full stack gives
-     *     back all but the newest half, together. A class unused between
+     *     back its newest half, together. A class unused between
      *     two decays gives its spans back. */
     struct heap *me = heap_self();
     unsigned c64 = span_class(64 * KIB);
@@ -438,20 +438,21 @@ int main(void)
     }
     CHECK(nmany >= (unsigned)max64 + 1 && nmany <= sizeof many / sizeof many[0]);
     flush();
-    /* max64 puts fill the stack; the next put gives back all but the newest
-     * half (the oldest, the first freed), in the arenas again. */
+    /* max64 puts fill the stack; the next put gives back all but the oldest
+     * half (the newest, from the top, the put's own span with them), in the
+     * arenas again. */
     for (unsigned i = 0; i < max64; i++)
         obmt_free(many[i]);
     CHECK(stats().bytes_medium_cached == max64 * 64 * KIB);
     obmt_free(many[max64]);
     CHECK(stats().bytes_medium_cached == half * 64 * KIB && me->span_cache_n[c64] == half);
-    CHECK(me->span_cache[c64] == many[max64]);
+    CHECK(me->span_cache[c64] == many[half - 1]);
     for (unsigned i = 0; i <= max64; i++) {
         uint64_t F, D;
         CHECK(span_arena_pools(slot_of(many[i]), &F, &D));
         bool is_free = ((F >> (pool_index(many[i]) % NP)) & 3) == 3;
-        CHECK_MSG(is_free == (i <= max64 - half), "span %u of the batch: free %d", i, is_free);
-        CHECK(pool_of(many[i])->owner == (i <= max64 - half ? NULL : OWNER_SPAN));
+        CHECK_MSG(is_free == (i >= half), "span %u of the batch: free %d", i, is_free);
+        CHECK(pool_of(many[i])->owner == (i >= half ? NULL : OWNER_SPAN));
     }
     for (unsigned i = max64 + 1; i < nmany; i++)
         obmt_free(many[i]);
