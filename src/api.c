@@ -392,6 +392,10 @@ static OBMT_NOINLINE void *realloc_general(void *ptr, size_t n, bool span_tried)
          * growths (a string appended to) moves O(log n) times, not O(n). */
         if (n > old && n < old + old / 4 && old + old / 4 <= OBMT_SMALL_MAX)
             n_alloc = old + old / 4;
+        /* Past OBMT_REALLOC_SPAN_MIN: into a span, where it grows on in
+         * place (tunables.h). */
+        if (n > old && n > OBMT_REALLOC_SPAN_MIN && n_alloc <= OBMT_SMALL_MAX)
+            n_alloc = OBMT_SMALL_MAX + 1;
     } else if (n > OBMT_SMALL_MAX) {
         /* The underlying allocator's block stays there, huge sizes too:
          * glibc grows it in place or with mremap, where a move into a huge

@@ -950,7 +950,11 @@ static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_
     if (n > OBMT_MEDIUM_MAX)
         return false;
     if (n <= OBMT_SMALL_MAX)
-        return n > old / 2; /* a pool block unless it would waste less than half */
+        /* A pool block when it would waste more than half, but never above
+         * OBMT_REALLOC_SPAN_MIN, where realloc moves a growing pool block
+         * into a span (api.c): no move back and forth around it. (Every
+         * span holds more than OBMT_SMALL_MAX.) */
+        return n > old / 2 || n > OBMT_REALLOC_SPAN_MIN;
     unsigned c2 = span_class(n);
     unsigned k = (unsigned)p->huge_run, k2 = span_class_pools(c2);
     uintptr_t off = (uintptr_t)b - arena_base();

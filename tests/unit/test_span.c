@@ -266,6 +266,33 @@ int main(void)
     flush();
     check_reconciles();
 
+    /* 4b. A pool block that realloc grows past OBMT_REALLOC_SPAN_MIN moves
+     *     into a span, where it grows on in place with no copy (the span's
+     *     first pool first: realloc_mul15/1048576 copied every pool-class
+     *     step up to 8 KiB); the span keeps any size above
+     *     OBMT_REALLOC_SPAN_MIN (no move back and forth around it), and
+     *     moves back to a pool block below it when it would waste more than
+     *     half. Growth up to it stays in the pool classes. */
+    {
+        char *s1 = obmt_malloc(3000);
+        memset(s1, 0x4b, 3000);
+        char *s2 = obmt_realloc(s1, OBMT_REALLOC_SPAN_MIN);
+        CHECK(s2 && obmt_usable_size(s2) < OBMT_SMALL_MAX && pool_of(s2)->owner != OWNER_SPAN);
+        char *s3 = obmt_realloc(s2, obmt_usable_size(s2) + 1); /* (past its class: growing) */
+        CHECK(s3 && pool_of(s3)->owner == OWNER_SPAN && obmt_usable_size(s3) > OBMT_SMALL_MAX);
+        CHECK(s3[0] == 0x4b && s3[2999] == 0x4b);
+        s3[OBMT_REALLOC_SPAN_MIN] = 0x4c;
+        CHECK(obmt_realloc(s3, OBMT_REALLOC_SPAN_MIN + 2) == s3); /* the band just above: kept */
+        CHECK(obmt_realloc(s3, 7000) == s3 && obmt_realloc(s3, 20 * KIB) == s3);
+        char *s4 = obmt_realloc(s3, OBMT_REALLOC_SPAN_MIN + 1);
+        CHECK(s4 == s3 && s4[OBMT_REALLOC_SPAN_MIN] == 0x4c);
+        char *s5 = obmt_realloc(s4, 1000);
+        CHECK(s5 && s5 != s4 && pool_of(s5)->owner != OWNER_SPAN && s5[999] == 0x4b);
+        obmt_free(s5);
+        flush();
+        check_reconciles();
+    }
+
     /* 5. calloc over dirty pools reads zeros. */
     memset(g, 0xAB, 150 * KIB);
     obmt_free(g);
