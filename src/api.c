@@ -105,6 +105,7 @@ static OBMT_NOINLINE noreturn void free_invalid(pool_header *p, block *b)
 static inline void free_push_local(pool_header *p, block *b, block *fb, uint32_t count, uintptr_t key)
 {
     block_set_free(b, fb, key);
+    LIST_ORDER(); /* (b's link before b is on the list: fork) */
     p->freeblock = b;
     obmt_store_release(&p->count, count);
 }

@@ -473,6 +473,7 @@ void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
 {
     /* p is FULL or PENDING with an empty local list; count >= 1. */
     block_set_free(b, NULL, free_key());
+    LIST_ORDER(); /* (b's link before b is on the list: fork) */
     p->freeblock = b;
     obmt_count_add(&p->count, -1u);
     if (p->state == POOL_FULL) {

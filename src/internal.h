@@ -754,6 +754,12 @@ static inline void pool_mark_dirty(pool_header *p)
  * program's) and its header says "purged" (size 0: pool_init sets it up
  * from scratch when it is a pool again). The caller holds its arena. */
 OBMT_HIDDEN void pool_reset_for_run(pool_header *p);
+#if OBMT_TEST_HOOKS
+/* Test hook: called by malloc's pop (pool_unlink_head) between its two
+ * stores, freeblock's and the head block's clearing (unit_remote forks
+ * while another thread waits there). */
+OBMT_HIDDEN extern void (*pool_pop_test_hook)(pool_header *p, block *b);
+#endif
 /* Set up an empty pool (count 0) for class c, owned by h, in state USED
  * with a non-empty free list. Owner only. */
 OBMT_HIDDEN void pool_init(pool_header *p, unsigned c, struct heap *h);
@@ -1127,9 +1133,29 @@ OBMT_HIDDEN void heap_give_back_purged(pool_header *list);
 /* Thread exit: give back what is empty, abandon the rest, recycle the heap. */
 OBMT_HIDDEN void heap_thread_exit(struct heap *h);
 
+/* A compiler barrier (no instruction) between an owner's write of a free
+ * block's link and the store that puts the block on (or takes it off) its
+ * pool's list: a fork while another thread is between them leaves the child
+ * a whole list in the pool, which the child may adopt (heap_atfork_child:
+ * the dead thread's `returned` pools; a dead thread's FULL pool whose FULL a
+ * child's free clears). Each such update is then cut before or after
+ * its publication: at worst one block is lost to the child. */
+#define LIST_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
 /* malloc's fast path: pop the head block of a pool of h's usedpools. When
  * that empties the local list, pool_refill carves or drains (a tail call, so
- * the fast path needs no stack frame). */
+ * the fast path needs no stack frame).
+ *
+ * freeblock moves past b before b's words are cleared (in secure mode that
+ * clears b's link too), and the compiler keeps that order (a signal fence:
+ * no instruction): at every point of the pop the pool's free list is whole,
+ * b on it or off it. A fork while another thread is here leaves the pool so
+ * in the child, which may adopt it (a pool on the dead thread's `returned`
+ * stack, heap_atfork_child; one whose FULL a child's free clears): with
+ * the link cleared first, the child followed a zeroed link from the head
+ * (mt_fork, secure mode: "free list corrupted"). Cut after the move, b is
+ * off the list and not counted: lost to the child, as a block that its
+ * parent's thread was handed. */
 static inline block *pool_unlink_head(pool_header *p, block **next_out)
 {
     block *b = p->freeblock;
@@ -1137,8 +1163,13 @@ static inline block *pool_unlink_head(pool_header *p, block **next_out)
         block_link_corrupt((block *)pool_mem(p));
     uint32_t count = obmt_load_relaxed(&p->count);
     block *next = block_next(p, b);
-    block_clear_key(b);
     p->freeblock = next;
+#if OBMT_TEST_HOOKS
+    if (unlikely(pool_pop_test_hook != NULL))
+        pool_pop_test_hook(p, b); /* (unit_remote: a fork of another thread between the two stores) */
+#endif
+    LIST_ORDER(); /* the store above before the clear below */
+    block_clear_key(b);
     obmt_store_relaxed(&p->count, count + 1); /* relaxed: statistics read it */
     *next_out = next;
     return b;

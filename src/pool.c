@@ -101,6 +101,7 @@ void pool_carve(pool_header *p)
     /* The key of the next virgin block: (off - overhead) is a multiple of
      * the size, so this is (blocks carved) * delta (internal.h). */
     obmt_store_relaxed(&p->carved_bound, (off - OBMT_POOL_OVERHEAD) * p->recip);
+    LIST_ORDER(); /* (the links before the list: fork) */
     p->freeblock = head;
 }
 
@@ -136,6 +137,10 @@ void pool_init_process(void)
     if (OBMT_SECURE) /* a second secret for the links: reading free_key out of a free block tells nothing of it */
         obmt_store_relaxed(&g_hot.link_key, (uintptr_t)(k1 | 1));
 }
+
+#if OBMT_TEST_HOOKS
+void (*pool_pop_test_hook)(pool_header *p, block *b);
+#endif
 
 void block_link_corrupt(const block *b)
 {
@@ -255,6 +260,7 @@ uint32_t pool_take_list(pool_header *p, uintptr_t w)
     if (unlikely(k != n))
         os_fatal("free(): double free or corruption in the pool at", pool_mem(p), "its remote list is shorter than its count");
     block_set_next(tail, p->freeblock);
+    LIST_ORDER(); /* (the tail's link before the list: fork) */
     p->freeblock = list;
     return n;
 }

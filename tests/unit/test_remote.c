@@ -163,6 +163,63 @@ static void child_frees_armed(void *arg)
         os_fatal("child:", q, "adopted a dead thread's ARMED pool");
 }
 
+/* 6. fork while another thread is in malloc's pop on an ARMED pool that a
+ * remote free has handed back (it sits on the thread's `returned` stack):
+ * the child adopts the pool (heap_atfork_child), so the pool's free list
+ * must be whole at every point of the pop. In secure mode the pop clears
+ * the head block's link (it is never handed out holding an encoded link);
+ * it did so before it moved freeblock past the block, so a child forked
+ * in between followed the zeroed link and aborted ("free list
+ * corrupted", mt_fork about once in 100 runs on a loaded machine). The
+ * popping thread waits in pool_pop_test_hook while we fork. */
+#define POP_SIZE 96
+static pool_header *pop_target;
+static int pop_phase; /* 1: armed, 2: remote free done (malloc now), 3: in the hook, 4: go on */
+static void *pop_got;
+static void pop_hook(pool_header *p, block *b)
+{
+    (void)b;
+    if (p != obmt_load_relaxed(&pop_target))
+        return;
+    pool_pop_test_hook = NULL; /* once (and never in the child) */
+    __atomic_store_n(&pop_phase, 3, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&pop_phase, __ATOMIC_ACQUIRE) != 4)
+        sched_yield();
+}
+static void *arm_and_pop(void *arg)
+{
+    struct job *j = arg;
+    for (size_t i = 0; i < j->n; i++)
+        j->blocks[i] = obmt_malloc(POP_SIZE);
+    pool_header *p = pool_of(j->blocks[0]);
+    for (size_t i = 0; i < j->n; i++)
+        CHECK(pool_of(j->blocks[i]) == p);
+    CHECK(p->state == POOL_FULL);
+    obmt_free(j->blocks[0]); /* ARMED: its one local free block */
+    CHECK(p->state == POOL_ARMED && heap_self()->usedpools[size_class(POP_SIZE)] == p);
+    __atomic_store_n(&pop_phase, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&pop_phase, __ATOMIC_ACQUIRE) != 2)
+        sched_yield();
+    pop_got = obmt_malloc(POP_SIZE); /* the fast path's pop of blocks[0]: waits in the hook */
+    return NULL;
+}
+static void child_pops_adopted(void *arg)
+{
+    void **t = arg;
+    pool_header *p = pool_of(t[1]);
+    /* The handler took the pool off the dead thread's `returned` stack. */
+    CHECK(p->owner == heap_self());
+    void *got[64];
+    for (size_t i = 0; i < 64; i++) {
+        got[i] = obmt_malloc(POP_SIZE); /* every block of p that is free, then others */
+        CHECK(got[i] != NULL);
+        memset(got[i], 0x5c, POP_SIZE);
+    }
+    CHECK(got[0] == t[1]); /* the block the remote free handed back */
+    for (size_t i = 0; i < 64; i++)
+        obmt_free(got[i]);
+}
+
 int main(void)
 {
     const unsigned c = size_class(64);
@@ -331,5 +388,36 @@ int main(void)
     st = run_in_child(remote_uncarved_free, NULL, msg, sizeof msg);
     CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d: %s", st, msg);
     CHECK_MSG(strstr(msg, "invalid pointer"), "message: %s", msg);
+
+    /* 6. (see pop_hook) */
+    {
+        size_t per2 = blocks_per_pool(size_class(POP_SIZE));
+        void **u = calloc(per2, sizeof *u);
+        j = (struct job){ u, per2 };
+        pthread_t popper;
+        CHECK(pthread_create(&popper, NULL, arm_and_pop, &j) == 0);
+        while (__atomic_load_n(&pop_phase, __ATOMIC_ACQUIRE) != 1)
+            sched_yield();
+        pool_header *pp = pool_of(u[1]);
+        struct heap *owner = pp->owner;
+        obmt_free(u[1]); /* clears FULL: the pool goes on its owner's `returned` */
+        heap_flush_remote(me);
+        CHECK(obmt_load_relaxed(&owner->returned) == pp && pp->state == POOL_ARMED);
+        obmt_store_relaxed(&pop_target, pp);
+        pool_pop_test_hook = pop_hook;
+        __atomic_store_n(&pop_phase, 2, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&pop_phase, __ATOMIC_ACQUIRE) != 3)
+            sched_yield();
+        char pmsg[512];
+        int pst = run_in_child(child_pops_adopted, u, pmsg, sizeof pmsg);
+        CHECK_MSG(WIFEXITED(pst) && WEXITSTATUS(pst) == 0, "fork during a pop: child status %d: %s", pst, pmsg);
+        __atomic_store_n(&pop_phase, 4, __ATOMIC_RELEASE);
+        CHECK(pthread_join(popper, NULL) == 0);
+        CHECK(pop_got == u[0]); /* its pop went on */
+        for (size_t i = 0; i < per2; i++)
+            if (i != 1)
+                obmt_free(u[i]);
+        free(u);
+    }
     CHECK_DONE("remote");
 }
