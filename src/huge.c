@@ -31,7 +31,8 @@
  * A freed run becomes wholly free arenas again, resident: a loop that frees
  * and allocates huge blocks pays no page faults for them within the purge
  * delay (OBMT_PURGE_DELAY_MS), after which the purge gives them back to the
- * OS. usable size is the run's whole capacity (k arenas, less the final
+ * OS. usable size is the run's whole capacity from the block's start (k
+ * arenas, less the pools before a span_to_huge block's start and the final
  * guard page in secure mode): the memory is there. realloc to another huge
  * size keeps the block when the number of arenas does not change, gives
  * the tail back when it shrinks, and grows into the wholly free arenas
@@ -481,8 +482,10 @@ void huge_free(pool_header *p, void *b)
     uint32_t c = huge_check(p, b, "free(): invalid pointer");
     /* One of two racing frees of the block wins this CAS; the other aborts
      * (it must not put the run in the cache a second time), also if the
-     * block was freed and allocated again in between: that bumped the
-     * generation in the count word. */
+     * block was freed and its pool became the head of another huge block or
+     * of a span in between: that bumped the generation in the count word
+     * (huge_start, span.c's span_head). A pool block there in between is
+     * not caught, as two racing frees of a pool block are not. */
     if (unlikely(!__atomic_compare_exchange_n(&p->count, &c, c & ~(uint32_t)1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)))
         os_fatal("free(): double free of", b, "its huge block is not in use");
     size_t k = p->huge_run;

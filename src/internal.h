@@ -821,9 +821,10 @@ OBMT_HIDDEN void *huge_malloc_aligned(size_t n, size_t align);
 OBMT_HIDDEN void huge_free(pool_header *p, void *b);
 OBMT_HIDDEN size_t huge_usable(pool_header *p, const void *b, const char *what);
 OBMT_HIDDEN bool huge_resize_in_place(pool_header *p, void *b, size_t n);
-/* span.c's span_to_huge: the live span b (head p, `old` usable bytes),
- * whose caller now holds its arena whole, becomes a huge block of that one
- * arena: its head and the statistics. */
+/* span.c's span_to_huge: the live span b (head p, `old` usable bytes, at
+ * any pool of its arena), whose caller now holds its arena whole, becomes a
+ * huge block of that one arena starting at b: its head and the
+ * statistics. */
 OBMT_HIDDEN void huge_adopt_arena(pool_header *p, void *b, size_t old);
 /* The purge pass at time t (arena.c, with g_purging held): give back the
  * cached runs freed at least `delay` ms ago (all of them if `now`), as if
@@ -873,7 +874,8 @@ OBMT_HIDDEN void *span_malloc(size_t n, size_t align, bool zero);
 /* realloc's move into a medium block (n medium): a cached span of its
  * class, or one from the arenas alone, without a batch, so that the pools
  * after it are free where its stretch leaves them free (the next growth
- * in place) and a new arena's span is at pool 0 (span_to_huge). */
+ * in place) and a new arena's span is at pool 0 (where span_to_huge
+ * wastes no pool before it). */
 OBMT_HIDDEN void *span_malloc_to_grow(size_t n);
 /* p = pool_of(b) says OWNER_SPAN. Free b (aborts unless it is the start of
  * a live medium block; free's slow half: it enters the busy region
@@ -882,9 +884,10 @@ OBMT_HIDDEN void *span_malloc_to_grow(size_t n);
 OBMT_HIDDEN void span_free_enter(pool_header *p, void *b);
 OBMT_HIDDEN size_t span_usable(pool_header *p, const void *b, const char *what);
 OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);
-/* realloc of a growing buffer, for n up to the arena size: the span b
- * (head p, live, checked) at the first pool of its arena, every other pool
- * of which is free, becomes a huge block of that arena, which holds n
+/* realloc of a growing buffer, for n up to what its arena holds from b on:
+ * the span b (head p, live, checked), every other pool of whose arena is
+ * free or held by a span in the calling thread's cache (those leave it),
+ * becomes a huge block of that arena starting where b is, which holds n
  * (false, nothing changed, otherwise or in secure mode). */
 OBMT_HIDDEN bool span_to_huge(pool_header *p, void *b, size_t n);
 /* The per-thread cache (h is the calling thread's heap, or one its lender

@@ -678,15 +678,18 @@ static inline void span_count(struct heap *h, uint64_t allocs, uint64_t frees, i
 }
 
 /* Write the head of a span of class c (k pools) at b: live, or cached
- * (count even). */
+ * (count even). The count's upper bits are a generation, bumped here as
+ * huge.c bumps it: a huge block's free that lost the race with another free
+ * of it (huge_free's CAS) then fails its CAS if the pool has become a
+ * span's head in between, rather than freeing the span as a huge run. */
 static inline void span_head(char *b, unsigned c, unsigned k, bool live)
 {
     pool_header *p = pool_of(b);
     p->huge_run = k;
     obmt_store_relaxed(&p->szidx, (uint16_t)(OBMT_SZ_SPAN0 + c));
     obmt_store_relaxed(&p->owner, OWNER_SPAN);
-    uint32_t cnt = obmt_load_relaxed(&p->count);
-    obmt_store_relaxed(&p->count, live ? cnt | 1 : cnt & ~(uint32_t)1);
+    uint32_t gen = (obmt_load_relaxed(&p->count) >> 1) + 1;
+    obmt_store_relaxed(&p->count, gen << 1 | (live ? 1u : 0u));
 }
 
 /* From the arenas: a span of class c (not cached), its head written and
@@ -1074,7 +1077,9 @@ bool span_to_huge(pool_header *p, void *b, size_t n)
     obmt_store_relaxed(&a->dirty, 0);
     obmt_fetch_sub_relaxed(&g_span_arenas, 1);
     /* The pools before the block hold nothing now: their pages go back
-     * until the run is freed (a wholly free arena's pages read as zeros). */
+     * until the run is freed (after which they are free pools of a wholly
+     * free arena, whose takers do not count on zeros unless the arena was
+     * decommitted). */
     if (below && ((dirty | cached) & run_bits(0, idx)))
         os_decommit((void *)(arena_base() + (slot << OBMT_ARENA_SHIFT)), below);
     huge_adopt_arena(p, b, size);

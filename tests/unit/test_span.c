@@ -581,12 +581,19 @@ int main(void)
         obmt_collect(); /* no span arena left, the huge cache empty */
         char *hb = obmt_malloc(8 * OBMT_ARENA_SIZE - OBMT_POOL_SIZE);
         CHECK(hb && ((uintptr_t)hb & (OBMT_ARENA_SIZE - 1)) == 0);
+        uint32_t hb_count = pool_of(hb)->count; /* what a second free of hb compares against */
         obmt_free(hb); /* cached: a run of 8 arenas */
         char *a = obmt_malloc(200 * KIB); /* a new span arena: pool 0 */
         flush();
         CHECK(((uintptr_t)a & (OBMT_ARENA_SIZE - 1)) == 0);
         if (cache)
             CHECK_MSG(a == hb, "a new span arena from the cached run: %p, run at %p", (void *)a, (void *)hb);
+        /* The span's head has a new generation: a free of hb that raced the
+         * first one fails its CAS (huge_free) instead of taking the live
+         * span for the huge block. */
+        if (a == hb)
+            CHECK_MSG(pool_of(a)->count != hb_count && (pool_of(a)->count & 1), "span head count %u, huge block's %u",
+                      pool_of(a)->count, hb_count);
         memset(a, 3, 200 * KIB);
         char *a2 = obmt_realloc(a, OBMT_MEDIUM_MAX);
         CHECK(a2 == a);
