@@ -523,7 +523,7 @@ bool huge_resize_in_place(pool_header *p, void *b, size_t n)
 {
     size_t cap = huge_usable(p, b, "realloc(): invalid pointer"), k = p->huge_run;
     if (n <= OBMT_MEDIUM_MAX)
-        return false; /* (to the underlying allocator, until spans serve it) */
+        return false; /* (a move into a span: api.c) */
     size_t off = head_offset(b), k2 = run_arenas(n + off);
     if (k2 == k)
         return true;
