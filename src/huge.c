@@ -446,16 +446,8 @@ void *huge_malloc(size_t n, bool zero)
     size_t first = keep_take(k);
     if (first == SIZE_MAX)
         first = cache_take(k);
-    if (first == SIZE_MAX) {
-        /* Wholly free span arenas first join arena.c's wholly free ones
-         * (memory_sized_local/16777216 after /1048576 in one process: the
-         * 64 MiB that 1 MiB blocks had used sat in span arenas for the
-         * purge delay, and the huge blocks took fresh slots: peak RSS
-         * 80 -> 144 MiB, and a page fault a page). */
-        span_retire_free();
-        if ((first = arena_take_run(k, &fresh)) == SIZE_MAX)
-            return NULL;
-    }
+    if (first == SIZE_MAX && (first = arena_take_run(k, &fresh)) == SIZE_MAX)
+        return NULL;
     return huge_start(first, k, n, zero, fresh);
 }
 

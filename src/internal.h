@@ -890,12 +890,6 @@ OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);
  * becomes a huge block of that arena starting where b is, which holds n
  * (false, nothing changed, otherwise or in secure mode). */
 OBMT_HIDDEN bool span_to_huge(pool_header *p, void *b, size_t n);
-/* Every span arena that is wholly free now goes back to arena.c, whatever
- * its age (the purge waits a delay): huge_malloc calls it when its caches
- * cannot serve, before it takes arenas, so that the memory medium blocks
- * left behind serves the huge block (resident, and adjacent span arenas
- * make runs) rather than fresh slots. Returns how many. Any thread. */
-OBMT_HIDDEN size_t span_retire_free(void);
 /* The per-thread cache (h is the calling thread's heap, or one its lender
  * holds): give every cached span back; give back those of classes unused
  * since the last call (heap_ticked, once per purge delay); forget them

@@ -461,38 +461,6 @@ static uint64_t decommit_pools(char *base, uint64_t bits)
     return done;
 }
 
-/* M7: the span arena at slot, whose F read x == SPAN_POOLS (wholly free),
- * back to arena.c as a wholly free arena, as if given back at time t (the
- * purge decommits it a delay after that). Whoever wins the CAS holds every
- * pool; false if another thread took a pool or retired it first. */
-static bool span_retire(size_t slot, uint64_t x, uint64_t t)
-{
-    struct span_arena *a = &g_span[slot];
-    if (!__atomic_compare_exchange_n(&a->free, &x, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-        return false;
-    avail_clear(slot); /* M2 (F is 0 for good: only a new maker sets it) */
-    obmt_store_relaxed(&a->dirty, 0);
-    obmt_fetch_sub_relaxed(&g_span_arenas, 1);
-    arena_give_run_at(slot, 1, t);
-    return true;
-}
-
-size_t span_retire_free(void)
-{
-    size_t n = 0, nwords = (arena_slots_used() + 63) >> 6;
-    for (size_t w = 0; w < nwords; w++) {
-        uint64_t bits = obmt_load_relaxed(&g_span_avail[w]);
-        while (bits) {
-            size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
-            bits &= bits - 1;
-            uint64_t x = obmt_load_acquire(&g_span[slot].free);
-            if (x == SPAN_POOLS && span_retire(slot, x, obmt_load_relaxed(&g_span[slot].last_give_ms)))
-                n++;
-        }
-    }
-    return n;
-}
-
 void span_purge(bool now, uint64_t t, long delay)
 {
     size_t nwords = (arena_slots_used() + 63) >> 6;
@@ -509,10 +477,15 @@ void span_purge(bool now, uint64_t t, long delay)
             if (!now && (int64_t)(t - obmt_load_relaxed(&a->last_give_ms)) < (int64_t)delay)
                 continue;
             if (x == SPAN_POOLS) {
-                /* Wholly free: retired, as if given back when its last
-                 * span was: the same pass decommits it once that is a
-                 * delay ago (arena.c). */
-                span_retire(slot, x, now ? t : obmt_load_relaxed(&a->last_give_ms));
+                /* M7: wholly free: retire it. Whoever wins holds every pool. */
+                if (!__atomic_compare_exchange_n(&a->free, &x, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+                    continue;
+                avail_clear(slot); /* M2 (F is 0 for good: only a new maker sets it) */
+                obmt_store_relaxed(&a->dirty, 0);
+                obmt_fetch_sub_relaxed(&g_span_arenas, 1);
+                /* As if given back when its last span was: the same pass
+                 * decommits it once that is a delay ago (arena.c). */
+                arena_give_run_at(slot, 1, now ? t : obmt_load_relaxed(&a->last_give_ms));
                 continue;
             }
             /* M8: take the free pools that may hold pages, one CAS. */

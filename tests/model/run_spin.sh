@@ -380,8 +380,6 @@ run sa-broken-norecheck span_arena.pml assert "-DBROKEN_CLEAR_NORECHECK -DOPS=2 
 run sa-broken-dfirst span_arena.pml assert "-DBROKEN_PURGE_CLEAR_D_FIRST -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""
 run sa-broken-takestore span_arena.pml assert "-DBROKEN_TAKE_LOAD_STORE -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""
 run sa-broken-convert span_arena.pml assert "-DBROKEN_CONVERT_LOAD_STORE -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""
-run sa-retire span_arena.pml pass "-DCOVER -DRETIRE=1 -DOPS=2 -DPURGES=1" "-O2 -DSAFETY" ""
-run sa-broken-retire-worker span_arena.pml assert "-DRETIRE=1 -DBROKEN_RETIRE_LOAD_STORE -DOPS=2 -DPURGES=0" "-O0 -DSAFETY" ""
 # (the store-buffering reordering that a relaxed load in avail_set allows:
 # the hint bit lost; sequential consistency, as spin has, rules it out)
 run sa-weak-availset span_arena.pml assert "-DWEAK_AVAIL_SET -DOPS=2 -DPURGES=2" "-O0 -DSAFETY" ""

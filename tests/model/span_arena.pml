@@ -13,9 +13,7 @@
  * Code modelled: src/span.c avail_set, avail_clear, take_from_arenas,
  * take_at, take_new_arena, give_pools (from give_spans: a free that the
  * heap's span cache does not keep, a put's trim of a full stack, or a
- * cache flush; and from span_resize_in_place's shrink), span_purge, span_resize_in_place's growth, span_to_huge,
- * span_retire_free (with -DRETIRE: a worker retires a wholly free arena
- * by span_retire, the purge's retirement, while the purger may too). A span in a heap's
+ * cache flush; and from span_resize_in_place's shrink), span_purge, span_resize_in_place's growth, span_to_huge. A span in a heap's
  * cache is held, as a worker's here. Every step tagged
  * M<n> (with HIT(n), or avail_set(n), avail_clear(n), give_pools(n),
  * macros whose argument is the call site) is listed with its code line in
@@ -151,9 +149,6 @@
 #endif
 #ifndef GROW
 #define GROW 1          /* the workers also grow and shrink in place */
-#endif
-#ifndef RETIRE
-#define RETIRE 0        /* a worker holding nothing may retire the arena (span_retire_free) */
 #endif
 
 #define OTHER 0
@@ -451,50 +446,6 @@ proctype worker(byte t)
             mine = 0;
             multi = false;
             give_pools(37)                                                  /* M37 */
-        :: RETIRE && mine == 0 ->
-            /* span_retire_free (a huge malloc that its caches could not
-             * serve): the slot's hint bit, F, and if F is all free the
-             * retirement, span_retire: the purge's own steps (M7, M26-M28)
-             * from a worker, while the purger may do the same */
-            d_step { seen = avail; HIT(43) };                               /* M43 */
-            if
-            :: seen ->
-                d_step { x = F; HIT(44) };                                  /* M44 */
-                if
-                :: x == ALL ->
-#ifndef BROKEN_RETIRE_LOAD_STORE
-                    d_step {
-                        if
-                        :: F == x -> F = 0; hold(ALL, me); check(); ok = true
-                        :: else -> ok = false
-                        fi;
-                        HIT(45)                                             /* M45 */
-                    };
-#else
-                    d_step { F = 0; hold(ALL, me); check(); ok = true; HIT(45) };  /* M45 */
-#endif
-                    if
-                    :: ok ->
-                        avail_clear(46);                                    /* M46 */
-                        d_step { D = 0; check(); HIT(47) };                 /* M47 */
-                        d_step {
-                            c = 0;
-                            do
-                            :: c < NPOOLS -> assert(holder[c] == me); holder[c] = AC; c++
-                            :: else -> break
-                            od;
-                            c = 0;
-                            mode = OTHER; check(); HIT(48)                  /* M48 */
-                        }
-                    :: else -> skip
-                    fi;
-                    ok = false
-                :: else -> skip
-                fi;
-                x = 0
-            :: else -> skip
-            fi;
-            seen = false
         :: BATCH && multi ->
             /* a put into a full stack (cache_trim): some of the cached
              * spans go back together, the newest stay */

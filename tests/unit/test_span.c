@@ -750,30 +750,6 @@ int main(void)
         check_reconciles();
     }
 
-    /* 9f. A huge malloc that its caches cannot serve first gives wholly
-     *     free span arenas back to arena.c, whatever their age (the purge
-     *     waits a delay), so that the memory medium blocks left behind
-     *     serves it rather than fresh slots. */
-    {
-        obmt_collect(); /* no span arena, no cached huge run */
-        char *m1 = obmt_malloc(64 * KIB);
-        flush();
-        size_t ms = slot_of(m1);
-        uint64_t F, D;
-        CHECK(span_arena_pools(ms, &F, &D));
-        obmt_free(m1);
-        flush(); /* wholly free now, a span arena still */
-        CHECK(span_arena_pools(ms, &F, &D) && F == (OBMT_SECURE ? ~(uint64_t)0 >> 1 : ~(uint64_t)0));
-        struct obmt_stats r0 = stats();
-        char *h1 = obmt_malloc(OBMT_MEDIUM_MAX + 1); /* one arena */
-        CHECK(h1 != NULL);
-        CHECK_MSG(!span_arena_pools(ms, &F, &D), "slot %zu still a span arena after a huge malloc", ms);
-        struct obmt_stats r1 = stats();
-        CHECK(r1.bytes_medium + OBMT_ARENA_SIZE <= r0.bytes_medium);
-        obmt_free(h1);
-        check_reconciles();
-    }
-
     /* 10. Bad pointers abort with a message that names the fault. */
     expect_death(double_free, NULL, SIGABRT, "double free of a medium block", "double free");
     expect_death(interior_head, NULL, SIGABRT, "inside a medium block's first pool", "inside a medium block");
