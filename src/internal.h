@@ -595,9 +595,9 @@ enum pool_state { /* owner-only view, see the life cycle above */
  * and free's loads of the header's first line "4K-aliased": the loads
  * waited for the store (the CPU compares only an address's low 12 bits
  * before forwarding). A 64 KiB malloc / write / free loop took 2.4x as
- * long as with the lines swapped (0.36 -> 0.15 s for 20 M, tcmalloc
- * 0.14 s); fastpath_lifo/65536 +11%, larson/2/100000 +10%,
- * server/1024/threads:4 +19% (bench/results/2026-11-30-header-lines.md). */
+ * long as with the lines swapped (0.37-0.50 -> 0.17-0.22 s for 20 M,
+ * tcmalloc 0.14-0.17 s). The Google Benchmark rows do not write their
+ * blocks and stay level (bench/results/2026-11-30-header-lines.md). */
 struct pool_header {
     /* cache line 0: written by other threads */
     alignas(64) uintptr_t remote;  /* remote-free list | REMOTE_* flags */
