@@ -952,12 +952,19 @@ static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_
     size_t old = span_usable(p, b, "realloc(): invalid pointer");
     if (n > OBMT_MEDIUM_MAX)
         return false;
-    if (n <= OBMT_SMALL_MAX)
-        /* A pool block when it would waste more than half, but never above
-         * OBMT_REALLOC_SPAN_MIN, where realloc moves a growing pool block
-         * into a span (api.c): no move back and forth around it. (Every
-         * span holds more than OBMT_SMALL_MAX.) */
-        return n > old / 2 || n > OBMT_REALLOC_SPAN_MIN;
+    if (n <= OBMT_SMALL_MAX) {
+        /* Kept while it wastes less than half; else a pool block, but not
+         * above OBMT_REALLOC_SPAN_MIN, where realloc moves a growing pool
+         * block into a span (api.c): there it stays a span, of the
+         * smallest class, its other pools given back (no move back and
+         * forth around that size, and no 1 MiB span kept for 7 KiB).
+         * (Every span holds more than OBMT_SMALL_MAX.) */
+        if (n > old / 2)
+            return true;
+        if (n <= OBMT_REALLOC_SPAN_MIN)
+            return false;
+        n = OBMT_SMALL_MAX + 1;
+    }
     unsigned c2 = span_class(n);
     unsigned k = (unsigned)p->huge_run, k2 = span_class_pools(c2);
     uintptr_t off = (uintptr_t)b - arena_base();

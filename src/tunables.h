@@ -122,17 +122,19 @@
 /* A pool block that realloc grows past OBMT_REALLOC_SPAN_MIN bytes moves
  * into a span (span.c: a pool of its own, 10 KiB usable), where it grows
  * on in place: to 32 KiB with no change but its class, beyond into the
- * free pools after it; a span keeps any size above it. Each pool-class
- * step of a growing buffer had been a copy (up to 8 KiB, then the move
- * into a span): realloc_mul15/1048576 29.9 -> 37.9 M reallocs/s,
- * /65536 24.8 -> 34.3 M, realloc_add16/16384 91.3 -> 104.6 M (glibc,
- * which grows in place at the top of its heap: 82.5, 85.3, 85.6 M). The
- * cost: a buffer grown past it holds a pool of address space and its
- * touched pages, 8 KiB for 4-8 KiB of data (a pool block: its class
- * size). 2048 was faster still on mul15/1048576 (one run: 0.12 s against
- * 0.15 s for 200,000 chains) but doubles that cost for 2-4 KiB buffers. */
+ * free pools after it; a span shrunk to a size above it stays a span (of
+ * the smallest class). Each pool-class step of a growing buffer had been
+ * a copy (up to 8 KiB, then the move into a span). 6144 rather than 4096:
+ * such a span holds the pages its data touches, 8 KiB for 4-8 KiB, where
+ * the pool classes above 6 KiB hold 8 KiB anyway but those of 4-6 KiB
+ * less: 20,000 buffers grown by realloc to 4500 bytes held 109 MiB
+ * before, 164 MiB with 4096, 109 MiB with 6144 (glibc 90). Speed
+ * (three interleaved rounds, M reallocs/s, before / 4096 / 6144):
+ * realloc_mul15/1048576 42.2 / 55.0 / 50.8, /65536 37.8 / 51.7 / 43.2,
+ * add16/16384 and /65536 level (glibc, which grows in place at the top of
+ * its heap: 121.8 and 118.2 on mul15). */
 #ifndef OBMT_REALLOC_SPAN_MIN
-#define OBMT_REALLOC_SPAN_MIN 4096
+#define OBMT_REALLOC_SPAN_MIN 6144
 #endif
 #ifndef OBMT_SPAN_CACHE_DEPTH
 #define OBMT_SPAN_CACHE_DEPTH 32

@@ -269,23 +269,38 @@ int main(void)
     /* 4b. A pool block that realloc grows past OBMT_REALLOC_SPAN_MIN moves
      *     into a span, where it grows on in place with no copy (the span's
      *     first pool first: realloc_mul15/1048576 copied every pool-class
-     *     step up to 8 KiB); the span keeps any size above
-     *     OBMT_REALLOC_SPAN_MIN (no move back and forth around it), and
-     *     moves back to a pool block below it when it would waste more than
-     *     half. Growth up to it stays in the pool classes. */
+     *     step up to 8 KiB); growth up to it stays in the pool classes. A
+     *     span shrunk to a size above OBMT_REALLOC_SPAN_MIN stays where it
+     *     is, cut to the smallest span class (its other pools given back:
+     *     no move back and forth around that size, and no large span kept
+     *     for a few KiB); below it, a move to a pool block when it would
+     *     waste more than half. */
     {
         char *s1 = obmt_malloc(3000);
         memset(s1, 0x4b, 3000);
         char *s2 = obmt_realloc(s1, OBMT_REALLOC_SPAN_MIN);
-        CHECK(s2 && obmt_usable_size(s2) < OBMT_SMALL_MAX && pool_of(s2)->owner != OWNER_SPAN);
+        CHECK(s2 && obmt_usable_size(s2) <= OBMT_SMALL_MAX && pool_of(s2)->owner != OWNER_SPAN);
         char *s3 = obmt_realloc(s2, obmt_usable_size(s2) + 1); /* (past its class: growing) */
         CHECK(s3 && pool_of(s3)->owner == OWNER_SPAN && obmt_usable_size(s3) > OBMT_SMALL_MAX);
         CHECK(s3[0] == 0x4b && s3[2999] == 0x4b);
+        size_t smallest = obmt_usable_size(s3); /* the smallest span class: one pool */
         s3[OBMT_REALLOC_SPAN_MIN] = 0x4c;
-        CHECK(obmt_realloc(s3, OBMT_REALLOC_SPAN_MIN + 2) == s3); /* the band just above: kept */
         CHECK(obmt_realloc(s3, 7000) == s3 && obmt_realloc(s3, 20 * KIB) == s3);
-        char *s4 = obmt_realloc(s3, OBMT_REALLOC_SPAN_MIN + 1);
-        CHECK(s4 == s3 && s4[OBMT_REALLOC_SPAN_MIN] == 0x4c);
+        char *s4 = obmt_realloc(s3, OBMT_REALLOC_SPAN_MIN + 1); /* the band just above: kept */
+        CHECK(s4 == s3 && s4[OBMT_REALLOC_SPAN_MIN] == 0x4c && s4[0] == 0x4b);
+        CHECK_MSG(obmt_usable_size(s4) == smallest, "usable %zu after the cut, %zu expected", obmt_usable_size(s4), smallest);
+        /* A span of several pools cut so: the same address, its other
+         * pools back in the arena. */
+        char *big = obmt_malloc(200 * KIB);
+        memset(big, 0x4e, 200 * KIB);
+        size_t bigu = obmt_usable_size(big);
+        struct obmt_stats sb0 = stats();
+        char *cut = obmt_realloc(big, OBMT_REALLOC_SPAN_MIN + 1);
+        CHECK(cut == big && obmt_usable_size(cut) == smallest && cut[OBMT_REALLOC_SPAN_MIN] == 0x4e);
+        struct obmt_stats sb1 = stats();
+        CHECK_MSG(sb1.medium_bytes_in_use + (bigu - smallest) == sb0.medium_bytes_in_use, "medium in use %llu -> %llu",
+                  (unsigned long long)sb0.medium_bytes_in_use, (unsigned long long)sb1.medium_bytes_in_use);
+        obmt_free(cut);
         char *s5 = obmt_realloc(s4, 1000);
         CHECK(s5 && s5 != s4 && pool_of(s5)->owner != OWNER_SPAN && s5[999] == 0x4b);
         obmt_free(s5);
