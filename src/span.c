@@ -528,8 +528,9 @@ void span_purge(bool now, uint64_t t, long delay)
  * into the cache, within the budget), and a put that finds the class's
  * stack full gives back its newest half, the spans of one arena with one
  * fetch_or (give_spans): a loop of 256 mallocs then 256 frees of
- * 64 KiB takes one atomic operation per five blocks each way, not one per
- * block (fastpath_batch/65536). The batch starts at 0 and grows with each
+ * 64 KiB (a stack of 16 there: half the budget) takes one atomic
+ * operation per nine blocks each way, not one per block
+ * (fastpath_batch/65536; per 17 for classes whose stack is the full 32). The batch starts at 0 and grows with each
  * miss (1, 3, ... up to half the stack; it goes back to 0 when the class
  * decays), as tcmalloc's free lists start slow: a program that mallocs a
  * medium block now and then does not hold a batch of them. */
