@@ -54,18 +54,9 @@ static OBMT_NOINLINE void *malloc_huge(size_t n, bool zero)
     return zero ? large_calloc(1, n) : large_malloc(n);
 }
 
-/* The coarse classes, malloc(0), and requests above OBMT_SMALL_MAX. */
+/* malloc(0), and requests above OBMT_SMALL_MAX. */
 static OBMT_NOINLINE void *malloc_other(size_t n)
 {
-    size_t m = n - 1; /* 0 wraps around and is not coarse */
-    if (likely(m < OBMT_SMALL_MAX)) { /* coarse: obmt_malloc took the fine ones */
-        lend_enter();
-        struct heap *h = heap_self();
-        pool_header *p = h->usedpools[obmt_class_of[m >> OBMT_ALIGN_SHIFT]];
-        if (likely(p != NULL))
-            return VG_ALLOC(pool_pop_leave(h, p), p->size); /* p has the block out: it stays ours */
-        return malloc_small_slow(h, n);
-    }
     if (n == 0)
         return obmt_malloc(1); /* a unique pointer: the 16-byte class */
     if (unlikely(n > PTRDIFF_MAX)) {
@@ -79,11 +70,17 @@ static OBMT_NOINLINE void *malloc_other(size_t n)
 
 void *obmt_malloc(size_t n)
 {
+    /* Every pool class through the table, fine and coarse alike: one load
+     * (and the table's address) instead of a test that a mix of sizes
+     * mispredicts. With sizes drawn from 8..1000 bytes, the test of
+     * m < OBMT_FINE_MAX went wrong on half the calls: a random-replacement
+     * loop over 500 blocks ran at 69 M ops/s with it, 93-102 without. */
     size_t m = n - 1; /* 0 wraps around and takes the other path */
-    if (likely(m < OBMT_FINE_MAX)) {
+    if (likely(m < OBMT_SMALL_MAX)) {
+        unsigned c = obmt_class_of[m >> OBMT_ALIGN_SHIFT];
         lend_enter();
         struct heap *h = heap_self();
-        pool_header *p = h->usedpools[m >> OBMT_ALIGN_SHIFT];
+        pool_header *p = h->usedpools[c];
         if (likely(p != NULL))
             return VG_ALLOC(pool_pop_leave(h, p), p->size); /* p has the block out: it stays ours */
         return malloc_small_slow(h, n);

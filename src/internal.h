@@ -657,14 +657,14 @@ static inline size_t pool_number(const pool_header *h)
 {
     return ((uintptr_t)h - obmt_load_relaxed(&g_hot.meta)) >> OBMT_HEADER_SHIFT;
 }
-/* The class of a request: fine classes by a shift, coarse ones through
- * obmt_class_of[(n - 1) / 16]; the sizes in obmt_class_size[] (pool.c). */
+/* The class of a request: obmt_class_of[(n - 1) / 16] (fine classes are
+ * the shift itself); the sizes in obmt_class_size[] (pool.c). */
 OBMT_HIDDEN extern const uint8_t obmt_class_of[512];
 OBMT_HIDDEN extern const uint32_t obmt_class_size[64];
 static inline unsigned size_class(size_t n) /* n <= OBMT_SMALL_MAX */
 {
     size_t m = n ? n - 1 : 0;
-    return m < OBMT_FINE_MAX ? (unsigned)(m >> OBMT_ALIGN_SHIFT) : obmt_class_of[m >> OBMT_ALIGN_SHIFT];
+    return obmt_class_of[m >> OBMT_ALIGN_SHIFT];
 }
 static inline size_t class_size(unsigned c) { return obmt_class_size[c]; }
 /* Blocks in a pool of class c. */

@@ -506,23 +506,20 @@ inline pass_over(me)
     x = 0
 }
 
-/* malloc: obmt_malloc (e 0), malloc_other (1), aligned_malloc (2) */
+/* malloc: obmt_malloc (e 0: every pool class), aligned_malloc (2) */
 inline malloc_op()
 {
     if
     :: d_step { ENTER_STORE; e = 0; HIT(1) }                            /* L1 */
-    :: d_step { ENTER_STORE; e = 1; HIT(2) }                            /* L2 */
     :: d_step { ENTER_STORE; e = 2; HIT(3) }                            /* L3 */
     fi;
     if
     :: e == 0 -> d_step { h = tls[t]; EARLY_LEAVE; HIT(4) }             /* L4 */
-    :: e == 1 -> d_step { h = tls[t]; EARLY_LEAVE; HIT(5) }             /* L5 */
     :: e == 2 -> d_step { h = tls[t]; EARLY_LEAVE; HIT(6) }             /* L6 */
     fi;
     /* p = h->usedpools[c]: heap_empty's and heap_lending's are NULL */
     if
     :: e == 0 && h != HEMPTY && h != LENDING -> d_step { OWNER_ENTER(h); gotp = has_pool[h]; HIT(7) }  /* L7 */
-    :: e == 1 && h != HEMPTY && h != LENDING -> d_step { OWNER_ENTER(h); gotp = has_pool[h]; HIT(8) }  /* L8 */
     :: e == 2 && h != HEMPTY && h != LENDING -> d_step { OWNER_ENTER(h); gotp = has_pool[h]; HIT(9) }  /* L9 */
     :: else -> gotp = false
     fi;
