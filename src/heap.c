@@ -81,24 +81,6 @@ static inline void list_push_front(pool_header **head, pool_header *p)
     *head = p;
 }
 
-/* Behind the head pool, which keeps serving malloc (mimalloc's "unfull"
- * pages go to the back of their queue too): a pool that gets a block back
- * while full gathers frees before it is used, instead of going full again
- * with the next malloc. At the front if the list is empty. */
-static inline void list_push_second(pool_header **head, pool_header *p)
-{
-    pool_header *first = *head;
-    if (!first) {
-        list_push_front(head, p);
-        return;
-    }
-    p->prevpool = first;
-    p->nextpool = first->nextpool;
-    if (first->nextpool)
-        first->nextpool->prevpool = p;
-    first->nextpool = p;
-}
-
 static inline void list_unlink(pool_header **head, pool_header *p)
 {
     if (p->prevpool)
@@ -108,6 +90,40 @@ static inline void list_unlink(pool_header **head, pool_header *p)
     if (p->nextpool)
         p->nextpool->prevpool = p->prevpool;
     p->nextpool = p->prevpool = NULL;
+}
+
+/* usedpools[c] is also known by its tail, usedtail[c], so that a pool can
+ * join at the back. Every pool in usedpools[c] has szidx c. */
+static inline void used_push_front(struct heap *h, pool_header *p)
+{
+    list_push_front(&h->usedpools[p->szidx], p);
+    if (!p->nextpool)
+        h->usedtail[p->szidx] = p;
+}
+
+/* At the back of its class's list, behind every pool that serves malloc
+ * before it (mimalloc's "unfull" pages go to the back of their queue too):
+ * a pool that gets a block back while full gathers frees for as long as
+ * the pools ahead of it serve, instead of serving the next malloc with one
+ * block and going full again. */
+static inline void used_push_back(struct heap *h, pool_header *p)
+{
+    unsigned c = p->szidx;
+    pool_header *last = h->usedtail[c];
+    p->nextpool = NULL;
+    p->prevpool = last;
+    if (last)
+        last->nextpool = p;
+    else
+        h->usedpools[c] = p;
+    h->usedtail[c] = p;
+}
+
+static inline void used_unlink(struct heap *h, pool_header *p)
+{
+    if (!p->nextpool)
+        h->usedtail[p->szidx] = p->prevpool;
+    list_unlink(&h->usedpools[p->szidx], p);
 }
 
 /* ---- giving pools back ---------------------------------------------------- */
@@ -171,7 +187,7 @@ static void pool_place(struct heap *h, pool_header *p)
         }
     }
     p->state = POOL_USED;
-    list_push_front(&h->usedpools[p->szidx], p);
+    used_push_front(h, p);
 }
 
 /* ---- the returned stack ----------------------------------------------------- */
@@ -182,7 +198,7 @@ static void returned_place(struct heap *h, pool_header *p)
     if (p->state == POOL_FULL || p->state == POOL_PENDING)
         list_unlink(&h->fullpools, p); /* still on our full list */
     else if (p->state == POOL_ARMED)
-        list_unlink(&h->usedpools[p->szidx], p); /* a freer cleared FULL before it ran dry */
+        used_unlink(h, p); /* a freer cleared FULL before it ran dry */
     /* else POOL_ABANDONED: from the exit of this heap's previous thread */
     if (obmt_load_relaxed(&p->owner) != h)
         obmt_store_release(&p->owner, h);
@@ -372,7 +388,7 @@ void *heap_malloc_slow(struct heap *h, unsigned c)
         obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     }
     pool_init(p, c, h);
-    list_push_front(&h->usedpools[c], p);
+    used_push_front(h, p);
     return pool_pop(h, p);
 }
 
@@ -388,7 +404,7 @@ static void *pool_refill_list(struct heap *h, pool_header *p, void *b)
          * it is FULL again as it stands. Otherwise a hand-over cleared FULL
          * and is bringing the pool back through `returned`: it waits there
          * as PENDING (it must not be set FULL again before it arrives). */
-        list_unlink(&h->usedpools[p->szidx], p);
+        used_unlink(h, p);
         p->state = obmt_load_relaxed(&p->remote) == REMOTE_FULL ? POOL_FULL : POOL_PENDING;
         list_push_front(&h->fullpools, p);
         return b;
@@ -402,7 +418,7 @@ static void *pool_refill_list(struct heap *h, pool_header *p, void *b)
         if (obmt_cas_acq_rel(&p->remote, &old, REMOTE_FULL))
             break;
     }
-    list_unlink(&h->usedpools[p->szidx], p);
+    used_unlink(h, p);
     p->state = POOL_FULL;
     list_push_front(&h->fullpools, p);
     return b;
@@ -441,7 +457,7 @@ void heap_pool_emptied(struct heap *h, pool_header *p)
     /* POOL_PENDING: it is on its way through h->returned; returned_place
      * files it as empty. */
     if (p->state == POOL_USED) {
-        list_unlink(&h->usedpools[p->szidx], p);
+        used_unlink(h, p);
         cache_or_give(h, p);
     }
     heap_tick(h);
@@ -480,7 +496,7 @@ void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
         /* Back to usedpools, ARMED: FULL stays set in `remote` (no CAS). */
         list_unlink(&h->fullpools, p);
         p->state = POOL_ARMED;
-        list_push_second(&h->usedpools[p->szidx], p);
+        used_push_back(h, p);
         if (unlikely(p->count == 0)) /* a pool of one block: none here (pool.c), one in model 3 */
             heap_pool_emptied(h, p);
     }
@@ -591,7 +607,7 @@ size_t heap_collect(struct heap *h, bool all)
                 uintptr_t expected = REMOTE_FULL;
                 if (!head && pool_mostly_free(p) && obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)) {
                     p->state = POOL_USED;
-                    list_unlink(&h->usedpools[c], p);
+                    used_unlink(h, p);
                     give_away(h, p);
                 } else {
                     left++;
@@ -601,10 +617,10 @@ size_t heap_collect(struct heap *h, bool all)
             }
             pool_drain_remote(p);
             if (p->count == 0) {
-                list_unlink(&h->usedpools[c], p);
+                used_unlink(h, p);
                 cache_or_give(h, p);
             } else if (!head && pool_mostly_free(p)) {
-                list_unlink(&h->usedpools[c], p);
+                used_unlink(h, p);
                 give_away(h, p);
             } else {
                 left++;
@@ -668,7 +684,7 @@ static pool_header *lent_take_returned(struct heap *h, pool_header *list)
             heap_abandon_late(p);
         } else if (lent_pool_unused(p)) {
             if (p->state == POOL_ARMED)
-                list_unlink(&h->usedpools[p->szidx], p);
+                used_unlink(h, p);
             else
                 list_unlink(&h->fullpools, p); /* FULL or PENDING */
             list = lent_take(h, p, list);
@@ -706,7 +722,7 @@ pool_header *heap_collect_lent(struct heap *h)
              * or a freer cleared it and the pool is on `returned`, which
              * was taken above: it has a block out, or it would be gone. */
             if (p->state == POOL_USED && lent_pool_unused(p)) {
-                list_unlink(&h->usedpools[c], p);
+                used_unlink(h, p);
                 list = lent_take(h, p, list);
             }
             p = next;
@@ -783,7 +799,7 @@ void heap_thread_exit(struct heap *h)
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         while (h->usedpools[c]) {
             pool_header *p = h->usedpools[c];
-            list_unlink(&h->usedpools[c], p);
+            used_unlink(h, p);
             if (p->state == POOL_ARMED)
                 abandon_flagged(h, p);
             else

@@ -78,7 +78,10 @@
  *   USED ─(owner: last block out, remote list empty,
  *          CAS remote 0 → FULL flag)───────────────▶ FULL
  *   FULL ─(owner frees into it; no atomic: FULL
- *          stays set in `remote`)──────────────────▶ ARMED (in usedpools)
+ *          stays set in `remote`)──────────────────▶ ARMED (at the back of
+ *                                                    usedpools: it gathers
+ *                                                    frees while the pools
+ *                                                    ahead of it serve)
  *   ARMED ─(owner: local list runs dry again and
  *           `remote` still reads FULL)─────────────▶ FULL, no atomic RMW
  *   ARMED ─(another thread's hand-over clears FULL and pushes the pool on
@@ -994,6 +997,8 @@ struct heap {
     uint32_t collect_after;      /* ... that trigger the next one (see heap_adopt) */
     uint32_t rbatch_blocks;      /* blocks waiting in rbatch[] (relaxed stores: statistics) */
     struct rbatch rbatch[OBMT_RBATCH_SLOTS]; /* remote frees not yet handed over */
+    pool_header *usedtail[OBMT_NCLASSES]; /* the last pool of each usedpools[c] (owner-only,
+                                           * or a lender's: heap.c's list helpers) */
     alignas(64) pool_header *returned; /* pools handed back by remote freers */
     uint32_t lend_state;         /* LEND_* (lend.c) */
     uint32_t *lend_busy;         /* the owning thread's tls_self.busy and tls_self.heap (lend_open) */

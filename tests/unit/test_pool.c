@@ -45,7 +45,8 @@ int main(void)
      * flag stays set (no atomic). */
     obmt_free(b[3]);
     CHECK(p->state == POOL_ARMED && obmt_load_relaxed(&p->remote) == REMOTE_FULL);
-    /* Behind the head pool (b[per]'s), which keeps serving malloc. */
+    /* At the back of usedpools, here right behind the head pool (b[per]'s),
+     * which keeps serving malloc. */
     pool_header *q = pool_of(b[per]);
     CHECK(heap_self()->usedpools[c] == q && q->nextpool == p && p->prevpool == q && p->count == per - 1);
     obmt_free(b[per]); /* q empties and leaves usedpools: p is the head */
@@ -63,6 +64,58 @@ int main(void)
     CHECK(p->state == POOL_FULL && p->count == per);
     b[per] = obmt_malloc(48);
     CHECK(pool_of(b[per]) != p);
+
+    /* Pools that get a block back while full join the back of usedpools,
+     * in the order of those frees, and serve only after the pools ahead of
+     * them (the head first): a pool gathers frees while it waits. */
+    {
+        const unsigned c2 = size_class(4096);
+        const size_t per2 = blocks_per_pool(c2);
+        struct heap *h = heap_self();
+        void *full[3][64];
+        CHECK(per2 <= 64);
+        pool_header *fp[3];
+        for (int k = 0; k < 3; k++) {
+            for (size_t i = 0; i < per2; i++)
+                full[k][i] = obmt_malloc(4096);
+            fp[k] = pool_of(full[k][0]);
+            CHECK(pool_of(full[k][per2 - 1]) == fp[k] && fp[k]->state == POOL_FULL);
+        }
+        CHECK(h->usedpools[c2] == NULL && h->usedtail[c2] == NULL);
+        void *first = obmt_malloc(4096);
+        pool_header *head = pool_of(first);
+        CHECK(h->usedpools[c2] == head && h->usedtail[c2] == head);
+        for (int k = 0; k < 3; k++)
+            obmt_free(full[k][1]);
+        CHECK(head->nextpool == fp[0] && fp[0]->nextpool == fp[1] && fp[1]->nextpool == fp[2]);
+        CHECK(fp[2]->nextpool == NULL && fp[2]->prevpool == fp[1] && h->usedtail[c2] == fp[2]);
+        void *rest[64];
+        for (size_t i = 1; i < per2; i++) {
+            rest[i] = obmt_malloc(4096);
+            CHECK(pool_of(rest[i]) == head);
+        }
+        for (int k = 0; k < 3; k++) {
+            CHECK(obmt_malloc(4096) == full[k][1]);
+            CHECK(fp[k]->state == POOL_FULL);
+        }
+        CHECK(h->usedpools[c2] == NULL && h->usedtail[c2] == NULL);
+        /* The tail follows an unlink from the back: the last pool, emptied,
+         * leaves; the one before it is the tail again. */
+        obmt_free(full[0][1]);
+        obmt_free(full[1][1]);
+        CHECK(h->usedpools[c2] == fp[0] && h->usedtail[c2] == fp[1]);
+        for (size_t i = 0; i < per2; i++)
+            if (i != 1)
+                obmt_free(full[1][i]);
+        CHECK(h->usedpools[c2] == fp[0] && h->usedtail[c2] == fp[0] && fp[0]->nextpool == NULL);
+        for (int k = 0; k < 3; k++)
+            for (size_t i = 0; i < per2; i++)
+                if (k != 1 && !(k == 0 && i == 1))
+                    obmt_free(full[k][i]);
+        for (size_t i = 1; i < per2; i++)
+            obmt_free(rest[i]);
+        obmt_free(first);
+    }
 
     /* Bad frees abort, naming the address and the fault. */
     char msg[512];
