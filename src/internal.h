@@ -928,6 +928,7 @@ OBMT_HIDDEN extern int64_t g_span_bytes_heapless;
  *
  * field        writer                  how                  readers
  * usedpools,   the thread using it     plain                the same thread
+ * usedtail,
  * fullpools,
  * emptypools,
  * nempty

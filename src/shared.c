@@ -171,8 +171,8 @@ void shared_mark(pool_header *p, unsigned c)
 /* Adopt p if it is still ownerless (the CAS that clears ABANDONED). A pool
  * of another class than c (its bit was stale: reused since) whose class
  * already has a pool in h is let go again at once, marked in its own
- * class's map: kept, it would sit behind h's head of that class, mostly
- * free and out of every taker's reach until h's next collect. */
+ * class's map: kept, it would be one more pool of that class in h, mostly
+ * free, out of every other taker's reach until h's next collect. */
 static bool shared_adopt(struct heap *h, pool_header *p, unsigned c)
 {
     uintptr_t w = obmt_load_seq_cst(&p->remote); /* seq_cst: see the marks' early return */

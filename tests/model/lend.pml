@@ -27,7 +27,7 @@
  *
  * Code modelled (src/): lend.c lend_try, lend_open, lend_close,
  * heap_self_wait; internal.h lend_enter, lend_leave, heap_self,
- * pool_pop_leave; api.c obmt_malloc, malloc_other, aligned_malloc,
+ * pool_pop_leave; api.c obmt_malloc (every pool class), aligned_malloc,
  * malloc_small_slow, obmt_free (its fast path outside the busy region),
  * free_push_local, free_owner_edge_enter, free_not_owner_enter,
  * free_entered, obmt_collect; heap.c heap_get_slow (pthread_setspecific
@@ -44,7 +44,7 @@
  * Actors:
  *  T1..NT (thread(t)): each does OPS operations, then exits. An operation
  *     is one of:
- *     - a malloc through obmt_malloc, malloc_other or aligned_malloc: busy
+ *     - a malloc through obmt_malloc or aligned_malloc: busy
  *       = 1, load tls, read usedpools (heap_empty's and heap_lending's are
  *       NULL), pop, busy = 0; the slow path (heap_malloc_slow) does without
  *       a heap when it read &heap_lending (the underlying allocator), takes
