@@ -27,13 +27,15 @@ ALLOCS = ["obmt", "obmt_secure", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
 def load(raw):
     runs = defaultdict(lambda: defaultdict(list))  # (family, bench) -> alloc -> [items/s]
     counters = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))  # (family, bench) -> alloc -> counter -> [v]
-    rss = defaultdict(lambda: defaultdict(list))  # family -> alloc -> [KiB]
+    # family -> alloc -> round -> KiB: the largest of the round's processes
+    # (bench_memory runs one process per row: bench/run.sh)
+    peak = defaultdict(lambda: defaultdict(dict))
     order = defaultdict(list)  # family -> bench names in registration order
     for path in sorted(glob.glob(os.path.join(raw, "*.json"))):
-        m = re.match(r"(\d+)-bench_(\w+)-(\w+)\.json$", os.path.basename(path))
+        m = re.match(r"(\d+)-bench_(\w+?)-([a-z_]+)(?:-\d+)?\.json$", os.path.basename(path))
         if not m:
             continue
-        _, family, alloc = m.groups()
+        rnd, family, alloc = m.groups()
         try:
             with open(path) as f:
                 data = json.load(f)
@@ -56,7 +58,12 @@ def load(raw):
             with open(rss_path) as f:
                 text = f.read().strip().splitlines()
             if text and text[-1].strip().isdigit():
-                rss[family][alloc].append(int(text[-1].strip()))
+                kib = int(text[-1].strip())
+                peak[family][alloc][rnd] = max(kib, peak[family][alloc].get(rnd, 0))
+    rss = defaultdict(lambda: defaultdict(list))  # family -> alloc -> [KiB], one a round
+    for family in peak:
+        for alloc in peak[family]:
+            rss[family][alloc] = list(peak[family][alloc].values())
     return runs, counters, rss, order
 
 

@@ -8,7 +8,9 @@
 #  2. builds obmt and the benchmark binaries (bench/bench_*.c);
 #  3. runs every binary under every allocator, rotating the order of the
 #     allocators each round so that none always runs first or last, for
-#     3 rounds (--quick, under 2 minutes) or 5 (--full);
+#     3 rounds (--quick, under 2 minutes) or 5 (--full); bench_memory one
+#     process per row (what a burst costs depends on what earlier rows left
+#     in the process), the others one process per binary;
 #  4. counts fast-path instructions per malloc and per free with callgrind;
 #  5. writes bench/results/DATE-HOST.md (medians, ratios to obmt, peak RSS,
 #     instruction counts, the cases where obmt is more than 1.25x slower
@@ -94,11 +96,26 @@ for ((r = 1; r <= reps; r++)); do
       n=$((n + 1))
       printf '\r[%3d/%d] %4ds  round %d  %-18s %-9s' "$n" "$total" "$(( $(date +%s) - start ))" "$r" "$name" "$a"
       direct=0; [ "$a" = obmt ] && direct=1
-      env OBMT_BENCH_DIRECT=$direct ${preload[$a]:+LD_PRELOAD=${preload[$a]}} /usr/bin/time -f %M -o "$raw/$r-$name-$a.rss" \
-        "$bin" --benchmark_filter="$filter" --benchmark_min_time="$min_time" \
-        --benchmark_format=json --benchmark_out="$raw/$r-$name-$a.json" --benchmark_out_format=json \
-        >/dev/null 2>"$raw/$r-$name-$a.err" || {
-          echo; echo "bench/run.sh: $name failed under $a:"; tail -5 "$raw/$r-$name-$a.err"; exit 1; }
+      # bench_memory measures what a burst leaves resident, which depends on
+      # what the rows before it left in the same process (tcmalloc keeps
+      # and reuses it): one process per row there, as its header asks;
+      # report.py takes the largest RSS of a round's processes.
+      filters=("$filter"); suffix=("")
+      if [ "$name" = bench_memory ]; then
+        mapfile -t rows < <("$bin" --benchmark_list_tests --benchmark_filter="$filter" 2>/dev/null)
+        filters=(); suffix=()
+        for ((i = 0; i < ${#rows[@]}; i++)); do
+          filters+=("^$(printf '%s' "${rows[$i]}" | sed 's/[][\\.*^$+?(){}|]/\\&/g')\$"); suffix+=("-$i")
+        done
+      fi
+      for ((i = 0; i < ${#filters[@]}; i++)); do
+        stem="$raw/$r-$name-$a${suffix[$i]}"
+        env OBMT_BENCH_DIRECT=$direct ${preload[$a]:+LD_PRELOAD=${preload[$a]}} /usr/bin/time -f %M -o "$stem.rss" \
+          "$bin" --benchmark_filter="${filters[$i]}" --benchmark_min_time="$min_time" \
+          --benchmark_format=json --benchmark_out="$stem.json" --benchmark_out_format=json \
+          >/dev/null 2>"$stem.err" || {
+            echo; echo "bench/run.sh: $name failed under $a:"; tail -5 "$stem.err"; exit 1; }
+      done
     done
   done
 done
