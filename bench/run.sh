@@ -57,7 +57,7 @@ fi
 if [ "$mode" = quick ]; then
   reps=3; min_time=0.02
   # A representative subset: a few sizes, 1 and 4 threads.
-  filter='^fastpath_[A-Za-z0-9_]+/(16|64|512)$|^obmt_lifo/64$|^fastpath_replace/(500|5000)$'
+  filter='^fastpath_[A-Za-z0-9_]+/(16|64|512)$|^obmt_lifo/64$|^fastpath_replace/(500|5000)$|^fastpath_replace_8k/20000$'
   filter+='|^(producer_[A-Za-z0-9_]+|falseshare_[A-Za-z0-9_]+)/64/real_time/threads:(1|4)$'
   filter+='|^server[A-Za-z0-9_]*/1024/real_time/threads:(1|4)$|^realloc_[A-Za-z0-9_]+/4096/real_time/threads:(1|4)$'
   filter+='|^churn_[A-Za-z0-9_]+/(1|8)/256/|^memory_[A-Za-z0-9_]+/iterations:3/real_time/threads:(1|4)$'
