@@ -3,20 +3,18 @@
  * too when built as libobmt-override (OBMT_OVERRIDE), as aliases of the same
  * functions, so both symbol sets run one body of code.
  *
- * The fast paths are here: malloc pops the head block of the head pool of
- * the calling thread's usedpools[class]; free of a block whose pool the
- * calling thread owns pushes it on the pool's free list. Neither takes a
- * lock or does an atomic read-modify-write. malloc brackets its work on
- * the heap with lend_enter/lend_leave (two plain stores: lend.c), reads the
- * heap once (heap_self) and passes it down. free's local fast path does not
- * mark itself busy: it writes only the pool of the block it frees, which
- * holds a live block (that one), and a lender touches no such pool (lend.c,
- * "The owner's free"); its count store is a release, its last write to the
- * pool. Every other path of free enters the busy region first and reads
- * the heap again there. A slow path that meets &heap_lending (a lender
- * holds the heap) does without it and never waits: the underlying
- * allocator serves the malloc, the free is handed over as a thread without
- * a heap hands blocks over.
+ * The fast paths are here: malloc pops the top block of the calling
+ * thread's block stack for the class (bstack.c), or else the head block of
+ * the head pool of its usedpools[class]; free of a block whose pool the
+ * calling thread owns pushes it on that stack, or on the pool's free list
+ * when the stack is full. Neither takes a lock or does an atomic
+ * read-modify-write. Both bracket their work on the heap with
+ * lend_enter/lend_leave (two plain stores: lend.c), read the heap once
+ * there (heap_self) and pass it down; free's paths for blocks of other
+ * heaps leave first and enter again where they need the heap. A slow path
+ * that meets &heap_lending (a lender holds the heap) does without it and
+ * never waits: the underlying allocator serves the malloc, the free is
+ * handed over as a thread without a heap hands blocks over.
  */
 #include "internal.h"
 
@@ -78,9 +76,17 @@ void *obmt_malloc(size_t n)
      * with it, 129 M without (docs/design.md, "malloc's class"). */
     size_t m = n - 1; /* 0 wraps around and takes the other path */
     if (likely(m < OBMT_SMALL_MAX)) {
-        unsigned c = obmt_class_of[m >> OBMT_ALIGN_SHIFT];
+        size_t c = obmt_class_of[m >> OBMT_ALIGN_SHIFT];
         lend_enter();
         struct heap *h = heap_self();
+        size_t depth = h->bstack_n[c];
+        if (likely(depth != 0)) { /* a block this thread freed (bstack.c) */
+            block *b = bstack_pop(h, c, depth);
+            if (unlikely(--h->bstack_ticks == 0))
+                return VG_ALLOC(bstack_ticked_leave(h, b), class_size(c));
+            lend_leave();
+            return VG_ALLOC(b, class_size(c));
+        }
         pool_header *p = h->usedpools[c];
         if (likely(p != NULL))
             return VG_ALLOC(pool_pop_leave(h, p), p->size); /* p has the block out: it stays ours */
@@ -143,7 +149,11 @@ static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, blo
     if (!pool_is_carved_block(p, b))
         free_invalid(p, b);
     block_keyed_check(p, b, "free(): double free of");
-    free_owner_edge(h, p, b);
+    size_t c = p->szidx, depth = h->bstack_n[c]; /* a live block: freed as the fast path would */
+    if (depth < p->bstack_cap)
+        bstack_push(h, c, depth, b, free_key());
+    else
+        free_owner_edge(h, p, b);
 }
 
 /* Inside lend_enter, with h2 the heap read there (heap_self): the free as
@@ -165,32 +175,19 @@ static void free_entered(struct heap *h2, pool_header *p, block *b)
         heap_free_remote(h2, p, b);
 }
 
-/* free's slow halves, called from its fast path, which runs outside
- * lend_enter: each enters, reads the heap again and, if it is still the
- * one the fast path read (h), takes its path; else (a lender took the heap
- * after the fast path's read, or gave it back) the free begins again
- * (free_entered). The fast path reaches them by a tail call and needs no
- * stack frame (the pool first: the fast path computes it in the first
- * argument's register). */
-static OBMT_NOINLINE void free_owner_checked_enter(pool_header *p, struct heap *h, block *b)
+/* free's slow halves on the owner's side, called from its fast path inside
+ * lend_enter: each takes its path and leaves. The fast path reaches them by
+ * a tail call and needs no stack frame (the pool first: the fast path
+ * computes it in the first argument's register). */
+static OBMT_NOINLINE void free_owner_checked_leave(pool_header *p, struct heap *h, block *b)
 {
-    lend_enter();
-    struct heap *h2 = heap_self();
-    if (likely(h2 == h))
-        free_owner_checked(h, p, b);
-    else
-        free_entered(h2, p, b);
+    free_owner_checked(h, p, b);
     lend_leave();
 }
 
-static OBMT_NOINLINE void free_owner_edge_enter(pool_header *p, struct heap *h, block *b)
+static OBMT_NOINLINE void free_owner_edge_leave(pool_header *p, struct heap *h, block *b)
 {
-    lend_enter();
-    struct heap *h2 = heap_self();
-    if (likely(h2 == h))
-        free_owner_edge(h, p, b);
-    else
-        free_entered(h2, p, b);
+    free_owner_edge(h, p, b);
     lend_leave();
 }
 
@@ -249,31 +246,41 @@ static inline __attribute__((always_inline)) void free_in_arena(void *ptr)
 {
     VG_FREE(ptr);
     pool_header *p = pool_of(ptr);
-    struct heap *h = heap_self();
     block *b = ptr;
+    /* Inside the busy region, all of it: the block stacks are heap state,
+     * which a lender flushes (lend.c, "The owner's free"). */
+    lend_enter();
+    struct heap *h = heap_self();
     if (likely(obmt_load_relaxed(&p->owner) == h)) {
         /* One test for an interior pointer, the header and an uncarved
          * block (pool_block_key), one for a block that is free already
-         * at any depth of any list, or carved and never handed out (the
-         * free key); free_owner_checked tells them apart. */
-        block *fb = p->freeblock;
+         * at any depth of any list or stack, or carved and never handed
+         * out (the free key); free_owner_checked tells them apart. */
         uintptr_t key = free_key();
         if (unlikely(!pool_is_carved_block(p, b) || block_has_key(b, key))) {
-            free_owner_checked_enter(p, h, b);
+            free_owner_checked_leave(p, h, b);
+            return;
+        }
+        /* Onto its class's block stack while it has room (bstack.c): the
+         * pool is not touched, whatever its count. */
+        size_t c = p->szidx, depth = h->bstack_n[c];
+        if (likely(depth < p->bstack_cap)) {
+            bstack_push(h, c, depth, b, key);
+            lend_leave();
             return;
         }
         /* One test for the three edges (count_span, pool.c): full, last
-         * block out, none out. Between them freeblock is not NULL. No
-         * lend_enter: a lender that took the heap since heap_self
-         * leaves this pool alone, b is live in it (lend.c). */
+         * block out, none out. Between them freeblock is not NULL. */
         uint32_t count = obmt_load_relaxed(&p->count);
         if (likely(count - 2 < p->count_span)) {
-            free_push_local(p, b, fb, count - 1, key);
+            free_push_local(p, b, p->freeblock, count - 1, key);
+            lend_leave();
             return;
         }
-        free_owner_edge_enter(p, h, b);
+        free_owner_edge_leave(p, h, b);
         return;
     }
+    lend_leave(); /* the paths below enter again where they need the heap */
     free_not_owner_enter(p, b);
 }
 

@@ -314,6 +314,7 @@ struct heap *heap_get_slow(void)
     }
     obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     obmt_store_relaxed(&h->in_use, 1);
+    h->bstack_ticks = OBMT_BSTACK_TICK_POPS;
     span_cache_init(h);
     obmt_fetch_add_relaxed(&g_threads_seen, 1);
     /* The key first: pthread_setspecific may allocate, and that malloc, with
@@ -440,7 +441,8 @@ void *pool_refill_leave(struct heap *h, pool_header *p, void *b)
 
 /* ---- free's slow halves --------------------------------------------------------------- */
 
-void heap_pool_emptied(struct heap *h, pool_header *p)
+/* heap_pool_emptied without its tick. */
+static void pool_file_emptied(struct heap *h, pool_header *p)
 {
     if (p->state == POOL_ARMED) {
         /* No block is out, so no other thread can have freed into the pool
@@ -449,10 +451,8 @@ void heap_pool_emptied(struct heap *h, pool_header *p)
         if (unlikely(!obmt_cas_acq_rel(&p->remote, &expected, (uintptr_t)0)))
             os_fatal("free(): the pool at", pool_mem(p), "has blocks on its remote list after its last block was freed (double free?)");
         p->state = POOL_USED;
-        if (!p->nextpool && !p->prevpool) { /* the last pool of its class stays (docs/design.md, empty-pool hysteresis) */
-            heap_tick(h);
+        if (!p->nextpool && !p->prevpool) /* the last pool of its class stays (docs/design.md, empty-pool hysteresis) */
             return;
-        }
     }
     /* POOL_PENDING: it is on its way through h->returned; returned_place
      * files it as empty. */
@@ -460,6 +460,11 @@ void heap_pool_emptied(struct heap *h, pool_header *p)
         used_unlink(h, p);
         cache_or_give(h, p);
     }
+}
+
+void heap_pool_emptied(struct heap *h, pool_header *p)
+{
+    pool_file_emptied(h, p);
     heap_tick(h);
 }
 
@@ -485,7 +490,8 @@ void heap_ticked(struct heap *h)
     arena_maybe_purge(false);
 }
 
-void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
+/* heap_free_owner_slow without its tick: true if p emptied (then filed). */
+static bool free_into_full(struct heap *h, pool_header *p, block *b)
 {
     /* p is FULL or PENDING with an empty local list; count >= 1. */
     block_set_free(b, NULL, free_key());
@@ -497,12 +503,38 @@ void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
         list_unlink(&h->fullpools, p);
         p->state = POOL_ARMED;
         used_push_back(h, p);
-        if (unlikely(p->count == 0)) /* a pool of one block: none here (pool.c), one in model 3 */
-            heap_pool_emptied(h, p);
+        if (unlikely(p->count == 0)) { /* a pool of one block: none here (pool.c), one in model 3 */
+            pool_file_emptied(h, p);
+            return true;
+        }
     }
     /* POOL_PENDING: returned_place files it, empty or not. (Had a freer
      * cleared FULL of a FULL pool, it is PENDING for the owner only once
      * it runs dry again or arrives.) */
+    return false;
+}
+
+void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
+{
+    if (free_into_full(h, p, b))
+        heap_tick(h);
+}
+
+void heap_free_owner_quiet(struct heap *h, pool_header *p, block *b)
+{
+    block *fb = p->freeblock;
+    if (!fb) {
+        free_into_full(h, p, b);
+        return;
+    }
+    uint32_t count = obmt_load_relaxed(&p->count);
+    block_set_free(b, fb, free_key());
+    LIST_ORDER(); /* (b's link before b is on the list: fork) */
+    p->freeblock = b;
+    obmt_store_release(&p->count, count - 1);
+    /* Empty: as free_owner_edge (api.c) files it. */
+    if (count == 1 && (p->state != POOL_USED || p->nextpool || p->prevpool))
+        pool_file_emptied(h, p);
 }
 
 /* Adopt p, which the caller alone may now file (it cleared FULL and the owner
@@ -590,6 +622,7 @@ size_t heap_collect(struct heap *h, bool all)
     if (h == &heap_empty)
         return 0;
     size_t left = 0;
+    bstack_flush(h); /* first: its blocks are out to their pools, which it may then give away */
     heap_flush_remote(h);
     take_returned(h);
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
@@ -641,8 +674,9 @@ size_t heap_collect(struct heap *h, bool all)
  * Yes if no block of it is out (count 0), or if every block out is on its
  * remote list (or the reclaim pass found them all there and purged the
  * pool: RECLAIMED): then the CAS takes the list (p's count becomes 0). The
- * acquire load of count pairs with the release store that ends the
- * owner's free fast path. */
+ * owner is out of the heap; the acquire load of count would pair with the
+ * release store that ends a free of the owner's that ran on without the
+ * busy flag, as free's fast path once did (lend.c, "Why c is safe"). */
 static bool lent_pool_unused(pool_header *p)
 {
     uint32_t c1 = obmt_load_acquire(&p->count);
@@ -666,9 +700,9 @@ static pool_header *lent_take(struct heap *h, pool_header *p, pool_header *list)
 }
 
 /* The lent heap's `returned` stack: the pools whose every block out came
- * back leave the heap; the others (a live block, maybe a fast-path free of
- * the owner's into it: ARMED, or PENDING with blocks its owner freed into
- * it) go back on the stack as they are, untouched. A pool that an exited
+ * back leave the heap; the others (a live block: ARMED, or PENDING with
+ * blocks its owner freed into it) go back on the stack as they are,
+ * untouched. A pool that an exited
  * thread of this heap abandoned (ABANDONED: it reached the stack late) is
  * handled as that exit would have (heap_abandon_late). Nobody else takes
  * the stack meanwhile: the owner is kept out of its paths, exit waits for
@@ -710,6 +744,7 @@ static pool_header *lent_take_returned(struct heap *h, pool_header *list)
 pool_header *heap_collect_lent(struct heap *h)
 {
     pool_header *list = NULL;
+    bstack_flush(h);
     heap_flush_remote_lent(h);
     span_cache_flush(h); /* the idle thread's cached medium blocks go back to their arenas */
     huge_keep_flush(h);  /* and its kept huge run to the shared cache */
@@ -718,9 +753,10 @@ pool_header *heap_collect_lent(struct heap *h)
         pool_header *p = h->usedpools[c];
         while (p) {
             pool_header *next = p->nextpool;
-            /* ARMED: FULL set (the owner's local frees into it may run on),
-             * or a freer cleared it and the pool is on `returned`, which
-             * was taken above: it has a block out, or it would be gone. */
+            /* ARMED: FULL set, and a block out (the free that emptied
+             * it, the flush's too, would have cleared FULL and made it
+             * USED), or a freer cleared FULL and the pool is on
+             * `returned`, which was taken above. */
             if (p->state == POOL_USED && lent_pool_unused(p)) {
                 used_unlink(h, p);
                 list = lent_take(h, p, list);
@@ -789,6 +825,7 @@ static void abandon_flagged(struct heap *h, pool_header *p)
 
 void heap_thread_exit(struct heap *h)
 {
+    bstack_flush(h); /* its blocks back to their pools, before they are given back or abandoned */
     heap_flush_remote(h); /* while h is still ours: what it adopts, it abandons below */
     lend_close(h); /* no lender from here on (the caller waited out any) */
     span_cache_flush(h);
@@ -855,6 +892,7 @@ static void heap_atfork_child(void)
          * arenas (at most OBMT_SPAN_CACHE_BYTES a dead heap). */
         span_cache_drop(h);
         huge_keep_drop(h); /* (its kept huge run goes back to its arenas) */
+        bstack_drop(h); /* its stacked blocks stay out in its pools */
         /* Its ARMED pools carry FULL while their thread may have been
          * halfway through a malloc or free on them: clear FULL so that no
          * free in the child adopts one (a freer that clears FULL of a dead

@@ -221,6 +221,7 @@ enum obmt_option {
     OPT_STATS_INTERVAL_MS, /* > 0: that thread appends statistics to OBMT_STATS_FILE this often */
     OPT_STATS_MAP,        /* 1: the JSON statistics carry the arena map (obmt_arena_map) */
     OPT_LEND_IDLE,        /* 1: the reclaim pass collects idle threads' heaps for them (lend.c) */
+    OPT_BLOCK_STACK,      /* the most blocks a heap stacks per class (bstack.c); 0: none (fixed at start-up) */
     OPT_COUNT
 };
 /* g_options: written by options_init (before init publishes READY) and by
@@ -615,7 +616,7 @@ struct pool_header {
     uint32_t count;              /* ref.count: blocks out (including those on `remote`) */
     uint16_t szidx;              /* size class */
     uint8_t state;               /* enum pool_state, owner-only */
-    uint8_t reserved_;           /* keeps the header layout explicit */
+    uint8_t bstack_cap;          /* obmt_bstack_cap[szidx]: free's fast path reads it here, on a line it loads */
     pool_header *nextpool;       /* usedpools / full / empty list links (owner-only) */
     pool_header *prevpool;
     struct heap *owner;          /* owning heap, OWNER_ABANDONED, or NULL when free */
@@ -984,6 +985,12 @@ struct rbatch {
 
 struct heap {
     pool_header *usedpools[OBMT_NCLASSES];
+    /* The block stack's depth per class (bstack.c): written by the owner
+     * inside its busy region, or by a lender holding the heap, with
+     * relaxed stores (the statistics walk reads them); at most
+     * obmt_bstack_cap[c]. */
+    uint8_t bstack_n[OBMT_NCLASSES];
+    uint32_t bstack_ticks;       /* stack pops until the next heap_ticked (owner-only; set when the heap is taken) */
     pool_header *fullpools;      /* FULL and PENDING pools (doubly linked) */
     pool_header *emptypools;     /* EMPTY pools kept for reuse (singly linked) */
     uint32_t nempty;
@@ -1032,6 +1039,10 @@ struct heap {
     uint64_t span_cache_budget;  /* the most span_cached_bytes may reach: span_cache_budget() when
                                   * the heap was taken; 0 in &heap_empty and &heap_lending, so that
                                   * span_free's budget test keeps them empty */
+    /* The block stacks (bstack.c): freed blocks of h's own pools, kept for
+     * h's next mallocs of their class; entries below bstack_n[c]. Owner
+     * only (inside its busy region), or a lender's while it holds h. */
+    alignas(64) block *bstack[OBMT_NCLASSES * OBMT_BSTACK_SLOTS]; /* class c: from c * OBMT_BSTACK_SLOTS */
 };
 
 /* The calling thread's heap; &heap_empty until it first allocates. */
@@ -1095,6 +1106,10 @@ OBMT_HIDDEN void *heap_malloc_slow(struct heap *h, unsigned c);
 OBMT_HIDDEN void *pool_refill(struct heap *h, pool_header *p, void *b);
 /* Owner free into a pool whose local list was empty (FULL or PENDING). */
 OBMT_HIDDEN void heap_free_owner_slow(struct heap *h, pool_header *p, block *b);
+/* The owner's free of b, a block out of p (count >= 1), at any count, and
+ * p filed as that free files it (back from FULL, emptied), but no tick:
+ * the block stack's flush (the owner's, or a lender's holding h). */
+OBMT_HIDDEN void heap_free_owner_quiet(struct heap *h, pool_header *p, block *b);
 /* The owner's free emptied p (count 0) and p is not a USED pool that is the
  * sole one of its class in usedpools: clear FULL of an ARMED pool, then file
  * it as empty (a sole one stays). Counts a tick. */
@@ -1210,12 +1225,10 @@ OBMT_HIDDEN void *pool_refill_leave(struct heap *h, pool_header *p, void *b);
  * The owner's side of the handshake (lend.c explains it whole). Every entry
  * into obmt that may touch the calling thread's heap brackets that work
  * with lend_enter/lend_leave (tls_self.busy), and reads its heap once, through
- * heap_self() (only thread exit uses heap_self_wait). The exception is
- * free's local fast path (owner is the heap it read, checks pass, count not
- * at an edge): it marks nothing, and writes only the pool of the block it
- * frees, last its count (release); a lender takes only pools with no block
- * out but on their remote lists (heap_collect_lent), which that pool is
- * not. free's other paths enter, then read the heap again. A lender that
+ * heap_self() (only thread exit uses heap_self_wait). free's local fast
+ * path too, since its block stacks are heap state that a lender flushes
+ * (bstack.c); its paths for other heaps' blocks leave, then enter again
+ * and read the heap again where they need it. A lender that
  * finds the thread outside obmt swaps tls_self.heap for &heap_lending while it
  * works on the heap on the owner's behalf: the owner's fast paths then find
  * no pool (malloc) or no pool of theirs (free), and their slow paths do
@@ -1300,6 +1313,57 @@ OBMT_HIDDEN bool lend_available(void);
  * inside obmt, and mallocs and frees that met a lent heap and did without it
  * (fetch_add relaxed). */
 OBMT_HIDDEN extern uint64_t g_heaps_lent, g_lend_busy, g_lend_detours;
+
+/* ==== bstack.c: the block stack, freed blocks a heap keeps per class ====== */
+
+/*
+ * Per heap and class, a stack of blocks of the heap's own pools that its
+ * thread freed: bstack_n[c] entries from bstack[c * OBMT_BSTACK_SLOTS]. The
+ * owner's free pushes there while the stack has room (the pool's
+ * bstack_cap, obmt_bstack_cap[c] unless OBMT_BLOCK_STACK asks for fewer);
+ * its malloc pops from there first. Neither touches the block's pool. A stacked block
+ * is free to the program and still out to its pool: the pool's count
+ * counts it, so nothing takes the pool from the heap (every path that
+ * takes pools away flushes the stacks first: collect, exit, a lender), and
+ * the block carries the free key with a NULL link, so that a second free of
+ * it aborts as a second free of a block on a pool's list does. Both ends
+ * run inside the owner's busy region (lend.c): a lender that holds the
+ * heap flushes its stacks.
+ */
+OBMT_HIDDEN extern const uint8_t obmt_bstack_cap[64];
+/* Free of b (class c, a block of one of h's pools, checked) onto its
+ * stack, which has n < obmt_bstack_cap[c] entries. key: free_key(). */
+static inline void bstack_push(struct heap *h, size_t c, size_t n, block *b, uintptr_t key)
+{
+    block_set_free(b, NULL, key);
+    h->bstack[c * OBMT_BSTACK_SLOTS + n] = b;
+    obmt_store_relaxed(&h->bstack_n[c], (uint8_t)(n + 1));
+}
+/* malloc's side: the top block of class c's stack, which has n >= 1. */
+static inline block *bstack_pop(struct heap *h, size_t c, size_t n)
+{
+    n--;
+    block *b = h->bstack[c * OBMT_BSTACK_SLOTS + n];
+    if (OBMT_VALGRIND) /* memcheck's leak scan would find the block through the stale slot */
+        h->bstack[c * OBMT_BSTACK_SLOTS + n] = NULL;
+    obmt_store_relaxed(&h->bstack_n[c], (uint8_t)n);
+    block_clear_key(b);
+    return b;
+}
+/* malloc's pops count down bstack_ticks: a thread whose mallocs and frees
+ * all stay on its stacks meets no pool edge, and would never tick (no
+ * purge, no lending of idle heaps by its reclaim pass: bench/blowup's
+ * main thread). Every OBMT_BSTACK_TICK_POPS pops it ticks (bstack.c);
+ * then leaves. */
+#define OBMT_BSTACK_TICK_POPS 1024
+OBMT_HIDDEN void *bstack_ticked_leave(struct heap *h, block *b);
+/* Every stacked block of h back to its pool, as the owner's free puts it
+ * there but without ticks: by h's thread (collect, exit), or by a lender
+ * holding h. */
+OBMT_HIDDEN void bstack_flush(struct heap *h);
+/* Fork child, a dead thread's heap: its stacks are forgotten, their
+ * blocks stay out in their pools (like that heap's used pools). */
+OBMT_HIDDEN void bstack_drop(struct heap *h);
 
 /* ==== remote.c: remote frees, batched per pool, and their hand-over ======== */
 

@@ -18,8 +18,8 @@
  * The owner announces that it is inside obmt: every entry that may touch its
  * heap stores 1 to its tls_self.busy before it reads tls_self.heap, and 0 (release)
  * when it is done with the heap (internal.h, lend_enter/lend_leave): two
- * plain stores on malloc's fast path, no fence. free's local fast path is
- * the one exception: it marks nothing ("The owner's free" below). A lender, which
+ * plain stores on malloc's and free's fast paths, no fence ("The owner's
+ * free" below says why free's are back). A lender, which
  * runs inside the reclaim pass (its flag held: one lender at a time, and
  * none across a fork),
  *
@@ -100,27 +100,35 @@
  *
  * ==== The owner's free ========================================================
  *
- * free's local fast path (the pool's owner is the heap free read, the
- * block checks pass, count is neither an edge: full, last block, none)
- * does not mark the thread busy: it reads tls_self.heap (acquire), the
- * pool's owner, freeblock, count, count_span, carved_bound and recip, the
- * block's free key word, and writes the block (link and key), freeblock,
- * and last count, with a release store. It may read the heap before a
- * lender's CAS of step 2 and run on while the lender collects, and busy
- * does not tell the lender. It never dereferences the heap, and writes
- * only the pool of the block it frees: a pool with a live block. So the
- * lender keeps to pools with no live block, and to nothing the fast path
- * reads. Every other path of free (a block check that fails, an edge of
- * count, a pool it does not own: its batches are heap state) enters the
- * busy region first, reads tls_self.heap again there and, if it reads
- * &heap_lending now, does without the heap (above), else takes its path
- * with the heap it read: the Dekker pair of steps 2-4 keeps those paths
- * and malloc out of the heap as before.
+ * Every path of free that may touch the thread's own heap runs inside the
+ * busy region: the local fast path enters before it reads tls_self.heap,
+ * and pushes the block on its class's block stack (bstack.c), heap state
+ * that the lender flushes (step a below), or, with the stack full, on the
+ * pool's list. A free of another heap's block leaves first and enters
+ * again where it needs the heap (its batches are heap state too). So the
+ * Dekker pair of steps 2-4 keeps every owner path out of the heap while a
+ * lender holds it, and a free that reads &heap_lending does without the
+ * heap (above).
+ *
+ * From 2026-11 until the block stack, free's local fast path marked
+ * nothing: it wrote only the pool of the block it freed, a pool with a
+ * live block, which the lender left alone, and stored the pool's count
+ * last with release for the lender's acquire load. That saved two stores
+ * a free; the stack needs them back (a free pushing on a stack the lender
+ * flushes would lose a block or free it twice). The lender's test of c
+ * below still holds against such a free, and spin model 4 keeps the old
+ * way as a broken variant (-DBROKEN_FREE_NO_BUSY).
  *
  * ==== The lender's collect =====================================================
  *
- * heap_collect_lent, while the owner may be in free's fast path:
- *   a. hands the heap's remote batches over (blocks of other heaps'
+ * heap_collect_lent, while the owner is kept out of the heap:
+ *   a. flushes the block stacks: each stacked block back on its pool's
+ *      list as the owner's free would put it there (heap_free_owner_quiet:
+ *      no tick), so that the pools they came from may empty and leave
+ *      below. An idle thread's stacks would otherwise pin a pool for each
+ *      block on them (bench/blowup: 64 parked workers kept 420 MiB instead
+ *      of 34);
+ *   a'. hands the heap's remote batches over (blocks of other heaps'
  *      pools: heap state the fast path does not read). A hand-over that
  *      would adopt a pool (it found ABANDONED, or cleared FULL of a pool
  *      whose owner is gone) releases it instead (heap_release_unowned with
@@ -146,9 +154,9 @@
  *      (heap_abandon_late). Without this, a heap whose pools went full
  *      and came back through `returned` with blocks on their local lists
  *      kept them all while idle (mt_lend).
- *   c. for each USED pool p of usedpools (ARMED ones are skipped: FULL set,
- *      the owner's local frees may run; had a freer cleared it, the pool
- *      would be on `returned`, step b): c1 = count (acquire). c1 == 0: no
+ *   c. for each USED pool p of usedpools (ARMED ones are skipped: FULL set
+ *      and a block out, or a freer cleared FULL and the pool was on
+ *      `returned`, step b): c1 = count (acquire). c1 == 0: no
  *      block is out (the sole pool of its class, empty); take it. Else
  *      w = remote (acquire): if w has no flag and its count is c1, CAS
  *      remote w -> 0; success takes the list (count 0) and the pool.
@@ -160,32 +168,27 @@
  * A pool taken is unlinked, disowned (owner NULL, release) and given back
  * after the heap is restored (step 7).
  *
- * Why c is safe against a fast-path free of block b of p that runs at the
- * same time (the same for a pool off `returned`, which nobody but the
- * lender can take meanwhile). While the heap is lent, count of p changes
- * only by such frees
- * (every malloc and edge of the owner happened before the lender's busy
- * load and none starts before the heap is back), each storing one less, so
- * count only falls; remote only grows (pushes: nobody but the lender takes
- * it meanwhile, so the CAS meets no ABA). Every block on the list the CAS
- * took is one out when c1 was written (taken back before it, it could not
- * be out again without a malloc). If b's free had not stored its count
- * when the lender loaded c1, then b, live, is out and not on the list
- * (freeing it twice is the program's fault), so c1 counts the list's
- * blocks and b: w's count is below c1 and the lender leaves p. If c1 is
- * the value b's free stored (or a later one), the release store and the
- * acquire load order every access of that free (its reads of the header
- * and the block, its writes to the block and freeblock) before whatever
- * the lender does to p next; the free does nothing more to p. And once
- * the CAS succeeds no block of p is out anywhere, so no legal free can
- * reach p after. The empty case (c1 == 0) has no block to free. Pools the
- * lender does not take it reads only through count, remote and state
- * (state is owner-only, written on paths the busy region excludes), and
- * it writes their list links (nextpool, prevpool: unlinking a neighbour),
- * which the fast path does not read. The heap's own fields are the
- * owner's paths' and the lender's, never the fast path's.
- * Spin model 4 checks this against the fast path, remote pushes and the
- * edge path (tests/model/lend.pml).
+ * Why c is safe. While the heap is lent no path of the owner runs in it
+ * (every malloc and free of the owner's happened before the lender's busy
+ * load, or finds &heap_lending and does without the heap), so count of p
+ * changes only by the lender's own flush (step a, done before c) and
+ * stays put during c; remote only grows (pushes by other threads: nobody
+ * but the lender takes it meanwhile, so the CAS meets no ABA). If w has no
+ * flag and counts c1 blocks, every block out of p is on that list, and a
+ * CAS that succeeds took them all: no block of p is out anywhere, so no
+ * legal free can reach p after. The empty case (c1 == 0) has no block to
+ * free. The test holds, too, against an owner's free that runs on without
+ * the busy flag (free's old fast path, "The owner's free"): such a free of
+ * a block b of p either has not stored its count yet (then b counts in c1
+ * and is on no list, so w's count is below c1 and p stays) or its release
+ * store is what c1's acquire load read, which orders every access of that
+ * free before what the lender does to p next. Pools the lender does not
+ * take it reads only through count, remote and state (state is
+ * owner-only, written on paths the busy region excludes), and it writes
+ * their list links (nextpool, prevpool: unlinking a neighbour). Spin model
+ * 4 checks this against the owner's paths (free onto the block stack or
+ * the pool, malloc from either), remote pushes and the edge path
+ * (tests/model/lend.pml).
  *
  * ==== When ===================================================================
  *
@@ -200,7 +203,10 @@
  * refill of the pools that were empty at that moment: at most once per
  * purge delay, since taking a pool marks it active for one. A thread
  * that only frees, within the non-edge counts, never ticks and is lent
- * meanwhile; its frees run on (above). The owner's fast paths never learn
+ * between two of its frees; a free that meets the lender does without the
+ * heap (above). A thread whose mallocs all come off its block stacks
+ * still ticks, every OBMT_BSTACK_TICK_POPS of them (bstack.c), and so runs
+ * the reclaim pass that lends the others. The owner's fast paths never learn
  * about any of this; when it wakes, its malloc finds usedpools empty where
  * pools were given back and takes new ones.
  *

@@ -31,6 +31,12 @@
 const uint8_t obmt_class_of[512] = { X256(CLASS_OF_ENTRY, 0), X256(CLASS_OF_ENTRY, 256) };
 #define CLASS_SIZE_ENTRY(c) (uint32_t)((c) < OBMT_NCLASSES ? CLASS_SIZE(c) : 0)
 const uint32_t obmt_class_size[64] = { X64(CLASS_SIZE_ENTRY, 0) };
+/* The block stack's room per class (bstack.c): OBMT_BSTACK_DEPTH blocks, or
+ * fewer where they would pass OBMT_BSTACK_CLASS_BYTES; at least one. */
+#define BSTACK_BY_BYTES(c) (OBMT_BSTACK_CLASS_BYTES / CLASS_SIZE(c) ? OBMT_BSTACK_CLASS_BYTES / CLASS_SIZE(c) : 1)
+#define BSTACK_CAP(c) (uint8_t)((c) < OBMT_NCLASSES ? \
+    (BSTACK_BY_BYTES(c) < OBMT_BSTACK_DEPTH ? BSTACK_BY_BYTES(c) : OBMT_BSTACK_DEPTH) : 0)
+const uint8_t obmt_bstack_cap[64] = { X64(BSTACK_CAP, 0) };
 
 /* pool_class_recip[c] = floor(2^32 / size(c)) + 1: the multiplier of block
  * keys (internal.h), which needs s * m > 2^32 also for powers of two. */
@@ -209,6 +215,8 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
      * the blocks on `remote`), so free's fast path tells "not full and not
      * about to empty" from count alone: count in [2, blocks - 1]. */
     p->count_span = class_blocks(c) - 2;
+    long depth = option_get(OPT_BLOCK_STACK); /* (fixed at start-up: every pool has the same) */
+    p->bstack_cap = (uint8_t)(depth < obmt_bstack_cap[c] ? depth : obmt_bstack_cap[c]);
     _Static_assert(OBMT_POOL_USABLE / OBMT_SMALL_MAX >= 2, "count_span needs 2 blocks per pool");
     /* Under valgrind, no block of the pool is the program's yet. */
     VG_NOACCESS(pool_mem(p), OBMT_POOL_USABLE);

@@ -167,6 +167,12 @@ int obmt_stats_get(struct obmt_stats *out)
                 *in_use = *in_use > cnt ? *in_use - cnt : 0;
             }
         }
+        /* So are the blocks on its block stacks (bstack.c). */
+        for (unsigned c = 0; h && c < OBMT_NCLASSES; c++) {
+            uint32_t cnt = obmt_load_relaxed(&h->bstack_n[c]);
+            uint64_t *in_use = &s.classes[c].blocks_in_use;
+            *in_use = *in_use > cnt ? *in_use - cnt : 0;
+        }
     }
     uint64_t empty = 0;
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {

@@ -173,6 +173,26 @@
 #define OBMT_RBATCH_BYTES 16384
 #endif
 
+/* The block stack (bstack.c): the owner's frees put blocks on a per-class
+ * stack in the heap, and its mallocs take them from there first, so that
+ * a free and a malloc of the same class touch no pool header, whatever the
+ * pool's count (the coarse classes' pools hold 4 to 48 blocks, and a free
+ * into a full pool, or a malloc that empties one, is a slow-path edge).
+ * At most OBMT_BSTACK_DEPTH blocks a class (an 8-bit count), and at most
+ * OBMT_BSTACK_CLASS_BYTES bytes of blocks a class, so the larger classes
+ * keep fewer (every class at least one). A full stack sends the free to
+ * the block's pool. 0 turns the stack off (every free to its pool). */
+#ifndef OBMT_BSTACK_DEPTH
+#define OBMT_BSTACK_DEPTH 64
+#endif
+#ifndef OBMT_BSTACK_CLASS_BYTES
+#define OBMT_BSTACK_CLASS_BYTES 65536
+#endif
+#if OBMT_BSTACK_DEPTH < 0 || OBMT_BSTACK_DEPTH > 255
+#error "OBMT_BSTACK_DEPTH is 0 (off) to 255 blocks a class (an 8-bit count)"
+#endif
+_Static_assert(OBMT_BSTACK_CLASS_BYTES >= 0, "the block stack's byte bound cannot be negative");
+
 /* The shared level (shared.c): a heap's collect gives every pool of a
  * class but the head of its usedpools that has at most
  * OBMT_SHARE_USED_PERCENT percent of its blocks out to the class's shared
@@ -235,6 +255,8 @@ _Static_assert(OBMT_SHARE_USED_PERCENT > 0 && OBMT_SHARE_USED_PERCENT < 100,
 #define OBMT_SMALL_MAX      (OBMT_NCOARSE ? OBMT_COARSE(4) : OBMT_FINE_MAX)
 #define OBMT_NCLASSES       (OBMT_NFINE + OBMT_NCOARSE)
 #define OBMT_POOL_SIZE      ((size_t)1 << OBMT_POOL_SHIFT)
+/* Each class's slots in struct heap's block stacks (one, unused, when off). */
+#define OBMT_BSTACK_SLOTS   (OBMT_BSTACK_DEPTH ? OBMT_BSTACK_DEPTH : 1)
 #define OBMT_ARENA_SIZE     ((size_t)1 << OBMT_ARENA_SHIFT)
 #define OBMT_POOLS_PER_ARENA (1u << (OBMT_ARENA_SHIFT - OBMT_POOL_SHIFT))
 /* Pool headers live out of line, in a dense array beside the arenas

@@ -2,11 +2,12 @@
  * lend.pml: model 4 of 4. Lending an idle thread's heap (src/lend.c): the
  * reclaim pass takes a heap whose thread is outside obmt, swaps the
  * thread's tls_self.heap for &heap_lending, and collects the heap on the
- * thread's behalf; the thread's own entries into obmt announce themselves
- * with tls_self.busy (all but free's local fast path, which writes only
- * the pool of the block it frees and which the lender must therefore keep
- * off: the pool's count and remote count tell it when it may take a
- * pool), and one that reads &heap_lending does without its
+ * thread's behalf (its block stacks first, src/bstack.c: every stacked
+ * block back to its pool, then the pools whose count and remote count
+ * show no live block); the thread's own entries into obmt announce
+ * themselves with tls_self.busy (all of them: free's local fast path too,
+ * since it pushes onto the heap's block stack), and one that reads
+ * &heap_lending does without its
  * heap (malloc: the underlying allocator; free: a heapless hand-over;
  * obmt_collect: the other heaps only). Only thread exit waits for the
  * lender.
@@ -27,14 +28,16 @@
  *
  * Code modelled (src/): lend.c lend_try, lend_open, lend_close,
  * heap_self_wait; internal.h lend_enter, lend_leave, heap_self,
- * pool_pop_leave; api.c obmt_malloc (every pool class), aligned_malloc,
- * malloc_small_slow, obmt_free (its fast path outside the busy region),
- * free_push_local, free_owner_edge_enter, free_not_owner_enter,
- * free_entered, obmt_collect; heap.c heap_get_slow (pthread_setspecific
+ * pool_pop_leave, bstack_push, bstack_pop; api.c obmt_malloc (every pool
+ * class; its block stack pop), aligned_malloc, malloc_small_slow,
+ * free_in_arena (all of it inside the busy region: the block stack push,
+ * free_push_local, free_owner_edge_leave, the owner test's failure),
+ * free_not_owner_enter, free_entered, obmt_collect; bstack.c bstack_flush
+ * (heap_free_owner_quiet folded); heap.c heap_get_slow (pthread_setspecific
  * first, lend_enter again, lend_open only with the key set),
- * heap_malloc_slow, heap_key_destructor, heap_thread_exit,
- * heap_collect_lent (lent_pool_unused, lent_take), heap_atfork_prepare,
- * heap_adopt; pool.c pool_push_remote; remote.c heap_free_remote,
+ * heap_malloc_slow, heap_key_destructor, heap_thread_exit (its flush),
+ * heap_collect (its flush), heap_collect_lent (bstack_flush,
+ * lent_pool_unused, lent_take), heap_atfork_prepare, heap_adopt; pool.c pool_push_remote; remote.c heap_free_remote,
  * remote_hand_over, adopter (a heapless hand-over that adopts takes a
  * heap: heap_get_slow); reclaim.c pass_acquire, pass_run,
  * reclaim_pass, reclaim_collect, reclaim_atfork_prepare/parent. Every step
@@ -45,22 +48,28 @@
  *  T1..NT (thread(t)): each does OPS operations, then exits. An operation
  *     is one of:
  *     - a malloc through obmt_malloc or aligned_malloc: busy
- *       = 1, load tls, read usedpools (heap_empty's and heap_lending's are
- *       NULL), pop, busy = 0; the slow path (heap_malloc_slow) does without
+ *       = 1, load tls; obmt_malloc reads the block stack's depth (heap_empty's
+ *       and heap_lending's are 0) and, if it is not 0, pops the top block
+ *       (bstack_pop: the pool untouched) and leaves; else (and
+ *       aligned_malloc) reads usedpools (heap_empty's and heap_lending's are
+ *       NULL), pops, busy = 0; the slow path (heap_malloc_slow) does without
  *       a heap when it read &heap_lending (the underlying allocator), takes
  *       the thread's first heap when it read &heap_empty, and takes a pool;
- *     - a free of a block of its own heap, with no busy store first: it
- *       reads tls; if that is its heap (the owner test passes) it loads the
- *       pool's count: 2 (NB - 1) is the fast path, which pushes the block
- *       and then stores the count (release), outside the busy region, maybe
- *       while a lender holds the heap; 1 (the last block) is the edge
- *       path, which enters (busy = 1), reads tls again and, if it is still
- *       its heap, frees as the owner, else (&heap_lending) hands the block
- *       over heapless (onto its pool's remote list). If the first read was
- *       &heap_lending, the owner test fails: free_not_owner_enter enters,
- *       reads tls again, and frees heapless or (the heap is back) as the
- *       owner;
- *     - a free of another heap's block: into its own heap's batches, or,
+ *     - a free of a block of its own heap: busy = 1 (free_in_arena's
+ *       lend_enter), then it reads tls; if that is its heap (the owner test
+ *       passes) it is in its heap: it reads the block stack's depth and,
+ *       below BCAP (p->bstack_cap), pushes the block there (bstack_push:
+ *       the pool and its count untouched); else it loads the pool's
+ *       count: 2 (NB - 1) is the local path, which pushes the block and
+ *       then stores the count (release); 1 (the last block) is the edge
+ *       path (free_owner_edge_leave: with a block stack the edge is never
+ *       the last block, as the stack is full; -DBCAP=0 reaches it); then
+ *       busy = 0. If the read was &heap_lending, the owner test fails:
+ *       busy = 0, then free_not_owner_enter enters, reads tls again, and
+ *       frees heapless or (the heap is back) as the owner (free_entered:
+ *       free_owner_checked, the stack or the pool);
+ *     - a free of another heap's block: the same lend_enter, tls load and
+ *       lend_leave, then into its own heap's batches, or,
  *       heapless (no heap yet, or &heap_lending), a hand-over that may have
  *       to adopt the pool: heap_get_slow reads tls again and returns the
  *       thread's heap (enters it), NULL (&heap_lending: the pool is
@@ -79,7 +88,7 @@
  *     lending); lend_enter again; tls = heap; lend_open if the key is set.
  *     Exit is heap_key_destructor (only for a thread whose key is set):
  *     busy = 1, heap_self_wait (the one wait for a lender),
- *     heap_thread_exit (lend_close: CAS OPEN -> CLOSED, retried while a
+ *     heap_thread_exit (bstack_flush first; lend_close: CAS OPEN -> CLOSED, retried while a
  *     lender holds the heap; tls = &heap_empty; the heap goes on the
  *     free-heap stack), busy = 0; then the thread's TLS is gone (ghost
  *     tls_alive false).
@@ -94,8 +103,9 @@
  *     thread's tls from the heap to &heap_lending (if it fails: CLOSED for
  *     good), (membarrier: nothing in SC, or it fails and counts as busy),
  *     load busy; busy: store the heap back to tls, lend_state OPEN; not
- *     busy: heap_collect_lent (the lender is in the heap): the heap's pool,
- *     if it has one, is taken if its count (acquire) is 0, or if its remote
+ *     busy: heap_collect_lent (the lender is in the heap): bstack_flush
+ *     (every stacked block back to the pool: count - 1 each), then the
+ *     heap's pool, if it has one, is taken if its count (acquire) is 0, or if its remote
  *     count equals that count and the CAS of the remote word from the
  *     value read succeeds; then tls, then lend_state OPEN.
  *
@@ -105,13 +115,16 @@
  * its lend_leave (heap_thread_exit: until it pushes the heap on the
  * free-heap stack); the lender from heap_collect_lent until its last write
  * (h->lent_ms). Entering asserts that nobody else (the lender, or another
- * thread with the recycled heap) is in the heap. free's fast path does not
- * enter: it may run while the lender is in the heap, and touches only the
- * pool of the block it frees (ghost infl[h] from its count load to its
- * count store).
+ * thread with the recycled heap) is in the heap. free's fast path enters
+ * too, at its read of the block stack's depth (inside the busy region, as
+ * every path now is). Ghosts within it: infl[h] from the local path's
+ * count load to its count store, instk[h] from a free's or malloc's read
+ * of the stack's depth to its write of it.
  *
  * Abstractions: a heap's pools are one pool of NB blocks, all carved,
  * has_pool[h] (usedpools[c] not NULL for the class the model uses), its
+ * block stack's depth bst[h] (at most BCAP, default 1: the blocks on it
+ * are out to the pool, in pcount; which block is where is not modelled), its
  * count pcount[h] and its remote count prem[h] (the remote word without
  * flags and pointer: FULL, ARMED, PENDING and `returned` are model 1's; the
  * lender applies the same test to pools off `returned`), and the ghosts
@@ -129,13 +142,19 @@
  *
  * Checks (assertions):
  *  - the lender takes a pool only when no block of it is live (its
- *    thread's or F's), no fast-path free of its thread's is between its
- *    count load and its count store on it, and the list it took holds every
- *    block out (count); the fast path's push finds the pool still the
- *    heap's.
+ *    thread's or F's), none is on the block stack (flushed first), no
+ *    local free of its thread's is between its count load and its count
+ *    store on it, and the list it took holds every block out (count); the
+ *    fast path's push finds the pool still the heap's.
+ *  - the block stack: a flush (the lender's, collect's, exit's) finds no
+ *    free or malloc of the owner's between its read of the stack's depth
+ *    and its write of it (instk); exit leaves the stack empty.
+ *  - no block lost or counted twice (COUNTED, at every entry into a heap
+ *    and after every flush): the pool's count is the thread's blocks plus
+ *    F's plus those on the remote list plus those on the block stack.
  *  - mutual exclusion: no two of (the owner, a lender, another thread with
  *    the recycled heap) are in a heap at once (the owner is in it on every
- *    path but free's fast path: malloc, free's edge and remote paths); the lender's collect finds
+ *    path: malloc, free's stack, local, edge and remote paths); the lender's collect finds
  *    &heap_lending in the thread's tls; a thread is only ever in its own
  *    heap; heap_self_wait never returns &heap_lending.
  *  - the lender never stores to, nor loads from, the TLS of a thread that
@@ -180,13 +199,13 @@
  *                        not empty without comparing its count with the
  *                        pool's (the old collect drained every list): it
  *                        takes a pool with a live block.
- *  -DBROKEN_EDGE_NO_RECHECK  free's edge path enters the busy region but
- *                        keeps the heap the fast path read: it enters the
- *                        heap while a lender holds it.
- *  -DBROKEN_COUNT_FIRST  (NT=1, OPS=3) the fast path stores count before it
- *                        pushes the block: the lender reads the new count,
- *                        takes the pool, and the push writes a pool that is
- *                        not the heap's any more.
+ *  -DBROKEN_FREE_NO_BUSY  free's fast path as it was before the block
+ *                        stack: no busy store (free_in_arena's lend_enter
+ *                        stores nothing), not "in" the heap; the edge path
+ *                        enters and reads tls again, as then. The lender
+ *                        takes the heap between the owner's tls load and
+ *                        its stack push and flushes the stack the owner is
+ *                        pushing to (instk).
  *  -DBROKEN_NESTED       heap_get_slow as it was first written: tls and
  *                        lend_open before pthread_setspecific, and no
  *                        lend_enter after it. The nested malloc of an
@@ -210,6 +229,9 @@
 #endif
 #ifndef NB
 #define NB 3            /* blocks per pool: free's fast path is count 2 -> 1, its edge 1 -> 0 */
+#endif
+#ifndef BCAP
+#define BCAP 1          /* p->bstack_cap (OPT_BLOCK_STACK, fixed at start-up): 0, no block stack */
 #endif
 #define NH NT           /* heaps 1..NH: never more than threads */
 
@@ -254,6 +276,8 @@ byte prem[NH + 1];           /* the count in pool_header.remote (no flag here) *
 byte hblocks[NH + 1];        /* blocks of its pool its thread holds (live) */
 byte oblocks[NH + 1];        /* blocks of its pool the freer F holds (live) */
 bit infl[NH + 1];            /* its thread's free fast path is between its count load and its count store */
+byte bst[NH + 1];            /* bstack_n[c]: blocks on its block stack (free to the program, out to the pool) */
+bit instk[NH + 1];           /* its thread's free or malloc is between its read of bstack_n and its write of it */
 byte tdone;                  /* threads that have ended (F ends after them) */
 
 /* ghosts */
@@ -273,17 +297,51 @@ bool ended;
 #else
 #define ENTER_STORE busy[t] = 1
 #endif
+/* free_in_arena's lend_enter; -DBROKEN_FREE_NO_BUSY: none (free's fast
+ * path as it was before the block stack: outside the busy region, and not
+ * "in" the heap, FREE_ENTER) */
+#if defined(BROKEN_FREE_NO_BUSY) || defined(BROKEN_NO_BUSY)
+#define FREE_ENTER_STORE skip
+#else
+#define FREE_ENTER_STORE busy[t] = 1
+#endif
 #ifdef BROKEN_LEAVE_EARLY
 #define EARLY_LEAVE busy[t] = 0
 #else
 #define EARLY_LEAVE skip
 #endif
 
+/* No block lost or counted twice: the pool's count counts every block
+ * out, the thread's, F's, those on its remote list and on the block stack
+ * (not while the fast path is between its push and its count store). */
+#define COUNTED(x) \
+    assert(infl[x] || pcount[x] == hblocks[x] + oblocks[x] + prem[x] + bst[x])
+
 /* The owner enters heap x (x: its own; no one else in it). */
 #define OWNER_ENTER(x) \
     assert(x != HEMPTY && x != LENDING && x == myheap[t]); \
     assert(owner_in[x] == 0 && lender_in[x] == 0); \
+    COUNTED(x); \
     owner_in[x] = 1; ins = x
+
+/* free's fast path enters its heap (at its read of bstack_n): as
+ * OWNER_ENTER; -DBROKEN_FREE_NO_BUSY: not "in" the heap (the old exception) */
+#ifdef BROKEN_FREE_NO_BUSY
+#define FREE_ENTER(x) assert(x == myheap[t])
+#else
+#define FREE_ENTER(x) OWNER_ENTER(x)
+#endif
+
+/* bstack_flush(x): every stacked block back to its pool as the owner's
+ * free puts it there (heap_free_owner_quiet: count - 1 each; the pool
+ * filed if it emptied: the model's sole pool stays), by the owner or by a
+ * lender holding x: asserted that the owner is not inside a free or malloc
+ * that reads or writes the stack. */
+#define FLUSH(x) \
+    assert(instk[x] == 0); \
+    assert(pcount[x] >= bst[x]); \
+    pcount[x] = pcount[x] - bst[x]; bst[x] = 0; \
+    COUNTED(x)
 
 /* lend_leave: busy = 0 (release), the end of the owner's work on its heap */
 #define LEAVE \
@@ -309,7 +367,7 @@ bool ended;
  * disowned, given back after the heap is restored): no block of it may be
  * live, nor a fast-path free of the owner's under way. */
 #define TAKE(x, n) \
-    assert(hblocks[x] == 0 && oblocks[x] == 0 && infl[x] == 0); \
+    assert(hblocks[x] == 0 && oblocks[x] == 0 && infl[x] == 0 && bst[x] == 0); \
     assert(pcount[x] == n && prem[x] == 0); \
     pcount[x] = 0; has_pool[x] = false
 
@@ -441,7 +499,8 @@ inline lend_try(x)
                     assert(owner_in[x] == 0 && lender_in[x] == 0);
                     lender_in[x] = 1
                 };
-                /* heap_collect_lent: the pool (USED) */
+                /* heap_collect_lent: the block stack first, then the pool (USED) */
+                d_step { FLUSH(x); HIT(104) };                              /* L104 */
                 if
                 :: has_pool[x] ->
                     d_step { lc = pcount[x]; HIT(75) };                     /* L75 */ /* acquire */
@@ -517,9 +576,26 @@ inline malloc_op()
     :: e == 0 -> d_step { h = tls[t]; EARLY_LEAVE; HIT(4) }             /* L4 */
     :: e == 2 -> d_step { h = tls[t]; EARLY_LEAVE; HIT(6) }             /* L6 */
     fi;
+    /* obmt_malloc: the block stack first (heap_empty's and heap_lending's
+     * are empty); a block on it: pop it, then leave */
+    if
+    :: e == 0 && h != HEMPTY && h != LENDING ->
+        d_step { OWNER_ENTER(h); lc = bst[h]; instk[h] = 1; HIT(101) }  /* L101 */
+    :: else -> lc = 0
+    fi;
+    if
+    :: lc != 0 ->
+        if
+        :: d_step { assert(bst[h] == lc); bst[h] = lc - 1; hblocks[h]++; instk[h] = 0; HIT(102) }  /* L102 */
+#ifndef NO_HANDOFF
+        :: d_step { assert(bst[h] == lc); bst[h] = lc - 1; oblocks[h]++; instk[h] = 0; HIT(102) }  /* L102 */
+#endif
+        fi;
+        d_step { LEAVE; lc = 0; HIT(103) }                              /* L103 */
+    :: else ->
     /* p = h->usedpools[c]: heap_empty's and heap_lending's are NULL */
     if
-    :: e == 0 && h != HEMPTY && h != LENDING -> d_step { OWNER_ENTER(h); gotp = has_pool[h]; HIT(7) }  /* L7 */
+    :: e == 0 && h != HEMPTY && h != LENDING -> d_step { assert(ins == h); instk[h] = 0; gotp = has_pool[h]; HIT(7) }  /* L7 */
     :: e == 2 && h != HEMPTY && h != LENDING -> d_step { OWNER_ENTER(h); gotp = has_pool[h]; HIT(9) }  /* L9 */
     :: else -> gotp = false
     fi;
@@ -573,18 +649,14 @@ inline malloc_op()
         :: else -> skip
         fi
     fi
+    fi
 }
-
-#ifdef BROKEN_EDGE_NO_RECHECK
-#define EDGE_RECHECK(x) x = h
-#else
-#define EDGE_RECHECK(x) x = tls[t]
-#endif
 
 /* free_entered(x, ...) for a block of the thread's own pool, inside
  * lend_enter, x read there: &heap_lending, a heapless hand-over (its
  * pool's remote list, one CAS); its heap back (the fast path had read
- * &heap_lending), the owner's path. */
+ * &heap_lending), the owner's path (free_owner_checked: onto the block
+ * stack if it has room, else free_owner_edge). */
 #define FREE_OWN_ENTERED(x) \
     if \
     :: x == LENDING -> \
@@ -592,43 +664,60 @@ inline malloc_op()
         d_step { prem[myheap[t]]++; hblocks[myheap[t]]--; HIT(88) }     /* L88 */ \
     :: else -> \
         assert(x == myheap[t]); \
-        d_step { OWNER_ENTER(x); pcount[x]--; hblocks[x]--; HIT(87) }   /* L87 */ \
+        d_step { OWNER_ENTER(x); \
+            if \
+            :: bst[x] < BCAP -> bst[x]++ \
+            :: else -> pcount[x]-- \
+            fi; \
+            hblocks[x]--; HIT(87) }                                     /* L87 */ \
     fi
 
-/* free of a block of its own heap's pool (p->owner == myheap[t]): no
- * lend_enter on the fast path */
+/* free of a block of its own heap's pool (p->owner == myheap[t]), all of
+ * free_in_arena inside lend_enter */
 inline free_own()
 {
-    d_step { h = tls[t]; HIT(21) };                                     /* L21 */
+    d_step { FREE_ENTER_STORE; HIT(95) };                               /* L95 */
+    d_step { h = tls[t]; EARLY_LEAVE; HIT(21) };                        /* L21 */
     if
     :: h == myheap[t] ->
-        /* the owner test passes; the block checks; the count */
-        d_step { lc = pcount[h]; infl[h] = (lc >= 2 && lc <= NB - 1); HIT(23) };   /* L23 */
+        /* the owner test passes; the block checks; the stack's depth */
+        d_step { FREE_ENTER(h); lc = bst[h]; instk[h] = 1; HIT(96) };  /* L96 */
         if
-        :: infl[h] ->
-            /* the fast path: push the block on the local list, then the
-             * count (release), its last write to the pool */
-#ifndef BROKEN_COUNT_FIRST
-            d_step { assert(has_pool[h]); hblocks[h]--; HIT(22) };      /* L22 */
-            d_step { pcount[h] = lc - 1; infl[h] = 0; HIT(94) }         /* L94 */
-#else
-            d_step { pcount[h] = lc - 1 };
-            d_step { assert(has_pool[h]); hblocks[h]--; infl[h] = 0 }
-#endif
+        :: lc < BCAP ->
+            /* onto the block stack: the pool is not touched */
+            d_step { assert(has_pool[h] && bst[h] == lc); bst[h] = lc + 1; hblocks[h]--; instk[h] = 0; HIT(97) };  /* L97 */
+            d_step { LEAVE; HIT(98) }                                   /* L98 */
         :: else ->
-            /* free_owner_edge_enter: the last block (count 1) */
-            d_step { ENTER_STORE; HIT(83) };                            /* L83 */
-            d_step { EDGE_RECHECK(e); HIT(84) };                        /* L84 */
+            d_step { instk[h] = 0; lc = pcount[h]; infl[h] = (lc >= 2 && lc <= NB - 1); HIT(23) };   /* L23 */
             if
-            :: e == h -> d_step { OWNER_ENTER(h); pcount[h]--; hblocks[h]--; HIT(85) }  /* L85 */
-            :: else -> FREE_OWN_ENTERED(e)
-            fi;
-            d_step { LEAVE; HIT(86) }                                   /* L86 */
+            :: infl[h] ->
+                /* the local push, then the count (release) */
+                d_step { assert(has_pool[h]); hblocks[h]--; HIT(22) };  /* L22 */
+                d_step { pcount[h] = lc - 1; infl[h] = 0; HIT(94) };    /* L94 */
+                d_step { LEAVE; HIT(99) }                               /* L99 */
+            :: else ->
+#ifndef BROKEN_FREE_NO_BUSY
+                /* free_owner_edge_leave: the last block (count 1) */
+                d_step { assert(ins == h); pcount[h]--; hblocks[h]--; HIT(85) };  /* L85 */
+                d_step { LEAVE; HIT(86) }                               /* L86 */
+#else
+                /* the old free_owner_edge_enter: enter, read tls again */
+                d_step { busy[t] = 1 };
+                d_step { e = tls[t] };
+                if
+                :: e == h -> d_step { OWNER_ENTER(h); pcount[h]--; hblocks[h]-- }
+                :: else -> FREE_OWN_ENTERED(e)
+                fi;
+                d_step { LEAVE }
+#endif
+            fi
         fi;
         lc = 0
     :: else ->
-        /* free_not_owner_enter: h is &heap_lending */
+        /* h is &heap_lending: the owner test fails; leave, then
+         * free_not_owner_enter */
         assert(h == LENDING);
+        d_step { LEAVE; HIT(100) };                                     /* L100 */
         d_step { ENTER_STORE; HIT(20) };                                /* L20 */
         d_step { e = tls[t]; HIT(89) };                                 /* L89 */
         FREE_OWN_ENTERED(e);
@@ -640,7 +729,9 @@ inline free_own()
 /* free of another heap's block: the owner test fails */
 inline free_other()
 {
-    d_step { h = tls[t]; HIT(21) };                                     /* L21 */
+    d_step { FREE_ENTER_STORE; HIT(95) };                               /* L95 */
+    d_step { h = tls[t]; EARLY_LEAVE; HIT(21) };                        /* L21 */
+    d_step { LEAVE; HIT(100) };                                         /* L100 */
     /* free_not_owner_enter */
     d_step { ENTER_STORE; HIT(20) };                                    /* L20 */
     d_step { h = tls[t]; EARLY_LEAVE; HIT(89) };                        /* L89 */
@@ -695,7 +786,9 @@ inline collect_op()
     :: else -> skip
     fi;
     if
-    :: h != HEMPTY -> d_step { OWNER_ENTER(h); HIT(35) }                /* L35 */
+    :: h != HEMPTY ->
+        d_step { OWNER_ENTER(h); HIT(35) };                             /* L35 */
+        d_step { FLUSH(h); HIT(105) }                                   /* L105 */
     :: else -> skip
     fi;
     if
@@ -784,7 +877,8 @@ proctype thread(byte t)
         self_wait(h, 44);                                               /* L44 */
         assert(h == myheap[t]);
         /* heap_thread_exit(h) */
-        d_step { OWNER_ENTER(h); HIT(45) };                             /* L45 */
+        d_step { OWNER_ENTER(h); FLUSH(h); HIT(106) };                  /* L106 */
+        d_step { HIT(45) };                                             /* L45 */
 #ifndef BROKEN_NO_CLOSE
         /* lend_close(h) */
         do
@@ -806,7 +900,7 @@ proctype thread(byte t)
         atomic { tls[t] = HEMPTY; HIT(49) };                            /* L49 */
         /* the rest of the exit, then free_heap_push */
         d_step { HIT(50);                                               /* L50 */
-            assert(infl[h] == 0);
+            assert(infl[h] == 0 && bst[h] == 0 && instk[h] == 0);
             has_pool[h] = false;
             hblocks[h] = 0;
             /* its pool is abandoned (model 3): F's blocks of it are none
@@ -814,6 +908,7 @@ proctype thread(byte t)
             oblocks[h] = 0;
             pcount[h] = 0;
             prem[h] = 0;
+            bst[h] = 0;
             owner_in[h] = 0;
             ins = 0;
             freeheaps = freeheaps | (1 << (h - 1))

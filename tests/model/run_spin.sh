@@ -15,10 +15,11 @@
 #                      freer that mallocs an adopted pool FULL again, and a
 #                      reclaim pass holding pools of a heap that closes
 #   lend.pml           lending an idle thread's heap: the owner's busy flag
-#                      and tls_self.heap against the reclaim pass's
-#                      lend_try, free's fast path (no busy flag) against the
-#                      lender's count/remote test and CAS on a pool, the
-#                      entries that do without a lent heap,
+#                      and tls_self.heap (every entry, free's fast path
+#                      and its block stack included) against the reclaim
+#                      pass's lend_try, the lender's flush of the block
+#                      stack and its count/remote test and CAS on a pool,
+#                      the entries that do without a lent heap,
 #                      heap_get_slow and lend_open/lend_close with thread
 #                      exit (its wait) and heap reuse, fork's prepare
 #   shared.pml         the shared level: abandoned pools marked in per-class
@@ -318,6 +319,8 @@ run aa-broken-exitorder abandon_adopt.pml assert "-DREFILL -DBROKEN_EXIT_ORDER -
 run ln-safety lend.pml pass "-DCOVER -DPASSES=1" "-O1 -DSAFETY" ""
 run ln-safety-1t lend.pml pass "-DCOVER -DNT=1 -DOPS=4 -DPASSES=3" "-O1 -DSAFETY" ""
 run ln-collect lend.pml pass "-DCOVER -DCOLLECT_LENDS -DPASSES=1 -DFORKS=0" "-O1 -DSAFETY" ""
+# (-DBCAP=0: no block stack, OPT_BLOCK_STACK 0: free's edge path, L85/L86)
+run ln-safety-nostack lend.pml pass "-DCOVER -DBCAP=0 -DNT=1 -DOPS=4 -DPASSES=3" "-O1 -DSAFETY" ""
 run ln-term lend.pml pass "-DTERM -DNO_HANDOFF -DOPS=2 -DPASSES=1 -DFORKS=0" "-O1" "-a -f"
 run ln-term-fork lend.pml pass "-DTERM -DOPS=1 -DPASSES=1" "-O1" "-a -f"
 run ln-term-collect lend.pml pass "-DTERM -DCOLLECT_LENDS -DOPS=2 -DPASSES=0 -DFORKS=0" "-O1" "-a -f"
@@ -332,8 +335,7 @@ run ln-broken-fork lend.pml assert "-DBROKEN_FORK" "-O0 -DSAFETY" ""
 run ln-broken-norestore lend.pml cycle "-DTERM -DBROKEN_NO_RESTORE -DNT=1 -DOPS=3" "-O0" "-a -f"
 run ln-broken-nested lend.pml assert "-DBROKEN_NESTED" "-O0 -DSAFETY" ""
 run ln-broken-nocount lend.pml assert "-DBROKEN_NO_COUNT_CHECK" "-O0 -DSAFETY" ""
-run ln-broken-norecheck lend.pml assert "-DBROKEN_EDGE_NO_RECHECK" "-O0 -DSAFETY" ""
-run ln-broken-countfirst lend.pml assert "-DBROKEN_COUNT_FIRST -DNT=1 -DOPS=3" "-O0 -DSAFETY" ""
+run ln-broken-freenobusy lend.pml assert "-DBROKEN_FREE_NO_BUSY" "-O0 -DSAFETY" ""
 # Model 5: shared.pml (the shared level: per-class bitmaps of abandoned pools)
 run sh-safety shared.pml pass "-DCOVER" "-O1 -DSAFETY" ""
 run sh-safety-nb2 shared.pml pass "-DCOVER -DNB0=2 -DOOPS=1 -DPOPS=1" "-O1 -DSAFETY" ""

@@ -1,0 +1,67 @@
+/*
+ * bstack.c: the block stack. Each heap keeps, per size class, a stack of
+ * blocks of its own pools that its thread freed (internal.h, "bstack.c"):
+ * the owner's free pushes there while the class's stack has room, and its
+ * malloc pops from there before it looks at a pool. Both are inline on the
+ * fast paths (api.c); this file holds what runs off them.
+ *
+ * Why: obmalloc's free puts a block back on its pool's list, and the pool's
+ * count tells the edges apart (full, last block out). Pools of the coarse
+ * classes hold 4 to 48 blocks, so a program that frees and allocates such
+ * blocks at random (a server's buffers, larson's 8..8000-byte replacement)
+ * meets an edge on most operations: the free into a FULL pool moves it back
+ * to usedpools, the malloc that takes its one block files it FULL again.
+ * A stacked block leaves its pool's count alone: the pool stays full, and
+ * the next malloc of the class takes the block back without touching it.
+ * tcmalloc's and jemalloc's thread caches are such stacks in front of
+ * their central lists (snmalloc and mimalloc free into the page instead).
+ *
+ * What a stacked block is: free to the program, out to its pool (counted
+ * by the pool's count, so no path that hands pools away takes its pool:
+ * those that could, collect, thread exit and a lender, flush the stacks
+ * first), and marked free (the free key, a NULL link), so that a second
+ * free of it, by any thread, and realloc of it, abort as for any free
+ * block. Statistics count it free (stats.c).
+ *
+ * Bounds: obmt_bstack_cap[c] blocks a class (pool.c: OBMT_BSTACK_DEPTH, or
+ * OBMT_BSTACK_CLASS_BYTES of blocks for the larger classes). A stacked
+ * block keeps its pool from emptying, so an idle thread's stacks would hold
+ * pools: a lender flushes them (lend.c), and so does every collect.
+ *
+ * Concurrency: the stacks are the owner's, written inside its busy region
+ * (free's local path enters it for them: lend.c, "The owner's free"), or a
+ * lender's while it holds the heap. bstack_n is stored relaxed, because
+ * the statistics walk reads it from other threads.
+ */
+#include "internal.h"
+
+void bstack_flush(struct heap *h)
+{
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
+        unsigned n = h->bstack_n[c];
+        while (n) {
+            block *b = h->bstack[c * OBMT_BSTACK_SLOTS + --n];
+            if (OBMT_VALGRIND) /* (as bstack_pop) */
+                h->bstack[c * OBMT_BSTACK_SLOTS + n] = NULL;
+            obmt_store_relaxed(&h->bstack_n[c], (uint8_t)n); /* off the stack before it is on a list */
+            pool_header *p = pool_of(b);
+            if (unlikely(obmt_load_relaxed(&p->owner) != h))
+                os_fatal("bstack: the block at", b, "is stacked in a heap that does not own its pool");
+            heap_free_owner_quiet(h, p, b);
+        }
+    }
+}
+
+void bstack_drop(struct heap *h)
+{
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++)
+        obmt_store_relaxed(&h->bstack_n[c], (uint8_t)0);
+}
+
+void *bstack_ticked_leave(struct heap *h, block *b)
+{
+    h->bstack_ticks = OBMT_BSTACK_TICK_POPS;
+    heap_ticked(h); /* (its collect may flush the stacks: b is off them already) */
+    lend_leave();
+    return b;
+}

@@ -1,0 +1,159 @@
+/* The block stack (src/bstack.c): the owner's frees go on their class's
+ * stack in the heap and its mallocs take them back, last in first out,
+ * without touching the pool (a full pool stays full); a full stack sends
+ * the free to the pool; a second free of a stacked block aborts, by the
+ * owner or by another thread; statistics count stacked blocks free;
+ * collect, thread exit and a lender give them back to their pools; and
+ * malloc's pops tick the heap. */
+#include "unit_util.h"
+
+#include <pthread.h>
+
+static void free_twice(void *p)
+{
+    obmt_free(p);
+    obmt_free(p);
+}
+
+static void *free_it(void *p)
+{
+    obmt_free(p);
+    return NULL;
+}
+
+/* In a child: main stacks p, another thread frees it again. */
+static void free_stacked_remote(void *p)
+{
+    obmt_free(p);
+    run_in_thread(free_it, p);
+}
+
+static uint64_t in_use(unsigned c)
+{
+    struct obmt_stats s = { .version = OBMT_STATS_VERSION, .size = sizeof s };
+    CHECK(obmt_stats_get(&s) == 0);
+    return s.classes[c].blocks_in_use;
+}
+
+/* A thread that fills one pool of 4096-byte blocks, frees every block
+ * (all onto its stack: the pool stays FULL), then parks (arg != NULL) or
+ * exits. */
+static pthread_barrier_t bar;
+static pool_header *t_pool;
+static struct heap *t_heap;
+static void *stacker(void *arg)
+{
+    const unsigned c = size_class(4096);
+    const size_t per = blocks_per_pool(c);
+    void *b[64];
+    CHECK(per <= 64 && per <= obmt_bstack_cap[c]);
+    b[0] = obmt_malloc(4096);
+    t_pool = pool_of(b[0]);
+    for (size_t i = 1; i < per; i++)
+        CHECK(pool_of(b[i] = obmt_malloc(4096)) == t_pool);
+    CHECK(t_pool->state == POOL_FULL);
+    for (size_t i = 0; i < per; i++)
+        obmt_free(b[i]);
+    t_heap = heap_self();
+    CHECK(t_heap->bstack_n[c] == per && t_pool->count == per && t_pool->state == POOL_FULL);
+    if (arg) {
+        pthread_barrier_wait(&bar); /* parked: outside obmt */
+        pthread_barrier_wait(&bar);
+    }
+    return NULL;
+}
+
+int main(void)
+{
+    const unsigned c = size_class(4096);
+    const size_t per = blocks_per_pool(c), cap = obmt_bstack_cap[c];
+    struct heap *h;
+    void *b[256];
+    CHECK(cap >= 2 && cap <= OBMT_BSTACK_DEPTH && cap * 4096 <= OBMT_BSTACK_CLASS_BYTES && per < 64);
+    CHECK(obmt_bstack_cap[size_class(16)] == OBMT_BSTACK_DEPTH);
+
+    /* A full pool: a free goes on the stack and leaves the pool full; the
+     * next malloc of the class takes it back from there. */
+    for (size_t i = 0; i < per; i++)
+        b[i] = obmt_malloc(4096);
+    h = heap_self();
+    pool_header *p = pool_of(b[0]);
+    CHECK(pool_of(b[per - 1]) == p && p->state == POOL_FULL && p->bstack_cap == cap);
+    CHECK(h->bstack_n[c] == 0);
+    uint64_t used = in_use(c);
+    obmt_free(b[3]);
+    CHECK(h->bstack_n[c] == 1 && h->bstack[c * OBMT_BSTACK_SLOTS] == b[3]);
+    CHECK(p->state == POOL_FULL && p->count == per && p->freeblock == NULL);
+    CHECK_MSG(in_use(c) == used - 1, "a stacked block counts in use: %llu, was %llu",
+              (unsigned long long)in_use(c), (unsigned long long)used);
+    obmt_free(b[5]);
+    CHECK(obmt_malloc(4000) == b[5] && obmt_malloc(4096) == b[3]); /* last in, first out */
+    CHECK(h->bstack_n[c] == 0 && p->state == POOL_FULL && p->count == per);
+    CHECK(((uintptr_t *)b[3])[1] != free_key()); /* handed out: the secret has left it */
+
+    /* A second free of a stacked block aborts, by its owner or another thread. */
+    expect_death(free_twice, b[2], SIGABRT, "owner's double free of a stacked block", "double free");
+    expect_death(free_stacked_remote, b[2], SIGABRT, "remote double free of a stacked block", "double free");
+
+    /* A full stack: the next free goes to its pool. */
+    size_t n = cap + 1;
+    CHECK(per + n <= 256);
+    for (size_t i = per; i < per + n; i++)
+        b[i] = obmt_malloc(4096);
+    for (size_t i = per; i < per + n; i++)
+        obmt_free(b[i]);
+    CHECK(h->bstack_n[c] == cap && h->bstack[c * OBMT_BSTACK_SLOTS + cap - 1] == b[per + cap - 1]);
+    pool_header *last = pool_of(b[per + n - 1]);
+    CHECK_MSG(last->freeblock == b[per + n - 1], "a free past a full stack did not go to its pool");
+
+    /* Collect gives every stacked block back to its pool. */
+    for (size_t i = 0; i < per; i++)
+        obmt_free(b[i]); /* (the stack is full: into p, which empties) */
+    obmt_collect();
+    for (unsigned k = 0; k < OBMT_NCLASSES; k++)
+        CHECK_MSG(h->bstack_n[k] == 0, "class %u: %u blocks stacked after a collect", k, h->bstack_n[k]);
+    for (size_t i = per; i < per + n; i++)
+        CHECK_MSG(obmt_load_acquire(&pool_of(b[i])->owner) != h || pool_of(b[i])->count == 0,
+                  "block %zu's pool still counts it after the collect", i);
+
+    /* malloc's pops tick: a thread whose blocks never leave its stacks
+     * still runs heap_ticked (its purge, its reclaim pass). */
+    void *x = obmt_malloc(64), *y = obmt_malloc(64);
+    h->ticks = 1000;
+    h->bstack_ticks = 2;
+    obmt_free(x);
+    obmt_free(y);
+    CHECK(obmt_malloc(64) == y && h->ticks == 1000);
+    CHECK(obmt_malloc(64) == x);
+    CHECK_MSG(h->ticks == OBMT_HEAP_TICKS && h->bstack_ticks == OBMT_BSTACK_TICK_POPS,
+              "the second pop did not tick (ticks %d, pops left %u)", h->ticks, h->bstack_ticks);
+    obmt_free(x);
+    obmt_free(y);
+
+    /* Thread exit: the exiting thread's stacked blocks go back to their
+     * pool, which empties and goes back to its arena (not abandoned). */
+    run_in_thread(stacker, NULL);
+    CHECK_MSG(obmt_load_acquire(&t_pool->owner) == NULL, "the exited thread's pool is owned by %p",
+              (void *)obmt_load_acquire(&t_pool->owner));
+
+    /* A lender flushes an idle thread's stacks: the pool its blocks came
+     * from empties and goes back. */
+    if (lend_available()) {
+        pthread_barrier_init(&bar, NULL, 2);
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, stacker, &bar) == 0);
+        pthread_barrier_wait(&bar);
+        struct heap *th = t_heap;
+        CHECK(obmt_load_acquire(&t_pool->owner) == th);
+        CHECK_MSG(lend_try(th, os_now_ms() + 10000, 1000), "the parked heap was not lent");
+        CHECK_MSG(th->bstack_n[c] == 0, "%u blocks left stacked by the lender", th->bstack_n[c]);
+        CHECK_MSG(obmt_load_acquire(&t_pool->owner) != th, "the lender kept the pool of the stacked blocks");
+        pthread_barrier_wait(&bar);
+        pthread_join(t, NULL);
+        pthread_barrier_destroy(&bar);
+    } else {
+        printf("unit_bstack: no membarrier here, the lender's flush not tested\n");
+    }
+    printf("unit_bstack: ok\n");
+    return 0;
+}
