@@ -35,7 +35,7 @@
  */
 #include "internal.h"
 
-void bstack_flush(struct heap *h)
+static void flush(struct heap *h, bool lent)
 {
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         unsigned n = h->bstack_n[c];
@@ -47,9 +47,19 @@ void bstack_flush(struct heap *h)
             pool_header *p = pool_of(b);
             if (unlikely(obmt_load_relaxed(&p->owner) != h))
                 os_fatal("bstack: the block at", b, "is stacked in a heap that does not own its pool");
-            heap_free_owner_quiet(h, p, b);
+            heap_free_owner_quiet(h, p, b, lent);
         }
     }
+}
+
+void bstack_flush(struct heap *h)
+{
+    flush(h, false);
+}
+
+void bstack_flush_lent(struct heap *h)
+{
+    flush(h, true);
 }
 
 void bstack_drop(struct heap *h)

@@ -149,17 +149,22 @@ static void give_back(struct heap *h, pool_header *p)
     arena_give_pool(p);
 }
 
+/* An empty pool (in no list) into h's cache of empty pools. */
+static void cache_keep(struct heap *h, pool_header *p)
+{
+    p->state = POOL_EMPTY;
+    p->nextpool = h->emptypools;
+    h->emptypools = p;
+    h->nempty++;
+}
+
 /* An empty pool (in no list): keep it, or give it back to its arena. */
 static void cache_or_give(struct heap *h, pool_header *p)
 {
-    if (h->nempty < (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS)) {
-        p->state = POOL_EMPTY;
-        p->nextpool = h->emptypools;
-        h->emptypools = p;
-        h->nempty++;
-    } else {
+    if (h->nempty < (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS))
+        cache_keep(h, p);
+    else
         give_back(h, p);
-    }
 }
 
 /* File a pool that is in none of h's lists: owner == h, remote flags clear. */
@@ -441,8 +446,10 @@ void *pool_refill_leave(struct heap *h, pool_header *p, void *b)
 
 /* ---- free's slow halves --------------------------------------------------------------- */
 
-/* heap_pool_emptied without its tick. */
-static void pool_file_emptied(struct heap *h, pool_header *p)
+/* heap_pool_emptied without its tick. keep: a lender's flush (bstack.c):
+ * an emptied pool joins the cache whatever it holds, and the lender takes
+ * the cache whole, to purge it once the heap is back (lend.c, step 7). */
+static void pool_file_emptied(struct heap *h, pool_header *p, bool keep)
 {
     if (p->state == POOL_ARMED) {
         /* No block is out, so no other thread can have freed into the pool
@@ -458,13 +465,16 @@ static void pool_file_emptied(struct heap *h, pool_header *p)
      * files it as empty. */
     if (p->state == POOL_USED) {
         used_unlink(h, p);
-        cache_or_give(h, p);
+        if (keep)
+            cache_keep(h, p);
+        else
+            cache_or_give(h, p);
     }
 }
 
 void heap_pool_emptied(struct heap *h, pool_header *p)
 {
-    pool_file_emptied(h, p);
+    pool_file_emptied(h, p, false);
     heap_tick(h);
 }
 
@@ -490,8 +500,9 @@ void heap_ticked(struct heap *h)
     arena_maybe_purge(false);
 }
 
-/* heap_free_owner_slow without its tick: true if p emptied (then filed). */
-static bool free_into_full(struct heap *h, pool_header *p, block *b)
+/* heap_free_owner_slow without its tick: true if p emptied (then filed;
+ * keep as for pool_file_emptied). */
+static bool free_into_full(struct heap *h, pool_header *p, block *b, bool keep)
 {
     /* p is FULL or PENDING with an empty local list; count >= 1. */
     block_set_free(b, NULL, free_key());
@@ -504,7 +515,7 @@ static bool free_into_full(struct heap *h, pool_header *p, block *b)
         p->state = POOL_ARMED;
         used_push_back(h, p);
         if (unlikely(p->count == 0)) { /* a pool of one block: none here (pool.c), one in model 3 */
-            pool_file_emptied(h, p);
+            pool_file_emptied(h, p, keep);
             return true;
         }
     }
@@ -516,15 +527,15 @@ static bool free_into_full(struct heap *h, pool_header *p, block *b)
 
 void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
 {
-    if (free_into_full(h, p, b))
+    if (free_into_full(h, p, b, false))
         heap_tick(h);
 }
 
-void heap_free_owner_quiet(struct heap *h, pool_header *p, block *b)
+void heap_free_owner_quiet(struct heap *h, pool_header *p, block *b, bool keep)
 {
     block *fb = p->freeblock;
     if (!fb) {
-        free_into_full(h, p, b);
+        free_into_full(h, p, b, keep); /* (a NULL freeblock: FULL or PENDING, count >= 1) */
         return;
     }
     uint32_t count = obmt_load_relaxed(&p->count);
@@ -534,7 +545,7 @@ void heap_free_owner_quiet(struct heap *h, pool_header *p, block *b)
     obmt_store_release(&p->count, count - 1);
     /* Empty: as free_owner_edge (api.c) files it. */
     if (count == 1 && (p->state != POOL_USED || p->nextpool || p->prevpool))
-        pool_file_emptied(h, p);
+        pool_file_emptied(h, p, keep);
 }
 
 /* Adopt p, which the caller alone may now file (it cleared FULL and the owner
@@ -744,7 +755,7 @@ static pool_header *lent_take_returned(struct heap *h, pool_header *list)
 pool_header *heap_collect_lent(struct heap *h)
 {
     pool_header *list = NULL;
-    bstack_flush(h);
+    bstack_flush_lent(h); /* first: the pools of the stacked blocks may then leave, below */
     heap_flush_remote_lent(h);
     span_cache_flush(h); /* the idle thread's cached medium blocks go back to their arenas */
     huge_keep_flush(h);  /* and its kept huge run to the shared cache */

@@ -1108,8 +1108,9 @@ OBMT_HIDDEN void *pool_refill(struct heap *h, pool_header *p, void *b);
 OBMT_HIDDEN void heap_free_owner_slow(struct heap *h, pool_header *p, block *b);
 /* The owner's free of b, a block out of p (count >= 1), at any count, and
  * p filed as that free files it (back from FULL, emptied), but no tick:
- * the block stack's flush (the owner's, or a lender's holding h). */
-OBMT_HIDDEN void heap_free_owner_quiet(struct heap *h, pool_header *p, block *b);
+ * the block stack's flush (the owner's, or a lender's holding h: keep, an
+ * emptied pool goes to h's cache of empty pools, whatever it holds). */
+OBMT_HIDDEN void heap_free_owner_quiet(struct heap *h, pool_header *p, block *b, bool keep);
 /* The owner's free emptied p (count 0) and p is not a USED pool that is the
  * sole one of its class in usedpools: clear FULL of an ARMED pool, then file
  * it as empty (a sole one stays). Counts a tick. */
@@ -1358,9 +1359,12 @@ static inline block *bstack_pop(struct heap *h, size_t c, size_t n)
 #define OBMT_BSTACK_TICK_POPS 1024
 OBMT_HIDDEN void *bstack_ticked_leave(struct heap *h, block *b);
 /* Every stacked block of h back to its pool, as the owner's free puts it
- * there but without ticks: by h's thread (collect, exit), or by a lender
- * holding h. */
+ * there but without ticks: by h's thread (collect, exit). */
 OBMT_HIDDEN void bstack_flush(struct heap *h);
+/* The same by a lender holding h: a pool that empties goes to h's cache of
+ * empty pools (which the lender then takes, to purge once h is back),
+ * never straight to its arena. */
+OBMT_HIDDEN void bstack_flush_lent(struct heap *h);
 /* Fork child, a dead thread's heap: its stacks are forgotten, their
  * blocks stay out in their pools (like that heap's used pools). */
 OBMT_HIDDEN void bstack_drop(struct heap *h);

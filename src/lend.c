@@ -125,9 +125,12 @@
  *   a. flushes the block stacks: each stacked block back on its pool's
  *      list as the owner's free would put it there (heap_free_owner_quiet:
  *      no tick), so that the pools they came from may empty and leave
- *      below. An idle thread's stacks would otherwise pin a pool for each
- *      block on them (bench/blowup: 64 parked workers kept 420 MiB instead
- *      of 34);
+ *      below; a pool that empties goes to the heap's cache of empty pools
+ *      whatever it holds (never straight to its arena: the lender takes
+ *      the cache, step d, and purges it once the heap is back, step 7). An
+ *      idle thread's stacks would otherwise pin a pool for each block on
+ *      them (bench/blowup: 64 parked workers kept 417-447 MiB instead of
+ *      32-38);
  *   a'. hands the heap's remote batches over (blocks of other heaps'
  *      pools: heap state the fast path does not read). A hand-over that
  *      would adopt a pool (it found ABANDONED, or cleared FULL of a pool
@@ -183,9 +186,12 @@
  * and is on no list, so w's count is below c1 and p stays) or its release
  * store is what c1's acquire load read, which orders every access of that
  * free before what the lender does to p next. Pools the lender does not
- * take it reads only through count, remote and state (state is
- * owner-only, written on paths the busy region excludes), and it writes
- * their list links (nextpool, prevpool: unlinking a neighbour). Spin model
+ * take it reads through count, remote and state, and writes as the
+ * owner's paths do, all of it owner-only state that the busy region keeps
+ * the owner out of: their list links (unlinking a neighbour), and, in its
+ * flush of the stacks, their local lists, count and state (FULL to ARMED,
+ * and FULL cleared with a CAS on a pool that empties, as the owner's free
+ * does: no other thread can have cleared it with no block out). Spin model
  * 4 checks this against the owner's paths (free onto the block stack or
  * the pool, malloc from either), remote pushes and the edge path
  * (tests/model/lend.pml).

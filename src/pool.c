@@ -215,7 +215,10 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
      * the blocks on `remote`), so free's fast path tells "not full and not
      * about to empty" from count alone: count in [2, blocks - 1]. */
     p->count_span = class_blocks(c) - 2;
-    long depth = option_get(OPT_BLOCK_STACK); /* (fixed at start-up: every pool has the same) */
+    /* No block stack where idle heaps cannot be lent (OBMT_LEND_IDLE=0, no
+     * membarrier): nothing else would flush an idle thread's stacks, whose
+     * blocks keep their pools from emptying (bstack.c). */
+    long depth = lend_available() && option_get(OPT_LEND_IDLE) ? option_get(OPT_BLOCK_STACK) : 0;
     p->bstack_cap = (uint8_t)(depth < obmt_bstack_cap[c] ? depth : obmt_bstack_cap[c]);
     _Static_assert(OBMT_POOL_USABLE / OBMT_SMALL_MAX >= 2, "count_span needs 2 blocks per pool");
     /* Under valgrind, no block of the pool is the program's yet. */

@@ -21,8 +21,8 @@
  *    the emptiness threshold. A collect runs at most once per purge delay
  *    from a heap's ticks, on obmt_collect and every 64+ adoptions: always
  *    the owner's own. A lender's collect of an idle heap (lend.c) gives
- *    nothing away: such a pool holds a live block, and the owner's free
- *    fast path may be writing it unannounced while the lender works;
+ *    nothing away: such a pool holds a live block, which the owner frees
+ *    when it wakes, into a pool it expects to find its own;
  *  - a lender releases a pool that the hand-over of the lent heap's
  *    batches would have adopted (remote.c) rather than adopt it;
  *  - thread exit abandons every used pool of the heap.

@@ -147,9 +147,12 @@
 #endif
 
 /* The heap table (heap.c): thread caches are mapped on demand in chunks of
- * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 336 KiB with the
- * 1344-byte struct heap, 832 bytes before the span cache), never unmapped,
- * recycled when their thread exits.
+ * 1 << OBMT_HEAP_CHUNK_SHIFT heaps (256 by default: 6.3 MiB of address space
+ * with the 25,856-byte struct heap, whose block stacks take 24,064 bytes;
+ * 1,344 bytes before them, 832 before the span cache), never unmapped,
+ * recycled when their thread exits. A heap's pages are touched as its
+ * thread uses them: a block stack's slots only where its class's stack
+ * has grown to.
  * A static directory of chunk pointers indexes OBMT_HEAP_TABLE_SIZE heaps:
  * 4,194,304, Linux's PID_MAX_LIMIT, more threads than the kernel lets a
  * process have at once, so the table sets no cap of its own. The directory

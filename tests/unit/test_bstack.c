@@ -35,8 +35,9 @@ static uint64_t in_use(unsigned c)
     return s.classes[c].blocks_in_use;
 }
 
-/* A thread that fills one pool of 4096-byte blocks, frees every block
- * (all onto its stack: the pool stays FULL), then parks (arg != NULL) or
+/* A thread that fills one pool of 4096-byte blocks and takes one block of
+ * a second, frees every block of the first (all onto its stack: the pool
+ * stays FULL), then parks (arg != NULL) or not, frees the last block and
  * exits. */
 static pthread_barrier_t bar;
 static pool_header *t_pool;
@@ -52,6 +53,8 @@ static void *stacker(void *arg)
     for (size_t i = 1; i < per; i++)
         CHECK(pool_of(b[i] = obmt_malloc(4096)) == t_pool);
     CHECK(t_pool->state == POOL_FULL);
+    void *extra = obmt_malloc(4096); /* a second pool of the class, live: t_pool is not the sole one */
+    CHECK(pool_of(extra) != t_pool);
     for (size_t i = 0; i < per; i++)
         obmt_free(b[i]);
     t_heap = heap_self();
@@ -60,6 +63,7 @@ static void *stacker(void *arg)
         pthread_barrier_wait(&bar); /* parked: outside obmt */
         pthread_barrier_wait(&bar);
     }
+    obmt_free(extra);
     return NULL;
 }
 
@@ -71,6 +75,18 @@ int main(void)
     void *b[256];
     CHECK(cap >= 2 && cap <= OBMT_BSTACK_DEPTH && cap * 4096 <= OBMT_BSTACK_CLASS_BYTES && per < 64);
     CHECK(obmt_bstack_cap[size_class(16)] == OBMT_BSTACK_DEPTH);
+
+    /* Where idle heaps cannot be lent, nothing would flush an idle
+     * thread's stacks: there are none (unit_bstack_nolend). */
+    if (!lend_available() || !option_get(OPT_LEND_IDLE)) {
+        void *x = obmt_malloc(4096), *y = obmt_malloc(4096);
+        CHECK_MSG(pool_of(x)->bstack_cap == 0, "a block stack without lending (cap %u)", pool_of(x)->bstack_cap);
+        obmt_free(x);
+        CHECK(heap_self()->bstack_n[c] == 0 && pool_of(x)->freeblock == x);
+        obmt_free(y);
+        printf("unit_bstack: no lending, no block stack: ok\n");
+        return 0;
+    }
 
     /* A full pool: a free goes on the stack and leaves the pool full; the
      * next malloc of the class takes it back from there. */
@@ -145,9 +161,17 @@ int main(void)
         pthread_barrier_wait(&bar);
         struct heap *th = t_heap;
         CHECK(obmt_load_acquire(&t_pool->owner) == th);
+        /* No empty pool kept: the flush's emptied pool still waits in the
+         * heap's cache, for the lender to purge once the heap is back, and
+         * does not go straight to its arena, unpurged, during the lend. */
+        long keep = -1;
+        CHECK(obmt_option_get("keep_empty_pools", &keep) == 0 && keep >= 0);
+        CHECK(obmt_option_set("keep_empty_pools", 0) == 0);
         CHECK_MSG(lend_try(th, os_now_ms() + 10000, 1000), "the parked heap was not lent");
+        CHECK(obmt_option_set("keep_empty_pools", keep) == 0);
         CHECK_MSG(th->bstack_n[c] == 0, "%u blocks left stacked by the lender", th->bstack_n[c]);
         CHECK_MSG(obmt_load_acquire(&t_pool->owner) != th, "the lender kept the pool of the stacked blocks");
+        CHECK_MSG(t_pool->size == 0, "the lender gave the emptied pool back unpurged (size %u)", t_pool->size);
         pthread_barrier_wait(&bar);
         pthread_join(t, NULL);
         pthread_barrier_destroy(&bar);

@@ -21,8 +21,9 @@
  *     thread (ARMED, then handed back through `returned` with blocks on its
  *     local list); and empty pools (cached, and the sole one of a class).
  *     The lend gives back all but the first, and leaves the first exactly
- *     as it was: owner, count, local free list, remote word. (Free's fast
- *     path may be running on such a pool, unannounced: lend.c.) */
+ *     as it was: owner, count, local free list, remote word. (This test
+ *     runs with OBMT_BLOCK_STACK=0: unit_bstack tests the lender's flush
+ *     of the stacks.) */
 #include "internal.h"
 #include "unit_util.h"
 
