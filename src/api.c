@@ -424,6 +424,13 @@ static OBMT_NOINLINE void *realloc_general(void *ptr, size_t n, bool span_tried)
     return q;
 }
 
+/* A medium block: kept in place when span_resize_in_place can, else the
+ * general path (a call of its own: the fast path below needs no frame). */
+static OBMT_NOINLINE void *realloc_span(pool_header *p, void *ptr, size_t n)
+{
+    return span_resize_in_place(p, ptr, n) ? ptr : realloc_general(ptr, n, true);
+}
+
 void *obmt_realloc(void *ptr, size_t n)
 {
     /* A medium block that keeps its place (a buffer grown a little at a
@@ -432,8 +439,22 @@ void *obmt_realloc(void *ptr, size_t n)
      * callgrind. arena_contains(NULL) is false. */
     if (likely(arena_contains(ptr) && n - 1 < OBMT_MEDIUM_MAX)) {
         pool_header *p = pool_of(ptr);
-        if (obmt_load_relaxed(&p->owner) == OWNER_SPAN)
-            return span_resize_in_place(p, ptr, n) ? ptr : realloc_general(ptr, n, true);
+        struct heap *o = obmt_load_relaxed(&p->owner);
+        if (o == OWNER_SPAN)
+            return realloc_span(p, ptr, n);
+        /* A pool's block (its owner a heap, or abandoned) that keeps its
+         * place by realloc_general's rule (the new size fits its class and
+         * uses more than half of it), once the same checks have passed: a
+         * block the pool carved, not a free one. Without realloc_general's
+         * frame and its three calls: realloc_add16/4096 (a buffer grown 16
+         * bytes at a time, most steps in place) 90 -> 40 instructions a
+         * step under callgrind. Anything else, errors too, goes on. */
+        if (o != NULL && o != OWNER_HUGE) {
+            uint32_t size = p->size;
+            if (n <= size && n > size / 2 && pool_is_carved_block_remote(p, ptr) &&
+                !block_has_key_live(ptr, free_key()))
+                return ptr; /* same block, same usable size: nothing to tell valgrind */
+        }
     }
     return realloc_general(ptr, n, false);
 }

@@ -103,6 +103,24 @@ static void realloc_freed(void *unused)
     (void)keep;
 }
 
+/* The same with a size the block would keep (realloc's in-place fast
+ * path), and with a pointer into a live block. */
+static void realloc_freed_in_place(void *unused)
+{
+    (void)unused;
+    void *keep = obmt_malloc(100), *a = obmt_malloc(100), *b = obmt_malloc(100);
+    obmt_free(a);
+    obmt_free(b);
+    obmt_realloc(a, 100);
+    (void)keep;
+}
+static void realloc_interior_in_place(void *unused)
+{
+    (void)unused;
+    char *a = obmt_malloc(100);
+    obmt_realloc(a + 16, 90);
+}
+
 int main(void)
 {
     uintptr_t key = obmt_load_relaxed(&g_hot.free_key);
@@ -116,6 +134,8 @@ int main(void)
     expect_abort(remote_after_owner, NULL, "other thread after the owner", "free already");
     expect_abort(remote_uncarved, NULL, "other thread, never handed out", "never handed out");
     expect_abort(realloc_freed, NULL, "realloc of a freed block", "realloc(): invalid pointer");
+    expect_abort(realloc_freed_in_place, NULL, "realloc of a freed block, same size", "realloc(): invalid pointer");
+    expect_abort(realloc_interior_in_place, NULL, "realloc of an interior pointer", "realloc(): invalid pointer");
 
     /* malloc never hands the secret out: not in fresh blocks, not in
      * reused ones, in any class. */
