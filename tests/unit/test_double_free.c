@@ -93,25 +93,14 @@ static void remote_uncarved(void *unused)
     run_in_thread(free_list_of, x);
 }
 
-static void realloc_freed(void *unused)
+/* realloc of a freed block (arg: the new size; 100 keeps the block, the
+ * in-place fast path's case), and of a pointer into a live block. */
+static void realloc_freed(void *size)
 {
-    (void)unused;
     void *keep = obmt_malloc(100), *a = obmt_malloc(100), *b = obmt_malloc(100);
     obmt_free(a);
     obmt_free(b);
-    obmt_realloc(a, 50);
-    (void)keep;
-}
-
-/* The same with a size the block would keep (realloc's in-place fast
- * path), and with a pointer into a live block. */
-static void realloc_freed_in_place(void *unused)
-{
-    (void)unused;
-    void *keep = obmt_malloc(100), *a = obmt_malloc(100), *b = obmt_malloc(100);
-    obmt_free(a);
-    obmt_free(b);
-    obmt_realloc(a, 100);
+    obmt_realloc(a, (size_t)(uintptr_t)size);
     (void)keep;
 }
 static void realloc_interior_in_place(void *unused)
@@ -133,8 +122,8 @@ int main(void)
     expect_abort(remote_deep, NULL, "other thread, at depth", "free already");
     expect_abort(remote_after_owner, NULL, "other thread after the owner", "free already");
     expect_abort(remote_uncarved, NULL, "other thread, never handed out", "never handed out");
-    expect_abort(realloc_freed, NULL, "realloc of a freed block", "realloc(): invalid pointer");
-    expect_abort(realloc_freed_in_place, NULL, "realloc of a freed block, same size", "realloc(): invalid pointer");
+    expect_abort(realloc_freed, (void *)(uintptr_t)50, "realloc of a freed block", "realloc(): invalid pointer");
+    expect_abort(realloc_freed, (void *)(uintptr_t)100, "realloc of a freed block, same size", "realloc(): invalid pointer");
     expect_abort(realloc_interior_in_place, NULL, "realloc of an interior pointer", "realloc(): invalid pointer");
 
     /* malloc never hands the secret out: not in fresh blocks, not in
