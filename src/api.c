@@ -120,24 +120,10 @@ static inline void free_push_local(pool_header *p, block *b, block *fb, uint32_t
  * for any other count (free_owner_checked). Inside lend_enter. */
 static OBMT_NOINLINE void free_owner_edge(struct heap *h, pool_header *p, block *b)
 {
-    uint32_t count = obmt_load_relaxed(&p->count);
-    block *fb = p->freeblock;
-    if (count == 0)
+    if (obmt_load_relaxed(&p->count) == 0)
         free_invalid(p, b);
-    if (!fb) {
-        heap_free_owner_slow(h, p, b); /* into a full pool */
-        return;
-    }
-    free_push_local(p, b, fb, count - 1, free_key());
-    if (count > 1)
-        return;
-    /* Empty: the last pool of its class stays in usedpools
-     * (docs/design.md, empty-pool hysteresis) and counts a tick; others
-     * leave. */
-    if (p->state != POOL_USED || p->nextpool || p->prevpool)
-        heap_pool_emptied(h, p);
-    else
-        heap_tick(h);
+    if (heap_free_owner(h, p, b, false))
+        heap_tick(h); /* a pool emptied (filed, or the sole one of its class kept) */
 }
 
 /* The owner's free when the fast path's block test fails: b is not a

@@ -47,7 +47,7 @@ static void flush(struct heap *h, bool lent)
             pool_header *p = pool_of(b);
             if (unlikely(obmt_load_relaxed(&p->owner) != h))
                 os_fatal("bstack: the block at", b, "is stacked in a heap that does not own its pool");
-            heap_free_owner_quiet(h, p, b, lent);
+            heap_free_owner(h, p, b, lent);
         }
     }
 }

@@ -446,7 +446,10 @@ void *pool_refill_leave(struct heap *h, pool_header *p, void *b)
 
 /* ---- free's slow halves --------------------------------------------------------------- */
 
-/* heap_pool_emptied without its tick. keep: a lender's flush (bstack.c):
+/* File p, which the owner's free just emptied (count 0), unless it is a
+ * USED pool that is the sole one of its class in usedpools: clear FULL of
+ * an ARMED pool, then file it as empty (a sole one stays). keep: a
+ * lender's flush (bstack.c):
  * an emptied pool joins the cache whatever it holds, and the lender takes
  * the cache whole, to purge it once the heap is back (lend.c, step 7). */
 static void pool_file_emptied(struct heap *h, pool_header *p, bool keep)
@@ -472,11 +475,6 @@ static void pool_file_emptied(struct heap *h, pool_header *p, bool keep)
     }
 }
 
-void heap_pool_emptied(struct heap *h, pool_header *p)
-{
-    pool_file_emptied(h, p, false);
-    heap_tick(h);
-}
 
 void heap_ticked(struct heap *h)
 {
@@ -500,8 +498,8 @@ void heap_ticked(struct heap *h)
     arena_maybe_purge(false);
 }
 
-/* heap_free_owner_slow without its tick: true if p emptied (then filed;
- * keep as for pool_file_emptied). */
+/* heap_free_owner into a pool whose local list is empty: true if p
+ * emptied (then filed; keep as for pool_file_emptied). */
 static bool free_into_full(struct heap *h, pool_header *p, block *b, bool keep)
 {
     /* p is FULL or PENDING with an empty local list; count >= 1. */
@@ -525,27 +523,23 @@ static bool free_into_full(struct heap *h, pool_header *p, block *b, bool keep)
     return false;
 }
 
-void heap_free_owner_slow(struct heap *h, pool_header *p, block *b)
-{
-    if (free_into_full(h, p, b, false))
-        heap_tick(h);
-}
-
-void heap_free_owner_quiet(struct heap *h, pool_header *p, block *b, bool keep)
+bool heap_free_owner(struct heap *h, pool_header *p, block *b, bool keep)
 {
     block *fb = p->freeblock;
-    if (!fb) {
-        free_into_full(h, p, b, keep); /* (a NULL freeblock: FULL or PENDING, count >= 1) */
-        return;
-    }
+    if (!fb)
+        return free_into_full(h, p, b, keep); /* (a NULL freeblock: FULL or PENDING, count >= 1) */
     uint32_t count = obmt_load_relaxed(&p->count);
     block_set_free(b, fb, free_key());
     LIST_ORDER(); /* (b's link before b is on the list: fork) */
     p->freeblock = b;
     obmt_store_release(&p->count, count - 1);
-    /* Empty: as free_owner_edge (api.c) files it. */
-    if (count == 1 && (p->state != POOL_USED || p->nextpool || p->prevpool))
+    if (count > 1)
+        return false;
+    /* Empty: the last pool of its class stays in usedpools
+     * (docs/design.md, empty-pool hysteresis); others leave. */
+    if (p->state != POOL_USED || p->nextpool || p->prevpool)
         pool_file_emptied(h, p, keep);
+    return true;
 }
 
 /* Adopt p, which the caller alone may now file (it cleared FULL and the owner

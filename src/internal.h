@@ -1104,17 +1104,13 @@ OBMT_HIDDEN void *heap_malloc_slow(struct heap *h, unsigned c);
 /* Pool p of heap h ran out of local blocks: carve one more, or take its
  * remote list, or retire it as full. Returns b, the block just handed out. */
 OBMT_HIDDEN void *pool_refill(struct heap *h, pool_header *p, void *b);
-/* Owner free into a pool whose local list was empty (FULL or PENDING). */
-OBMT_HIDDEN void heap_free_owner_slow(struct heap *h, pool_header *p, block *b);
-/* The owner's free of b, a block out of p (count >= 1), at any count, and
- * p filed as that free files it (back from FULL, emptied), but no tick:
- * the block stack's flush (the owner's, or a lender's holding h: keep, an
- * emptied pool goes to h's cache of empty pools, whatever it holds). */
-OBMT_HIDDEN void heap_free_owner_quiet(struct heap *h, pool_header *p, block *b, bool keep);
-/* The owner's free emptied p (count 0) and p is not a USED pool that is the
- * sole one of its class in usedpools: clear FULL of an ARMED pool, then file
- * it as empty (a sole one stays). Counts a tick. */
-OBMT_HIDDEN void heap_pool_emptied(struct heap *h, pool_header *p);
+/* The owner's free of b onto the local list of p (count >= 1), at any
+ * count, and p filed as that free files it (back from FULL to usedpools,
+ * emptied), with no tick: true if p emptied, which the owner's free then
+ * counts as a tick (free_owner_edge). Also the block stack's flush (the
+ * owner's, or a lender's holding h: keep, an emptied pool goes to h's
+ * cache of empty pools, whatever it holds). */
+OBMT_HIDDEN bool heap_free_owner(struct heap *h, pool_header *p, block *b, bool keep);
 /* Ticks: the slow-path events of a heap (a pool's list runs dry, a pool
  * empties, a remote free) count down OBMT_HEAP_TICKS; then heap_ticked
  * hands the heap's remote-free batches over, collects the heap's remote

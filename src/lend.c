@@ -123,7 +123,7 @@
  *
  * heap_collect_lent, while the owner is kept out of the heap:
  *   a. flushes the block stacks: each stacked block back on its pool's
- *      list as the owner's free would put it there (heap_free_owner_quiet:
+ *      list as the owner's free would put it there (heap_free_owner:
  *      no tick), so that the pools they came from may empty and leave
  *      below; a pool that empties goes to the heap's cache of empty pools
  *      whatever it holds (never straight to its arena: the lender takes

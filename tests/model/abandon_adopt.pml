@@ -20,12 +20,12 @@
  * handing back to the heap's previous thread (returned_place, ABANDONED case).
  *
  * Code modelled (src/): heap.c heap_thread_exit, abandon_used, abandon_flagged,
- * heap_pool_emptied (ARMED),
+ * pool_file_emptied (ARMED),
  * release_unowned, give_back, cache_or_give, pool_place, heap_free_remote,
  * adopt, returned_push, take_returned, returned_place, heap_get_slow,
  * free_heap_pop, free_heap_push, heap_malloc_slow, take_cached_empty,
  * heap_collect (called by adopt and by heap_ticked), heap_free_remote's tick,
- * pool_refill, heap_free_owner_slow; pool.c pool_push_remote,
+ * pool_refill, free_into_full; pool.c pool_push_remote,
  * pool_drain_remote, pool_take_list, pool_init's carve; api.c obmt_free;
  * internal.h pool_pop; reclaim.c reclaim_heap, reclaim_pool (the reclaim
  * pass), with heap_abandon_late for the pools it holds when a heap closes.
@@ -528,7 +528,7 @@ inline do_free(b)
     d_step { o = owner[p]; HIT(1) }                                      /* X1 */
     if
     :: o == myh ->
-        /* the owner's path: fast, or heap_free_owner_slow */
+        /* the owner's path: fast, or free_into_full */
         d_step {
             assert(live[b] == role + 1);
             fb = freeblock[p];
@@ -539,7 +539,7 @@ inline do_free(b)
             :: fb != 0 ->
                 HIT(2);                                                  /* X2 */
                 nxt[b] = fb; freeblock[p] = b; count[p]--;
-                /* heap_pool_emptied: the sole pool of its class stays in
+                /* pool_file_emptied: the sole pool of its class stays in
                  * usedpools when USED (an ARMED one clears FULL first,
                  * below); PENDING waits for `returned` */
                 assert(count[p] > 0 || pstate[p] == P_USED || pstate[p] == P_PENDING || pstate[p] == P_ARMED)
@@ -557,7 +557,7 @@ inline do_free(b)
             fi;
             fb = 0
         }
-        /* heap_pool_emptied of an ARMED pool: CAS FULL -> 0, cannot fail */
+        /* pool_file_emptied of an ARMED pool: CAS FULL -> 0, cannot fail */
         if
         :: count[p] == 0 && pstate[p] == P_ARMED ->
             d_step { HIT(61); assert(remote[p] == RFULL); remote[p] = 0; pstate[p] = P_USED }  /* X61 */

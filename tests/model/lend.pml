@@ -33,7 +33,7 @@
  * free_in_arena (all of it inside the busy region: the block stack push,
  * free_push_local, free_owner_edge_leave, the owner test's failure),
  * free_not_owner_enter, free_entered, obmt_collect; bstack.c bstack_flush
- * (heap_free_owner_quiet folded); heap.c heap_get_slow (pthread_setspecific
+ * (heap_free_owner folded); heap.c heap_get_slow (pthread_setspecific
  * first, lend_enter again, lend_open only with the key set),
  * heap_malloc_slow, heap_key_destructor, heap_thread_exit (its flush),
  * heap_collect (its flush), heap_collect_lent (bstack_flush,
@@ -333,7 +333,7 @@ bool ended;
 #endif
 
 /* bstack_flush(x): every stacked block back to its pool as the owner's
- * free puts it there (heap_free_owner_quiet: count - 1 each; the pool
+ * free puts it there (heap_free_owner: count - 1 each; the pool
  * filed if it emptied: the model's sole pool stays), by the owner or by a
  * lender holding x: asserted that the owner is not inside a free or malloc
  * that reads or writes the stack. */

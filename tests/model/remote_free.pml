@@ -5,7 +5,7 @@
  *
  * Code modelled (src/): pool.c pool_push_remote, pool_drain_remote,
  * pool_take_list, pool_init; heap.c pool_refill, pool_place, cache_or_give,
- * returned_push, take_returned, returned_place, heap_free_owner_slow,
+ * returned_push, take_returned, returned_place, free_into_full,
  * heap_free_remote (its FULL branch), heap_malloc_slow, take_cached_empty,
  * heap_collect (run at any time: heap_ticked runs it from the owner's slow
  * paths now and then); internal.h pool_pop; api.c obmt_free (the owner's
@@ -419,7 +419,7 @@ inline owner_malloc(c)
     fi
 }
 
-/* obmt_free by the owner (pool->owner == h), then heap_free_owner_slow. */
+/* obmt_free by the owner (pool->owner == h), then free_into_full. */
 inline owner_free(b)
 {
     c = POOL(b);
@@ -435,12 +435,12 @@ inline owner_free(b)
         :: fb != 0 ->
             HIT(2);                                                      /* R2 */
             nxt[b] = fb; freeblock[c] = b; count[c]--;
-            /* heap_pool_emptied: the sole pool of its class stays in
+            /* pool_file_emptied: the sole pool of its class stays in
              * usedpools when USED (an ARMED one first clears FULL, below);
              * PENDING waits for returned; a FULL pool has no free block. */
             assert(count[c] > 0 || pstate[c] == P_USED || pstate[c] == P_PENDING || pstate[c] == P_ARMED)
         :: else ->
-            /* heap_free_owner_slow: p is FULL or PENDING */
+            /* free_into_full: p is FULL or PENDING */
             HIT(3);                                                      /* R3 */
             assert(pstate[c] == P_FULL || pstate[c] == P_PENDING);
             nxt[b] = 0; freeblock[c] = b; count[c]--;
@@ -453,7 +453,7 @@ inline owner_free(b)
         fi;
         fb = 0
     }
-    /* heap_pool_emptied of an ARMED pool: no block is out, so no freer can
+    /* pool_file_emptied of an ARMED pool: no block is out, so no freer can
      * have cleared FULL: the CAS FULL -> 0 cannot fail (else os_fatal). */
     if
     :: count[c] == 0 && pstate[c] == P_ARMED ->

@@ -22,7 +22,7 @@
  * Code modelled (src/): shared.c shared_mark, take_in_arena, shared_adopt,
  * shared_take; heap.c heap_malloc_slow (shared_take, then a pool from the
  * arena), heap_release_unowned, give_away (heap_collect's), heap_adopt
- * (pool_place, cache_or_give, give_back), heap_pool_emptied; pool.c
+ * (pool_place, cache_or_give, give_back), pool_file_emptied; pool.c
  * pool_push_remote; remote.c remote_hand_over (the ABANDONED branch); api.c
  * obmt_free's owner test. Every step tagged S<n> (with HIT(n)) is listed
  * with its code line in tests/model/MAPPING.md, which check_mapping.sh
@@ -543,7 +543,7 @@ inline free_one(p)
     if
     :: d_step { holder[p] == ID_F -> HIT(18);                   /* S18 */
             /* obmt_free: the owner's free; the last block out:
-             * heap_pool_emptied, cache_or_give, give_back */
+             * pool_file_emptied, cache_or_give, give_back */
             bag[p]--;
             count[p]--;
             if

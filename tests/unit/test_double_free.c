@@ -23,7 +23,7 @@ static void local_deep(void *unused)
 }
 
 /* The same through the full-pool path: a block freed into a FULL pool
- * (heap_free_owner_slow) and freed again after another. */
+ * (free_into_full) and freed again after another. */
 static void local_deep_full(void *unused)
 {
     (void)unused;
