@@ -11,7 +11,8 @@
  * read-modify-write. Both bracket their work on the heap with
  * lend_enter/lend_leave (two plain stores: lend.c), read the heap once
  * there (heap_self) and pass it down; free's paths for blocks of other
- * heaps leave first and enter again where they need the heap. A slow path
+ * heaps (remote and medium) go on inside the same busy region with that
+ * heap, and those that need no heap (huge, foreign) leave first. A slow path
  * that meets &heap_lending (a lender holds the heap) does without it and
  * never waits: the underlying allocator serves the malloc, the free is
  * handed over as a thread without a heap hands blocks over.
@@ -52,7 +53,8 @@ static OBMT_NOINLINE void *malloc_huge(size_t n, bool zero)
     return zero ? large_calloc(1, n) : large_malloc(n);
 }
 
-/* malloc(0), and requests above OBMT_SMALL_MAX. */
+/* malloc(0), and requests above OBMT_MEDIUM_MAX (obmt_malloc takes the
+ * medium ones to span_malloc_plain itself). */
 static OBMT_NOINLINE void *malloc_other(size_t n)
 {
     if (n == 0)
@@ -61,9 +63,7 @@ static OBMT_NOINLINE void *malloc_other(size_t n)
         errno = ENOMEM;
         return NULL;
     }
-    if (n > OBMT_MEDIUM_MAX)
-        return malloc_huge(n, false);
-    return span_malloc(n, 0, false); /* a medium block (or the underlying allocator's) */
+    return malloc_huge(n, false);
 }
 
 void *obmt_malloc(size_t n)
@@ -92,6 +92,8 @@ void *obmt_malloc(size_t n)
             return VG_ALLOC(pool_pop_leave(h, p), p->size); /* p has the block out: it stays ours */
         return malloc_small_slow(h, n);
     }
+    if (likely(m < OBMT_MEDIUM_MAX))
+        return span_malloc_plain(n); /* a medium block, from the span cache first */
     return malloc_other(n);
 }
 
@@ -142,23 +144,21 @@ static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, blo
         free_owner_edge(h, p, b);
 }
 
-/* Inside lend_enter, with h2 the heap read there (heap_self): the free as
- * the fast path would have begun it. h2 == &heap_lending (a lender holds
- * the thread's heap, lend.c): the block, the thread's own or not, is
- * handed over as a thread without a heap hands blocks over (one CAS onto
- * its pool's remote list, every check of a remote free), rather than wait
- * for the heap. */
-static void free_entered(struct heap *h2, pool_header *p, block *b)
+/* Inside lend_enter, with h the heap read there (heap_self), which does
+ * not own p (p's owner read as another heap, or NULL: only this thread
+ * makes h an owner, so that still holds): a remote free into h's batches.
+ * h == &heap_lending (a lender holds the thread's heap, lend.c): the
+ * block, the thread's own or not, is handed over as a thread without a
+ * heap hands blocks over (one CAS onto its pool's remote list, every check
+ * of a remote free), rather than wait for the heap. */
+static void free_entered(struct heap *h, pool_header *p, block *b)
 {
-    if (unlikely(h2 == &heap_lending)) {
+    if (unlikely(h == &heap_lending)) {
         obmt_fetch_add_relaxed(&g_lend_detours, 1);
         heap_free_remote(&heap_empty, p, b);
         return;
     }
-    if (obmt_load_relaxed(&p->owner) == h2)
-        free_owner_checked(h2, p, b); /* (the fast path read &heap_lending; the heap is back) */
-    else
-        heap_free_remote(h2, p, b);
+    heap_free_remote(h, p, b);
 }
 
 /* free's slow halves on the owner's side, called from its fast path inside
@@ -190,44 +190,46 @@ static void check_unmapped_arena(const void *p, const char *what)
 
 /* A header that reads no owner: a block of a free pool (a double or wild
  * free, which free_entered reports), or somebody else's mapping in a HOLE
- * of the window, whose zero headers are obmt's (window.c). */
-static OBMT_NOINLINE void free_owner_null(pool_header *p, block *b)
+ * of the window, whose zero headers are obmt's (window.c). Inside
+ * lend_enter with h the heap read there; leaves. */
+static OBMT_NOINLINE void free_owner_null_leave(pool_header *p, struct heap *h, block *b)
 {
     if (!window_owns(b)) {
+        lend_leave();
         check_unmapped_arena(b, "free(): invalid pointer");
         large_free(b);
         return;
     }
-    lend_enter();
-    free_entered(heap_self(), p, b);
+    free_entered(h, p, b);
     lend_leave();
 }
 
-/* A block whose pool the heap the fast path read does not own: a remote
- * free, into the heap's batches (heap state: inside lend_enter), or that
- * heap was &heap_lending. */
-static OBMT_NOINLINE void free_not_owner_enter(pool_header *p, block *b)
+/* A block whose pool the heap the fast path read (h, inside lend_enter)
+ * does not own: a medium block (the commonest case, so first), a huge
+ * block, a free pool's or a HOLE's header (owner NULL), a remote free into
+ * the heap's batches, or h was &heap_lending. Leaves. */
+static OBMT_NOINLINE void free_not_owner_leave(pool_header *p, struct heap *h, block *b)
 {
     struct heap *o = obmt_load_relaxed(&p->owner);
+    if (likely(o == OWNER_SPAN)) {
+        span_free_leave(p, h, b); /* into the heap's span cache, or its arena */
+        return;
+    }
     if (unlikely(o == OWNER_HUGE)) {
+        lend_leave();
         huge_free(p, b); /* (its kept run: lend_enter there) */
         return;
     }
-    if (unlikely(o == OWNER_SPAN)) {
-        span_free_enter(p, b); /* into the heap's span cache, or its arena */
-        return;
-    }
     if (unlikely(o == NULL)) {
-        free_owner_null(p, b); /* (a call of its own: the paths above stay tail calls) */
+        free_owner_null_leave(p, h, b); /* (a call of its own: the paths above stay tail calls) */
         return;
     }
-    lend_enter();
-    free_entered(heap_self(), p, b);
+    free_entered(h, p, b);
     lend_leave();
 }
 
 /* free of a pointer whose header is readable: below committed_end (in a
- * HOLE too: free_not_owner_enter passes that on), or in a slot obmt mapped. */
+ * HOLE too: free_not_owner_leave passes that on), or in a slot obmt mapped. */
 static inline __attribute__((always_inline)) void free_in_arena(void *ptr)
 {
     VG_FREE(ptr);
@@ -266,8 +268,7 @@ static inline __attribute__((always_inline)) void free_in_arena(void *ptr)
         free_owner_edge_leave(p, h, b);
         return;
     }
-    lend_leave(); /* the paths below enter again where they need the heap */
-    free_not_owner_enter(p, b);
+    free_not_owner_leave(p, h, b); /* (still inside: a span goes to h's cache) */
 }
 
 /* Not below committed_end: a block of a slot that is ready above a slower

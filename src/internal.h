@@ -875,6 +875,8 @@ OBMT_HIDDEN size_t span_class_size(unsigned c);
  * align 0 the underlying allocator's block, else NULL (errno ENOMEM): the
  * caller may pass the request on. Any thread; lock-free. */
 OBMT_HIDDEN void *span_malloc(size_t n, size_t align, bool zero);
+/* span_malloc(n, 0, false): malloc's, with the constants folded in. */
+OBMT_HIDDEN void *span_malloc_plain(size_t n);
 /* realloc's move into a medium block (n medium): a cached span of its
  * class, or one from the arenas alone, without a batch, so that the pools
  * after it are free where its stretch leaves them free (the next growth
@@ -882,10 +884,10 @@ OBMT_HIDDEN void *span_malloc(size_t n, size_t align, bool zero);
  * wastes no pool before it). */
 OBMT_HIDDEN void *span_malloc_to_grow(size_t n);
 /* p = pool_of(b) says OWNER_SPAN. Free b (aborts unless it is the start of
- * a live medium block; free's slow half: it enters the busy region
- * itself); its usable size (its class size), with `what` in the abort's
+ * a live medium block; free's slow half, called inside lend_enter with h
+ * the heap read there, and leaves); its usable size (its class size), with `what` in the abort's
  * message; resize it in place to n bytes (false: the caller moves it). */
-OBMT_HIDDEN void span_free_enter(pool_header *p, void *b);
+OBMT_HIDDEN void span_free_leave(pool_header *p, struct heap *h, void *b);
 OBMT_HIDDEN size_t span_usable(pool_header *p, const void *b, const char *what);
 OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);
 /* realloc of a growing buffer, for n up to what its arena holds from b on:

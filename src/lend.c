@@ -56,8 +56,9 @@
  *     allocator serves the request, as for a thread that has no heap (its
  *     pointers go back to it by address);
  *   - free: no pool is owned by heap_lending, so the fast path takes the
- *     remote path, which enters, reads the heap again and, if it is still
- *     &heap_lending, hands the block over as a thread without a heap does:
+ *     remote path, which stays inside the busy region with the heap it
+ *     read (&heap_lending) and hands the block over as a thread without a
+ *     heap does:
  *     one CAS onto its pool's remote list, where the lender (or the owner
  *     later) finds it, with every check a remote free makes. So does every
  *     other slow half of free that finds &heap_lending once it has entered

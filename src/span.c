@@ -819,6 +819,11 @@ void *span_malloc(size_t n, size_t align, bool zero)
     return span_malloc_from(n, align, zero, true);
 }
 
+void *span_malloc_plain(size_t n)
+{
+    return span_malloc_from(n, 0, false, true);
+}
+
 void *span_malloc_to_grow(size_t n)
 {
     return span_malloc_from(n, 0, false, false);
@@ -877,8 +882,10 @@ static OBMT_NOINLINE void span_free_arena(struct heap *h, unsigned c, void *b)
 /* A put that finds class c's stack full (span_cache_max[c]), or no room
  * in the budget. Full: b goes on the stack, which keeps its oldest half
  * and gives the rest back together (one fetch_or per arena); a stack of
- * one span, and a put with no room in the budget, give b straight back. */
-static OBMT_NOINLINE void span_put_slow(struct heap *h, unsigned c, void *b)
+ * one span, and a put with no room in the budget, give b straight back.
+ * Inside lend_enter; leaves (free's tail call: span_free_leave needs no
+ * stack frame). */
+static OBMT_NOINLINE void span_put_slow_leave(struct heap *h, unsigned c, void *b)
 {
     unsigned max = h->span_cache_max[c];
     uint64_t size = span_size_table[c];
@@ -890,17 +897,27 @@ static OBMT_NOINLINE void span_put_slow(struct heap *h, unsigned c, void *b)
         uint64_t t = os_now_ms();
         cache_trim(h, c, max / 2, t);
         span_gave(h, t);
-        return;
+    } else {
+        span_count(h, 0, 1, -(int64_t)size);
+        span_free_arena(h, c, b);
     }
-    span_count(h, 0, 1, -(int64_t)size);
-    span_free_arena(h, c, b);
+    lend_leave();
 }
 
-/* Free the span b (head p) in the calling thread (h: its heap, read inside
- * lend_enter). */
-static inline void span_free(struct heap *h, pool_header *p, void *b)
+/* free of b, whose head p is not that of a live span: aborts. Not declared
+ * noreturn, so that span_free_leave reaches it by a tail call. */
+static OBMT_NOINLINE void span_free_bad(pool_header *p, const void *b)
 {
-    uint32_t cnt = span_check(p, b, "free(): invalid pointer", "free(): double free of");
+    span_bad(p, b, "free(): invalid pointer", "free(): double free of");
+}
+
+void span_free_leave(pool_header *p, struct heap *h, void *b)
+{
+    uint32_t cnt = obmt_load_relaxed(&p->count);
+    if (unlikely(((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || !(cnt & 1))) {
+        span_free_bad(p, b); /* (span_check's test, with a tail call) */
+        return;
+    }
     /* Freed: a second free, a realloc or a usable-size query of it aborts.
      * A plain store, as pool blocks' frees: two threads that free one block
      * at the same moment are not both caught (one is, if it gives the pools
@@ -918,16 +935,10 @@ static inline void span_free(struct heap *h, pool_header *p, void *b)
         h->span_cache_put[c] = 1;
         obmt_store_relaxed(&h->span_cached_bytes, bytes);
         obmt_count_add(&h->stats.span_puts, 1);
+        lend_leave();
         return;
     }
-    span_put_slow(h, c, b);
-}
-
-void span_free_enter(pool_header *p, void *b)
-{
-    lend_enter();
-    span_free(heap_self(), p, b);
-    lend_leave();
+    span_put_slow_leave(h, c, b);
 }
 
 size_t span_usable(pool_header *p, const void *b, const char *what)

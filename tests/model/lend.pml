@@ -654,9 +654,11 @@ inline malloc_op()
 
 /* free_entered(x, ...) for a block of the thread's own pool, inside
  * lend_enter, x read there: &heap_lending, a heapless hand-over (its
- * pool's remote list, one CAS); its heap back (the fast path had read
- * &heap_lending), the owner's path (free_owner_checked: onto the block
- * stack if it has room, else free_owner_edge). */
+ * pool's remote list, one CAS). The other branch, the heap itself (onto
+ * the block stack if it has room, else the pool), is only the broken
+ * variant's (-DBROKEN_FREE_NO_BUSY, which read the heap again after
+ * entering): free_not_owner_leave keeps the heap the fast path read, so
+ * it reaches free_entered with &heap_lending only. */
 #define FREE_OWN_ENTERED(x) \
     if \
     :: x == LENDING -> \
@@ -669,7 +671,7 @@ inline malloc_op()
             :: bst[x] < BCAP -> bst[x]++ \
             :: else -> pcount[x]-- \
             fi; \
-            hblocks[x]--; HIT(87) }                                     /* L87 */ \
+            hblocks[x]-- } \
     fi
 
 /* free of a block of its own heap's pool (p->owner == myheap[t]), all of
@@ -714,13 +716,11 @@ inline free_own()
         fi;
         lc = 0
     :: else ->
-        /* h is &heap_lending: the owner test fails; leave, then
-         * free_not_owner_enter */
+        /* h is &heap_lending: the owner test fails;
+         * free_not_owner_leave goes on inside the same busy region with
+         * the heap read there (free_entered(h): the heapless hand-over) */
         assert(h == LENDING);
-        d_step { LEAVE; HIT(100) };                                     /* L100 */
-        d_step { ENTER_STORE; HIT(20) };                                /* L20 */
-        d_step { e = tls[t]; HIT(89) };                                 /* L89 */
-        FREE_OWN_ENTERED(e);
+        FREE_OWN_ENTERED(h);
         d_step { LEAVE; HIT(29) }                                       /* L29 */
     fi;
     e = 0
@@ -731,10 +731,7 @@ inline free_other()
 {
     d_step { FREE_ENTER_STORE; HIT(95) };                               /* L95 */
     d_step { h = tls[t]; EARLY_LEAVE; HIT(21) };                        /* L21 */
-    d_step { LEAVE; HIT(100) };                                         /* L100 */
-    /* free_not_owner_enter */
-    d_step { ENTER_STORE; HIT(20) };                                    /* L20 */
-    d_step { h = tls[t]; EARLY_LEAVE; HIT(89) };                        /* L89 */
+    /* free_not_owner_leave: inside the same busy region, with h */
     if
     :: h == LENDING -> d_step { h = HEMPTY; HIT(24) }; d_step { HIT(88) }   /* L24 */ /* L88 */
     :: else -> skip
