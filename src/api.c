@@ -144,23 +144,6 @@ static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, blo
         free_owner_edge(h, p, b);
 }
 
-/* Inside lend_enter, with h the heap read there (heap_self), which does
- * not own p (p's owner read as another heap, or NULL: only this thread
- * makes h an owner, so that still holds): a remote free into h's batches.
- * h == &heap_lending (a lender holds the thread's heap, lend.c): the
- * block, the thread's own or not, is handed over as a thread without a
- * heap hands blocks over (one CAS onto its pool's remote list, every check
- * of a remote free), rather than wait for the heap. */
-static void free_entered(struct heap *h, pool_header *p, block *b)
-{
-    if (unlikely(h == &heap_lending)) {
-        obmt_fetch_add_relaxed(&g_lend_detours, 1);
-        heap_free_remote(&heap_empty, p, b);
-        return;
-    }
-    heap_free_remote(h, p, b);
-}
-
 /* free's slow halves on the owner's side, called from its fast path inside
  * lend_enter: each takes its path and leaves. The fast path reaches them by
  * a tail call and needs no stack frame (the pool first: the fast path
@@ -189,7 +172,7 @@ static void check_unmapped_arena(const void *p, const char *what)
 }
 
 /* A header that reads no owner: a block of a free pool (a double or wild
- * free, which free_entered reports), or somebody else's mapping in a HOLE
+ * free, which heap_free_remote_leave reports), or somebody else's mapping in a HOLE
  * of the window, whose zero headers are obmt's (window.c). Inside
  * lend_enter with h the heap read there; leaves. */
 static OBMT_NOINLINE void free_owner_null_leave(pool_header *p, struct heap *h, block *b)
@@ -200,8 +183,7 @@ static OBMT_NOINLINE void free_owner_null_leave(pool_header *p, struct heap *h, 
         large_free(b);
         return;
     }
-    free_entered(h, p, b);
-    lend_leave();
+    heap_free_remote_leave(p, h, b);
 }
 
 /* A block whose pool the heap the fast path read (h, inside lend_enter)
@@ -224,8 +206,7 @@ static OBMT_NOINLINE void free_not_owner_leave(pool_header *p, struct heap *h, b
         free_owner_null_leave(p, h, b); /* (a call of its own: the paths above stay tail calls) */
         return;
     }
-    free_entered(h, p, b);
-    lend_leave();
+    heap_free_remote_leave(p, h, b); /* (a remote free: p's owner is another heap) */
 }
 
 /* free of a pointer whose header is readable: below committed_end (in a

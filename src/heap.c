@@ -892,7 +892,6 @@ static void heap_atfork_child(void)
          * the child, like the dead heap's used pools). */
         for (unsigned k = 0; k < OBMT_RBATCH_SLOTS; k++)
             obmt_store_relaxed(&h->rbatch[k].pool, NULL);
-        obmt_store_relaxed(&h->rbatch_blocks, 0);
         /* Its cached medium blocks likewise: they stay taken in their span
          * arenas (at most OBMT_SPAN_CACHE_BYTES a dead heap). */
         span_cache_drop(h);

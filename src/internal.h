@@ -935,9 +935,8 @@ OBMT_HIDDEN extern int64_t g_span_bytes_heapless;
  * fullpools,
  * emptypools,
  * nempty
- * rbatch[],    the thread using it     plain; pool, n and   its thread; obmt_stats_get
- * rbatch_blocks                        rbatch_blocks by     (relaxed loads)
- *                                      relaxed stores
+ * rbatch[]     the thread using it     plain; pool and n    its thread; obmt_stats_get
+ *                                      by relaxed stores    (relaxed loads)
  * returned     remote freers (push),   CAS release /        owner; the reclaim pass
  *              owner (take all), the   exchange acquire;
  *              reclaim pass (take all, the pass: CAS acq_rel
@@ -961,7 +960,8 @@ OBMT_HIDDEN extern int64_t g_span_bytes_heapless;
 struct heap_stats {
     uint64_t pools_taken;    /* pools taken from arenas */
     uint64_t pools_given;    /* pools given back to arenas */
-    uint64_t remote_frees;   /* blocks this thread freed into other threads' pools */
+    uint64_t remote_frees;   /* blocks this thread freed into other threads' pools and handed
+                              * over (obmt_stats_get adds those waiting in its batches) */
     uint64_t remote_batches; /* ... handed over in this many batches (one CAS each) */
     uint64_t adopted;        /* abandoned pools this thread adopted */
     uint64_t large_allocs;   /* requests passed to the underlying allocator */
@@ -1005,7 +1005,6 @@ struct heap {
                                   * thread; the reclaim pass reads it to leave busy heaps alone */
     uint32_t adopted_since;      /* pools adopted since the last collect */
     uint32_t collect_after;      /* ... that trigger the next one (see heap_adopt) */
-    uint32_t rbatch_blocks;      /* blocks waiting in rbatch[] (relaxed stores: statistics) */
     struct rbatch rbatch[OBMT_RBATCH_SLOTS]; /* remote frees not yet handed over */
     pool_header *usedtail[OBMT_NCLASSES]; /* the last pool of each usedpools[c] (owner-only,
                                            * or a lender's: heap.c's list helpers) */
@@ -1114,7 +1113,8 @@ OBMT_HIDDEN void *pool_refill(struct heap *h, pool_header *p, void *b);
  * cache of empty pools, whatever it holds). */
 OBMT_HIDDEN bool heap_free_owner(struct heap *h, pool_header *p, block *b, bool keep);
 /* Ticks: the slow-path events of a heap (a pool's list runs dry, a pool
- * empties, a remote free) count down OBMT_HEAP_TICKS; then heap_ticked
+ * empties, a remote-free batch starts or is handed over, 1024 pops of the
+ * block stacks) count down OBMT_HEAP_TICKS; then heap_ticked
  * hands the heap's remote-free batches over, collects the heap's remote
  * lists (at most once per purge delay) and runs the purge if it is due. Without it, a thread whose traffic stays inside
  * pools it already holds would never purge the memory others freed. */
@@ -1226,8 +1226,8 @@ OBMT_HIDDEN void *pool_refill_leave(struct heap *h, pool_header *p, void *b);
  * with lend_enter/lend_leave (tls_self.busy), and reads its heap once, through
  * heap_self() (only thread exit uses heap_self_wait). free's local fast
  * path too, since its block stacks are heap state that a lender flushes
- * (bstack.c); its paths for other heaps' blocks leave, then enter again
- * and read the heap again where they need it. A lender that
+ * (bstack.c); its paths for other heaps' blocks (remote, medium) go on
+ * inside the same busy region with the heap read there. A lender that
  * finds the thread outside obmt swaps tls_self.heap for &heap_lending while it
  * works on the heap on the owner's behalf: the owner's fast paths then find
  * no pool (malloc) or no pool of theirs (free), and their slow paths do
@@ -1369,11 +1369,12 @@ OBMT_HIDDEN void bstack_drop(struct heap *h);
 
 /* ==== remote.c: remote frees, batched per pool, and their hand-over ======== */
 
-/* Free of a block whose pool the calling thread (heap h: its own or
- * &heap_empty, never &heap_lending) does not own: checked, then added to
- * the thread's batch for its pool (or handed over at once by a thread
- * without a heap). */
-OBMT_HIDDEN void heap_free_remote(struct heap *h, pool_header *p, block *b);
+/* Free of a block whose pool the calling thread does not own, inside
+ * lend_enter with h the heap read there (its own, &heap_empty or
+ * &heap_lending); leaves: checked, then added to the thread's batch for its
+ * pool, or, without a heap (&heap_empty) or while a lender holds it
+ * (&heap_lending: one of lend.c's detours), handed over at once. */
+OBMT_HIDDEN void heap_free_remote_leave(pool_header *p, struct heap *h, block *b);
 /* Hand over every batch of h (h's thread: ticks, collect, exit, fork). */
 OBMT_HIDDEN void heap_flush_remote(struct heap *h);
 /* The same by a lender holding h: a pool that the hand-over would adopt is

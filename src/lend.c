@@ -105,8 +105,11 @@
  * busy region: the local fast path enters before it reads tls_self.heap,
  * and pushes the block on its class's block stack (bstack.c), heap state
  * that the lender flushes (step a below), or, with the stack full, on the
- * pool's list. A free of another heap's block leaves first and enters
- * again where it needs the heap (its batches are heap state too). So the
+ * pool's list. A free of another heap's block (a remote free into the
+ * thread's batches, a medium block into its span cache: heap state too)
+ * goes on inside the same busy region with the heap the fast path read;
+ * only huge blocks and foreign pointers, which need no heap, leave first.
+ * So the
  * Dekker pair of steps 2-4 keeps every owner path out of the heap while a
  * lender holds it, and a free that reads &heap_lending does without the
  * heap (above).

@@ -28,10 +28,20 @@
  * batches (128 KiB by default): blocks the program has freed that their
  * pools still count as out, a constant per thread in the memory bound.
  *
+ * What a remote free costs: the checks, the block linked into its batch,
+ * the batch's length. A block that joins a batch is not an event of the
+ * heap: its statistics (remote_frees) are counted when the batch is handed
+ * over, and obmt_stats_get adds the blocks still waiting; and the heap
+ * ticks (heap_tick) when a batch starts or is handed over, not for every
+ * block. So the age bound above is counted in batches: a batch waits for
+ * at most OBMT_HEAP_TICKS batches of its thread to start or go, and the
+ * size bound keeps what waits at OBMT_RBATCH_SLOTS * OBMT_RBATCH_BYTES
+ * whatever the wait.
+ *
  * Synchronisation: the batches are owner-only (the heap's thread, or the
- * thread tearing the heap down); `pool`, `n` and rbatch_blocks are written
- * with relaxed stores because obmt_stats_get reads them (relaxed) to take
- * the waiting blocks off the blocks in use. Everything shared is in
+ * thread tearing the heap down); `pool` and `n` are written with relaxed
+ * stores because obmt_stats_get reads them (relaxed) to take the waiting
+ * blocks off the blocks in use. Everything shared is in
  * the hand-over below, unchanged in shape from a single-block push: the
  * CAS on `remote` publishes the chain (release: the user's writes and the
  * links), and its acquire lets the freer that clears FULL or meets
@@ -113,15 +123,13 @@ static void rbatch_flush(struct heap *h, struct rbatch *s, struct heap *into)
     block *head = s->head, *tail = s->tail;
     uint32_t n = s->n;
     obmt_store_relaxed(&s->pool, NULL);
-    obmt_count_add(&h->rbatch_blocks, -n);
+    obmt_count_add(&h->stats.remote_frees, n);
     obmt_count_add(&h->stats.remote_batches, 1);
     remote_hand_over(into, p, head, tail, n);
 }
 
 static void flush_all(struct heap *h, struct heap *into)
 {
-    if (!h->rbatch_blocks)
-        return;
     for (unsigned i = 0; i < OBMT_RBATCH_SLOTS; i++)
         if (h->rbatch[i].pool)
             rbatch_flush(h, &h->rbatch[i], into);
@@ -137,21 +145,33 @@ void heap_flush_remote_lent(struct heap *h)
     flush_all(h, &heap_lending);
 }
 
-/* Add b (a checked block of p, which h does not own) to h's batch for p. */
-static void rbatch_add(struct heap *h, pool_header *p, block *b, uintptr_t key)
+/* A thread without a heap (h is &heap_empty), or whose heap a lender
+ * holds (&heap_lending: a detour, lend.c): no batches, no counters of its
+ * own; the block is handed over at once. Leaves. */
+static OBMT_NOINLINE void remote_heapless_leave(struct heap *h, pool_header *p, block *b, uintptr_t key)
 {
-    struct rbatch *s = &h->rbatch[pool_number(p) & (OBMT_RBATCH_SLOTS - 1)];
-    if (s->pool == p) {
-        if (unlikely(b == s->head))
-            os_fatal("free(): double free of", b, "it was just freed by this thread");
-        block_set_free(b, s->head, key);
-        s->head = b;
-        obmt_count_add(&s->n, 1);
-        obmt_count_add(&h->rbatch_blocks, 1);
-        if (--s->left == 0)
-            rbatch_flush(h, s, h);
+    if (h == &heap_lending)
+        obmt_fetch_add_relaxed(&g_lend_detours, 1);
+    obmt_fetch_add_relaxed(&g_remote_frees_heapless, 1);
+    block_set_free(b, NULL, key);
+    remote_hand_over(NULL, p, b, b, 1);
+    lend_leave();
+}
+
+/* A block of p for slot s of h, which holds another pool's batch or none
+ * (or p's, whose head is b: a double free), that batch goes, b starts p's.
+ * A tick: starting a batch is an event of the heap (see "What a remote
+ * free costs"). Or h is &heap_empty or &heap_lending, whose slots stay
+ * empty (nothing here writes them), so that the fast path need not test
+ * for them. Leaves. */
+static OBMT_NOINLINE void rbatch_start_leave(struct heap *h, struct rbatch *s, pool_header *p, block *b, uintptr_t key)
+{
+    if (h == &heap_empty || h == &heap_lending) {
+        remote_heapless_leave(h, p, b, key);
         return;
     }
+    if (s->pool == p)
+        os_fatal("free(): double free of", b, "it was just freed by this thread");
     if (unlikely(obmt_load_relaxed(&p->owner) == NULL))
         os_fatal("free(): double free or invalid pointer", b, "its pool holds no block in use");
     if (s->pool)
@@ -161,33 +181,77 @@ static void rbatch_add(struct heap *h, pool_header *p, block *b, uintptr_t key)
     obmt_store_relaxed(&s->n, 1);
     s->left = OBMT_RBATCH_BYTES / p->size - 1; /* blocks it may still take: >= 1 (tunables.h) */
     obmt_store_relaxed(&s->pool, p);
-    obmt_count_add(&h->rbatch_blocks, 1);
+    heap_tick(h); /* after: the batch is consistent, and a tick flushes them all */
+    lend_leave();
 }
 
-void heap_free_remote(struct heap *h, pool_header *p, block *b)
+/* The batch in slot s is full (b, the last block it takes, is in it):
+ * handed over, then a tick. Leaves. */
+static OBMT_NOINLINE void rbatch_full_leave(struct heap *h, struct rbatch *s)
+{
+    rbatch_flush(h, s, h);
+    heap_tick(h);
+    lend_leave();
+}
+
+/* Add b (a checked block of p, which h does not own) to h's batch for p,
+ * and leave. Its slow halves leave themselves: every call here is a tail
+ * call, and the path needs no stack frame. */
+static inline void rbatch_add_leave(struct heap *h, pool_header *p, block *b, uintptr_t key)
+{
+    struct rbatch *s = &h->rbatch[pool_number(p) & (OBMT_RBATCH_SLOTS - 1)];
+    block *head = s->head;
+    if (likely(s->pool == p && b != head)) {
+        block_set_free(b, head, key);
+        s->head = b;
+        obmt_count_add(&s->n, 1);
+        if (likely(--s->left != 0)) {
+            lend_leave();
+            return;
+        }
+        rbatch_full_leave(h, s);
+        return;
+    }
+    rbatch_start_leave(h, s, p, b, key);
+}
+
+/* The block carries the free key: abort unless a live block holds the
+ * secret by chance (then it is freed as any other). */
+static OBMT_NOINLINE void remote_keyed_leave(struct heap *h, pool_header *p, block *b)
+{
+    block_keyed_check(p, b, "free(): double free of");
+    rbatch_add_leave(h, p, b, free_key());
+}
+
+/* b, a block of p, failed one of heap_free_remote_leave's tests: abort
+ * with the fault's name. A function of its own, so that the free sets up
+ * a stack frame for the call only on this path (its other calls are tail
+ * calls). */
+static OBMT_NOINLINE void remote_invalid(pool_header *p, block *b)
 {
     /* A free pool (in its arena, or part of a huge block's run) holds no
      * block: its header may still describe its last blocks. */
-    if (unlikely(obmt_load_relaxed(&p->owner) == NULL))
+    if (obmt_load_relaxed(&p->owner) == NULL)
         os_fatal("free(): invalid pointer", b, "its pool is free (a double free?)");
-    if (unlikely(!pool_is_block_start(p, b)))
+    if (!pool_is_block_start(p, b))
         os_fatal("free(): invalid pointer", b, "not the start of a block");
-    if (unlikely(!pool_is_carved_block_remote(p, b)))
-        os_fatal("free(): invalid pointer", b, "not a block its pool has handed out");
+    os_fatal("free(): invalid pointer", b, "not a block its pool has handed out");
+}
+
+void heap_free_remote_leave(pool_header *p, struct heap *h, block *b)
+{
+    if (unlikely(obmt_load_relaxed(&p->owner) == NULL || !pool_is_block_start(p, b) ||
+                 !pool_is_carved_block_remote(p, b))) {
+        remote_invalid(p, b);
+        return;
+    }
     /* Free already, at any depth of any list, or never handed out: the free
      * key (internal.h, struct block). The block reached this thread through
      * the program's own synchronisation, so reading it races with nothing. */
     uintptr_t key = free_key();
-    if (unlikely(block_has_key(b, key)))
-        block_keyed_check(p, b, "free(): double free of");
-    if (unlikely(h == &heap_empty)) {
-        /* A thread without a heap: no batches, no counters of its own. */
-        obmt_fetch_add_relaxed(&g_remote_frees_heapless, 1);
-        block_set_free(b, NULL, key);
-        remote_hand_over(NULL, p, b, b, 1);
+    if (unlikely(block_has_key(b, key))) {
+        remote_keyed_leave(h, p, b);
         return;
     }
-    obmt_count_add(&h->stats.remote_frees, 1);
-    rbatch_add(h, p, b, key);
-    heap_tick(h); /* after: the batch is consistent, and a tick flushes them all */
+    rbatch_add_leave(h, p, b, key);
 }

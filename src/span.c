@@ -904,8 +904,9 @@ static OBMT_NOINLINE void span_put_slow_leave(struct heap *h, unsigned c, void *
     lend_leave();
 }
 
-/* free of b, whose head p is not that of a live span: aborts. Not declared
- * noreturn, so that span_free_leave reaches it by a tail call. */
+/* free of b, whose head p is not that of a live span: aborts. A function
+ * of its own, so that span_free_leave sets up a stack frame for the call
+ * only on this path (its other calls are tail calls). */
 static OBMT_NOINLINE void span_free_bad(pool_header *p, const void *b)
 {
     span_bad(p, b, "free(): invalid pointer", "free(): double free of");

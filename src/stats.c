@@ -163,6 +163,7 @@ int obmt_stats_get(struct obmt_stats *out)
             unsigned c = p ? obmt_load_relaxed(&p->szidx) : OBMT_NCLASSES;
             if (c < OBMT_NCLASSES) {
                 s.remote_blocks_waiting += cnt;
+                s.remote_frees += cnt; /* freed, not yet counted (remote.c) */
                 uint64_t *in_use = &s.classes[c].blocks_in_use;
                 *in_use = *in_use > cnt ? *in_use - cnt : 0;
             }

@@ -32,12 +32,14 @@
  * class; its block stack pop), aligned_malloc, malloc_small_slow,
  * free_in_arena (all of it inside the busy region: the block stack push,
  * free_push_local, free_owner_edge_leave, the owner test's failure),
- * free_not_owner_enter, free_entered, obmt_collect; bstack.c bstack_flush
+ * free_not_owner_leave; remote.c heap_free_remote_leave (rbatch_add_leave,
+ * rbatch_start_leave, rbatch_full_leave, remote_heapless_leave); api.c
+ * obmt_collect; bstack.c bstack_flush
  * (heap_free_owner folded); heap.c heap_get_slow (pthread_setspecific
  * first, lend_enter again, lend_open only with the key set),
  * heap_malloc_slow, heap_key_destructor, heap_thread_exit (its flush),
  * heap_collect (its flush), heap_collect_lent (bstack_flush,
- * lent_pool_unused, lent_take), heap_atfork_prepare, heap_adopt; pool.c pool_push_remote; remote.c heap_free_remote,
+ * lent_pool_unused, lent_take), heap_atfork_prepare, heap_adopt; pool.c pool_push_remote; remote.c
  * remote_hand_over, adopter (a heapless hand-over that adopts takes a
  * heap: heap_get_slow); reclaim.c pass_acquire, pass_run,
  * reclaim_pass, reclaim_collect, reclaim_atfork_prepare/parent. Every step
@@ -64,12 +66,11 @@
  *       then stores the count (release); 1 (the last block) is the edge
  *       path (free_owner_edge_leave: with a block stack the edge is never
  *       the last block, as the stack is full; -DBCAP=0 reaches it); then
- *       busy = 0. If the read was &heap_lending, the owner test fails:
- *       busy = 0, then free_not_owner_enter enters, reads tls again, and
- *       frees heapless or (the heap is back) as the owner (free_entered:
- *       free_owner_checked, the stack or the pool);
- *     - a free of another heap's block: the same lend_enter, tls load and
- *       lend_leave, then into its own heap's batches, or,
+ *       busy = 0. If the read was &heap_lending, the owner test fails and
+ *       free_not_owner_leave goes on inside the busy region with that
+ *       read: the heapless hand-over (a detour), then busy = 0;
+ *     - a free of another heap's block: the same lend_enter and tls load,
+ *       then, still inside, into its own heap's batches, or,
  *       heapless (no heap yet, or &heap_lending), a hand-over that may have
  *       to adopt the pool: heap_get_slow reads tls again and returns the
  *       thread's heap (enters it), NULL (&heap_lending: the pool is
@@ -731,6 +732,14 @@ inline free_other()
 {
     d_step { FREE_ENTER_STORE; HIT(95) };                               /* L95 */
     d_step { h = tls[t]; EARLY_LEAVE; HIT(21) };                        /* L21 */
+#ifdef BROKEN_FREE_NO_BUSY
+    /* the old remote path: it entered again and read tls again, so the
+     * broken variant's unannounced fast path (FREE_ENTER_STORE: none)
+     * does not also leave this path unannounced, and the run fails for
+     * the block stack alone */
+    d_step { busy[t] = 1 };
+    d_step { h = tls[t] };
+#endif
     /* free_not_owner_leave: inside the same busy region, with h */
     if
     :: h == LENDING -> d_step { h = HEMPTY; HIT(24) }; d_step { HIT(88) }   /* L24 */ /* L88 */
