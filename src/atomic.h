@@ -24,6 +24,8 @@
 #define obmt_exchange_acq_rel(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 
 /* Strong CAS; on failure *expected is refreshed with the current value. */
+#define obmt_cas_relaxed(p, expected, desired) \
+    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)
 #define obmt_cas_release(p, expected, desired) \
     __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)
 #define obmt_cas_acq_rel(p, expected, desired) \

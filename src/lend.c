@@ -214,7 +214,12 @@
  * purge delay, since taking a pool marks it active for one. A thread
  * that only frees, within the non-edge counts, never ticks and is lent
  * between two of its frees; a free that meets the lender does without the
- * heap (above). A thread whose mallocs all come off its block stacks
+ * heap (above). A thread that frees other threads' blocks ticks once per
+ * batch it starts or hands over (remote.c), not per block: a consumer
+ * whose frees fill a few long batches (256 blocks of 64 bytes each) ticks
+ * about once per 32,000 frees, and may be lent between them while it is
+ * busy; each such lend costs one membarrier, and each free that meets it
+ * one CAS (a detour). A thread whose mallocs all come off its block stacks
  * still ticks, every OBMT_BSTACK_TICK_POPS of them (bstack.c), and so runs
  * the reclaim pass that lends the others. The owner's fast paths never learn
  * about any of this; when it wakes, its malloc finds usedpools empty where

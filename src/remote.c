@@ -33,10 +33,13 @@
  * heap: its statistics (remote_frees) are counted when the batch is handed
  * over, and obmt_stats_get adds the blocks still waiting; and the heap
  * ticks (heap_tick) when a batch starts or is handed over, not for every
- * block. So the age bound above is counted in batches: a batch waits for
- * at most OBMT_HEAP_TICKS batches of its thread to start or go, and the
- * size bound keeps what waits at OBMT_RBATCH_SLOTS * OBMT_RBATCH_BYTES
- * whatever the wait.
+ * block. So the age bound above is counted in the heap's ticks, which
+ * batches now bring one per batch, not one per block: a partly filled
+ * batch may wait far longer than 256 frees (a thread that stops freeing
+ * flushes it at its next tick, collect or exit, as before), and the size
+ * bound keeps what waits at OBMT_RBATCH_SLOTS * OBMT_RBATCH_BYTES whatever
+ * the wait. A fork child drops dead heaps' batches, and with them their
+ * blocks' count in remote_frees.
  *
  * Synchronisation: the batches are owner-only (the heap's thread, or the
  * thread tearing the heap down); `pool` and `n` are written with relaxed

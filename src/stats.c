@@ -31,6 +31,22 @@
 #include <time.h>
 #include <unistd.h>
 
+/* remote_frees is the heaps' handed-over counts (read first) plus the
+ * blocks waiting in their batches (read after the arena walk). A batch
+ * handed over between the two reads is counted in neither, so one read
+ * could show fewer remote frees than the one before: each read reports at
+ * least the largest it has reported (CAS-max, relaxed: a hint, as every
+ * figure read while threads run). */
+static uint64_t g_remote_frees_reported;
+
+static uint64_t remote_frees_monotonic(uint64_t n)
+{
+    uint64_t seen = obmt_load_relaxed(&g_remote_frees_reported);
+    while (seen < n && !obmt_cas_relaxed(&g_remote_frees_reported, &seen, n)) {
+    }
+    return seen > n ? seen : n;
+}
+
 _Static_assert(OBMT_STATS_V1_SIZE == offsetof(struct obmt_stats, bytes_in_use), "version 1 layout");
 _Static_assert(OBMT_STATS_V2_SIZE == offsetof(struct obmt_stats, remote_batches), "version 2 layout");
 _Static_assert(OBMT_STATS_V3_SIZE == offsetof(struct obmt_stats, pools_reclaimed), "version 3 layout");
@@ -175,6 +191,7 @@ int obmt_stats_get(struct obmt_stats *out)
             *in_use = *in_use > cnt ? *in_use - cnt : 0;
         }
     }
+    s.remote_frees = remote_frees_monotonic(s.remote_frees);
     uint64_t empty = 0;
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         struct obmt_class_stats *k = &s.classes[c];

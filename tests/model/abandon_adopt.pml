@@ -21,10 +21,10 @@
  *
  * Code modelled (src/): heap.c heap_thread_exit, abandon_used, abandon_flagged,
  * pool_file_emptied (ARMED),
- * release_unowned, give_back, cache_or_give, pool_place, heap_free_remote,
+ * release_unowned, give_back, cache_or_give, pool_place, heap_free_remote_leave,
  * adopt, returned_push, take_returned, returned_place, heap_get_slow,
  * free_heap_pop, free_heap_push, heap_malloc_slow, take_cached_empty,
- * heap_collect (called by adopt and by heap_ticked), heap_free_remote's tick,
+ * heap_collect (called by adopt and by heap_ticked), heap_free_remote_leave's tick,
  * pool_refill, free_into_full; pool.c pool_push_remote,
  * pool_drain_remote, pool_take_list, pool_init's carve; api.c obmt_free;
  * internal.h pool_pop; reclaim.c reclaim_heap, reclaim_pool (the reclaim
@@ -40,7 +40,7 @@
  *     the blocks it still holds as a thread without a heap (tls_heap_exited,
  *     as in a later TLS destructor).
  *  F1 (role 1): frees what it receives (after each free, with a heap, it may
- *     collect: heap_free_remote's heap_tick). Starts without a heap (heap_empty);
+ *     collect: heap_free_remote_leave's heap_tick). Starts without a heap (heap_empty);
  *     heap_get_slow gives it one when it adopts, or once, at any moment, when
  *     it "mallocs another class" (which also drains its `returned`). That is
  *     heap 1 again if O has exited (free-heap stack), else a new heap. At the
@@ -451,7 +451,7 @@ inline returned_push(o, p)
     head = 0
 }
 
-/* heap_free_remote(p, b) */
+/* heap_free_remote_leave(p, b) */
 inline free_remote(p, b)
 {
     d_step { assert(owner[p] != 0); HIT(6) }  /* X6 */ /* NULL: os_fatal, the pool is free */
@@ -823,7 +823,7 @@ proctype thread(byte role)
         do
         :: atomic { hand?b -> live[b] = role + 1 }
             do_free(b); b = 0;
-            /* heap_free_remote's (or the owner's free's) heap_tick: it may
+            /* heap_free_remote_leave's (or the owner's free's) heap_tick: it may
              * collect this thread's heap */
             if
             :: d_step { myh != HEMPTY -> HIT(59); HIT(60) }; heap_collect(myh)  /* X59 */ /* X60 */

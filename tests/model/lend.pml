@@ -653,13 +653,13 @@ inline malloc_op()
     fi
 }
 
-/* free_entered(x, ...) for a block of the thread's own pool, inside
+/* heap_free_remote_leave(x, ...) for a block of the thread's own pool, inside
  * lend_enter, x read there: &heap_lending, a heapless hand-over (its
  * pool's remote list, one CAS). The other branch, the heap itself (onto
  * the block stack if it has room, else the pool), is only the broken
  * variant's (-DBROKEN_FREE_NO_BUSY, which read the heap again after
  * entering): free_not_owner_leave keeps the heap the fast path read, so
- * it reaches free_entered with &heap_lending only. */
+ * it reaches heap_free_remote_leave with &heap_lending only. */
 #define FREE_OWN_ENTERED(x) \
     if \
     :: x == LENDING -> \
@@ -719,7 +719,7 @@ inline free_own()
     :: else ->
         /* h is &heap_lending: the owner test fails;
          * free_not_owner_leave goes on inside the same busy region with
-         * the heap read there (free_entered(h): the heapless hand-over) */
+         * the heap read there (heap_free_remote_leave(h): the heapless hand-over) */
         assert(h == LENDING);
         FREE_OWN_ENTERED(h);
         d_step { LEAVE; HIT(29) }                                       /* L29 */

@@ -6,7 +6,7 @@
  * Code modelled (src/): pool.c pool_push_remote, pool_drain_remote,
  * pool_take_list, pool_init; heap.c pool_refill, pool_place, cache_or_give,
  * returned_push, take_returned, returned_place, free_into_full,
- * heap_free_remote (its FULL branch), heap_malloc_slow, take_cached_empty,
+ * heap_free_remote_leave (its FULL branch), heap_malloc_slow, take_cached_empty,
  * heap_collect (run at any time: heap_ticked runs it from the owner's slow
  * paths now and then); internal.h pool_pop; api.c obmt_free (the owner's
  * path); reclaim.c reclaim_heap, reclaim_pool (the reclaim pass, run by
@@ -646,7 +646,7 @@ end_loop:
     do
     :: atomic { hand?b -> busy++; live[b] = me }
         p = POOL(b);
-        /* remote.c heap_free_remote: the block joins the thread's batch for
+        /* remote.c heap_free_remote_leave: the block joins the thread's batch for
          * its pool. The batch may take a second block of the same pool
          * before it is handed over (rbatch_flush -> remote_hand_over), as
          * one chain b -> b2 with one CAS; or it is handed over alone (its

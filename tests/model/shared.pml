@@ -552,7 +552,7 @@ inline free_one(p)
             fi
         }
     :: else ->
-        /* heap_free_remote (the batch handed over at once): pool_push_remote */
+        /* heap_free_remote_leave (the batch handed over at once): pool_push_remote */
         d_step { assert(!in_arena[p] && count[p] > 0); old = remote[p]; HIT(20) };  /* S20 */
         do
         :: atomic { HIT(21);                                    /* S21 */

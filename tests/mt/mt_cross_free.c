@@ -1,7 +1,12 @@
 /* Cross-thread frees at scale: each round every thread allocates a batch of
  * random sizes (small and large), then frees the batch of its neighbour,
- * checking each block's pattern first. */
+ * checking each block's pattern first. Meanwhile a reader takes the
+ * statistics over and over: remote_frees must never go down between two
+ * reads (the heaps' handed-over counts and their waiting blocks are read
+ * at different moments: stats.c). */
 #include "mt_util.h"
+
+#include <stdatomic.h>
 
 #define THREADS 4
 #define ROUNDS 20
@@ -41,14 +46,34 @@ static void *worker(void *arg)
     return NULL;
 }
 
+static atomic_int workers_done;
+
+static void *stats_reader(void *unused)
+{
+    (void)unused;
+    uint64_t last = 0, reads = 0;
+    while (!atomic_load(&workers_done)) {
+        struct obmt_stats st = stats_now();
+        CHECK_MSG(st.remote_frees >= last, "remote_frees went down: %llu -> %llu after %llu reads",
+                  (unsigned long long)last, (unsigned long long)st.remote_frees,
+                  (unsigned long long)reads);
+        last = st.remote_frees;
+        reads++;
+    }
+    return NULL;
+}
+
 int main(void)
 {
-    pthread_t t[THREADS];
+    pthread_t t[THREADS], reader;
+    CHECK(pthread_create(&reader, NULL, stats_reader, NULL) == 0);
     pthread_barrier_init(&barrier, NULL, THREADS);
     for (int i = 0; i < THREADS; i++)
         CHECK(pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i) == 0);
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
+    atomic_store(&workers_done, 1);
+    pthread_join(reader, NULL);
     struct obmt_stats st = stats_now();
     CHECK_MSG(st.remote_frees >= (uint64_t)THREADS * ROUNDS * BATCH / 2,
               "remote frees %llu", (unsigned long long)st.remote_frees);
