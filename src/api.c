@@ -306,6 +306,44 @@ static void check_live_small(const void *ptr, const char *what)
         os_fatal(what, ptr, "not the start of a block");
 }
 
+/* Move ptr (usable size old) into a new block for n bytes (n_alloc of
+ * them: the caller's headroom) and free it. A medium block moved to: a
+ * miss of the cache takes no batch (span_malloc_to_grow: the batch's spans
+ * would sit right where the block grows next, and each growth would move
+ * it again: realloc_mul15/1048576 1.6 M reallocs/s so). */
+static void *realloc_move(void *ptr, size_t n, size_t n_alloc, size_t old)
+{
+    void *q = n_alloc > OBMT_SMALL_MAX && n_alloc <= OBMT_MEDIUM_MAX ? span_malloc_to_grow(n_alloc) : obmt_malloc(n_alloc);
+    if (!q)
+        return NULL; /* ptr is untouched */
+    memcpy(q, ptr, n < old ? n : old);
+    obmt_free(ptr);
+    return q;
+}
+
+/* A pool block (usable size old, checked live) that does not keep its
+ * place for n bytes (1 <= n <= PTRDIFF_MAX): kept anyway where a new block
+ * would be of its class, else moved with headroom. */
+static void *realloc_pool_block(void *ptr, size_t n, size_t old)
+{
+    /* Keep the block when the new size still fits and does not waste
+     * more than half of it (obmalloc keeps it above 3/4; half avoids
+     * copying on small shrinks), or when a new block would be of the
+     * same class anyway (16 bytes down to 1). */
+    if (n <= old && (n > old / 2 || class_size(size_class(n)) == old))
+        return ptr; /* same block, same usable size: nothing to tell valgrind */
+    size_t n_alloc = n;
+    /* Growing: take at least a quarter more, so that a chain of small
+     * growths (a string appended to) moves O(log n) times, not O(n). */
+    if (n > old && n < old + old / 4 && old + old / 4 <= OBMT_SMALL_MAX)
+        n_alloc = old + old / 4;
+    /* Past OBMT_REALLOC_SPAN_MIN: into a span, where it grows on in
+     * place (tunables.h). */
+    if (n > old && n > OBMT_REALLOC_SPAN_MIN && n_alloc <= OBMT_SMALL_MAX)
+        n_alloc = OBMT_SMALL_MAX + 1;
+    return realloc_move(ptr, n, n_alloc, old);
+}
+
 /* realloc, all cases; span_tried: ptr is a medium block that
  * span_resize_in_place could not keep (obmt_realloc tried). */
 static OBMT_NOINLINE void *realloc_general(void *ptr, size_t n, bool span_tried)
@@ -355,21 +393,7 @@ static OBMT_NOINLINE void *realloc_general(void *ptr, size_t n, bool span_tried)
             os_fatal("realloc(): invalid pointer", ptr, "not a block its pool has handed out");
         if (unlikely(block_has_key_live(ptr, free_key()))) /* a freed block: its contents are gone */
             block_keyed_check(pool_of(ptr), ptr, "realloc(): invalid pointer");
-        old = small_usable(ptr);
-        /* Keep the block when the new size still fits and does not waste
-         * more than half of it (obmalloc keeps it above 3/4; half avoids
-         * copying on small shrinks), or when a new block would be of the
-         * same class anyway (16 bytes down to 1). */
-        if (n <= old && (n > old / 2 || class_size(size_class(n)) == old))
-            return ptr; /* same block, same usable size: nothing to tell valgrind */
-        /* Growing: take at least a quarter more, so that a chain of small
-         * growths (a string appended to) moves O(log n) times, not O(n). */
-        if (n > old && n < old + old / 4 && old + old / 4 <= OBMT_SMALL_MAX)
-            n_alloc = old + old / 4;
-        /* Past OBMT_REALLOC_SPAN_MIN: into a span, where it grows on in
-         * place (tunables.h). */
-        if (n > old && n > OBMT_REALLOC_SPAN_MIN && n_alloc <= OBMT_SMALL_MAX)
-            n_alloc = OBMT_SMALL_MAX + 1;
+        return realloc_pool_block(ptr, n, small_usable(ptr));
     } else if (n > OBMT_SMALL_MAX) {
         /* The underlying allocator's block stays there, huge sizes too:
          * glibc grows it in place or with mremap, where a move into a huge
@@ -380,16 +404,7 @@ static OBMT_NOINLINE void *realloc_general(void *ptr, size_t n, bool span_tried)
     } else {
         old = large_usable_size(ptr); /* moving a large block into a pool */
     }
-    /* A medium block moved to: a miss of the cache takes no batch
-     * (span_malloc_to_grow: the batch's spans would sit right where the
-     * block grows next, and each growth would move it again:
-     * realloc_mul15/1048576 1.6 M reallocs/s so). */
-    void *q = n_alloc > OBMT_SMALL_MAX && n_alloc <= OBMT_MEDIUM_MAX ? span_malloc_to_grow(n_alloc) : obmt_malloc(n_alloc);
-    if (!q)
-        return NULL; /* ptr is untouched */
-    memcpy(q, ptr, n < old ? n : old);
-    obmt_free(ptr);
-    return q;
+    return realloc_move(ptr, n, n_alloc, old);
 }
 
 /* A medium block: kept in place when span_resize_in_place can, else the
@@ -419,9 +434,14 @@ void *obmt_realloc(void *ptr, size_t n)
          * step under callgrind. Anything else, errors too, goes on. */
         if (o != NULL && o != OWNER_HUGE) {
             uint32_t size = p->size;
-            if (n <= size && n > size / 2 && pool_is_carved_block_remote(p, ptr) &&
-                !block_has_key_live(ptr, free_key()))
-                return ptr; /* same block, same usable size: nothing to tell valgrind */
+            if (pool_is_carved_block_remote(p, ptr) && !block_has_key_live(ptr, free_key())) {
+                if (n <= size && n > size / 2)
+                    return ptr; /* same block, same usable size: nothing to tell valgrind */
+                /* The checks passed: moved (or kept) without
+                 * realloc_general's tests again (realloc_mul15/4096, a
+                 * buffer grown by half each step, every step a move). */
+                return realloc_pool_block(ptr, n, size);
+            }
         }
     }
     return realloc_general(ptr, n, false);

@@ -94,7 +94,8 @@ static void remote_uncarved(void *unused)
 }
 
 /* realloc of a freed block (arg: the new size; 100 keeps the block, the
- * in-place fast path's case), and of a pointer into a live block. */
+ * in-place fast path's case; 1000 moves it, obmt_realloc's move of a pool
+ * block after the same checks), and of a pointer into a live block. */
 static void realloc_freed(void *size)
 {
     void *keep = obmt_malloc(100), *a = obmt_malloc(100), *b = obmt_malloc(100);
@@ -108,6 +109,12 @@ static void realloc_interior_in_place(void *unused)
     (void)unused;
     char *a = obmt_malloc(100);
     obmt_realloc(a + 16, 90);
+}
+static void realloc_interior_moved(void *unused)
+{
+    (void)unused;
+    char *a = obmt_malloc(100);
+    obmt_realloc(a + 16, 1000);
 }
 
 int main(void)
@@ -125,6 +132,8 @@ int main(void)
     expect_abort(realloc_freed, (void *)(uintptr_t)50, "realloc of a freed block", "realloc(): invalid pointer");
     expect_abort(realloc_freed, (void *)(uintptr_t)100, "realloc of a freed block, same size", "realloc(): invalid pointer");
     expect_abort(realloc_interior_in_place, NULL, "realloc of an interior pointer", "realloc(): invalid pointer");
+    expect_abort(realloc_freed, (void *)(uintptr_t)1000, "realloc of a freed block, growing", "realloc(): invalid pointer");
+    expect_abort(realloc_interior_moved, NULL, "realloc of an interior pointer, growing", "realloc(): invalid pointer");
 
     /* malloc never hands the secret out: not in fresh blocks, not in
      * reused ones, in any class. */
