@@ -15,7 +15,10 @@
 #  5. writes bench/results/DATE-HOST.md (medians, ratios to obmt, peak RSS,
 #     instruction counts, the cases where obmt is more than 1.25x slower
 #     than the best peer) and one SVG chart per benchmark family in
-#     bench/results/charts/.
+#     bench/results/charts/;
+#  6. with --quick, runs each of those cases again, longer (obmt and that
+#     peer, 5 alternating rounds of 0.2 s: bench/recheck.py), and appends
+#     which of them are still more than 1.25x behind.
 # --secure adds obmt built with -DOBMT_SECURE=ON (column obmt_secure, in
 # build/bench-secure), to measure what secure mode costs.
 # RSS after a burst (memory given back, per allocator) is bench/rss.sh.
@@ -30,7 +33,7 @@ while [ $# -gt 0 ]; do
     --full) mode=full ;;
     --secure) secure=1 ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -141,5 +144,13 @@ echo
 mkdir -p bench/results/charts
 [ -n "$out" ] || out=bench/results/$(date -u +%Y-%m-%d)-$(hostname).md
 python3 bench/report.py "$raw" "$out" bench/results/charts
+if [ "$mode" = quick ]; then
+  # One slow 0.02 s run can list a row: each listed row again, obmt against
+  # the peer named, 5 alternating rounds of 0.2 s (bench/recheck.py).
+  echo "== rechecking the shortfalls"
+  libs=()
+  for a in "${allocs[@]}"; do libs+=("$a=${preload[$a]:-}"); done
+  python3 bench/recheck.py "$out" "$build/bench" 5 0.2 "${libs[@]}" >/dev/null
+fi
 echo "== $(( $(date +%s) - start )) s; results: $out"
-grep -A20 '^## Where obmt' "$out"
+sed -n '/^## Where obmt/,$p' "$out"
