@@ -885,8 +885,9 @@ OBMT_HIDDEN void *span_malloc_plain(size_t n);
 OBMT_HIDDEN void *span_malloc_to_grow(size_t n);
 /* p = pool_of(b) says OWNER_SPAN. Free b (aborts unless it is the start of
  * a live medium block; free's slow half, called inside lend_enter with h
- * the heap read there, and leaves); its usable size (its class size), with `what` in the abort's
- * message; resize it in place to n bytes (false: the caller moves it). */
+ * the heap read there, and leaves); its usable size (its class size), with
+ * `what` in the abort's message; resize it in place to n bytes (false: the
+ * caller moves it). */
 OBMT_HIDDEN void span_free_leave(pool_header *p, struct heap *h, void *b);
 OBMT_HIDDEN size_t span_usable(pool_header *p, const void *b, const char *what);
 OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);
