@@ -13,10 +13,11 @@
  * under LD_PRELOAD of the allocator to measure; instructions per call =
  * (Ir(mode) - Ir(baseline)) / N. bench/run.sh does this for every peer.
  *
- * MODE "remote": the remote free. Another thread allocates N blocks and
- * waits (alive: its pools stay its own); this one frees them in the order
- * they were allocated, collecting only inside the free calls. The baseline
- * is the same empty call.
+ * MODE "remote": the remote free. Another thread allocates the blocks, in
+ * rounds of at most 16 MiB, and stays alive (its pools stay its own); this
+ * one frees each round in the order it was allocated, N frees in all,
+ * collecting only inside the free calls. The baseline is the same empty
+ * call.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -30,51 +31,69 @@ static __attribute__((noinline)) void *nothing(size_t n) { (void)n; return (void
 static void *(*volatile alloc)(size_t) = malloc; /* called through a pointer: no folding */
 static void (*volatile release)(void *) = free;
 
+/* The remote mode's two threads: the owner allocates a round of blocks
+ * when asked (stage 1 -> 2) and stays alive between rounds (its pools stay
+ * its own); stage 3 lets it exit. A round holds at most 16 MiB of blocks. */
 struct remote_job {
     void **blocks;
-    long n;
+    long k;      /* blocks in this round */
     size_t size;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int stage; /* 1: blocks allocated, 2: freed (the owner may exit) */
+    int stage;
 };
 
 static void *remote_owner(void *arg)
 {
     struct remote_job *j = arg;
-    for (long i = 0; i < j->n; i++)
-        j->blocks[i] = alloc(j->size);
     pthread_mutex_lock(&j->lock);
-    j->stage = 1;
-    pthread_cond_broadcast(&j->cond);
-    while (j->stage != 2)
-        pthread_cond_wait(&j->cond, &j->lock);
+    for (;;) {
+        while (j->stage != 1 && j->stage != 3)
+            pthread_cond_wait(&j->cond, &j->lock);
+        if (j->stage == 3)
+            break;
+        for (long i = 0; i < j->k; i++)
+            j->blocks[i] = alloc(j->size);
+        j->stage = 2;
+        pthread_cond_broadcast(&j->cond);
+    }
     pthread_mutex_unlock(&j->lock);
     return NULL;
 }
 
+static void remote_stage(struct remote_job *j, int to, int wait_for)
+{
+    pthread_mutex_lock(&j->lock);
+    j->stage = to;
+    pthread_cond_broadcast(&j->cond);
+    while (wait_for && j->stage != wait_for)
+        pthread_cond_wait(&j->cond, &j->lock);
+    pthread_mutex_unlock(&j->lock);
+}
+
 static int remote(size_t size, long n)
 {
-    struct remote_job j = { .n = n, .size = size, .lock = PTHREAD_MUTEX_INITIALIZER,
-                            .cond = PTHREAD_COND_INITIALIZER };
-    j.blocks = calloc((size_t)n, sizeof *j.blocks);
+    long round = (long)((16u << 20) / (size ? size : 1));
+    if (round < 1)
+        round = 1;
+    if (round > n)
+        round = n;
+    struct remote_job j = { .size = size, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+    j.blocks = calloc((size_t)round, sizeof *j.blocks);
     pthread_t t;
     if (!j.blocks || pthread_create(&t, NULL, remote_owner, &j) != 0)
         return 1;
-    pthread_mutex_lock(&j.lock);
-    while (j.stage != 1)
-        pthread_cond_wait(&j.cond, &j.lock);
-    pthread_mutex_unlock(&j.lock);
-    for (long i = 0; i < n; i++) {
-        void *p = j.blocks[i];
-        CALLGRIND_TOGGLE_COLLECT;
-        release(p);
-        CALLGRIND_TOGGLE_COLLECT;
+    for (long done = 0; done < n; done += j.k) {
+        j.k = n - done < round ? n - done : round;
+        remote_stage(&j, 1, 2); /* the owner allocates a round */
+        for (long i = 0; i < j.k; i++) {
+            void *p = j.blocks[i];
+            CALLGRIND_TOGGLE_COLLECT;
+            release(p);
+            CALLGRIND_TOGGLE_COLLECT;
+        }
     }
-    pthread_mutex_lock(&j.lock);
-    j.stage = 2;
-    pthread_cond_broadcast(&j.cond);
-    pthread_mutex_unlock(&j.lock);
+    remote_stage(&j, 3, 0);
     pthread_join(t, NULL);
     free(j.blocks);
     return 0;

@@ -4,7 +4,7 @@
 RAW_DIR holds what bench/run.sh collected:
   REP-BINARY-ALLOC.json   Google Benchmark JSON of one run of one binary
   REP-BINARY-ALLOC.rss    peak RSS of that run in KiB (GNU time %M)
-  instr.tsv               alloc, size, instructions per malloc, per free
+  instr.tsv               alloc, size, instructions per malloc, per free, per remote free
   meta.txt                key=value lines (mode, host, cpu, date, versions)
 It writes the Markdown results file OUT_MD and one SVG chart per benchmark
 family (binary) into CHART_DIR, through gnuplot. Medians are over repetitions.
@@ -163,20 +163,24 @@ def main():
         w("## Fast-path instructions (valgrind --tool=callgrind)")
         w("")
         w("Instructions per call on the local path (100 blocks of the size kept live, then malloc/free pairs "
-          "of one block; bench/instr_count.c), less the cost of an empty call through the same loop. "
+          "of one block; bench/instr_count.c), less the cost of an empty call through the same loop; "
+          "and per free of a block another thread (alive) allocated, in allocation order (`remote`). "
           "Instruction counts are repeatable on a noisy machine; they are not times.")
         w("")
         rows = defaultdict(dict)
         with open(instr) as f:
             for line in f:
                 parts = line.split()
-                if len(parts) == 4:
-                    a, size, mi, fr = parts
-                    rows[int(size)][a] = (float(mi), float(fr))
-        w("| size | " + " | ".join("%s malloc / free" % a for a in allocs) + " |")
+                if len(parts) in (4, 5):
+                    a, size = parts[0], int(parts[1])
+                    rows[size][a] = tuple(float(x) for x in parts[2:]) + ((None,) if len(parts) == 4 else ())
+        w("| size | " + " | ".join("%s malloc / free / remote" % a for a in allocs) + " |")
         w("|---|" + "---|" * len(allocs))
+
+        def cell(v):
+            return "/".join("-" if x is None else "%.0f" % x for x in v).replace("/", " / ")
         for size in sorted(rows):
-            w("| %d | %s |" % (size, " | ".join("%.0f / %.0f" % rows[size][a] if a in rows[size] else "-" for a in allocs)))
+            w("| %d | %s |" % (size, " | ".join(cell(rows[size][a]) if a in rows[size] else "-" for a in allocs)))
         w("")
 
     w("## Where obmt is more than 1.25x slower than the best peer")

@@ -11,7 +11,8 @@
 #     3 rounds (--quick, under 2 minutes) or 5 (--full); bench_memory one
 #     process per row (what a burst costs depends on what earlier rows left
 #     in the process), the others one process per binary;
-#  4. counts fast-path instructions per malloc and per free with callgrind;
+#  4. counts fast-path instructions per malloc, per free and per free of
+#     another thread's block with callgrind;
 #  5. writes bench/results/DATE-HOST.md (medians, ratios to obmt, peak RSS,
 #     instruction counts, the cases where obmt is more than 1.25x slower
 #     than the best peer) and one SVG chart per benchmark family in
@@ -128,13 +129,13 @@ echo "== fast-path instructions (callgrind)"
 for a in "${allocs[@]}"; do
   for size in 16 64 256 512 65536; do
     declare -A ir=()
-    for m in baseline malloc free; do
+    for m in baseline malloc free remote; do
       env ${preload[$a]:+LD_PRELOAD=${preload[$a]}} valgrind --tool=callgrind --collect-atstart=no \
         --callgrind-out-file="$raw/cg.out" "$build/bench/instr_count" "$m" "$size" 20000 >/dev/null 2>&1
       ir[$m]=$(awk '/^summary:/ { print $2 }' "$raw/cg.out")
     done
-    awk -v a="$a" -v s="$size" -v b="${ir[baseline]}" -v m="${ir[malloc]}" -v f="${ir[free]}" \
-      'BEGIN { printf "%s %s %.1f %.1f\n", a, s, (m - b) / 20000, (f - b) / 20000 }' >> "$raw/instr.tsv"
+    awk -v a="$a" -v s="$size" -v b="${ir[baseline]}" -v m="${ir[malloc]}" -v f="${ir[free]}" -v r="${ir[remote]}" \
+      'BEGIN { printf "%s %s %.1f %.1f %.1f\n", a, s, (m - b) / 20000, (f - b) / 20000, (r - b) / 20000 }' >> "$raw/instr.tsv"
     printf '\r  %-9s size %-4s done' "$a" "$size"
   done
 done
