@@ -29,7 +29,7 @@
 #define BENCH_NAME "bench_falseshare"
 #include "bench_util.h"
 
-#define MAXT 8
+#define MAXT BENCH_MAXT
 #define WRITES 64  /* passes over the object's bytes per object */
 #define OBJS 4     /* objects per iteration */
 

@@ -30,7 +30,7 @@
 #define BENCH_NAME "bench_larson"
 #include "bench_util.h"
 
-#define MAXW 8
+#define MAXW BENCH_MAXT
 #define SLOTS 5000
 #define MINSZ 8
 #define MAXSZ 1000
@@ -128,10 +128,12 @@ static void bm_larson(gb_state *s)
 
 int main(int argc, char **argv)
 {
-    static const int ws[] = { 2, 8 };
+    static const int wdef[] = { 2, 8 };
     static const int ls[] = { 1000, 100000 };
+    size_t nw = sizeof wdef / sizeof wdef[0];
+    const int *ws = bench_threads(wdef, &nw); /* W is the thread count */
     gb_bench *b = gb_register("larson", bm_larson);
-    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+    for (size_t i = 0; i < nw; i++)
         for (size_t j = 0; j < sizeof ls / sizeof ls[0]; j++)
             gb_args2(b, ws[i], ls[j]);
     gb_real_time(b);

@@ -54,7 +54,7 @@
 
 #include "proc_rss.h"
 
-#define MAXT 8
+#define MAXT BENCH_MAXT
 #define BURST ((size_t)64 << 20)        /* requested bytes per burst */
 #define CAP (BURST / 16)                /* most blocks one thread can hold */
 #define ITERS 3
@@ -179,7 +179,7 @@ static void bm_remote(gb_state *s) { burst(s, true, 0); }
 static void bm_sized_local(gb_state *s) { burst(s, false, (size_t)gb_range(s, 0)); }
 static void bm_sized_remote(gb_state *s) { burst(s, true, (size_t)gb_range(s, 0)); }
 
-static const int threads[] = { 1, 2, 4, 8 };
+static const int tdef[] = { 1, 2, 4, 8 };
 static const int64_t sized[] = { 16384, 65536, 262144, 1048576, 16777216 };
 
 int main(int argc, char **argv)
@@ -187,9 +187,11 @@ int main(int argc, char **argv)
     struct { const char *name; gb_fn fn; } all[] = {
         { "memory_burst_local", bm_local }, { "memory_burst_remote", bm_remote },
     };
+    size_t nthreads = sizeof tdef / sizeof tdef[0];
+    const int *threads = bench_threads(tdef, &nthreads);
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
         gb_bench *b = gb_register(all[k].name, all[k].fn);
-        for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++)
+        for (size_t i = 0; i < nthreads; i++)
             gb_threads(b, threads[i]);
         gb_iterations(b, ITERS);
         gb_real_time(b);
@@ -201,7 +203,7 @@ int main(int argc, char **argv)
         gb_bench *b = gb_register(by_size[k].name, by_size[k].fn);
         for (size_t j = 0; j < sizeof sized / sizeof sized[0]; j++)
             gb_arg(b, sized[j]);
-        for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++)
+        for (size_t i = 0; i < nthreads; i++)
             gb_threads(b, threads[i]); /* Google Benchmark runs every size with every count */
         gb_iterations(b, ITERS);
         gb_real_time(b);

@@ -33,7 +33,7 @@
 #define BENCH_NAME "bench_producer"
 #include "bench_util.h"
 
-#define MAXT 8
+#define MAXT BENCH_MAXT
 #define BATCH 64                /* pointers per message */
 #define RING 16                 /* messages per ring (power of two) */
 #define PER_ITER 4              /* batches each consumer frees per iteration */

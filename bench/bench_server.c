@@ -35,7 +35,7 @@
 #define BENCH_NAME "bench_server"
 #include "bench_util.h"
 
-#define MAXT 8
+#define MAXT BENCH_MAXT
 #define OPS 256           /* operations per iteration */
 #define PASS_EVERY 64     /* operations between hand-offs */
 #define PASS_N 16         /* objects per hand-off */
