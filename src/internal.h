@@ -1176,6 +1176,20 @@ OBMT_HIDDEN void heap_thread_exit(struct heap *h);
  * its publication: at worst one block is lost to the child. */
 #define LIST_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 
+/* The next malloc of this class reads the new head's link and clears its
+ * key, and the program then writes it: fetch its line now, for writing.
+ * When the pool's blocks come back from other threads (producer/consumer:
+ * the freer wrote each link) that line is in another core's cache, and
+ * waiting for it was most of malloc's time (perf on xmalloc/64). An
+ * instruction that never faults. */
+#if defined(__x86_64__)
+/* prefetchw without -mprfchw (GCC would emit prefetcht0, a read); CPUs
+ * without the instruction run it as a no-op. */
+#define PREFETCH_FOR_WRITE(a) __asm__("prefetchw %0" : : "m"(*(const char *)(a)))
+#else
+#define PREFETCH_FOR_WRITE(a) __builtin_prefetch((a), 1, 3)
+#endif
+
 /* malloc's fast path: pop the head block of a pool of h's usedpools. When
  * that empties the local list, pool_refill carves or drains (a tail call, so
  * the fast path needs no stack frame).
@@ -1214,6 +1228,7 @@ static inline void *pool_pop(struct heap *h, pool_header *p)
     block *b = pool_unlink_head(p, &next);
     if (unlikely(!next))
         return pool_refill(h, p, b);
+    PREFETCH_FOR_WRITE(next);
     return b;
 }
 /* pool_refill, then lend_leave (lend.c): for pool_pop_leave. */
@@ -1290,6 +1305,7 @@ static inline void *pool_pop_leave(struct heap *h, pool_header *p)
     block *b = pool_unlink_head(p, &next);
     if (unlikely(!next))
         return pool_refill_leave(h, p, b);
+    PREFETCH_FOR_WRITE(next);
     lend_leave();
     return b;
 }
