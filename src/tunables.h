@@ -176,6 +176,13 @@
 #define OBMT_RBATCH_BYTES 16384
 #endif
 
+/* malloc's pool pop (internal.h, pool_pop_prefetch) prefetches the new head
+ * and the block this many strides beyond it along the step from the popped
+ * block (0: only the new head). Measured on 16 cores: 3 beat 1 and 7. */
+#ifndef OBMT_POP_PREFETCH_STRIDES
+#define OBMT_POP_PREFETCH_STRIDES 3
+#endif
+
 /* The block stack (bstack.c): the owner's frees put blocks on a per-class
  * stack in the heap, and its mallocs take them from there first, so that
  * a free and a malloc of the same class touch no pool header, whatever the
@@ -330,6 +337,9 @@ _Static_assert(OBMT_REALLOC_SPAN_MIN >= 1024 && OBMT_REALLOC_SPAN_MIN < OBMT_SMA
 #endif
 #if OBMT_RBATCH_BYTES < 2 * OBMT_SMALL_MAX || OBMT_RBATCH_BYTES > (1 << 20)
 #error "a remote batch must hold at least two blocks of the largest class (and at most 1 MiB)"
+#endif
+#if OBMT_POP_PREFETCH_STRIDES < 0 || OBMT_POP_PREFETCH_STRIDES > 64
+#error "OBMT_POP_PREFETCH_STRIDES is 0 (the new head only) to 64"
 #endif
 #if OBMT_KEEP_FREE_ARENAS < 0 || OBMT_KEEP_EMPTY_POOLS < 0
 #error "hysteresis counts cannot be negative"
