@@ -85,7 +85,19 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
 raw=$build/raw/scaling-$stamp
 mkdir -p "$raw"
 {
-  peers_meta 2>/dev/null || true
+  if [ "$build_it" = 1 ]; then
+    peers_meta
+  else
+    # A carried build: this machine's git and packages say nothing about it.
+    echo "date=$(date -u +%Y-%m-%d)"
+    echo "host=$(hostname)"
+    echo "ncpu=$(nproc)"
+    echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+    echo "kernel=$(uname -r)"
+    echo "obmt=$build as found (--no-build)"
+    echo "peer_libdir=${PEER_LIBDIR:-default}"
+    echo "run_prefix=${RUN_PREFIX:-none}"
+  fi
   echo "threads=$threads"
   echo "rounds=$rounds"
   echo "min_time=$min_time"
