@@ -1204,8 +1204,12 @@ OBMT_HIDDEN void heap_thread_exit(struct heap *h);
 static inline void pool_pop_prefetch(const block *b, const block *next)
 {
     PREFETCH_FOR_WRITE(next);
-    if (!OBMT_SECURE && OBMT_POP_PREFETCH_STRIDES > 0)
-        PREFETCH_FOR_WRITE((const char *)next + ((const char *)next - (const char *)b) * OBMT_POP_PREFETCH_STRIDES);
+    if (!OBMT_SECURE && OBMT_POP_PREFETCH_STRIDES > 0) {
+        /* In integers: the guess may point outside any object (past the
+         * pool's end, say), where C pointer arithmetic would be undefined. */
+        uintptr_t n = (uintptr_t)next;
+        PREFETCH_FOR_WRITE((const void *)(n + (n - (uintptr_t)b) * OBMT_POP_PREFETCH_STRIDES));
+    }
 }
 
 /* malloc's fast path: pop the head block of a pool of h's usedpools. When
