@@ -70,6 +70,8 @@ done
 if [ -n "$only" ]; then IFS=, read -r -a allocs <<<"$only"; fi
 for a in "${allocs[@]}"; do
   [ -n "${preload[$a]+x}" ] || { echo "bench/scaling.sh: unknown allocator $a" >&2; exit 2; }
+  # ld.so ignores a preload it cannot find, which would measure glibc under $a's name.
+  [ -z "${preload[$a]}" ] || [ -e "${preload[$a]}" ] || { echo "bench/scaling.sh: $a: ${preload[$a]} not found" >&2; exit 1; }
 done
 
 # binary | filter (the thread counts come from OBMT_BENCH_THREADS)
@@ -111,10 +113,13 @@ for ((r = 1; r <= rounds; r++)); do
     a=${allocs[$(( (k + r) % ${#allocs[@]} ))]}
     for j in "${jobs[@]}"; do
       bin=${j%%|*}; flt=${j#*|}
-      env OBMT_BENCH_THREADS="$threads" ${preload[$a]:+LD_PRELOAD=${preload[$a]}} \
+      env OBMT_BENCH_THREADS="$threads" ${preload[$a]:+"LD_PRELOAD=${preload[$a]}"} \
         "${prefix[@]}" "$build/bench/$bin" --benchmark_filter="$flt" --benchmark_min_time="$min_time" \
         --benchmark_format=json > "$raw/$r-$a-$bin.json" 2>"$raw/$r-$a-$bin.err" || {
           echo "bench/scaling.sh: $bin failed under $a:"; tail -5 "$raw/$r-$a-$bin.err"; exit 1; }
+      if grep -q 'cannot be preloaded' "$raw/$r-$a-$bin.err"; then
+        echo "bench/scaling.sh: $bin ran without $a's library:"; cat "$raw/$r-$a-$bin.err"; exit 1
+      fi
     done
     printf '\r  round %d/%d: %-12s %4d s' "$r" "$rounds" "$a" $((SECONDS - start))
   done
