@@ -178,7 +178,8 @@
 
 /* malloc's pool pop (internal.h, pool_pop_prefetch) prefetches the new head
  * and the block this many strides beyond it along the step from the popped
- * block (0: only the new head). Measured on 16 cores: 3 beat 1 and 7. */
+ * block (0: only the new head). Measured on 16 cores: 3 beat 1, and beat 3
+ * or 7 prefetched for reading (bench/results/2026-11-30-16-cores.md). */
 #ifndef OBMT_POP_PREFETCH_STRIDES
 #define OBMT_POP_PREFETCH_STRIDES 3
 #endif
