@@ -128,7 +128,10 @@ struct obmt_stats {
     uint64_t pools_given;        /* back to arenas, all threads */
     uint64_t remote_frees;       /* blocks freed by a thread that did not own their pool */
     uint64_t pools_adopted;      /* abandoned pools adopted by another thread */
-    uint64_t large_allocs;       /* requests passed to the underlying allocator */
+    uint64_t large_allocs;       /* requests passed to the underlying allocator:
+                                    none in a normal run; every request if obmt
+                                    could not start, and those no arena could
+                                    serve (address space or memory refused) */
     uint64_t heaps_used_hwm;     /* thread caches ever created */
     uint64_t heaps_in_use;       /* thread caches in use now */
     /* ---- version 2 ---- */
@@ -141,8 +144,10 @@ struct obmt_stats {
     uint64_t pools_abandoned;     /* pools no thread owns now (their thread exited, or
                                      they were left to the shared level) */
     uint64_t pools_purged;        /* times a free pool's pages went back to the OS */
-    uint64_t large_bytes_in_use;  /* bytes (usable size) of live blocks of the
-                                     underlying allocator, as obmt passed them on */
+    uint64_t large_bytes_in_use;  /* always 0: no longer measured (obmt serves every
+                                     size, and measuring a foreign block at free
+                                     read glibc's header before glibc checked the
+                                     pointer); kept for the layout */
     uint64_t threads_seen;        /* threads that got a thread cache */
     uint32_t nclasses;            /* entries used in classes[] */
     uint32_t reserved_;

@@ -14,8 +14,9 @@
  * heaps (remote and medium) go on inside the same busy region with that
  * heap, and those that need no heap (huge, foreign) leave first. A slow path
  * that meets &heap_lending (a lender holds the heap) does without it and
- * never waits: the underlying allocator serves the malloc, the free is
- * handed over as a thread without a heap hands blocks over.
+ * never waits: a malloc is served as for a thread without a heap
+ * (malloc_heapless), a free is handed over as such a thread hands blocks
+ * over.
  */
 #include "internal.h"
 
@@ -26,6 +27,32 @@
 
 static inline bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
 
+/* A small request that its thread's heap cannot serve: the heap is lent
+ * for a moment (lend.c), the thread has none (its heap was torn down and a
+ * later thread-specific-data destructor allocates; the allocation inside
+ * pthread_setspecific while the heap is being set up; no heap could be
+ * mapped), or obmt is not initialised. obmt still serves it, without a heap:
+ * a medium block of the smallest span class, taken straight from a span
+ * arena (span.c), which any thread may free. It wastes the rest of its
+ * 5 KiB (2 pages resident), and is rare: a lend lasts one collect, and a
+ * thread past its heap is exiting.
+ *
+ * While another thread initialises obmt (microseconds, once), the
+ * bootstrap area serves (large.c); if obmt could not start, or the window
+ * and the OS refuse memory, the underlying allocator does (its blocks go
+ * back to it by address). Those are the only blocks obmt passes on. */
+static OBMT_NOINLINE void *malloc_heapless(size_t n)
+{
+    void *p;
+    if (likely(obmt_ensure_init()))
+        p = span_malloc(n, 0, false); /* (the underlying allocator if no arena is to be had) */
+    else
+        p = large_malloc_uninit(n);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
 /* Inside lend_enter; leaves. h is what the fast path read (maybe
  * &heap_empty or &heap_lending: heap_malloc_slow deals with both). */
 static OBMT_NOINLINE void *malloc_small_slow(struct heap *h, size_t n)
@@ -34,13 +61,7 @@ static OBMT_NOINLINE void *malloc_small_slow(struct heap *h, size_t n)
     lend_leave();
     if (p)
         return VG_ALLOC(p, pool_of(p)->size);
-    /* No heap or no pool to be had (init running, heaps or reservation
-     * exhausted, OS refusing memory): the underlying allocator may still
-     * serve. Its blocks are routed back to it by free. */
-    p = large_malloc(n);
-    if (!p)
-        errno = ENOMEM;
-    return p;
+    return malloc_heapless(n);
 }
 
 /* Requests above OBMT_MEDIUM_MAX: a huge block, or (reservation exhausted,
@@ -395,11 +416,10 @@ static OBMT_NOINLINE void *realloc_general(void *ptr, size_t n, bool span_tried)
             block_keyed_check(pool_of(ptr), ptr, "realloc(): invalid pointer");
         return realloc_pool_block(ptr, n, small_usable(ptr));
     } else if (n > OBMT_SMALL_MAX) {
-        /* The underlying allocator's block stays there, huge sizes too:
-         * glibc grows it in place or with mremap, where a move into a huge
-         * block would copy it (realloc_mul15/16777216: 54.7 M reallocs/s
-         * kept, 1.07 M with the copy). Until spans serve the medium sizes,
-         * a buffer grown from below 1 MiB so stays glibc's. */
+        /* The underlying allocator's block (one from before obmt started,
+         * or one it passed on when memory ran out) stays there: glibc
+         * grows it in place or with mremap, where a move into obmt would
+         * copy it. */
         return large_realloc(ptr, n);
     } else {
         old = large_usable_size(ptr); /* moving a large block into a pool */

@@ -24,7 +24,7 @@
  * only once its chunk is there, so a walker that reads g_heaps_used with
  * acquire finds every heap below it mapped (the CASes on g_heaps_used
  * form one release sequence), and a failed mapping leaves no hole: the
- * thread gets no heap and is served by the underlying allocator, and the
+ * thread gets no heap and is served without one (api.c, malloc_heapless), and the
  * next thread tries the mapping again.
  *
  * Free-heap stack (g_free_heaps): one 64-bit word {generation:32, index+1:32}.
@@ -60,7 +60,6 @@ uint64_t g_heap_table_bytes;
 uint64_t g_remote_frees_heapless;
 uint64_t g_pools_given_unowned;
 uint64_t g_threads_seen;
-int64_t g_large_bytes_heapless;
 
 static uint64_t g_free_heaps;
 static pthread_key_t g_heap_key;
@@ -366,7 +365,7 @@ void *heap_malloc_slow(struct heap *h, unsigned c)
 {
     if (unlikely(h == &heap_lending)) {
         /* A lender holds the heap (lend.c): the caller does without it
-         * (the underlying allocator serves), rather than wait. */
+         * (api.c, malloc_heapless), rather than wait. */
         obmt_fetch_add_relaxed(&g_lend_detours, 1);
         return NULL;
     }

@@ -2,8 +2,8 @@
  * init.c: process start-up. The first malloc (or the library constructor,
  * whichever comes first) chooses the arenas' window and creates the thread
  * key. Threads that call in while another is initialising are not made to
- * wait: they are served by the underlying allocator, whose blocks free
- * routes back to it.
+ * wait: they are served from the bootstrap area (large.c), and past its
+ * 256 KiB by the underlying allocator, whose blocks free routes back to it.
  */
 #include "internal.h"
 

@@ -10,8 +10,10 @@
  * Requests of 1..512 bytes are rounded up to a multiple of 16 (obmalloc's
  * classes); 513..8192 bytes to one of fifteen coarse classes whose blocks
  * fill a pool exactly. Both are served from *pools*: 32 KiB pages of blocks
- * of one size class. Larger requests go to the underlying allocator
- * (glibc), as obmalloc does. With the default 32 KiB pools:
+ * of one size class. Larger requests are medium blocks (spans of whole
+ * pools, span.c) up to OBMT_MEDIUM_MAX and huge blocks (runs of whole
+ * arenas, huge.c) above; obmalloc passed them to the system malloc. With
+ * the default 32 KiB pools:
  *
  *     request (bytes)   size class   block size   blocks per pool
  *         0..16             0            16            2048
@@ -965,8 +967,6 @@ struct heap_stats {
                               * over (obmt_stats_get adds those waiting in its batches) */
     uint64_t remote_batches; /* ... handed over in this many batches (one CAS each) */
     uint64_t adopted;        /* abandoned pools this thread adopted */
-    uint64_t large_allocs;   /* requests passed to the underlying allocator */
-    int64_t large_bytes;     /* usable bytes this thread got (+) or freed (-) there */
     uint64_t huge_allocs;    /* huge blocks this thread allocated (huge.c) */
     uint64_t huge_frees;     /* ... and freed */
     int64_t huge_bytes;      /* their usable bytes: + allocated or grown, - freed or shrunk */
@@ -1089,17 +1089,17 @@ static inline struct heap *heap_at(uint32_t i)
  * to their arena: fetch_add relaxed, read by stats. */
 OBMT_HIDDEN extern uint64_t g_remote_frees_heapless;
 OBMT_HIDDEN extern uint64_t g_pools_given_unowned;
-/* Threads that got a heap, and the underlying allocator's bytes counted by
- * threads without one: fetch_add relaxed, read by stats. */
+/* Threads that got a heap, and requests passed to the underlying allocator
+ * (large.c): fetch_add relaxed, read by stats. */
 OBMT_HIDDEN extern uint64_t g_threads_seen;
-OBMT_HIDDEN extern int64_t g_large_bytes_heapless;
+OBMT_HIDDEN extern uint64_t g_large_allocs;
 
 /* The thread key (its destructor recycles an exiting thread's heap) and the
  * fork handlers. 0, or the error of the call that failed. */
 OBMT_HIDDEN int heap_init_process(void);
 /* Give the calling thread a heap; NULL if none can be had (its thread is
  * being torn down, or the chunk its heap would live in could not be
- * mapped): then the caller falls back to the underlying allocator. */
+ * mapped): then the caller does without one (api.c, malloc_heapless). */
 OBMT_HIDDEN struct heap *heap_get_slow(void);
 /* Slow half of malloc for class c: returns a block or NULL (errno set). */
 OBMT_HIDDEN void *heap_malloc_slow(struct heap *h, unsigned c);
@@ -1269,7 +1269,7 @@ OBMT_HIDDEN void *pool_refill_leave(struct heap *h, pool_header *p, void *b);
  * finds the thread outside obmt swaps tls_self.heap for &heap_lending while it
  * works on the heap on the owner's behalf: the owner's fast paths then find
  * no pool (malloc) or no pool of theirs (free), and their slow paths do
- * without the heap (the underlying allocator; a heapless hand-over).
+ * without the heap (a span straight from a span arena; a heapless hand-over).
  *
  * tls_self.busy: written only by its thread (relaxed store of 1 then a compiler
  * barrier; release store of 0), read by a lender after
@@ -1310,7 +1310,7 @@ static inline struct heap *heap_self(void)
 }
 /* The heap whose owner-only statistics the calling thread may bump, or NULL
  * (no heap yet, or lent: then it counts in the globals of a thread
- * without a heap). large.c's and huge.c's byte counters. */
+ * without a heap). huge.c's byte counters. */
 static inline struct heap *heap_counting(void)
 {
     struct heap *h = heap_self();
@@ -1477,6 +1477,10 @@ OBMT_HIDDEN void background_atfork_child(void);
  * functions, through dlsym). Called first thing at initialisation. */
 OBMT_HIDDEN void large_init(void);
 OBMT_HIDDEN void *large_malloc(size_t n);
+/* A request made before obmt is ready: the bootstrap area while init
+ * runs (the underlying allocator once it is used up), the underlying
+ * allocator if init failed. */
+OBMT_HIDDEN void *large_malloc_uninit(size_t n);
 OBMT_HIDDEN void *large_calloc(size_t n, size_t size);
 OBMT_HIDDEN void *large_realloc(void *p, size_t n);
 OBMT_HIDDEN void *large_memalign(size_t align, size_t n);
@@ -1494,7 +1498,7 @@ OBMT_HIDDEN void stats_init_process(void);
 enum { INIT_NONE = 0, INIT_RUNNING = 1, INIT_READY = 2, INIT_FAILED = 3 };
 /* g_init_state: CAS NONE→RUNNING by the one initialising thread, store
  * release READY/FAILED when done; read acquire. Threads that find RUNNING do
- * not wait: they are served by the underlying allocator meanwhile. */
+ * not wait: they are served from the bootstrap area meanwhile (large.c). */
 OBMT_HIDDEN extern int g_init_state;
 /* true when obmt's pools can be used. */
 OBMT_HIDDEN bool obmt_ensure_init(void);

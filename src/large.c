@@ -1,20 +1,28 @@
 /*
- * large.c: requests above OBMT_SMALL_MAX, and pointers that are not obmt's,
- * go to the underlying allocator, as obmalloc hands them to the system
- * malloc. In libobmt (obmt_* only) that is the process's malloc. In
+ * large.c: the underlying allocator, for pointers that are not obmt's. In
+ * libobmt (obmt_* only) that is the process's malloc. In
  * libobmt-override, which replaces malloc and also glibc's __libc_* names,
  * it is glibc's allocator, found once at start-up with
  * dlsym(RTLD_NEXT, "__libc_malloc") and friends (the next definitions
  * after ours: glibc's).
  *
- * Whatever the underlying allocator returns lies outside obmt's reserved
- * range, so free/realloc/usable_size route such pointers back to it in O(1);
- * that also covers pointers allocated before obmt was loaded.
+ * obmt serves every size itself: pools, spans and huge runs, and a thread
+ * without a heap gets a span (api.c, malloc_heapless). What it still
+ * passes on: every request if it could not start (init failed: OBMT_VERBOSE=1
+ * says why), and a request that no arena can serve (the window is full or
+ * the OS refuses to commit memory), where glibc may still find some. The
+ * statistics count them (large_allocs; a normal run has none).
  *
- * The bootstrap area: while large_init looks glibc's functions up, dlsym
- * may itself allocate, and other threads may call in. Such requests are
- * served from a small static area by a bump pointer (fetch_add); its blocks
- * are never reused (free ignores them) and realloc copies them out.
+ * Whatever the underlying allocator returns lies outside obmt's window, so
+ * free/realloc/usable_size route such pointers back to it in O(1); that
+ * also covers pointers allocated before obmt was loaded, the commonest
+ * foreign pointers.
+ *
+ * The bootstrap area: while init runs (large_init looks glibc's functions
+ * up, and dlsym may itself allocate; other threads may call in), requests
+ * are served from a small static area by a bump pointer (fetch_add); its
+ * blocks are never reused (free ignores them) and realloc copies them out.
+ * Past its 256 KiB, the underlying allocator serves.
  */
 #include "internal.h"
 
@@ -134,23 +142,20 @@ fail:
 
 static size_t boot_size(const void *p) { return ((const size_t *)p)[-1]; }
 
-/* ---- accounting --------------------------------------------------------------- */
+/* ---- counting ----------------------------------------------------------------- */
 
-/* Usable bytes passed on: +n by the allocating thread, -n by the freeing one
- * (owner-only heap counters; threads without a heap use a global). */
-static void account(void *p, int64_t sign)
+/* Requests obmt passed on: fetch_add relaxed, by any thread (rare: see
+ * the top of the file); read by stats. Blocks are not measured: their
+ * size is glibc's to read, and reading it at free, before glibc has
+ * checked the pointer, turned a double free of such a block into a crash
+ * inside obmt instead of glibc's own abort. */
+uint64_t g_large_allocs;
+
+static void *passed(void *p)
 {
-    if (!p || !UNDER(usable))
-        return;
-    int64_t n = sign * (int64_t)UNDER(usable)(p);
-    struct heap *h = heap_counting();
-    if (h) {
-        obmt_count_add(&h->stats.large_bytes, n);
-        if (sign > 0)
-            obmt_count_add(&h->stats.large_allocs, 1);
-    } else {
-        obmt_fetch_add_relaxed(&g_large_bytes_heapless, n);
-    }
+    if (p)
+        obmt_fetch_add_relaxed(&g_large_allocs, 1);
+    return p;
 }
 
 /* ---- the large_* entry points -------------------------------------------------- */
@@ -159,9 +164,17 @@ void *large_malloc(size_t n)
 {
     if (unlikely(!UNDER(malloc)))
         return boot_alloc(16, n);
-    void *p = UNDER(malloc)(n);
-    account(p, +1);
-    return p;
+    return passed(UNDER(malloc)(n));
+}
+
+void *large_malloc_uninit(size_t n)
+{
+    if (obmt_load_acquire(&g_init_state) != INIT_FAILED) {
+        void *p = boot_alloc(16, n);
+        if (p)
+            return p;
+    }
+    return large_malloc(n);
 }
 
 void *large_calloc(size_t n, size_t size)
@@ -174,18 +187,14 @@ void *large_calloc(size_t n, size_t size)
         }
         return boot_alloc(16, total); /* static memory, never reused: zero */
     }
-    void *p = UNDER(calloc)(n, size);
-    account(p, +1);
-    return p;
+    return passed(UNDER(calloc)(n, size));
 }
 
 void *large_memalign(size_t align, size_t n)
 {
     if (unlikely(!UNDER(memalign)))
         return boot_alloc(align, n);
-    void *p = UNDER(memalign)(align, n);
-    account(p, +1);
-    return p;
+    return passed(UNDER(memalign)(align, n));
 }
 
 /* A pointer in obmt's window that is not in an arena block was never
@@ -208,10 +217,7 @@ void *large_realloc(void *p, size_t n)
         }
         return q;
     }
-    account(p, -1);
-    void *q = UNDER(realloc)(p, n);
-    account(q ? q : p, +1); /* on failure p is still live */
-    return q;
+    return UNDER(realloc)(p, n);
 }
 
 void large_free(void *p)
@@ -219,7 +225,6 @@ void large_free(void *p)
     check_not_reserved(p, "free(): invalid pointer");
     if (unlikely(in_boot(p)))
         return; /* the bootstrap area is never reused */
-    account(p, -1);
     UNDER(free)(p);
 }
 

@@ -52,9 +52,9 @@
  * thread waits for another to allocate or free). What an entry that meets
  * &heap_lending does instead:
  *   - malloc: heap_lending's usedpools are all NULL, so the fast path falls
- *     into the slow path, which does without a heap: the underlying
- *     allocator serves the request, as for a thread that has no heap (its
- *     pointers go back to it by address);
+ *     into the slow path, which does without a heap, as a thread that has
+ *     none: a span straight from a span arena (api.c, malloc_heapless),
+ *     which any thread may free;
  *   - free: no pool is owned by heap_lending, so the fast path takes the
  *     remote path, which stays inside the busy region with the heap it
  *     read (&heap_lending) and hands the block over as a thread without a

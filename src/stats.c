@@ -127,7 +127,6 @@ int obmt_stats_get(struct obmt_stats *out)
     uint64_t given = obmt_load_relaxed(&g_pools_given_unowned);
     uint64_t remote = obmt_load_relaxed(&g_remote_frees_heapless);
     uint64_t batches = remote; /* a thread without a heap hands each block over alone */
-    int64_t large_bytes = obmt_load_relaxed(&g_large_bytes_heapless);
     int64_t huge_bytes = obmt_load_relaxed(&g_huge_bytes_heapless);
     s.huge_allocs = obmt_load_relaxed(&g_huge_allocs_heapless);
     s.huge_frees = obmt_load_relaxed(&g_huge_frees_heapless);
@@ -144,8 +143,6 @@ int obmt_stats_get(struct obmt_stats *out)
         remote += obmt_load_relaxed(&h->stats.remote_frees);
         batches += obmt_load_relaxed(&h->stats.remote_batches);
         s.pools_adopted += obmt_load_relaxed(&h->stats.adopted);
-        s.large_allocs += obmt_load_relaxed(&h->stats.large_allocs);
-        large_bytes += obmt_load_relaxed(&h->stats.large_bytes);
         s.huge_allocs += obmt_load_relaxed(&h->stats.huge_allocs);
         s.huge_frees += obmt_load_relaxed(&h->stats.huge_frees);
         huge_bytes += obmt_load_relaxed(&h->stats.huge_bytes);
@@ -161,7 +158,8 @@ int obmt_stats_get(struct obmt_stats *out)
     s.heaps_used_hwm = n;
 
     /* version 2 */
-    s.large_bytes_in_use = large_bytes > 0 ? (uint64_t)large_bytes : 0;
+    s.large_allocs = obmt_load_relaxed(&g_large_allocs);
+    s.large_bytes_in_use = 0; /* no longer measured (obmt.h) */
     s.threads_seen = obmt_load_relaxed(&g_threads_seen);
     s.pools_purged = ready ? arena_pools_purged() : 0;
     s.nclasses = OBMT_NCLASSES;
@@ -308,8 +306,7 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
          (ull)s.remote_frees, (ull)s.remote_batches, (ull)s.remote_blocks_waiting);
     line(out, arg, "  threads seen %llu; thread caches %llu created, %llu in use\n",
          (ull)s.threads_seen, (ull)s.heaps_used_hwm, (ull)s.heaps_in_use);
-    line(out, arg, "  underlying allocator: %llu requests passed on, %llu bytes live\n",
-         (ull)s.large_allocs, (ull)s.large_bytes_in_use);
+    line(out, arg, "  underlying allocator: %llu requests passed on\n", (ull)s.large_allocs);
 }
 
 /* ---- the arena map ---------------------------------------------------------- */
@@ -435,7 +432,7 @@ static void stats_json_at(void (*out)(const char *text, void *arg), void *arg, c
     F(pools_purged); F(pools_reclaimed); F(bytes_reclaimed); F(heaps_lent); F(lend_busy); F(lend_detours);
     F(pools_shared); F(pools_from_shared);
     F(remote_frees); F(remote_batches); F(remote_blocks_waiting);
-    F(large_allocs); F(large_bytes_in_use);
+    F(large_allocs);
     F(threads_seen); F(heaps_used_hwm); F(heaps_in_use);
 #undef F
     /* The window (window.c): mapped as used or reserved up front, and the

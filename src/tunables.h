@@ -18,8 +18,8 @@
  * classes, sized so that a whole number of blocks fills a pool exactly
  * (16 KiB: 24, 20, 16, 12, 10, 8, 6, 5 and 4 blocks; steps of 1.2x-1.33x,
  * like jemalloc's); the largest, 4 blocks a pool, is OBMT_SMALL_MAX (4096
- * bytes with 16 KiB pools, 8192 with 32 KiB; 7168 in secure mode). Larger requests go to the
- * underlying allocator, as obmalloc hands them to the system malloc. */
+ * bytes with 16 KiB pools, 8192 with 32 KiB; 7168 in secure mode). Larger requests are
+ * medium and huge blocks (span.c, huge.c), where obmalloc hands them to the system malloc. */
 #ifndef OBMT_FINE_MAX
 #define OBMT_FINE_MAX 512
 #endif

@@ -1,11 +1,13 @@
 /* glibc_init: under LD_PRELOAD of libobmt-override, glibc's own allocator
- * (which serves requests above obmt's pool classes) must be set up by the
- * time main() runs. glibc sets it up lazily, in the process's first
- * malloc-family call, without a lock, relying on that call happening
- * before a second thread exists; under obmt that first call is obmt's
- * first large request, from whatever thread makes it, so two threads could
- * run glibc's set-up at once (rptest aborted so: issue 13). obmt's
- * start-up makes glibc set up first, while it runs alone.
+ * (which serves the requests obmt passes on: when memory runs out, and
+ * pointers from before obmt started) must be set up by the time main()
+ * runs. glibc sets it up lazily, in the process's first malloc-family
+ * call, without a lock, relying on that call happening before a second
+ * thread exists; under obmt that first call would be the first request
+ * obmt passes on, from whatever thread makes it, so two threads could run
+ * glibc's set-up at once (rptest aborted so when requests above 8 KiB
+ * went to glibc: issue 13). obmt's start-up makes glibc set up first,
+ * while it runs alone.
  *
  * mallinfo2() is glibc's, not obmt's: its `arena` (bytes glibc's main
  * arena got from the system) is 0 until glibc's allocator has been used. */
@@ -20,7 +22,7 @@ int main(void)
         fprintf(stderr, "glibc_init: FAIL: glibc's allocator not set up at main() (mallinfo2().arena == 0)\n");
         return 1;
     }
-    void *p = malloc(1 << 20); /* a large request: served by glibc */
+    void *p = malloc(1 << 20);
     if (!p)
         return 1;
     free(p);

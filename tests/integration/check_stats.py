@@ -11,7 +11,7 @@ import sys
 
 KEYS = ("pid", "pools_taken", "pools_given", "bytes_in_use", "bytes_committed",
         "bytes_free_in_pools", "bytes_empty_pools", "bytes_free_pools", "heaps_used_hwm",
-        "heaps_in_use", "threads_seen", "remote_frees", "large_allocs", "large_bytes_in_use",
+        "heaps_in_use", "threads_seen", "remote_frees", "large_allocs",
         "pools_adopted", "pools_abandoned", "pools_purged", "remote_batches", "remote_blocks_waiting",
         "pools_reclaimed", "bytes_reclaimed", "bytes_huge", "huge_allocs", "bytes_medium", "medium_allocs")
 CLASS_KEYS = ("class", "block_size", "pools_used", "pools_full", "pools_empty", "blocks_in_use")
@@ -88,6 +88,9 @@ def main():
     ap.add_argument("--min-heaps", type=int, default=1)
     ap.add_argument("--min-remote-frees", type=int, default=0)
     ap.add_argument("--min-big", type=int, default=0)
+    ap.add_argument("--max-large", type=int, default=0,
+                    help="requests passed to the underlying allocator, all processes together"
+                         " (obmt serves every size: none unless memory runs out)")
     ap.add_argument("--any-pools", action="store_true",
                     help="pools taken in at least one process, not in each")
     ap.add_argument("path")
@@ -121,6 +124,9 @@ def main():
         errors.append(f"heaps_used_hwm at most {heaps}, expected >= {a.min_heaps} (threads served by obmt)")
     if remote < a.min_remote_frees:
         errors.append(f"remote frees {remote}, expected >= {a.min_remote_frees}")
+    if large > a.max_large:
+        errors.append(f"{large} request(s) passed to the underlying allocator, expected <= {a.max_large}"
+                      " (obmt serves every size, threads without a heap too)")
     if big < a.min_big:
         errors.append(f"medium and huge allocs {big}, expected >= {a.min_big}")
     for e in errors:

@@ -111,14 +111,15 @@ obmt_env() {
 }
 
 # check_stats [--min-lines N] [--min-heaps N] [--min-remote-frees N]
-#             [--min-big N] [--any-pools]
+#             [--min-big N] [--max-large N] [--any-pools]
 # The statistics of every process run under obmt so far: at least one line
 # (N with --min-lines), every line well formed and its bytes adding up
 # (check_stats.py says which sums), pools taken in every process
 # (in at least one with --any-pools), the largest heaps_used_hwm at least
 # --min-heaps, the sums of remote_frees and of medium_allocs + huge_allocs
 # (requests above the pools' sizes, served by obmt) at least the minimum
-# given. Prints a summary. (See stats_next for checking the
+# given, and no more than --max-large (default 0) requests passed to the
+# underlying allocator. Prints a summary. (See stats_next for checking the
 # processes of a test in groups.)
 check_stats() {
     env -u LD_PRELOAD "$PY" "$INTEG_DIR/check_stats.py" --label "$TEST_NAME" "$@" "$STATS" ||

@@ -8,7 +8,7 @@
  * themselves with tls_self.busy (all of them: free's local fast path too,
  * since it pushes onto the heap's block stack), and one that reads
  * &heap_lending does without its
- * heap (malloc: the underlying allocator; free: a heapless hand-over;
+ * heap (malloc: a span without the heap; free: a heapless hand-over;
  * obmt_collect: the other heaps only). Only thread exit waits for the
  * lender.
  *
@@ -55,7 +55,7 @@
  *       (bstack_pop: the pool untouched) and leaves; else (and
  *       aligned_malloc) reads usedpools (heap_empty's and heap_lending's are
  *       NULL), pops, busy = 0; the slow path (heap_malloc_slow) does without
- *       a heap when it read &heap_lending (the underlying allocator), takes
+ *       a heap when it read &heap_lending (a span without the heap), takes
  *       the thread's first heap when it read &heap_empty, and takes a pool;
  *     - a free of a block of its own heap: busy = 1 (free_in_arena's
  *       lend_enter), then it reads tls; if that is its heap (the owner test
@@ -616,7 +616,7 @@ inline malloc_op()
         /* malloc_small_slow / aligned_malloc -> heap_malloc_slow(h, c) */
         if
         :: h == LENDING ->
-            /* a lender holds the heap: NULL, the underlying allocator serves */
+            /* a lender holds the heap: NULL, served without it (a span) */
             d_step { h = HEMPTY; HIT(14) }                              /* L14 */
         :: h == HEMPTY -> get_heap(h, 15)                               /* L15 */
         :: h != HEMPTY && h != LENDING -> skip

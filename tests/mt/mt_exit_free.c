@@ -4,7 +4,12 @@
  * (PTHREAD_DESTRUCTOR_ITERATIONS) does the same with the thread's blocks.
  * They must not make the dying thread take a new heap that nothing would
  * release (found in review: one heap and one pool leaked per exiting
- * thread), and the pools must still go back to their arenas. */
+ * thread), and the pools must still go back to their arenas.
+ *
+ * The destructor also allocates, as C++ thread_local destructors and
+ * glibc's own do: obmt serves those mallocs without a heap (api.c,
+ * malloc_heapless), passes none to the underlying allocator, and a later
+ * thread (also past its heap) frees them. */
 #include "mt_util.h"
 
 #include <limits.h>
@@ -14,6 +19,12 @@
 
 static pthread_key_t late_key;
 static __thread int rounds;
+
+#define LATE 8   /* blocks a destructor allocates, one of each size */
+#define KEPT 4   /* the last threads' late blocks, freed by a later thread */
+static const size_t late_sizes[LATE] = { 1, 16, 100, 512, 1000, 4096, 8192, 20000 };
+static void *kept[KEPT][LATE]; /* written by one thread at a time (the threads run one after another) */
+static unsigned exits;
 
 /* ThreadSanitizer finishes a thread's state in the last destructor round
  * itself, so under TSan the frees come one round earlier (then obmt's own
@@ -33,6 +44,19 @@ static void late_destructor(void *arg)
         obmt_free(blocks[i]);
     }
     obmt_free(blocks);
+    void **slot = kept[exits++ % KEPT];
+    for (int i = 0; i < LATE; i++) {
+        if (slot[i]) { /* an earlier thread's, also allocated past its heap */
+            CHECK(pattern_ok(slot[i], late_sizes[i], (uint64_t)i + 100));
+            obmt_free(slot[i]);
+        }
+        slot[i] = i & 1 ? obmt_calloc(1, late_sizes[i]) : obmt_malloc(late_sizes[i]);
+        CHECK(slot[i] != NULL && obmt_owns(slot[i]) && obmt_usable_size(slot[i]) >= late_sizes[i]);
+        if (i & 1)
+            for (size_t k = 0; k < late_sizes[i]; k++)
+                CHECK(((unsigned char *)slot[i])[k] == 0);
+        pattern_fill(slot[i], late_sizes[i], (uint64_t)i + 100);
+    }
 }
 
 static void *worker(void *arg)
@@ -58,10 +82,19 @@ int main(void)
         CHECK(pthread_create(&t, NULL, worker, NULL) == 0);
         CHECK(pthread_join(t, NULL) == 0);
     }
+    for (int j = 0; j < KEPT; j++)
+        for (int i = 0; i < LATE; i++) {
+            if (kept[j][i]) {
+                CHECK(pattern_ok(kept[j][i], late_sizes[i], (uint64_t)i + 100));
+                obmt_free(kept[j][i]);
+            }
+        }
     struct obmt_stats st = stats_now();
     printf("exit_free: %d threads, heaps created %llu, in use %llu, arenas committed %llu\n", THREADS,
            (unsigned long long)st.heaps_used_hwm, (unsigned long long)st.heaps_in_use,
            (unsigned long long)st.arenas_committed);
+    CHECK_MSG(st.large_allocs == 0, "%llu requests passed to the underlying allocator",
+              (unsigned long long)st.large_allocs);
     CHECK_MSG(st.heaps_used_hwm <= 3, "heaps created: %llu", (unsigned long long)st.heaps_used_hwm);
     CHECK_MSG(st.heaps_in_use <= 1, "heaps in use: %llu", (unsigned long long)st.heaps_in_use); /* main's */
     CHECK_MSG(st.arenas_committed <= 2, "arenas committed: %llu", (unsigned long long)st.arenas_committed);

@@ -3,8 +3,9 @@
  * heaps (OBMT_HEAP_CHUNK_SHIFT=2, CMakeLists.txt), so the threads here span
  * many chunks. Checks:
  *  1. a chunk whose mapping fails (os_fail_commits) gives its thread no
- *     heap: the underlying allocator serves it, no index is taken (no hole
- *     for the walkers), and its next malloc maps the chunk and gets one;
+ *     heap: obmt serves it without one (a span, not the underlying
+ *     allocator), no index is taken (no hole for the walkers), and its next
+ *     malloc maps the chunk and gets one;
  *  2. 300 threads alive at once (64 KiB stacks) each get a heap of their
  *     own, every block they allocate is obmt's, and the statistics say so
  *     (heaps_in_use, heaps_used_hwm, threads_seen); the chunks map exactly
@@ -86,9 +87,15 @@ static void *map_fails(void *arg)
     uint32_t used = heaps_used();
     uint32_t k = used >> OBMT_HEAP_CHUNK_SHIFT;
     CHECK(obmt_load_acquire(&g_heap_dir[k]) == NULL);
-    obmt_store_relaxed(&os_fail_commits, 1);
+    struct obmt_stats st = stats_now();
+    /* Two failures: the heap's chunk, and the heapless path's second try
+     * for a heap (span.c, span_malloc_arenas); the span's arena is then
+     * mapped. */
+    obmt_store_relaxed(&os_fail_commits, 2);
     void *p = obmt_malloc(64);
-    CHECK_MSG(p && !obmt_owns(p), "the underlying allocator should serve a thread whose chunk failed");
+    CHECK_MSG(p && obmt_owns(p) && pool_of(p)->owner == OWNER_SPAN,
+              "obmt should serve a thread whose chunk failed, with a span");
+    CHECK(stats_now().large_allocs == st.large_allocs);
     CHECK(heap_self() == &heap_empty);
     CHECK_MSG(heaps_used() == used, "a failed chunk took an index: %u -> %u", used, heaps_used());
     CHECK(obmt_load_acquire(&g_heap_dir[k]) == NULL);

@@ -3,7 +3,9 @@
  *     waits: free of the thread's own live block (one whose first word links
  *     to another block of its pool, as a list node's does: the free key's
  *     false-positive rule) goes onto its pool's remote list with no abort,
- *     malloc is served by the underlying allocator; both count a detour.
+ *     malloc is served without the heap, by obmt (a block of the smallest
+ *     span class, straight from a span arena), not passed on to the
+ *     underlying allocator; both count a detour.
  *     (The first version waited for the heap and then took the owner's
  *     checked path, which called such a node a double free.)
  *  2. lend_try's policy: a heap that ticked within the delay is not lent;
@@ -47,17 +49,20 @@ static void test_detours(void)
     struct heap *h = heap_self();
     pool_header *p = pool_of(node);
     CHECK(p->owner == h);
-    uint64_t detours = stats().lend_detours;
+    uint64_t detours = stats().lend_detours, passed = stats().large_allocs;
     /* What a lender's step 2 stores (this thread plays the lender too: if
      * free waited for the heap, it would wait forever). */
     obmt_store_relaxed(&tls_self.heap, &heap_lending);
     obmt_free(node);
     void *q = obmt_malloc(100);
-    CHECK(q && !obmt_owns(q)); /* the underlying allocator's */
-    obmt_free(q);
+    CHECK(q && obmt_owns(q) && pool_of(q)->owner == OWNER_SPAN);
+    CHECK(obmt_usable_size(q) >= 100);
+    memset(q, 0xa5, 100);
+    obmt_free(q); /* (by the thread with its heap lent: the span goes back to its arena) */
     obmt_store_release(&tls_self.heap, h);
     CHECK_MSG(stats().lend_detours == detours + 2, "detours %llu, expected %llu",
               (unsigned long long)stats().lend_detours, (unsigned long long)detours + 2);
+    CHECK(stats().large_allocs == passed);
     /* The node waits on its pool's remote list, counted out until taken. */
     uintptr_t w = obmt_load_acquire(&p->remote);
     CHECK_MSG((w & REMOTE_PTR) == (uintptr_t)node && (w >> REMOTE_COUNT_SHIFT) == 1,
