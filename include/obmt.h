@@ -131,7 +131,9 @@ struct obmt_stats {
     uint64_t large_allocs;       /* requests passed to the underlying allocator:
                                     none in a normal run; every request if obmt
                                     could not start, and those no arena could
-                                    serve (address space or memory refused) */
+                                    serve (address space or memory refused).
+                                    A realloc of the underlying allocator's
+                                    block stays there and is not counted */
     uint64_t heaps_used_hwm;     /* thread caches ever created */
     uint64_t heaps_in_use;       /* thread caches in use now */
     /* ---- version 2 ---- */

@@ -106,9 +106,13 @@ alignas(64) struct obmt_hot g_hot;
 static size_t g_max_arenas;                     /* slots in the reservation (init) */
 static size_t g_slots_used;                     /* the frontier: fetch_add/CAS seq_cst, may overshoot;
                                                    lowered only by frontier_return's CAS */
-static struct arena_object g_arenas[OBMT_MAX_ARENAS];
-#define BUCKET_WORDS ((OBMT_MAX_ARENAS + 63) / 64)
-static uint64_t g_buckets[NPOOLS][BUCKET_WORDS];
+/* The per-slot tables, sized by the window (arena_tables_init, before
+ * READY; written once): an arena object a slot, and each bucket's bitmap
+ * (g_bucket_words words a bucket, one bit a slot). */
+static struct arena_object *g_arenas;
+static uint64_t *g_buckets_mem;
+static size_t g_bucket_words;
+#define BUCKET_WORD(b, w) g_buckets_mem[(size_t)(b) * g_bucket_words + (w)]
 static size_t g_kept;                           /* KEPT arenas (fetch_add/sub relaxed) */
 static size_t g_committed, g_committed_hwm, g_decommits; /* statistics */
 static uint64_t g_pools_purged;                 /* statistics: fetch_add relaxed */
@@ -117,6 +121,14 @@ static int g_purging;                           /* PURGE_PASS while a pass runs,
                                                  * way: CAS acq_rel / store release */
 #define PURGE_PASS 1
 #define PURGE_FORK 2
+
+bool arena_tables_init(size_t nslots)
+{
+    g_bucket_words = (nslots + 63) / 64;
+    g_arenas = os_map_table(nslots * sizeof(struct arena_object));
+    g_buckets_mem = os_map_table((size_t)NPOOLS * g_bucket_words * sizeof(uint64_t));
+    return g_arenas && g_buckets_mem;
+}
 
 void arena_init(void *base, size_t reserved, void *meta)
 {
@@ -172,7 +184,7 @@ static inline void bucket_set(size_t slot, unsigned nfree)
 {
     if (nfree - 1 >= NPOOLS) /* 0: a full arena is in no bucket */
         return;
-    __atomic_fetch_or(&g_buckets[nfree - 1][slot >> 6], (uint64_t)1 << (slot & 63), __ATOMIC_SEQ_CST);
+    __atomic_fetch_or(&BUCKET_WORD(nfree - 1, slot >> 6), (uint64_t)1 << (slot & 63), __ATOMIC_SEQ_CST);
     uint64_t bit = (uint64_t)1 << (nfree - 1);
     if (!(__atomic_load_n(&g_bucket_summary, __ATOMIC_SEQ_CST) & bit))
         __atomic_fetch_or(&g_bucket_summary, bit, __ATOMIC_SEQ_CST);
@@ -188,7 +200,7 @@ static void bucket_summary_clear(unsigned b)
      * scan began may sit in a word the scan did not look at. */
     size_t nwords = (slots_used_sc() + 63) >> 6;
     for (size_t w = 0; w < nwords; w++) {
-        if (__atomic_load_n(&g_buckets[b][w], __ATOMIC_SEQ_CST)) {
+        if (__atomic_load_n(&BUCKET_WORD(b, w), __ATOMIC_SEQ_CST)) {
             __atomic_fetch_or(&g_bucket_summary, bit, __ATOMIC_SEQ_CST);
             return;
         }
@@ -199,7 +211,7 @@ static inline void bucket_clear(size_t slot, unsigned nfree)
 {
     if (nfree - 1 >= NPOOLS)
         return;
-    __atomic_fetch_and(&g_buckets[nfree - 1][slot >> 6], ~((uint64_t)1 << (slot & 63)), __ATOMIC_ACQ_REL);
+    __atomic_fetch_and(&BUCKET_WORD(nfree - 1, slot >> 6), ~((uint64_t)1 << (slot & 63)), __ATOMIC_ACQ_REL);
     uint64_t s = obmt_load_acquire(&g_arenas[slot].state);
     if (ST_NFREE(s) == nfree && !(s & ST_CLAIMED))
         bucket_set(slot, nfree);
@@ -422,7 +434,7 @@ static pool_header *bucket_take(unsigned b, size_t nwords, uint64_t skip)
 {
     bool seen = false;
     for (size_t w = 0; w < nwords; w++) {
-        uint64_t bits = obmt_load_relaxed(&g_buckets[b][w]);
+        uint64_t bits = obmt_load_relaxed(&BUCKET_WORD(b, w));
         seen |= bits != 0;
         while (bits) {
             size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
@@ -662,7 +674,7 @@ static size_t run_find(size_t k, size_t step, size_t res)
     size_t nwords = (slots_used() + 63) >> 6;
     size_t best = SIZE_MAX, best_len = SIZE_MAX, best_cold = SIZE_MAX, start = 0, len = 0;
     for (size_t w = 0; w <= nwords; w++) {
-        uint64_t bits = w < nwords ? obmt_load_relaxed(&g_buckets[NPOOLS - 1][w]) : 0; /* (a last word ends the run) */
+        uint64_t bits = w < nwords ? obmt_load_relaxed(&BUCKET_WORD(NPOOLS - 1, w)) : 0; /* (a last word ends the run) */
         unsigned i = 0;
         while (i < 64) {
             uint64_t rest = bits >> i;

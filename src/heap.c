@@ -323,7 +323,7 @@ struct heap *heap_get_slow(void)
     obmt_fetch_add_relaxed(&g_threads_seen, 1);
     /* The key first: pthread_setspecific may allocate, and that malloc, with
      * tls_self.heap still &heap_empty, comes back here and the guard sends it
-     * to glibc. Its lend_leave cleared this thread's busy flag: set it again
+     * on without a heap (api.c, malloc_heapless: a span). Its lend_leave cleared this thread's busy flag: set it again
      * before the heap is published (lend.c, "Nesting"). The heap is opened
      * to lenders only if the key is set, so that its destructor closes it
      * at exit (lend.c, "Threads that never close"). */

@@ -45,10 +45,13 @@ static OBMT_NOINLINE bool init_slow(void)
         return expected == INIT_READY;
     large_init();
     options_init();
-    /* The window: OBMT_RESERVE_MIB for the arenas, and below it the pool
-     * headers' array (internal.h, pool_of: 128 bytes a pool), both mapped
-     * slot by slot when first used (window.c). */
+    /* The window: OBMT_RESERVE_MIB for the arenas (0, the default: sized
+     * from the machine, window_auto_size), and below it the pool headers'
+     * array (internal.h, pool_of: 128 bytes a pool), both mapped slot by
+     * slot when first used (window.c). */
     size_t want = ((size_t)option_get(OPT_RESERVE_MIB) << 20) & ~(OBMT_ARENA_SIZE - 1), size = 0;
+    if (want && want < ((size_t)1 << OBMT_RESERVE_MIN_SHIFT))
+        want = (size_t)1 << OBMT_RESERVE_MIN_SHIFT;
     uintptr_t base = 0, meta = 0;
     if (!window_reserve(want, &base, &meta, &size))
         return init_fail(0, 0, 0, "obmt: could not reserve address space; everything goes to the underlying allocator\n");
@@ -57,6 +60,12 @@ static OBMT_NOINLINE bool init_slow(void)
                          "obmt: the reservation lies above 2^48; everything goes to the underlying allocator\n");
     if (size < want && option_get(OPT_VERBOSE) >= 1)
         init_say("obmt: reserved less address space than asked for (OBMT_RESERVE_MIB)\n");
+    size_t nslots = size >> OBMT_ARENA_SHIFT;
+    if (!window_tables_init(nslots) || !arena_tables_init(nslots) || !span_tables_init(nslots) ||
+        !shared_tables_init(nslots)) /* (what was mapped stays: a few pages touched at most) */
+        return init_fail(base, meta, size,
+                         "obmt: could not map its per-slot tables; everything goes to the underlying allocator\n");
+    obmt_store_relaxed(&g_options[OPT_RESERVE_MIB], (long)(size >> 20)); /* the window chosen */
     if (OBMT_SECURE && (size_t)sysconf(_SC_PAGESIZE) > (size_t)OBMT_POOL_GUARD) {
         /* The guard page at a pool's end is 4 KiB: with larger pages it
          * cannot be protected (nor purged apart from the blocks before it). */

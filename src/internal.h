@@ -169,6 +169,10 @@ OBMT_HIDDEN void *os_reserve(size_t size, size_t align);
  * table's chunks). NULL on failure. Fails as a commit does under the test
  * hook os_fail_commits. Never calls malloc. */
 OBMT_HIDDEN void *os_map(size_t size);
+/* Map `size` bytes readable, writable and zero, not charged to commit
+ * (MAP_NORESERVE): the per-slot tables, mostly never touched. NULL on
+ * failure. Init only. */
+OBMT_HIDDEN void *os_map_table(size_t size);
 /* Unmap what os_map gave. 0 on success, else errno. */
 OBMT_HIDDEN int os_unmap(void *p, size_t size);
 /* Map [p, p+size) readable (and writable) and zero, only if nothing is
@@ -240,11 +244,28 @@ OBMT_HIDDEN void options_print(void (*out)(const char *line, void *arg), void *a
 
 /* Choose the window (on demand: an unmapped range, each slot mapped when
  * used) or reserve it (legacy mode), `want` bytes or, in legacy mode,
- * halved while the OS refuses. false: no window at all. Init only. */
+ * halved while the OS refuses. want 0: the default size (tunables.h,
+ * OBMT_RESERVE_SHIFT; window_auto_size). false: no window at all. Init
+ * only. */
 OBMT_HIDDEN bool window_reserve(size_t want, uintptr_t *base, uintptr_t *meta, size_t *size);
 /* Init failed after window_reserve: give back what legacy mode reserved. */
 OBMT_HIDDEN void window_release(uintptr_t base, uintptr_t meta, size_t size);
 OBMT_HIDDEN bool window_on_demand(void);
+/* The on-demand window's default size: twice the machine's RAM and swap,
+ * rounded up to a power of two, within [1 << OBMT_RESERVE_AUTO_SHIFT,
+ * 1 << OBMT_RESERVE_SHIFT]; under a finite RLIMIT_AS, the power of two at
+ * or above four times the limit if that is less (at least
+ * 1 << OBMT_RESERVE_MIN_SHIFT). */
+OBMT_HIDDEN size_t window_auto_size(void);
+/* The per-slot tables of each file, mapped for a window of nslots slots
+ * (init, after window_reserve, before any slot is used; the pointers are
+ * written once, before READY, and read after it: the acquire of READY, or
+ * the program's synchronisation with a thread that saw it, orders them).
+ * false: the OS refused (init fails). */
+OBMT_HIDDEN bool window_tables_init(size_t nslots);
+OBMT_HIDDEN bool arena_tables_init(size_t nslots);
+OBMT_HIDDEN bool span_tables_init(size_t nslots);
+OBMT_HIDDEN bool shared_tables_init(size_t nslots);
 /* g_slot_map bits (window.c): set once each by the slot's holder. */
 #define SLOT_HDR  1u /* headers' slice mapped (for good) */
 #define SLOT_MEM  2u /* memory mapped by obmt: pointers into it are obmt's (cleared when unmapped) */
@@ -1476,11 +1497,12 @@ OBMT_HIDDEN void background_atfork_child(void);
 /* Finds the underlying allocator (libobmt-override: glibc's __libc_*
  * functions, through dlsym). Called first thing at initialisation. */
 OBMT_HIDDEN void large_init(void);
+/* obmt_malloc for the other files (api.c): a hidden symbol, so the call
+ * does not go through the PLT. */
+OBMT_HIDDEN void *api_malloc(size_t n);
+/* The underlying allocator's malloc, calloc, memalign; while init runs,
+ * the bootstrap area first. */
 OBMT_HIDDEN void *large_malloc(size_t n);
-/* A request made before obmt is ready: the bootstrap area while init
- * runs (the underlying allocator once it is used up), the underlying
- * allocator if init failed. */
-OBMT_HIDDEN void *large_malloc_uninit(size_t n);
 OBMT_HIDDEN void *large_calloc(size_t n, size_t size);
 OBMT_HIDDEN void *large_realloc(void *p, size_t n);
 OBMT_HIDDEN void *large_memalign(size_t align, size_t n);

@@ -160,41 +160,50 @@ static void *passed(void *p)
 
 /* ---- the large_* entry points -------------------------------------------------- */
 
-void *large_malloc(size_t n)
+/* Init is running (or has not started): requests go to the bootstrap area
+ * first, whatever their size, so that obmt's own start-up and the threads
+ * that call in meanwhile get no block of glibc's. */
+static bool init_running(void)
 {
-    if (unlikely(!UNDER(malloc)))
-        return boot_alloc(16, n);
-    return passed(UNDER(malloc)(n));
+    int s = obmt_load_acquire(&g_init_state);
+    return s == INIT_NONE || s == INIT_RUNNING;
 }
 
-void *large_malloc_uninit(size_t n)
+/* The bootstrap area while init runs, else (or when it is used up, if the
+ * underlying allocator is known) NULL with errno untouched. */
+static void *boot_first(size_t align, size_t n, bool under_known)
 {
-    if (obmt_load_acquire(&g_init_state) != INIT_FAILED) {
-        void *p = boot_alloc(16, n);
-        if (p)
+    if (!under_known || init_running()) {
+        int saved = errno;
+        void *p = boot_alloc(align, n);
+        if (p || !under_known)
             return p;
+        errno = saved;
     }
-    return large_malloc(n);
+    return NULL;
+}
+
+void *large_malloc(size_t n)
+{
+    void *p = boot_first(16, n, UNDER(malloc) != NULL);
+    return p ? p : passed(UNDER(malloc)(n));
 }
 
 void *large_calloc(size_t n, size_t size)
 {
-    if (unlikely(!UNDER(calloc))) {
-        size_t total;
-        if (__builtin_mul_overflow(n, size, &total)) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        return boot_alloc(16, total); /* static memory, never reused: zero */
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
     }
-    return passed(UNDER(calloc)(n, size));
+    void *p = boot_first(16, total, UNDER(calloc) != NULL); /* static memory, never reused: zero */
+    return p ? p : passed(UNDER(calloc)(n, size));
 }
 
 void *large_memalign(size_t align, size_t n)
 {
-    if (unlikely(!UNDER(memalign)))
-        return boot_alloc(align, n);
-    return passed(UNDER(memalign)(align, n));
+    void *p = boot_first(align, n, UNDER(memalign) != NULL);
+    return p ? p : passed(UNDER(memalign)(align, n));
 }
 
 /* A pointer in obmt's window that is not in an arena block was never
@@ -209,7 +218,10 @@ void *large_realloc(void *p, size_t n)
 {
     check_not_reserved(p, "realloc(): invalid pointer");
     if (unlikely(in_boot(p) || !UNDER(realloc))) {
-        void *q = large_malloc(n);
+        /* Out of the bootstrap area into obmt once it is ready (so a block
+         * made during init never becomes glibc's), else into the area
+         * again. */
+        void *q = obmt_load_acquire(&g_init_state) == INIT_READY ? api_malloc(n) : large_malloc(n);
         if (q && p) {
             size_t old = in_boot(p) ? boot_size(p) : UNDER(usable)(p);
             memcpy(q, p, old < n ? old : n);

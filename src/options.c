@@ -32,8 +32,7 @@ static const struct option_def option_defs[OPT_COUNT] = {
     [OPT_KEEP_EMPTY_POOLS] = { "keep_empty_pools", OBMT_KEEP_EMPTY_POOLS, 0, 1024, true },
     [OPT_KEEP_FREE_ARENAS] = { "keep_free_arenas", OBMT_KEEP_FREE_ARENAS, 0, 1 << 20, true },
     [OPT_PURGE_DELAY_MS]   = { "purge_delay_ms", OBMT_PURGE_DELAY_MS, -1, 3600 * 1000, true },
-    [OPT_RESERVE_MIB]      = { "reserve_mib", (1L << OBMT_RESERVE_SHIFT) >> 20,
-                               (1L << OBMT_RESERVE_MIN_SHIFT) >> 20, (1L << OBMT_RESERVE_SHIFT) >> 20, false },
+    [OPT_RESERVE_MIB]      = { "reserve_mib", 0, 0, (1L << OBMT_RESERVE_SHIFT) >> 20, false }, /* 0: sized at init */
     [OPT_RESERVE_EAGER]    = { "reserve_eager", 0, 0, 1, false },
     [OPT_BACKGROUND_THREAD] = { "background_thread", 0, 0, 1, true },
     [OPT_STATS_INTERVAL_MS] = { "stats_interval_ms", 0, 0, 3600 * 1000, true },

@@ -124,6 +124,12 @@ void *os_map(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+void *os_map_table(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 int os_unmap(void *p, size_t size)
 {
     return munmap(p, size) == 0 ? 0 : errno;

@@ -51,8 +51,8 @@
  * out of reach of that class's mallocs: the one gap in the bound of
  * docs/design.md section 5, closed by this layout.)
  *
- * g_shared_pools[c][slot]: bit i set means pool i of arena `slot` may be an
- *   ownerless pool of class c with a free block. Set by the thread whose
+ * g_shared_pools[c][slot] (SHARED_POOLS(c, slot)): bit i set means pool i
+ *   of arena `slot` may be an ownerless pool of class c with a free block. Set by the thread whose
  *   CAS set ABANDONED, after that CAS (fetch_or seq_cst), unless its load
  *   (seq_cst) finds the bit set already; cleared by a taker (fetch_and
  *   seq_cst) before it reads `remote`: a taker that cleared the bit is the
@@ -87,7 +87,8 @@
  * load is marked again by its new abandoner.
  *
  * Memory: one 64-bit word per arena and class, a row of 256 KiB per class
- * (OBMT_MAX_ARENAS words) in BSS, and 4 KiB per class for the arena bits;
+ * for a 64 GiB window, and 4 KiB per class for the arena bits, mapped at
+ * start-up for the window's slots (shared_tables_init);
  * only the pages of slots in use are touched: a class's first mark touches
  * two pages (all classes marked: about 94 pages, 376 KiB, against a cache
  * line per class for the stacks). A class's words are contiguous, so that
@@ -136,14 +137,31 @@
 #include "internal.h"
 
 #define NPOOLS OBMT_POOLS_PER_ARENA
-#define ARENA_WORDS ((OBMT_MAX_ARENAS + 63) / 64)
 _Static_assert(OBMT_POOLS_PER_ARENA <= 64, "a pool bitmap of an arena is one word");
 
-static uint64_t g_shared_pools[OBMT_NCLASSES][OBMT_MAX_ARENAS];
+/* Sized by the window (shared_tables_init, before READY; the pointers are
+ * written once): a word a class and slot, and a bit a class and slot, each
+ * class's bits on lines of their own. */
+static uint64_t *g_shared_pools_mem;
+static size_t g_shared_slots;
+#define SHARED_POOLS(c, slot) g_shared_pools_mem[(size_t)(c) * g_shared_slots + (slot)]
 struct shared_class {
-    alignas(64) uint64_t arenas[ARENA_WORDS];
+    uint64_t *arenas;
 };
 static struct shared_class g_shared[OBMT_NCLASSES];
+
+bool shared_tables_init(size_t nslots)
+{
+    size_t words = ((nslots + 63) / 64 + 7) & ~(size_t)7; /* a class's bits: whole lines */
+    g_shared_slots = nslots;
+    g_shared_pools_mem = os_map_table((size_t)OBMT_NCLASSES * nslots * sizeof(uint64_t));
+    uint64_t *bits = os_map_table((size_t)OBMT_NCLASSES * words * sizeof(uint64_t));
+    if (!g_shared_pools_mem || !bits)
+        return false;
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++)
+        g_shared[c].arenas = bits + (size_t)c * words;
+    return true;
+}
 
 /* Statistics, fetch_add relaxed; a line each: markers (an exiting thread
  * marks all its pools in a row) and takers would otherwise fight over one. */
@@ -158,7 +176,7 @@ static pool_header *pool_by_number(size_t n)
 void shared_mark(pool_header *p, unsigned c)
 {
     size_t n = pool_number(p), slot = n / NPOOLS;
-    uint64_t *word = &g_shared_pools[c][slot], bit = (uint64_t)1 << (n % NPOOLS);
+    uint64_t *word = &SHARED_POOLS(c, slot), bit = (uint64_t)1 << (n % NPOOLS);
     if (obmt_load_seq_cst(word) & bit)
         return; /* still marked: the taker that clears it reads `remote` after our CAS */
     obmt_fetch_or_seq_cst(word, bit);
@@ -193,7 +211,7 @@ static bool shared_adopt(struct heap *h, pool_header *p, unsigned c)
  * filed in h (true) or the arena's word is empty (false). */
 static bool take_in_arena(struct heap *h, unsigned c, size_t slot)
 {
-    uint64_t *word = &g_shared_pools[c][slot];
+    uint64_t *word = &SHARED_POOLS(c, slot);
     for (;;) {
         uint64_t m = obmt_load_seq_cst(word);
         if (!m) {
@@ -230,6 +248,6 @@ void shared_atfork_child(void)
     size_t slots = arena_slots_used();
     for (unsigned c = 0; c < OBMT_NCLASSES; c++)
         for (size_t slot = 0; slot < slots; slot++)
-            if (obmt_load_relaxed(&g_shared_pools[c][slot]))
+            if (obmt_load_relaxed(&SHARED_POOLS(c, slot)))
                 obmt_fetch_or_seq_cst(&g_shared[c].arenas[slot / 64], (uint64_t)1 << (slot % 64));
 }

@@ -127,9 +127,17 @@ struct span_arena {
     uint64_t last_give_ms;
 };
 
-static struct span_arena g_span[OBMT_MAX_ARENAS];
-#define AVAIL_WORDS ((OBMT_MAX_ARENAS + 63) / 64)
-static uint64_t g_span_avail[AVAIL_WORDS];
+/* Sized by the window (span_tables_init, before READY; written once): a
+ * span_arena a slot, and a bit a slot. */
+static struct span_arena *g_span;
+static uint64_t *g_span_avail;
+bool span_tables_init(size_t nslots)
+{
+    g_span = os_map_table(nslots * sizeof(struct span_arena));
+    g_span_avail = os_map_table((nslots + 63) / 64 * sizeof(uint64_t));
+    return g_span && g_span_avail;
+}
+
 static size_t g_span_arenas;     /* span arenas now (fetch_add/sub relaxed): statistics */
 static uint64_t g_span_pools_purged; /* statistics (purge pass only) */
 

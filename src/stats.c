@@ -156,9 +156,9 @@ int obmt_stats_get(struct obmt_stats *out)
     s.pools_given = given;
     s.remote_frees = remote;
     s.heaps_used_hwm = n;
+    s.large_allocs = obmt_load_relaxed(&g_large_allocs);
 
     /* version 2 */
-    s.large_allocs = obmt_load_relaxed(&g_large_allocs);
     s.large_bytes_in_use = 0; /* no longer measured (obmt.h) */
     s.threads_seen = obmt_load_relaxed(&g_threads_seen);
     s.pools_purged = ready ? arena_pools_purged() : 0;

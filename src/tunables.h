@@ -37,12 +37,25 @@
 #define OBMT_ARENA_SHIFT 21
 #endif
 
-/* Address space reserved at start-up for arenas: 1 << OBMT_RESERVE_SHIFT bytes,
- * PROT_NONE and MAP_NORESERVE until an arena is first used. It makes the
- * ownership test one subtraction and one compare. If the reservation fails,
- * init halves it down to OBMT_RESERVE_MIN_SHIFT. */
+/* The arenas' address window (window.c): one contiguous range, chosen at
+ * start-up and mapped slot by slot as obmt uses it, which makes the
+ * ownership test one subtraction and one compare. Its size is the run-time
+ * option OBMT_RESERVE_MIB, at most 1 << OBMT_RESERVE_SHIFT bytes; by default
+ * it is sized from the machine (init.c, window_auto_size): twice its RAM and
+ * swap, rounded up to a power of two, at least 1 << OBMT_RESERVE_AUTO_SHIFT
+ * and at most the maximum; under a finite RLIMIT_AS, at most four times
+ * the limit (rounded up to a power of two).
+ * The per-slot tables (about 600 bytes a 2 MiB slot: 18 MiB of untouched
+ * address space for 64 GiB, 292 MiB for 1 TiB) are mapped at start-up for
+ * the window chosen, so a small machine does not pay for a large window.
+ * Legacy mode (window.c) reserves the whole window up front: its default
+ * is 1 << OBMT_RESERVE_AUTO_SHIFT, halved down to OBMT_RESERVE_MIN_SHIFT
+ * while the OS refuses. */
 #ifndef OBMT_RESERVE_SHIFT
-#define OBMT_RESERVE_SHIFT 36 /* 64 GiB */
+#define OBMT_RESERVE_SHIFT 40 /* 1 TiB */
+#endif
+#ifndef OBMT_RESERVE_AUTO_SHIFT
+#define OBMT_RESERVE_AUTO_SHIFT 36 /* 64 GiB */
 #endif
 #ifndef OBMT_RESERVE_MIN_SHIFT
 #define OBMT_RESERVE_MIN_SHIFT 28 /* 256 MiB */
@@ -297,8 +310,12 @@ _Static_assert(OBMT_SHARE_USED_PERCENT > 0 && OBMT_SHARE_USED_PERCENT < 100,
 #if (OBMT_ARENA_SHIFT - OBMT_POOL_SHIFT) > 6
 #error "at most 64 pools per arena: the arena state word packs pool indices in 8-bit fields and the bucket bitmap has 64 buckets"
 #endif
-#if OBMT_RESERVE_SHIFT < OBMT_RESERVE_MIN_SHIFT || OBMT_RESERVE_MIN_SHIFT < OBMT_ARENA_SHIFT
-#error "the reservation must hold at least one arena and not be below its minimum"
+#if OBMT_RESERVE_SHIFT < OBMT_RESERVE_AUTO_SHIFT || OBMT_RESERVE_AUTO_SHIFT < OBMT_RESERVE_MIN_SHIFT || \
+    OBMT_RESERVE_MIN_SHIFT < OBMT_ARENA_SHIFT
+#error "the window: at least one arena, minimum <= automatic floor <= maximum"
+#endif
+#if OBMT_RESERVE_SHIFT > 42
+#error "the window must fit the quiet band below 2^48 with its headers (window.c), 4 TiB at most"
 #endif
 #if OBMT_GUARD_EVERY_POOL && !OBMT_SECURE
 #error "OBMT_GUARD_EVERY_POOL is a secure-mode option"

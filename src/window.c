@@ -78,11 +78,13 @@
 
 #include <errno.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #define SLICE ((size_t)OBMT_POOLS_PER_ARENA << OBMT_HEADER_SHIFT) /* one slot's headers */
 
-static uint8_t g_slot_map[OBMT_MAX_ARENAS];
+static uint8_t *g_slot_map; /* a byte a slot: window_tables_init, before READY */
 static bool g_on_demand;   /* written once by window_reserve, before READY */
 static size_t g_meta_size; /* the directory's size (legacy mode: its reservation) */
 
@@ -100,6 +102,35 @@ static size_t g_meta_size; /* the directory's size (legacy mode: its reservation
 #define BAND_LO ((uintptr_t)1 << 44) /* 16 TiB */
 #define BAND_HI ((uintptr_t)1 << 46) /* 64 TiB */
 #define GIB     ((uintptr_t)1 << 30)
+
+bool window_tables_init(size_t nslots)
+{
+    g_slot_map = os_map_table(nslots);
+    return g_slot_map != NULL;
+}
+
+size_t window_auto_size(void)
+{
+    uint64_t mem = 0;
+    struct sysinfo si;
+    if (sysinfo(&si) == 0)
+        mem = ((uint64_t)si.totalram + si.totalswap) * (si.mem_unit ? si.mem_unit : 1);
+    size_t w = (size_t)1 << OBMT_RESERVE_AUTO_SHIFT;
+    while (w / 2 < mem && w < ((size_t)1 << OBMT_RESERVE_SHIFT))
+        w <<= 1;
+    /* Under a finite RLIMIT_AS obmt can use no more than the limit, but the
+     * window is only chosen, not mapped: four times the limit leaves room
+     * for alignments as large as the limit itself, and its tables cost
+     * 0.1% of it. */
+    struct rlimit r;
+    if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY && r.rlim_cur < w / 4) {
+        size_t lim = (size_t)1 << OBMT_RESERVE_MIN_SHIFT;
+        while (lim < w && lim / 4 < (size_t)r.rlim_cur)
+            lim <<= 1;
+        w = lim;
+    }
+    return w;
+}
 
 bool window_noreplace_works(void)
 {
@@ -154,11 +185,14 @@ static uintptr_t window_pick(size_t size, size_t meta_size)
 
 bool window_reserve(size_t want, uintptr_t *base, uintptr_t *meta, size_t *size)
 {
-    size_t sz = want;
     /* On demand at the size asked for, or legacy mode: what makes the pick
      * fail (a sanitizer, the option, the page size, the kernel) does not
-     * change with the size. */
+     * change with the size. Legacy mode's default is the automatic floor:
+     * it reserves the window up front. */
+    size_t sz = want ? want : window_auto_size();
     uintptr_t b = window_pick(sz, (sz >> OBMT_POOL_SHIFT) << OBMT_HEADER_SHIFT);
+    if (!b && !want && sz > ((size_t)1 << OBMT_RESERVE_AUTO_SHIFT))
+        sz = (size_t)1 << OBMT_RESERVE_AUTO_SHIFT;
     for (;;) {
         size_t meta_size = (sz >> OBMT_POOL_SHIFT) << OBMT_HEADER_SHIFT;
         if (b) {

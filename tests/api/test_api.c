@@ -288,8 +288,8 @@ static void test_huge(void)
     for (size_t k = 0; k < 8 * MiB; k += 61)
         CHECK_MSG(z[k] == 0, "calloc(8, 1 MiB) byte %zu is %d", k, z[k]);
     M_FREE(z);
-    /* A realloc chain up and down through pools, the underlying allocator
-     * and huge blocks keeps the contents. */
+    /* A realloc chain up and down through pools, medium and huge blocks
+     * keeps the contents. */
     static const size_t chain[] = { 100, 100000, 1536 * 1024, 3 * 1024 * 1024, 20 * 1024 * 1024,
                                     64 * 1024 * 1024, 5 * 1024 * 1024, 600 * 1024, 100 };
     size_t prev = 0;

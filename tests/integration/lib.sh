@@ -117,7 +117,8 @@ obmt_env() {
 # (check_stats.py says which sums), pools taken in every process
 # (in at least one with --any-pools), the largest heaps_used_hwm at least
 # --min-heaps, the sums of remote_frees and of medium_allocs + huge_allocs
-# (requests above the pools' sizes, served by obmt) at least the minimum
+# (requests above the pools' sizes, and small ones served without a heap,
+# all by obmt) at least the minimum
 # given, and no more than --max-large (default 0) requests passed to the
 # underlying allocator. Prints a summary. (See stats_next for checking the
 # processes of a test in groups.)

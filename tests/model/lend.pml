@@ -83,8 +83,8 @@
  *       RECLAIM_FORK, then heap_flush_remote without lend_enter.
  *     heap_get_slow: pop a heap from the free-heap stack (the previous
  *     thread's, heap reuse) or take a new one; pthread_setspecific, which
- *     may allocate (a nested malloc, with tls still &heap_empty: it goes to
- *     glibc, and its lend_leave clears busy) or fail (the heap is then
+ *     may allocate (a nested malloc, with tls still &heap_empty: it is
+ *     served without a heap, and its lend_leave clears busy) or fail (the heap is then
  *     never opened, its destructor never runs: a leaked heap, as before
  *     lending); lend_enter again; tls = heap; lend_open if the key is set.
  *     Exit is heap_key_destructor (only for a thread whose key is set):
@@ -135,7 +135,7 @@
  * no block out. What a block holds is the other models' business. The
  * free-heap stack is a set changed in one step (as in model 3). Statistics,
  * lend_wanted's clock (a choice), the membarrier registration (on), the
- * init state, tls_in_heap_get (the nested malloc's way to glibc) and fork's
+ * init state, tls_in_heap_get (the nested malloc's way past the heap) and fork's
  * child are left out. The lender is one process (the pass flag admits one
  * lender at a time; -DCOLLECT_LENDS adds obmt_collect's passes). Waits
  * (heap_self_wait at exit, lend_close's and the flags' retries) are loops,
@@ -385,7 +385,8 @@ bool ended;
 /* pthread_setspecific's own malloc (glibc allocates a second-level key
  * block): a nested obmt_malloc, inside heap_get_slow's caller's busy
  * region. It reads tls: &heap_empty (the heap is not stored yet), so it
- * ends with the guard (tls_in_heap_get) in glibc, touching no heap; its
+ * ends with the guard (tls_in_heap_get) served without a heap (a span),
+ * touching no heap's state; its
  * lend_leave clears busy. (-DBROKEN_NESTED: tls holds the new heap x, open
  * already: the nested malloc fills it from its slow path.) */
 #define NESTED_MALLOC(x) \

@@ -19,8 +19,8 @@
  *    to 20 ms), while a collector runs obmt_collect() in a loop with the
  *    purge delay at 0, so that a worker idle for 10 ms is lent: some tries
  *    meet the worker inside obmt (busy), and a worker that wakes while its
- *    heap is lent does without it (its mallocs are served by the underlying
- *    allocator, its frees go onto their pools' remote lists). Every block's pattern is checked before it is freed;
+ *    heap is lent does without it (its mallocs are served without the heap,
+ *    by spans, its frees go onto their pools' remote lists). Every block's pattern is checked before it is freed;
  *    under ThreadSanitizer this is the race check of lenders against
  *    owners. At the end nothing is in use.
  * 3. free's fast path against a lender. free's local fast path does not

@@ -145,7 +145,7 @@ int main(void)
 {
     CHECK(obmt_ensure_init());
     /* No lender: a heap lent while its thread was descheduled between two
-     * mallocs would send one to the underlying allocator (lend.c). */
+     * mallocs would serve one without the heap (lend.c), by a span. */
     CHECK(obmt_option_set("lend_idle", 0) == 0);
     void *mine = obmt_malloc(16);
     CHECK(mine && obmt_owns(mine));

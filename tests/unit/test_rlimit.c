@@ -49,8 +49,12 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", args);
         CHECK_MSG(0, "execv: %s", strerror(errno));
     }
-    /* Started under the limit: the window is not reserved. */
+    /* Started under the limit: the window is not reserved, and it is sized
+     * by the limit (four times it: window_auto_size), so that its per-slot
+     * tables take 0.1% of the limit, not the 18 MiB of a 64 GiB window. */
     CHECK(window_on_demand());
+    CHECK_MSG(g_hot.reserved == 4 * LIMIT, "window %zu MiB under a %zu MiB limit", (size_t)(g_hot.reserved >> 20),
+              LIMIT >> 20);
     size_t vm0 = vm_size();
     CHECK_MSG(vm0 < LIMIT / 16, "VmSize %zu MiB at start under a %zu MiB limit", vm0 >> 20, LIMIT >> 20);
 

@@ -7,6 +7,7 @@
 #include "unit_util.h"
 
 #include <malloc.h>
+#include <sys/sysinfo.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -79,6 +80,23 @@ int main(void)
     CHECK_MSG(on_demand == expect_on_demand(), "on demand %d, expected %d", on_demand, expect_on_demand());
     size_t window = g_hot.reserved;
     CHECK(window == (size_t)option_get(OPT_RESERVE_MIB) << 20);
+    if (!getenv("OBMT_RESERVE_MIB")) {
+        /* 0. The default size: on demand, from the machine (twice RAM and
+         *    swap, a power of two, 64 GiB to 1 TiB; this test runs with no
+         *    RLIMIT_AS); legacy mode, 64 GiB (halved if refused). */
+        struct sysinfo si;
+        CHECK(sysinfo(&si) == 0);
+        uint64_t mem = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+        size_t lo = (size_t)1 << OBMT_RESERVE_AUTO_SHIFT, hi = (size_t)1 << OBMT_RESERVE_SHIFT;
+        if (on_demand) {
+            CHECK(window == window_auto_size());
+            CHECK_MSG((window & (window - 1)) == 0 && window >= lo && window <= hi &&
+                          (window >= 2 * mem || window == hi) && (window == lo || window / 2 < 2 * mem),
+                      "window %zu MiB for %llu MiB of RAM and swap", window >> 20, (unsigned long long)(mem >> 20));
+        } else {
+            CHECK_MSG(window <= lo, "legacy window %zu MiB", window >> 20);
+        }
+    }
 
     /* 1. Address space: on demand, what is mapped is what is used (the
      *    BSS tables are a few tens of MiB); in legacy mode, the window. */
