@@ -122,12 +122,17 @@ static int g_purging;                           /* PURGE_PASS while a pass runs,
 #define PURGE_PASS 1
 #define PURGE_FORK 2
 
-bool arena_tables_init(size_t nslots)
+size_t arena_tables_bytes(size_t nslots)
+{
+    return TABLE_ROUND(nslots * sizeof(struct arena_object)) +
+           TABLE_ROUND((size_t)NPOOLS * ((nslots + 63) / 64) * sizeof(uint64_t));
+}
+
+void arena_tables_place(char *mem, size_t nslots)
 {
     g_bucket_words = (nslots + 63) / 64;
-    g_arenas = os_map_table(nslots * sizeof(struct arena_object));
-    g_buckets_mem = os_map_table((size_t)NPOOLS * g_bucket_words * sizeof(uint64_t));
-    return g_arenas && g_buckets_mem;
+    g_arenas = (struct arena_object *)mem;
+    g_buckets_mem = (uint64_t *)(mem + TABLE_ROUND(nslots * sizeof(struct arena_object)));
 }
 
 void arena_init(void *base, size_t reserved, void *meta)

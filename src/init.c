@@ -38,6 +38,31 @@ static bool init_fail(uintptr_t base, uintptr_t meta, size_t size, const char *w
     return false;
 }
 
+/* The per-slot tables for a window of *size bytes, as one mapping placed
+ * by each file. If the OS refuses (vm.overcommit_memory=2 ignores
+ * MAP_NORESERVE: 1 TiB's tables are 292 MiB of commit), an on-demand
+ * window shrinks by halves, down to OBMT_RESERVE_MIN_SHIFT: nothing of it
+ * is mapped yet, and a prefix keeps its base and its headers' place. */
+static bool map_tables(size_t *size)
+{
+    size_t nslots = *size >> OBMT_ARENA_SHIFT;
+    for (;;) {
+        size_t w = window_tables_bytes(nslots), a = arena_tables_bytes(nslots), s = span_tables_bytes(nslots);
+        char *mem = os_map_table(w + a + s + shared_tables_bytes(nslots));
+        if (mem) {
+            window_tables_place(mem, nslots);
+            arena_tables_place(mem + w, nslots);
+            span_tables_place(mem + w + a, nslots);
+            shared_tables_place(mem + w + a + s, nslots);
+            *size = nslots << OBMT_ARENA_SHIFT;
+            return true;
+        }
+        if (!window_on_demand() || (nslots << OBMT_ARENA_SHIFT) / 2 < ((size_t)1 << OBMT_RESERVE_MIN_SHIFT))
+            return false;
+        nslots /= 2;
+    }
+}
+
 static OBMT_NOINLINE bool init_slow(void)
 {
     int expected = INIT_NONE;
@@ -49,9 +74,10 @@ static OBMT_NOINLINE bool init_slow(void)
      * from the machine, window_auto_size), and below it the pool headers'
      * array (internal.h, pool_of: 128 bytes a pool), both mapped slot by
      * slot when first used (window.c). */
-    size_t want = ((size_t)option_get(OPT_RESERVE_MIB) << 20) & ~(OBMT_ARENA_SIZE - 1), size = 0;
+    size_t want = (size_t)option_get(OPT_RESERVE_MIB) << 20, size = 0;
     if (want && want < ((size_t)1 << OBMT_RESERVE_MIN_SHIFT))
-        want = (size_t)1 << OBMT_RESERVE_MIN_SHIFT;
+        want = (size_t)1 << OBMT_RESERVE_MIN_SHIFT; /* (before the rounding: 1 MiB is not "auto") */
+    want &= ~(OBMT_ARENA_SIZE - 1);
     uintptr_t base = 0, meta = 0;
     if (!window_reserve(want, &base, &meta, &size))
         return init_fail(0, 0, 0, "obmt: could not reserve address space; everything goes to the underlying allocator\n");
@@ -60,12 +86,9 @@ static OBMT_NOINLINE bool init_slow(void)
                          "obmt: the reservation lies above 2^48; everything goes to the underlying allocator\n");
     if (size < want && option_get(OPT_VERBOSE) >= 1)
         init_say("obmt: reserved less address space than asked for (OBMT_RESERVE_MIB)\n");
-    size_t nslots = size >> OBMT_ARENA_SHIFT;
-    if (!window_tables_init(nslots) || !arena_tables_init(nslots) || !span_tables_init(nslots) ||
-        !shared_tables_init(nslots)) /* (what was mapped stays: a few pages touched at most) */
+    if (!map_tables(&size))
         return init_fail(base, meta, size,
                          "obmt: could not map its per-slot tables; everything goes to the underlying allocator\n");
-    obmt_store_relaxed(&g_options[OPT_RESERVE_MIB], (long)(size >> 20)); /* the window chosen */
     if (OBMT_SECURE && (size_t)sysconf(_SC_PAGESIZE) > (size_t)OBMT_POOL_GUARD) {
         /* The guard page at a pool's end is 4 KiB: with larger pages it
          * cannot be protected (nor purged apart from the blocks before it). */
@@ -79,6 +102,7 @@ static OBMT_NOINLINE bool init_slow(void)
     lend_init_process(); /* membarrier registration: lending is off without it */
     arena_init((void *)base, size, (void *)meta);
     stats_init_process();
+    obmt_store_relaxed(&g_options[OPT_RESERVE_MIB], (long)(size >> 20)); /* the window chosen */
     obmt_store_release(&g_init_state, INIT_READY);
     if (option_get(OPT_VERBOSE) >= 2) {
         init_say("obmt: options\n");

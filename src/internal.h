@@ -257,15 +257,24 @@ OBMT_HIDDEN bool window_on_demand(void);
  * or above four times the limit if that is less (at least
  * 1 << OBMT_RESERVE_MIN_SHIFT). */
 OBMT_HIDDEN size_t window_auto_size(void);
-/* The per-slot tables of each file, mapped for a window of nslots slots
- * (init, after window_reserve, before any slot is used; the pointers are
- * written once, before READY, and read after it: the acquire of READY, or
- * the program's synchronisation with a thread that saw it, orders them).
- * false: the OS refused (init fails). */
-OBMT_HIDDEN bool window_tables_init(size_t nslots);
-OBMT_HIDDEN bool arena_tables_init(size_t nslots);
-OBMT_HIDDEN bool span_tables_init(size_t nslots);
-OBMT_HIDDEN bool shared_tables_init(size_t nslots);
+/* The per-slot tables of each file, for a window of nslots slots: the
+ * bytes they need (a multiple of 64), and placing them at mem (zero,
+ * 64-byte aligned). init.c maps them all as one range, after
+ * window_reserve and before any slot is used; each pointer is written
+ * once, before READY (arena_init's stores of the window come after), and
+ * read after it: the acquire of READY, or the program's synchronisation
+ * with a thread that saw it, orders them. The exception is window_owns,
+ * reached by free of a foreign pointer, which reads g_slot_map's pointer
+ * (relaxed) and takes NULL for "not obmt's". */
+OBMT_HIDDEN size_t window_tables_bytes(size_t nslots);
+OBMT_HIDDEN void window_tables_place(char *mem, size_t nslots);
+OBMT_HIDDEN size_t arena_tables_bytes(size_t nslots);
+OBMT_HIDDEN void arena_tables_place(char *mem, size_t nslots);
+OBMT_HIDDEN size_t span_tables_bytes(size_t nslots);
+OBMT_HIDDEN void span_tables_place(char *mem, size_t nslots);
+OBMT_HIDDEN size_t shared_tables_bytes(size_t nslots);
+OBMT_HIDDEN void shared_tables_place(char *mem, size_t nslots);
+#define TABLE_ROUND(n) (((n) + 63) & ~(size_t)63)
 /* g_slot_map bits (window.c): set once each by the slot's holder. */
 #define SLOT_HDR  1u /* headers' slice mapped (for good) */
 #define SLOT_MEM  2u /* memory mapped by obmt: pointers into it are obmt's (cleared when unmapped) */

@@ -117,7 +117,7 @@ static size_t (*const u_usable)(void *) = malloc_usable_size;
 
 #define BOOT_SIZE (256 * 1024)
 static alignas(4096) unsigned char g_boot[BOOT_SIZE];
-static size_t g_boot_used; /* fetch_add relaxed: each caller owns what it bumped over */
+static size_t g_boot_used; /* CAS relaxed: each caller owns what it moved it over */
 
 static bool in_boot(const void *p) { return (uintptr_t)p - (uintptr_t)g_boot < BOOT_SIZE; }
 
@@ -126,12 +126,17 @@ static void *boot_alloc(size_t align, size_t n)
 {
     if (align < 16)
         align = 16;
-    if (n > BOOT_SIZE)
+    if (n > BOOT_SIZE || align > BOOT_SIZE)
         goto fail;
+    /* A CAS, not a fetch_add: a request that does not fit moves nothing
+     * (with every size and alignment coming here while init runs, a
+     * refused one must not use the area up, nor wrap the counter). */
     size_t need = ((n + 15) & ~(size_t)15) + align + 16;
-    size_t at = obmt_fetch_add_relaxed(&g_boot_used, need);
-    if (at + need > BOOT_SIZE)
-        goto fail;
+    size_t at = obmt_load_relaxed(&g_boot_used);
+    do {
+        if (need > BOOT_SIZE - at)
+            goto fail;
+    } while (!obmt_cas_relaxed(&g_boot_used, &at, at + need));
     uintptr_t p = ((uintptr_t)g_boot + at + 16 + align - 1) & ~(uintptr_t)(align - 1);
     ((size_t *)p)[-1] = n;
     return (void *)p;

@@ -42,6 +42,7 @@ static const struct option_def option_defs[OPT_COUNT] = {
 };
 
 long g_options[OPT_COUNT];
+static bool g_from_env[OPT_COUNT]; /* options_init, before READY: for options_print */
 char g_stats_file[256];
 
 static void warn(const char *fmt, const char *a, const char *b)
@@ -97,8 +98,10 @@ void options_init(void)
         const char *v = getenv(var);
         if (v && *v) {
             long x;
-            if (parse_value((enum obmt_option)i, v, &x) && x >= d->min && x <= d->max)
+            if (parse_value((enum obmt_option)i, v, &x) && x >= d->min && x <= d->max) {
                 value = x;
+                g_from_env[i] = true;
+            }
             else
                 warn("obmt: ignoring %s=%s: not a number in the option's range (see the README)\n", var, v);
         }
@@ -149,8 +152,12 @@ void options_print(void (*out)(const char *line, void *arg), void *arg)
 {
     char buf[320];
     for (int i = 0; i < OPT_COUNT; i++) {
-        snprintf(buf, sizeof buf, "  option %-18s %ld%s\n", option_defs[i].name, option_get((enum obmt_option)i),
-                 option_get((enum obmt_option)i) == option_defs[i].def ? "" : " (set)");
+        /* reserve_mib reads back as the window chosen: "auto" unless set. */
+        long v = option_get((enum obmt_option)i);
+        const char *how = g_from_env[i] || (i != OPT_RESERVE_MIB && v != option_defs[i].def) ? " (set)"
+                          : i == OPT_RESERVE_MIB                                                ? " (auto)"
+                                                                                                : "";
+        snprintf(buf, sizeof buf, "  option %-18s %ld%s\n", option_defs[i].name, v, how);
         out(buf, arg);
     }
     if (g_stats_file[0]) {

@@ -150,17 +150,22 @@ struct shared_class {
 };
 static struct shared_class g_shared[OBMT_NCLASSES];
 
-bool shared_tables_init(size_t nslots)
+/* A class's arena bits: whole lines. */
+static size_t arena_bit_words(size_t nslots) { return ((nslots + 63) / 64 + 7) & ~(size_t)7; }
+
+size_t shared_tables_bytes(size_t nslots)
 {
-    size_t words = ((nslots + 63) / 64 + 7) & ~(size_t)7; /* a class's bits: whole lines */
+    return TABLE_ROUND((size_t)OBMT_NCLASSES * nslots * sizeof(uint64_t)) +
+           (size_t)OBMT_NCLASSES * arena_bit_words(nslots) * sizeof(uint64_t);
+}
+
+void shared_tables_place(char *mem, size_t nslots)
+{
     g_shared_slots = nslots;
-    g_shared_pools_mem = os_map_table((size_t)OBMT_NCLASSES * nslots * sizeof(uint64_t));
-    uint64_t *bits = os_map_table((size_t)OBMT_NCLASSES * words * sizeof(uint64_t));
-    if (!g_shared_pools_mem || !bits)
-        return false;
+    g_shared_pools_mem = (uint64_t *)mem;
+    uint64_t *bits = (uint64_t *)(mem + TABLE_ROUND((size_t)OBMT_NCLASSES * nslots * sizeof(uint64_t)));
     for (unsigned c = 0; c < OBMT_NCLASSES; c++)
-        g_shared[c].arenas = bits + (size_t)c * words;
-    return true;
+        g_shared[c].arenas = bits + (size_t)c * arena_bit_words(nslots);
 }
 
 /* Statistics, fetch_add relaxed; a line each: markers (an exiting thread

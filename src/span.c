@@ -131,11 +131,15 @@ struct span_arena {
  * span_arena a slot, and a bit a slot. */
 static struct span_arena *g_span;
 static uint64_t *g_span_avail;
-bool span_tables_init(size_t nslots)
+size_t span_tables_bytes(size_t nslots)
 {
-    g_span = os_map_table(nslots * sizeof(struct span_arena));
-    g_span_avail = os_map_table((nslots + 63) / 64 * sizeof(uint64_t));
-    return g_span && g_span_avail;
+    return TABLE_ROUND(nslots * sizeof(struct span_arena)) + TABLE_ROUND((nslots + 63) / 64 * sizeof(uint64_t));
+}
+
+void span_tables_place(char *mem, size_t nslots)
+{
+    g_span = (struct span_arena *)mem;
+    g_span_avail = (uint64_t *)(mem + TABLE_ROUND(nslots * sizeof(struct span_arena)));
 }
 
 static size_t g_span_arenas;     /* span arenas now (fetch_add/sub relaxed): statistics */

@@ -103,10 +103,15 @@ static size_t g_meta_size; /* the directory's size (legacy mode: its reservation
 #define BAND_HI ((uintptr_t)1 << 46) /* 64 TiB */
 #define GIB     ((uintptr_t)1 << 30)
 
-bool window_tables_init(size_t nslots)
+size_t window_tables_bytes(size_t nslots)
 {
-    g_slot_map = os_map_table(nslots);
-    return g_slot_map != NULL;
+    return TABLE_ROUND(nslots);
+}
+
+void window_tables_place(char *mem, size_t nslots)
+{
+    (void)nslots;
+    obmt_store_relaxed(&g_slot_map, (uint8_t *)mem);
 }
 
 size_t window_auto_size(void)
@@ -352,8 +357,13 @@ bool window_slot_hole(size_t slot)
 bool window_owns(const void *p)
 {
     uintptr_t off = (uintptr_t)p - arena_base();
-    return off < obmt_load_relaxed(&g_hot.reserved) &&
-           (__atomic_load_n(&g_slot_map[off >> OBMT_ARENA_SHIFT], __ATOMIC_ACQUIRE) & SLOT_MEM);
+    if (off >= obmt_load_relaxed(&g_hot.reserved))
+        return false;
+    /* A thread that never synchronised with init (a foreign pointer freed
+     * in a HOLE) may see the window before the table (arm64): NULL is
+     * "not obmt's", which is right, as nothing was allocated. */
+    uint8_t *map = obmt_load_relaxed(&g_slot_map);
+    return map && (__atomic_load_n(&map[off >> OBMT_ARENA_SHIFT], __ATOMIC_ACQUIRE) & SLOT_MEM);
 }
 
 void window_check_foreign(const void *p, const char *what)

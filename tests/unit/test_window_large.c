@@ -7,7 +7,11 @@
  * the option was refused and the blocks past 64 GiB went to glibc. The
  * tables cost address space in proportion to the window (about 600 bytes
  * a 2 MiB slot), not memory. Not built under sanitizers (legacy mode
- * would reserve the whole window up front). */
+ * would reserve the whole window up front).
+ *
+ * unit_window_shrink runs it with OBMT_TEST_FAIL_TABLES=2 as well: the
+ * tables' first two mappings fail (a commit limit), and init halves the
+ * window twice (to 32 GiB) rather than give up; obmt serves. */
 #include "unit_util.h"
 
 #include <stdio.h>
@@ -23,6 +27,15 @@ int main(void)
     void *warm = obmt_malloc(16); /* init */
     CHECK(warm && obmt_owns(warm));
     CHECK(window_on_demand());
+    if (getenv("OBMT_TEST_FAIL_TABLES")) {
+        CHECK_MSG(g_hot.reserved == 32 * GIB, "window %zu MiB after two refusals", (size_t)(g_hot.reserved >> 20));
+        CHECK(option_get(OPT_RESERVE_MIB) == 32768);
+        void *b = obmt_malloc(3 * GIB);
+        CHECK(b && obmt_owns(b));
+        obmt_free(b);
+        obmt_free(warm);
+        CHECK_DONE("window_shrink");
+    }
     CHECK_MSG(g_hot.reserved == 128 * GIB, "window %zu MiB", (size_t)(g_hot.reserved >> 20));
     CHECK(option_get(OPT_RESERVE_MIB) == 131072);
     /* The tables for 65,536 slots: tens of MiB of address space. */
