@@ -157,13 +157,56 @@ static void cache_keep(struct heap *h, pool_header *p)
     h->nempty++;
 }
 
+/* The empty pools h may keep now: the option's number, or more while the
+ * thread cycles pools (keep_empty). */
+static uint32_t keep_cap(const struct heap *h)
+{
+    uint32_t base = (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS);
+    return h->keep_empty > base ? h->keep_empty : base;
+}
+
 /* An empty pool (in no list): keep it, or give it back to its arena. */
 static void cache_or_give(struct heap *h, pool_header *p)
 {
-    if (h->nempty < (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS))
+    if (h->nempty < keep_cap(h)) {
         cache_keep(h, p);
-    else
+    } else {
         give_back(h, p);
+        h->gave_pool = 1;
+    }
+}
+
+/* malloc took a pool from an arena. If h gave one back since its last
+ * collect, it is cycling pools through the arenas (a burst of blocks
+ * allocated and freed again, larger than what it keeps): it keeps twice
+ * as many from now on, up to OBMT_KEEP_EMPTY_POOLS_MAX. Each trip costs
+ * an arena's CAS and bucket moves both ways and a pool_init. */
+static void pool_from_arena(struct heap *h)
+{
+    h->took_pool = 1;
+    if (h->gave_pool) {
+        uint32_t cap = keep_cap(h), max = OBMT_KEEP_EMPTY_POOLS_MAX;
+        uint32_t next = cap ? 2 * cap : 1;
+        h->keep_empty = (uint16_t)(next < max ? next : (cap > max ? cap : max));
+        h->gave_pool = 0;
+    }
+}
+
+/* At a collect: a thread that took no pool from an arena since the last
+ * one halves what it keeps beyond the option's number, giving the rest
+ * back (the purge can then return their pages). */
+static void keep_decay(struct heap *h)
+{
+    if (!h->took_pool)
+        h->keep_empty /= 2;
+    h->took_pool = h->gave_pool = 0;
+    uint32_t cap = keep_cap(h);
+    while (h->nempty > cap) {
+        pool_header *p = h->emptypools;
+        h->emptypools = p->nextpool;
+        h->nempty--;
+        give_back(h, p);
+    }
 }
 
 /* File a pool that is in none of h's lists: owner == h, remote flags clear. */
@@ -319,6 +362,8 @@ struct heap *heap_get_slow(void)
     obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     obmt_store_relaxed(&h->in_use, 1);
     h->bstack_ticks = OBMT_BSTACK_TICK_POPS;
+    h->keep_empty = 0;
+    h->gave_pool = h->took_pool = 0;
     span_cache_init(h);
     obmt_fetch_add_relaxed(&g_threads_seen, 1);
     /* The key first: pthread_setspecific may allocate, and that malloc, with
@@ -388,6 +433,7 @@ void *heap_malloc_slow(struct heap *h, unsigned c)
         if (!p)
             return NULL;
         obmt_count_add(&h->stats.pools_taken, 1);
+        pool_from_arena(h);
         /* Active: a lender leaves the heap alone for a purge delay (a
          * thread that refills its pools between ticks is not idle). */
         obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
@@ -490,6 +536,7 @@ void heap_ticked(struct heap *h)
     if ((int64_t)(t - h->last_collect_ms) >= (int64_t)(delay > 100 ? delay : 100)) {
         h->last_collect_ms = t;
         heap_collect(h, false);
+        keep_decay(h);       /* empty pools kept beyond the option's number, unused since */
         span_cache_decay(h); /* classes unused since the last collect give their spans back */
         huge_keep_decay(h);  /* and a kept huge run unused since goes to the shared cache */
     }

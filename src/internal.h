@@ -1027,6 +1027,14 @@ struct heap {
     pool_header *fullpools;      /* FULL and PENDING pools (doubly linked) */
     pool_header *emptypools;     /* EMPTY pools kept for reuse (singly linked) */
     uint32_t nempty;
+    /* The empty pools it may keep (heap.c, cache_or_give): the option's
+     * OBMT_KEEP_EMPTY_POOLS, raised while the thread gives pools back and
+     * takes others from arenas between two collects, halved at a collect
+     * with none taken. Owner-only, as the flags below (reset when the heap
+     * is taken). */
+    uint16_t keep_empty;
+    uint8_t gave_pool;           /* an empty pool went to its arena since the last collect */
+    uint8_t took_pool;           /* a pool came from an arena since the last collect */
     uint32_t index;              /* its index in the heap table (heap_at) */
     uint32_t free_next;          /* free-heap stack link: index+1 */
     uint32_t in_use;             /* 1 while a thread uses it (relaxed; statistics) */

@@ -70,6 +70,16 @@
 #define OBMT_KEEP_EMPTY_POOLS 4
 #endif
 
+/* The most empty pools a thread keeps while it cycles pools: one that gives
+ * an empty pool back to its arena and takes another from an arena within
+ * a collect period doubles what it keeps (from OBMT_KEEP_EMPTY_POOLS), up
+ * to this; a collect period with no pool taken halves it, giving back what
+ * is beyond (heap.c, cache_or_give). 32 pools: 1 MiB with 32 KiB pools.
+ * A lender takes every cached empty pool of an idle thread. */
+#ifndef OBMT_KEEP_EMPTY_POOLS_MAX
+#define OBMT_KEEP_EMPTY_POOLS_MAX 32
+#endif
+
 /* Wholly free arenas kept committed before one is given back to the OS. */
 #ifndef OBMT_KEEP_FREE_ARENAS
 #define OBMT_KEEP_FREE_ARENAS 1
@@ -358,6 +368,9 @@ _Static_assert(OBMT_REALLOC_SPAN_MIN >= 1024 && OBMT_REALLOC_SPAN_MIN < OBMT_SMA
 #endif
 #if OBMT_POP_PREFETCH_STRIDES < 0 || OBMT_POP_PREFETCH_STRIDES > 64
 #error "OBMT_POP_PREFETCH_STRIDES is 0 (the new head only) to 64"
+#endif
+#if OBMT_KEEP_EMPTY_POOLS_MAX < 0 || OBMT_KEEP_EMPTY_POOLS_MAX > 1024
+#error "OBMT_KEEP_EMPTY_POOLS_MAX is 0 to 1024 pools (a 16-bit field)"
 #endif
 #if OBMT_KEEP_FREE_ARENAS < 0 || OBMT_KEEP_EMPTY_POOLS < 0
 #error "hysteresis counts cannot be negative"
