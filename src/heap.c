@@ -180,15 +180,21 @@ static void cache_or_give(struct heap *h, pool_header *p)
  * collect, it is cycling pools through the arenas (a burst of blocks
  * allocated and freed again, larger than what it keeps): it keeps twice
  * as many from now on, up to OBMT_KEEP_EMPTY_POOLS_MAX. Each trip costs
- * an arena's CAS and bucket moves both ways and a pool_init. */
+ * an arena's CAS and bucket moves both ways and a pool_init. Not where
+ * idle heaps cannot be lent (only the thread's own collects would give
+ * the pools back, and an idle thread runs none: it would hoard them, as
+ * the block stacks and the span cache are cut there too), and not with
+ * the option at 0 (keep none) or above the maximum. */
 static void pool_from_arena(struct heap *h)
 {
     h->took_pool = 1;
     if (h->gave_pool) {
-        uint32_t cap = keep_cap(h), max = OBMT_KEEP_EMPTY_POOLS_MAX;
-        uint32_t next = cap ? 2 * cap : 1;
-        h->keep_empty = (uint16_t)(next < max ? next : (cap > max ? cap : max));
         h->gave_pool = 0;
+        uint32_t base = (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS), cap = keep_cap(h);
+        uint32_t max = OBMT_KEEP_EMPTY_POOLS_MAX;
+        if (base == 0 || cap >= max || !lend_available() || !option_get(OPT_LEND_IDLE))
+            return;
+        h->keep_empty = (uint16_t)(2 * cap < max ? 2 * cap : max);
     }
 }
 
