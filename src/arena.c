@@ -106,7 +106,7 @@ alignas(64) struct obmt_hot g_hot;
 static size_t g_max_arenas;                     /* slots in the reservation (init) */
 static size_t g_slots_used;                     /* the frontier: fetch_add/CAS seq_cst, may overshoot;
                                                    lowered only by frontier_return's CAS */
-/* The per-slot tables, sized by the window (arena_tables_init, before
+/* The per-slot tables, sized by the window (arena_tables_place, before
  * READY; written once): an arena object a slot, and each bucket's bitmap
  * (g_bucket_words words a bucket, one bit a slot). */
 static struct arena_object *g_arenas;
@@ -679,7 +679,8 @@ static size_t run_find(size_t k, size_t step, size_t res)
     size_t nwords = (slots_used() + 63) >> 6;
     size_t best = SIZE_MAX, best_len = SIZE_MAX, best_cold = SIZE_MAX, start = 0, len = 0;
     for (size_t w = 0; w <= nwords; w++) {
-        uint64_t bits = w < nwords ? obmt_load_relaxed(&BUCKET_WORD(NPOOLS - 1, w)) : 0; /* (a last word ends the run) */
+        /* (a last word ends the run) */
+        uint64_t bits = w < nwords ? obmt_load_relaxed(&BUCKET_WORD(NPOOLS - 1, w)) : 0;
         unsigned i = 0;
         while (i < 64) {
             uint64_t rest = bits >> i;

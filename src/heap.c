@@ -24,8 +24,8 @@
  * only once its chunk is there, so a walker that reads g_heaps_used with
  * acquire finds every heap below it mapped (the CASes on g_heaps_used
  * form one release sequence), and a failed mapping leaves no hole: the
- * thread gets no heap and is served without one (api.c, malloc_heapless), and the
- * next thread tries the mapping again.
+ * thread gets no heap and is served without one (api.c, malloc_heapless),
+ * and the next thread tries the mapping again.
  *
  * Free-heap stack (g_free_heaps): one 64-bit word {generation:32, index+1:32}.
  *   push: the exiting thread, CAS release (after writing h->free_next).
@@ -198,6 +198,17 @@ static void pool_from_arena(struct heap *h)
     }
 }
 
+/* Give the empty pools h keeps beyond `keep` back to their arenas. */
+static void give_back_cached_beyond(struct heap *h, uint32_t keep)
+{
+    while (h->nempty > keep) {
+        pool_header *p = h->emptypools;
+        h->emptypools = p->nextpool;
+        h->nempty--;
+        give_back(h, p);
+    }
+}
+
 /* At a collect: a thread that took no pool from an arena since the last
  * one halves what it keeps beyond the option's number, giving the rest
  * back (the purge can then return their pages). */
@@ -206,13 +217,7 @@ static void keep_decay(struct heap *h)
     if (!h->took_pool)
         h->keep_empty /= 2;
     h->took_pool = h->gave_pool = 0;
-    uint32_t cap = keep_cap(h);
-    while (h->nempty > cap) {
-        pool_header *p = h->emptypools;
-        h->emptypools = p->nextpool;
-        h->nempty--;
-        give_back(h, p);
-    }
+    give_back_cached_beyond(h, keep_cap(h));
 }
 
 /* File a pool that is in none of h's lists: owner == h, remote flags clear. */
@@ -374,8 +379,9 @@ struct heap *heap_get_slow(void)
     obmt_fetch_add_relaxed(&g_threads_seen, 1);
     /* The key first: pthread_setspecific may allocate, and that malloc, with
      * tls_self.heap still &heap_empty, comes back here and the guard sends it
-     * on without a heap (api.c, malloc_heapless: a span). Its lend_leave cleared this thread's busy flag: set it again
-     * before the heap is published (lend.c, "Nesting"). The heap is opened
+     * on without a heap (api.c, malloc_heapless: a span). Its lend_leave
+     * cleared this thread's busy flag: set it again before the heap is
+     * published (lend.c, "Nesting"). The heap is opened
      * to lenders only if the key is set, so that its destructor closes it
      * at exit (lend.c, "Threads that never close"). */
     int keyed = pthread_setspecific(g_heap_key, h) == 0;
@@ -663,17 +669,6 @@ static void give_away(struct heap *h, pool_header *p)
 
 /* ---- collecting and exiting ------------------------------------------------------------- */
 
-/* Give every empty pool h keeps back to its arena. */
-static void give_back_cached(struct heap *h)
-{
-    while (h->emptypools) {
-        pool_header *p = h->emptypools;
-        h->emptypools = p->nextpool;
-        h->nempty--;
-        give_back(h, p);
-    }
-}
-
 size_t heap_collect(struct heap *h, bool all)
 {
     if (h == &heap_empty)
@@ -719,7 +714,7 @@ size_t heap_collect(struct heap *h, bool all)
         }
     }
     if (all) {
-        give_back_cached(h);
+        give_back_cached_beyond(h, 0); /* all of them */
         span_cache_flush(h);
         huge_keep_flush(h);
     }
@@ -905,7 +900,7 @@ void heap_thread_exit(struct heap *h)
         list_unlink(&h->fullpools, p);
         abandon_flagged(h, p);
     }
-    give_back_cached(h);
+    give_back_cached_beyond(h, 0); /* all of them */
     pool_header *list = obmt_exchange_acq_rel(&h->returned, RETURNED_CLOSED);
     while (list) {
         pool_header *p = list;

@@ -20,7 +20,7 @@
  *
  * The bootstrap area: while init runs (large_init looks glibc's functions
  * up, and dlsym may itself allocate; other threads may call in), requests
- * are served from a small static area by a bump pointer (fetch_add); its
+ * are served from a small static area by a bump pointer (a CAS); its
  * blocks are never reused (free ignores them) and realloc copies them out.
  * Past its 256 KiB, the underlying allocator serves.
  */

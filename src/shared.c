@@ -52,8 +52,8 @@
  * docs/design.md section 5, closed by this layout.)
  *
  * g_shared_pools[c][slot] (SHARED_POOLS(c, slot)): bit i set means pool i
- *   of arena `slot` may be an ownerless pool of class c with a free block. Set by the thread whose
- *   CAS set ABANDONED, after that CAS (fetch_or seq_cst), unless its load
+ *   of arena `slot` may be an ownerless pool of class c with a free
+ *   block. Set by the thread whose CAS set ABANDONED, after that CAS (fetch_or seq_cst), unless its load
  *   (seq_cst) finds the bit set already; cleared by a taker (fetch_and
  *   seq_cst) before it reads `remote`: a taker that cleared the bit is the
  *   one that looks at the pool for that marking, and if a marker found the
@@ -88,7 +88,7 @@
  *
  * Memory: one 64-bit word per arena and class, a row of 256 KiB per class
  * for a 64 GiB window, and 4 KiB per class for the arena bits, mapped at
- * start-up for the window's slots (shared_tables_init);
+ * start-up for the window's slots (shared_tables_place);
  * only the pages of slots in use are touched: a class's first mark touches
  * two pages (all classes marked: about 94 pages, 376 KiB, against a cache
  * line per class for the stacks). A class's words are contiguous, so that
@@ -139,7 +139,7 @@
 #define NPOOLS OBMT_POOLS_PER_ARENA
 _Static_assert(OBMT_POOLS_PER_ARENA <= 64, "a pool bitmap of an arena is one word");
 
-/* Sized by the window (shared_tables_init, before READY; the pointers are
+/* Sized by the window (shared_tables_place, before READY; the pointers are
  * written once): a word a class and slot, and a bit a class and slot, each
  * class's bits on lines of their own. */
 static uint64_t *g_shared_pools_mem;

@@ -127,7 +127,7 @@ struct span_arena {
     uint64_t last_give_ms;
 };
 
-/* Sized by the window (span_tables_init, before READY; written once): a
+/* Sized by the window (span_tables_place, before READY; written once): a
  * span_arena a slot, and a bit a slot. */
 static struct span_arena *g_span;
 static uint64_t *g_span_avail;

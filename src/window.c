@@ -84,7 +84,7 @@
 
 #define SLICE ((size_t)OBMT_POOLS_PER_ARENA << OBMT_HEADER_SHIFT) /* one slot's headers */
 
-static uint8_t *g_slot_map; /* a byte a slot: window_tables_init, before READY */
+static uint8_t *g_slot_map; /* a byte a slot: window_tables_place, before READY */
 static bool g_on_demand;   /* written once by window_reserve, before READY */
 static size_t g_meta_size; /* the directory's size (legacy mode: its reservation) */
 
