@@ -65,6 +65,19 @@ static OBMT_NOINLINE void *malloc_small_slow(struct heap *h, size_t n)
     lend_leave();
     if (p)
         return VG_ALLOC(p, pool_of(p)->size);
+    /* The thread had a heap (as the fast path read it, or just taken):
+     * no arena could give it a pool (the window full, the OS refusing
+     * memory). A span would be refused as well, and each try may cost a
+     * fresh slot (found by stress_oom: failed commits used up arena
+     * slots): the underlying allocator may still serve, as ever. (A
+     * lender that takes the heap right now makes this a heapless try.) */
+    struct heap *now = h == &heap_empty ? heap_self() : h;
+    if (now != &heap_empty && now != &heap_lending) {
+        p = large_malloc(n);
+        if (!p)
+            errno = ENOMEM;
+        return p;
+    }
     return malloc_heapless(n);
 }
 
