@@ -3,7 +3,11 @@
  * underlying allocator instead of failing, free routes those blocks back to
  * it, and obmt serves again once memory is available, in the slot whose
  * commit failed: failures do not use up the reservation (stress_oom found
- * 40,000 failed requests taking all 32,768 slots). */
+ * 40,000 failed requests taking all 32,768 slots). A thread with a heap
+ * whose pool commit failed passes the request on at once: it does not try
+ * a span, which would need a commit of its own (stress_oom in secure mode
+ * found those tries using up slots); one refusal is enough to send it to
+ * the underlying allocator. */
 #include "unit_util.h"
 
 int main(void)
@@ -20,8 +24,18 @@ int main(void)
     arena_counts(&k);
     size_t slots = k.slots_used;
 
-    obmt_store_relaxed(&os_fail_commits, 1000);
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    CHECK(obmt_stats_get(&st) == 0);
+    uint64_t passed = st.large_allocs;
+    obmt_store_relaxed(&os_fail_commits, 1);
     void *p = obmt_malloc(512);
+    CHECK_MSG(p != NULL && !obmt_owns(p), "one refused commit: %p should be the underlying allocator's", p);
+    CHECK(obmt_load_relaxed(&os_fail_commits) == 0);
+    CHECK(obmt_stats_get(&st) == 0 && st.large_allocs == passed + 1);
+    obmt_free(p);
+
+    obmt_store_relaxed(&os_fail_commits, 1000);
+    p = obmt_malloc(512);
     CHECK_MSG(p != NULL, "the underlying allocator should have served it");
     CHECK(!obmt_owns(p));
     memset(p, 0x5a, 512);
