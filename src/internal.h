@@ -1058,13 +1058,18 @@ struct heap {
     /* freed medium blocks kept for the next malloc of their class (span.c):
      * owner-only, or a lender's; span_cached_bytes also read by statistics */
     void *span_cache[OBMT_NSPAN];   /* each class's stack, linked through the heads' nextpool */
-    uint8_t span_cache_n[OBMT_NSPAN]; /* its depth: at most span_cache_max[c] between calls */
-    uint8_t span_cache_max[OBMT_NSPAN]; /* OBMT_SPAN_CACHE_DEPTH, or fewer: half the budget at most
-                                         * (one span at least, if it fits); 0 in &heap_empty and
-                                         * &heap_lending */
+    struct {
+        uint16_t n;   /* the stack's depth: at most max between calls */
+        uint16_t max; /* OBMT_SPAN_CACHE_DEPTH, or fewer: half the base budget at most (one span
+                       * at least, if it fits); more while the class cycles spans (cache_grow);
+                       * 0 in &heap_empty and &heap_lending. Beside n: free's test reads both
+                       * from one index. */
+    } span_stack[OBMT_NSPAN];
     uint8_t span_cache_put[OBMT_NSPAN]; /* 1: a span of class c was put there since the last decay */
-    uint8_t span_cache_batch[OBMT_NSPAN]; /* spans the next miss of class c takes along: 0, then
-                                           * 2b + 1 after each miss up to span_cache_max[c] / 2;
+    uint8_t span_cache_gave[OBMT_NSPAN]; /* 1: a full stack of class c gave spans back since its last miss */
+    uint8_t span_cache_took[OBMT_NSPAN]; /* 1: class c missed (took from the arenas) since the last decay */
+    uint16_t span_cache_batch[OBMT_NSPAN]; /* spans the next miss of class c takes along: 0, then
+                                           * 2b + 1 after each miss up to span_stack[c].max / 2;
                                            * 0 again when the class decays or the cache is flushed */
     uint64_t span_cached_bytes;  /* relaxed stores */
     uint32_t span_hint;          /* slot + 1 of the span arena this thread last took a span from
@@ -1077,8 +1082,9 @@ struct heap {
     uint8_t huge_keep_max;       /* the most arenas a kept run may have: OBMT_HUGE_KEEP_ARENAS
                                   * where idle heaps can be lent, else 0 (span_cache_init) */
     uint64_t span_cache_budget;  /* the most span_cached_bytes may reach: span_cache_budget() when
-                                  * the heap was taken; 0 in &heap_empty and &heap_lending, so that
-                                  * span_free's budget test keeps them empty */
+                                  * the heap was taken (its base), twice the largest grown stack's
+                                  * bytes while one is grown (cache_grow); 0 in &heap_empty and
+                                  * &heap_lending, so that span_free's budget test keeps them empty */
     /* The block stacks (bstack.c): freed blocks of h's own pools, kept for
      * h's next mallocs of their class; entries below bstack_n[c]. Owner
      * only (inside its busy region), or a lender's while it holds h. */

@@ -423,8 +423,8 @@ static uint64_t take_new_arena(unsigned k, unsigned want, size_t *at, uint64_t *
      * into a free pool are seen. */
     VG_NOACCESS(base, OBMT_ARENA_SIZE - OBMT_POOL_GUARD);
     struct span_arena *a = &g_span[slot];
-    while (want > 1 && k * want > NPOOLS - 1)
-        want--; /* (k * want < 64: run_bits; secure mode's last pool stays free) */
+    if (want > 1 && k * want > NPOOLS - 1)
+        want = (NPOOLS - 1) / k > 1 ? (NPOOLS - 1) / k : 1; /* (k * want < 64: run_bits; secure mode's last pool stays free) */
     uint64_t run = run_bits(0, k * want);
     obmt_store_relaxed(&a->dirty, zero ? 0 : SPAN_POOLS);
     obmt_store_relaxed(&a->last_give_ms, os_now_ms());
@@ -527,11 +527,11 @@ void span_purge(bool now, uint64_t t, long delay)
 
 /* A class's cached spans are a stack linked through their head headers'
  * nextpool (owner-only; a span head has no pool list), newest first:
- * span_cache[c] the top, span_cache_n[c] how many. The head of a cached
+ * span_cache[c] the top, span_stack[c].n how many. The head of a cached
  * span says freed (count even, owner OWNER_SPAN, huge_run and szidx kept):
  * a free of it aborts.
  *
- * A class's stack holds at most span_cache_max[c] spans: OBMT_SPAN_CACHE_DEPTH,
+ * A class's stack holds at most span_stack[c].max spans: OBMT_SPAN_CACHE_DEPTH,
  * or fewer where they would take more than half the budget (one at least,
  * if it fits), so that one class cannot keep the others out.
  *
@@ -551,14 +551,14 @@ static inline void cache_push(struct heap *h, unsigned c, void *b, pool_header *
 {
     p->nextpool = (pool_header *)h->span_cache[c];
     h->span_cache[c] = b;
-    h->span_cache_n[c]++;
+    h->span_stack[c].n++;
 }
 
 static void give_span_head(void *b);
 
 /* Give back the spans of class c in v[0..n), the heads of them reset: one
  * fetch_or per arena among them. */
-static void give_spans(void **v, unsigned n, unsigned c, uint64_t t)
+static inline __attribute__((always_inline)) void give_spans(void **v, unsigned n, unsigned c, uint64_t t)
 {
     unsigned k = span_class_pools(c);
     uint64_t done = 0; /* n <= 64 */
@@ -579,6 +579,18 @@ static void give_spans(void **v, unsigned n, unsigned c, uint64_t t)
     }
 }
 
+/* Give back the 64 cached spans of class c from b down its stack (a trim
+ * of a grown stack, beyond what one give_spans takes); returns the span
+ * below them. */
+static OBMT_NOINLINE void *give_64(void *b, unsigned c, uint64_t t)
+{
+    void *v[64];
+    for (unsigned i = 0; i < 64; i++, b = pool_of(b)->nextpool)
+        v[i] = b;
+    give_spans(v, 64, c, t);
+    return b;
+}
+
 /* Give back all but `keep` of the cached spans of class c: the newest,
  * popped from the top, so that only the spans given back are read (each a
  * dependent load of a header: walking past the kept ones to reach the
@@ -587,20 +599,101 @@ static void give_spans(void **v, unsigned n, unsigned c, uint64_t t)
  * spans come back in a row), so their give-back coalesces. */
 static void cache_trim(struct heap *h, unsigned c, unsigned keep, uint64_t t)
 {
-    unsigned n = h->span_cache_n[c];
+    unsigned n = h->span_stack[c].n;
     if (n <= keep)
         return;
-    void *v[OBMT_SPAN_CACHE_DEPTH + 1];
     unsigned m = n - keep;
     void *b = h->span_cache[c];
+    /* (64 at a time: give_spans' mask; each part's links are read before
+     * it is given back, and the spans below it are still the cache's) */
+    for (; unlikely(m > 64); m -= 64)
+        b = give_64(b, c, t);
+    void *v[64];
     for (unsigned i = 0; i < m; i++, b = pool_of(b)->nextpool)
         v[i] = b;
     h->span_cache[c] = b;
-    h->span_cache_n[c] = (uint8_t)keep;
-    int64_t bytes = (int64_t)m * (int64_t)span_size_table[c];
+    h->span_stack[c].n = (uint16_t)keep;
+    int64_t bytes = (int64_t)(n - keep) * (int64_t)span_size_table[c];
     obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - (uint64_t)bytes);
     obmt_count_add(&h->stats.span_bytes, -bytes);
     give_spans(v, m, c, t);
+}
+
+/* Class c's stack limit under a budget: OBMT_SPAN_CACHE_DEPTH, or fewer
+ * where they would take more than half of it (one at least, if it fits). */
+static unsigned base_max(uint64_t budget, unsigned c)
+{
+    uint64_t size = span_size_table[c], m = budget / 2 / size;
+    if (m > OBMT_SPAN_CACHE_DEPTH)
+        m = OBMT_SPAN_CACHE_DEPTH;
+    if (m == 0 && size <= budget)
+        m = 1;
+    return (unsigned)m;
+}
+
+/* Back to the fixed limits (span_cache_init's), for a heap that is
+ * emptied or taken anew. */
+static void cache_limits_reset(struct heap *h, uint64_t budget)
+{
+    h->span_cache_budget = budget;
+    for (unsigned c = 0; c < OBMT_NSPAN; c++) {
+        h->span_stack[c].max = (uint16_t)base_max(budget, c);
+        h->span_cache_gave[c] = h->span_cache_took[c] = 0;
+    }
+}
+
+/* A miss of class c after its full stack gave spans back (since its last
+ * miss): the class cycles spans through the arenas, a burst larger than
+ * its stack. It keeps twice as many from now on, up to
+ * OBMT_SPAN_CACHE_DEPTH_MAX spans and OBMT_SPAN_CACHE_BYTES_MAX bytes, and
+ * the heap's budget is OBMT_SPAN_CACHE_BYTES_MAX while a class is grown.
+ * A grown class may fill that budget alone (not half of it, as a class
+ * within the base budget): a stack that only just holds a burst gives
+ * half back whenever a miss's batch leaves a span or two in it, and never
+ * settles. Each trip of a span costs its header's writes and a share of a
+ * CAS and a fetch_or on its arena's bitmap each way. Not for spans of more
+ * than a quarter of an arena (above 512 KiB): two or three of them fill an
+ * arena, so a batch saves little, and eight such spans would hold the
+ * whole budget. Not where idle heaps
+ * cannot be lent (an idle thread would hoard: nothing else empties its
+ * cache), as for the empty-pool cap (heap.c). */
+static void cache_grow(struct heap *h, unsigned c)
+{
+    if (!lend_available() || !option_get(OPT_LEND_IDLE) || h->span_cache_budget < OBMT_SPAN_CACHE_BYTES ||
+        span_class_pools(c) > NPOOLS / 4)
+        return;
+    uint64_t want = 2 * (uint64_t)h->span_stack[c].max, fit = OBMT_SPAN_CACHE_BYTES_MAX / span_size_table[c];
+    if (want > OBMT_SPAN_CACHE_DEPTH_MAX)
+        want = OBMT_SPAN_CACHE_DEPTH_MAX;
+    if (want > fit)
+        want = fit;
+    if (want <= h->span_stack[c].max)
+        return;
+    h->span_stack[c].max = (uint16_t)want;
+    h->span_cache_budget = OBMT_SPAN_CACHE_BYTES_MAX;
+}
+
+/* A miss of class c that found no room in any span arena: the other
+ * classes that are grown give back what they hold beyond their fixed
+ * limits (they stay grown), so that their pools serve c before the heap
+ * makes a new arena. A thread that moved from bursts of one class to
+ * another otherwise held both for a collect period (fastpath_batch/1048576
+ * after /65536, whose stack of 128 held 8 MiB: 17.1 -> 15.4 M items/s).
+ * True if spans went back. */
+static bool cache_shrink_grown(struct heap *h, unsigned c)
+{
+    uint64_t base = span_cache_budget(), t = 0;
+    bool gave = false;
+    for (unsigned d = 0; d < OBMT_NSPAN; d++) {
+        unsigned floor = base_max(base, d);
+        if (d == c || h->span_stack[d].max <= floor || h->span_stack[d].n <= floor)
+            continue;
+        if (!gave)
+            t = os_now_ms();
+        cache_trim(h, d, floor, t);
+        gave = true;
+    }
+    return gave;
 }
 
 void span_cache_flush(struct heap *h)
@@ -608,6 +701,7 @@ void span_cache_flush(struct heap *h)
     if (!heap_real(h))
         return;
     memset(h->span_cache_batch, 0, sizeof h->span_cache_batch);
+    cache_limits_reset(h, span_cache_budget()); /* (a grown cache starts small again) */
     if (!h->span_cached_bytes)
         return;
     uint64_t t = os_now_ms();
@@ -616,18 +710,37 @@ void span_cache_flush(struct heap *h)
     memset(h->span_cache_put, 0, sizeof h->span_cache_put);
 }
 
+/* At a collect: a class with no put since the last one gives its spans
+ * back; a grown class with no miss since then halves its stack (down to
+ * its fixed limit), and the budget is the base again once none is grown. */
 void span_cache_decay(struct heap *h)
 {
     if (!heap_real(h))
         return;
     uint64_t t = h->span_cached_bytes ? os_now_ms() : 0;
+    uint64_t base = span_cache_budget(), budget = base;
     for (unsigned c = 0; c < OBMT_NSPAN; c++) {
         if (!h->span_cache_put[c]) {
             cache_trim(h, c, 0, t);
             h->span_cache_batch[c] = 0;
         }
-        h->span_cache_put[c] = 0;
+        unsigned floor = base_max(base, c), max = h->span_stack[c].max;
+        if (max > floor && !h->span_cache_took[c]) {
+            max = max / 2 > floor ? max / 2 : floor;
+            h->span_stack[c].max = (uint16_t)max;
+            if (h->span_cache_batch[c] > max / 2)
+                h->span_cache_batch[c] = (uint16_t)(max / 2);
+            cache_trim(h, c, max, t);
+        }
+        if (max > floor)
+            budget = OBMT_SPAN_CACHE_BYTES_MAX;
+        h->span_cache_put[c] = h->span_cache_took[c] = h->span_cache_gave[c] = 0;
     }
+    h->span_cache_budget = budget;
+    /* (a stack shrunk, or the budget back at its base: what is beyond
+     * it goes back, the smallest classes first) */
+    for (unsigned c = 0; c < OBMT_NSPAN && h->span_cached_bytes > budget; c++)
+        cache_trim(h, c, 0, t);
 }
 
 size_t span_cache_budget(void)
@@ -639,24 +752,17 @@ size_t span_cache_budget(void)
 
 void span_cache_init(struct heap *h)
 {
-    h->span_cache_budget = span_cache_budget();
+    cache_limits_reset(h, span_cache_budget());
     /* The kept huge run (huge.c) likewise needs a lender to take an idle
      * thread's run back: none kept without. */
     h->huge_keep_max = OBMT_SPAN_CACHE_BYTES && h->span_cache_budget == OBMT_SPAN_CACHE_BYTES ? OBMT_HUGE_KEEP_ARENAS : 0;
-    for (unsigned c = 0; c < OBMT_NSPAN; c++) {
-        uint64_t size = span_size_table[c], m = h->span_cache_budget / 2 / size;
-        if (m > OBMT_SPAN_CACHE_DEPTH)
-            m = OBMT_SPAN_CACHE_DEPTH;
-        if (m == 0 && size <= h->span_cache_budget)
-            m = 1;
-        h->span_cache_max[c] = (uint8_t)m;
-    }
 }
 
 void span_cache_drop(struct heap *h)
 {
     memset(h->span_cache, 0, sizeof h->span_cache);
-    memset(h->span_cache_n, 0, sizeof h->span_cache_n);
+    for (unsigned c = 0; c < OBMT_NSPAN; c++)
+        h->span_stack[c].n = 0; /* (the limits stay: the heap is not taken anew) */
     memset(h->span_cache_put, 0, sizeof h->span_cache_put);
     memset(h->span_cache_batch, 0, sizeof h->span_cache_batch);
     /* (they stay counted as held: span_bytes keeps them) */
@@ -707,7 +813,7 @@ static inline void span_head(char *b, unsigned c, unsigned k, bool live)
 
 /* From the arenas: a span of class c (not cached), its head written and
  * counted live, and, with `batch` and no alignment, span_cache_batch[c]
- * (at most span_cache_max[c] / 2) more of its class taken by the same CAS
+ * (at most span_stack[c].max / 2) more of its class taken by the same CAS
  * into the cache (within its budget). Inside lend_enter (h: the heap read
  * there). */
 static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t n, size_t align, bool zero,
@@ -731,12 +837,17 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
             m |= (uint64_t)1 << i;
         amask &= m;
     } else if (OBMT_SPAN_CACHE_BYTES && batch && heap_real(h) && h == heap_self()) {
+        h->span_cache_took[c] = 1;
+        if (h->span_cache_gave[c]) {
+            h->span_cache_gave[c] = 0;
+            cache_grow(h, c);
+        }
         /* (the budget's test as span_free's: cached bytes + size <= budget) */
-        unsigned half = h->span_cache_max[c] / 2, b = h->span_cache_batch[c];
-        unsigned room = half > h->span_cache_n[c] ? half - h->span_cache_n[c] : 0;
+        unsigned half = h->span_stack[c].max / 2, b = h->span_cache_batch[c];
+        unsigned room = half > h->span_stack[c].n ? half - h->span_stack[c].n : 0;
         if (room > b)
             room = b;
-        h->span_cache_batch[c] = (uint8_t)(2 * b + 1 < half ? 2 * b + 1 : half); /* slow start */
+        h->span_cache_batch[c] = (uint16_t)(2 * b + 1 < half ? 2 * b + 1 : half); /* slow start */
         uint64_t spare = h->span_cache_budget > h->span_cached_bytes ? h->span_cache_budget - h->span_cached_bytes : 0;
         if ((uint64_t)room > spare / size)
             room = (unsigned)(spare / size);
@@ -746,6 +857,11 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
     unsigned left = 0;
     size_t slot = 0;
     uint64_t got = take_from_arenas(h, k, amask, want, &slot, &dirty, &left);
+    /* Before a new span arena: what grown classes of the cache hold
+     * beyond their fixed limits goes back, and the arenas are tried again
+     * (cache_shrink_grown). */
+    if (!got && heap_real(h) && h == heap_self() && cache_shrink_grown(h, c))
+        got = take_from_arenas(h, k, amask, want, &slot, &dirty, &left);
     if (!got) {
         /* A new span arena comes from a cached huge run first: this
          * thread's kept one joins the shared ones (huge.c). */
@@ -813,7 +929,7 @@ static inline void *span_malloc_from(size_t n, size_t align, bool zero, bool bat
     if (OBMT_SPAN_CACHE_BYTES && likely(b != NULL && align <= OBMT_POOL_SIZE)) {
         pool_header *p = pool_of(b);
         h->span_cache[c] = p->nextpool;
-        h->span_cache_n[c]--;
+        h->span_stack[c].n--;
         obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - span_size_table[c]);
         obmt_count_add(&h->stats.span_hits, 1);
         obmt_store_relaxed(&p->count, obmt_load_relaxed(&p->count) | 1); /* live again */
@@ -891,19 +1007,46 @@ static OBMT_NOINLINE void span_free_arena(struct heap *h, unsigned c, void *b)
     span_gave(h, t);
 }
 
-/* A put that finds class c's stack full (span_cache_max[c]), or no room
+/* A put of class c that the budget refused while c's stack has room: the
+ * other classes hold the budget. Each of them gives its newest half back,
+ * in turn, until c's span fits: a class that the thread has moved on
+ * from drains at the pace of the new one's puts, not at the next collect,
+ * as tcmalloc's thread cache scavenges its lists when it outgrows its
+ * size. (A burst of 16 KiB blocks grew its class to 4 MiB; a burst of
+ * 64 KiB blocks that followed found half the budget taken, and every put
+ * beyond it went to its arena one span at a time: fastpath_batch/65536
+ * after /16384 fell from 65 to 52 M items/s.) True if it fits now. */
+static bool cache_make_room(struct heap *h, unsigned c, uint64_t size, uint64_t t)
+{
+    for (unsigned d = 0; d < OBMT_NSPAN && h->span_cached_bytes + size > h->span_cache_budget; d++)
+        if (d != c)
+            cache_trim(h, d, h->span_stack[d].n / 2, t);
+    return h->span_cached_bytes + size <= h->span_cache_budget;
+}
+
+/* A put that finds class c's stack full (span_stack[c].max), or no room
  * in the budget. Full: b goes on the stack, which keeps its oldest half
- * and gives the rest back together (one fetch_or per arena); a stack of
- * one span, and a put with no room in the budget, give b straight back.
- * Inside lend_enter; leaves (free's tail call: span_free_leave needs no
- * stack frame). */
+ * and gives the rest back together (one fetch_or per arena). No room: the
+ * other classes make room (cache_make_room). A stack of one span, and a
+ * put for which no room is made, give b straight back. Inside
+ * lend_enter; leaves (free's tail call: span_free_leave needs no stack
+ * frame). */
 static OBMT_NOINLINE void span_put_slow_leave(struct heap *h, unsigned c, void *b)
 {
-    unsigned max = h->span_cache_max[c];
+    unsigned max = h->span_stack[c].max;
     uint64_t size = span_size_table[c];
-    if (max >= 2 && h->span_cache_n[c] >= max) {
+    uint64_t t;
+    if (h->span_stack[c].n < max && size <= h->span_cache_budget / 2 &&
+        cache_make_room(h, c, size, t = os_now_ms())) {
         cache_push(h, c, b, pool_of(b));
         h->span_cache_put[c] = 1;
+        obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes + size);
+        obmt_count_add(&h->stats.span_puts, 1);
+        span_gave(h, t);
+    } else if (max >= 2 && h->span_stack[c].n >= max) {
+        cache_push(h, c, b, pool_of(b));
+        h->span_cache_put[c] = 1;
+        h->span_cache_gave[c] = 1; /* (a miss before the next collect grows the stack: cache_grow) */
         obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes + size);
         obmt_count_add(&h->stats.span_puts, 1);
         uint64_t t = os_now_ms();
@@ -943,7 +1086,7 @@ void span_free_leave(pool_header *p, struct heap *h, void *b)
      * (&heap_empty and &heap_lending have a budget of 0.) A full stack
      * keeps its oldest half and gives the rest back (cache_trim). */
     uint64_t bytes = h->span_cached_bytes + size; /* (one load: the stores below may alias it) */
-    if (OBMT_SPAN_CACHE_BYTES && likely(h->span_cache_n[c] < h->span_cache_max[c] && bytes <= h->span_cache_budget)) {
+    if (OBMT_SPAN_CACHE_BYTES && likely(h->span_stack[c].n < h->span_stack[c].max && bytes <= h->span_cache_budget)) {
         cache_push(h, c, b, p);
         h->span_cache_put[c] = 1;
         obmt_store_relaxed(&h->span_cached_bytes, bytes);
@@ -1028,7 +1171,9 @@ static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_
 /* The pools of slot `slot` that spans in h's cache hold (h: the calling
  * thread's heap, inside lend_enter); with `take`, those spans leave the
  * cache, their heads reset, held by the caller. At most OBMT_SPAN_CACHE_DEPTH
- * spans of each class: a walk of a few dozen headers, for span_to_huge. */
+ * spans of each class (OBMT_SPAN_CACHE_DEPTH_MAX of a grown one, 8 MiB of
+ * them in all): a walk of a few dozen headers, a few hundred at most, for
+ * span_to_huge. */
 static uint64_t cache_spans_in(struct heap *h, size_t slot, bool take)
 {
     uint64_t bits = 0, bytes = 0;
@@ -1048,7 +1193,7 @@ static uint64_t cache_spans_in(struct heap *h, size_t slot, bool take)
                 continue;
             }
             *link = q->nextpool;
-            h->span_cache_n[c]--;
+            h->span_stack[c].n--;
             bytes += span_size_table[c];
             give_span_head(s);
         }

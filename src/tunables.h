@@ -131,7 +131,8 @@
 /* Medium blocks (span.c): each thread keeps up to OBMT_SPAN_CACHE_DEPTH
  * freed spans of each class, OBMT_SPAN_CACHE_BYTES in all, for its next
  * malloc of that class: a malloc/free loop of medium blocks then takes no
- * atomic read-modify-write. A class holds at most half the budget. A
+ * atomic read-modify-write. A class holds at most half the budget (a grown
+ * one all of OBMT_SPAN_CACHE_BYTES_MAX, below). A
  * miss after misses takes a batch of more spans of its class with the
  * same CAS (slow start: 0, 1, 3, ... up to half the stack), and a put into
  * a full stack gives back its newest half, one fetch_or per arena:
@@ -164,6 +165,24 @@
 #endif
 #ifndef OBMT_SPAN_CACHE_DEPTH
 #define OBMT_SPAN_CACHE_DEPTH 32
+#endif
+/* The span cache adapts to bursts, as the empty-pool cap does: a class
+ * whose full stack gave its newest half back and that then missed before
+ * the next collect (a burst of mallocs then frees larger than its stack,
+ * cycling spans through the arenas) doubles its depth, up to
+ * OBMT_SPAN_CACHE_DEPTH_MAX spans and OBMT_SPAN_CACHE_BYTES_MAX bytes, the
+ * heap's budget while a class is grown; each collect with no miss of the
+ * class halves it again, down to the fixed limits above, and a flush
+ * (exit, obmt_collect, a lender) takes it straight back there. Only where
+ * idle heaps can be lent (a lender empties an idle thread's cache).
+ * 256 blocks of 16 KiB allocated then freed in a loop (a stack of 512:
+ * 256 would only just hold the burst, docs/design.md) 74 -> 145 M pairs/s
+ * alone (tcmalloc 97); of 64 KiB (128 deep at most: the 8 MiB) 44 -> 53. */
+#ifndef OBMT_SPAN_CACHE_DEPTH_MAX
+#define OBMT_SPAN_CACHE_DEPTH_MAX 512
+#endif
+#ifndef OBMT_SPAN_CACHE_BYTES_MAX
+#define OBMT_SPAN_CACHE_BYTES_MAX ((size_t)8 << 20)
 #endif
 /* The budget where idle threads' heaps cannot be lent (OBMT_LEND_IDLE=0, or
  * no membarrier: valgrind, seccomp, Linux before 4.14): nothing but the
@@ -348,9 +367,13 @@ _Static_assert(OBMT_MEDIUM_MAX <= ((size_t)1 << 20), "span.c's class tables (32 
 _Static_assert(OBMT_SPAN_CACHE_BYTES_UNLENT <= OBMT_SPAN_CACHE_BYTES, "the unlent span cache budget is the smaller");
 _Static_assert(OBMT_REALLOC_SPAN_MIN >= 1024 && OBMT_REALLOC_SPAN_MIN < OBMT_SMALL_MAX,
                "realloc moves a growing pool block into a span between 1 KiB and the pool classes' end");
-#if OBMT_SPAN_CACHE_DEPTH < 2 || OBMT_SPAN_CACHE_DEPTH > 62 || OBMT_SPAN_CACHE_DEPTH % 2
-#error "OBMT_SPAN_CACHE_DEPTH is an even number of spans a class, 2 to 62 (give_spans' 64-bit mask)"
+#if OBMT_SPAN_CACHE_DEPTH < 2 || OBMT_SPAN_CACHE_DEPTH % 2 || OBMT_SPAN_CACHE_DEPTH > OBMT_SPAN_CACHE_DEPTH_MAX
+#error "OBMT_SPAN_CACHE_DEPTH is an even number of spans a class, 2 up to OBMT_SPAN_CACHE_DEPTH_MAX"
 #endif
+#if OBMT_SPAN_CACHE_DEPTH_MAX > 1024
+#error "OBMT_SPAN_CACHE_DEPTH_MAX is at most 1024 spans a class (span_to_huge walks every cached span)"
+#endif
+_Static_assert(OBMT_SPAN_CACHE_BYTES_MAX >= OBMT_SPAN_CACHE_BYTES, "the span cache grows from its budget, not below it");
 #if OBMT_HUGE_CACHE < 0 || OBMT_HUGE_CACHE > 64
 #error "OBMT_HUGE_CACHE is 0 (no cache) to 64 entries"
 #endif

@@ -418,7 +418,7 @@ int main(void)
     /* 9a. The thread's cache: a freed span is kept whole for the next
      *     malloc of its class, which takes it without touching its arena;
      *     the head says freed (a second free aborts, below). A class's
-     *     stack holds span_cache_max[c] spans: OBMT_SPAN_CACHE_DEPTH, or
+     *     stack holds span_stack[c].max spans: OBMT_SPAN_CACHE_DEPTH, or
      *     fewer where they would take more than half the budget. A miss
      *     takes span_cache_batch[c] more spans of its class with the same
      *     CAS, right below the caller's: none at first, then 1, 3, ... up
@@ -427,7 +427,7 @@ int main(void)
      *     two decays gives its spans back. */
     struct heap *me = heap_self();
     unsigned c64 = span_class(64 * KIB);
-    unsigned max64 = me->span_cache_max[c64], half = max64 / 2;
+    unsigned max64 = me->span_stack[c64].max, half = max64 / 2;
     size_t budget = me->span_cache_budget;
     CHECK_MSG(max64 == (budget / 2 / (64 * KIB) < OBMT_SPAN_CACHE_DEPTH ? budget / 2 / (64 * KIB) : OBMT_SPAN_CACHE_DEPTH),
               "64 KiB stack limit %u, budget %zu", max64, budget);
@@ -455,7 +455,7 @@ int main(void)
         many[nmany++] = m;
         CHECK_MSG(stats().bytes_medium_cached == want * 64 * KIB, "miss %d: %llu cached, %u expected", miss + 2,
                   (unsigned long long)stats().bytes_medium_cached, want);
-        CHECK(me->span_cache_n[c64] == want);
+        CHECK(me->span_stack[c64].n == want);
         /* the batch: right below m, each a span of the class whose head
          * says freed, none of their pools free in the arena */
         uint64_t F, D;
@@ -487,7 +487,7 @@ int main(void)
         obmt_free(many[i]);
     CHECK(stats().bytes_medium_cached == max64 * 64 * KIB);
     obmt_free(many[max64]);
-    CHECK(stats().bytes_medium_cached == half * 64 * KIB && me->span_cache_n[c64] == half);
+    CHECK(stats().bytes_medium_cached == half * 64 * KIB && me->span_stack[c64].n == half);
     CHECK(me->span_cache[c64] == many[half - 1]);
     for (unsigned i = 0; i <= max64; i++) {
         uint64_t F, D;
@@ -503,7 +503,7 @@ int main(void)
     /* No class takes more than half the budget: with a full stack of
      * 256 KiB spans, a 1 MiB block is still cached. */
     if (budget >= 2 * OBMT_MEDIUM_MAX) {
-        unsigned c256 = span_class(256 * KIB), m256 = me->span_cache_max[c256];
+        unsigned c256 = span_class(256 * KIB), m256 = me->span_stack[c256].max;
         CHECK(m256 * 256 * KIB <= budget / 2 && m256 >= 1);
         for (unsigned i = 0; i < m256; i++)
             many[i] = obmt_malloc(256 * KIB);
@@ -511,7 +511,7 @@ int main(void)
         flush();
         for (unsigned i = 0; i < m256; i++)
             obmt_free(many[i]);
-        CHECK(me->span_cache_n[c256] == m256);
+        CHECK(me->span_stack[c256].n == m256);
         obmt_free(w);
         CHECK(me->span_cache[span_class(OBMT_MEDIUM_MAX)] == w);
         CHECK(stats().bytes_medium_cached == m256 * 256 * KIB + OBMT_MEDIUM_MAX);

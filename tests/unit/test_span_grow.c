@@ -1,0 +1,179 @@
+/* The span cache adapts to bursts (span.c, cache_grow): a class whose
+ * full stack gave spans back and that then missed before the next collect
+ * doubles its stack, up to OBMT_SPAN_CACHE_DEPTH_MAX spans and
+ * OBMT_SPAN_CACHE_BYTES_MAX bytes, the heap's budget while a class is
+ * grown; each collect with no miss of the class halves it again, down to
+ * the fixed limit, and a flush (obmt_collect, exit, a lender) takes it
+ * straight back there.
+ *
+ * Rounds of 256 blocks of 16 KiB (4 MiB), allocated then freed: the 16 KiB
+ * stack starts at 32 and grows 64, 128, 256 in the rounds that cycled
+ * spans through the arenas; once it holds the burst, a round takes
+ * nothing from the arenas (at least 8 takes, each a batch, in the first
+ * round). Then collects without a miss
+ * halve it to 128, 64, 32, 32 (from 512: 256 first) and give the spans
+ * beyond back, and the budget returns to its base. A class that grew and a flush: back to 32
+ * and the base at once. Then the bursts again with a 1 MiB block cached,
+ * where a stack of 256 never settles (below): the class grows to 512.
+ * Then bursts of 64 KiB blocks, whose puts make the 16 KiB stack give
+ * its spans back as the budget needs (cache_make_room), and 1 MiB blocks
+ * that take the pools the grown 64 KiB stack holds beyond its fixed limit
+ * before any new span arena is made (cache_shrink_grown).
+ *
+ * Also run with OBMT_LEND_IDLE=0 (unit_span_grow_nolend): nothing would
+ * empty an idle thread's cache there, so it never grows (the unlent
+ * budget's limit every round). */
+#include "unit_util.h"
+
+#define BURST 256
+#define SIZE  (16 * 1024)
+
+/* The thread's takes from span arenas: its cache's misses (each takes
+ * a batch of spans with one CAS, so a burst of 256 makes a dozen or so). */
+static uint64_t span_misses(void)
+{
+    return heap_self()->stats.span_allocs;
+}
+
+/* Bytes committed to span arenas (bytes_medium). */
+static uint64_t medium_committed(void)
+{
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    CHECK(obmt_stats_get(&st) == 0);
+    return st.bytes_medium;
+}
+
+int main(void)
+{
+    CHECK(obmt_option_set("purge_delay_ms", 3600 * 1000) == 0); /* no collect but the test's */
+    bool adapts = lend_available() && option_get(OPT_LEND_IDLE) && OBMT_SPAN_CACHE_BYTES != 0;
+    void *b[BURST];
+    CHECK((b[0] = obmt_malloc(SIZE)) != NULL); /* (the heap, before its fields are read) */
+    obmt_free(b[0]);
+    struct heap *h = heap_self();
+    unsigned c = span_class(SIZE);
+    CHECK(span_class_size(c) == SIZE);
+    uint64_t base = span_cache_budget();
+    CHECK(h->span_cache_budget == base);
+    unsigned floor = h->span_stack[c].max;
+    CHECK_MSG(floor == (base / 2 / SIZE < OBMT_SPAN_CACHE_DEPTH ? base / 2 / SIZE : OBMT_SPAN_CACHE_DEPTH),
+              "fixed limit %u", floor);
+    static const unsigned grown[6] = { 32, 64, 128, 256, 256, 256 };
+    uint64_t first = 0, last = 0;
+    for (int round = 0; round < 6; round++) {
+        uint64_t m0 = span_misses();
+        for (int i = 0; i < BURST; i++)
+            CHECK((b[i] = obmt_malloc(SIZE)) != NULL);
+        uint64_t misses = span_misses() - m0;
+        for (int i = 0; i < BURST; i++)
+            obmt_free(b[i]);
+        unsigned want = adapts ? grown[round] : floor;
+        /* (the last rounds may have grown once more, where a miss's batch
+         * left spans in a stack of exactly 256: see the second part) */
+        bool again = adapts && round >= 4 && h->span_stack[c].max == 512;
+        CHECK_MSG(h->span_stack[c].max == want || again, "round %d: stack limit %u, expected %u", round,
+                  h->span_stack[c].max, want);
+        CHECK(h->span_stack[c].n <= h->span_stack[c].max);
+        CHECK(h->span_cached_bytes <= h->span_cache_budget);
+        CHECK(h->span_cache_budget <= (adapts ? OBMT_SPAN_CACHE_BYTES_MAX : base));
+        if (round == 0)
+            first = misses;
+        last = misses;
+    }
+    if (adapts) {
+        CHECK(h->span_cache_budget == OBMT_SPAN_CACHE_BYTES_MAX);
+        CHECK_MSG(first >= 8 && last == 0, "takes from the arenas: %llu in the first round, %llu in the last",
+                  (unsigned long long)first, (unsigned long long)last);
+    } else {
+        CHECK_MSG(last >= 8, "takes from the arenas in the last round: %llu", (unsigned long long)last);
+    }
+    /* Collects with no miss: the stack halves, the spans beyond it go back. */
+    unsigned want = h->span_stack[c].max;
+    for (int k = 0; k < 5; k++) {
+        /* (a put in each period, so that the class is in use and keeps
+         * what its limit allows) */
+        CHECK((b[0] = obmt_malloc(SIZE)) != NULL);
+        obmt_free(b[0]);
+        h->span_cache_took[c] = 0; /* (that malloc hit the cache: no miss) */
+        h->last_collect_ms = 0;    /* a collect is due */
+        heap_ticked(h);
+        want = want / 2 > floor ? want / 2 : floor;
+        CHECK_MSG(h->span_stack[c].max == want, "collect %d: stack limit %u, expected %u", k, h->span_stack[c].max,
+                  want);
+        CHECK_MSG(h->span_stack[c].n <= want, "collect %d: %u spans cached", k, h->span_stack[c].n);
+        CHECK(h->span_cached_bytes <= h->span_cache_budget);
+    }
+    CHECK_MSG(h->span_cache_budget == base, "budget %llu after the decay", (unsigned long long)h->span_cache_budget);
+    /* Grown again, then flushed: the fixed limits at once. */
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < BURST; i++)
+            CHECK((b[i] = obmt_malloc(SIZE)) != NULL);
+        for (int i = 0; i < BURST; i++)
+            obmt_free(b[i]);
+    }
+    CHECK(h->span_stack[c].max == (adapts ? 128u : floor));
+    obmt_collect();
+    CHECK(h->span_stack[c].max == floor && h->span_cache_budget == base && h->span_cached_bytes == 0);
+    /* The same bursts with a 1 MiB block cached (a miss's batch then
+     * leaves spans in the stack, so a stack of exactly 256 gives half back
+     * every round and never settles: the class grows on to 512, which a
+     * stack may when it fills the budget alone): no take in the last of 8
+     * rounds. */
+    CHECK((b[0] = obmt_malloc(1 << 20)) != NULL);
+    obmt_free(b[0]);
+    uint64_t m0 = 0;
+    for (int round = 0; round < 8; round++) {
+        m0 = span_misses();
+        for (int i = 0; i < BURST; i++)
+            CHECK((b[i] = obmt_malloc(SIZE)) != NULL);
+        for (int i = 0; i < BURST; i++)
+            obmt_free(b[i]);
+    }
+    if (adapts)
+        CHECK_MSG(span_misses() == m0 && h->span_stack[c].max == 512, "last round: %llu takes, stack limit %u",
+                  (unsigned long long)(span_misses() - m0), h->span_stack[c].max);
+    CHECK(h->span_cached_bytes <= h->span_cache_budget);
+    /* Bursts of 64 KiB blocks next: the 16 KiB stack holds half the
+     * budget or more, and the 64 KiB puts that the budget refuses make it
+     * give its newest half back (cache_make_room), in turn, rather than
+     * go to their arenas one by one: the 64 KiB stack grows to its
+     * maximum (128: the 8 MiB) and the 16 KiB one is drained. */
+    unsigned c64 = span_class(4 * SIZE);
+    unsigned n16 = h->span_stack[c].n;
+    for (int round = 0; round < 8; round++) {
+        for (int i = 0; i < BURST; i++)
+            CHECK((b[i] = obmt_malloc(4 * SIZE)) != NULL);
+        for (int i = 0; i < BURST; i++)
+            obmt_free(b[i]);
+        CHECK(h->span_cached_bytes <= h->span_cache_budget);
+    }
+    if (adapts)
+        CHECK_MSG(n16 >= 256 && h->span_stack[c].n <= 1 && h->span_stack[c64].max == 128 &&
+                      h->span_stack[c64].n >= 64,
+                  "16 KiB: %u then %u cached; 64 KiB: %u cached, stack limit %u", n16, h->span_stack[c].n,
+                  h->span_stack[c64].n, h->span_stack[c64].max);
+    /* A grown class yields before a new arena is made (cache_shrink_grown):
+     * 1 MiB blocks, one after another until no span arena has room for
+     * the next, take the pools that the 64 KiB stack holds beyond its
+     * fixed limit (16), which it gives back, before the span arenas'
+     * committed bytes grow. */
+    void *big[40];
+    uint64_t prev = medium_committed();
+    bool grew = false;
+    for (int i = 0; i < 40; i++) {
+        CHECK((big[i] = obmt_malloc(1 << 20)) != NULL);
+        uint64_t now = medium_committed();
+        if (adapts && now > prev && !grew) {
+            grew = true;
+            CHECK_MSG(h->span_stack[c64].n <= 16, "block %d: a new span arena while 64 KiB holds %u spans", i,
+                      h->span_stack[c64].n);
+        }
+        prev = now;
+    }
+    if (adapts)
+        CHECK_MSG(grew && h->span_stack[c64].n <= 16, "64 KiB: %u cached after 40 MiB of 1 MiB blocks",
+                  h->span_stack[c64].n);
+    for (int i = 0; i < 40; i++)
+        obmt_free(big[i]);
+    CHECK_DONE("span_grow");
+}
