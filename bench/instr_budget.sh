@@ -54,7 +54,7 @@ declare -A free_budget=([16]=37 [64]=37 [512]=37 [1024]=37 [4096]=37 [65536]=53)
 # The medium block (65536) goes into the freeing thread's span cache, which
 # fills and gives half back every 8 frees here. 114 at 16 bytes before
 # remote frees stayed in free's busy region, ticked per batch instead of
-# per block and counted their statistics per batch (e49b77c). 65536: 117.1
+# per block and counted their statistics per batch (e49b77c). 65536: 117.2
 # since the 16-bit depths (free's instruction, and the stack's flag that a
 # trim gave spans back: cache_grow), 115.8 before.
 declare -A remote_budget=([16]=66 [64]=66 [512]=69 [1024]=73 [4096]=94 [65536]=118)

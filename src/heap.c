@@ -939,8 +939,9 @@ static void heap_atfork_child(void)
          * the child, like the dead heap's used pools). */
         for (unsigned k = 0; k < OBMT_RBATCH_SLOTS; k++)
             obmt_store_relaxed(&h->rbatch[k].pool, NULL);
-        /* Its cached medium blocks likewise: they stay taken in their span
-         * arenas (at most OBMT_SPAN_CACHE_BYTES a dead heap). */
+        /* Its cached medium blocks go back to their span arenas, checked
+         * one by one (span_cache_drop: up to OBMT_SPAN_CACHE_BYTES_MAX a
+         * dead heap, which would otherwise stay taken). */
         span_cache_drop(h);
         huge_keep_drop(h); /* (its kept huge run goes back to its arenas) */
         bstack_drop(h); /* its stacked blocks stay out in its pools */

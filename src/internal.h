@@ -931,9 +931,9 @@ OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);
 OBMT_HIDDEN bool span_to_huge(pool_header *p, void *b, size_t n);
 /* The per-thread cache (h is the calling thread's heap, or one its lender
  * holds): give every cached span back; give back those of classes unused
- * since the last call (heap_ticked, once per purge delay); forget them
- * without giving them back (a fork child, for the heap of a thread that
- * is not there: they stay taken, a bounded leak). */
+ * since the last call (heap_ticked, once per purge delay); in a fork
+ * child, for the heap of a thread that is not there, give back those a
+ * checked walk reaches (the rest stay taken, a bounded leak). */
 OBMT_HIDDEN void span_cache_flush(struct heap *h);
 OBMT_HIDDEN void span_cache_decay(struct heap *h);
 OBMT_HIDDEN void span_cache_drop(struct heap *h);
@@ -1081,10 +1081,12 @@ struct heap {
     uint8_t huge_kept_put;       /* 1: a run was kept since the last decay (owner-only) */
     uint8_t huge_keep_max;       /* the most arenas a kept run may have: OBMT_HUGE_KEEP_ARENAS
                                   * where idle heaps can be lent, else 0 (span_cache_init) */
-    uint64_t span_cache_budget;  /* the most span_cached_bytes may reach: span_cache_budget() when
-                                  * the heap was taken (its base), twice the largest grown stack's
-                                  * bytes while one is grown (cache_grow); 0 in &heap_empty and
-                                  * &heap_lending, so that span_free's budget test keeps them empty */
+    uint64_t span_cache_budget;  /* the most span_cached_bytes may reach: the base, plus what grown
+                                  * classes may hold beyond their fixed limits (cache_grow), at most
+                                  * OBMT_SPAN_CACHE_BYTES_MAX; 0 in &heap_empty and &heap_lending, so
+                                  * that span_free's budget test keeps them empty */
+    uint64_t span_cache_base;    /* the base: span_cache_budget() when the heap was taken, or when
+                                  * a decay found the lending option changed (owner-only) */
     /* The block stacks (bstack.c): freed blocks of h's own pools, kept for
      * h's next mallocs of their class; entries below bstack_n[c]. Owner
      * only (inside its busy region), or a lender's while it holds h. */

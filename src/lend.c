@@ -206,8 +206,9 @@
  * pool for a purge delay (at least 10 ms), and either it took or adopted
  * pools since it was last lent, or something new is on top of its
  * `returned` stack (the lender pushes back what it leaves there, and
- * remembers the top), or eight purge delays passed (blocks others freed
- * into its remaining pools since). The reclaim pass visits the heap right
+ * remembers the top), or its span cache holds medium blocks (up to 8 MiB
+ * while a class is grown, span.c), or eight purge delays passed (blocks
+ * others freed into its remaining pools since). The reclaim pass visits the heap right
  * after the lend (reclaim.c). A thread whose traffic stays on the fast paths for that long
  * (no tick: no pool runs dry, none empties) is lent too, and pays the
  * refill of the pools that were empty at that moment: at most once per
@@ -306,6 +307,8 @@ static bool lend_wanted(struct heap *h, uint64_t now, long delay)
     pool_header *r = obmt_load_relaxed(&h->returned);
     if (r && r != RETURNED_CLOSED && r != h->lent_returned)
         return true; /* pools handed back since the last lend (a hint: the top alone is compared) */
+    if (obmt_load_relaxed(&h->span_cached_bytes))
+        return true; /* medium blocks cached since (up to 8 MiB while a class is grown: span.c) */
     return (int64_t)(now - h->lent_ms) >= 8 * (int64_t)delay;
 }
 

@@ -597,25 +597,51 @@ static OBMT_NOINLINE void *give_64(void *b, unsigned c, uint64_t t)
  * oldest had been half of a full put's time, fastpath_batch/16384). They
  * are also the ones most likely to lie together in their arenas (a batch's
  * spans come back in a row), so their give-back coalesces. */
+/* The stack's top m spans leave it (top: the first of them, b: the span
+ * below them), counted out. The stack and its counts change before any of
+ * them is given back: a span given back may be taken by another thread at
+ * once (and counted live there), and a fork child walks the stack from
+ * its top (span_cache_drop). */
+static inline void cache_cut(struct heap *h, unsigned c, unsigned keep, unsigned m, void *b)
+{
+    h->span_cache[c] = b;
+    h->span_stack[c].n = (uint16_t)keep;
+    int64_t bytes = (int64_t)m * (int64_t)span_size_table[c];
+    obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - (uint64_t)bytes);
+    obmt_count_add(&h->stats.span_bytes, -bytes);
+}
+
+/* cache_trim of more than 64 spans (a grown stack): cut first, then given
+ * back 64 at a time (give_spans' mask). */
+static OBMT_NOINLINE void cache_trim_long(struct heap *h, unsigned c, unsigned keep, unsigned m, uint64_t t)
+{
+    void *top = h->span_cache[c], *b = top;
+    for (unsigned i = 0; i < m; i++)
+        b = pool_of(b)->nextpool;
+    cache_cut(h, c, keep, m, b);
+    for (; m > 64; m -= 64)
+        top = give_64(top, c, t);
+    void *v[64];
+    for (unsigned i = 0; i < m; i++, top = pool_of(top)->nextpool)
+        v[i] = top;
+    give_spans(v, m, c, t);
+}
+
 static void cache_trim(struct heap *h, unsigned c, unsigned keep, uint64_t t)
 {
     unsigned n = h->span_stack[c].n;
     if (n <= keep)
         return;
     unsigned m = n - keep;
-    void *b = h->span_cache[c];
-    /* (64 at a time: give_spans' mask; each part's links are read before
-     * it is given back, and the spans below it are still the cache's) */
-    for (; unlikely(m > 64); m -= 64)
-        b = give_64(b, c, t);
+    if (unlikely(m > 64)) {
+        cache_trim_long(h, c, keep, m, t);
+        return;
+    }
     void *v[64];
+    void *b = h->span_cache[c];
     for (unsigned i = 0; i < m; i++, b = pool_of(b)->nextpool)
         v[i] = b;
-    h->span_cache[c] = b;
-    h->span_stack[c].n = (uint16_t)keep;
-    int64_t bytes = (int64_t)(n - keep) * (int64_t)span_size_table[c];
-    obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - (uint64_t)bytes);
-    obmt_count_add(&h->stats.span_bytes, -bytes);
+    cache_cut(h, c, keep, m, b);
     give_spans(v, m, c, t);
 }
 
@@ -635,32 +661,47 @@ static unsigned base_max(uint64_t budget, unsigned c)
  * emptied or taken anew. */
 static void cache_limits_reset(struct heap *h, uint64_t budget)
 {
-    h->span_cache_budget = budget;
+    h->span_cache_budget = h->span_cache_base = budget;
     for (unsigned c = 0; c < OBMT_NSPAN; c++) {
         h->span_stack[c].max = (uint16_t)base_max(budget, c);
         h->span_cache_gave[c] = h->span_cache_took[c] = 0;
     }
 }
 
+/* The budget: the base, plus what each grown class may hold beyond its
+ * fixed limit, OBMT_SPAN_CACHE_BYTES_MAX at most. */
+static uint64_t grown_budget(const struct heap *h)
+{
+    uint64_t base = h->span_cache_base, b = base;
+    for (unsigned c = 0; c < OBMT_NSPAN; c++) {
+        unsigned floor = base_max(base, c);
+        if (h->span_stack[c].max > floor)
+            b += (uint64_t)(h->span_stack[c].max - floor) * span_size_table[c];
+    }
+    return b < OBMT_SPAN_CACHE_BYTES_MAX ? b : OBMT_SPAN_CACHE_BYTES_MAX;
+}
+
 /* A miss of class c after its full stack gave spans back (since its last
  * miss): the class cycles spans through the arenas, a burst larger than
  * its stack. It keeps twice as many from now on, up to
  * OBMT_SPAN_CACHE_DEPTH_MAX spans and OBMT_SPAN_CACHE_BYTES_MAX bytes, and
- * the heap's budget is OBMT_SPAN_CACHE_BYTES_MAX while a class is grown.
- * A grown class may fill that budget alone (not half of it, as a class
- * within the base budget): a stack that only just holds a burst gives
- * half back whenever a miss's batch leaves a span or two in it, and never
- * settles. Each trip of a span costs its header's writes and a share of a
- * CAS and a fetch_or on its arena's bitmap each way. Not for spans of more
- * than a quarter of an arena (above 512 KiB): two or three of them fill an
- * arena, so a batch saves little, and eight such spans would hold the
- * whole budget. Not where idle heaps
- * cannot be lent (an idle thread would hoard: nothing else empties its
- * cache), as for the empty-pool cap (heap.c). */
+ * the heap's budget grows by what it may now hold beyond its fixed limit
+ * (grown_budget). A grown class may fill OBMT_SPAN_CACHE_BYTES_MAX alone
+ * (not half of it, as a class within the base budget): a stack that only
+ * just holds a burst gives half back whenever a miss's batch leaves a span
+ * or two in it, and never settles. Each trip of a span costs its header's
+ * writes and a share of a CAS and a fetch_or on its arena's bitmap each
+ * way. Not for spans of more than a quarter of an arena (above 512 KiB):
+ * two or three of them fill an arena, so a batch saves little, and eight
+ * such spans would hold the whole budget. Only in a heap that a lender
+ * may collect when idle (lending available and on, the heap open to
+ * lenders, and its base the lent one): nothing else would empty an idle
+ * thread's grown cache. The empty-pool cap (heap.c) grows under the same
+ * rule. */
 static void cache_grow(struct heap *h, unsigned c)
 {
-    if (!lend_available() || !option_get(OPT_LEND_IDLE) || h->span_cache_budget < OBMT_SPAN_CACHE_BYTES ||
-        span_class_pools(c) > NPOOLS / 4)
+    if (!lend_available() || !option_get(OPT_LEND_IDLE) || h->span_cache_base != OBMT_SPAN_CACHE_BYTES ||
+        obmt_load_relaxed(&h->lend_state) != LEND_OPEN || span_class_pools(c) > NPOOLS / 4)
         return;
     uint64_t want = 2 * (uint64_t)h->span_stack[c].max, fit = OBMT_SPAN_CACHE_BYTES_MAX / span_size_table[c];
     if (want > OBMT_SPAN_CACHE_DEPTH_MAX)
@@ -670,7 +711,7 @@ static void cache_grow(struct heap *h, unsigned c)
     if (want <= h->span_stack[c].max)
         return;
     h->span_stack[c].max = (uint16_t)want;
-    h->span_cache_budget = OBMT_SPAN_CACHE_BYTES_MAX;
+    h->span_cache_budget = grown_budget(h);
 }
 
 /* A miss of class c that found no room in any span arena: the other
@@ -682,7 +723,7 @@ static void cache_grow(struct heap *h, unsigned c)
  * True if spans went back. */
 static bool cache_shrink_grown(struct heap *h, unsigned c)
 {
-    uint64_t base = span_cache_budget(), t = 0;
+    uint64_t base = h->span_cache_base, t = 0;
     bool gave = false;
     for (unsigned d = 0; d < OBMT_NSPAN; d++) {
         unsigned floor = base_max(base, d);
@@ -712,13 +753,17 @@ void span_cache_flush(struct heap *h)
 
 /* At a collect: a class with no put since the last one gives its spans
  * back; a grown class with no miss since then halves its stack (down to
- * its fixed limit), and the budget is the base again once none is grown. */
+ * its fixed limit), and the budget follows (grown_budget). If the lending
+ * option changed since the heap was taken (obmt_option_set), the fixed
+ * limits of the new base apply at once. */
 void span_cache_decay(struct heap *h)
 {
     if (!heap_real(h))
         return;
     uint64_t t = h->span_cached_bytes ? os_now_ms() : 0;
-    uint64_t base = span_cache_budget(), budget = base;
+    if (span_cache_budget() != h->span_cache_base)
+        cache_limits_reset(h, span_cache_budget());
+    uint64_t base = h->span_cache_base;
     for (unsigned c = 0; c < OBMT_NSPAN; c++) {
         if (!h->span_cache_put[c]) {
             cache_trim(h, c, 0, t);
@@ -728,18 +773,15 @@ void span_cache_decay(struct heap *h)
         if (max > floor && !h->span_cache_took[c]) {
             max = max / 2 > floor ? max / 2 : floor;
             h->span_stack[c].max = (uint16_t)max;
-            if (h->span_cache_batch[c] > max / 2)
-                h->span_cache_batch[c] = (uint16_t)(max / 2);
-            cache_trim(h, c, max, t);
         }
-        if (max > floor)
-            budget = OBMT_SPAN_CACHE_BYTES_MAX;
+        if (h->span_cache_batch[c] > max / 2)
+            h->span_cache_batch[c] = (uint16_t)(max / 2);
+        cache_trim(h, c, max, t);
         h->span_cache_put[c] = h->span_cache_took[c] = h->span_cache_gave[c] = 0;
     }
-    h->span_cache_budget = budget;
-    /* (a stack shrunk, or the budget back at its base: what is beyond
-     * it goes back, the smallest classes first) */
-    for (unsigned c = 0; c < OBMT_NSPAN && h->span_cached_bytes > budget; c++)
+    h->span_cache_budget = grown_budget(h);
+    /* (what is beyond the budget goes back, the smallest classes first) */
+    for (unsigned c = 0; c < OBMT_NSPAN && h->span_cached_bytes > h->span_cache_budget; c++)
         cache_trim(h, c, 0, t);
 }
 
@@ -760,12 +802,34 @@ void span_cache_init(struct heap *h)
 
 void span_cache_drop(struct heap *h)
 {
-    memset(h->span_cache, 0, sizeof h->span_cache);
-    for (unsigned c = 0; c < OBMT_NSPAN; c++)
+    /* The child is single-threaded here. The dead thread's cached spans go
+     * back to their arenas, each checked first: the thread may have been
+     * halfway through a push, a pop or a trim at the fork, so the walk of a
+     * stack stops at its depth and at the first link that is not a cached
+     * span of its class (what is left stays taken: a bounded leak). */
+    uint64_t t = os_now_ms();
+    for (unsigned c = 0; c < OBMT_NSPAN; c++) {
+        void *b = h->span_cache[c];
+        for (unsigned i = 0; i < h->span_stack[c].n && b; i++) {
+            if (((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || !(arena_contains(b) || window_owns(b)))
+                break;
+            pool_header *p = pool_of(b);
+            if (obmt_load_relaxed(&p->owner) != OWNER_SPAN || (obmt_load_relaxed(&p->count) & 1) ||
+                obmt_load_relaxed(&p->szidx) != OBMT_SZ_SPAN0 + c)
+                break;
+            void *next = p->nextpool;
+            uintptr_t off = (uintptr_t)b - arena_base();
+            give_span_head(b);
+            give_pools(off >> OBMT_ARENA_SHIFT,
+                       run_bits((unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1)), span_class_pools(c)), t);
+            obmt_count_add(&h->stats.span_bytes, -(int64_t)span_size_table[c]);
+            b = next;
+        }
+        h->span_cache[c] = NULL;
         h->span_stack[c].n = 0; /* (the limits stay: the heap is not taken anew) */
+    }
     memset(h->span_cache_put, 0, sizeof h->span_cache_put);
     memset(h->span_cache_batch, 0, sizeof h->span_cache_batch);
-    /* (they stay counted as held: span_bytes keeps them) */
     obmt_store_relaxed(&h->span_cached_bytes, 0);
 }
 
@@ -1171,9 +1235,9 @@ static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_
 /* The pools of slot `slot` that spans in h's cache hold (h: the calling
  * thread's heap, inside lend_enter); with `take`, those spans leave the
  * cache, their heads reset, held by the caller. At most OBMT_SPAN_CACHE_DEPTH
- * spans of each class (OBMT_SPAN_CACHE_DEPTH_MAX of a grown one, 8 MiB of
- * them in all): a walk of a few dozen headers, a few hundred at most, for
- * span_to_huge. */
+ * spans of each class (OBMT_SPAN_CACHE_DEPTH_MAX of a grown one; at most
+ * OBMT_SPAN_CACHE_BYTES_MAX of them in all, 1,600 spans of 5 KiB): a walk
+ * of a few dozen headers, rarely more, for span_to_huge. */
 static uint64_t cache_spans_in(struct heap *h, size_t slot, bool take)
 {
     uint64_t bits = 0, bytes = 0;

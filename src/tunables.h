@@ -170,14 +170,15 @@
  * whose full stack gave its newest half back and that then missed before
  * the next collect (a burst of mallocs then frees larger than its stack,
  * cycling spans through the arenas) doubles its depth, up to
- * OBMT_SPAN_CACHE_DEPTH_MAX spans and OBMT_SPAN_CACHE_BYTES_MAX bytes, the
- * heap's budget while a class is grown; each collect with no miss of the
+ * OBMT_SPAN_CACHE_DEPTH_MAX spans and OBMT_SPAN_CACHE_BYTES_MAX bytes (the
+ * heap's budget grows by what it may hold beyond its fixed limit, to
+ * OBMT_SPAN_CACHE_BYTES_MAX at most); each collect with no miss of the
  * class halves it again, down to the fixed limits above, and a flush
  * (exit, obmt_collect, a lender) takes it straight back there. Only where
  * idle heaps can be lent (a lender empties an idle thread's cache).
  * 256 blocks of 16 KiB allocated then freed in a loop (a stack of 512:
  * 256 would only just hold the burst, docs/design.md) 74 -> 145 M pairs/s
- * alone (tcmalloc 97); of 64 KiB (128 deep at most: the 8 MiB) 44 -> 53. */
+ * alone (tcmalloc 97); of 64 KiB (128 deep at most: the 8 MiB) 67 -> 77. */
 #ifndef OBMT_SPAN_CACHE_DEPTH_MAX
 #define OBMT_SPAN_CACHE_DEPTH_MAX 512
 #endif

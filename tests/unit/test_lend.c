@@ -11,7 +11,8 @@
  *  2. lend_try's policy: a heap that ticked within the delay is not lent;
  *     one idle past it is, and its empty pools go back (usedpools empty);
  *     right after, with nothing taken since, it is not lent again; eight
- *     delays later it is.
+ *     delays later it is; one that cached medium blocks since is lent at
+ *     once (its span cache goes back).
  *  3. A heap whose thread's tls_self.heap no longer holds it (the thread
  *     died without its key destructor and glibc gave the TLS to another
  *     thread) is closed by the lender, which writes nothing there.
@@ -87,11 +88,21 @@ static void *parked(void *arg)
     for (int i = 0; i < 300; i++)
         obmt_free(b[i]);
     parked_heap = heap_self();
-    if (fake_reuse)
+    if (fake_reuse == 1)
         obmt_store_relaxed(&tls_self.heap, &heap_empty); /* as a new thread's TLS reads */
     pthread_barrier_wait(&bar); /* parked: outside obmt */
     pthread_barrier_wait(&bar);
-    if (fake_reuse)
+    if (fake_reuse == 2) { /* medium blocks into its span cache, and parked again */
+        void *m[4];
+        for (int i = 0; i < 4; i++)
+            CHECK((m[i] = obmt_malloc(64 * 1024)) != NULL);
+        for (int i = 0; i < 4; i++)
+            obmt_free(m[i]);
+        CHECK(heap_self()->span_cached_bytes > 0);
+        pthread_barrier_wait(&bar);
+        pthread_barrier_wait(&bar);
+    }
+    if (fake_reuse == 1)
         obmt_store_relaxed(&tls_self.heap, parked_heap); /* so that its exit runs */
     void *again = obmt_malloc(64);
     CHECK(again);
@@ -143,6 +154,24 @@ static void test_policy(void)
     CHECK_MSG(lend_try(h, now + 2000 + 8 * 1000, 1000), "not lent again after eight delays");
     park_end();
     CHECK(obmt_load_acquire(&h->lend_state) == LEND_CLOSED); /* its exit closed it */
+}
+
+/* A heap lent once that has cached medium blocks since is lent again at
+ * its next idle period, not only after eight delays: its span cache (up
+ * to 8 MiB while a class is grown) goes back (found in review). */
+static void test_policy_spans(void)
+{
+    struct heap *h = park_start(2);
+    uint64_t now = os_now_ms();
+    CHECK(lend_try(h, now + 2000, 1000));
+    pthread_barrier_wait(&bar); /* it caches medium blocks */
+    pthread_barrier_wait(&bar);
+    uint64_t taken = obmt_load_relaxed(&h->stats.pools_taken) + obmt_load_relaxed(&h->stats.adopted);
+    CHECK_MSG(taken == h->lent_taken, "pools taken since the lend: the test would not tell");
+    CHECK(obmt_load_relaxed(&h->span_cached_bytes) > 0);
+    CHECK_MSG(lend_try(h, os_now_ms() + 2000, 1000), "a heap with cached medium blocks was not lent again");
+    CHECK(obmt_load_relaxed(&h->span_cached_bytes) == 0);
+    park_end(); /* (its last barrier) */
 }
 
 static void test_reused_tls(void)
@@ -282,6 +311,7 @@ int main(void)
     CHECK(obmt_malloc(1) != NULL); /* init, and a heap for this thread */
     test_detours();
     test_policy();
+    test_policy_spans();
     test_reused_tls();
     test_lent_pools();
     printf("unit_lend: ok\n");

@@ -1,8 +1,8 @@
 /* The span cache adapts to bursts (span.c, cache_grow): a class whose
  * full stack gave spans back and that then missed before the next collect
  * doubles its stack, up to OBMT_SPAN_CACHE_DEPTH_MAX spans and
- * OBMT_SPAN_CACHE_BYTES_MAX bytes, the heap's budget while a class is
- * grown; each collect with no miss of the class halves it again, down to
+ * OBMT_SPAN_CACHE_BYTES_MAX bytes, and the heap's budget grows by what the
+ * class may hold beyond its fixed limit; each collect with no miss of the class halves it again, down to
  * the fixed limit, and a flush (obmt_collect, exit, a lender) takes it
  * straight back there.
  *
@@ -18,7 +18,9 @@
  * Then bursts of 64 KiB blocks, whose puts make the 16 KiB stack give
  * its spans back as the budget needs (cache_make_room), and 1 MiB blocks
  * that take the pools the grown 64 KiB stack holds beyond its fixed limit
- * before any new span arena is made (cache_shrink_grown).
+ * before any new span arena is made (cache_shrink_grown). Then a fork
+ * child gives a dead thread's cached spans back (span_cache_drop), and
+ * lending switched off at run time takes the limits to the unlent ones.
  *
  * Also run with OBMT_LEND_IDLE=0 (unit_span_grow_nolend): nothing would
  * empty an idle thread's cache there, so it never grows (the unlent
@@ -33,6 +35,47 @@
 static uint64_t span_misses(void)
 {
     return heap_self()->stats.span_allocs;
+}
+
+/* A thread that caches spans, then waits (fork part). */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int stage;
+
+static void *cacher(void *arg)
+{
+    (void)arg;
+    void *v[20];
+    for (int i = 0; i < 20; i++)
+        CHECK((v[i] = obmt_malloc(SIZE)) != NULL);
+    for (int i = 0; i < 20; i++)
+        obmt_free(v[i]);
+    CHECK(heap_self()->span_cached_bytes >= SIZE);
+    pthread_mutex_lock(&lock);
+    stage = 1;
+    pthread_cond_broadcast(&cond);
+    while (stage != 2)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+static struct obmt_stats stats_now(void)
+{
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    CHECK(obmt_stats_get(&st) == 0);
+    return st;
+}
+
+/* A class's fixed limit under a base budget (span.c's rule). */
+static unsigned base_max_of(uint64_t budget, unsigned c)
+{
+    uint64_t size = span_class_size(c), m = budget / 2 / size;
+    if (m > OBMT_SPAN_CACHE_DEPTH)
+        m = OBMT_SPAN_CACHE_DEPTH;
+    if (m == 0 && size <= budget)
+        m = 1;
+    return (unsigned)m;
 }
 
 /* Bytes committed to span arenas (bytes_medium). */
@@ -81,7 +124,10 @@ int main(void)
         last = misses;
     }
     if (adapts) {
-        CHECK(h->span_cache_budget == OBMT_SPAN_CACHE_BYTES_MAX);
+        /* (the base, and what the grown class may hold beyond its fixed limit) */
+        uint64_t grown = base + (uint64_t)(h->span_stack[c].max - floor) * SIZE;
+        CHECK_MSG(h->span_cache_budget == (grown < OBMT_SPAN_CACHE_BYTES_MAX ? grown : OBMT_SPAN_CACHE_BYTES_MAX),
+                  "budget %llu", (unsigned long long)h->span_cache_budget);
         CHECK_MSG(first >= 8 && last == 0, "takes from the arenas: %llu in the first round, %llu in the last",
                   (unsigned long long)first, (unsigned long long)last);
     } else {
@@ -175,5 +221,65 @@ int main(void)
                   h->span_stack[c64].n);
     for (int i = 0; i < 40; i++)
         obmt_free(big[i]);
+    /* A fork child gives a dead thread's cached spans back to their arenas
+     * (span_cache_drop), rather than leaving them taken and counted in
+     * use: another thread caches 20 blocks of 16 KiB and waits; in the
+     * child, no medium block is in use or cached. */
+    obmt_collect(); /* (this thread's cache empty) */
+    CHECK(stats_now().medium_bytes_in_use == 0);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, cacher, NULL) == 0);
+    pthread_mutex_lock(&lock);
+    while (stage != 1)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+    CHECK(stats_now().bytes_medium_cached >= SIZE);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct obmt_stats st = stats_now();
+        if (st.medium_bytes_in_use != 0 || st.bytes_medium_cached != 0) {
+            fprintf(stderr, "fork child: medium in use %llu, cached %llu\n", (unsigned long long)st.medium_bytes_in_use,
+                    (unsigned long long)st.bytes_medium_cached);
+            _exit(1);
+        }
+        void *q = obmt_malloc(SIZE); /* (and the child goes on) */
+        obmt_free(q);
+        _exit(q ? 0 : 1);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fork child status %d", status);
+    pthread_mutex_lock(&lock);
+    stage = 2;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+    CHECK(pthread_join(th, NULL) == 0);
+    /* Lending switched off at run time (found in review): the next decay
+     * applies the unlent base's fixed limits, to a grown class and to the
+     * others, and the budget follows, though the class still misses. */
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < BURST; i++)
+            CHECK((b[i] = obmt_malloc(SIZE)) != NULL);
+        for (int i = 0; i < BURST; i++)
+            obmt_free(b[i]);
+    }
+    CHECK(obmt_option_set("lend_idle", 0) == 0);
+    uint64_t unlent = span_cache_budget();
+    CHECK(unlent == OBMT_SPAN_CACHE_BYTES_UNLENT);
+    h->span_cache_took[c] = 1; /* (as if it missed in the period: no halving would apply) */
+    h->last_collect_ms = 0;
+    heap_ticked(h);
+    CHECK_MSG(h->span_cache_budget == unlent && h->span_stack[c].max == base_max_of(unlent, c) &&
+                  h->span_stack[c64].max == base_max_of(unlent, c64) && h->span_cached_bytes <= unlent,
+              "lending off: budget %llu, 16 KiB limit %u, 64 KiB limit %u, %llu cached",
+              (unsigned long long)h->span_cache_budget, h->span_stack[c].max, h->span_stack[c64].max,
+              (unsigned long long)h->span_cached_bytes);
+    for (int i = 0; i < BURST; i++)
+        CHECK((b[i] = obmt_malloc(SIZE)) != NULL);
+    for (int i = 0; i < BURST; i++)
+        obmt_free(b[i]);
+    CHECK(h->span_stack[c].max == base_max_of(unlent, c)); /* (and it does not grow again) */
+    CHECK(obmt_option_set("lend_idle", 1) == 0);
     CHECK_DONE("span_grow");
 }
