@@ -1087,6 +1087,7 @@ struct heap {
                                   * that span_free's budget test keeps them empty */
     uint64_t span_cache_base;    /* the base: span_cache_budget() when the heap was taken, or when
                                   * a decay found the lending option changed (owner-only) */
+    uint8_t span_cache_lendable; /* idle heaps could be lent when the base was set (owner-only) */
     /* The block stacks (bstack.c): freed blocks of h's own pools, kept for
      * h's next mallocs of their class; entries below bstack_n[c]. Owner
      * only (inside its busy region), or a lender's while it holds h. */

@@ -308,7 +308,7 @@ static bool lend_wanted(struct heap *h, uint64_t now, long delay)
     if (r && r != RETURNED_CLOSED && r != h->lent_returned)
         return true; /* pools handed back since the last lend (a hint: the top alone is compared) */
     if (obmt_load_relaxed(&h->span_cached_bytes))
-        return true; /* medium blocks cached since (up to 8 MiB while a class is grown: span.c) */
+        return true; /* medium blocks cached (up to 8 MiB while classes are grown: span.c) */
     return (int64_t)(now - h->lent_ms) >= 8 * (int64_t)delay;
 }
 

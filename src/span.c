@@ -659,9 +659,19 @@ static unsigned base_max(uint64_t budget, unsigned c)
 
 /* Back to the fixed limits (span_cache_init's), for a heap that is
  * emptied or taken anew. */
+/* Can a lender collect idle heaps (and so empty an idle thread's cache)? */
+static bool lendable(void)
+{
+    return lend_available() && option_get(OPT_LEND_IDLE);
+}
+
 static void cache_limits_reset(struct heap *h, uint64_t budget)
 {
     h->span_cache_budget = h->span_cache_base = budget;
+    h->span_cache_lendable = lendable();
+    /* The kept huge run (huge.c) likewise needs a lender to take an idle
+     * thread's run back: none kept without. */
+    h->huge_keep_max = OBMT_SPAN_CACHE_BYTES && h->span_cache_lendable ? OBMT_HUGE_KEEP_ARENAS : 0;
     for (unsigned c = 0; c < OBMT_NSPAN; c++) {
         h->span_stack[c].max = (uint16_t)base_max(budget, c);
         h->span_cache_gave[c] = h->span_cache_took[c] = 0;
@@ -696,12 +706,12 @@ static uint64_t grown_budget(const struct heap *h)
  * such spans would hold the whole budget. Only in a heap that a lender
  * may collect when idle (lending available and on, the heap open to
  * lenders, and its base the lent one): nothing else would empty an idle
- * thread's grown cache. The empty-pool cap (heap.c) grows under the same
- * rule. */
+ * thread's grown cache. (The empty-pool cap, heap.c, asks only whether
+ * lending is available and on.) */
 static void cache_grow(struct heap *h, unsigned c)
 {
-    if (!lend_available() || !option_get(OPT_LEND_IDLE) || h->span_cache_base != OBMT_SPAN_CACHE_BYTES ||
-        obmt_load_relaxed(&h->lend_state) != LEND_OPEN || span_class_pools(c) > NPOOLS / 4)
+    if (!h->span_cache_lendable || !lendable() || obmt_load_relaxed(&h->lend_state) != LEND_OPEN ||
+        span_class_pools(c) > NPOOLS / 4)
         return;
     uint64_t want = 2 * (uint64_t)h->span_stack[c].max, fit = OBMT_SPAN_CACHE_BYTES_MAX / span_size_table[c];
     if (want > OBMT_SPAN_CACHE_DEPTH_MAX)
@@ -761,8 +771,11 @@ void span_cache_decay(struct heap *h)
     if (!heap_real(h))
         return;
     uint64_t t = h->span_cached_bytes ? os_now_ms() : 0;
-    if (span_cache_budget() != h->span_cache_base)
+    if (lendable() != h->span_cache_lendable) {
         cache_limits_reset(h, span_cache_budget());
+        if (!h->span_cache_lendable)
+            huge_keep_flush(h); /* (its kept run too: no lender would take it back) */
+    }
     uint64_t base = h->span_cache_base;
     for (unsigned c = 0; c < OBMT_NSPAN; c++) {
         if (!h->span_cache_put[c]) {
@@ -789,15 +802,12 @@ size_t span_cache_budget(void)
 {
     if (!OBMT_SPAN_CACHE_BYTES)
         return 0;
-    return lend_available() && option_get(OPT_LEND_IDLE) ? OBMT_SPAN_CACHE_BYTES : OBMT_SPAN_CACHE_BYTES_UNLENT;
+    return lendable() ? OBMT_SPAN_CACHE_BYTES : OBMT_SPAN_CACHE_BYTES_UNLENT;
 }
 
 void span_cache_init(struct heap *h)
 {
     cache_limits_reset(h, span_cache_budget());
-    /* The kept huge run (huge.c) likewise needs a lender to take an idle
-     * thread's run back: none kept without. */
-    h->huge_keep_max = OBMT_SPAN_CACHE_BYTES && h->span_cache_budget == OBMT_SPAN_CACHE_BYTES ? OBMT_HUGE_KEEP_ARENAS : 0;
 }
 
 void span_cache_drop(struct heap *h)
@@ -937,6 +947,10 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
     if (heap_real(h)) {
         h->span_hint = (uint32_t)(slot + 1);
         h->span_hint_free = (uint8_t)left;
+        /* Active, as a pool take marks it (heap.c): a thread whose medium
+         * traffic refills its cache here is not lent at every reclaim pass
+         * (lend_wanted lends a heap that holds cached spans). */
+        obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     }
     char *base = (char *)(arena_base() + (slot << OBMT_ARENA_SHIFT));
     /* The highest span is the caller's: the pools after it are those its
@@ -947,6 +961,10 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
     span_head(b, c, k, true);
     dirty &= run_bits(idx, k);
     uint64_t rest = got & ~run_bits(idx, k);
+    /* Counted before the batch goes into the cache, as cache_cut counts
+     * before giving back: a fork child's span_cache_drop takes off only
+     * what was counted. */
+    span_count(heap_self(), 1, 0, (int64_t)((unsigned)popcount64(got) / k * size));
     unsigned extra = 0;
     while (rest) {
         idx = (unsigned)__builtin_ctzll(rest);
@@ -960,7 +978,6 @@ static OBMT_NOINLINE void *span_malloc_arenas(struct heap *h, unsigned c, size_t
         obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes + (uint64_t)extra * size);
         h->span_cache_put[c] = 1; /* (in use: not given back by the next decay) */
     }
-    span_count(heap_self(), 1, 0, (int64_t)((1 + extra) * size));
     b = VG_ALLOC(b, size);
     if (zero && dirty)
         memset(b, 0, n);

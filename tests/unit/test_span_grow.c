@@ -264,6 +264,11 @@ int main(void)
         for (int i = 0; i < BURST; i++)
             obmt_free(b[i]);
     }
+    void *huge = obmt_malloc(4 << 20); /* (and a huge run kept) */
+    CHECK(huge != NULL);
+    obmt_free(huge);
+    if (adapts && OBMT_HUGE_CACHE && !OBMT_SECURE) /* (secure mode keeps no run) */
+        CHECK(h->huge_kept != 0);
     CHECK(obmt_option_set("lend_idle", 0) == 0);
     uint64_t unlent = span_cache_budget();
     CHECK(unlent == OBMT_SPAN_CACHE_BYTES_UNLENT);
@@ -280,6 +285,8 @@ int main(void)
     for (int i = 0; i < BURST; i++)
         obmt_free(b[i]);
     CHECK(h->span_stack[c].max == base_max_of(unlent, c)); /* (and it does not grow again) */
+    CHECK_MSG(h->huge_keep_max == 0 && h->huge_kept == 0, "lending off: huge run kept %llx, at most %u arenas",
+              (unsigned long long)h->huge_kept, h->huge_keep_max);
     CHECK(obmt_option_set("lend_idle", 1) == 0);
     CHECK_DONE("span_grow");
 }
