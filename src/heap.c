@@ -192,8 +192,9 @@ static void pool_from_arena(struct heap *h)
         h->gave_pool = 0;
         uint32_t base = (uint32_t)option_get(OPT_KEEP_EMPTY_POOLS), cap = keep_cap(h);
         uint32_t max = OBMT_KEEP_EMPTY_POOLS_MAX;
-        if (base == 0 || cap >= max || !lend_available() || !option_get(OPT_LEND_IDLE))
-            return;
+        if (base == 0 || cap >= max || !lend_available() || !option_get(OPT_LEND_IDLE) ||
+            obmt_load_relaxed(&h->lend_state) != LEND_OPEN)
+            return; /* (nor in a heap that lenders may not take: its setspecific failed, or it is closed) */
         h->keep_empty = (uint16_t)(2 * cap < max ? 2 * cap : max);
     }
 }
@@ -211,11 +212,14 @@ static void give_back_cached_beyond(struct heap *h, uint32_t keep)
 
 /* At a collect: a thread that took no pool from an arena since the last
  * one halves what it keeps beyond the option's number, giving the rest
- * back (the purge can then return their pages). */
+ * back (the purge can then return their pages); with lending switched off
+ * since (obmt_option_set), all of it at once. */
 static void keep_decay(struct heap *h)
 {
     if (!h->took_pool)
         h->keep_empty /= 2;
+    if (!lend_available() || !option_get(OPT_LEND_IDLE))
+        h->keep_empty = 0;
     h->took_pool = h->gave_pool = 0;
     give_back_cached_beyond(h, keep_cap(h));
 }

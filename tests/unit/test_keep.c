@@ -13,7 +13,8 @@
  * would keep them (no lender, and it runs no collect): 4 every round; and
  * with OBMT_KEEP_EMPTY_POOLS=0: none kept, ever. Then an option above the
  * maximum is the cap as it stands, not latched: set back to 4, the thread
- * keeps 4 again (8, after the round that took pools again). */
+ * keeps 4 again (8, after the round that took pools again). Lending
+ * switched off at run time: the next collect keeps the option's 4. */
 #include "unit_util.h"
 
 #define POOLS 40
@@ -82,6 +83,21 @@ int main(void)
         obmt_free(b[i]);
     /* (The round gave pools back and took others: one doubling of 4.) */
     CHECK_MSG(h->nempty == (adapts ? 2 * base : base), "option back at %u: %u empty pools kept", base, h->nempty);
+    /* Lending switched off at run time (found in review of the span
+     * cache's growth, which has the same rule): the next collect keeps the
+     * option's number, though the period took pools. */
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < n; i++)
+            CHECK((b[i] = obmt_malloc(4096)) != NULL);
+        for (size_t i = 0; i < n; i++)
+            obmt_free(b[i]);
+    }
+    CHECK(obmt_option_set("lend_idle", 0) == 0);
+    h->last_collect_ms = 0;
+    heap_ticked(h);
+    CHECK_MSG(h->nempty == base && h->keep_empty <= base, "lending off: %u empty pools kept (cap %u)", h->nempty,
+              h->keep_empty);
+    CHECK(obmt_option_set("lend_idle", 1) == 0);
     obmt_free(b);
     CHECK_DONE("keep");
 }
