@@ -591,12 +591,6 @@ static OBMT_NOINLINE void *give_64(void *b, unsigned c, uint64_t t)
     return b;
 }
 
-/* Give back all but `keep` of the cached spans of class c: the newest,
- * popped from the top, so that only the spans given back are read (each a
- * dependent load of a header: walking past the kept ones to reach the
- * oldest had been half of a full put's time, fastpath_batch/16384). They
- * are also the ones most likely to lie together in their arenas (a batch's
- * spans come back in a row), so their give-back coalesces. */
 /* The stack's top m spans leave it (top: the first of them, b: the span
  * below them), counted out. The stack and its counts change before any of
  * them is given back: a span given back may be taken by another thread at
@@ -627,6 +621,12 @@ static OBMT_NOINLINE void cache_trim_long(struct heap *h, unsigned c, unsigned k
     give_spans(v, m, c, t);
 }
 
+/* Give back all but `keep` of the cached spans of class c: the newest,
+ * popped from the top, so that only the spans given back are read (each a
+ * dependent load of a header: walking past the kept ones to reach the
+ * oldest had been half of a full put's time, fastpath_batch/16384). They
+ * are also the ones most likely to lie together in their arenas (a batch's
+ * spans come back in a row), so their give-back coalesces. */
 static void cache_trim(struct heap *h, unsigned c, unsigned keep, uint64_t t)
 {
     unsigned n = h->span_stack[c].n;
@@ -657,14 +657,14 @@ static unsigned base_max(uint64_t budget, unsigned c)
     return (unsigned)m;
 }
 
-/* Back to the fixed limits (span_cache_init's), for a heap that is
- * emptied or taken anew. */
 /* Can a lender collect idle heaps (and so empty an idle thread's cache)? */
 static bool lendable(void)
 {
     return lend_available() && option_get(OPT_LEND_IDLE);
 }
 
+/* Back to the fixed limits (span_cache_init's), for a heap that is
+ * emptied or taken anew, or whose lending changed. */
 static void cache_limits_reset(struct heap *h, uint64_t budget)
 {
     h->span_cache_budget = h->span_cache_base = budget;
