@@ -51,12 +51,24 @@
  * scanner that meets a bit whose F reads 0, clears it and then reads F
  * again, setting the bit again if F is non-zero (the buckets' rule,
  * arena.c): once the threads are done, every arena with free pools has its
- * bit. A taker first tries the arena it last took from (its heap's hint)
- * while that is at least half full or no emptier than its last take left
- * it; else it scans the bits (in the order of the slots), and among the
- * arenas with room takes from the fullest it meets (stopping at the first
- * that is at least half full; a wholly free arena is the last choice, and
- * any is as good as another): the emptiest drain and go back. Within an
+ * bit. g_span_whole is a second bitmap, bit i: "arena i may be wholly
+ * free" (F == SPAN_POOLS), kept by the same rule: whoever's RMW makes F
+ * all free (a giver, the purge's give-back) sets it after (whole_set,
+ * M43); whoever's RMW takes F from all free (a take, the retirement, a
+ * partial purge) clears it and reads F again (whole_clear, M44). A set bit
+ * may be stale (a giver's whole_set that comes after a taker's
+ * whole_clear): the takers' second pass and every purge pass clear the
+ * stale bits they meet. A taker first tries the arena it last took from
+ * (its heap's hint) while that is at least half full or no emptier than
+ * its last take left it; else it scans the avail bits that have no whole
+ * bit (in the order of the slots), and among the arenas with room takes
+ * from the fullest it meets (stopping at the first that is at least half
+ * full): the emptiest drain and go back. Only when none has room does it
+ * go over the bits with a whole bit, and take from the first wholly free
+ * arena (the last choice, and any is as good as another): with many
+ * wholly free arenas (a burst given back, before the purge retires them)
+ * a take no longer reads every one's F, about 400 instructions a 1 MiB
+ * take that way. Within an
  * arena it takes the start of the shortest free stretch that holds the span
  * (best fit: long stretches stay whole for large spans), and a cache miss's
  * batch (below) the spans after it in the same stretch, the caller the
@@ -80,8 +92,8 @@
  * charge.)
  *
  * Spin model 9 (tests/model/span_arena.pml) checks these steps with two
- * takers/givers, the purge (partial purge and retirement) and a maker
- * (tags M*, tests/model/MAPPING.md).
+ * takers/givers, the purge (partial purge and retirement) and a maker,
+ * and both hints' bits (tags M*, tests/model/MAPPING.md).
  *
  * The head header (pool_of the span's first byte):
  *   owner     OWNER_SPAN while the block is live or in a thread's cache,
@@ -131,15 +143,18 @@ struct span_arena {
  * span_arena a slot, and a bit a slot. */
 static struct span_arena *g_span;
 static uint64_t *g_span_avail;
+static uint64_t *g_span_whole;
 size_t span_tables_bytes(size_t nslots)
 {
-    return TABLE_ROUND(nslots * sizeof(struct span_arena)) + TABLE_ROUND((nslots + 63) / 64 * sizeof(uint64_t));
+    return TABLE_ROUND(nslots * sizeof(struct span_arena)) + 2 * TABLE_ROUND((nslots + 63) / 64 * sizeof(uint64_t));
 }
 
 void span_tables_place(char *mem, size_t nslots)
 {
+    size_t bits = TABLE_ROUND((nslots + 63) / 64 * sizeof(uint64_t));
     g_span = (struct span_arena *)mem;
     g_span_avail = (uint64_t *)(mem + TABLE_ROUND(nslots * sizeof(struct span_arena)));
+    g_span_whole = (uint64_t *)((char *)g_span_avail + bits);
 }
 
 static size_t g_span_arenas;     /* span arenas now (fetch_add/sub relaxed): statistics */
@@ -245,6 +260,26 @@ static void avail_clear(size_t slot)
         __atomic_fetch_or(&g_span_avail[slot >> 6], bit, __ATOMIC_SEQ_CST);
 }
 
+/* M43: after the RMW that made F all free (SPAN_POOLS). The same Dekker
+ * pattern as M1/M2, between this and whole_clear: seq_cst on all four. */
+static inline void whole_set(size_t slot)
+{
+    uint64_t bit = (uint64_t)1 << (slot & 63);
+    if (!(__atomic_load_n(&g_span_whole[slot >> 6], __ATOMIC_SEQ_CST) & bit))
+        __atomic_fetch_or(&g_span_whole[slot >> 6], bit, __ATOMIC_SEQ_CST);
+}
+
+/* M44: F went from all free to less (a take, the purge), or a scanner saw
+ * the bit set with F not all free. Clear the bit, then read F again: set
+ * it back if some giver made F all free meanwhile. */
+static void whole_clear(size_t slot)
+{
+    uint64_t bit = (uint64_t)1 << (slot & 63);
+    __atomic_fetch_and(&g_span_whole[slot >> 6], ~bit, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&g_span[slot].free, __ATOMIC_SEQ_CST) == SPAN_POOLS)
+        __atomic_fetch_or(&g_span_whole[slot >> 6], bit, __ATOMIC_SEQ_CST);
+}
+
 /* ---- finding room in an arena ----------------------------------------- */
 
 /* Bit i of the result: pools i..i+k-1 are all set in x (k >= 1). */
@@ -323,6 +358,8 @@ static uint64_t take_at(size_t slot, uint64_t x, unsigned k, uint64_t amask, uns
         if (__atomic_compare_exchange_n(&g_span[slot].free, &x, x & ~got, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
             if ((x & ~got) == 0)
                 avail_clear(slot); /* M2 */
+            if (x == SPAN_POOLS)
+                whole_clear(slot); /* M44 */
             *dirty = obmt_load_relaxed(&g_span[slot].dirty) & got;
             *left = popcount64(x & ~got);
             return got;
@@ -360,8 +397,9 @@ static uint64_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uns
     for (int round = 0; round < 8; round++) {
         size_t best = SIZE_MAX;
         unsigned best_free = NPOOLS + 1;
+        /* The arenas not marked wholly free: the fullest with room. */
         for (size_t w = 0; w < nwords && best_free > NPOOLS / 2; w++) {
-            uint64_t bits = obmt_load_relaxed(&g_span_avail[w]);
+            uint64_t bits = obmt_load_relaxed(&g_span_avail[w]) & ~obmt_load_relaxed(&g_span_whole[w]);
             while (bits && best_free > NPOOLS / 2) {
                 size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
                 bits &= bits - 1;
@@ -370,7 +408,7 @@ static uint64_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uns
                     avail_clear(slot); /* M2: stale */
                     continue;
                 }
-                if (x == SPAN_POOLS) { /* wholly free: the last choice, and any such is as good */
+                if (x == SPAN_POOLS) { /* (its whole bit comes right after its give) */
                     if (best == SIZE_MAX) {
                         best = slot;
                         best_free = NPOOLS;
@@ -382,6 +420,28 @@ static uint64_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uns
                     best = slot;
                     best_free = nf;
                 }
+            }
+        }
+        /* None: the first wholly free one met (the last choice, and any
+         * such is as good as another), so that a take does not read every
+         * wholly free arena's line. A bit met whose F is not all free is
+         * stale (M44 clears it): that arena is taken from if the span fits
+         * there, as one of the arenas above would have been. */
+        for (size_t w = 0; w < nwords && best == SIZE_MAX; w++) {
+            uint64_t bits = obmt_load_relaxed(&g_span_avail[w]) & obmt_load_relaxed(&g_span_whole[w]);
+            while (bits && best == SIZE_MAX) {
+                size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
+                bits &= bits - 1;
+                uint64_t x = obmt_load_acquire(&g_span[slot].free);
+                if (x == SPAN_POOLS) {
+                    best = slot;
+                    continue;
+                }
+                whole_clear(slot); /* M44: stale */
+                if (!x)
+                    avail_clear(slot); /* M2: stale, and F 0 */
+                else if (fit_starts(x, k) & amask)
+                    best = slot;
             }
         }
         if (best == SIZE_MAX)
@@ -452,6 +512,8 @@ static void give_pools(size_t slot, uint64_t run, uint64_t t)
                  "a pool of its medium block was free already");
     if (old == 0)
         avail_set(slot); /* M1 */
+    if ((old | run) == SPAN_POOLS)
+        whole_set(slot); /* M43 */
 }
 
 /* ---- the purge ---------------------------------------------------------- */
@@ -477,15 +539,26 @@ void span_purge(bool now, uint64_t t, long delay)
 {
     size_t nwords = (arena_slots_used() + 63) >> 6;
     for (size_t w = 0; w < nwords; w++) {
-        uint64_t bits = obmt_load_relaxed(&g_span_avail[w]);
+        uint64_t avail = obmt_load_relaxed(&g_span_avail[w]);
+        uint64_t whole = obmt_load_relaxed(&g_span_whole[w]);
+        uint64_t bits = avail | whole;
         while (bits) {
             size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
+            uint64_t bit = bits & -bits;
             bits &= bits - 1;
             struct span_arena *a = &g_span[slot];
             /* F first: a give it shows has its time stored (before its
              * fetch_or) and seen here. Signed: a give after t was read is
              * not old. */
             uint64_t x = obmt_load_acquire(&a->free);
+            /* A whole bit whose arena is not all free is stale (a give's
+             * whole_set after a take's or the retirement's whole_clear):
+             * every pass clears such bits, so that a partly used arena is
+             * not passed over by the takers' first scan for long. */
+            if ((whole & bit) && x != SPAN_POOLS)
+                whole_clear(slot); /* M44: stale */
+            if (!(avail & bit))
+                continue;
             if (!now && (int64_t)(t - obmt_load_relaxed(&a->last_give_ms)) < (int64_t)delay)
                 continue;
             if (x == SPAN_POOLS) {
@@ -493,6 +566,7 @@ void span_purge(bool now, uint64_t t, long delay)
                 if (!__atomic_compare_exchange_n(&a->free, &x, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
                     continue;
                 avail_clear(slot); /* M2 (F is 0 for good: only a new maker sets it) */
+                whole_clear(slot); /* M44 */
                 obmt_store_relaxed(&a->dirty, 0);
                 obmt_fetch_sub_relaxed(&g_span_arenas, 1);
                 /* As if given back when its last span was: the same pass
@@ -511,12 +585,16 @@ void span_purge(bool now, uint64_t t, long delay)
                 continue;
             if ((x & ~T) == 0)
                 avail_clear(slot); /* M2 */
+            if (x == SPAN_POOLS)
+                whole_clear(slot); /* M44 (it became all free after the load above) */
             uint64_t done = decommit_pools((char *)(arena_base() + (slot << OBMT_ARENA_SHIFT)), T);
             obmt_fetch_add_relaxed(&g_span_pools_purged, (uint64_t)__builtin_popcountll(done));
             obmt_fetch_and_relaxed(&a->dirty, ~done); /* M9: we hold T: no giver sets these bits now */
             uint64_t old = __atomic_fetch_or(&a->free, T, __ATOMIC_SEQ_CST); /* M10 */
             if (old == 0)
                 avail_set(slot); /* M1 */
+            if ((old | T) == SPAN_POOLS)
+                whole_set(slot); /* M43 */
         }
     }
 }
@@ -1355,4 +1433,13 @@ bool span_arena_pools(size_t slot, uint64_t *free_pools, uint64_t *dirty)
      * span at pool 0 (a span starts at its first pool, so pool 0 is never
      * inside one). */
     return x != 0 || obmt_load_relaxed(&pool_of((void *)(arena_base() + (slot << OBMT_ARENA_SHIFT)))->owner) == OWNER_SPAN;
+}
+
+void span_whole_mark(size_t slot) { whole_set(slot); }
+
+unsigned span_arena_hints(size_t slot)
+{
+    uint64_t bit = (uint64_t)1 << (slot & 63);
+    return ((obmt_load_relaxed(&g_span_avail[slot >> 6]) & bit) ? 1u : 0u) |
+           ((obmt_load_relaxed(&g_span_whole[slot >> 6]) & bit) ? 2u : 0u);
 }

@@ -14,7 +14,8 @@
 # span_arena.pml for M, reserve.pml for W), that every tag in a model has a row, and that each
 # tagged line records its step for -DCOVER (HIT(12), or a macro drain(x, 12),
 # self_wait(x, 12) or get_heap(x, 12) whose second argument is the call
-# site, or avail_set(12), avail_clear(12) or give_pools(12) whose argument
+# site, or avail_set(12), avail_clear(12), whole_set(12), whole_clear(12) or
+# give_pools(12) whose argument
 # is) and each HIT(12) sits on a line tagged R12.
 #
 # Usage: check_mapping.sh [-q]   (-q: print only problems and a count)
@@ -134,7 +135,8 @@ done < <(rows)
 
 # In each model, a line with a tag /* R12 */ records it: it has HIT(12) (or
 # a drain(x, 12), self_wait(x, 12), get_heap(x, 12), avail_set(12),
-# avail_clear(12) or give_pools(12), whose macros do HIT(site)), and a line
+# avail_clear(12), whole_set(12), whole_clear(12) or give_pools(12), whose
+# macros do HIT(site)), and a line
 # with HIT(12) has the tag. And every tag has a row.
 for prefix in R A X L S H K M; do
     pml="$here/$(model_of "$prefix")"
@@ -152,7 +154,7 @@ for prefix in R A X L S H K M; do
                 line = substr(line, RSTART + RLENGTH)
             }
             line = $0
-            while (match(line, /(drain|self_wait|get_heap)\([a-z]+, [0-9]+\)|(avail_set|avail_clear|give_pools)\([0-9]+\)/)) {
+            while (match(line, /(drain|self_wait|get_heap)\([a-z]+, [0-9]+\)|(avail_set|avail_clear|whole_set|whole_clear|give_pools)\([0-9]+\)/)) {
                 d = substr(line, RSTART, RLENGTH); sub(/.*\(/, "", d); sub(/.*, /, "", d); sub(/\)/, "", d)
                 H[++nh] = d
                 line = substr(line, RSTART + RLENGTH)

@@ -2,7 +2,8 @@
  * span_arena.pml: model 9. Medium blocks as spans (runs of pools) in span
  * arenas (src/span.c): the free bitmap F of a span arena, taken by one CAS
  * from the value it compares against and given back by fetch_or, with no
- * generation; the dirty bitmap D; the hint bit of g_span_avail with the
+ * generation; the dirty bitmap D; the hint bits of g_span_avail ("may
+ * have free pools") and g_span_whole ("may be wholly free") with the
  * clear-and-recheck rule; the purge pass's partial purge (T = F & D taken
  * by one CAS, decommitted, D cleared, given back by fetch_or) and its
  * retirement of a wholly free span arena (CAS F ALL -> 0, then back to
@@ -10,7 +11,8 @@
  * arena (a plain store of F); realloc's growth in place (a CAS taking the
  * pools right after a held span) and shrink (a give of the tail).
  *
- * Code modelled: src/span.c avail_set, avail_clear, take_from_arenas,
+ * Code modelled: src/span.c avail_set, avail_clear, whole_set, whole_clear,
+ * take_from_arenas,
  * take_at, take_new_arena, give_pools (from give_spans: a free that the
  * heap's span cache does not keep, a put's trim of a full stack, or a
  * cache flush; and from span_resize_in_place's shrink), span_purge, span_resize_in_place's growth, span_to_huge. A span in a heap's
@@ -32,6 +34,14 @@
  *          giver (fetch_or) before its fetch_or of F; cleared by the purger
  *          for pools it holds; stored by the maker and by the retirement.
  *   avail  the arena's bit of g_span_avail (a hint: "may have free pools").
+ *   whole  its bit of g_span_whole (a hint: "may be wholly free", F == ALL).
+ *          Set (whole_set: load, fetch_or if clear) by whoever's RMW made F
+ *          ALL (a giver, the purge's give-back); cleared (whole_clear:
+ *          fetch_and, load F, fetch_or again if F is ALL) by whoever's RMW
+ *          took F from ALL (a take, the retirement, a partial purge), and
+ *          by a scanner that meets the bit with F not ALL (the takers'
+ *          second pass, which goes over avail & whole, and every purge
+ *          pass, which visits avail | whole). -DWHOLE=0 leaves it out.
  *   mode   SPAN (a span arena: to arena.c a one-arena huge run) or OTHER
  *          (arena.c's: wholly free there, or used for anything else).
  * Ghosts: holder[i] of each pool: 0 (free in F), worker 1 or 2, PU (the
@@ -75,11 +85,14 @@
  *     2's protocol; here its effect: the pages go).
  * Avail_set/avail_clear: avail_set loads the bit and sets it by fetch_or
  * if it read it clear; avail_clear clears it (fetch_and), loads F and sets
- * it again (fetch_or) if F is non-zero.
+ * it again (fetch_or) if F is non-zero. Whole_set/whole_clear the same for
+ * the whole bit and F == ALL. A worker's scan loads both bits (M14, M51:
+ * loads that only choose the arena); with both set it is the code's second
+ * pass, which clears a stale whole bit (F read not ALL) before it takes.
  *
  * The start (chosen): the arena is arena.c's (OTHER; resident or not; a
- * stale hint bit or not), or a span arena with every pool free (F = ALL,
- * its bit set) that was never used (D = 0) or whose pools were used and
+ * stale hint bit or not, of each kind), or a span arena with every pool
+ * free (F = ALL, both its bits set) that was never used (D = 0) or whose pools were used and
  * given back (D = ALL, resident).
  *
  * Checks, in every step that writes F, D, mode or a holder:
@@ -98,7 +111,9 @@
  *  believes it holds, and every other pool is free (or arena.c's, OTHER);
  *  the purger holds nothing; and if F != 0 the hint bit is set (the hint
  *  invariant: once the threads are done, every arena with free pools has
- *  its bit).
+ *  its bit), and if F == ALL the whole bit is set (stale set bits are
+ *  allowed: a giver's whole_set that comes after a taker's whole_clear
+ *  leaves one; scanners and the purge clear them).
  *
  * Negative variants, each must fail:
  *  -DBROKEN_GIVE_STORE          give_pools stores F = (F it loaded) | run:
@@ -115,6 +130,10 @@
  *                               its D bit (I5);
  *  -DBROKEN_TAKE_LOAD_STORE     a take stores F = x & ~run from the x it
  *                               loaded, no CAS: a pool handed out twice;
+ *  -DBROKEN_WHOLE_NORECHECK     whole_clear does not load F again: a
+ *                               wholly free arena without its whole bit at
+ *                               the end (a giver's whole_set read the bit
+ *                               set before a taker's clear);
  *  -DBROKEN_CONVERT_LOAD_STORE  span_to_huge stores F = 0 after its load
  *                               read the other pools all free, no CAS: a
  *                               pool taken in between is held twice;
@@ -150,6 +169,9 @@
 #ifndef GROW
 #define GROW 1          /* the workers also grow and shrink in place */
 #endif
+#ifndef WHOLE
+#define WHOLE 1         /* the g_span_whole hint (0: left out, the bit stays 0: the largest run) */
+#endif
 
 #define OTHER 0
 #define SPAN  1
@@ -173,6 +195,7 @@ static void cov_print(void) { int i; printf("COVERED:"); for (i = 0; i < 64; i++
 byte F = 0;
 byte D = 0;
 bit avail = 0;
+bit whole = 0;     /* the arena's bit of g_span_whole (a hint: "may be wholly free") */
 bit mode = OTHER;
 byte holder[NPOOLS];
 bool resident[NPOOLS];  /* ghost: the pool's pages may hold data */
@@ -280,6 +303,40 @@ inline zero_check(hr)
     d_step { avail = 0; HIT(2); HIT(site) }                             /* M2 */
 #endif
 
+#if WHOLE
+/* whole_set (M43, M45), called at `site`: after the RMW that made F ALL */
+#define whole_set(site) \
+    d_step { seen = whole; HIT(43); HIT(site) };                        /* M43 */ \
+    if \
+    :: !seen -> d_step { whole = 1; HIT(45) }                           /* M45 */ \
+    :: else -> skip \
+    fi; \
+    seen = 0
+
+/* whole_clear (M44, M46, M47), called at `site`: after the RMW that took F
+ * from ALL, or a scanner's stale bit */
+#ifndef BROKEN_WHOLE_NORECHECK
+#define whole_clear(site) \
+    d_step { whole = 0; HIT(44); HIT(site) };                           /* M44 */ \
+    if \
+    :: d_step { F == ALL -> HIT(46) };                                  /* M46 */ \
+        d_step { whole = 1; HIT(47) }                                   /* M47 */ \
+    :: d_step { F != ALL -> HIT(46) }                                   /* M46 */ \
+    fi
+#else
+#define whole_clear(site) \
+    d_step { whole = 0; HIT(44); HIT(site) }                            /* M44 */
+#endif
+/* give_pools's whole_set */
+#define GIVE_WHOLE \
+    if \
+    :: (old | gr) == ALL -> whole_set(48)                               /* M48 */ \
+    :: else -> skip \
+    fi;
+#else
+#define GIVE_WHOLE
+#endif
+
 /* give_pools (M5, M6, M23), called at `site`: the caller holds the pools
  * in `gr` and wrote to them */
 #ifdef BROKEN_GIVE_STORE
@@ -299,7 +356,9 @@ inline zero_check(hr)
     :: old == 0 && !seen -> d_step { avail = 1 } \
     :: else -> skip \
     fi; \
-    seen = 0; old = 0; gr = 0
+    seen = 0; \
+    GIVE_WHOLE \
+    old = 0; gr = 0
 #else
 #define give_pools(site) \
     d_step { use(gr, me); D = D | gr; check(); HIT(5); HIT(site) };     /* M5 */ \
@@ -308,13 +367,14 @@ inline zero_check(hr)
     :: old == 0 -> avail_set(23)                                        /* M23 */ \
     :: else -> skip \
     fi; \
+    GIVE_WHOLE \
     old = 0; gr = 0
 #endif
 
 proctype worker(byte t)
 {
     byte ops = OPS, x, r, k, gr, old, tl, c, mine = 0;
-    bool ok, seen, zero, multi = false;
+    bool ok, seen, sw, zero, multi = false;
     byte me = t;
     (started);
     do
@@ -328,11 +388,20 @@ proctype worker(byte t)
             :: k = 2
             fi;
             /* take_from_arenas: the scan */
-            d_step { seen = avail; HIT(14) };                               /* M14 */
+            /* (the two hint words' loads, which only choose the arena, as
+             * one step) */
+            d_step { seen = avail; sw = (avail && whole); HIT(14); HIT(51) };  /* M14 */ /* M51 */
             if
             :: seen ->
                 seen = 0;
-                d_step { x = F; HIT(15) };                                  /* M15 */
+                d_step { x = F; sw = (sw && x != ALL); HIT(15) };           /* M15 */
+#if WHOLE
+                /* the second pass met a stale whole bit */
+                if
+                :: sw -> sw = 0; whole_clear(50)                            /* M50 */
+                :: else -> skip
+                fi;
+#endif
                 if
                 :: x == 0 ->
                     avail_clear(16)                                         /* M16 */
@@ -389,6 +458,14 @@ proctype worker(byte t)
                         avail_clear(18)                                     /* M18 */
                     :: else -> skip
                     fi
+#if WHOLE
+                    ;
+                    if
+                    :: r != 0 && x == ALL ->
+                        whole_clear(49)                                     /* M49 */
+                    :: else -> skip
+                    fi
+#endif
                 :: else -> skip                                             /* no room for k */
                 fi
             :: else -> skip
@@ -558,19 +635,25 @@ proctype worker(byte t)
 proctype purger()
 {
     byte passes = PURGES, x, tk, done, old, c;
-    bool ok, seen;
+    bool ok, seen, sa, sw;
     (started);
     do
     :: passes > 0 ->
         passes--;
         /* span_purge: the slot's bit */
-        d_step { seen = avail; HIT(24) };                                   /* M24 */
+        d_step { sa = avail; sw = whole; HIT(24); HIT(53) };                /* M24 */ /* M53 */
         if
-        :: seen ->
-            seen = 0;
-            d_step { x = F; HIT(25) };                                      /* M25 */
+        :: sa || sw ->
+            d_step { x = F; sw = (sw && x != ALL); HIT(25) };               /* M25 */
+#if WHOLE
             if
-            :: x == ALL ->
+            :: sw -> sw = 0; whole_clear(54)                                /* M54 */
+            :: else -> skip
+            fi;
+#endif
+            if
+            :: !sa -> skip                                                  /* only the stale whole bit */
+            :: sa && x == ALL ->
                 /* M7: retire it */
 #ifndef BROKEN_RETIRE_LOAD_STORE
                 d_step {
@@ -586,6 +669,9 @@ proctype purger()
                 if
                 :: ok ->
                     avail_clear(26);                                        /* M26 */
+#if WHOLE
+                    whole_clear(55);                                        /* M55 */
+#endif
                     d_step { D = 0; check(); HIT(27) };                     /* M27 */
                     d_step {
                         /* arena_give_run_at: arena.c's now, wholly free */
@@ -600,7 +686,7 @@ proctype purger()
                     }
                 :: else -> skip
                 fi
-            :: x != ALL ->
+            :: sa && x != ALL ->
                 /* M8: take T = F & D, one CAS, retried */
                 do
                 ::
@@ -632,6 +718,13 @@ proctype purger()
                         avail_clear(30)                                     /* M30 */
                     :: else -> skip
                     fi;
+#if WHOLE
+                    if
+                    :: x == ALL ->
+                        whole_clear(56)                                     /* M56 */
+                    :: else -> skip
+                    fi;
+#endif
                     /* decommit_pools: the OS may refuse */
                     if
                     :: done = tk
@@ -663,6 +756,14 @@ proctype purger()
                         avail_set(32)                                       /* M32 */
                     :: else -> skip
                     fi
+#if WHOLE
+                    ;
+                    if
+                    :: (old | tk) == ALL ->
+                        whole_set(57)                                       /* M57 */
+                    :: else -> skip
+                    fi
+#endif
                 :: else -> skip
                 fi
             fi
@@ -677,7 +778,7 @@ proctype purger()
             }
         :: skip
         fi;
-        x = 0; tk = 0; done = 0; old = 0; ok = false
+        d_step { x = 0; tk = 0; done = 0; old = 0; ok = false; sa = 0; sw = 0 }
     :: else -> break
     od;
     c = 0;   /* (a break may not jump into a d_step) */
@@ -701,9 +802,13 @@ init {
             if
             :: avail = 0
             :: avail = 1
+            fi;
+            if
+            :: whole = 0
+            :: whole = WHOLE
             fi
-        :: mode = SPAN; F = ALL; D = 0; avail = 1
-        :: mode = SPAN; F = ALL; D = ALL; avail = 1;
+        :: mode = SPAN; F = ALL; D = 0; avail = 1; whole = WHOLE
+        :: mode = SPAN; F = ALL; D = ALL; avail = 1; whole = WHOLE;
             c = 0; do :: c < NPOOLS -> resident[c] = true; c++ :: else -> break od; c = 0
         fi;
         run worker(1);
@@ -728,6 +833,7 @@ init {
         :: else -> break
         od;
         assert(F == 0 || mode == SPAN);                                         /* I2 */
-        assert(F == 0 || avail == 1)                                            /* the hint invariant */
+        assert(F == 0 || avail == 1);                                           /* the hint invariant */
+        assert(!WHOLE || F != ALL || whole == 1)                                /* the whole hint's */
     }
 }

@@ -32,6 +32,64 @@ static void flush(void) { span_cache_flush(heap_self()); }
 static size_t pool_index(const void *p) { return ((uintptr_t)p - arena_base()) >> OBMT_POOL_SHIFT; }
 static size_t slot_of(const void *p) { return arena_slot_of((uintptr_t)p); }
 
+/* The hints (span.c): for every span arena, its bit in g_span_avail is
+ * set when it has free pools, and its bit in g_span_whole when they are
+ * all of its pools. `exact`: and neither is set otherwise (one thread: no
+ * stale bit); else a stale set bit is allowed (the protocol's races leave
+ * some, which scanners clear). */
+#define SPAN_ALL (OBMT_SECURE ? ~(uint64_t)0 >> 1 : ~(uint64_t)0)
+_Static_assert(NP == 64, "SPAN_ALL: 64 pools an arena");
+static unsigned check_hints(bool exact)
+{
+    unsigned whole = 0;
+    for (size_t slot = 0; slot < arena_slots_used(); slot++) {
+        uint64_t F = 0, D;
+        bool span = span_arena_pools(slot, &F, &D);
+        unsigned h = span_arena_hints(slot);
+        bool want_avail = span && F != 0, want_whole = span && F == SPAN_ALL;
+        CHECK_MSG(!want_avail || (h & 1), "slot %zu has free pools (%016llx) and no avail bit", slot, (unsigned long long)F);
+        CHECK_MSG(!want_whole || (h & 2), "slot %zu is wholly free and has no whole bit", slot);
+        CHECK_MSG(!exact || ((h & 1) != 0) == want_avail, "slot %zu: avail bit %u, free pools %016llx", slot, h & 1,
+                  (unsigned long long)F);
+        CHECK_MSG(!exact || ((h & 2) != 0) == want_whole, "slot %zu: whole bit %u, free pools %016llx", slot,
+                  (h >> 1) & 1, (unsigned long long)F);
+        whole += want_whole;
+    }
+    return whole;
+}
+
+/* Threads that take and give spans at once (section 8d): each allocates
+ * blocks of random medium sizes and frees its neighbour's. */
+#define HINT_THREADS 4
+static void *hint_blocks[HINT_THREADS][16];
+static pthread_barrier_t hint_barrier;
+static void *hint_live[HINT_THREADS][16]; /* left live by the last round */
+static void *hint_worker(void *arg)
+{
+    size_t t = (size_t)arg;
+    uint64_t seed = 0x9e3779b97f4a7c15u * (t + 1);
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 16; i++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            size_t n = OBMT_SMALL_MAX + 1 + (size_t)((seed >> 20) % (OBMT_MEDIUM_MAX - OBMT_SMALL_MAX));
+            hint_blocks[t][i] = obmt_malloc(n);
+            CHECK(hint_blocks[t][i] != NULL);
+        }
+        pthread_barrier_wait(&hint_barrier);
+        for (int i = 0; i < 16; i++) {
+            void *p = hint_blocks[(t + 1) % HINT_THREADS][i];
+            if (round == 39 && i % 3 == 0)
+                hint_live[t][i] = p;
+            else
+                obmt_free(p);
+        }
+        if (round % 8 == 7)
+            span_cache_flush(heap_self());
+        pthread_barrier_wait(&hint_barrier);
+    }
+    return NULL;
+}
+
 /* ---- death tests ---- */
 static void double_free(void *arg)
 {
@@ -412,6 +470,102 @@ int main(void)
         obmt_free(h2);
         obmt_free(x[0]);
         flush();
+        check_reconciles();
+    }
+
+    /* 8c. The wholly free hint: a span arena's bit in g_span_whole is set
+     *     while all its pools are free, and a take that finds no partly
+     *     used arena with room takes from the first such arena without
+     *     reading the others' words (a 1 MiB take read every wholly free
+     *     arena's F first). A take from it clears the bit; the retirement
+     *     too. */
+    {
+        obmt_collect(); /* no span arena left */
+        CHECK(check_hints(true) == 0);
+        char *q[3 * NP];
+        size_t nq = 0, slots[3], nslots = 0;
+        while (nslots < 3 || slot_of(q[nq - 1]) == slots[2]) {
+            q[nq] = obmt_malloc(OBMT_MEDIUM_MAX / 2);
+            flush();
+            if (nslots == 0 || slot_of(q[nq]) != slots[nslots - 1]) {
+                if (nslots == 3)
+                    break;
+                slots[nslots++] = slot_of(q[nq]);
+            }
+            nq++;
+        }
+        /* (q[nq], a fourth arena's, was not counted: free it now) */
+        obmt_free(q[nq]);
+        flush();
+        CHECK(nq >= 6 && slots[0] < slots[1] && slots[1] < slots[2]);
+        /* The first two arenas wholly free, the third a quarter free. */
+        for (size_t i = 0; i < nq; i++)
+            if (slot_of(q[i]) != slots[2] || i == nq - 1)
+                obmt_free(q[i]);
+        flush();
+        CHECK_MSG(check_hints(true) >= 2, "%u wholly free span arenas", check_hints(true));
+        CHECK(span_arena_hints(slots[0]) == 3 && span_arena_hints(slots[1]) == 3 && span_arena_hints(slots[2]) == 1);
+        /* No hint arena: the scan. A 64 KiB span from the partly used one. */
+        heap_self()->span_hint = 0;
+        char *m = obmt_malloc(64 * KIB);
+        flush();
+        CHECK_MSG(slot_of(m) == slots[2], "64 KiB from slot %zu, the partly used one is %zu", slot_of(m), slots[2]);
+        check_hints(true);
+        /* A span that the partly used one cannot hold: from the first
+         * wholly free arena, whose bit goes. */
+        heap_self()->span_hint = 0;
+        char *l = obmt_malloc(OBMT_MEDIUM_MAX);
+        flush();
+        CHECK_MSG(slot_of(l) == slots[0] || slot_of(l) > slots[2], "1 MiB from slot %zu", slot_of(l));
+        if (slot_of(l) == slots[0])
+            CHECK(span_arena_hints(slots[0]) == 1);
+        check_hints(true);
+        /* A stale whole bit on the partly used arena: the takers' first
+         * scan would pass it over; a purge pass clears it (and retires
+         * the wholly free second arena). */
+        span_whole_mark(slots[2]);
+        CHECK(span_arena_hints(slots[2]) == 3);
+        check_hints(false);
+        obmt_collect();
+        CHECK(span_arena_hints(slots[2]) == 1 && span_arena_hints(slots[1]) == 0);
+        check_hints(true);
+        obmt_free(l);
+        obmt_free(m);
+        for (size_t i = 0; i < nq; i++)
+            if (slot_of(q[i]) == slots[2] && i != nq - 1)
+                obmt_free(q[i]);
+        flush();
+        CHECK(check_hints(true) >= 2);
+        obmt_collect(); /* retired: no bit left */
+        CHECK(check_hints(true) == 0);
+        CHECK(span_arena_hints(slots[0]) == 0 && span_arena_hints(slots[2]) == 0);
+    }
+
+    /* 8d. Threads taking and giving spans at once: when they are done,
+     *     every span arena with free pools has its avail bit and every
+     *     wholly free one its whole bit (stale set bits are allowed: the
+     *     races leave some); after a purge pass, which retires the wholly
+     *     free arenas and clears the stale bits, both are exact. Some
+     *     blocks stay live, so that partly used arenas remain. */
+    {
+        pthread_t th[HINT_THREADS];
+        CHECK(pthread_barrier_init(&hint_barrier, NULL, HINT_THREADS) == 0);
+        for (size_t t = 0; t < HINT_THREADS; t++)
+            CHECK(pthread_create(&th[t], NULL, hint_worker, (void *)t) == 0);
+        for (size_t t = 0; t < HINT_THREADS; t++)
+            CHECK(pthread_join(th[t], NULL) == 0);
+        pthread_barrier_destroy(&hint_barrier);
+        check_hints(false);
+        obmt_collect();
+        check_hints(true);
+        for (size_t t = 0; t < HINT_THREADS; t++)
+            for (int i = 0; i < 16; i++)
+                obmt_free(hint_live[t][i]);
+        flush();
+        check_hints(false);
+        CHECK(check_hints(false) > 0);
+        obmt_collect();
+        CHECK(check_hints(true) == 0);
         check_reconciles();
     }
 
