@@ -953,11 +953,16 @@ OBMT_HIDDEN size_t span_arenas(void);
 OBMT_HIDDEN uint64_t span_pools_purged(void);
 /* Map: is the (HUGE) arena in slot a span arena; its F and D words. */
 OBMT_HIDDEN bool span_arena_pools(size_t slot, uint64_t *free_pools, uint64_t *dirty);
+#if OBMT_TEST_HOOKS
 /* Tests: slot's bits in g_span_avail (bit 0) and g_span_whole (bit 1). */
 OBMT_HIDDEN unsigned span_arena_hints(size_t slot);
 /* Test hook: set slot's whole bit, as a give's whole_set that came after a
  * take's whole_clear does (a stale bit). */
 OBMT_HIDDEN void span_whole_mark(size_t slot);
+/* Test hook: called by take_from_arenas between its two passes when the
+ * first found no arena (unit_span 8e takes from the arena meanwhile). */
+OBMT_HIDDEN extern void (*span_scan_test_hook)(void);
+#endif
 OBMT_HIDDEN extern uint64_t g_span_allocs_heapless, g_span_frees_heapless;
 OBMT_HIDDEN extern int64_t g_span_bytes_heapless;
 

@@ -51,29 +51,33 @@
  * scanner that meets a bit whose F reads 0, clears it and then reads F
  * again, setting the bit again if F is non-zero (the buckets' rule,
  * arena.c): once the threads are done, every arena with free pools has its
- * bit. g_span_whole is a second bitmap, bit i: "arena i may be wholly
- * free" (F == SPAN_POOLS), kept by the same rule: whoever's RMW makes F
- * all free (a giver, the purge's give-back) sets it after (whole_set,
- * M43); whoever's RMW takes F from all free (a take, the retirement, a
- * partial purge) clears it and reads F again (whole_clear, M44). A set bit
- * may be stale (a giver's whole_set that comes after a taker's
- * whole_clear): the takers' second pass and every purge pass clear the
- * stale bits they meet. A taker first tries the arena it last took from
- * (its heap's hint) while that is at least half full or no emptier than
- * its last take left it; else it scans the avail bits that have no whole
- * bit (in the order of the slots), and among the arenas with room takes
- * from the fullest it meets (stopping at the first that is at least half
- * full): the emptiest drain and go back. Only when none has room does it
- * go over the bits with a whole bit, and take from the first wholly free
- * arena (the last choice, and any is as good as another): with many
- * wholly free arenas (a burst given back, before the purge retires them)
- * a take no longer reads every one's F, about 400 instructions a 1 MiB
- * take that way. Within an
- * arena it takes the start of the shortest free stretch that holds the span
- * (best fit: long stretches stay whole for large spans), and a cache miss's
- * batch (below) the spans after it in the same stretch, the caller the
- * highest of them. With no room anywhere it makes a new span arena
- * (arena_take_run: a wholly free arena first, else a fresh one).
+ * bit. g_span_whole is a second bitmap, bit i: "arena i may be wholly free"
+ * (F == SPAN_POOLS), kept by the same rule: whoever's RMW makes F all free
+ * (a giver, the purge's give-back) sets it after (whole_set, M43);
+ * whoever's RMW takes F from all free (a take, the retirement, a partial
+ * purge) clears it and reads F again (whole_clear, M44). A set bit may be
+ * stale (a giver's whole_set that comes after a taker's whole_clear): the
+ * takers' second pass and every purge pass clear the stale bits they meet.
+ * Until then the first pass passes over that arena, a matter of placement
+ * only (F decides what every CAS takes); with the purge off (purge delay
+ * -1) a stale bit lasts until the arena is wholly free again or a second
+ * pass meets it. A taker first tries the arena it last took from (its
+ * heap's hint) while that is at least half full or no emptier than its last
+ * take left it; else it scans the avail bits that have no whole bit (in the
+ * order of the slots), and among the arenas with room takes from the
+ * fullest it meets (stopping at the first that is at least half full): the
+ * emptiest drain and go back. Only when none has room does it go over the
+ * bits with a whole bit, and take from the first wholly free arena (the
+ * last choice, and any is as good as another; when this second pass finds
+ * nothing after the first skipped marked arenas, the scan runs again: an
+ * arena whose bit went between the passes is in neither): with many wholly
+ * free arenas (a burst given back, before the purge retires them) a take no
+ * longer reads every one's F, about 400 instructions a 1 MiB take that way.
+ * Within an arena it takes the start of the shortest free stretch that
+ * holds the span (best fit: long stretches stay whole for large spans), and
+ * a cache miss's batch (below) the spans after it in the same stretch, the
+ * caller the highest of them. With no room anywhere it makes a new span
+ * arena (arena_take_run: a wholly free arena first, else a fresh one).
  *
  * Growing buffers. Past OBMT_MEDIUM_MAX (up to what the arena holds from
  * the span's start on, in one realloc), a span whose arena has no other
@@ -397,9 +401,12 @@ static uint64_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uns
     for (int round = 0; round < 8; round++) {
         size_t best = SIZE_MAX;
         unsigned best_free = NPOOLS + 1;
+        bool skipped = false; /* the first pass passed over marked arenas */
         /* The arenas not marked wholly free: the fullest with room. */
         for (size_t w = 0; w < nwords && best_free > NPOOLS / 2; w++) {
-            uint64_t bits = obmt_load_relaxed(&g_span_avail[w]) & ~obmt_load_relaxed(&g_span_whole[w]);
+            uint64_t whole = obmt_load_relaxed(&g_span_whole[w]);
+            uint64_t bits = obmt_load_relaxed(&g_span_avail[w]) & ~whole;
+            skipped |= whole != 0;
             while (bits && best_free > NPOOLS / 2) {
                 size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
                 bits &= bits - 1;
@@ -422,6 +429,10 @@ static uint64_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uns
                 }
             }
         }
+#if OBMT_TEST_HOOKS
+        if (span_scan_test_hook && best == SIZE_MAX)
+            span_scan_test_hook();
+#endif
         /* None: the first wholly free one met (the last choice, and any
          * such is as good as another), so that a take does not read every
          * wholly free arena's line. A bit met whose F is not all free is
@@ -444,8 +455,16 @@ static uint64_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uns
                     best = slot;
             }
         }
-        if (best == SIZE_MAX)
+        /* Nothing: scan again if the first pass skipped marked arenas. The
+         * second reads the words again, and an arena whose bit went
+         * meanwhile (a take from it, a stale bit cleared) is in neither
+         * pass: without this round, a take made a new span arena while
+         * that one had room. */
+        if (best == SIZE_MAX) {
+            if (skipped)
+                continue;
             return 0;
+        }
         /* M3: the take, one CAS from the value the place was computed from. */
         uint64_t got = take_at(best, obmt_load_acquire(&g_span[best].free), k, amask, want, dirty, left);
         if (got) {
@@ -1435,6 +1454,9 @@ bool span_arena_pools(size_t slot, uint64_t *free_pools, uint64_t *dirty)
     return x != 0 || obmt_load_relaxed(&pool_of((void *)(arena_base() + (slot << OBMT_ARENA_SHIFT)))->owner) == OWNER_SPAN;
 }
 
+#if OBMT_TEST_HOOKS
+void (*span_scan_test_hook)(void);
+
 void span_whole_mark(size_t slot) { whole_set(slot); }
 
 unsigned span_arena_hints(size_t slot)
@@ -1443,3 +1465,4 @@ unsigned span_arena_hints(size_t slot)
     return ((obmt_load_relaxed(&g_span_avail[slot >> 6]) & bit) ? 1u : 0u) |
            ((obmt_load_relaxed(&g_span_whole[slot >> 6]) & bit) ? 2u : 0u);
 }
+#endif

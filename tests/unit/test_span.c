@@ -34,12 +34,13 @@ static size_t slot_of(const void *p) { return arena_slot_of((uintptr_t)p); }
 
 /* The hints (span.c): for every span arena, its bit in g_span_avail is
  * set when it has free pools, and its bit in g_span_whole when they are
- * all of its pools. `exact`: and neither is set otherwise (one thread: no
- * stale bit); else a stale set bit is allowed (the protocol's races leave
- * some, which scanners clear). */
+ * all of its pools. `exact` (bit 0: avail, bit 1: whole): and that bit is
+ * not set otherwise (one thread: no stale bit); else a stale set bit is
+ * allowed (the protocol's races leave some: a purge pass clears the stale
+ * whole bits, a scanner a stale avail bit that it meets). */
 #define SPAN_ALL (OBMT_SECURE ? ~(uint64_t)0 >> 1 : ~(uint64_t)0)
 _Static_assert(NP == 64, "SPAN_ALL: 64 pools an arena");
-static unsigned check_hints(bool exact)
+static unsigned check_hints(unsigned exact)
 {
     unsigned whole = 0;
     for (size_t slot = 0; slot < arena_slots_used(); slot++) {
@@ -49,9 +50,9 @@ static unsigned check_hints(bool exact)
         bool want_avail = span && F != 0, want_whole = span && F == SPAN_ALL;
         CHECK_MSG(!want_avail || (h & 1), "slot %zu has free pools (%016llx) and no avail bit", slot, (unsigned long long)F);
         CHECK_MSG(!want_whole || (h & 2), "slot %zu is wholly free and has no whole bit", slot);
-        CHECK_MSG(!exact || ((h & 1) != 0) == want_avail, "slot %zu: avail bit %u, free pools %016llx", slot, h & 1,
+        CHECK_MSG(!(exact & 1) || ((h & 1) != 0) == want_avail, "slot %zu: avail bit %u, free pools %016llx", slot, h & 1,
                   (unsigned long long)F);
-        CHECK_MSG(!exact || ((h & 2) != 0) == want_whole, "slot %zu: whole bit %u, free pools %016llx", slot,
+        CHECK_MSG(!(exact & 2) || ((h & 2) != 0) == want_whole, "slot %zu: whole bit %u, free pools %016llx", slot,
                   (h >> 1) & 1, (unsigned long long)F);
         whole += want_whole;
     }
@@ -87,6 +88,27 @@ static void *hint_worker(void *arg)
             span_cache_flush(heap_self());
         pthread_barrier_wait(&hint_barrier);
     }
+    return NULL;
+}
+
+/* Section 8e: a thread whose scan waits between its two passes. */
+static sem_t gap_at, gap_go;
+static __thread bool gap_armed;
+static void *gap_block;
+static void gap_hook(void)
+{
+    if (!gap_armed)
+        return;
+    gap_armed = false;
+    sem_post(&gap_at);
+    sem_wait(&gap_go);
+}
+static void *gap_taker(void *arg)
+{
+    (void)arg;
+    gap_armed = true;
+    gap_block = obmt_malloc(64 * KIB); /* a new thread: its cache is empty, it has no hint arena */
+    CHECK(gap_block != NULL && !gap_armed);
     return NULL;
 }
 
@@ -481,7 +503,7 @@ int main(void)
      *     too. */
     {
         obmt_collect(); /* no span arena left */
-        CHECK(check_hints(true) == 0);
+        CHECK(check_hints(3) == 0);
         char *q[3 * NP];
         size_t nq = 0, slots[3], nslots = 0;
         while (nslots < 3 || slot_of(q[nq - 1]) == slots[2]) {
@@ -503,14 +525,14 @@ int main(void)
             if (slot_of(q[i]) != slots[2] || i == nq - 1)
                 obmt_free(q[i]);
         flush();
-        CHECK_MSG(check_hints(true) >= 2, "%u wholly free span arenas", check_hints(true));
+        CHECK_MSG(check_hints(3) >= 2, "%u wholly free span arenas", check_hints(3));
         CHECK(span_arena_hints(slots[0]) == 3 && span_arena_hints(slots[1]) == 3 && span_arena_hints(slots[2]) == 1);
         /* No hint arena: the scan. A 64 KiB span from the partly used one. */
         heap_self()->span_hint = 0;
         char *m = obmt_malloc(64 * KIB);
         flush();
         CHECK_MSG(slot_of(m) == slots[2], "64 KiB from slot %zu, the partly used one is %zu", slot_of(m), slots[2]);
-        check_hints(true);
+        check_hints(3);
         /* A span that the partly used one cannot hold: from the first
          * wholly free arena, whose bit goes. */
         heap_self()->span_hint = 0;
@@ -519,25 +541,25 @@ int main(void)
         CHECK_MSG(slot_of(l) == slots[0] || slot_of(l) > slots[2], "1 MiB from slot %zu", slot_of(l));
         if (slot_of(l) == slots[0])
             CHECK(span_arena_hints(slots[0]) == 1);
-        check_hints(true);
+        check_hints(3);
         /* A stale whole bit on the partly used arena: the takers' first
          * scan would pass it over; a purge pass clears it (and retires
          * the wholly free second arena). */
         span_whole_mark(slots[2]);
         CHECK(span_arena_hints(slots[2]) == 3);
-        check_hints(false);
+        check_hints(0);
         obmt_collect();
         CHECK(span_arena_hints(slots[2]) == 1 && span_arena_hints(slots[1]) == 0);
-        check_hints(true);
+        check_hints(3);
         obmt_free(l);
         obmt_free(m);
         for (size_t i = 0; i < nq; i++)
             if (slot_of(q[i]) == slots[2] && i != nq - 1)
                 obmt_free(q[i]);
         flush();
-        CHECK(check_hints(true) >= 2);
+        CHECK(check_hints(3) >= 2);
         obmt_collect(); /* retired: no bit left */
-        CHECK(check_hints(true) == 0);
+        CHECK(check_hints(3) == 0);
         CHECK(span_arena_hints(slots[0]) == 0 && span_arena_hints(slots[2]) == 0);
     }
 
@@ -545,8 +567,10 @@ int main(void)
      *     every span arena with free pools has its avail bit and every
      *     wholly free one its whole bit (stale set bits are allowed: the
      *     races leave some); after a purge pass, which retires the wholly
-     *     free arenas and clears the stale bits, both are exact. Some
-     *     blocks stay live, so that partly used arenas remain. */
+     *     free arenas and clears the stale whole bits, the whole bits are
+     *     exact. (A stale avail bit on a full arena stays until a taker's
+     *     scan meets it.) Some blocks stay live, so that partly used
+     *     arenas remain. */
     {
         pthread_t th[HINT_THREADS];
         CHECK(pthread_barrier_init(&hint_barrier, NULL, HINT_THREADS) == 0);
@@ -555,17 +579,48 @@ int main(void)
         for (size_t t = 0; t < HINT_THREADS; t++)
             CHECK(pthread_join(th[t], NULL) == 0);
         pthread_barrier_destroy(&hint_barrier);
-        check_hints(false);
+        check_hints(0);
         obmt_collect();
-        check_hints(true);
+        check_hints(2);
         for (size_t t = 0; t < HINT_THREADS; t++)
             for (int i = 0; i < 16; i++)
                 obmt_free(hint_live[t][i]);
         flush();
-        check_hints(false);
-        CHECK(check_hints(false) > 0);
+        CHECK(check_hints(0) > 0);
         obmt_collect();
-        CHECK(check_hints(true) == 0);
+        CHECK(check_hints(2) == 0);
+        check_reconciles();
+    }
+
+    /* 8e. An arena whose whole bit goes between the scan's two passes (a
+     *     take from it by another thread) is in neither: the scan runs
+     *     again, and takes from it, rather than make a new span arena. */
+    {
+        obmt_collect();
+        char *w0 = obmt_malloc(64 * KIB);
+        flush();
+        obmt_free(w0);
+        flush(); /* one span arena, wholly free */
+        CHECK(span_arenas() == 1 && span_arena_hints(slot_of(w0)) == 3);
+        CHECK(sem_init(&gap_at, 0, 0) == 0 && sem_init(&gap_go, 0, 0) == 0);
+        span_scan_test_hook = gap_hook;
+        pthread_t th;
+        CHECK(pthread_create(&th, NULL, gap_taker, NULL) == 0);
+        CHECK(sem_wait(&gap_at) == 0); /* between its passes, the first found nothing */
+        char *mine = obmt_malloc(64 * KIB); /* from the arena: its whole bit goes */
+        CHECK(slot_of(mine) == slot_of(w0) && span_arena_hints(slot_of(w0)) == 1);
+        CHECK(sem_post(&gap_go) == 0);
+        CHECK(pthread_join(th, NULL) == 0);
+        span_scan_test_hook = NULL;
+        CHECK_MSG(slot_of(gap_block) == slot_of(w0) && span_arenas() == 1,
+                  "the other thread's span in slot %zu (the arena with room: %zu), %zu span arenas",
+                  slot_of(gap_block), slot_of(w0), span_arenas());
+        obmt_free(gap_block);
+        obmt_free(mine);
+        flush();
+        obmt_collect();
+        sem_destroy(&gap_at);
+        sem_destroy(&gap_go);
         check_reconciles();
     }
 
