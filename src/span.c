@@ -405,8 +405,9 @@ static uint64_t take_from_arenas(struct heap *h, unsigned k, uint64_t amask, uns
         /* The arenas not marked wholly free: the fullest with room. */
         for (size_t w = 0; w < nwords && best_free > NPOOLS / 2; w++) {
             uint64_t whole = obmt_load_relaxed(&g_span_whole[w]);
-            uint64_t bits = obmt_load_relaxed(&g_span_avail[w]) & ~whole;
-            skipped |= whole != 0;
+            uint64_t avail = obmt_load_relaxed(&g_span_avail[w]);
+            uint64_t bits = avail & ~whole;
+            skipped |= (avail & whole) != 0;
             while (bits && best_free > NPOOLS / 2) {
                 size_t slot = (w << 6) + (size_t)__builtin_ctzll(bits);
                 bits &= bits - 1;
