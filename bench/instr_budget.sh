@@ -59,7 +59,10 @@ declare -A free_budget=([16]=37 [64]=37 [512]=37 [1024]=37 [4096]=37 [65536]=53)
 # trim gave spans back: cache_grow), 115.8 before; 118.1 since the
 # g_span_whole hint (each give back tests whether it made its arena wholly
 # free, and every 32 frees here one does and sets the arena's bit), which
-# saves a 1 MiB take about 400 instructions after a burst.
+# saves a 1 MiB take about 400 instructions after a burst; 118.4 since the
+# span depot (a full put tests whether its class has grown: only a grown
+# class's trims go to the depot; sending this freer's trims there too had
+# cost 121.7).
 declare -A remote_budget=([16]=66 [64]=66 [512]=69 [1024]=73 [4096]=94 [65536]=119)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -204,7 +204,8 @@ struct obmt_stats {
     uint64_t medium_pools_purged; /* times a free pool of a span arena had its pages
                                      given back to the OS */
     uint64_t bytes_medium_cached; /* part of bytes_medium: freed medium blocks kept in
-                                     threads' caches for their next malloc */
+                                     threads' caches for their next malloc, and in
+                                     the shared span depot for any thread's */
 };
 OBMT_API int obmt_stats_get(struct obmt_stats *out);
 

@@ -659,6 +659,7 @@ void obmt_collect(void)
     }
     reclaim_collect(h); /* this heap, then the reclaim pass over the others */
     lend_leave();
+    depot_drain(os_now_ms()); /* (whatever the purge option: a cache, as the threads' are) */
     arena_maybe_purge(true);
 }
 

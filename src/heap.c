@@ -975,6 +975,10 @@ static void heap_atfork_child(void)
             heap_adopt_or_release(mine, p, w);
         }
     }
+    /* The span depot's chains go back to their arenas: the child starts
+     * with no medium block cached but in its own thread's cache (a chain a
+     * dead thread held at the fork stays taken: span_depot.c). */
+    depot_atfork_child();
     lend_leave(); /* heap_get_slow above marks the thread busy; a fork handler runs outside obmt */
 }
 

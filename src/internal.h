@@ -965,6 +965,39 @@ OBMT_HIDDEN extern void (*span_scan_test_hook)(void);
 #endif
 OBMT_HIDDEN extern uint64_t g_span_allocs_heapless, g_span_frees_heapless;
 OBMT_HIDDEN extern int64_t g_span_bytes_heapless;
+/* Give back the chain of n cached spans of class c from top (linked
+ * through their heads' nextpool, the heads cached), as freed at time t:
+ * span_depot.c's purge. Any thread that holds the chain. */
+OBMT_HIDDEN void span_give_chain(unsigned c, void *top, unsigned n, uint64_t t);
+
+/* ==== span_depot.c: chains of cached spans shared between threads ========== */
+
+/* (The protocol and its bounds are at the top of span_depot.c.) Put the
+ * chain of n cached spans of class c from top (the caller's, linked through
+ * nextpool), freed at time t: false, and the chain still the caller's, if
+ * the class's words or the byte bound have no room. Take a chain of class c
+ * (its top; *n spans), NULL if there is none. Any thread; lock-free. */
+OBMT_HIDDEN bool depot_put(unsigned c, void *top, unsigned n, uint64_t t);
+OBMT_HIDDEN void *depot_take(unsigned c, unsigned *n);
+/* Would a put of `bytes` of class c find room now (relaxed loads: a hint
+ * that lets a trim skip the walk a failed put costs)? */
+OBMT_HIDDEN bool depot_room(unsigned c, uint64_t bytes);
+/* The purge pass at time t (arena.c, g_purging held; also the fork child
+ * and tests, with now): the chains put `delay` ms ago or more (all if
+ * `now`) go back to their arenas. Any thread: each chain is taken by CAS. */
+OBMT_HIDDEN void depot_purge(bool now, uint64_t t, long delay);
+/* Every chain back to its arenas, as freed at t: true if there was one (a
+ * miss that found no room in the span arenas, before it makes one). */
+OBMT_HIDDEN bool depot_drain(uint64_t t);
+/* The fork child (single-threaded): every chain back, and the byte
+ * counter to 0 (a reservation a dead thread held stays otherwise). */
+OBMT_HIDDEN void depot_atfork_child(void);
+/* Statistics: bytes of the spans in the depot (relaxed load). */
+OBMT_HIDDEN size_t depot_bytes(void);
+#if OBMT_TEST_HOOKS
+/* Tests: chains of class c in the depot now. */
+OBMT_HIDDEN unsigned depot_chains(unsigned c);
+#endif
 
 /* ==== heap.c: thread caches ================================================ */
 
@@ -1091,6 +1124,8 @@ struct heap {
     uint8_t huge_kept_put;       /* 1: a run was kept since the last decay (owner-only) */
     uint8_t huge_keep_max;       /* the most arenas a kept run may have: OBMT_HUGE_KEEP_ARENAS
                                   * where idle heaps can be lent, else 0 (span_cache_init) */
+    uint32_t span_grown;         /* bit c: class c's stack limit is above its fixed one (cache_grow;
+                                  * its full puts' trims go to the depot); owner-only or a lender's */
     uint64_t span_cache_budget;  /* the most span_cached_bytes may reach: the base, plus what grown
                                   * classes may hold beyond their fixed limits (cache_grow), at most
                                   * OBMT_SPAN_CACHE_BYTES_MAX; 0 in &heap_empty and &heap_lending, so

@@ -185,6 +185,25 @@
 #ifndef OBMT_SPAN_CACHE_BYTES_MAX
 #define OBMT_SPAN_CACHE_BYTES_MAX ((size_t)8 << 20)
 #endif
+/* The span depot (span_depot.c): a full stack's trim (a burst of frees
+ * larger than the thread's stack) puts its newest half there as one chain,
+ * with one CAS, and any thread's miss of the class takes a whole chain
+ * with one exchange, before it looks at the span arenas: a burst that the
+ * thread cache cannot hold no longer goes back to the arenas' bitmaps span
+ * by span and is taken from them again (fastpath_batch/65536, a 16 MiB
+ * burst: half of it cycled through the arenas every round), and spans
+ * freed by one thread reach another's mallocs in bulk. OBMT_SPAN_DEPOT_SLOTS
+ * chains a class at most, OBMT_SPAN_DEPOT_BYTES in all the classes
+ * together (shared by every thread: the bound does not grow with the
+ * threads); a chain that finds no room goes back to its arenas as before,
+ * and one idle for the purge delay goes back too (the purge pass).
+ * 0 slots: no depot. */
+#ifndef OBMT_SPAN_DEPOT_SLOTS
+#define OBMT_SPAN_DEPOT_SLOTS 4
+#endif
+#ifndef OBMT_SPAN_DEPOT_BYTES
+#define OBMT_SPAN_DEPOT_BYTES ((size_t)16 << 20)
+#endif
 /* The budget where idle threads' heaps cannot be lent (OBMT_LEND_IDLE=0, or
  * no membarrier: valgrind, seccomp, Linux before 4.14): nothing but the
  * thread itself empties its cache then, and an idle thread keeps it. */
@@ -375,6 +394,10 @@ _Static_assert(OBMT_REALLOC_SPAN_MIN >= 1024 && OBMT_REALLOC_SPAN_MIN < OBMT_SMA
 #error "OBMT_SPAN_CACHE_DEPTH_MAX is at most 1024 spans a class (span_to_huge walks every cached span)"
 #endif
 _Static_assert(OBMT_SPAN_CACHE_BYTES_MAX >= OBMT_SPAN_CACHE_BYTES, "the span cache grows from its budget, not below it");
+#if OBMT_SPAN_DEPOT_SLOTS < 0 || OBMT_SPAN_DEPOT_SLOTS > 4
+#error "OBMT_SPAN_DEPOT_SLOTS is 0 (no depot) to 4 chains a class (a class's words and times share one cache line)"
+#endif
+_Static_assert(OBMT_SPAN_DEPOT_BYTES <= ((size_t)1 << 40), "OBMT_SPAN_DEPOT_BYTES is at most 1 TiB");
 #if OBMT_HUGE_CACHE < 0 || OBMT_HUGE_CACHE > 64
 #error "OBMT_HUGE_CACHE is 0 (no cache) to 64 entries"
 #endif

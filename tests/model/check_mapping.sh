@@ -11,7 +11,7 @@
 # that each label is a tag in its model (a comment "/* R12 */" in
 # remote_free.pml for R, pool_transfer.pml for A, abandon_adopt.pml for X,
 # lend.pml for L, shared.pml for S, huge_run.pml for H, huge_cache.pml for K,
-# span_arena.pml for M, reserve.pml for W), that every tag in a model has a row, and that each
+# span_arena.pml for M, reserve.pml for W, span_depot.pml for D), that every tag in a model has a row, and that each
 # tagged line records its step for -DCOVER (HIT(12), or a macro drain(x, 12),
 # self_wait(x, 12) or get_heap(x, 12) whose second argument is the call
 # site, or avail_set(12), avail_clear(12), whole_set(12), whole_clear(12) or
@@ -39,6 +39,7 @@ model_of() {
         K) echo huge_cache.pml ;;
         M) echo span_arena.pml ;;
         W) echo reserve.pml ;;
+        D) echo span_depot.pml ;;
         *) return 1 ;;
     esac
 }
@@ -47,7 +48,7 @@ model_of() {
 # is "|"; N is 0 unless the code cell ends in #N).
 rows() {
     awk '
-        /^\| *[RAXLSHKMW][0-9]+ *\|/ {
+        /^\| *[RAXLSHKMWD][0-9]+ *\|/ {
             line = $0
             gsub(/\\\|/, "\001", line)
             n = split(line, f, "|")

@@ -49,6 +49,9 @@
 #                      late ownership test of blocks above a gap, and (with
 #                      -DRELEASE) a slot's memory unmapped by the purge and
 #                      taken by somebody else's mapping
+#   span_depot.pml     the span depot: chains of cached spans as ownership
+#                      tokens in a class's words (CAS from 0, exchange,
+#                      the purge's CAS), and the byte bound's reservation
 #
 # First check_mapping.sh (MAPPING.md against src/ and the models). Then, per
 # model: exhaustive safety runs (pan -DSAFETY: assertions, invalid end
@@ -115,7 +118,7 @@ annotate_trail() {
             while ((getline l < PML) > 0) {
                 n++
                 t = ""
-                if (match(l, /\/\* [RAXLSHKM][0-9]+ \*\//)) t = substr(l, RSTART + 3, RLENGTH - 6)
+                if (match(l, /\/\* [RAXLSHKMWD][0-9]+ \*\//)) t = substr(l, RSTART + 3, RLENGTH - 6)
                 if (t != "") tag[n] = t
                 else if (depth > 0) tag[n] = cur
                 o = gsub(/\{/, "{", l); c = gsub(/\}/, "}", l)
@@ -401,6 +404,12 @@ run rs-broken-extendmax reserve.pml assert "-DBROKEN_EXTEND_MAX" "-O0 -DSAFETY" 
 run rs-broken-advancefirst reserve.pml assert "-DBROKEN_ADVANCE_FIRST" "-O0 -DSAFETY" ""
 run rs-broken-nolate reserve.pml assert "-DBROKEN_NO_LATE" "-O0 -DSAFETY" ""
 run rs-broken-unmapfirst reserve.pml assert "-DRELEASE -DNT=2 -DBROKEN_UNMAP_FIRST" "-O0 -DSAFETY" ""
+# Model 11: span_depot.pml (the span depot: chains as ownership tokens in a
+# class's words, the byte bound)
+run sd-safety span_depot.pml pass "-DCOVER" "-O2 -DSAFETY" ""
+run sd-safety-1word span_depot.pml pass "-DCOVER -DSLOTS=1" "-O2 -DSAFETY" ""
+run sd-broken-take span_depot.pml assert "-DBROKEN_TAKE_LOAD_STORE" "-O0 -DSAFETY" ""
+run sd-broken-reserve span_depot.pml assert "-DBROKEN_RESERVE_LATE" "-O0 -DSAFETY" ""
 wait
 
 last=""
@@ -427,6 +436,7 @@ check_coverage huge_run.pml H
 check_coverage huge_cache.pml K
 check_coverage span_arena.pml M
 check_coverage reserve.pml W
+check_coverage span_depot.pml D
 
 echo "== $(($(date +%s) - start))s in all, $jobs at a time"
 if [ "$failures" != 0 ]; then

@@ -26,8 +26,13 @@ static void check_reconciles(void)
               (unsigned long long)st.bytes_huge);
 }
 
-/* Give the calling thread's cached spans back to their arenas. */
-static void flush(void) { span_cache_flush(heap_self()); }
+/* This thread's span cache, and the depot's chains (span_depot.c), back
+ * to their arenas. */
+static void flush(void)
+{
+    span_cache_flush(heap_self());
+    depot_purge(true, os_now_ms(), 0);
+}
 
 static size_t pool_index(const void *p) { return ((uintptr_t)p - arena_base()) >> OBMT_POOL_SHIFT; }
 static size_t slot_of(const void *p) { return arena_slot_of((uintptr_t)p); }
@@ -691,13 +696,14 @@ int main(void)
     flush();
     /* max64 puts fill the stack; the next put gives back all but the oldest
      * half (the newest, from the top, the put's own span with them), in the
-     * arenas again. */
+     * arenas again: a stack that has not grown (cache_grow) does not use
+     * the depot (span_depot.c). */
     for (unsigned i = 0; i < max64; i++)
         obmt_free(many[i]);
     CHECK(stats().bytes_medium_cached == max64 * 64 * KIB);
     obmt_free(many[max64]);
     CHECK(stats().bytes_medium_cached == half * 64 * KIB && me->span_stack[c64].n == half);
-    CHECK(me->span_cache[c64] == many[half - 1]);
+    CHECK(me->span_cache[c64] == many[half - 1] && depot_chains(c64) == 0);
     for (unsigned i = 0; i <= max64; i++) {
         uint64_t F, D;
         CHECK(span_arena_pools(slot_of(many[i]), &F, &D));

@@ -92,6 +92,24 @@ static inline void expect_death(void (*fn)(void *), void *arg, int sig, const ch
         CHECK_MSG(strstr(msg, needle) && (sig != SIGABRT || strstr(msg, "0x")), "%s: message: %s", what, msg);
 }
 
+/* The statistics now; and their committed bytes, which must add up to
+ * their parts. */
+static inline struct obmt_stats unit_stats(void)
+{
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    CHECK(obmt_stats_get(&st) == 0);
+    return st;
+}
+static inline void unit_check_reconciles(void)
+{
+    struct obmt_stats st = unit_stats();
+    CHECK_MSG(st.bytes_committed == st.bytes_in_use + st.bytes_free_in_pools + st.bytes_empty_pools +
+                  st.bytes_free_pools + st.bytes_huge + st.bytes_medium,
+              "committed %llu, medium %llu, huge %llu", (unsigned long long)st.bytes_committed,
+              (unsigned long long)st.bytes_medium, (unsigned long long)st.bytes_huge);
+    CHECK(st.bytes_medium_cached <= st.bytes_medium);
+}
+
 static inline size_t blocks_per_pool(unsigned c) { return class_blocks(c); }
 
 /* A pool taken straight from an arena, made to look used (pool_init would
