@@ -285,7 +285,7 @@ void obmt_stats_print(void (*out)(const char *line, void *arg), void *arg)
          (ull)s.bytes_free_in_pools, (ull)s.bytes_empty_pools, (ull)s.bytes_free_pools, (ull)s.bytes_huge,
          (ull)s.bytes_medium);
     line(out, arg, "  medium blocks (%llu to %llu bytes, a run of pools in a span arena each): %llu allocated,"
-         " %llu freed, %llu bytes usable in those live, %llu bytes of freed ones cached by threads;"
+         " %llu freed, %llu bytes usable in those live, %llu bytes of freed ones cached (threads and the span depot);"
          " span arena pools purged %llu times\n",
          (ull)s.small_request_max + 1, (ull)s.huge_request_min - 1, (ull)s.medium_allocs, (ull)s.medium_frees,
          (ull)s.medium_bytes_in_use, (ull)s.bytes_medium_cached, (ull)s.medium_pools_purged);
