@@ -291,7 +291,7 @@ static inline __attribute__((always_inline)) void free_in_arena(void *ptr)
     }
     /* A medium block: straight to its cache, with the owner word this
      * test has read (through free_not_owner_leave it had cost a jump and
-     * a second load and test: 53 -> 50 instructions a 64 KiB free; the
+     * a second load and test: 53 -> 51 instructions a 64 KiB free; the
      * other cases pay what they paid, one test here instead of there). */
     if (likely(o == OWNER_SPAN)) {
         span_free_leave(p, h, b); /* into the heap's span cache, or its arena */

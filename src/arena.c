@@ -1118,7 +1118,7 @@ static void purge_if_due(uint64_t t, bool now)
     }
     obmt_store_relaxed(&g_next_purge_ms, t + (uint64_t)(delay / 4 + 1));
     huge_cache_purge(now, t, delay); /* first: the runs it gives back are purged below once old */
-    depot_purge(now, t, delay);      /* first: the chains it gives back are purged below once old */
+    depot_purge(now, t, delay);      /* (its chains go back as freed now: their pages a delay later) */
     span_purge(now, t, delay);       /* (the span arenas it retires, too) */
     size_t used = slots_used();
     for (size_t slot = 0; slot < used; slot++) {
