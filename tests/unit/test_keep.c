@@ -61,7 +61,7 @@ int main(void)
     for (int i = 0; i < 5; i++)
         decayed[i] = adapts ? decayed_adapting[i] : base;
     for (int k = 0; k < 5; k++) {
-        h->last_collect_ms = 0; /* a collect is due */
+        unit_collect_due(h);
         heap_ticked(h);
         CHECK_MSG(h->nempty == decayed[k], "collect %d: %u empty pools kept, expected %u", k, h->nempty, decayed[k]);
     }
@@ -93,7 +93,7 @@ int main(void)
             obmt_free(b[i]);
     }
     CHECK(obmt_option_set("lend_idle", 0) == 0);
-    h->last_collect_ms = 0;
+    unit_collect_due(h);
     heap_ticked(h);
     CHECK_MSG(h->nempty == base && h->keep_empty <= base, "lending off: %u empty pools kept (cap %u)", h->nempty,
               h->keep_empty);

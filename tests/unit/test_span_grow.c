@@ -141,7 +141,7 @@ int main(void)
         CHECK((b[0] = obmt_malloc(SIZE)) != NULL);
         obmt_free(b[0]);
         h->span_cache_took[c] = 0; /* (that malloc hit the cache: no miss) */
-        h->last_collect_ms = 0;    /* a collect is due */
+        unit_collect_due(h);
         heap_ticked(h);
         want = want / 2 > floor ? want / 2 : floor;
         CHECK_MSG(h->span_stack[c].max == want, "collect %d: stack limit %u, expected %u", k, h->span_stack[c].max,
@@ -273,7 +273,7 @@ int main(void)
     uint64_t unlent = span_cache_budget();
     CHECK(unlent == OBMT_SPAN_CACHE_BYTES_UNLENT);
     h->span_cache_took[c] = 1; /* (as if it missed in the period: no halving would apply) */
-    h->last_collect_ms = 0;
+    unit_collect_due(h);
     heap_ticked(h);
     CHECK_MSG(h->span_cache_budget == unlent && h->span_stack[c].max == base_max_of(unlent, c) &&
                   h->span_stack[c64].max == base_max_of(unlent, c64) && h->span_cached_bytes <= unlent,
