@@ -448,7 +448,10 @@ OBMT_HIDDEN void arena_test_unstall_slot(size_t slot);
  * equals the secret by chance (the program wrote it there: 2^-64 for data
  * not copied out of a free block) is not taken for a free one unless its
  * first word is also a link (NULL or a block of its pool): block_is_free.
- * Blocks are at least 16 bytes, so both words are the block's own.
+ * Blocks are at least 16 bytes, so both words are the block's own. A free
+ * block of a class above 16 bytes that another thread linked into a remote
+ * batch also carries a prefetch hint in its third word (remote.c, "Hints";
+ * block_set_hint below): an address, never followed, only prefetched.
  */
 typedef struct block {
     struct block *next;
@@ -505,6 +508,26 @@ static inline void block_set_free(block *b, block *next, uintptr_t key)
     b->next = (block *)((uintptr_t)next ^ link_mask(b));
     b->key = key;
     VG_NOACCESS(b, sizeof *b);
+}
+/* Remote chains' prefetch hints (remote.c, "Hints"): the third word of a
+ * free block of a class above 16 bytes (two words would be the next
+ * block's). Off in secure mode, whose blocks carry no plain address out of
+ * the free lists (block_clear_key), and with OBMT_REMOTE_HINT_DISTANCE 0. */
+#define BLOCK_HINTS (!OBMT_SECURE && OBMT_REMOTE_HINT_DISTANCE > 0)
+static inline void block_set_hint(block *b, const block *hint)
+{
+    const block **w = (const block **)(b + 1);
+    VG_DEFINED(w, sizeof *w);
+    *w = hint;
+    VG_NOACCESS(w, sizeof *w);
+}
+static inline uintptr_t block_hint(const block *b)
+{
+    const uintptr_t *w = (const uintptr_t *)(b + 1);
+    VG_DEFINED(w, sizeof *w);
+    uintptr_t hint = *w;
+    VG_NOACCESS(w, sizeof *w);
+    return hint;
 }
 static inline uintptr_t free_key(void) { return obmt_load_relaxed(&g_hot.free_key); }
 /* Does b (a block start of a pool the caller may read) carry the free key? */
@@ -1088,6 +1111,10 @@ struct heap {
     uint32_t adopted_since;      /* pools adopted since the last collect */
     uint32_t collect_after;      /* ... that trigger the next one (see heap_adopt) */
     struct rbatch rbatch[OBMT_RBATCH_SLOTS]; /* remote frees not yet handed over */
+    /* The last blocks linked into each batch slot, block i of a batch at
+     * [slot][i % DISTANCE]: the hint of block i is the one there before it
+     * (remote.c, "Hints"; owner-only, as the batches). */
+    block *rbatch_recent[OBMT_RBATCH_SLOTS][OBMT_REMOTE_HINT_DISTANCE > 0 ? OBMT_REMOTE_HINT_DISTANCE : 1];
     pool_header *usedtail[OBMT_NCLASSES]; /* the last pool of each usedpools[c] (owner-only,
                                            * or a lender's: heap.c's list helpers) */
     alignas(64) pool_header *returned; /* pools handed back by remote freers */
@@ -1276,16 +1303,28 @@ OBMT_HIDDEN void heap_thread_exit(struct heap *h);
  * another core's cache, and the load of the link was most of malloc's time
  * (perf, xmalloc/64: 62% of obmt_malloc's samples, a third of the run).
  * One block ahead hides only the program's work between two mallocs, and
- * the list cannot be read further ahead without waiting for it; but a list
- * that came back from a freer is mostly in address order (the freer frees
- * in the order the owner allocated, a batch reverses it), so the block
- * OBMT_POP_PREFETCH_STRIDES strides on from the new head, along the step
- * from the popped block to it, is most likely a later head: it is fetched
- * too (not in secure mode, whose lists are shuffled). Neither prefetch
- * faults, wherever it points; a wrong guess costs a line fetched for
- * nothing. 16 cores, 3 rounds: xmalloc +9 to +34%, producer rows +16 to
- * +40%, server/1024/threads:4 +28%, against one block ahead
- * (bench/results/2026-11-30-16-cores.md). */
+ * the list cannot be read further ahead without waiting for it. So a block
+ * further down is fetched too:
+ *  - in a class above 16 bytes, the block that the freer named in the
+ *    popped block's hint (remote.c, "Hints"): OBMT_REMOTE_HINT_DISTANCE
+ *    pops ahead in a chain that came from a remote batch, whatever the
+ *    order of its addresses. A list that came back from freers is in
+ *    address order only at first: every round trip cuts it at the
+ *    program's message and the batches' boundaries and joins the pieces
+ *    in another order (producer_1toN/64 on 2 cores: 92% of the steps
+ *    between two mallocs were +1 or -1 block in the first sixteenth of
+ *    the run, under 1% in its second half; bench/pop_order). Hints:
+ *    11.0 -> 33.0 M items/s there, xmalloc/64/threads:4 18.2 -> 55.9
+ *    (bench/results/2026-12-01-remote-hints.md);
+ *  - in the 16-byte class (no room for a hint), the block
+ *    OBMT_POP_PREFETCH_STRIDES strides on from the new head, along the
+ *    step from the popped block to it: right while the list is still in
+ *    address order. 16 cores, 3 rounds: xmalloc +9 to +34%, producer rows
+ *    +16 to +40%, server/1024/threads:4 +28%, against one block ahead
+ *    (bench/results/2026-11-30-16-cores.md).
+ * Neither is done in secure mode, whose lists are shuffled and whose
+ * blocks carry no hints. No prefetch faults, wherever it points; a wrong
+ * guess costs a line fetched for nothing. */
 #if defined(__x86_64__)
 /* prefetchw without -mprfchw (GCC would emit prefetcht0, a read); CPUs
  * without the instruction run it as a no-op. */
@@ -1293,9 +1332,20 @@ OBMT_HIDDEN void heap_thread_exit(struct heap *h);
 #else
 #define PREFETCH_FOR_WRITE(a) __builtin_prefetch((a), 1, 3)
 #endif
-static inline void pool_pop_prefetch(const block *b, const block *next)
+static inline void pool_pop_prefetch(const pool_header *p, const block *b, const block *next)
 {
     PREFETCH_FOR_WRITE(next);
+    /* A class above 16 bytes: b's hint, if it points into b's pool (a
+     * block that another thread linked into a remote batch; anything
+     * else, the program's old data in a block freed here or a hint from
+     * an earlier batch, fails the test or points at a block of the pool:
+     * a line fetched for nothing). */
+    if (BLOCK_HINTS && p->size > sizeof(block)) {
+        uintptr_t hint = block_hint(b);
+        if (((hint ^ (uintptr_t)b) >> OBMT_POOL_SHIFT) == 0)
+            PREFETCH_FOR_WRITE((const void *)hint);
+        return;
+    }
     if (!OBMT_SECURE && OBMT_POP_PREFETCH_STRIDES > 0) {
         /* In integers: the guess may point outside any object (past the
          * pool's end, say), where C pointer arithmetic would be undefined. */
@@ -1342,7 +1392,7 @@ static inline void *pool_pop(struct heap *h, pool_header *p)
     block *b = pool_unlink_head(p, &next);
     if (unlikely(!next))
         return pool_refill(h, p, b);
-    pool_pop_prefetch(b, next);
+    pool_pop_prefetch(p, b, next);
     return b;
 }
 /* pool_refill, then lend_leave (lend.c): for pool_pop_leave. */
@@ -1419,7 +1469,7 @@ static inline void *pool_pop_leave(struct heap *h, pool_header *p)
     block *b = pool_unlink_head(p, &next);
     if (unlikely(!next))
         return pool_refill_leave(h, p, b);
-    pool_pop_prefetch(b, next);
+    pool_pop_prefetch(p, b, next);
     lend_leave();
     return b;
 }

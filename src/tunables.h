@@ -241,6 +241,20 @@
 #define OBMT_RBATCH_BYTES 16384
 #endif
 
+/* Remote chains' prefetch hints (remote.c, "Hints"): a thread that links
+ * a block of a class above 16 bytes into a remote batch writes in its third
+ * word the address of the block this many links further down the chain, and
+ * the owner's pool pop prefetches it (internal.h, pool_pop_prefetch), so
+ * that a list of blocks that other cores wrote costs overlapping misses,
+ * not one miss per malloc in a row. A power of two from 2 to 64 (each of
+ * the heap's OBMT_RBATCH_SLOTS batch slots keeps its last this many
+ * blocks: 512 bytes a heap at 8); 0 turns hints off. Measured on
+ * 2 cores (bench/results/2026-12-01-remote-hints.md): 4 < 8 = 16 on
+ * producer_1toN/64, 8 > 16 on producer_1toN/256. */
+#ifndef OBMT_REMOTE_HINT_DISTANCE
+#define OBMT_REMOTE_HINT_DISTANCE 8
+#endif
+
 /* malloc's pool pop (internal.h, pool_pop_prefetch) prefetches the new head
  * and the block this many strides beyond it along the step from the popped
  * block (0: only the new head). Measured on 16 cores: 3 beat 1, and beat 3
@@ -409,6 +423,10 @@ _Static_assert(OBMT_SPAN_DEPOT_BYTES <= ((size_t)1 << 40), "OBMT_SPAN_DEPOT_BYTE
 #endif
 #if (OBMT_CARVE_PAGE & (OBMT_CARVE_PAGE - 1)) || OBMT_CARVE_PAGE > (1 << OBMT_POOL_SHIFT)
 #error "OBMT_CARVE_PAGE must be a power of two no larger than a pool"
+#endif
+#if OBMT_REMOTE_HINT_DISTANCE != 0 && (OBMT_REMOTE_HINT_DISTANCE < 2 || OBMT_REMOTE_HINT_DISTANCE > 64 || \
+                                      (OBMT_REMOTE_HINT_DISTANCE & (OBMT_REMOTE_HINT_DISTANCE - 1)))
+#error "OBMT_REMOTE_HINT_DISTANCE is 0 (no hints) or a power of two from 2 to 64"
 #endif
 #if (OBMT_RBATCH_SLOTS & (OBMT_RBATCH_SLOTS - 1)) || OBMT_RBATCH_SLOTS < 1
 #error "OBMT_RBATCH_SLOTS must be a power of two"

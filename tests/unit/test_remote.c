@@ -230,6 +230,97 @@ static void child_pops_adopted(void *arg)
         obmt_free(got[i]);
 }
 
+/* Hints (remote.c, "Hints"): a batch's block of a class above 16 bytes
+ * names, in its third word, the block linked OBMT_REMOTE_HINT_DISTANCE
+ * before it; a 16-byte block gets none (its third word is the next
+ * block's first); in secure mode no block gets one. */
+#define HINT_SIZE 80
+#define HINT_N 40
+static void *free_all_then_exit(void *arg)
+{
+    obmt_free(obmt_malloc(8)); /* a heap: a thread without one batches nothing */
+    CHECK(heap_self() != &heap_empty);
+    free_all(arg); /* the thread's exit hands its batches over */
+    return NULL;
+}
+/* The first block of a pool of the class of `size` that nothing else uses:
+ * a fresh pool's. */
+static void *fresh_pool_block(size_t size)
+{
+    for (;;) {
+        void *b = obmt_malloc(size);
+        CHECK(b != NULL);
+        if (pool_of(b)->count == 1)
+            return b;
+    }
+}
+static void remote_hints(void)
+{
+    void *t[HINT_N];
+    t[0] = fresh_pool_block(HINT_SIZE);
+    pool_header *p = pool_of(t[0]);
+    for (size_t i = 1; i < HINT_N; i++) {
+        t[i] = obmt_malloc(HINT_SIZE);
+        CHECK(pool_of(t[i]) == p);
+    }
+    for (size_t i = 0; i < HINT_N; i++)
+        memset(t[i], 0xab, HINT_SIZE);
+    struct job j = { t, HINT_N };
+    run_in_thread(free_all_then_exit, &j);
+    uintptr_t w = obmt_load_relaxed(&p->remote);
+    CHECK((w >> REMOTE_COUNT_SHIFT) == HINT_N); /* one batch */
+    block *x = (block *)(w & REMOTE_PTR);
+    uintptr_t pattern;
+    memset(&pattern, 0xab, sizeof pattern);
+    for (size_t k = 0; k < HINT_N; k++, x = block_next(p, x)) {
+        size_t i = HINT_N - 1 - k; /* the chain's head is the last block freed */
+        CHECK(x == t[i]);
+        if (!BLOCK_HINTS)
+            CHECK(block_hint(x) == pattern); /* untouched */
+        else if (i >= OBMT_REMOTE_HINT_DISTANCE)
+            CHECK_MSG(block_hint(x) == (uintptr_t)t[i - OBMT_REMOTE_HINT_DISTANCE],
+                      "block %zu's hint is %#lx, not block %zu", i, (unsigned long)block_hint(x),
+                      i - (size_t)OBMT_REMOTE_HINT_DISTANCE);
+    }
+    CHECK(x == NULL);
+
+    /* 16 bytes: a whole fresh pool, every other block (by address) freed by
+     * another thread; the blocks between keep every byte. */
+    const size_t n16 = blocks_per_pool(size_class(16));
+    void **u = calloc(n16, sizeof *u), **odd = calloc(n16, sizeof *odd);
+    CHECK(u && odd);
+    u[0] = fresh_pool_block(16);
+    pool_header *q = pool_of(u[0]);
+    for (size_t i = 1; i < n16; i++) {
+        u[i] = obmt_malloc(16);
+        CHECK(pool_of(u[i]) == q);
+    }
+    size_t nf = 0, no = 0;
+    for (size_t i = 0; i < n16; i++) {
+        memset(u[i], 0x5c, 16);
+        if ((((char *)u[i] - pool_mem(q)) / 16) % 2 == 0)
+            u[nf++] = u[i];
+        else
+            odd[no++] = u[i];
+    }
+    CHECK(nf == no && nf + no == n16);
+    j = (struct job){ u, nf };
+    run_in_thread(free_all_then_exit, &j);
+    for (size_t i = 0; i < no; i++)
+        for (size_t k = 0; k < 16; k++)
+            CHECK_MSG(((unsigned char *)odd[i])[k] == 0x5c, "byte %zu of a live 16-byte block changed by a free of its neighbour", k);
+    for (size_t i = 0; i < no; i++)
+        obmt_free(odd[i]);
+    CHECK(heap_self()->usedpools[size_class(HINT_SIZE)] == p && pool_drain_remote(p) == HINT_N);
+    for (size_t i = 0; i < HINT_N; i++)
+        CHECK(obmt_malloc(HINT_SIZE) == t[HINT_N - 1 - i]); /* the chain, popped in its order */
+    for (size_t i = 0; i < HINT_N; i++)
+        obmt_free(t[i]);
+    obmt_collect();
+    free(u);
+    free(odd);
+}
+
 int main(void)
 {
     const unsigned c = size_class(64);
@@ -431,5 +522,6 @@ int main(void)
                 obmt_free(u[i]);
         free(u);
     }
+    remote_hints();
     CHECK_DONE("remote");
 }

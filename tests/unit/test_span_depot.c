@@ -71,7 +71,7 @@ int main(void)
     CHECK(obmt_malloc(1) != NULL); /* (initialised, a heap) */
     struct heap *h = heap_self();
     unsigned c = span_class(SIZE), pools = (unsigned)(SIZE >> OBMT_POOL_SHIFT);
-    bool grows = OBMT_SPAN_CACHE_BYTES && OBMT_SPAN_DEPOT_SLOTS && lend_available() && option_get(OPT_LEND_IDLE);
+    bool grows = OBMT_SPAN_CACHE_BYTES != 0 && OBMT_SPAN_DEPOT_SLOTS != 0 && lend_available() && option_get(OPT_LEND_IDLE);
     obmt_collect();
     CHECK(depot_all() == 0 && depot_bytes() == 0);
 
