@@ -46,7 +46,9 @@ static void *consumer(void *arg)
     for (;;) {
         size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
         while (atomic_load_explicit(&r->tail, memory_order_acquire) == h) {
-            if (atomic_load(&done))
+            /* done, and still nothing: the producer's last push came
+             * before its store of done (both seq_cst loads here) */
+            if (atomic_load(&done) && atomic_load(&r->tail) == h)
                 return NULL;
             sched_yield();
         }

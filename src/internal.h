@@ -448,10 +448,10 @@ OBMT_HIDDEN void arena_test_unstall_slot(size_t slot);
  * equals the secret by chance (the program wrote it there: 2^-64 for data
  * not copied out of a free block) is not taken for a free one unless its
  * first word is also a link (NULL or a block of its pool): block_is_free.
- * Blocks are at least 16 bytes, so both words are the block's own. A free
- * block of a class above 16 bytes that another thread linked into a remote
- * batch also carries a prefetch hint in its third word (remote.c, "Hints";
- * block_set_hint below): an address, never followed, only prefetched.
+ * Blocks are at least 16 bytes, so both words are the block's own. A link
+ * that another thread wrote into a remote batch also carries a prefetch
+ * hint in its top 16 bits (remote.c, "Hints"; link_ptr and link_hint
+ * below): part of an address, never followed, only prefetched.
  */
 typedef struct block {
     struct block *next;
@@ -476,23 +476,52 @@ OBMT_HIDDEN noreturn __attribute__((cold)) void block_link_corrupt(const block *
 /* The link word of a free block, for obmt's own reads and writes. Under
  * valgrind (OBMT_VALGRIND) a free block is NOACCESS and the words are
  * opened for the one access only (valgrind.h); otherwise plain b->next.
- * block_next_raw decodes without the secure-mode check. */
-static inline block *block_next_raw(block *b)
+ * block_next_raw decodes without the secure-mode check.
+ *
+ * Remote chains' prefetch hints (remote.c, "Hints"): outside secure mode
+ * a link's bits from LINK_HINT_SHIFT up hold the low 16 bits of the
+ * address of a block further down the chain (0 where nobody wrote one:
+ * carving, the owner's frees, a splice). Every block lies below 2^48
+ * (init.c refuses a reservation above, as the remote word's pointer
+ * needs: REMOTE_PTR), so the link itself is the bits below; link_ptr
+ * takes them, and link_hint puts the hint in the popped block's 64 KiB
+ * frame.
+ * Secure mode encodes whole words (link_mask) and has no hints. */
+#define BLOCK_HINTS (!OBMT_SECURE && OBMT_REMOTE_HINT_DISTANCE > 0)
+#define LINK_HINT_SHIFT 48
+_Static_assert(OBMT_POOL_SHIFT <= 64 - LINK_HINT_SHIFT, "a hint's bits hold an offset in a pool");
+static inline uintptr_t block_link_word(block *b)
 {
     VG_DEFINED(b, sizeof *b);
-    block *next = (block *)((uintptr_t)b->next ^ link_mask(b));
+    uintptr_t w = (uintptr_t)b->next ^ link_mask(b);
     VG_NOACCESS(b, sizeof *b);
-    return next;
+    return w;
+}
+static inline block *link_ptr(uintptr_t w)
+{
+    return (block *)(BLOCK_HINTS ? w & (((uintptr_t)1 << LINK_HINT_SHIFT) - 1) : w);
+}
+static inline block *block_next_raw(block *b)
+{
+    return link_ptr(block_link_word(b));
+}
+static inline uintptr_t link_hint(const block *b, uintptr_t w)
+{
+    /* (bit 0 stays set: the same line) */
+    return ((uintptr_t)b & ~(((uintptr_t)1 << (64 - LINK_HINT_SHIFT)) - 1)) | (w >> LINK_HINT_SHIFT);
 }
 static inline bool pool_is_carved_block_of(const pool_header *p, const block *b, const block *next);
 /* The link of b, a free block of pool p (its header: the owner's, who alone
  * follows links: pool_pop, pool_take_list). */
-static inline block *block_next(const pool_header *p, block *b)
+static inline block *block_next_checked(const pool_header *p, block *b, block *next)
 {
-    block *next = block_next_raw(b);
     if (OBMT_SECURE && next && unlikely(!pool_is_carved_block_of(p, b, next)))
         block_link_corrupt(b);
     return next;
+}
+static inline block *block_next(const pool_header *p, block *b)
+{
+    return block_next_checked(p, b, block_next_raw(b));
 }
 static inline void block_set_next(block *b, block *next)
 {
@@ -509,25 +538,16 @@ static inline void block_set_free(block *b, block *next, uintptr_t key)
     b->key = key;
     VG_NOACCESS(b, sizeof *b);
 }
-/* Remote chains' prefetch hints (remote.c, "Hints"): the third word of a
- * free block of a class above 16 bytes (two words would be the next
- * block's). Off in secure mode, whose blocks carry no plain address out of
- * the free lists (block_clear_key), and with OBMT_REMOTE_HINT_DISTANCE 0. */
-#define BLOCK_HINTS (!OBMT_SECURE && OBMT_REMOTE_HINT_DISTANCE > 0)
-static inline void block_set_hint(block *b, const block *hint)
+/* The same, for a remote batch: with hint's low bits above the link, and
+ * its bit 0 set (a block's address has it clear), so that a hint at the
+ * start of a 64 KiB frame is not taken for none (none in secure mode,
+ * whose callers pass NULL). */
+static inline void block_set_free_hint(block *b, block *next, uintptr_t key, const block *hint)
 {
-    const block **w = (const block **)(b + 1);
-    VG_DEFINED(w, sizeof *w);
-    *w = hint;
-    VG_NOACCESS(w, sizeof *w);
-}
-static inline uintptr_t block_hint(const block *b)
-{
-    const uintptr_t *w = (const uintptr_t *)(b + 1);
-    VG_DEFINED(w, sizeof *w);
-    uintptr_t hint = *w;
-    VG_NOACCESS(w, sizeof *w);
-    return hint;
+    VG_DEFINED(b, sizeof *b);
+    b->next = (block *)(((uintptr_t)next | (BLOCK_HINTS ? ((uintptr_t)hint | 1) << LINK_HINT_SHIFT : 0)) ^ link_mask(b));
+    b->key = key;
+    VG_NOACCESS(b, sizeof *b);
 }
 static inline uintptr_t free_key(void) { return obmt_load_relaxed(&g_hot.free_key); }
 /* Does b (a block start of a pool the caller may read) carry the free key? */
@@ -828,6 +848,10 @@ OBMT_HIDDEN void pool_reset_for_run(pool_header *p);
  * stores, freeblock's and the head block's clearing (unit_remote forks
  * while another thread waits there). */
 OBMT_HIDDEN extern void (*pool_pop_test_hook)(pool_header *p, block *b);
+/* Test hook: called by malloc's pop with the address it prefetches for the
+ * popped block b's hint (unit_remote: a chain's pops fetch the blocks its
+ * freer named). */
+OBMT_HIDDEN extern void (*pool_hint_test_hook)(const block *b, uintptr_t hint);
 #endif
 /* Set up an empty pool (count 0) for class c, owned by h, in state USED
  * with a non-empty free list. Owner only. */
@@ -1113,7 +1137,9 @@ struct heap {
     struct rbatch rbatch[OBMT_RBATCH_SLOTS]; /* remote frees not yet handed over */
     /* The last blocks linked into each batch slot, block i of a batch at
      * [slot][i % DISTANCE]: the hint of block i is the one there before it
-     * (remote.c, "Hints"; owner-only, as the batches). */
+     * (remote.c, "Hints"; owner-only, as the batches; in the heap rather
+     * than in struct rbatch, which stays 32 bytes: 96-byte slots cost a
+     * remote free one instruction more, 128-byte ones three). */
     block *rbatch_recent[OBMT_RBATCH_SLOTS][OBMT_REMOTE_HINT_DISTANCE > 0 ? OBMT_REMOTE_HINT_DISTANCE : 1];
     pool_header *usedtail[OBMT_NCLASSES]; /* the last pool of each usedpools[c] (owner-only,
                                            * or a lender's: heap.c's list helpers) */
@@ -1304,27 +1330,26 @@ OBMT_HIDDEN void heap_thread_exit(struct heap *h);
  * (perf, xmalloc/64: 62% of obmt_malloc's samples, a third of the run).
  * One block ahead hides only the program's work between two mallocs, and
  * the list cannot be read further ahead without waiting for it. So a block
- * further down is fetched too:
- *  - in a class above 16 bytes, the block that the freer named in the
- *    popped block's hint (remote.c, "Hints"): OBMT_REMOTE_HINT_DISTANCE
- *    pops ahead in a chain that came from a remote batch, whatever the
- *    order of its addresses. A list that came back from freers is in
- *    address order only at first: every round trip cuts it at the
- *    program's message and the batches' boundaries and joins the pieces
- *    in another order (producer_1toN/64 on 2 cores: 92% of the steps
- *    between two mallocs were +1 or -1 block in the first sixteenth of
- *    the run, under 1% in its second half; bench/pop_order). Hints:
- *    11.0 -> 33.0 M items/s there, xmalloc/64/threads:4 18.2 -> 55.9
- *    (bench/results/2026-12-01-remote-hints.md);
- *  - in the 16-byte class (no room for a hint), the block
- *    OBMT_POP_PREFETCH_STRIDES strides on from the new head, along the
- *    step from the popped block to it: right while the list is still in
- *    address order. 16 cores, 3 rounds: xmalloc +9 to +34%, producer rows
- *    +16 to +40%, server/1024/threads:4 +28%, against one block ahead
- *    (bench/results/2026-11-30-16-cores.md).
- * Neither is done in secure mode, whose lists are shuffled and whose
- * blocks carry no hints. No prefetch faults, wherever it points; a wrong
- * guess costs a line fetched for nothing. */
+ * further down is fetched too: the one that the freer named in the popped
+ * block's link (remote.c, "Hints"), OBMT_REMOTE_HINT_DISTANCE pops ahead
+ * in a chain that came from a remote batch, whatever the order of its
+ * addresses. Until 2026-12-01 it was the block OBMT_POP_PREFETCH_STRIDES
+ * strides on from the new head along the step from the popped block to it,
+ * a guess that a list that came back from freers is in address order
+ * (16 cores, 3 rounds: xmalloc +9 to +34%, producer rows +16 to +40%,
+ * server/1024/threads:4 +28%, against one block ahead:
+ * bench/results/2026-11-30-16-cores.md). That holds only at first: every
+ * round trip cuts the list at the program's message and the batches'
+ * boundaries and joins the pieces in another order (producer_1toN/64 on 2
+ * cores: 92% of the steps between two mallocs were +1 or -1 block in the
+ * first sixteenth of the run, under 1% in its second half;
+ * bench/pop_order). Hints, 4 threads: producer_1toN/64 10 -> 27 M items/s,
+ * producer_1toN/16 16 -> 27, xmalloc/64 16 -> 35
+ * (bench/results/2026-12-01-remote-hints.md). With
+ * OBMT_REMOTE_HINT_DISTANCE 0 the pop makes the stride guess again; secure
+ * mode's lists are shuffled and carry no hints, so it fetches the new head
+ * only. No prefetch faults, wherever it points; a wrong guess costs a line
+ * fetched for nothing. */
 #if defined(__x86_64__)
 /* prefetchw without -mprfchw (GCC would emit prefetcht0, a read); CPUs
  * without the instruction run it as a no-op. */
@@ -1332,18 +1357,27 @@ OBMT_HIDDEN void heap_thread_exit(struct heap *h);
 #else
 #define PREFETCH_FOR_WRITE(a) __builtin_prefetch((a), 1, 3)
 #endif
-static inline void pool_pop_prefetch(const pool_header *p, const block *b, const block *next)
+static inline void pool_pop_prefetch(uintptr_t w, const block *b, const block *next)
 {
     PREFETCH_FOR_WRITE(next);
-    /* A class above 16 bytes: b's hint, if it points into b's pool (a
-     * block that another thread linked into a remote batch; anything
-     * else, the program's old data in a block freed here or a hint from
-     * an earlier batch, fails the test or points at a block of the pool:
-     * a line fetched for nothing). */
-    if (BLOCK_HINTS && p->size > sizeof(block)) {
-        uintptr_t hint = block_hint(b);
-        if (((hint ^ (uintptr_t)b) >> OBMT_POOL_SHIFT) == 0)
-            PREFETCH_FOR_WRITE((const void *)hint);
+    /* The hint in b's link (w): a block that another thread linked into
+     * the same remote batch, D links on. A link without one (carving, the
+     * owner's frees: a list still in cache) fetches nothing more; before
+     * that test, fetching the first block of b's frame for them ran
+     * fastpath_batch/64 0-10% slower. A stale hint (an earlier batch, of
+     * this pool or another) costs a line fetched for nothing: the frame is
+     * two pools of b's arena, obmt's memory whatever they hold, so the
+     * address needs no test of its own (one, for b's pool, took 4
+     * instructions and gained nothing measurable). */
+    if (BLOCK_HINTS) {
+        if (!(w >> LINK_HINT_SHIFT))
+            return;
+        uintptr_t hint = link_hint(b, w);
+        PREFETCH_FOR_WRITE((const void *)hint);
+#if OBMT_TEST_HOOKS
+        if (unlikely(pool_hint_test_hook != NULL))
+            pool_hint_test_hook(b, hint);
+#endif
         return;
     }
     if (!OBMT_SECURE && OBMT_POP_PREFETCH_STRIDES > 0) {
@@ -1368,13 +1402,15 @@ static inline void pool_pop_prefetch(const pool_header *p, const block *b, const
  * (mt_fork, secure mode: "free list corrupted"). Cut after the move, b is
  * off the list and not counted: lost to the child, as a block that its
  * parent's thread was handed. */
-static inline block *pool_unlink_head(pool_header *p, block **next_out)
+static inline block *pool_unlink_head(pool_header *p, block **next_out, uintptr_t *word_out)
 {
     block *b = p->freeblock;
     if (OBMT_SECURE && unlikely(pool_of(b) != p)) /* an overflow wrote over the header */
         block_link_corrupt((block *)pool_mem(p));
     uint32_t count = obmt_load_relaxed(&p->count);
-    block *next = block_next(p, b);
+    uintptr_t w = block_link_word(b);
+    *word_out = w;
+    block *next = block_next_checked(p, b, link_ptr(w));
     p->freeblock = next;
 #if OBMT_TEST_HOOKS
     if (unlikely(pool_pop_test_hook != NULL))
@@ -1389,10 +1425,11 @@ static inline block *pool_unlink_head(pool_header *p, block **next_out)
 static inline void *pool_pop(struct heap *h, pool_header *p)
 {
     block *next;
-    block *b = pool_unlink_head(p, &next);
+    uintptr_t w;
+    block *b = pool_unlink_head(p, &next, &w);
     if (unlikely(!next))
         return pool_refill(h, p, b);
-    pool_pop_prefetch(p, b, next);
+    pool_pop_prefetch(w, b, next);
     return b;
 }
 /* pool_refill, then lend_leave (lend.c): for pool_pop_leave. */
@@ -1466,10 +1503,11 @@ OBMT_HIDDEN struct heap *heap_self_wait(void);
 static inline void *pool_pop_leave(struct heap *h, pool_header *p)
 {
     block *next;
-    block *b = pool_unlink_head(p, &next);
+    uintptr_t w;
+    block *b = pool_unlink_head(p, &next, &w);
     if (unlikely(!next))
         return pool_refill_leave(h, p, b);
-    pool_pop_prefetch(p, b, next);
+    pool_pop_prefetch(w, b, next);
     lend_leave();
     return b;
 }

@@ -146,6 +146,7 @@ void pool_init_process(void)
 
 #if OBMT_TEST_HOOKS
 void (*pool_pop_test_hook)(pool_header *p, block *b);
+void (*pool_hint_test_hook)(const block *b, uintptr_t hint);
 #endif
 
 void block_link_corrupt(const block *b)

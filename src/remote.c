@@ -62,25 +62,27 @@
  * says where the next block is. The chain's order is the freer's, which
  * after many round trips says nothing about the addresses (internal.h,
  * pool_pop_prefetch), so no guess from the addresses finds the blocks
- * ahead. The freer knows them: as it links block i of a batch, it writes
- * in the block's third word the address of block i - D (D is
- * OBMT_REMOTE_HINT_DISTANCE; the heap's `rbatch_recent` keeps each slot's
- * last D blocks), which the owner pops D pops after block i, and the
- * owner's pop of block i prefetches it. The misses of a chain then overlap
- * D at a time.
+ * ahead. The freer knows them: as it links block i of a batch, it puts in
+ * the link's top 16 bits (internal.h, LINK_HINT_SHIFT) the low 16 bits of
+ * block i - D's address (D is OBMT_REMOTE_HINT_DISTANCE; the heap's
+ * `rbatch_recent` keeps each slot's last D blocks). The owner pops block
+ * i - D D pops after block i, and its pop of block i prefetches it (a pool
+ * is 32 KiB: the popped block's address supplies the other bits, so the
+ * hint lies in the block's 64 KiB frame, two pools of its arena). The
+ * misses of a chain then overlap D at a time.
  *
- * A hint is never followed, only prefetched, and only when it points into
- * the popped block's own pool: a stale hint, of an earlier batch or left
- * in a block that the owner itself freed, and the program's old data in
- * that word cost at most one line fetched for nothing, never a wrong
- * result. The 16-byte class has no third word (it would be the next
- * block's first), so its blocks get no hints, and its pops keep the
- * stride guess. No hints in secure mode (BLOCK_HINTS). The word
- * is written before the hand-over's release CAS and read by the owner
- * after taking the list with acquire, as the links are; nothing else
- * reads it while the block is free. What it costs the freer
- * (instr_count remote): the class test, 65.1 -> 69.1 instructions a free
- * at 16 bytes; with the hint and the ring, 65.4 -> 75.5 at 64 bytes.
+ * A hint is never followed, only prefetched: a stale one (the first D
+ * blocks of a batch name blocks of the slot's batches before it) costs at
+ * most one line of the arena fetched for nothing, never a wrong result;
+ * links that the owner wrote carry none (0: nothing is fetched). Every
+ * reader of a link masks the hint off (link_ptr). The hint
+ * is written with the link, before the hand-over's release CAS, and read
+ * with it by the owner after taking the list with acquire. Nothing past a
+ * block's first two words is written, so every class has hints, 16 bytes
+ * too. No hints in secure mode (BLOCK_HINTS), whose links are encoded
+ * whole. What it costs the freer (instr_count remote): 65.1 -> 77.1
+ * instructions a free at 16 bytes, 65.4 -> 77.5 at 64 (the ring's load
+ * and store, the index, the flag bit, the shift and or).
  */
 #include "internal.h"
 
@@ -177,18 +179,20 @@ void heap_flush_remote_lent(struct heap *h)
     flush_all(h, &heap_lending);
 }
 
-/* b, the i-th block linked into the batch in slot k (from 0): its hint names the block
- * linked OBMT_REMOTE_HINT_DISTANCE before it, which the owner pops that
- * many pops after b (see "Hints"). The first ones of a batch name blocks
- * of the slot's batches before it: of another pool, which the owner's
- * test discards, or of this one, further down its list. */
-static inline void batch_hint(struct heap *h, size_t k, const pool_header *p, block *b, uint32_t i)
+/* The hint for b, the i-th block linked into the batch in slot k (from
+ * 0): the block linked OBMT_REMOTE_HINT_DISTANCE before it, which the
+ * owner pops that many pops after b (see "Hints"). The first ones of a
+ * batch name blocks of the slot's batches before it: of another pool,
+ * which the owner's test discards, or of this one, further down its list.
+ * NULL without hints. */
+static inline block *batch_hint(struct heap *h, size_t k, block *b, uint32_t i)
 {
-    if (BLOCK_HINTS && p->size > sizeof(block)) {
-        block **r = &h->rbatch_recent[k][i & (OBMT_REMOTE_HINT_DISTANCE - 1)];
-        block_set_hint(b, *r);
-        *r = b;
-    }
+    if (!BLOCK_HINTS)
+        return NULL;
+    block **r = &h->rbatch_recent[k][i & (OBMT_REMOTE_HINT_DISTANCE - 1)];
+    block *hint = *r;
+    *r = b;
+    return hint;
 }
 
 /* A thread without a heap (h is &heap_empty), or whose heap a lender
@@ -222,9 +226,8 @@ static OBMT_NOINLINE void rbatch_start_leave(struct heap *h, struct rbatch *s, p
         os_fatal("free(): double free or invalid pointer", b, "its pool holds no block in use");
     if (s->pool)
         rbatch_flush(h, s, h);
-    block_set_free(b, NULL, key);
+    block_set_free_hint(b, NULL, key, batch_hint(h, (size_t)(s - h->rbatch), b, 0));
     s->head = s->tail = b;
-    batch_hint(h, (size_t)(s - h->rbatch), p, b, 0);
     obmt_store_relaxed(&s->n, 1);
     s->left = OBMT_RBATCH_BYTES / p->size - 1; /* blocks it may still take: >= 1 (tunables.h) */
     obmt_store_relaxed(&s->pool, p);
@@ -250,10 +253,9 @@ static inline void rbatch_add_leave(struct heap *h, pool_header *p, block *b, ui
     struct rbatch *s = &h->rbatch[k];
     block *head = s->head;
     if (likely(s->pool == p && b != head)) {
-        block_set_free(b, head, key);
-        s->head = b;
         uint32_t n = obmt_load_relaxed(&s->n);
-        batch_hint(h, k, p, b, n);
+        block_set_free_hint(b, head, key, batch_hint(h, k, b, n));
+        s->head = b;
         obmt_store_relaxed(&s->n, n + 1);
         if (likely(--s->left != 0)) {
             lend_leave();

@@ -242,8 +242,8 @@
 #endif
 
 /* Remote chains' prefetch hints (remote.c, "Hints"): a thread that links
- * a block of a class above 16 bytes into a remote batch writes in its third
- * word the address of the block this many links further down the chain, and
+ * a block into a remote batch puts in the link's top 16 bits the low bits
+ * of the address of the block this many links further down the chain, and
  * the owner's pool pop prefetches it (internal.h, pool_pop_prefetch), so
  * that a list of blocks that other cores wrote costs overlapping misses,
  * not one miss per malloc in a row. A power of two from 2 to 64 (each of
@@ -255,7 +255,8 @@
 #define OBMT_REMOTE_HINT_DISTANCE 8
 #endif
 
-/* malloc's pool pop (internal.h, pool_pop_prefetch) prefetches the new head
+/* Without hints (OBMT_REMOTE_HINT_DISTANCE 0), malloc's pool pop
+ * (internal.h, pool_pop_prefetch) prefetches the new head
  * and the block this many strides beyond it along the step from the popped
  * block (0: only the new head). Measured on 16 cores: 3 beat 1, and beat 3
  * or 7 prefetched for reading (bench/results/2026-11-30-16-cores.md). */

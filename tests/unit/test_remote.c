@@ -230,10 +230,9 @@ static void child_pops_adopted(void *arg)
         obmt_free(got[i]);
 }
 
-/* Hints (remote.c, "Hints"): a batch's block of a class above 16 bytes
- * names, in its third word, the block linked OBMT_REMOTE_HINT_DISTANCE
- * before it; a 16-byte block gets none (its third word is the next
- * block's first); in secure mode no block gets one. */
+/* Hints (remote.c, "Hints"): a batch's block names, in the top bits of its
+ * link, the block linked OBMT_REMOTE_HINT_DISTANCE before it; in secure
+ * mode no block gets one. */
 #define HINT_SIZE 80
 #define HINT_N 40
 static void *free_all_then_exit(void *arg)
@@ -254,35 +253,100 @@ static void *fresh_pool_block(size_t size)
             return b;
     }
 }
+/* What the owner's pops prefetch for hints (pool_hint_test_hook). */
+static const block *hint_popped[2 * HINT_N];
+static uintptr_t hint_fetched[2 * HINT_N];
+static size_t hint_n;
+static void record_hint(const block *b, uintptr_t hint)
+{
+    if (hint_n < 2 * HINT_N) {
+        hint_popped[hint_n] = b;
+        hint_fetched[hint_n++] = hint;
+    }
+}
+static uintptr_t fetched_for(const void *b)
+{
+    for (size_t i = 0; i < hint_n; i++)
+        if (hint_popped[i] == b)
+            return hint_fetched[i];
+    return 0;
+}
+
+/* Two fresh pools, of the class of `size` and of a larger one, in
+ * different batch slots, and HINT_N blocks of each, freed by another
+ * thread alternately (a[0], b[0], a[1], ...): one batch a pool. Each chain
+ * holds its blocks in the reverse order; block i's link names block
+ * i - DISTANCE of its own pool (the first DISTANCE name whatever the
+ * slot's ring held before: not checked); the owner's pop of block i
+ * prefetches it; nothing past a block's first two words is written; in
+ * secure mode no link carries a hint. */
+static void remote_hints_chain(size_t size)
+{
+    void *t[2][HINT_N];
+    size_t sz[2] = { size, size };
+    pool_header *p[2];
+    t[0][0] = fresh_pool_block(size);
+    p[0] = pool_of(t[0][0]);
+    do { /* (the next class up whose fresh pool is in another slot) */
+        sz[1] += 16;
+        t[1][0] = fresh_pool_block(sz[1]);
+        p[1] = pool_of(t[1][0]);
+    } while ((pool_number(p[1]) - pool_number(p[0])) % OBMT_RBATCH_SLOTS == 0);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 1; i < HINT_N; i++)
+            CHECK(pool_of(t[k][i] = obmt_malloc(sz[k])) == p[k]);
+    void *order[2 * HINT_N];
+    for (size_t i = 0; i < HINT_N; i++)
+        for (int k = 0; k < 2; k++) {
+            memset(t[k][i], 0xab, sz[k]);
+            order[2 * i + k] = t[k][i];
+        }
+    struct obmt_stats st = unit_stats();
+    struct job j = { order, 2 * HINT_N };
+    run_in_thread(free_all_then_exit, &j);
+    CHECK(unit_stats().remote_batches == st.remote_batches + 2); /* one a pool */
+    for (int k = 0; k < 2; k++) {
+        uintptr_t w = obmt_load_relaxed(&p[k]->remote);
+        CHECK((w >> REMOTE_COUNT_SHIFT) == HINT_N);
+        block *x = (block *)(w & REMOTE_PTR);
+        for (size_t n = 0; n < HINT_N; n++, x = block_next(p[k], x)) {
+            size_t i = HINT_N - 1 - n; /* the chain's head is the last block freed */
+            CHECK(x == t[k][i]);
+            for (size_t c = 2 * sizeof(void *); c < sz[k]; c++)
+                CHECK_MSG(((unsigned char *)x)[c] == 0xab, "size %zu: byte %zu of a free block written", sz[k], c);
+            uintptr_t lw = block_link_word(x);
+            if (!BLOCK_HINTS)
+                CHECK(lw >> LINK_HINT_SHIFT == 0); /* a plain link */
+            else if (i >= OBMT_REMOTE_HINT_DISTANCE)
+                CHECK_MSG(link_hint(x, lw) == ((uintptr_t)t[k][i - OBMT_REMOTE_HINT_DISTANCE] | 1),
+                          "size %zu, pool %d: block %zu's hint is %#lx, not block %zu", size, k, i,
+                          (unsigned long)link_hint(x, lw), i - (size_t)OBMT_REMOTE_HINT_DISTANCE);
+        }
+        CHECK(x == NULL);
+    }
+    /* The owner's pops, in the chain's order, fetch what the links name. */
+    struct heap *h = heap_self();
+    hint_n = 0;
+    pool_hint_test_hook = record_hint;
+    for (int k = 0; k < 2; k++) {
+        CHECK(pool_drain_remote(p[k]) == HINT_N);
+        for (size_t n = 0; n < HINT_N; n++)
+            CHECK(pool_pop(h, p[k]) == t[k][HINT_N - 1 - n]);
+    }
+    pool_hint_test_hook = NULL;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = OBMT_REMOTE_HINT_DISTANCE; BLOCK_HINTS && i < HINT_N; i++)
+            CHECK_MSG(fetched_for(t[k][i]) == ((uintptr_t)t[k][i - OBMT_REMOTE_HINT_DISTANCE] | 1),
+                      "size %zu: the pop of block %zu fetched %#lx", size, i, (unsigned long)fetched_for(t[k][i]));
+    CHECK(BLOCK_HINTS || hint_n == 0);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < HINT_N; i++)
+            obmt_free(t[k][i]);
+}
 static void remote_hints(void)
 {
-    void *t[HINT_N];
-    t[0] = fresh_pool_block(HINT_SIZE);
-    pool_header *p = pool_of(t[0]);
-    for (size_t i = 1; i < HINT_N; i++) {
-        t[i] = obmt_malloc(HINT_SIZE);
-        CHECK(pool_of(t[i]) == p);
-    }
-    for (size_t i = 0; i < HINT_N; i++)
-        memset(t[i], 0xab, HINT_SIZE);
-    struct job j = { t, HINT_N };
-    run_in_thread(free_all_then_exit, &j);
-    uintptr_t w = obmt_load_relaxed(&p->remote);
-    CHECK((w >> REMOTE_COUNT_SHIFT) == HINT_N); /* one batch */
-    block *x = (block *)(w & REMOTE_PTR);
-    uintptr_t pattern;
-    memset(&pattern, 0xab, sizeof pattern);
-    for (size_t k = 0; k < HINT_N; k++, x = block_next(p, x)) {
-        size_t i = HINT_N - 1 - k; /* the chain's head is the last block freed */
-        CHECK(x == t[i]);
-        if (!BLOCK_HINTS)
-            CHECK(block_hint(x) == pattern); /* untouched */
-        else if (i >= OBMT_REMOTE_HINT_DISTANCE)
-            CHECK_MSG(block_hint(x) == (uintptr_t)t[i - OBMT_REMOTE_HINT_DISTANCE],
-                      "block %zu's hint is %#lx, not block %zu", i, (unsigned long)block_hint(x),
-                      i - (size_t)OBMT_REMOTE_HINT_DISTANCE);
-    }
-    CHECK(x == NULL);
+    remote_hints_chain(16);
+    remote_hints_chain(HINT_SIZE);
 
     /* 16 bytes: a whole fresh pool, every other block (by address) freed by
      * another thread; the blocks between keep every byte. */
@@ -304,18 +368,13 @@ static void remote_hints(void)
             odd[no++] = u[i];
     }
     CHECK(nf == no && nf + no == n16);
-    j = (struct job){ u, nf };
+    struct job j = { u, nf };
     run_in_thread(free_all_then_exit, &j);
     for (size_t i = 0; i < no; i++)
         for (size_t k = 0; k < 16; k++)
             CHECK_MSG(((unsigned char *)odd[i])[k] == 0x5c, "byte %zu of a live 16-byte block changed by a free of its neighbour", k);
     for (size_t i = 0; i < no; i++)
         obmt_free(odd[i]);
-    CHECK(heap_self()->usedpools[size_class(HINT_SIZE)] == p && pool_drain_remote(p) == HINT_N);
-    for (size_t i = 0; i < HINT_N; i++)
-        CHECK(obmt_malloc(HINT_SIZE) == t[HINT_N - 1 - i]); /* the chain, popped in its order */
-    for (size_t i = 0; i < HINT_N; i++)
-        obmt_free(t[i]);
     obmt_collect();
     free(u);
     free(odd);
