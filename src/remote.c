@@ -75,9 +75,9 @@
  * blocks of a batch name blocks of the slot's batches before it) costs at
  * most one line of the arena fetched for nothing, never a wrong result;
  * links that the owner wrote carry none (0: nothing is fetched). Every
- * reader of a link masks the hint off (link_ptr). The hint
- * is written with the link, before the hand-over's release CAS, and read
- * with it by the owner after taking the list with acquire. Nothing past a
+ * reader of a link masks the hint off (link_ptr). The hint is written
+ * with the link, before the hand-over's release CAS, and read with it by
+ * the owner after taking the list with acquire. Nothing past a
  * block's first two words is written, so every class has hints, 16 bytes
  * too. No hints in secure mode (BLOCK_HINTS), whose links are encoded
  * whole. What it costs the freer (instr_count remote): 65.1 -> 77.1
@@ -182,9 +182,8 @@ void heap_flush_remote_lent(struct heap *h)
 /* The hint for b, the i-th block linked into the batch in slot k (from
  * 0): the block linked OBMT_REMOTE_HINT_DISTANCE before it, which the
  * owner pops that many pops after b (see "Hints"). The first ones of a
- * batch name blocks of the slot's batches before it: of another pool,
- * which the owner's test discards, or of this one, further down its list.
- * NULL without hints. */
+ * batch name blocks of the slot's batches before it, of another pool or
+ * of this one: a line fetched for nothing at worst. NULL without hints. */
 static inline block *batch_hint(struct heap *h, size_t k, block *b, uint32_t i)
 {
     if (!BLOCK_HINTS)
