@@ -245,7 +245,7 @@ static OBMT_NOINLINE void free_not_owner_leave(pool_header *p, struct heap *h, b
         free_owner_null_leave(p, h, b); /* (a call of its own: the paths above stay tail calls) */
         return;
     }
-    heap_free_remote_leave(p, h, b); /* (a remote free: p's owner is another heap) */
+    heap_free_remote_owned_leave(p, h, b); /* (a remote free: p's owner is another heap) */
 }
 
 /* free of a pointer whose header is readable: below committed_end (in a
