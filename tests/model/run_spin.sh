@@ -410,6 +410,7 @@ run sd-safety span_depot.pml pass "-DCOVER" "-O2 -DSAFETY" ""
 run sd-safety-1word span_depot.pml pass "-DCOVER -DSLOTS=1" "-O2 -DSAFETY" ""
 run sd-broken-take span_depot.pml assert "-DBROKEN_TAKE_LOAD_STORE" "-O0 -DSAFETY" ""
 run sd-broken-reserve span_depot.pml assert "-DBROKEN_RESERVE_LATE" "-O0 -DSAFETY" ""
+run sd-broken-takebytes span_depot.pml assert "-DBROKEN_TAKE_BYTES_FIRST" "-O0 -DSAFETY" ""
 wait
 
 last=""

@@ -11,9 +11,12 @@
  *    chain's bytes come off (fetch_sub);
  *  - the purge pass (depot_purge): loads a word and, if its chain is old,
  *    takes it by CAS from that value to 0, takes its bytes off and gives
- *    it back; depot_drain is a take of every word (the miss's steps).
+ *    it back; depot_drain is a take of every word (the miss's steps),
+ *    after one relaxed load of the byte counter: 0, and it returns at
+ *    once (D11, a step the purge process may take at any time).
  *
- * Code modelled: depot_put, depot_take, depot_purge (src/span_depot.c).
+ * Code modelled: depot_put, depot_take, depot_purge, depot_drain's
+ * shortcut (src/span_depot.c).
  * Every step tagged D<n> (with HIT(n)) is listed with its code line in
  * tests/model/MAPPING.md, which check_mapping.sh verifies.
  *
@@ -38,6 +41,8 @@
  *    held by two, none handed out twice or lost;
  *  - the chains in the words hold at most BOUND units at every step (the
  *    reservation comes before the CAS and goes after the take);
+ *  - whenever the counter reads 0, every word is 0: depot_drain's
+ *    shortcut skips no chain (D11);
  *  - at the end (every thread done, then the purge has emptied the words):
  *    every chain is back with the arenas or a thread, every word is 0, and
  *    the counter is 0 (every reservation taken off once).
@@ -46,6 +51,9 @@
  *    threads; must fail.
  *  - -DBROKEN_RESERVE_LATE: the put reserves its bytes after its CAS: the
  *    words may hold more than the bound; must fail.
+ *  - -DBROKEN_TAKE_BYTES_FIRST: depot_take takes the chain's bytes off
+ *    before its exchange: the counter reads 0 while a word still holds
+ *    the chain, and a drain would skip it; must fail.
  */
 
 #ifndef NC
@@ -143,7 +151,17 @@ inline depot_take(t)
     i = 0;
     do
     :: i < SLOTS && mine == 0 ->
-#ifndef BROKEN_TAKE_LOAD_STORE
+#ifdef BROKEN_TAKE_BYTES_FIRST
+        /* the bytes of the chain it read off first, then a CAS from it */
+        d_step { v = word[i]; if :: v != 0 -> bytes = bytes - sz[v] :: else -> skip fi };
+        d_step {
+            if
+            :: v != 0 && word[i] == v -> word[i] = 0; own[v] = t
+            :: v != 0 && word[i] != v -> bytes = bytes + sz[v]; v = 0
+            :: else -> skip
+            fi
+        };
+#elif !defined(BROKEN_TAKE_LOAD_STORE)
         d_step {
             v = word[i]; word[i] = 0;
             if :: v != 0 -> assert(own[v] == WORD0 + i); own[v] = t :: else -> skip fi;
@@ -154,7 +172,11 @@ inline depot_take(t)
         d_step { word[i] = 0; if :: v != 0 -> assert(own[v] == WORD0 + i); own[v] = t :: else -> skip fi };
 #endif
         if
+#ifndef BROKEN_TAKE_BYTES_FIRST
         :: v != 0 -> mine = v; d_step { bytes = bytes - sz[v]; HIT(7) }      /* D7 */
+#else
+        :: v != 0 -> mine = v
+#endif
         :: else -> skip
         fi;
         i++
@@ -224,6 +246,20 @@ active proctype purge()
             i++
         :: else -> break
         od
+    :: d_step {
+            /* depot_drain's shortcut: the counter reads 0, so no word
+             * holds a chain (every chain's bytes are reserved from before
+             * its CAS to after its take) */
+            bytes == 0 ->
+#ifndef BROKEN_RESERVE_LATE /* (which breaks this too: left to the bound's check) */
+            j = 0;
+            do
+            :: j < SLOTS -> assert(word[j] == 0); j++
+            :: else -> break
+            od;
+#endif
+            HIT(11)                                                           /* D11 */
+        }
     :: done == 2 && word[0] == 0 && word[SLOTS - 1] == 0 -> break
     od;
     skip;
