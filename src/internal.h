@@ -529,14 +529,20 @@ static inline void block_set_next(block *b, block *next)
     b->next = (block *)((uintptr_t)next ^ link_mask(b));
     VG_NOACCESS(b, sizeof *b);
 }
+/* Store a link word (a block's address, maybe with a hint above it) and
+ * the key into b: its two words as a free block. */
+static inline void block_store_free(block *b, uintptr_t link, uintptr_t key)
+{
+    VG_DEFINED(b, sizeof *b);
+    b->next = (block *)(link ^ link_mask(b));
+    b->key = key;
+    VG_NOACCESS(b, sizeof *b);
+}
 /* Make b a free block: its link and the free key (key = g_hot.free_key,
  * loaded by the caller, which also compares with it). */
 static inline void block_set_free(block *b, block *next, uintptr_t key)
 {
-    VG_DEFINED(b, sizeof *b);
-    b->next = (block *)((uintptr_t)next ^ link_mask(b));
-    b->key = key;
-    VG_NOACCESS(b, sizeof *b);
+    block_store_free(b, (uintptr_t)next, key);
 }
 /* The same, for a remote batch: with hint's low bits above the link, and
  * its bit 0 set (a block's address has it clear), so that a hint at the
@@ -544,10 +550,7 @@ static inline void block_set_free(block *b, block *next, uintptr_t key)
  * whose callers pass NULL). */
 static inline void block_set_free_hint(block *b, block *next, uintptr_t key, const block *hint)
 {
-    VG_DEFINED(b, sizeof *b);
-    b->next = (block *)(((uintptr_t)next | (BLOCK_HINTS ? ((uintptr_t)hint | 1) << LINK_HINT_SHIFT : 0)) ^ link_mask(b));
-    b->key = key;
-    VG_NOACCESS(b, sizeof *b);
+    block_store_free(b, (uintptr_t)next | (BLOCK_HINTS ? ((uintptr_t)hint | 1) << LINK_HINT_SHIFT : 0), key);
 }
 static inline uintptr_t free_key(void) { return obmt_load_relaxed(&g_hot.free_key); }
 /* Does b (a block start of a pool the caller may read) carry the free key? */
