@@ -64,8 +64,10 @@
  * time with that one's chain, and the purge may pair a chain with another's
  * time: a chain goes back a pass early or late; a free chain given back,
  * never a lost one).
- * Spin model 11 (tests/model/span_depot.pml) checks the words and the byte
- * bound with two threads and the purge (tags D*, tests/model/MAPPING.md).
+ * Spin model 11 (tests/model/span_depot.pml) checks the words, the byte
+ * bound, and that the counter reads 0 only while no word holds a chain
+ * (depot_drain's shortcut), with two threads and the purge (tags D*,
+ * tests/model/MAPPING.md).
  *
  * Fork: the words are consistent in the child (each is one atomic word),
  * and the child gives every chain back (depot_atfork_child). A chain that a
@@ -186,8 +188,13 @@ bool depot_drain(uint64_t t)
     /* An empty depot, the common case (only grown classes put chains):
      * one load instead of a take per class, 32 of them (about 980
      * instructions a call). Every chain in the depot has its bytes
-     * reserved until it is taken (D1 before D4, D7 after D6), so 0 means
-     * none; a put that a relaxed load does not see yet is one this drain
+     * reserved until it is taken (D1 before D4; D7 after D6, D10 after
+     * D9), so 0 means none. The counter's operations are relaxed, but the
+     * words' are acq_rel: the CAS that put a chain (D4) synchronises with
+     * the exchange or CAS that takes it out (D6, D9), so its reservation
+     * (D1) comes before the take's fetch_sub (D7, D10) in the counter's
+     * order, and every value in that order counts every chain then in a
+     * word. A put that a relaxed load does not see yet is one this drain
      * could miss anyway, as it misses puts made behind its loop. */
     if (obmt_load_relaxed(&g_depot_bytes) == 0) /* D11 */
         return false;

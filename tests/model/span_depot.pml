@@ -32,7 +32,12 @@
  *    choice of the purge;
  *  - memory orders: spin is sequentially consistent (the code uses acq_rel
  *    on every CAS and exchange of a word; the byte counter is relaxed and
- *    only bounds, it orders nothing);
+ *    orders nothing itself). D11's check in one global order stands for
+ *    the relaxed load because the words' acq_rel put a chain's
+ *    reservation (D1, before its CAS D4) before the fetch_sub of whoever
+ *    takes it out (D7, D10, after D6 or D9, which read D4's value) in the
+ *    counter's modification order; with relaxed word operations that
+ *    would not hold, and the model cannot show it;
  *  - ghost own[c]: who holds chain c (a thread, a word, the arenas).
  *
  * Checks:
@@ -156,7 +161,7 @@ inline depot_take(t)
         d_step { v = word[i]; if :: v != 0 -> bytes = bytes - sz[v] :: else -> skip fi };
         d_step {
             if
-            :: v != 0 && word[i] == v -> word[i] = 0; own[v] = t
+            :: v != 0 && word[i] == v -> word[i] = 0; assert(own[v] == WORD0 + i); own[v] = t
             :: v != 0 && word[i] != v -> bytes = bytes + sz[v]; v = 0
             :: else -> skip
             fi
