@@ -20,6 +20,7 @@
 #define obmt_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define obmt_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
+#define obmt_exchange_relaxed(p, v) __atomic_exchange_n((p), (v), __ATOMIC_RELAXED)
 #define obmt_exchange_acquire(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQUIRE)
 #define obmt_exchange_acq_rel(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 

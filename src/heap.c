@@ -835,7 +835,7 @@ void heap_give_back_purged(pool_header *list)
     while (list) {
         pool_header *p = list;
         list = p->nextpool;
-        if (bytes && p->size != 0 && os_decommit(pool_mem(p), bytes) == 0)
+        if (bytes && p->size != 0 && arena_decommit_pages(pool_mem(p), bytes) == 0)
             pool_mark_purged(p);
         arena_give_pool(p);
     }

@@ -2,7 +2,7 @@
  * huge.c: blocks above OBMT_MEDIUM_MAX, each in a run of whole arenas.
  *
  * A request of n bytes takes k = ceil(n / arena size) adjacent arenas
- * (arena.c, arena_take_run: wholly free ones first, best fit, else fresh
+ * (arena.c, arena_take_huge_run: wholly free ones first, best fit, else fresh
  * slots at the frontier). The block starts at the first byte of the run, so
  * it is arena-aligned (2 MiB), and every aligned request up to that is
  * served without over-allocating; only a medium block that realloc turned
@@ -446,7 +446,7 @@ void *huge_malloc(size_t n, bool zero)
     size_t first = keep_take(k);
     if (first == SIZE_MAX)
         first = cache_take(k);
-    if (first == SIZE_MAX && (first = arena_take_run(k, &fresh)) == SIZE_MAX)
+    if (first == SIZE_MAX && (first = arena_take_huge_run(k, 1, 0, &fresh)) == SIZE_MAX)
         return NULL;
     return huge_start(first, k, n, zero, fresh);
 }
@@ -459,7 +459,7 @@ void *huge_malloc_aligned(size_t n, size_t align)
     /* The slots whose address is aligned: base + slot * arena size. */
     size_t res = ((align - (arena_base() & (align - 1))) & (align - 1)) >> OBMT_ARENA_SHIFT;
     bool fresh = false;
-    size_t first = arena_take_run_aligned(k, step, res, &fresh);
+    size_t first = arena_take_huge_run(k, step, res, &fresh);
     return first == SIZE_MAX ? NULL : huge_start(first, k, n, false, fresh);
 }
 

@@ -70,6 +70,7 @@ static OBMT_NOINLINE bool init_slow(void)
         return expected == INIT_READY;
     large_init();
     options_init();
+    os_thp_init(); /* (before any run is taken: arena.c advises runs by it) */
     /* The window: OBMT_RESERVE_MIB for the arenas (0, the default: sized
      * from the machine, window_auto_size), and below it the pool headers'
      * array (internal.h, pool_of: 128 bytes a pool), both mapped slot by

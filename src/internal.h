@@ -198,6 +198,15 @@ OBMT_HIDDEN int os_release(void *p, size_t size);
 OBMT_HIDDEN int os_guard(void *p, size_t size);
 /* Give the pages of [p, p+size) back; the range stays mapped, reads give zeros. */
 OBMT_HIDDEN int os_decommit(void *p, size_t size);
+/* Transparent huge pages, as the kernel offers them to anonymous memory
+ * (/sys/kernel/mm/transparent_hugepage/enabled, read once by os_thp_init,
+ * before READY): never (or no such file), only where advised, or always. */
+enum os_thp { OS_THP_NEVER, OS_THP_MADVISE, OS_THP_ALWAYS };
+OBMT_HIDDEN void os_thp_init(void);
+OBMT_HIDDEN enum os_thp os_thp_mode(void);
+/* Advise [p, p+size) for huge pages (MADV_HUGEPAGE), or withdraw the advice
+ * (MADV_NOHUGEPAGE: nor does khugepaged fill the range). 0, else errno. */
+OBMT_HIDDEN int os_advise_huge(void *p, size_t size, bool huge);
 /* Write a message to stderr and abort. Formats one pointer with %p. */
 OBMT_HIDDEN noreturn void os_fatal(const char *what, const void *ptr, const char *why);
 /* Test hook: fail the next n commits with ENOMEM (tests of out-of-memory).
@@ -228,6 +237,7 @@ enum obmt_option {
     OPT_STATS_MAP,        /* 1: the JSON statistics carry the arena map (obmt_arena_map) */
     OPT_LEND_IDLE,        /* 1: the reclaim pass collects idle threads' heaps for them (lend.c) */
     OPT_BLOCK_STACK,      /* the most blocks a heap stacks per class (bstack.c); 0: none (fixed at start-up) */
+    OPT_HUGE_PAGES,       /* 1: huge blocks' runs are advised for transparent huge pages (arena.c) */
     OPT_COUNT
 };
 /* g_options: written by options_init (before init publishes READY) and by
@@ -416,19 +426,29 @@ static inline bool arena_contains(const void *p)
  * zeros. Give them back wholly free (aborts on an arena that is not HUGE:
  * a double free). Any thread; lock-free. */
 OBMT_HIDDEN size_t arena_take_run(size_t k, bool *zero);
-/* The same from a slot congruent to res modulo step (an alignment above
- * the arena's: huge_malloc_aligned); the slots skipped at the frontier are
- * left wholly free. */
-OBMT_HIDDEN size_t arena_take_run_aligned(size_t k, size_t step, size_t res, bool *zero);
+/* The same for a huge block (huge.c), from a slot congruent to res modulo
+ * step (1 and 0: any; an alignment above the arena's: huge_malloc_aligned;
+ * the slots skipped at the frontier are left wholly free), advised for
+ * huge pages, and, where it faults arenas in, after giving back resident
+ * free arenas beyond the slack (arena.c, "huge pages for runs"). Span
+ * arenas take plain runs: their pools fault in one by one as spans use
+ * them, and the purge gives back only the pools spans used. */
+OBMT_HIDDEN size_t arena_take_huge_run(size_t k, size_t step, size_t res, bool *zero);
 OBMT_HIDDEN void arena_give_run(size_t first, size_t k);
 /* The same, as if given back at time t (os_now_ms: the purge counts its
  * delay from there). */
 OBMT_HIDDEN void arena_give_run_at(size_t first, size_t k, uint64_t t);
-/* Grow the run [first, first+k) in place to k2 > k arenas, with the wholly
- * free arenas after it and, where it reaches the frontier, fresh slots:
- * true, or false with nothing changed (an arena after it is in use, or the
- * OS refused memory). The caller holds the run. */
+/* Grow the huge block's run [first, first+k) in place to k2 > k arenas,
+ * with the wholly free arenas after it and, where it reaches the frontier,
+ * fresh slots (advised as arena_take_huge_run's): true, or false with
+ * nothing changed (an arena after it is in use, or the OS refused memory).
+ * The caller holds the run. */
 OBMT_HIDDEN bool arena_grow_run(size_t first, size_t k, size_t k2);
+/* os_decommit for pages of an arena (within one arena): withdraws the
+ * arena's huge-page advice first, if a run left it there (arena.c, "huge
+ * pages for runs"). Every partial give-back of arena memory goes through
+ * here. */
+OBMT_HIDDEN int arena_decommit_pages(void *p, size_t size);
 #if OBMT_TEST_HOOKS
 OBMT_HIDDEN extern int arena_run_fail_claim;
 OBMT_HIDDEN size_t arena_test_stall_slot(void);

@@ -39,6 +39,7 @@ static const struct option_def option_defs[OPT_COUNT] = {
     [OPT_STATS_MAP]        = { "stats_map", 0, 0, 1, true },
     [OPT_LEND_IDLE]        = { "lend_idle", 1, 0, 1, true },
     [OPT_BLOCK_STACK]      = { "block_stack", OBMT_BSTACK_DEPTH, 0, OBMT_BSTACK_DEPTH, false },
+    [OPT_HUGE_PAGES]       = { "huge_pages", 1, 0, 1, true },
 };
 
 long g_options[OPT_COUNT];

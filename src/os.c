@@ -1,6 +1,7 @@
 /*
  * os.c: the narrow OS layer. Reserve, commit, decommit, plain read-write
- * mappings (the heap table's chunks), and a fatal-error printer. None of it
+ * mappings (the heap table's chunks), huge-page advice, and a fatal-error
+ * printer. None of it
  * calls malloc: mmap/mprotect/madvise are system calls, and the message is
  * formatted by hand into a stack buffer.
  */
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -200,6 +202,30 @@ int os_decommit(void *p, size_t size)
 #else
     return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 #endif
+}
+
+static enum os_thp g_thp_mode; /* written once before READY (os_thp_init), then read */
+
+void os_thp_init(void)
+{
+    /* The file reads like "always [madvise] never": the bracketed word is
+     * the mode. open/read/close allocate nothing. */
+    char buf[128];
+    ssize_t n = -1;
+    int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    buf[n > 0 ? n : 0] = 0;
+    g_thp_mode = strstr(buf, "[always]") ? OS_THP_ALWAYS : strstr(buf, "[madvise]") ? OS_THP_MADVISE : OS_THP_NEVER;
+}
+
+enum os_thp os_thp_mode(void) { return g_thp_mode; }
+
+int os_advise_huge(void *p, size_t size, bool huge)
+{
+    return madvise(p, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0 ? 0 : errno;
 }
 
 uint64_t os_now_ms(void)

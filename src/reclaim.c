@@ -82,7 +82,7 @@ static bool reclaim_pool(pool_header *p, size_t page)
         return false;
     if (!obmt_cas_acq_rel(&p->remote, &w, REMOTE_RECLAIMED))
         return false;
-    os_decommit(pool_mem(p) + page, OBMT_POOL_END - page); /* (a guard page has nothing to give) */
+    arena_decommit_pages(pool_mem(p) + page, OBMT_POOL_END - page); /* (a guard page has nothing to give) */
     obmt_fetch_add_relaxed(&g_pools_reclaimed, 1);
     return true;
 }

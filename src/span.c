@@ -40,7 +40,7 @@
  * the purge delay: one wholly free goes back to arena.c (its pages follow
  * after the delay, as any wholly free arena's); in one partly used, the
  * free pools whose D bits are set are taken with one CAS (T = F & D),
- * their pages given back (os_decommit, runs of adjacent pools at once),
+ * their pages given back (arena_decommit_pages, runs of adjacent pools at once),
  * their D bits cleared and the pools given back with one fetch_or. Clean
  * free pools stay takeable meanwhile.
  *
@@ -548,7 +548,7 @@ static uint64_t decommit_pools(char *base, uint64_t bits)
         uint64_t rest = ~(bits >> lo);
         unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - lo;
         uint64_t run = len >= 64 ? ~(uint64_t)0 : run_bits(lo, len);
-        if (os_decommit(base + ((size_t)lo << OBMT_POOL_SHIFT), (size_t)len << OBMT_POOL_SHIFT) == 0)
+        if (arena_decommit_pages(base + ((size_t)lo << OBMT_POOL_SHIFT), (size_t)len << OBMT_POOL_SHIFT) == 0)
             done |= run;
         bits &= ~run;
     }
@@ -1552,7 +1552,7 @@ bool span_to_huge(pool_header *p, void *b, size_t n)
      * free arena, whose takers do not count on zeros unless the arena was
      * decommitted). */
     if (below && ((dirty | cached) & run_bits(0, idx)))
-        os_decommit((void *)(arena_base() + (slot << OBMT_ARENA_SHIFT)), below);
+        arena_decommit_pages((void *)(arena_base() + (slot << OBMT_ARENA_SHIFT)), below);
     huge_adopt_arena(p, b, size);
     return true;
 }

@@ -127,6 +127,17 @@
 #ifndef OBMT_HUGE_KEEP_ARENAS
 #define OBMT_HUGE_KEEP_ARENAS 8
 #endif
+/* A huge run that must fault pages in (decommitted or fresh arenas) first
+ * gives back as many resident wholly free arenas as it faults, beyond a
+ * slack of 1/OBMT_RUN_RESIDENT_SLACK of the committed ones, so that a
+ * program whose huge blocks change size does not grow its resident set by
+ * the free arenas that could not hold them (arena.c, run_release_resident).
+ * Only where a fault of a whole arena is cheap: transparent huge pages for
+ * the runs (OBMT_HUGE_PAGES, the kernel's mode); with 4 KiB faults the
+ * loop it guards ran 4.5x slower. 0: never. */
+#ifndef OBMT_RUN_RESIDENT_SLACK
+#define OBMT_RUN_RESIDENT_SLACK 16
+#endif
 
 /* Medium blocks (span.c): each thread keeps up to OBMT_SPAN_CACHE_DEPTH
  * freed spans of each class, OBMT_SPAN_CACHE_BYTES in all, for its next
@@ -415,6 +426,9 @@ _Static_assert(OBMT_SPAN_CACHE_BYTES_MAX >= OBMT_SPAN_CACHE_BYTES, "the span cac
 _Static_assert(OBMT_SPAN_DEPOT_BYTES <= ((size_t)1 << 40), "OBMT_SPAN_DEPOT_BYTES is at most 1 TiB");
 #if OBMT_HUGE_CACHE < 0 || OBMT_HUGE_CACHE > 64
 #error "OBMT_HUGE_CACHE is 0 (no cache) to 64 entries"
+#endif
+#if OBMT_RUN_RESIDENT_SLACK < 0 || OBMT_RUN_RESIDENT_SLACK > 1024
+#error "OBMT_RUN_RESIDENT_SLACK is 0 (never give back) or 1..1024 (the slack is committed / that)"
 #endif
 #if OBMT_HUGE_KEEP_ARENAS < 0 || OBMT_HUGE_KEEP_ARENAS > 255
 #error "OBMT_HUGE_KEEP_ARENAS is 0 (none kept) to 255 arenas (none kept without OBMT_HUGE_CACHE)"

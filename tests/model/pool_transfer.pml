@@ -792,6 +792,17 @@ proctype huger()
                 }
             :: else -> skip
             fi
+        :: !hugeheld ->
+            /* run_release_resident: this thread holds another run that
+             * will fault arenas in, and gives this one back if it is
+             * resident and wholly free (arena_decommit's own test and CAS
+             * decide; its first test is a relaxed hint) */
+            d_step { s = state; HIT(91) }                                /* A91 */
+            if
+            :: d_step { NFREE(s) == NPOOLS && (s & (KEPT | CLAIMED | DECOMMITTED)) == 0 -> HIT(92) }; decommit()  /* A92 */
+            :: else -> skip
+            fi;
+            s = 0
         :: hugeheld ->
             /* arena_give_run_at (huge_free through the cache, a shrink's
              * tail, a failed grow, secure mode's failed commit); its load
