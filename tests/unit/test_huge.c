@@ -12,14 +12,6 @@
 #define MIB ((size_t)1 << 20)
 #define ARENA OBMT_ARENA_SIZE
 
-/* The thread's kept run to the shared cache, and the shared cache back to
- * the arenas. */
-static void caches_empty(void)
-{
-    huge_keep_flush(heap_self());
-    huge_cache_purge(true, os_now_ms(), 0);
-}
-
 static size_t cap_of(size_t k) { return k * ARENA - OBMT_POOL_GUARD; }
 /* A request that needs exactly k arenas. */
 static size_t req_of(size_t k) { return cap_of(k) - 4096; }
@@ -54,26 +46,6 @@ static void check_fill(const unsigned char *p, size_t n, size_t filled, unsigned
         CHECK_MSG(p[i] == (unsigned char)(seed + i / 4096) || i == filled - 1, "byte %zu of %p", i, (const void *)p);
     if (n == filled)
         CHECK(p[n - 1] == seed);
-}
-
-/* Hold every wholly free arena (the cache emptied first), so that the only
- * free runs are those a test makes and new runs come from the frontier. */
-static size_t held[4096], nheld;
-static void hold_free_arenas(void)
-{
-    caches_empty();
-    bool zero;
-    size_t used = arena_slots_used(), f;
-    while ((f = arena_take_run(1, &zero)) < used) {
-        CHECK(nheld < 4096);
-        held[nheld++] = f;
-    }
-    held[nheld++] = f; /* (a fresh slot: held too, so that new runs start after it) */
-}
-static void release_held(void)
-{
-    while (nheld)
-        arena_give_run(held[--nheld], 1);
 }
 
 static void *free_in_thread(void *p)
@@ -120,7 +92,7 @@ static void realloc_freed(void *arg)
     (void)arg;
     void *p = obmt_malloc(3 * MIB);
     obmt_free(p);
-    caches_empty();
+    unit_huge_caches_empty();
     fprintf(stderr, "%p\n", obmt_realloc(p, 4 * MIB));
 }
 static void usable_freed(void *arg)
@@ -204,7 +176,7 @@ int main(void)
     /* 4. The cache: a freed run is kept whole, and the next huge malloc of
      *    the same number of arenas takes it; one of another size gives the
      *    cached runs back to their arenas first. */
-    caches_empty();
+    unit_huge_caches_empty();
     CHECK(stats().bytes_huge_cached == 0);
     unsigned char *c5 = obmt_malloc(req_of(5));
     obmt_free(c5);
@@ -226,7 +198,7 @@ int main(void)
      *     the last, and the thread's exit move it to the shared cache. */
     if (!OBMT_SECURE && OBMT_HUGE_KEEP_ARENAS >= 4) {
         struct heap *me = heap_self();
-        caches_empty();
+        unit_huge_caches_empty();
         unsigned char *k3 = obmt_malloc(req_of(3));
         obmt_free(k3);
         CHECK(huge_cache_arenas() == 0 && huge_kept_arenas() == 3 && me->huge_kept != 0);
@@ -242,20 +214,20 @@ int main(void)
         CHECK(huge_cache_arenas() == 0); /* ... which, with no run of that size, gave its runs back */
         obmt_free(big); /* too large to keep: the shared cache */
         CHECK(huge_kept_arenas() == 0 && huge_cache_arenas() == OBMT_HUGE_KEEP_ARENAS + 1);
-        caches_empty();
+        unit_huge_caches_empty();
         unsigned char *k2 = obmt_malloc(req_of(2));
         obmt_free(k2);
         huge_keep_decay(me); /* kept since the last decay: stays */
         CHECK(huge_kept_arenas() == 2 && huge_cache_arenas() == 0);
         huge_keep_decay(me); /* unused for a whole period: to the shared cache */
         CHECK(huge_kept_arenas() == 0 && huge_cache_arenas() == 2);
-        caches_empty();
+        unit_huge_caches_empty();
         keep_expected = 3;
         run_in_thread(keep_in_thread, NULL); /* its kept run reaches the shared cache at its exit */
         CHECK_MSG(huge_kept_arenas() == 0 && huge_cache_arenas() == 3, "%zu kept, %zu cached", huge_kept_arenas(),
                   huge_cache_arenas());
         CHECK(stats().bytes_huge_cached == 3 * ARENA);
-        caches_empty();
+        unit_huge_caches_empty();
         CHECK(stats().bytes_huge_cached == 0);
         /* Where idle heaps cannot be lent, nothing would take an idle
          * thread's run back: a heap taken then keeps none. */
@@ -266,9 +238,9 @@ int main(void)
         run_in_thread(keep_in_thread, NULL);
         CHECK(obmt_option_set("lend_idle", lend0) == 0);
         CHECK(huge_kept_arenas() == 0 && huge_cache_arenas() == 3);
-        caches_empty();
+        unit_huge_caches_empty();
         /* realloc grows a block into the kept run right after it, in place. */
-        hold_free_arenas(); /* (so that the two are adjacent, from the frontier) */
+        unit_hold_free_arenas(); /* (so that the two are adjacent, from the frontier) */
         unsigned char *ga = obmt_malloc(req_of(2)), *gb = obmt_malloc(req_of(2));
         CHECK(gb == ga + 2 * ARENA);
         {
@@ -281,8 +253,8 @@ int main(void)
             ga = ga2;
         }
         obmt_free(ga);
-        release_held();
-        caches_empty();
+        unit_release_held();
+        unit_huge_caches_empty();
         CHECK(stats().bytes_huge_cached == 0);
         check_reconciles();
     }
@@ -291,7 +263,7 @@ int main(void)
      *    every free arena held, so that the only free runs are those made
      *    here: an 11-arena run, of which arenas 1-5 and 7-9 are given back
      *    (0, 6 and 10 stay held as separators). */
-    hold_free_arenas();
+    unit_hold_free_arenas();
     bool zero;
     size_t f = arena_take_run(11, &zero);
     CHECK(f != SIZE_MAX);
@@ -302,12 +274,12 @@ int main(void)
     CHECK_MSG(y3 == run + 7 * ARENA, "best fit: %p, the 3-run is %p, the 5-run %p", (void *)y3,
               (void *)(run + 7 * ARENA), (void *)(run + ARENA));
     huge_free(pool_of(y3), y3); /* (into the cache) */
-    caches_empty();
+    unit_huge_caches_empty();
     arena_give_run(f + 6, 1); /* the separator: 5 + 1 + 3 adjacent free arenas */
     unsigned char *y9 = obmt_malloc(req_of(9));
     CHECK_MSG(y9 == run + ARENA, "coalesced: %p, expected %p", (void *)y9, (void *)(run + ARENA));
     obmt_free(y9);
-    caches_empty();
+    unit_huge_caches_empty();
 
     /* 6. A claim that fails part-way (the test hook fails the 2nd arena's
      *    claim once) rolls back and tries again: the same run, the arenas'
@@ -326,7 +298,7 @@ int main(void)
     obmt_free(r3);
     arena_give_run(f, 1);
     arena_give_run(f + 10, 1);
-    release_held();
+    unit_release_held();
     check_reconciles();
 
     /* 7. realloc to another huge size: in place when the number of arenas
@@ -334,7 +306,7 @@ int main(void)
      *    (here the frontier's) when it grows; moved, a quarter larger, when
      *    the arena after it is taken; to a medium or pool block below the
      *    huge sizes. Contents kept throughout. */
-    hold_free_arenas();
+    unit_hold_free_arenas();
     unsigned char *g = obmt_malloc(3 * MIB);
     fill(g, 3 * MIB, 3);
     CHECK(obmt_realloc(g, cap_of(2)) == g);
@@ -350,7 +322,7 @@ int main(void)
     check_fill(g3, 3 * MIB, 3 * MIB, 3);
     check_fill(g3 + 3 * MIB, 6 * MIB, 6 * MIB, 9);
     obmt_free(blocker);
-    release_held();
+    unit_release_held();
     check_reconciles();
     unsigned char *g4 = obmt_realloc(g3, 3 * MIB); /* 9 arenas to 2: the tail goes back */
     CHECK(g4 == (OBMT_SECURE ? g4 : g3) && obmt_usable_size(g4) == cap_of(2));
@@ -372,7 +344,7 @@ int main(void)
      *     split again and again never went back: 74 of 100 MiB still
      *     cached after 4.8 s). */
     if (!OBMT_SECURE && OBMT_HUGE_CACHE != 0) {
-        caches_empty();
+        unit_huge_caches_empty();
         unsigned char *hr = obmt_malloc(req_of(8));
         obmt_free(hr); /* kept by this thread, then in the shared cache: 8 arenas */
         huge_keep_flush(heap_self());
@@ -392,11 +364,11 @@ int main(void)
      *     dirty: once a pool taker has one of them, the purge still gives
      *     the others' pages back (filed virgin, they would stay). */
     if (!OBMT_SECURE) {
-        hold_free_arenas();
+        unit_hold_free_arenas();
         unsigned char *d = obmt_malloc(req_of(1));
         memset(d, 0x5a, req_of(1));
         obmt_free(d);
-        caches_empty();
+        unit_huge_caches_empty();
         pool_header *taken[4096];
         size_t ntaken = 0;
         bool in_d = false;
@@ -412,7 +384,7 @@ int main(void)
         CHECK_MSG(res <= OBMT_POOL_SIZE / 4096, "%zu pages of the run's arena resident after the purge", res);
         while (ntaken)
             arena_give_pool(taken[--ntaken]);
-        release_held();
+        unit_release_held();
         check_reconciles();
     }
 
@@ -486,7 +458,7 @@ int main(void)
      *     to the underlying allocator, and the arenas are tried again later.
      *     A failed fresh run gives its slots back to the frontier: a long
      *     out-of-memory episode must not use up the reservation. */
-    hold_free_arenas(); /* (so that no run of 40 free arenas is left below the frontier) */
+    unit_hold_free_arenas(); /* (so that no run of 40 free arenas is left below the frontier) */
     /* (Purging off: with it, a refusal is tried once more after a forced
      * purge, 11b below, and these one-off refusals would not be seen.) */
     long delay = 0;
@@ -529,7 +501,7 @@ int main(void)
      * decommitted at once): no second try, the fallback serves. */
     CHECK(retry != NULL && obmt_owns(retry) == !OBMT_SECURE);
     obmt_free(retry);
-    release_held();
+    unit_release_held();
     check_reconciles();
 
     /* 5b. Resident arenas first: a decommitted 2-arena stretch and a
@@ -537,7 +509,7 @@ int main(void)
      *     (no page faulted in afresh), not the shorter. (Secure mode
      *     decommits a freed run at once: no free arena is resident.) */
     if (!OBMT_SECURE) {
-        hold_free_arenas();
+        unit_hold_free_arenas();
         long keep = 0;
         CHECK(obmt_option_get("keep_free_arenas", &keep) == 0 && obmt_option_set("keep_free_arenas", 0) == 0);
         bool z;
@@ -551,11 +523,11 @@ int main(void)
         CHECK_MSG(y2 == gr + 3 * ARENA, "resident first: %p, the resident run is %p, the decommitted %p", (void *)y2,
                   (void *)(gr + 3 * ARENA), (void *)gr);
         obmt_free(y2);
-        caches_empty();
+        unit_huge_caches_empty();
         arena_give_run(g + 2, 1);
         arena_give_run(g + 6, 3);
         CHECK(obmt_option_set("keep_free_arenas", keep) == 0);
-        release_held();
+        unit_release_held();
         check_reconciles();
     }
 

@@ -16,12 +16,6 @@
 
 static size_t req_of(size_t k) { return k * ARENA - OBMT_POOL_GUARD - 4096; }
 
-static void caches_empty(void)
-{
-    huge_keep_flush(heap_self());
-    huge_cache_purge(true, os_now_ms(), 0);
-}
-
 /* The mode as the file names it, read here independently. */
 static enum os_thp mode_from_file(void)
 {
@@ -66,25 +60,6 @@ static bool has_flag(const void *p, const char *flag)
     return strstr(flags, want) != NULL;
 }
 
-/* Hold every wholly free arena, so that new runs come from the frontier. */
-static size_t held[4096], nheld;
-static void hold_free_arenas(void)
-{
-    caches_empty();
-    bool zero;
-    size_t used = arena_slots_used(), f;
-    while ((f = arena_take_run(1, &zero)) < used) {
-        CHECK(nheld < 4096);
-        held[nheld++] = f;
-    }
-    held[nheld++] = f;
-}
-static void release_held(void)
-{
-    while (nheld)
-        arena_give_run(held[--nheld], 1);
-}
-
 static size_t decommits(void)
 {
     struct obmt_arena_counts c;
@@ -113,7 +88,7 @@ int main(void)
 
     /* 2. A fresh run is advised where the mode is madvise and the option
      *    on; with the option off, or in another mode, it is not. */
-    hold_free_arenas();
+    unit_hold_free_arenas();
     unsigned char *a = obmt_malloc(req_of(3));
     CHECK(a != NULL && ((uintptr_t)a & (ARENA - 1)) == 0);
     CHECK_MSG(has_flag(a, "hg") == (mode == OS_THP_MADVISE) && has_flag(a + 2 * ARENA, "hg") == (mode == OS_THP_MADVISE),
@@ -129,7 +104,7 @@ int main(void)
      *    pages of it back, it is withdrawn (nh), from that arena only. */
     memset(a, 0x5a, req_of(3));
     obmt_free(a);
-    caches_empty();
+    unit_huge_caches_empty();
     CHECK(has_flag(a, "hg") == (mode == OS_THP_MADVISE));
     pool_header *taken[4096];
     size_t ntaken = 0;
@@ -150,7 +125,7 @@ int main(void)
         CHECK_MSG(has_flag(arena_a, "nh"), "the advice was not withdrawn");
     while (ntaken)
         arena_give_pool(taken[--ntaken]);
-    release_held();
+    unit_release_held();
     obmt_collect();
 
     /* 4. A run that faults arenas in (fresh ones from the frontier, or a
@@ -163,7 +138,7 @@ int main(void)
         bool advise = pass % 2 == 0, from_decommitted = pass >= 2;
         bool cheap = mode == OS_THP_ALWAYS || (mode == OS_THP_MADVISE && advise);
         CHECK(obmt_option_set("huge_pages", advise) == 0);
-        hold_free_arenas();
+        unit_hold_free_arenas();
         unsigned char *d12 = NULL, *sep = NULL;
         if (from_decommitted) { /* twelve decommitted free arenas, a held one after them */
             d12 = obmt_malloc(req_of(12));
@@ -175,11 +150,11 @@ int main(void)
         memset(r8, 1, req_of(8));
         if (from_decommitted) {
             obmt_free(d12);
-            caches_empty();
+            unit_huge_caches_empty();
             obmt_collect(); /* d12's arenas decommitted; r8 still live */
         }
         obmt_free(r8);
-        caches_empty(); /* eight resident wholly free arenas, none kept */
+        unit_huge_caches_empty(); /* eight resident wholly free arenas, none kept */
         size_t d0 = decommits(), c0 = committed();
         unsigned char *r12 = obmt_malloc(req_of(12));
         CHECK(r12 != NULL && (r12 >= r8 + 8 * ARENA || r12 + 12 * ARENA <= r8));
@@ -194,8 +169,8 @@ int main(void)
         obmt_free(r12);
         if (sep)
             obmt_free(sep);
-        caches_empty();
-        release_held();
+        unit_huge_caches_empty();
+        unit_release_held();
         obmt_collect();
         unit_check_reconciles();
     }

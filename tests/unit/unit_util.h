@@ -134,4 +134,31 @@ static inline void unit_collect_due(struct heap *h)
     h->last_collect_ms = os_now_ms() - (uint64_t)(delay > 100 ? delay : 100) - 1;
 }
 
+/* The huge-run tests (unit_huge, unit_thp): the thread's kept run to the
+ * shared cache, and the shared cache back to the arenas; then every wholly
+ * free arena held (one-arena runs), so that the only free runs are those a
+ * test makes and new runs come from the frontier; and given back. */
+static inline void unit_huge_caches_empty(void)
+{
+    huge_keep_flush(heap_self());
+    huge_cache_purge(true, os_now_ms(), 0);
+}
+static size_t unit_held[4096], unit_nheld;
+static inline void unit_hold_free_arenas(void)
+{
+    unit_huge_caches_empty();
+    bool zero;
+    size_t used = arena_slots_used(), f;
+    while ((f = arena_take_run(1, &zero)) < used) {
+        CHECK(unit_nheld < 4096);
+        unit_held[unit_nheld++] = f;
+    }
+    unit_held[unit_nheld++] = f; /* (a fresh slot: held too, so that new runs start after it) */
+}
+static inline void unit_release_held(void)
+{
+    while (unit_nheld)
+        arena_give_run(unit_held[--unit_nheld], 1);
+}
+
 #endif
