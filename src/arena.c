@@ -55,6 +55,8 @@
  */
 #include "internal.h"
 
+#include <sys/prctl.h>
+
 #include <ck_pr.h>
 #include <errno.h>
 #include <sched.h>
@@ -278,6 +280,8 @@ static pool_header *arena_try_pop(size_t slot, uint64_t *old_state, uint64_t ski
             *old_state = s;
             if (s & ST_KEPT)
                 obmt_fetch_sub_relaxed(&g_kept, 1);
+            if (nfree == NPOOLS)
+                arena_thp_leave(slot); /* (a former huge run's arena now serves pools) */
             return pool_at(slot, idx);
         }
     }
@@ -613,10 +617,12 @@ void arena_give_pool(pool_header *p)
  * arenas keep it while they are resident, through the cache and back to
  * the arenas and into the next run, so that a loop of huge blocks makes no
  * system call for it; a run whose arenas all carry it is not advised again
- * (g_arenas[slot].thp). Once an arena serves pools (a run's arenas go back
- * wholly free, and pools and spans are taken from them), the advice would
- * let khugepaged fill a 2 MiB range whose pools the purge emptied: so
- * whoever gives pages of an advised arena back withdraws it first
+ * (g_arenas[slot].thp). An arena that starts serving pools (its first pool
+ * popped while wholly free) or spans (a new span arena) loses the advice
+ * (arena_thp_leave), so that its pools fault in 4 KiB at a time as they
+ * are used. And since the advice would let khugepaged fill a 2 MiB range
+ * whose pools the purge emptied, whoever gives pages of an advised arena
+ * back withdraws it first
  * (arena_decommit_pages: the purge, a span purge, a heap's purged pools,
  * the reclaim pass, span_to_huge's pools below its block), and a whole
  * arena decommitted is unmapped, advice and all (decommit_held).
@@ -651,16 +657,26 @@ static void run_advise(size_t first, size_t k)
     size_t j = 0;
     while (j < k && obmt_load_relaxed(&g_arenas[first + j].thp))
         j++;
-    if (j == k || os_advise_huge(pool_addr(first, 0), k << OBMT_ARENA_SHIFT, true) != 0)
+    if (j == k)
         return;
+    /* Set first: the byte means "may carry the advice", so that a call
+     * that fails part-way (ENOMEM at vm.max_map_count) leaves nothing
+     * advised that a later give-back would not withdraw. */
     for (j = 0; j < k; j++)
         obmt_store_relaxed(&g_arenas[first + j].thp, 1);
+    os_advise_huge(pool_addr(first, 0), k << OBMT_ARENA_SHIFT, true);
 }
 
 /* The arena's advice is gone (or about to go): was it there? */
 static bool thp_forget(size_t slot)
 {
     return obmt_load_relaxed(&g_arenas[slot].thp) && obmt_exchange_relaxed(&g_arenas[slot].thp, 0);
+}
+
+void arena_thp_leave(size_t slot)
+{
+    if (thp_forget(slot))
+        os_advise_huge(pool_addr(slot, 0), OBMT_ARENA_SIZE, false);
 }
 
 int arena_decommit_pages(void *p, size_t size)
@@ -696,6 +712,16 @@ static void run_release_resident(size_t cold)
         }
     if (resident <= slack)
         return;
+    /* Huge pages switched off for this process (prctl PR_SET_THP_DISABLE:
+     * redis does it) make the faults 4 KiB ones after all. */
+    if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) > 0)
+        return;
+    /* As a purge pass, one at a time and never across a fork (the prepare
+     * handler waits for g_purging): a fork child finds no arena CLAIMED by
+     * a thread it lost. Busy: skip (a hint, never needed for progress). */
+    int expected = 0;
+    if (!obmt_cas_acq_rel(&g_purging, &expected, PURGE_PASS))
+        return;
     size_t n = resident - slack < cold ? resident - slack : cold;
     for (size_t w = nwords; w-- > 0 && n;) {
         uint64_t bits = obmt_load_relaxed(&BUCKET_WORD(NPOOLS - 1, w));
@@ -710,6 +736,7 @@ static void run_release_resident(size_t cold)
             }
         }
     }
+    obmt_store_release(&g_purging, 0);
 }
 
 /* ---- runs of whole arenas, for huge blocks (huge.c) ------------------------- */

@@ -198,9 +198,11 @@ OBMT_HIDDEN int os_release(void *p, size_t size);
 OBMT_HIDDEN int os_guard(void *p, size_t size);
 /* Give the pages of [p, p+size) back; the range stays mapped, reads give zeros. */
 OBMT_HIDDEN int os_decommit(void *p, size_t size);
-/* Transparent huge pages, as the kernel offers them to anonymous memory
- * (/sys/kernel/mm/transparent_hugepage/enabled, read once by os_thp_init,
- * before READY): never (or no such file), only where advised, or always. */
+/* Transparent huge pages of the arenas' size, as the kernel offers them to
+ * anonymous memory (/sys/kernel/mm/transparent_hugepage: enabled, or
+ * hugepages-2048kB/enabled where it does not say inherit; never unless
+ * hpage_pmd_size is the arena size), read once by os_thp_init before
+ * READY: never (or no such file), only where advised, or always. */
 enum os_thp { OS_THP_NEVER, OS_THP_MADVISE, OS_THP_ALWAYS };
 OBMT_HIDDEN void os_thp_init(void);
 OBMT_HIDDEN enum os_thp os_thp_mode(void);
@@ -449,6 +451,11 @@ OBMT_HIDDEN bool arena_grow_run(size_t first, size_t k, size_t k2);
  * pages for runs"). Every partial give-back of arena memory goes through
  * here. */
 OBMT_HIDDEN int arena_decommit_pages(void *p, size_t size);
+/* The arena in `slot`, held by the caller (a new span arena) or wholly free
+ * until the caller's pop (its first pool), stops serving huge blocks: its
+ * huge-page advice, if a run left it there, is withdrawn, so that its
+ * pools and spans fault in 4 KiB at a time as they are used. */
+OBMT_HIDDEN void arena_thp_leave(size_t slot);
 #if OBMT_TEST_HOOKS
 OBMT_HIDDEN extern int arena_run_fail_claim;
 OBMT_HIDDEN size_t arena_test_stall_slot(void);

@@ -206,19 +206,43 @@ int os_decommit(void *p, size_t size)
 
 static enum os_thp g_thp_mode; /* written once before READY (os_thp_init), then read */
 
-void os_thp_init(void)
+/* Read a small sysfs file into buf (NUL-terminated; empty if missing). */
+static void read_small(const char *path, char *buf, size_t cap)
 {
-    /* The file reads like "always [madvise] never": the bracketed word is
-     * the mode. open/read/close allocate nothing. */
-    char buf[128];
     ssize_t n = -1;
-    int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        n = read(fd, buf, sizeof buf - 1);
+        n = read(fd, buf, cap - 1);
         close(fd);
     }
     buf[n > 0 ? n : 0] = 0;
-    g_thp_mode = strstr(buf, "[always]") ? OS_THP_ALWAYS : strstr(buf, "[madvise]") ? OS_THP_MADVISE : OS_THP_NEVER;
+}
+
+static enum os_thp thp_mode_of(const char *buf)
+{
+    return strstr(buf, "[always]") ? OS_THP_ALWAYS : strstr(buf, "[madvise]") ? OS_THP_MADVISE : OS_THP_NEVER;
+}
+
+void os_thp_init(void)
+{
+    /* The files read like "always [madvise] never": the bracketed word is
+     * the mode. The arenas' size (2 MiB) has its own control since Linux
+     * 6.8 (hugepages-2048kB/enabled: "inherit" defers to the top-level
+     * file), and is a PMD page only where hpage_pmd_size says so (not
+     * with arm64's 16 or 64 KiB pages). open/read/close allocate nothing. */
+    char buf[128];
+    read_small("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", buf, sizeof buf);
+    if (strtoul(buf, NULL, 10) != OBMT_ARENA_SIZE) {
+        g_thp_mode = OS_THP_NEVER;
+        return;
+    }
+    read_small("/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled", buf, sizeof buf);
+    if (buf[0] && !strstr(buf, "[inherit]")) {
+        g_thp_mode = thp_mode_of(buf);
+        return;
+    }
+    read_small("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf);
+    g_thp_mode = thp_mode_of(buf);
 }
 
 enum os_thp os_thp_mode(void) { return g_thp_mode; }

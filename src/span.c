@@ -490,6 +490,7 @@ static uint64_t take_new_arena(unsigned k, unsigned want, size_t *at, uint64_t *
     size_t slot = huge_cache_take_arena();
     if (slot == SIZE_MAX && (slot = arena_take_run(1, &zero)) == SIZE_MAX)
         return 0;
+    arena_thp_leave(slot); /* (a cached run's arena, or a former run's: no huge page for a span) */
     char *base = (char *)(arena_base() + (slot << OBMT_ARENA_SHIFT));
     /* Secure mode: guard pages inside the arena go (OBMT_GUARD_EVERY_POOL);
      * the arena's last one stays, and its pool is never handed out. */

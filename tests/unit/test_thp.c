@@ -1,8 +1,8 @@
 /* Huge pages for runs (arena.c, "huge pages for runs"): the kernel's mode is
- * read as the file says; a huge block's run is advised for transparent huge
+ * read as the files say; a huge block's run is advised for transparent huge
  * pages where the mode is "madvise" and OBMT_HUGE_PAGES is 1, and not
- * otherwise; an advised arena that serves pools loses the advice when the
- * purge gives pages of it back; and a run that faults arenas in first gives
+ * otherwise; an advised arena loses the advice when it starts serving
+ * pools, and the purge gives pages of it back; and a run that faults arenas in first gives
  * back the resident wholly free arenas beyond the slack, only where faults
  * are cheap (huge pages in effect). What the kernel records is read back
  * from /proc/self/smaps (VmFlags: hg advised, nh advice withdrawn). */
@@ -16,17 +16,32 @@
 
 static size_t req_of(size_t k) { return k * ARENA - OBMT_POOL_GUARD - 4096; }
 
-/* The mode as the file names it, read here independently. */
-static enum os_thp mode_from_file(void)
+/* The mode as the files name it, read here independently. */
+static void read_file(const char *path, char *buf, size_t cap)
 {
-    char buf[128] = { 0 };
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    buf[0] = 0;
+    FILE *f = fopen(path, "r");
     if (f) {
-        if (!fgets(buf, sizeof buf, f))
+        if (!fgets(buf, (int)cap, f))
             buf[0] = 0;
         fclose(f);
     }
+}
+static enum os_thp mode_of(const char *buf)
+{
     return strstr(buf, "[always]") ? OS_THP_ALWAYS : strstr(buf, "[madvise]") ? OS_THP_MADVISE : OS_THP_NEVER;
+}
+static enum os_thp mode_from_file(void)
+{
+    char buf[128];
+    read_file("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", buf, sizeof buf);
+    if (strtoul(buf, NULL, 10) != ARENA)
+        return OS_THP_NEVER;
+    read_file("/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled", buf, sizeof buf);
+    if (buf[0] && !strstr(buf, "[inherit]"))
+        return mode_of(buf);
+    read_file("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf);
+    return mode_of(buf);
 }
 
 /* The VmFlags of the mapping that holds p, in out (empty if none). */
@@ -117,6 +132,11 @@ int main(void)
         in_a = (unsigned char *)pool_mem(tp) >= a && (unsigned char *)pool_mem(tp) < a + 3 * ARENA;
     }
     unsigned char *pa = (unsigned char *)pool_mem(taken[ntaken - 1]);
+    /* Its first pool out withdrew the arena's advice: its pools fault in
+     * 4 KiB at a time from now on. */
+    CHECK_MSG(!has_flag(pa, "hg"), "an arena serving pools is still advised");
+    if (mode == OS_THP_MADVISE)
+        CHECK(has_flag(pa, "nh"));
     unsigned char *arena_a = a + (size_t)(pa - a) / ARENA * ARENA; /* the arena the pool is in */
     obmt_collect(); /* purges that arena's free pools (the taken one keeps it from being decommitted whole) */
     CHECK_MSG(!has_flag(arena_a, "hg"), "the advice stayed on an arena whose pools were purged");
