@@ -627,15 +627,17 @@ void arena_give_pool(pool_header *p)
  * the reclaim pass, span_to_huge's pools below its block), and a whole
  * arena decommitted is unmapped, advice and all (decommit_held).
  *
- * thp, per arena: 1 while its range carries the advice. Set (relaxed
- * store) by a run's taker after madvise succeeded, while it holds every
+ * thp, per arena: 1 while its range may carry the advice. Set (relaxed
+ * store) by a run's taker just before its madvise, while it holds every
  * pool of the arena (HUGE); cleared by exchange (relaxed) by whoever gives
- * pages of the arena back, holding at least one pool of it or the whole
- * arena CLAIMED: the setter and a clearer never overlap (the arena's state
- * word orders them, release/acquire). Two clearers may (a purge pass and a
- * heap's purge of its own pool): the exchange lets one of them withdraw the
- * advice. It is a hint: a value that went stale (a failed madvise) costs a
- * needless system call, or leaves an arena advised, never a wrong block.
+ * pages of the arena back or makes it serve pools or spans
+ * (arena_thp_leave), holding at least one pool of it or the whole arena:
+ * the setter and a clearer never overlap (the arena's state word orders
+ * them, release/acquire). Two clearers may (a purge pass and a heap's
+ * purge of its own pool): the exchange lets one of them withdraw the
+ * advice. It is a hint: a stale 1 (a failed madvise) costs a needless
+ * system call; an arena advised with a 0 would be one khugepaged may fill,
+ * never a wrong block.
  */
 static bool runs_advised(void)
 {
@@ -681,9 +683,7 @@ void arena_thp_leave(size_t slot)
 
 int arena_decommit_pages(void *p, size_t size)
 {
-    size_t slot = arena_slot_of((uintptr_t)p);
-    if (thp_forget(slot))
-        os_advise_huge(pool_addr(slot, 0), OBMT_ARENA_SIZE, false);
+    arena_thp_leave(arena_slot_of((uintptr_t)p));
     return os_decommit(p, size);
 }
 
