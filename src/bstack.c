@@ -19,7 +19,8 @@
  * What a stacked block is: free to the program, out to its pool (counted
  * by the pool's count, so no path that hands pools away takes its pool:
  * those that could, collect, thread exit and a lender, flush the stacks
- * first), and marked free (the free key, a NULL link), so that a second
+ * first), and marked free (the free key, and a link: the block below it,
+ * or NULL), so that a second
  * free of it, by any thread, and realloc of it, abort as for any free
  * block. Statistics count it free (stats.c).
  *
@@ -27,6 +28,10 @@
  * OBMT_BSTACK_CLASS_BYTES of blocks for the larger classes). A stacked
  * block keeps its pool from emptying, so an idle thread's stacks would hold
  * pools: a lender flushes them (lend.c), and so does every collect.
+ *
+ * Layout: a stack is linked through its blocks' first words from
+ * h->btop[c], and bstack_n[c] counts it (internal.h, "bstack.c", says why
+ * not an array of slots in the heap).
  *
  * Concurrency: the stacks are the owner's, written inside its busy region
  * (free's local path enters it for them: lend.c, "The owner's free"), or a
@@ -40,10 +45,9 @@ static void flush(struct heap *h, bool lent)
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         unsigned n = h->bstack_n[c];
         while (n) {
-            block *b = h->bstack[c * OBMT_BSTACK_SLOTS + --n];
-            if (OBMT_VALGRIND) /* (as bstack_pop) */
-                h->bstack[c * OBMT_BSTACK_SLOTS + n] = NULL;
-            obmt_store_relaxed(&h->bstack_n[c], (uint8_t)n); /* off the stack before it is on a list */
+            block *b = h->btop[c];
+            h->btop[c] = bstack_next(h, c, b);
+            obmt_store_relaxed(&h->bstack_n[c], (uint8_t)--n); /* off the stack before it is on a list */
             pool_header *p = pool_of(b);
             if (unlikely(obmt_load_relaxed(&p->owner) != h))
                 os_fatal("bstack: the block at", b, "is stacked in a heap that does not own its pool");
@@ -64,8 +68,19 @@ void bstack_flush_lent(struct heap *h)
 
 void bstack_drop(struct heap *h)
 {
-    for (unsigned c = 0; c < OBMT_NCLASSES; c++)
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         obmt_store_relaxed(&h->bstack_n[c], (uint8_t)0);
+        h->btop[c] = NULL;
+    }
+}
+
+void bstack_link_check(struct heap *h, size_t c, block *b, block *next)
+{
+    if (!next)
+        return;
+    pool_header *q = arena_contains(next) || window_owns(next) ? pool_of(next) : NULL;
+    if (!q || obmt_load_relaxed(&q->owner) != h || obmt_load_relaxed(&q->szidx) != c || !pool_is_carved_block(q, next))
+        block_link_corrupt(b);
 }
 
 void *bstack_ticked_leave(struct heap *h, block *b)

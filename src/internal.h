@@ -1216,10 +1216,13 @@ struct heap {
     uint64_t span_cache_base;    /* the base: span_cache_budget() when the heap was taken, or when
                                   * a decay found the lending option changed (owner-only) */
     uint8_t span_cache_lendable; /* idle heaps could be lent when the base was set (owner-only) */
-    /* The block stacks (bstack.c): freed blocks of h's own pools, kept for
-     * h's next mallocs of their class; entries below bstack_n[c]. Owner
-     * only (inside its busy region), or a lender's while it holds h. */
-    alignas(64) block *bstack[OBMT_NCLASSES * OBMT_BSTACK_SLOTS]; /* class c: from c * OBMT_BSTACK_SLOTS */
+    /* The block stacks' tops (bstack.c): each class's top block (NULL:
+     * empty), the rest linked through the blocks. The owner's (inside its
+     * busy region) or a lender's while it holds h; plain stores, as no
+     * other thread reads them. At the end, where the stacks' slots were:
+     * placed before the remote batches, they moved those fields' offsets
+     * and cost the remote free 2 instructions of address arithmetic. */
+    alignas(64) block *btop[OBMT_NCLASSES];
 };
 
 /* The calling thread's heap; &heap_empty until it first allocates. */
@@ -1566,35 +1569,55 @@ OBMT_HIDDEN extern uint64_t g_heaps_lent, g_lend_busy, g_lend_detours;
 
 /*
  * Per heap and class, a stack of blocks of the heap's own pools that its
- * thread freed: bstack_n[c] entries from bstack[c * OBMT_BSTACK_SLOTS]. The
- * owner's free pushes there while the stack has room (the pool's
- * bstack_cap, obmt_bstack_cap[c] unless OBMT_BLOCK_STACK asks for fewer);
- * its malloc pops from there first. Neither touches the block's pool. A stacked block
- * is free to the program and still out to its pool: the pool's count
- * counts it, so nothing takes the pool from the heap (every path that
- * takes pools away flushes the stacks first: collect, exit, a lender), and
- * the block carries the free key with a NULL link, so that a second free of
- * it aborts as a second free of a block on a pool's list does. Both ends
- * run inside the owner's busy region (lend.c): a lender that holds the
- * heap flushes its stacks.
+ * thread freed: bstack_n[c] blocks, linked through their first words from
+ * btop[c] (NULL at the bottom). The owner's free pushes there while the
+ * stack has room (the pool's bstack_cap, obmt_bstack_cap[c] unless
+ * OBMT_BLOCK_STACK asks for fewer); its malloc pops from there first.
+ * Neither touches the block's pool. A stacked block is free to the program
+ * and still out to its pool: the pool's count counts it, so nothing takes
+ * the pool from the heap (every path that takes pools away flushes the
+ * stacks first: collect, exit, a lender), and the block carries the free
+ * key with its link (NULL, or the next stacked block: of the same class,
+ * maybe of another of h's pools), so that a second free of it aborts as a
+ * second free of a block on a pool's list does (block_keyed_check accepts
+ * both kinds of link). Both ends run inside the owner's busy region
+ * (lend.c): a lender that holds the heap flushes its stacks.
+ * Why linked through the blocks rather than an array of slots in the heap
+ * (until 2026-12-01: 64 slots a class, 24 KiB of the heap): the push
+ * writes the block's two words anyway (link and key), and the pop reads
+ * the link from the line it hands out, so a stack costs no line of its
+ * own; a program that frees and mallocs blocks of many classes at random
+ * touched a slot line per class besides (fastpath_replace_8k/20000
+ * 36 -> 41 M items/s; bench/results/2026-12-01-bstack-list.md). The link
+ * is a pointer of the same class, so secure mode checks it on the pop as
+ * it checks a pool list's (bstack_next).
  */
 OBMT_HIDDEN extern const uint8_t obmt_bstack_cap[64];
 /* Free of b (class c, a block of one of h's pools, checked) onto its
  * stack, which has n < obmt_bstack_cap[c] entries. key: free_key(). */
 static inline void bstack_push(struct heap *h, size_t c, size_t n, block *b, uintptr_t key)
 {
-    block_set_free(b, NULL, key);
-    h->bstack[c * OBMT_BSTACK_SLOTS + n] = b;
+    block_set_free(b, h->btop[c], key);
+    h->btop[c] = b;
     obmt_store_relaxed(&h->bstack_n[c], (uint8_t)(n + 1));
+}
+/* Secure mode: a stacked link that is not NULL nor a carved block of a
+ * pool of class c that h owns (a write after free over the link). */
+OBMT_HIDDEN void bstack_link_check(struct heap *h, size_t c, block *b, block *next);
+/* The link of b, the top of class c's stack: the next block down. */
+static inline block *bstack_next(struct heap *h, size_t c, block *b)
+{
+    block *next = block_next_raw(b);
+    if (OBMT_SECURE)
+        bstack_link_check(h, c, b, next);
+    return next;
 }
 /* malloc's side: the top block of class c's stack, which has n >= 1. */
 static inline block *bstack_pop(struct heap *h, size_t c, size_t n)
 {
-    n--;
-    block *b = h->bstack[c * OBMT_BSTACK_SLOTS + n];
-    if (OBMT_VALGRIND) /* memcheck's leak scan would find the block through the stale slot */
-        h->bstack[c * OBMT_BSTACK_SLOTS + n] = NULL;
-    obmt_store_relaxed(&h->bstack_n[c], (uint8_t)n);
+    block *b = h->btop[c];
+    h->btop[c] = bstack_next(h, c, b);
+    obmt_store_relaxed(&h->bstack_n[c], (uint8_t)(n - 1));
     block_clear_key(b);
     return b;
 }

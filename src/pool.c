@@ -158,10 +158,21 @@ void block_keyed_check(const pool_header *p, block *b, const char *what)
 {
     /* A free block links to NULL or to a carved block of its pool (a free
      * list, a remote list or batch, or a carving are all chains of one
-     * pool). Anything else in the first word is the program's data. */
+     * pool), or, stacked (bstack.c), to a block of the same class in
+     * another pool of the same owner. Anything else in the first word is
+     * the program's data. The other pool's header is read only if the
+     * window holds the link (headers stay mapped: window.c); its owner
+     * and class are compared relaxed, as a racing reuse of that pool may
+     * change them (then the block is taken for live, as before stacks). */
     block *n = block_next_raw(b);
-    if (n && (pool_of(n) != p || !pool_is_block_start(p, n)))
-        return; /* a live block whose second word is the secret by chance */
+    if (n && (pool_of(n) != p || !pool_is_block_start(p, n))) {
+        if (!(arena_contains(n) || window_owns(n)))
+            return; /* a live block whose second word is the secret by chance */
+        pool_header *q = pool_of(n);
+        if (obmt_load_relaxed(&q->owner) != obmt_load_relaxed(&p->owner) ||
+            obmt_load_relaxed(&q->szidx) != obmt_load_relaxed(&p->szidx) || !pool_is_block_start(q, n))
+            return;
+    }
     os_fatal(what, b, "the block is free already (freed before, or never handed out)");
 }
 

@@ -357,8 +357,6 @@ _Static_assert(OBMT_SHARE_USED_PERCENT > 0 && OBMT_SHARE_USED_PERCENT < 100,
 #define OBMT_SMALL_MAX      (OBMT_NCOARSE ? OBMT_COARSE(4) : OBMT_FINE_MAX)
 #define OBMT_NCLASSES       (OBMT_NFINE + OBMT_NCOARSE)
 #define OBMT_POOL_SIZE      ((size_t)1 << OBMT_POOL_SHIFT)
-/* Each class's slots in struct heap's block stacks (one, unused, when off). */
-#define OBMT_BSTACK_SLOTS   (OBMT_BSTACK_DEPTH ? OBMT_BSTACK_DEPTH : 1)
 #define OBMT_ARENA_SIZE     ((size_t)1 << OBMT_ARENA_SHIFT)
 #define OBMT_POOLS_PER_ARENA (1u << (OBMT_ARENA_SHIFT - OBMT_POOL_SHIFT))
 /* Pool headers live out of line, in a dense array beside the arenas

@@ -28,6 +28,20 @@ static void free_stacked_remote(void *p)
     run_in_thread(free_it, p);
 }
 
+/* In a child: two blocks stacked, the top's link overwritten as a write
+ * after free would; the malloc that pops the top follows the link. */
+static void overwrite_stacked_link(void *unused)
+{
+    (void)unused;
+    void *x = obmt_malloc(64), *y = obmt_malloc(64);
+    obmt_free(x);
+    obmt_free(y);
+    static int elsewhere;
+    memcpy(y, &(void *){ &elsewhere }, sizeof(void *));
+    void *z = obmt_malloc(64);
+    fprintf(stderr, "the malloc after the overwrite returned %p\n", z);
+}
+
 static uint64_t in_use(unsigned c)
 {
     struct obmt_stats s = { .version = OBMT_STATS_VERSION, .size = sizeof s };
@@ -98,7 +112,7 @@ int main(void)
     CHECK(h->bstack_n[c] == 0);
     uint64_t used = in_use(c);
     obmt_free(b[3]);
-    CHECK(h->bstack_n[c] == 1 && h->bstack[c * OBMT_BSTACK_SLOTS] == b[3]);
+    CHECK(h->bstack_n[c] == 1 && h->btop[c] == b[3] && block_next_raw(b[3]) == NULL);
     CHECK(p->state == POOL_FULL && p->count == per && p->freeblock == NULL);
     CHECK_MSG(in_use(c) == used - 1, "a stacked block counts in use: %llu, was %llu",
               (unsigned long long)in_use(c), (unsigned long long)used);
@@ -118,7 +132,22 @@ int main(void)
         b[i] = obmt_malloc(4096);
     for (size_t i = per; i < per + n; i++)
         obmt_free(b[i]);
-    CHECK(h->bstack_n[c] == cap && h->bstack[c * OBMT_BSTACK_SLOTS + cap - 1] == b[per + cap - 1]);
+    CHECK(h->bstack_n[c] == cap && h->btop[c] == b[per + cap - 1]);
+    /* Linked through the blocks, newest first, down to NULL. */
+    block *s = h->btop[c];
+    for (size_t i = 0; i < cap; i++, s = block_next_raw(s))
+        CHECK_MSG(s == b[per + cap - 1 - i], "stacked block %zu out of order", i);
+    CHECK(s == NULL);
+    /* A stacked block whose link leads into another pool of the class (the
+     * first block of the third pool links to the last of the second): a
+     * second free of it is still caught, by the owner and by another
+     * thread. */
+    CHECK(2 * per < per + cap && pool_of(b[2 * per]) != pool_of(b[2 * per - 1]));
+    CHECK(block_next_raw(b[2 * per]) == b[2 * per - 1]);
+    expect_death(free_twice, b[2 * per], SIGABRT, "owner's double free of a block linked across pools", "double free");
+    expect_death(free_stacked_remote, b[2 * per], SIGABRT, "remote double free of a block linked across pools", "double free");
+    if (OBMT_SECURE) /* a write after free over a stacked link: the pop that follows it aborts */
+        expect_death(overwrite_stacked_link, NULL, SIGABRT, "stacked link overwritten", "free list corrupted");
     pool_header *last = pool_of(b[per + n - 1]);
     CHECK_MSG(last->freeblock == b[per + n - 1], "a free past a full stack did not go to its pool");
 
