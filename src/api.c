@@ -117,9 +117,9 @@ void *obmt_malloc(size_t n)
         size_t c = obmt_class_of[m >> OBMT_ALIGN_SHIFT];
         lend_enter();
         struct heap *h = heap_self();
-        size_t depth = h->bstack_n[c];
-        if (likely(depth != 0)) { /* a block this thread freed (bstack.c) */
-            block *b = bstack_pop(h, c, depth);
+        block *b = h->btop[c];
+        if (likely(b != NULL)) { /* a block this thread freed (bstack.c) */
+            bstack_pop(h, c, b);
             if (unlikely(--h->bstack_ticks == 0))
                 return VG_ALLOC(bstack_ticked_leave(h, b), class_size(c));
             lend_leave();
@@ -180,9 +180,10 @@ static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, blo
     if (!pool_is_carved_block(p, b))
         free_invalid(p, b);
     block_keyed_check(p, b, "free(): double free of");
-    size_t c = p->szidx, depth = h->bstack_n[c]; /* a live block: freed as the fast path would */
-    if (depth < p->bstack_cap)
-        bstack_push(h, c, depth, b, free_key());
+    size_t c = p->szidx; /* a live block: freed as the fast path would */
+    uint8_t pushes = h->bstack_pushes[c];
+    if (bstack_depth(h, c, pushes) < p->bstack_cap)
+        bstack_push(h, c, pushes, b, free_key());
     else
         free_owner_edge(h, p, b);
 }
@@ -272,9 +273,10 @@ static inline __attribute__((always_inline)) void free_in_arena(void *ptr)
         }
         /* Onto its class's block stack while it has room (bstack.c): the
          * pool is not touched, whatever its count. */
-        size_t c = p->szidx, depth = h->bstack_n[c];
-        if (likely(depth < p->bstack_cap)) {
-            bstack_push(h, c, depth, b, key);
+        size_t c = p->szidx;
+        uint8_t pushes = h->bstack_pushes[c];
+        if (likely(bstack_depth(h, c, pushes) < p->bstack_cap)) {
+            bstack_push(h, c, pushes, b, key);
             lend_leave();
             return;
         }

@@ -30,24 +30,24 @@
  * pools: a lender flushes them (lend.c), and so does every collect.
  *
  * Layout: a stack is linked through its blocks' first words from
- * h->btop[c], and bstack_n[c] counts it (internal.h, "bstack.c", says why
- * not an array of slots in the heap).
+ * h->btop[c]; free counts its pushes in bstack_pushes[c] and malloc its
+ * pops in bstack_pops[c], and the depth is their difference (internal.h,
+ * "bstack.c", says why not an array of slots in the heap, and why two
+ * counters).
  *
  * Concurrency: the stacks are the owner's, written inside its busy region
  * (free's local path enters it for them: lend.c, "The owner's free"), or a
- * lender's while it holds the heap. bstack_n is stored relaxed, because
- * the statistics walk reads it from other threads.
+ * lender's while it holds the heap. The counters are stored relaxed,
+ * because the statistics walk reads them from other threads.
  */
 #include "internal.h"
 
 static void flush(struct heap *h, bool lent)
 {
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
-        unsigned n = h->bstack_n[c];
-        while (n) {
-            block *b = h->btop[c];
-            h->btop[c] = bstack_next(h, c, b);
-            obmt_store_relaxed(&h->bstack_n[c], (uint8_t)--n); /* off the stack before it is on a list */
+        block *b;
+        while ((b = h->btop[c]) != NULL) {
+            bstack_unlink(h, c, b); /* off the stack before it is on a list */
             pool_header *p = pool_of(b);
             if (unlikely(obmt_load_relaxed(&p->owner) != h))
                 os_fatal("bstack: the block at", b, "is stacked in a heap that does not own its pool");
@@ -69,7 +69,8 @@ void bstack_flush_lent(struct heap *h)
 void bstack_drop(struct heap *h)
 {
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
-        obmt_store_relaxed(&h->bstack_n[c], (uint8_t)0);
+        obmt_store_relaxed(&h->bstack_pushes[c], (uint8_t)0);
+        obmt_store_relaxed(&h->bstack_pops[c], (uint8_t)0);
         h->btop[c] = NULL;
     }
 }

@@ -1138,11 +1138,11 @@ struct rbatch {
 
 struct heap {
     pool_header *usedpools[OBMT_NCLASSES];
-    /* The block stack's depth per class (bstack.c): written by the owner
-     * inside its busy region, or by a lender holding the heap, with
-     * relaxed stores (the statistics walk reads them); at most
-     * obmt_bstack_cap[c]. */
-    uint8_t bstack_n[OBMT_NCLASSES];
+    /* The block stacks' pushes per class, modulo 256 (bstack.c; the depth
+     * is pushes - pops): written by the owner inside its busy region, or
+     * by a lender holding the heap, with relaxed stores (the statistics
+     * walk reads them). */
+    uint8_t bstack_pushes[OBMT_NCLASSES];
     uint32_t bstack_ticks;       /* stack pops until the next heap_ticked (owner-only; set when the heap is taken) */
     pool_header *fullpools;      /* FULL and PENDING pools (doubly linked) */
     pool_header *emptypools;     /* EMPTY pools kept for reuse (singly linked) */
@@ -1223,6 +1223,8 @@ struct heap {
      * placed before the remote batches, they moved those fields' offsets
      * and cost the remote free 2 instructions of address arithmetic. */
     alignas(64) block *btop[OBMT_NCLASSES];
+    uint8_t bstack_pops[OBMT_NCLASSES]; /* pops per class, modulo 256: as bstack_pushes, beside the
+                                         * tops, which malloc reads with them */
 };
 
 /* The calling thread's heap; &heap_empty until it first allocates. */
@@ -1569,8 +1571,9 @@ OBMT_HIDDEN extern uint64_t g_heaps_lent, g_lend_busy, g_lend_detours;
 
 /*
  * Per heap and class, a stack of blocks of the heap's own pools that its
- * thread freed: bstack_n[c] blocks, linked through their first words from
- * btop[c] (NULL at the bottom). The owner's free pushes there while the
+ * thread freed, linked through their first words from btop[c] (NULL at
+ * the bottom), bstack_pushes[c] - bstack_pops[c] blocks (8-bit counters
+ * that wrap; the depth is at most 255). The owner's free pushes there while the
  * stack has room (the pool's bstack_cap, obmt_bstack_cap[c] unless
  * OBMT_BLOCK_STACK asks for fewer); its malloc pops from there first.
  * Neither touches the block's pool. A stacked block is free to the program
@@ -1591,15 +1594,35 @@ OBMT_HIDDEN extern uint64_t g_heaps_lent, g_lend_busy, g_lend_detours;
  * 36 -> 41 M items/s; bench/results/2026-12-01-bstack-list.md). The link
  * is a pointer of the same class, so secure mode checks it on the pop as
  * it checks a pool list's (bstack_next).
+ * Why two counters rather than a depth (until 2026-12-01): malloc's pop
+ * tests the top, not a depth, and counts its pops; free's push counts its
+ * pushes, and reads the pops only for the bound, a predicted branch. A
+ * malloc/free loop of one size waited, twice a pair, for a depth to pass
+ * from one side's store to the other's load (1-byte loads wait for store
+ * forwarding; bench/results/2026-12-01-lifo-chain.md); each counter now
+ * waits for its own side's store only, once a pair, and the two chains
+ * overlap: fastpath_lifo +25-35% (bench/results/2026-12-01-bstack-split.md).
+ * A 64-bit word holding the top and the depth got lifo as much, but lost
+ * 4-9% on random sizes, as a 32-bit depth had (the core renames 32- and
+ * 64-bit loads and pays when it guesses wrong); 8-bit counters are never
+ * renamed.
  */
 OBMT_HIDDEN extern const uint8_t obmt_bstack_cap[64];
 /* Free of b (class c, a block of one of h's pools, checked) onto its
- * stack, which has n < obmt_bstack_cap[c] entries. key: free_key(). */
-static inline void bstack_push(struct heap *h, size_t c, size_t n, block *b, uintptr_t key)
+ * stack, whose pushes are `pushes` (h->bstack_pushes[c], read once: a
+ * byte's store through b may alias it, for the compiler) and whose depth
+ * is below the pool's bstack_cap. key: free_key(). */
+static inline void bstack_push(struct heap *h, size_t c, uint8_t pushes, block *b, uintptr_t key)
 {
     block_set_free(b, h->btop[c], key);
     h->btop[c] = b;
-    obmt_store_relaxed(&h->bstack_n[c], (uint8_t)(n + 1));
+    obmt_store_relaxed(&h->bstack_pushes[c], (uint8_t)(pushes + 1));
+}
+/* The depth of class c's stack (at most obmt_bstack_cap[c], below 256),
+ * whose pushes are `pushes`. */
+static inline size_t bstack_depth(const struct heap *h, size_t c, uint8_t pushes)
+{
+    return (uint8_t)(pushes - h->bstack_pops[c]);
 }
 /* Secure mode: a stacked link that is not NULL nor a carved block of a
  * pool of class c that h owns (a write after free over the link). */
@@ -1607,17 +1630,23 @@ OBMT_HIDDEN void bstack_link_check(struct heap *h, size_t c, block *b, block *ne
 /* The link of b, the top of class c's stack: the next block down. */
 static inline block *bstack_next(struct heap *h, size_t c, block *b)
 {
-    block *next = block_next_raw(b);
+    block *next = (block *)block_link_word(b); /* no hint bits: bstack_push wrote it */
     if (OBMT_SECURE)
         bstack_link_check(h, c, b, next);
     return next;
 }
-/* malloc's side: the top block of class c's stack, which has n >= 1. */
-static inline block *bstack_pop(struct heap *h, size_t c, size_t n)
+/* The top block b of class c's stack taken off, still marked free (a
+ * flush hands it to its pool so). */
+static inline void bstack_unlink(struct heap *h, size_t c, block *b)
 {
-    block *b = h->btop[c];
+    uint8_t pops = h->bstack_pops[c];
     h->btop[c] = bstack_next(h, c, b);
-    obmt_store_relaxed(&h->bstack_n[c], (uint8_t)(n - 1));
+    obmt_store_relaxed(&h->bstack_pops[c], (uint8_t)(pops + 1));
+}
+/* malloc's side: b, the top block of class c's stack (not NULL), handed out. */
+static inline block *bstack_pop(struct heap *h, size_t c, block *b)
+{
+    bstack_unlink(h, c, b);
     block_clear_key(b);
     return b;
 }

@@ -189,7 +189,13 @@ int obmt_stats_get(struct obmt_stats *out)
         }
         /* So are the blocks on its block stacks (bstack.c). */
         for (unsigned c = 0; h && c < OBMT_NCLASSES; c++) {
-            uint32_t cnt = obmt_load_relaxed(&h->bstack_n[c]);
+            /* pushes - pops, the pops read first, so that racing the
+             * owner the difference seldom wraps below 0; clamped to a
+             * stack's bound (a snapshot, as the rest). */
+            uint8_t pops = obmt_load_relaxed(&h->bstack_pops[c]);
+            uint32_t cnt = (uint8_t)(obmt_load_relaxed(&h->bstack_pushes[c]) - pops);
+            if (cnt > obmt_bstack_cap[c])
+                cnt = obmt_bstack_cap[c];
             uint64_t *in_use = &s.classes[c].blocks_in_use;
             *in_use = *in_use > cnt ? *in_use - cnt : 0;
         }

@@ -277,8 +277,8 @@ byte prem[NH + 1];           /* the count in pool_header.remote (no flag here) *
 byte hblocks[NH + 1];        /* blocks of its pool its thread holds (live) */
 byte oblocks[NH + 1];        /* blocks of its pool the freer F holds (live) */
 bit infl[NH + 1];            /* its thread's free fast path is between its count load and its count store */
-byte bst[NH + 1];            /* bstack_n[c]: blocks on its block stack (free to the program, out to the pool) */
-bit instk[NH + 1];           /* its thread's free or malloc is between its read of bstack_n and its write of it */
+byte bst[NH + 1];            /* bstack_pushes[c] - bstack_pops[c]: blocks on its block stack (free to the program, out to the pool) */
+bit instk[NH + 1];           /* its thread's free or malloc is between its read of the stack (L96, L101) and its write (L97, L102) */
 byte tdone;                  /* threads that have ended (F ends after them) */
 
 /* ghosts */
@@ -325,7 +325,7 @@ bool ended;
     COUNTED(x); \
     owner_in[x] = 1; ins = x
 
-/* free's fast path enters its heap (at its read of bstack_n): as
+/* free's fast path enters its heap (at its read of bstack_pushes): as
  * OWNER_ENTER; -DBROKEN_FREE_NO_BUSY: not "in" the heap (the old exception) */
 #ifdef BROKEN_FREE_NO_BUSY
 #define FREE_ENTER(x) assert(x == myheap[t])

@@ -9,6 +9,12 @@
 
 #include <pthread.h>
 
+/* The depth of h's class c stack: its pushes less its pops. */
+static unsigned bstack_n(struct heap *h, size_t c)
+{
+    return (unsigned)bstack_depth(h, c, h->bstack_pushes[c]);
+}
+
 static void free_twice(void *p)
 {
     obmt_free(p);
@@ -72,7 +78,7 @@ static void *stacker(void *arg)
     for (size_t i = 0; i < per; i++)
         obmt_free(b[i]);
     t_heap = heap_self();
-    CHECK(t_heap->bstack_n[c] == per && t_pool->count == per && t_pool->state == POOL_FULL);
+    CHECK(bstack_n(t_heap, c) == per && t_pool->count == per && t_pool->state == POOL_FULL);
     if (arg) {
         pthread_barrier_wait(&bar); /* parked: outside obmt */
         pthread_barrier_wait(&bar);
@@ -96,7 +102,7 @@ int main(void)
         void *x = obmt_malloc(4096), *y = obmt_malloc(4096);
         CHECK_MSG(pool_of(x)->bstack_cap == 0, "a block stack without lending (cap %u)", pool_of(x)->bstack_cap);
         obmt_free(x);
-        CHECK(heap_self()->bstack_n[c] == 0 && pool_of(x)->freeblock == x);
+        CHECK(bstack_n(heap_self(), c) == 0 && pool_of(x)->freeblock == x);
         obmt_free(y);
         printf("unit_bstack: no lending, no block stack: ok\n");
         return 0;
@@ -109,16 +115,16 @@ int main(void)
     h = heap_self();
     pool_header *p = pool_of(b[0]);
     CHECK(pool_of(b[per - 1]) == p && p->state == POOL_FULL && p->bstack_cap == cap);
-    CHECK(h->bstack_n[c] == 0);
+    CHECK(bstack_n(h, c) == 0);
     uint64_t used = in_use(c);
     obmt_free(b[3]);
-    CHECK(h->bstack_n[c] == 1 && h->btop[c] == b[3] && block_next_raw(b[3]) == NULL);
+    CHECK(bstack_n(h, c) == 1 && h->btop[c] == b[3] && block_next_raw(b[3]) == NULL);
     CHECK(p->state == POOL_FULL && p->count == per && p->freeblock == NULL);
     CHECK_MSG(in_use(c) == used - 1, "a stacked block counts in use: %llu, was %llu",
               (unsigned long long)in_use(c), (unsigned long long)used);
     obmt_free(b[5]);
     CHECK(obmt_malloc(4000) == b[5] && obmt_malloc(4096) == b[3]); /* last in, first out */
-    CHECK(h->bstack_n[c] == 0 && p->state == POOL_FULL && p->count == per);
+    CHECK(bstack_n(h, c) == 0 && p->state == POOL_FULL && p->count == per);
     CHECK(((uintptr_t *)b[3])[1] != free_key()); /* handed out: the secret has left it */
 
     /* A second free of a stacked block aborts, by its owner or another thread. */
@@ -132,7 +138,7 @@ int main(void)
         b[i] = obmt_malloc(4096);
     for (size_t i = per; i < per + n; i++)
         obmt_free(b[i]);
-    CHECK(h->bstack_n[c] == cap && h->btop[c] == b[per + cap - 1]);
+    CHECK(bstack_n(h, c) == cap && h->btop[c] == b[per + cap - 1]);
     /* Linked through the blocks, newest first, down to NULL. */
     block *s = h->btop[c];
     for (size_t i = 0; i < cap; i++, s = block_next_raw(s))
@@ -148,6 +154,16 @@ int main(void)
     expect_death(free_stacked_remote, b[2 * per], SIGABRT, "remote double free of a block linked across pools", "double free");
     if (OBMT_SECURE) /* a write after free over a stacked link: the pop that follows it aborts */
         expect_death(overwrite_stacked_link, NULL, SIGABRT, "stacked link overwritten", "free list corrupted");
+    /* The counters are 8 bits and wrap: 300 more pops and pushes leave
+     * the depth right, and the bound still holds. */
+    uint8_t pushes = h->bstack_pushes[c];
+    for (int i = 0; i < 300; i++) {
+        void *x = obmt_malloc(4096);
+        CHECK(x == b[per + cap - 1] && bstack_n(h, c) == cap - 1);
+        obmt_free(x);
+    }
+    CHECK(h->bstack_pushes[c] == (uint8_t)(pushes + 300) && bstack_n(h, c) == cap);
+    CHECK(h->btop[c] == b[per + cap - 1]);
     pool_header *last = pool_of(b[per + n - 1]);
     CHECK_MSG(last->freeblock == b[per + n - 1], "a free past a full stack did not go to its pool");
 
@@ -156,7 +172,7 @@ int main(void)
         obmt_free(b[i]); /* (the stack is full: into p, which empties) */
     obmt_collect();
     for (unsigned k = 0; k < OBMT_NCLASSES; k++)
-        CHECK_MSG(h->bstack_n[k] == 0, "class %u: %u blocks stacked after a collect", k, h->bstack_n[k]);
+        CHECK_MSG(bstack_n(h, k) == 0, "class %u: %u blocks stacked after a collect", k, bstack_n(h, k));
     for (size_t i = per; i < per + n; i++)
         CHECK_MSG(obmt_load_acquire(&pool_of(b[i])->owner) != h || pool_of(b[i])->count == 0,
                   "block %zu's pool still counts it after the collect", i);
@@ -198,7 +214,7 @@ int main(void)
         CHECK(obmt_option_set("keep_empty_pools", 0) == 0);
         CHECK_MSG(lend_try(th, os_now_ms() + 10000, 1000), "the parked heap was not lent");
         CHECK(obmt_option_set("keep_empty_pools", keep) == 0);
-        CHECK_MSG(th->bstack_n[c] == 0, "%u blocks left stacked by the lender", th->bstack_n[c]);
+        CHECK_MSG(bstack_n(th, c) == 0, "%u blocks left stacked by the lender", bstack_n(th, c));
         CHECK_MSG(obmt_load_acquire(&t_pool->owner) != th, "the lender kept the pool of the stacked blocks");
         CHECK_MSG(t_pool->size == 0, "the lender gave the emptied pool back unpurged (size %u)", t_pool->size);
         pthread_barrier_wait(&bar);
