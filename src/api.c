@@ -413,7 +413,7 @@ static OBMT_NOINLINE void *realloc_general(void *ptr, size_t n, bool span_tried)
     size_t old, n_alloc = n;
     /* obmt's: below committed_end and not in a HOLE, or above it in a slot
      * obmt mapped (window.c). A HOLE's header reads zero. */
-    bool ours = arena_contains(ptr) || window_owns(ptr);
+    bool ours = pool_header_readable(ptr);
     struct heap *owner = ours ? obmt_load_relaxed(&pool_of(ptr)->owner) : NULL;
     if (unlikely(ours && owner == NULL) && !(ours = window_owns(ptr)))
         check_unmapped_arena(ptr, "realloc(): invalid pointer");
@@ -633,7 +633,7 @@ size_t obmt_usable_size(const void *ptr)
     if (!ptr)
         return 0;
     /* obmt's as in realloc: a HOLE's header reads zero. */
-    bool ours = arena_contains(ptr) || window_owns(ptr);
+    bool ours = pool_header_readable(ptr);
     if (ours && obmt_load_relaxed(&pool_of(ptr)->owner) == NULL && !(ours = window_owns(ptr)))
         check_unmapped_arena(ptr, "malloc_usable_size(): invalid pointer");
     if (ours) {

@@ -79,7 +79,7 @@ void bstack_link_check(struct heap *h, size_t c, block *b, block *next)
 {
     if (!next)
         return;
-    pool_header *q = arena_contains(next) || window_owns(next) ? pool_of(next) : NULL;
+    pool_header *q = pool_header_readable(next) ? pool_of(next) : NULL;
     if (!q || obmt_load_relaxed(&q->owner) != h || obmt_load_relaxed(&q->szidx) != c || !pool_is_carved_block(q, next))
         block_link_corrupt(b);
 }

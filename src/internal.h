@@ -421,6 +421,12 @@ static inline bool arena_contains(const void *p)
 {
     return (uintptr_t)p + obmt_load_relaxed(&g_hot.base_neg) < obmt_load_relaxed(&g_hot.committed_end);
 }
+/* May p's pool header be read: p in the committed arenas (a HOLE there
+ * included: its header reads zero), or in a slot obmt mapped above them? */
+static inline bool pool_header_readable(const void *p)
+{
+    return arena_contains(p) || window_owns(p);
+}
 
 /* Runs of whole arenas (huge.c): take k adjacent arenas, committed, marked
  * HUGE, their headers reset; the first slot, or SIZE_MAX with errno ENOMEM

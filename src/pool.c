@@ -166,7 +166,7 @@ void block_keyed_check(const pool_header *p, block *b, const char *what)
      * change them (then the block is taken for live, as before stacks). */
     block *n = block_next_raw(b);
     if (n && (pool_of(n) != p || !pool_is_block_start(p, n))) {
-        if (!(arena_contains(n) || window_owns(n)))
+        if (!pool_header_readable(n))
             return; /* a live block whose second word is the secret by chance */
         pool_header *q = pool_of(n);
         if (obmt_load_relaxed(&q->owner) != obmt_load_relaxed(&p->owner) ||

@@ -967,7 +967,7 @@ void span_cache_drop(struct heap *h)
     for (unsigned c = 0; c < OBMT_NSPAN; c++) {
         void *b = h->span_cache[c];
         for (unsigned i = 0; i < h->span_stack[c].n && b; i++) {
-            if (((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || !(arena_contains(b) || window_owns(b)))
+            if (((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || !pool_header_readable(b))
                 break;
             pool_header *p = pool_of(b);
             if (obmt_load_relaxed(&p->owner) != OWNER_SPAN || (obmt_load_relaxed(&p->count) & 1) ||
