@@ -1143,7 +1143,16 @@ struct rbatch {
 };
 
 struct heap {
-    pool_header *usedpools[OBMT_NCLASSES];
+    /* The block stacks' tops (bstack.c): each class's top block (NULL:
+     * empty), the rest linked through the blocks. The owner's (inside its
+     * busy region) or a lender's while it holds h; plain stores, as no
+     * other thread reads them. First in the heap: the fast paths address
+     * btop[c] as (h + 8c), with no displacement, so the compiler does not
+     * compute the address once for the load and the store (until
+     * 2026-12-02 they were at the end, and malloc and free each spent an
+     * instruction on that). usedpools, which only malloc's pool path reads,
+     * took their place at the end: the remote batches' offsets stay. */
+    block *btop[OBMT_NCLASSES];
     /* The block stacks' pushes per class, modulo 256 (bstack.c; the depth
      * is pushes - pops): written by the owner inside its busy region, or
      * by a lender holding the heap, with relaxed stores (the statistics
@@ -1222,15 +1231,9 @@ struct heap {
     uint64_t span_cache_base;    /* the base: span_cache_budget() when the heap was taken, or when
                                   * a decay found the lending option changed (owner-only) */
     uint8_t span_cache_lendable; /* idle heaps could be lent when the base was set (owner-only) */
-    /* The block stacks' tops (bstack.c): each class's top block (NULL:
-     * empty), the rest linked through the blocks. The owner's (inside its
-     * busy region) or a lender's while it holds h; plain stores, as no
-     * other thread reads them. At the end, where the stacks' slots were:
-     * placed before the remote batches, they moved those fields' offsets
-     * and cost the remote free 2 instructions of address arithmetic. */
-    alignas(64) block *btop[OBMT_NCLASSES];
-    uint8_t bstack_pops[OBMT_NCLASSES]; /* pops per class, modulo 256: as bstack_pushes, beside the
-                                         * tops, which malloc reads with them */
+    alignas(64) pool_header *usedpools[OBMT_NCLASSES];
+    uint8_t bstack_pops[OBMT_NCLASSES]; /* pops per class, modulo 256: as bstack_pushes (malloc
+                                         * reads and writes it with the top) */
 };
 
 /* The calling thread's heap; &heap_empty until it first allocates. */
