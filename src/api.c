@@ -180,11 +180,7 @@ static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, blo
     if (!pool_is_carved_block(p, b))
         free_invalid(p, b);
     block_keyed_check(p, b, "free(): double free of");
-    size_t c = p->szidx; /* a live block: freed as the fast path would */
-    uint8_t pushes = h->bstack_pushes[c];
-    if (bstack_depth(h, c, pushes) < p->bstack_cap)
-        bstack_push(h, c, pushes, b, free_key());
-    else
+    if (!bstack_try_push(h, p, b, free_key())) /* a live block: freed as the fast path would */
         free_owner_edge(h, p, b);
 }
 
@@ -273,10 +269,7 @@ static inline __attribute__((always_inline)) void free_in_arena(void *ptr)
         }
         /* Onto its class's block stack while it has room (bstack.c): the
          * pool is not touched, whatever its count. */
-        size_t c = p->szidx;
-        uint8_t pushes = h->bstack_pushes[c];
-        if (likely(bstack_depth(h, c, pushes) < p->bstack_cap)) {
-            bstack_push(h, c, pushes, b, key);
+        if (likely(bstack_try_push(h, p, b, key))) {
             lend_leave();
             return;
         }

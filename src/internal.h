@@ -1633,6 +1633,19 @@ static inline size_t bstack_depth(const struct heap *h, size_t c, uint8_t pushes
 {
     return (uint8_t)(pushes - h->bstack_pops[c]);
 }
+/* The owner's free of b (a checked live block of p, a pool h owns) onto
+ * its class's stack if the stack has room (below p's bstack_cap): true
+ * then; false leaves everything as it was (the free goes to the pool).
+ * key: free_key(). Both of free's owner paths (api.c). */
+static inline bool bstack_try_push(struct heap *h, pool_header *p, block *b, uintptr_t key)
+{
+    size_t c = p->szidx;
+    uint8_t pushes = h->bstack_pushes[c];
+    if (unlikely(bstack_depth(h, c, pushes) >= p->bstack_cap))
+        return false;
+    bstack_push(h, c, pushes, b, key);
+    return true;
+}
 /* Secure mode: a stacked link that is not NULL nor a carved block of a
  * pool of class c that h owns (a write after free over the link). */
 OBMT_HIDDEN void bstack_link_check(struct heap *h, size_t c, block *b, block *next);
