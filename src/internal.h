@@ -1150,8 +1150,9 @@ struct heap {
      * btop[c] as (h + 8c), with no displacement, so the compiler does not
      * compute the address once for the load and the store (until
      * 2026-12-02 they were at the end, and malloc and free each spent an
-     * instruction on that). usedpools, which only malloc's pool path reads,
-     * took their place at the end: the remote batches' offsets stay. */
+     * instruction on that). usedpools, which of the fast paths only
+     * malloc's pool path reads, took their place at the end: the remote
+     * batches' offsets stay. */
     block *btop[OBMT_NCLASSES];
     /* The block stacks' pushes per class, modulo 256 (bstack.c; the depth
      * is pushes - pops): written by the owner inside its busy region, or

@@ -191,6 +191,34 @@ int main(void)
     obmt_free(x);
     obmt_free(y);
 
+    /* The deepest stack: blocks of 16 bytes, obmt_bstack_cap (255 with
+     * OBMT_BSTACK_DEPTH 255: one short of the 8-bit counters' wrap). The
+     * free after the cap's goes to its pool; the mallocs take the stacked
+     * blocks back newest first, then the pool's. (No tick in between: a
+     * collect would flush the stack.) */
+    {
+        const unsigned c16 = size_class(16);
+        const size_t cap16 = obmt_bstack_cap[c16];
+        static void *d[256];
+        CHECK(cap16 == OBMT_BSTACK_DEPTH && cap16 < 256 && bstack_n(h, c16) == 0);
+        h->ticks = 1 << 30;
+        h->bstack_ticks = OBMT_BSTACK_TICK_POPS;
+        for (size_t i = 0; i <= cap16; i++)
+            d[i] = obmt_malloc(16);
+        for (size_t i = 0; i <= cap16; i++)
+            obmt_free(d[i]);
+        CHECK_MSG(bstack_n(h, c16) == cap16, "a stack of %u blocks of 16 bytes, not %zu", bstack_n(h, c16), cap16);
+        CHECK(h->btop[c16] == d[cap16 - 1]);
+        CHECK_MSG(pool_of(d[cap16])->freeblock == d[cap16], "the free past a stack of %zu did not go to its pool", cap16);
+        for (size_t i = 0; i < cap16; i++)
+            CHECK_MSG(obmt_malloc(16) == d[cap16 - 1 - i], "pop %zu of the deepest stack out of order", i);
+        CHECK(bstack_n(h, c16) == 0 && h->btop[c16] == NULL);
+        CHECK(obmt_malloc(16) == d[cap16]); /* then its pool's list */
+        for (size_t i = 0; i <= cap16; i++)
+            obmt_free(d[i]);
+        h->ticks = OBMT_HEAP_TICKS;
+    }
+
     /* Thread exit: the exiting thread's stacked blocks go back to their
      * pool, which empties and goes back to its arena (not abandoned). */
     run_in_thread(stacker, NULL);
