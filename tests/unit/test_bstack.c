@@ -200,7 +200,8 @@ int main(void)
         const unsigned c16 = size_class(16);
         const size_t cap16 = obmt_bstack_cap[c16];
         static void *d[256];
-        CHECK(cap16 == OBMT_BSTACK_DEPTH && cap16 < 256 && bstack_n(h, c16) == 0);
+        const int32_t ticks = h->ticks;
+        CHECK(cap16 == OBMT_BSTACK_DEPTH && bstack_n(h, c16) == 0);
         h->ticks = 1 << 30;
         h->bstack_ticks = OBMT_BSTACK_TICK_POPS;
         for (size_t i = 0; i <= cap16; i++)
@@ -216,7 +217,7 @@ int main(void)
         CHECK(obmt_malloc(16) == d[cap16]); /* then its pool's list */
         for (size_t i = 0; i <= cap16; i++)
             obmt_free(d[i]);
-        h->ticks = OBMT_HEAP_TICKS;
+        h->ticks = ticks;
     }
 
     /* Thread exit: the exiting thread's stacked blocks go back to their
