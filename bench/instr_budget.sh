@@ -25,12 +25,13 @@
 # took its 2 back when its local fast path stopped marking busy: a lender
 # keeps to pools that hold no live block instead), coarse
 # malloc 29 before malloc_other looked coarse sizes up first; 64 KiB, a
-# medium block from the thread's span cache: malloc 36 (48 before obmt_malloc
+# medium block from the thread's span cache: malloc 34 (36 before a live
+# span was marked by its head's nextpool, 48 before obmt_malloc
 # called span_malloc_plain itself, without malloc_other and span_malloc's
 # arguments; 51 before the
 # request went straight to malloc_other, 53 before the
 # cache became stacks linked through the span heads, 59 before its class
-# became a table by KiB), free 52 (60 before free's owner test went on to
+# became a table by KiB), free 49 (51 with the live mark in count, 60 before free's owner test went on to
 # the span inside its busy region, tail calls all the way; 58 before free's busy stores came back
 # ahead of the owner test, 59 before that), from 325
 # and 188 through the span arenas' CAS and fetch_or, 135 and 116 with a
@@ -46,19 +47,24 @@ n=20000
 # 23, 22.2 measured); 21 since the tops are first in the heap (2026-12-02:
 # btop[c] at h + 8c, so the compiler no longer computes the slot's address
 # once for the load and the store: 21.2 -> 20.2 measured, and free -1).
-declare -A malloc_budget=([16]=21 [64]=21 [512]=21 [1024]=21 [4096]=21 [65536]=36)
+# 65536: 34 since a live span is marked by its head's nextpool (SPAN_LIVE,
+# one constant store in the cache's pop) rather than count's low bit (a
+# load, an or and a store): 36 -> 34 (2026-12-02).
+declare -A malloc_budget=([16]=21 [64]=21 [512]=21 [1024]=21 [4096]=21 [65536]=34)
 # 65536: 53 since the span cache's depths and limits became 16-bit (they
 # grow to 512 spans a class): free's put reads both through one computed
 # address, an instruction more than with 8-bit ones (52); 51 since free
 # tests OWNER_SPAN with the owner word its fast path read, rather than
-# through free_not_owner_leave (a jump, a second load and test).
+# through free_not_owner_leave (a jump, a second load and test); 49
+# since the live mark is nextpool, which the push writes anyway (count's
+# low bit had cost an and and a store: 2026-12-02).
 # Pool classes: 35 since the block stack is linked through its blocks
 # (2026-12-01: 37 with an array of slots in the heap); 37 since its depth
 # is two counters, free's pushes and malloc's pops (free reads both and
 # subtracts: +2; fastpath_lifo +25-35%, as neither side waits for the
 # other's store: bench/results/2026-12-01-bstack-split.md); 36 since the
 # tops are first in the heap (above).
-declare -A free_budget=([16]=36 [64]=36 [512]=36 [1024]=36 [4096]=36 [65536]=51)
+declare -A free_budget=([16]=36 [64]=36 [512]=36 [1024]=36 [4096]=36 [65536]=49)
 # The remote free (instr_count's "remote" mode: blocks another live thread
 # allocated, in rounds of at most 16 MiB, freed in allocation order): the
 # checks, the block linked into
@@ -83,7 +89,8 @@ declare -A free_budget=([16]=36 [64]=36 [512]=36 [1024]=36 [4096]=36 [65536]=51)
 # (producer_1toN/64/threads:4 on 2 cores: 11.0 -> 33.0 M items/s); 4
 # fewer since free's path skips a second test of the owner word it has
 # just read (heap_free_remote_owned_leave): 73.1 at 16 bytes, 73.5 at 64.
-declare -A remote_budget=([16]=74 [64]=74 [512]=77 [1024]=81 [4096]=103 [65536]=117)
+# 65536: 115.4 since the live mark moved to nextpool (above).
+declare -A remote_budget=([16]=74 [64]=74 [512]=77 [1024]=81 [4096]=103 [65536]=116)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 fail=0

@@ -632,6 +632,9 @@ enum pool_state { /* owner-only view, see the life cycle above */
 #define OWNER_HUGE ((struct heap *)(uintptr_t)3)
 /* ... of a medium block's first pool (span.c): the same. */
 #define OWNER_SPAN ((struct heap *)(uintptr_t)2)
+/* pool_header.nextpool of a live medium block's first pool (span.c; a
+ * cached one's is its stack's link, never 1: spans are pool-aligned). */
+#define SPAN_LIVE ((pool_header *)(uintptr_t)1)
 
 /* pool_header.remote: bits 48..63 count the blocks on the list, bits 4..47
  * point to its head (user addresses are below 2^48 on x86-64 and arm64, and
@@ -728,7 +731,8 @@ struct pool_header {
     uint16_t szidx;              /* size class */
     uint8_t state;               /* enum pool_state, owner-only */
     uint8_t bstack_cap;          /* obmt_bstack_cap[szidx]: free's fast path reads it here, on a line it loads */
-    pool_header *nextpool;       /* usedpools / full / empty list links (owner-only) */
+    pool_header *nextpool;       /* usedpools / full / empty list links (owner-only); a span's
+                                  * head: SPAN_LIVE or its cache stack's link (span.c) */
     pool_header *prevpool;
     struct heap *owner;          /* owning heap, OWNER_ABANDONED, or NULL when free */
     uint32_t size;               /* block size in bytes */

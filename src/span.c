@@ -102,15 +102,23 @@
  * The head header (pool_of the span's first byte):
  *   owner     OWNER_SPAN while the block is live or in a thread's cache,
  *             NULL once its pools are back in the arena
- *   count     odd while live: the free checks the low bit and clears it
- *             (a plain store: a free, a realloc or a usable-size query of
- *             a freed block, cached or not, aborts; two threads freeing
+ *   nextpool  SPAN_LIVE while live; while cached, the next span down its
+ *             class's stack in the caching heap (a link, never SPAN_LIVE);
+ *             NULL once given back. The free tests it against SPAN_LIVE
+ *             and its push onto the stack overwrites it with the link: a
+ *             free, a realloc or a usable-size query of a freed block,
+ *             cached or not, aborts (relaxed stores; two threads freeing
  *             one block at the same moment are not both caught, as for
- *             pool blocks, unless both give its pools back: give_pools)
+ *             pool blocks, unless both give its pools back: give_pools).
+ *             The live mark is where the stacks' link is, so that malloc's
+ *             pop marks the span live with one constant store and free's
+ *             push clears the mark with the link it writes anyway (it had
+ *             been count's low bit: a load, an or and a store in malloc, an
+ *             and and a store in free)
+ *   count     a generation << 1 (bumped each time the pool becomes a
+ *             span's head: huge_free's CAS, below)
  *   szidx     OBMT_SZ_SPAN0 + class
  *   huge_run  pools in the span
- *   nextpool  while cached: the next span down its class's stack in the
- *             caching heap (owner-only, as the heap's cache is)
  * The other pools' headers stay reset (owner NULL, carved_bound 0), so a
  * pointer into them fails free's checks of a pool block and aborts; a
  * pointer into the head pool past its first byte aborts here. The block
@@ -627,8 +635,8 @@ void span_purge(bool now, uint64_t t, long delay)
 /* A class's cached spans are a stack linked through their head headers'
  * nextpool (owner-only; a span head has no pool list), newest first:
  * span_cache[c] the top, span_stack[c].n how many. The head of a cached
- * span says freed (count even, owner OWNER_SPAN, huge_run and szidx kept):
- * a free of it aborts.
+ * span says freed (nextpool a link, not SPAN_LIVE; owner OWNER_SPAN,
+ * huge_run and szidx kept): a free of it aborts.
  *
  * A class's stack holds at most span_stack[c].max spans: OBMT_SPAN_CACHE_DEPTH,
  * or fewer where they would take more than half the budget (one at least,
@@ -650,7 +658,9 @@ void span_purge(bool now, uint64_t t, long delay)
 
 static inline void cache_push(struct heap *h, unsigned c, void *b, pool_header *p)
 {
-    p->nextpool = (pool_header *)h->span_cache[c];
+    /* (relaxed: also the live mark's clear, which a racing second free
+     * of the block may read: span_check) */
+    obmt_store_relaxed(&p->nextpool, (pool_header *)h->span_cache[c]);
     h->span_cache[c] = b;
     h->span_stack[c].n++;
 }
@@ -970,7 +980,7 @@ void span_cache_drop(struct heap *h)
             if (((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || !pool_header_readable(b))
                 break;
             pool_header *p = pool_of(b);
-            if (obmt_load_relaxed(&p->owner) != OWNER_SPAN || (obmt_load_relaxed(&p->count) & 1) ||
+            if (obmt_load_relaxed(&p->owner) != OWNER_SPAN || obmt_load_relaxed(&p->nextpool) == SPAN_LIVE ||
                 obmt_load_relaxed(&p->szidx) != OBMT_SZ_SPAN0 + c)
                 break;
             void *next = p->nextpool;
@@ -1016,11 +1026,13 @@ static inline void span_count(struct heap *h, uint64_t allocs, uint64_t frees, i
     }
 }
 
-/* Write the head of a span of class c (k pools) at b: live, or cached
- * (count even). The count's upper bits are a generation, bumped here as
- * huge.c bumps it: a huge block's free that lost the race with another free
- * of it (huge_free's CAS) then fails its CAS if the pool has become a
- * span's head in between, rather than freeing the span as a huge run. */
+/* Write the head of a span of class c (k pools) at b: live (nextpool
+ * SPAN_LIVE), or to be cached (the caller's cache_push writes the link).
+ * The count is a generation << 1, bumped here as huge.c bumps its own: a
+ * huge block's free that lost the race with another free of it
+ * (huge_free's CAS, from a live huge head's odd count) then fails its CAS
+ * if the pool has become a span's head in between, rather than freeing
+ * the span as a huge run. */
 static inline void span_head(char *b, unsigned c, unsigned k, bool live)
 {
     pool_header *p = pool_of(b);
@@ -1028,7 +1040,9 @@ static inline void span_head(char *b, unsigned c, unsigned k, bool live)
     obmt_store_relaxed(&p->szidx, (uint16_t)(OBMT_SZ_SPAN0 + c));
     obmt_store_relaxed(&p->owner, OWNER_SPAN);
     uint32_t gen = (obmt_load_relaxed(&p->count) >> 1) + 1;
-    obmt_store_relaxed(&p->count, gen << 1 | (live ? 1u : 0u));
+    obmt_store_relaxed(&p->count, gen << 1);
+    if (live)
+        obmt_store_relaxed(&p->nextpool, SPAN_LIVE);
 }
 
 /* A miss of class c (its stack empty) that took a chain of dn cached
@@ -1071,7 +1085,7 @@ static OBMT_NOINLINE void *span_from_depot(struct heap *h, unsigned c, void *top
         span_give_chain(c, cut, dn - 1 - keep, t);
     /* Active, as span_malloc_arenas marks it. */
     obmt_store_relaxed(&h->last_tick_ms, t);
-    obmt_store_relaxed(&p->count, obmt_load_relaxed(&p->count) | 1); /* live again */
+    obmt_store_relaxed(&p->nextpool, SPAN_LIVE); /* live again (rest was read above) */
     void *b = VG_ALLOC(top, size);
     if (zero)
         memset(b, 0, n);
@@ -1213,10 +1227,10 @@ static inline void *span_malloc_from(size_t n, size_t align, bool zero, bool bat
     if (OBMT_SPAN_CACHE_BYTES && likely(b != NULL && align <= OBMT_POOL_SIZE)) {
         pool_header *p = pool_of(b);
         h->span_cache[c] = p->nextpool;
+        obmt_store_relaxed(&p->nextpool, SPAN_LIVE); /* live again */
         h->span_stack[c].n--;
         obmt_store_relaxed(&h->span_cached_bytes, h->span_cached_bytes - span_size_table[c]);
         obmt_count_add(&h->stats.span_hits, 1);
-        obmt_store_relaxed(&p->count, obmt_load_relaxed(&p->count) | 1); /* live again */
         lend_leave();
         b = VG_ALLOC(b, span_size_table[c]);
         if (zero)
@@ -1250,14 +1264,12 @@ static OBMT_NOINLINE noreturn void span_bad(pool_header *p, const void *b, const
     os_fatal(what_freed, b, "its medium block is not in use");
 }
 
-/* b's header p says OWNER_SPAN: b must be the start of a live span (count
- * odd). Returns its count word. */
-static inline uint32_t span_check(pool_header *p, const void *b, const char *what, const char *what_freed)
+/* b's header p says OWNER_SPAN: b must be the start of a live span
+ * (nextpool SPAN_LIVE). */
+static inline void span_check(pool_header *p, const void *b, const char *what, const char *what_freed)
 {
-    uint32_t c = obmt_load_relaxed(&p->count);
-    if (unlikely(((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || !(c & 1)))
+    if (unlikely(((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || obmt_load_relaxed(&p->nextpool) != SPAN_LIVE))
         span_bad(p, b, what, what_freed);
-    return c;
 }
 
 static inline unsigned span_class_of(const pool_header *p)
@@ -1270,6 +1282,7 @@ static void give_span_head(void *b)
 {
     pool_header *p = pool_of(b);
     p->huge_run = 0;
+    obmt_store_relaxed(&p->nextpool, NULL); /* (not live: a stale free finds owner NULL first) */
     obmt_store_relaxed(&p->owner, NULL);
 }
 
@@ -1364,16 +1377,16 @@ static OBMT_NOINLINE void span_free_bad(pool_header *p, const void *b)
 
 void span_free_leave(pool_header *p, struct heap *h, void *b)
 {
-    uint32_t cnt = obmt_load_relaxed(&p->count);
-    if (unlikely(((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || !(cnt & 1))) {
+    if (unlikely(((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || obmt_load_relaxed(&p->nextpool) != SPAN_LIVE)) {
         span_free_bad(p, b); /* (span_check's test, with a tail call) */
         return;
     }
-    /* Freed: a second free, a realloc or a usable-size query of it aborts.
-     * A plain store, as pool blocks' frees: two threads that free one block
+    /* Freed by the store that follows, whichever path it takes: the push
+     * onto a stack (its link), or the give-back (give_span_head: NULL). A
+     * second free, a realloc or a usable-size query of it then aborts. A
+     * plain store, as pool blocks' frees: two threads that free one block
      * at the same moment are not both caught (one is, if it gives the pools
      * back twice: give_pools). */
-    obmt_store_relaxed(&p->count, cnt & ~(uint32_t)1);
     unsigned c = span_class_of(p);
     size_t size = span_size_table[c];
     /* Into the freeing thread's cache: the block reached it through the

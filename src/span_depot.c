@@ -15,8 +15,8 @@
  *  - the full stack's trim of a grown class (span.c, cache_trim_to_depot:
  *    a class whose thread missed after its full stack gave spans back, a
  *    burst larger than the stack) cuts its newest half off as one chain, still linked through the heads' nextpool, the
- *    heads unchanged (cached: owner OWNER_SPAN, count even, class and pool
- *    count kept), and puts it in one of its class's words by one CAS;
+ *    heads unchanged (cached: owner OWNER_SPAN, nextpool a link, class and
+ *    pool count kept), and puts it in one of its class's words by one CAS;
  *  - a miss of the class in any thread (span_malloc_arenas) takes a whole
  *    chain by one exchange before it looks at the arenas: its top is the
  *    caller's block, the rest becomes the thread's stack (what the stack

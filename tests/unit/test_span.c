@@ -677,7 +677,7 @@ int main(void)
         unsigned seen = 0;
         for (char *x = me->span_cache[c64]; x; x = (char *)pool_of(x)->nextpool, seen++) {
             pool_header *xp = pool_of(x);
-            CHECK(xp->owner == OWNER_SPAN && !(xp->count & 1) && xp->huge_run == 2);
+            CHECK(xp->owner == OWNER_SPAN && xp->nextpool != SPAN_LIVE && xp->huge_run == 2);
             CHECK(slot_of(x) == slot_of(m) && !((F >> (pool_index(x) % NP)) & 3));
             CHECK_MSG(pool_index(x) == pool_index(m) - 2 * (seen + 1), "cached span %u at pool %zu, m at %zu", seen,
                       pool_index(x), pool_index(m));
@@ -822,8 +822,8 @@ int main(void)
          * first one fails its CAS (huge_free) instead of taking the live
          * span for the huge block. */
         if (a == hb)
-            CHECK_MSG(pool_of(a)->count != hb_count && (pool_of(a)->count & 1), "span head count %u, huge block's %u",
-                      pool_of(a)->count, hb_count);
+            CHECK_MSG(pool_of(a)->count >> 1 != hb_count >> 1 && pool_of(a)->nextpool == SPAN_LIVE,
+                      "span head count %u (a generation << 1), huge block's %u", pool_of(a)->count, hb_count);
         memset(a, 3, 200 * KIB);
         char *a2 = obmt_realloc(a, OBMT_MEDIUM_MAX);
         CHECK(a2 == a);

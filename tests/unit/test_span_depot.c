@@ -145,7 +145,7 @@ int main(void)
     unsigned seen = 0;
     for (char *x = h->span_cache[c]; x; x = (char *)pool_of(x)->nextpool, seen++) {
         pool_header *xp = pool_of(x);
-        CHECK(xp->owner == OWNER_SPAN && !(xp->count & 1) && xp->szidx == OBMT_SZ_SPAN0 + c);
+        CHECK(xp->owner == OWNER_SPAN && xp->nextpool != SPAN_LIVE && xp->szidx == OBMT_SZ_SPAN0 + c);
         CHECK(!span_free_in_arena(x, pools));
     }
     CHECK(seen == chain - 1);
@@ -162,7 +162,7 @@ int main(void)
     CHECK(k1 >= 1);
     run_in_thread(one_malloc, NULL);
     CHECK_MSG(depot_chains(c) == k1 - 1, "%u chains, %u before the other thread's miss", depot_chains(c), k1);
-    CHECK(pool_of(got_in_thread)->owner == OWNER_SPAN && (pool_of(got_in_thread)->count & 1));
+    CHECK(pool_of(got_in_thread)->owner == OWNER_SPAN && pool_of(got_in_thread)->nextpool == SPAN_LIVE);
     obmt_free(got_in_thread);
     unit_check_reconciles();
 
