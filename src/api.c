@@ -104,7 +104,7 @@ static OBMT_NOINLINE void *malloc_other(size_t n)
     return malloc_huge(n, false);
 }
 
-void *obmt_malloc(size_t n)
+OBMT_FAST_ENTRY void *obmt_malloc(size_t n)
 {
     /* Every pool class through the table, fine and coarse alike: one load
      * (and the table's address) instead of a test that a mix of sizes
@@ -126,8 +126,10 @@ void *obmt_malloc(size_t n)
             return VG_ALLOC(b, class_size(c));
         }
         pool_header *p = h->usedpools[c];
-        if (likely(p != NULL))
+        if (likely(p != NULL)) {
+            bstack_note_under(h, c); /* (a real heap: it owns p) */
             return VG_ALLOC(pool_pop_leave(h, p), p->size); /* p has the block out: it stays ours */
+        }
         return malloc_small_slow(h, n);
     }
     if (likely(m < OBMT_MEDIUM_MAX))
@@ -180,8 +182,18 @@ static OBMT_NOINLINE void free_owner_checked(struct heap *h, pool_header *p, blo
     if (!pool_is_carved_block(p, b))
         free_invalid(p, b);
     block_keyed_check(p, b, "free(): double free of");
-    if (!bstack_try_push(h, p, b, free_key())) /* a live block: freed as the fast path would */
+    if (!bstack_try_push_grown(h, p, b, free_key())) /* a live block: freed as the fast path would */
         free_owner_edge(h, p, b);
+}
+
+/* The owner's free that found its class's stack full after a malloc of the
+ * class found it empty (bstack_under): onto the stack, grown, or to the
+ * pool. Inside lend_enter; leaves. */
+static OBMT_NOINLINE void free_owner_grow_leave(pool_header *p, struct heap *h, block *b)
+{
+    if (!bstack_try_push_grown(h, p, b, free_key()))
+        free_owner_edge(h, p, b); /* (right for any count) */
+    lend_leave();
 }
 
 /* free's slow halves on the owner's side, called from its fast path inside
@@ -273,6 +285,12 @@ static inline __attribute__((always_inline)) void free_in_arena(void *ptr)
             lend_leave();
             return;
         }
+        /* The stack is full: grown if a malloc of the class found it empty
+         * since it last grew (bstack.c, "Grown stacks"), a tail call. */
+        if (unlikely(h->bstack_under[p->szidx])) {
+            free_owner_grow_leave(p, h, b);
+            return;
+        }
         /* One test for the three edges (count_span, pool.c): full, last
          * block out, none out. Between them freeblock is not NULL. */
         uint32_t count = obmt_load_relaxed(&p->count);
@@ -305,7 +323,7 @@ static OBMT_NOINLINE void free_outside(void *ptr)
         large_free(ptr);
 }
 
-void obmt_free(void *ptr)
+OBMT_FAST_ENTRY void obmt_free(void *ptr)
 {
     if (likely(arena_contains(ptr))) {
         free_in_arena(ptr);

@@ -25,9 +25,28 @@
  * block. Statistics count it free (stats.c).
  *
  * Bounds: obmt_bstack_cap[c] blocks a class (pool.c: OBMT_BSTACK_DEPTH, or
- * OBMT_BSTACK_CLASS_BYTES of blocks for the larger classes). A stacked
- * block keeps its pool from emptying, so an idle thread's stacks would hold
+ * OBMT_BSTACK_CLASS_BYTES of blocks for the larger classes), in
+ * h->bstack_cap[c], which free reads beside the pops. A stacked block
+ * keeps its pool from emptying, so an idle thread's stacks would hold
  * pools: a lender flushes them (lend.c), and so does every collect.
+ *
+ * Grown stacks. A thread that cycles more blocks of a class than its
+ * stack holds (a burst of N mallocs, then N frees) sends the rest through
+ * their pools each round, about 8 instructions more a block and a pool
+ * edge every few dozen (fastpath_batch/1024: 192 of each 256 blocks, with
+ * a stack of 64). The sign is a free that finds the stack full after a
+ * malloc of the class found it empty (malloc's pool path sets
+ * bstack_under[c], one store); bstack_grow then doubles the class's bound,
+ * up to obmt_bstack_grown_cap[c] (OBMT_BSTACK_GROWN_CLASS_BYTES of blocks,
+ * within OBMT_BSTACK_DEPTH and the OBMT_BLOCK_STACK option) while the
+ * heap's stacks have grown by at most OBMT_BSTACK_GROWN_BYTES in all, and
+ * the free pushes. Each flush (every collect, exit, a lender) puts the
+ * bounds back (bstack_reset): a grown stack lasts one collect period, and
+ * a class that still cycles grows again in a round or two. tcmalloc's
+ * thread cache grows a free list's length when its mallocs find it empty,
+ * within the thread's cache budget, much the same way. What it costs: the
+ * pools a grown stack pins until the next collect (one a block at most:
+ * docs/design.md, "General bound").
  *
  * Layout: a stack is linked through its blocks' first words from
  * h->btop[c]; free counts its pushes in bstack_pushes[c] and malloc its
@@ -41,6 +60,8 @@
  * because the statistics walk reads them from other threads.
  */
 #include "internal.h"
+
+#include <string.h>
 
 static void flush(struct heap *h, bool lent)
 {
@@ -56,14 +77,48 @@ static void flush(struct heap *h, bool lent)
     }
 }
 
+void bstack_reset(struct heap *h)
+{
+    /* No block stack where idle heaps cannot be lent (OBMT_LEND_IDLE=0, no
+     * membarrier): nothing else would flush an idle thread's stacks, whose
+     * blocks keep their pools from emptying. */
+    long depth = lend_available() && option_get(OPT_LEND_IDLE) ? option_get(OPT_BLOCK_STACK) : 0;
+    h->bstack_depth = (uint8_t)depth;
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++)
+        h->bstack_cap[c] = (uint8_t)(depth < obmt_bstack_cap[c] ? depth : obmt_bstack_cap[c]);
+    memset(h->bstack_under, 0, sizeof h->bstack_under);
+    h->bstack_grown_bytes = 0;
+}
+
+bool bstack_grow(struct heap *h, size_t c)
+{
+    h->bstack_under[c] = 0;
+    unsigned cap = h->bstack_cap[c];
+    unsigned max = obmt_bstack_grown_cap[c] < h->bstack_depth ? obmt_bstack_grown_cap[c] : h->bstack_depth;
+    if (cap == 0 || cap >= max)
+        return false; /* (off, or grown as far as it may) */
+    unsigned want = 2 * cap < max ? 2 * cap : max;
+    size_t size = class_size(c);
+    size_t room = (OBMT_BSTACK_GROWN_BYTES - h->bstack_grown_bytes) / size;
+    if (want - cap > room)
+        want = cap + (unsigned)room;
+    if (want == cap)
+        return false; /* (the heap's stacks have grown as far as they may) */
+    h->bstack_grown_bytes += (uint32_t)((want - cap) * size);
+    h->bstack_cap[c] = (uint8_t)want;
+    return true;
+}
+
 void bstack_flush(struct heap *h)
 {
     flush(h, false);
+    bstack_reset(h);
 }
 
 void bstack_flush_lent(struct heap *h)
 {
     flush(h, true);
+    bstack_reset(h);
 }
 
 void bstack_drop(struct heap *h)

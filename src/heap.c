@@ -377,6 +377,7 @@ struct heap *heap_get_slow(void)
     obmt_store_relaxed(&h->last_tick_ms, os_now_ms());
     obmt_store_relaxed(&h->in_use, 1);
     h->bstack_ticks = OBMT_BSTACK_TICK_POPS;
+    bstack_reset(h);
     h->keep_empty = 0;
     h->gave_pool = h->took_pool = 0;
     span_cache_init(h);

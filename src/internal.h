@@ -144,6 +144,12 @@
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define OBMT_NOINLINE __attribute__((noinline))
+/* malloc's and free's entry points start on a 64-byte line: where the
+ * linker put them otherwise moved with every change elsewhere in the
+ * library, and their fast paths' speed with it (a change that added no
+ * instruction to either cost fastpath_lifo 5-7%; aligned, both builds ran
+ * level: bench/results/2026-12-02-bstack-grow.md). */
+#define OBMT_FAST_ENTRY __attribute__((aligned(64)))
 #define OBMT_TLS __attribute__((tls_model("initial-exec"))) __thread
 
 /* Built with ThreadSanitizer (gcc says it one way, clang the other). */
@@ -730,7 +736,7 @@ struct pool_header {
     uint32_t count;              /* ref.count: blocks out (including those on `remote`) */
     uint16_t szidx;              /* size class */
     uint8_t state;               /* enum pool_state, owner-only */
-    uint8_t bstack_cap;          /* obmt_bstack_cap[szidx]: free's fast path reads it here, on a line it loads */
+    uint8_t unused;              /* (the block stack's bound, until it moved to the heap: bstack_cap) */
     pool_header *nextpool;       /* usedpools / full / empty list links (owner-only); a span's
                                   * head: SPAN_LIVE or its cache stack's link (span.c) */
     pool_header *prevpool;
@@ -1239,6 +1245,18 @@ struct heap {
     alignas(64) pool_header *usedpools[OBMT_NCLASSES];
     uint8_t bstack_pops[OBMT_NCLASSES]; /* pops per class, modulo 256: as bstack_pushes (malloc
                                          * reads and writes it with the top) */
+    /* Each class's stack bound now (bstack.c): its fixed bound, or more
+     * while the class cycles (bstack_grow), until the next flush. Beside
+     * the pops, which free reads with it. Owner-only or a lender's. */
+    uint8_t bstack_cap[OBMT_NCLASSES];
+    /* 1: a malloc of class c went to a pool (its stack empty) since the
+     * stack last grew: malloc's pool path sets it, bstack_grow clears it
+     * (owner-only, or a lender's at a flush). */
+    uint8_t bstack_under[OBMT_NCLASSES];
+    uint8_t bstack_depth;        /* OBMT_BLOCK_STACK, or 0 where idle heaps cannot be lent, at
+                                  * the last flush or take (bstack_reset; owner-only) */
+    uint32_t bstack_grown_bytes; /* bytes the stacks may hold beyond their fixed bounds now, at most
+                                  * OBMT_BSTACK_GROWN_BYTES (owner-only) */
 };
 
 /* The calling thread's heap; &heap_empty until it first allocates. */
@@ -1588,8 +1606,9 @@ OBMT_HIDDEN extern uint64_t g_heaps_lent, g_lend_busy, g_lend_detours;
  * thread freed, linked through their first words from btop[c] (NULL at
  * the bottom), bstack_pushes[c] - bstack_pops[c] blocks (8-bit counters
  * that wrap; the depth is at most 255). The owner's free pushes there while the
- * stack has room (the pool's bstack_cap, obmt_bstack_cap[c] unless
- * OBMT_BLOCK_STACK asks for fewer); its malloc pops from there first.
+ * stack has room (h->bstack_cap[c]: obmt_bstack_cap[c] unless
+ * OBMT_BLOCK_STACK asks for fewer, more while the class cycles past it:
+ * bstack_grow); its malloc pops from there first.
  * Neither touches the block's pool. A stacked block is free to the program
  * and still out to its pool: the pool's count counts it, so nothing takes
  * the pool from the heap (every path that takes pools away flushes the
@@ -1622,34 +1641,58 @@ OBMT_HIDDEN extern uint64_t g_heaps_lent, g_lend_busy, g_lend_detours;
  * renamed.
  */
 OBMT_HIDDEN extern const uint8_t obmt_bstack_cap[64];
+OBMT_HIDDEN extern const uint8_t obmt_bstack_grown_cap[64];
 /* Free of b (class c, a block of one of h's pools, checked) onto its
  * stack, whose pushes are `pushes` (h->bstack_pushes[c], read once: a
  * byte's store through b may alias it, for the compiler) and whose depth
- * is below the pool's bstack_cap. key: free_key(). */
+ * is below h->bstack_cap[c]. key: free_key(). */
 static inline void bstack_push(struct heap *h, size_t c, uint8_t pushes, block *b, uintptr_t key)
 {
     block_set_free(b, h->btop[c], key);
     h->btop[c] = b;
     obmt_store_relaxed(&h->bstack_pushes[c], (uint8_t)(pushes + 1));
 }
-/* The depth of class c's stack (at most obmt_bstack_cap[c], below 256),
+/* The depth of class c's stack (at most obmt_bstack_grown_cap[c], below 256),
  * whose pushes are `pushes`. */
 static inline size_t bstack_depth(const struct heap *h, size_t c, uint8_t pushes)
 {
     return (uint8_t)(pushes - h->bstack_pops[c]);
 }
+/* Class c's stack is full, and a malloc of the class went to a pool
+ * since the stack last grew: double its bound if the class and the heap
+ * have room (OBMT_BSTACK_GROWN_*: tunables.h). True if it grew. Clears
+ * h->bstack_under[c] either way. The owner's free, inside its busy region. */
+OBMT_HIDDEN bool bstack_grow(struct heap *h, size_t c);
 /* The owner's free of b (a checked live block of p, a pool h owns) onto
- * its class's stack if the stack has room (below p's bstack_cap): true
- * then; false leaves everything as it was (the free goes to the pool).
- * key: free_key(). Both of free's owner paths (api.c). */
+ * its class's stack if the stack has room (below h->bstack_cap[c]): true
+ * then; false leaves everything as it was (the free goes to the pool, or
+ * to bstack_try_push_grown if h->bstack_under[c]). key: free_key().
+ * free's fast path (api.c). */
 static inline bool bstack_try_push(struct heap *h, pool_header *p, block *b, uintptr_t key)
 {
     size_t c = p->szidx;
     uint8_t pushes = h->bstack_pushes[c];
-    if (unlikely(bstack_depth(h, c, pushes) >= p->bstack_cap))
+    if (unlikely(bstack_depth(h, c, pushes) >= h->bstack_cap[c]))
         return false;
     bstack_push(h, c, pushes, b, key);
     return true;
+}
+/* bstack_try_push, the stack grown first where it is full and its class
+ * cycles past it (bstack_grow): free's slow owner paths, which make calls
+ * anyway (the fast path tests bstack_under itself and gets here by a tail
+ * call, so that it needs no stack frame). */
+static inline bool bstack_try_push_grown(struct heap *h, pool_header *p, block *b, uintptr_t key)
+{
+    if (bstack_try_push(h, p, b, key))
+        return true;
+    size_t c = p->szidx;
+    return h->bstack_under[c] && bstack_grow(h, c) && bstack_try_push(h, p, b, key);
+}
+/* malloc of class c found its stack empty and goes to a pool (bstack_grow's
+ * hint). A real heap only: &heap_empty and &heap_lending own no pool. */
+static inline void bstack_note_under(struct heap *h, size_t c)
+{
+    h->bstack_under[c] = 1;
 }
 /* Secure mode: a stacked link that is not NULL nor a carved block of a
  * pool of class c that h owns (a write after free over the link). */
@@ -1684,8 +1727,13 @@ static inline block *bstack_pop(struct heap *h, size_t c, block *b)
  * then leaves. */
 #define OBMT_BSTACK_TICK_POPS 1024
 OBMT_HIDDEN void *bstack_ticked_leave(struct heap *h, block *b);
+/* The stacks' bounds back to their fixed ones, from the options now
+ * (OBMT_BLOCK_STACK; 0 where idle heaps cannot be lent): when the heap is
+ * taken, and by every flush (below). */
+OBMT_HIDDEN void bstack_reset(struct heap *h);
 /* Every stacked block of h back to its pool, as the owner's free puts it
- * there but without ticks: by h's thread (collect, exit). */
+ * there but without ticks, and the bounds reset: by h's thread (collect,
+ * exit). */
 OBMT_HIDDEN void bstack_flush(struct heap *h);
 /* The same by a lender holding h: a pool that empties goes to h's cache of
  * empty pools (which the lender then takes, to purge once h is back),

@@ -37,6 +37,12 @@ const uint32_t obmt_class_size[64] = { X64(CLASS_SIZE_ENTRY, 0) };
 #define BSTACK_CAP(c) (uint8_t)((c) < OBMT_NCLASSES ? \
     (BSTACK_BY_BYTES(c) < OBMT_BSTACK_DEPTH ? BSTACK_BY_BYTES(c) : OBMT_BSTACK_DEPTH) : 0)
 const uint8_t obmt_bstack_cap[64] = { X64(BSTACK_CAP, 0) };
+/* ... and the most a grown stack may hold (bstack_grow):
+ * OBMT_BSTACK_GROWN_CLASS_BYTES of blocks, within OBMT_BSTACK_DEPTH. */
+#define BSTACK_BY_GROWN(c) (OBMT_BSTACK_GROWN_CLASS_BYTES / CLASS_SIZE(c) ? OBMT_BSTACK_GROWN_CLASS_BYTES / CLASS_SIZE(c) : 1)
+#define BSTACK_GROWN_CAP(c) (uint8_t)((c) < OBMT_NCLASSES ? \
+    (BSTACK_BY_GROWN(c) < OBMT_BSTACK_DEPTH ? BSTACK_BY_GROWN(c) : OBMT_BSTACK_DEPTH) : 0)
+const uint8_t obmt_bstack_grown_cap[64] = { X64(BSTACK_GROWN_CAP, 0) };
 
 /* pool_class_recip[c] = floor(2^32 / size(c)) + 1: the multiplier of block
  * keys (internal.h), which needs s * m > 2^32 also for powers of two. */
@@ -227,11 +233,6 @@ void pool_init(pool_header *p, unsigned c, struct heap *h)
      * the blocks on `remote`), so free's fast path tells "not full and not
      * about to empty" from count alone: count in [2, blocks - 1]. */
     p->count_span = class_blocks(c) - 2;
-    /* No block stack where idle heaps cannot be lent (OBMT_LEND_IDLE=0, no
-     * membarrier): nothing else would flush an idle thread's stacks, whose
-     * blocks keep their pools from emptying (bstack.c). */
-    long depth = lend_available() && option_get(OPT_LEND_IDLE) ? option_get(OPT_BLOCK_STACK) : 0;
-    p->bstack_cap = (uint8_t)(depth < obmt_bstack_cap[c] ? depth : obmt_bstack_cap[c]);
     _Static_assert(OBMT_POOL_USABLE / OBMT_SMALL_MAX >= 2, "count_span needs 2 blocks per pool");
     /* Under valgrind, no block of the pool is the program's yet. */
     VG_NOACCESS(pool_mem(p), OBMT_POOL_USABLE);

@@ -198,8 +198,8 @@ int obmt_stats_get(struct obmt_stats *out)
              * free that are not, until the next snapshot. */
             uint8_t pops = obmt_load_relaxed(&h->bstack_pops[c]);
             uint32_t cnt = (uint8_t)(obmt_load_relaxed(&h->bstack_pushes[c]) - pops);
-            if (cnt > obmt_bstack_cap[c])
-                cnt = obmt_bstack_cap[c];
+            if (cnt > obmt_bstack_grown_cap[c])
+                cnt = obmt_bstack_grown_cap[c];
             uint64_t *in_use = &s.classes[c].blocks_in_use;
             *in_use = *in_use > cnt ? *in_use - cnt : 0;
         }

@@ -100,9 +100,10 @@ int main(void)
      * thread's stacks: there are none (unit_bstack_nolend). */
     if (!lend_available() || !option_get(OPT_LEND_IDLE)) {
         void *x = obmt_malloc(4096), *y = obmt_malloc(4096);
-        CHECK_MSG(pool_of(x)->bstack_cap == 0, "a block stack without lending (cap %u)", pool_of(x)->bstack_cap);
+        CHECK_MSG(heap_self()->bstack_cap[c] == 0, "a block stack without lending (cap %u)", heap_self()->bstack_cap[c]);
         obmt_free(x);
         CHECK(bstack_n(heap_self(), c) == 0 && pool_of(x)->freeblock == x);
+        CHECK_MSG(heap_self()->bstack_cap[c] == 0, "a stack without lending grew to %u", heap_self()->bstack_cap[c]);
         obmt_free(y);
         printf("unit_bstack: no lending, no block stack: ok\n");
         return 0;
@@ -114,7 +115,7 @@ int main(void)
         b[i] = obmt_malloc(4096);
     h = heap_self();
     pool_header *p = pool_of(b[0]);
-    CHECK(pool_of(b[per - 1]) == p && p->state == POOL_FULL && p->bstack_cap == cap);
+    CHECK(pool_of(b[per - 1]) == p && p->state == POOL_FULL && h->bstack_cap[c] == cap);
     CHECK(bstack_n(h, c) == 0);
     uint64_t used = in_use(c);
     obmt_free(b[3]);
@@ -131,13 +132,20 @@ int main(void)
     expect_death(free_twice, b[2], SIGABRT, "owner's double free of a stacked block", "double free");
     expect_death(free_stacked_remote, b[2], SIGABRT, "remote double free of a stacked block", "double free");
 
-    /* A full stack: the next free goes to its pool. */
+    /* A full stack whose class has not cycled past it (no malloc of the
+     * class went to a pool since the stack last grew): the next free goes
+     * to its pool. (The mallocs below do go to pools: the test says
+     * otherwise, so that the stack keeps its bound; "Grown stacks" below
+     * takes the other branch.) */
     size_t n = cap + 1;
     CHECK(per + n <= 256);
     for (size_t i = per; i < per + n; i++)
         b[i] = obmt_malloc(4096);
+    CHECK_MSG(h->bstack_under[c] == 1, "mallocs from a pool did not mark the class's stack empty");
+    h->bstack_under[c] = 0;
     for (size_t i = per; i < per + n; i++)
         obmt_free(b[i]);
+    CHECK(h->bstack_cap[c] == cap);
     CHECK(bstack_n(h, c) == cap && h->btop[c] == b[per + cap - 1]);
     /* Linked through the blocks, newest first, down to NULL. */
     block *s = h->btop[c];
@@ -176,6 +184,88 @@ int main(void)
     for (size_t i = per; i < per + n; i++)
         CHECK_MSG(obmt_load_acquire(&pool_of(b[i])->owner) != h || pool_of(b[i])->count == 0,
                   "block %zu's pool still counts it after the collect", i);
+
+    /* Grown stacks (bstack.c): a class that cycles more blocks than its
+     * stack holds. A burst of 3 * cap mallocs (from pools: the stack is
+     * empty after the collect) and then its frees: the free that finds
+     * the stack full grows it to twice its bound and is stacked, and so
+     * on up to obmt_bstack_grown_cap[c]; the frees past that go to their
+     * pools. */
+    {
+        const size_t grown = obmt_bstack_grown_cap[c];
+        static void *g[3 * 256];
+        const size_t burst = 3 * cap;
+        const int32_t ticks = h->ticks;
+        const uint64_t used0 = in_use(c);
+        h->ticks = 1 << 30; /* (no collect in between: it would flush and reset) */
+        CHECK(grown == (OBMT_BSTACK_GROWN_CLASS_BYTES / 4096 < OBMT_BSTACK_DEPTH ? OBMT_BSTACK_GROWN_CLASS_BYTES / 4096
+                                                                                  : OBMT_BSTACK_DEPTH));
+        CHECK(grown > 2 * cap && burst < grown && h->bstack_cap[c] == cap && h->bstack_grown_bytes == 0);
+        for (size_t i = 0; i < burst; i++)
+            g[i] = obmt_malloc(4096);
+        CHECK(h->bstack_under[c] == 1);
+        for (size_t i = 0; i < cap; i++)
+            obmt_free(g[i]);
+        CHECK(bstack_n(h, c) == cap && h->bstack_cap[c] == cap); /* full, not grown yet */
+        obmt_free(g[cap]);
+        CHECK_MSG(h->bstack_cap[c] == 2 * cap && bstack_n(h, c) == cap + 1 && h->btop[c] == g[cap],
+                  "the free past a full stack of a cycling class: bound %u, depth %u", h->bstack_cap[c], bstack_n(h, c));
+        CHECK(h->bstack_under[c] == 0 && h->bstack_grown_bytes == cap * 4096);
+        /* No malloc went to a pool since: the next full stack does not grow. */
+        for (size_t i = cap + 1; i < burst; i++)
+            obmt_free(g[i]);
+        CHECK_MSG(h->bstack_cap[c] == 2 * cap && bstack_n(h, c) == 2 * cap, "bound %u, depth %u without a miss between",
+                  h->bstack_cap[c], bstack_n(h, c));
+        CHECK_MSG(pool_of(g[burst - 1])->freeblock == g[burst - 1], "a free past a full grown stack did not go to its pool");
+        /* Round two: the mallocs empty the stack and go on into the pools;
+         * the frees grow it again, to the class's grown bound at most. */
+        for (int round = 0; round < 4; round++) {
+            for (size_t i = 0; i < burst; i++)
+                g[i] = obmt_malloc(4096);
+            for (size_t i = 0; i < burst; i++)
+                obmt_free(g[i]);
+        }
+        CHECK_MSG(h->bstack_cap[c] == grown && bstack_n(h, c) == burst, "after four rounds of %zu: bound %u (grown bound %zu), depth %u",
+                  burst, h->bstack_cap[c], grown, bstack_n(h, c));
+        CHECK(h->bstack_grown_bytes == (grown - cap) * 4096);
+        /* A grown stack's blocks count free, as any stacked block's. */
+        CHECK_MSG(in_use(c) == used0, "%llu blocks in use with a grown stack, %llu before the burst",
+                  (unsigned long long)in_use(c), (unsigned long long)used0);
+        /* The heap's bound on growth: with all but 3 blocks' worth of it
+         * used, a class grows by 3 blocks, then no more. */
+        const unsigned c1k = size_class(1024), cap1k = obmt_bstack_cap[c1k];
+        CHECK(h->bstack_cap[c1k] == cap1k && obmt_bstack_grown_cap[c1k] > cap1k + 3);
+        const uint32_t had = h->bstack_grown_bytes;
+        h->bstack_grown_bytes = OBMT_BSTACK_GROWN_BYTES - 3 * 1024;
+        for (size_t i = 0; i < cap1k + 5; i++)
+            g[i] = obmt_malloc(1000);
+        for (size_t i = 0; i < cap1k + 5; i++)
+            obmt_free(g[i]);
+        CHECK_MSG(h->bstack_cap[c1k] == cap1k + 3 && bstack_n(h, c1k) == cap1k + 3,
+                  "1 KiB class at the heap's bound: bound %u, depth %u (fixed bound %u)", h->bstack_cap[c1k],
+                  bstack_n(h, c1k), cap1k);
+        CHECK(h->bstack_grown_bytes == OBMT_BSTACK_GROWN_BYTES);
+        h->bstack_grown_bytes = had + 3 * 1024;
+        /* A collect flushes every stack and puts the bounds back. */
+        h->ticks = ticks;
+        obmt_collect();
+        CHECK_MSG(h->bstack_cap[c] == cap && h->bstack_cap[c1k] == cap1k && h->bstack_grown_bytes == 0 &&
+                      bstack_n(h, c) == 0 && bstack_n(h, c1k) == 0 && h->bstack_under[c] == 0,
+                  "after a collect: bounds %u and %u, %u bytes grown", h->bstack_cap[c], h->bstack_cap[c1k],
+                  h->bstack_grown_bytes);
+        /* OBMT_BLOCK_STACK bounds a grown stack too (its value at the last
+         * reset, here set by hand: the option is fixed at start-up). */
+        h->bstack_depth = (uint8_t)(cap + 2);
+        h->ticks = 1 << 30;
+        for (size_t i = 0; i < burst; i++)
+            g[i] = obmt_malloc(4096);
+        for (size_t i = 0; i < burst; i++)
+            obmt_free(g[i]);
+        CHECK_MSG(h->bstack_cap[c] == cap + 2, "a stack grew past OBMT_BLOCK_STACK: %u", h->bstack_cap[c]);
+        h->ticks = ticks;
+        obmt_collect();
+        CHECK(h->bstack_depth == (uint8_t)option_get(OPT_BLOCK_STACK) && h->bstack_cap[c] == cap);
+    }
 
     /* malloc's pops tick: a thread whose blocks never leave its stacks
      * still runs heap_ticked (its purge, its reclaim pass). */
