@@ -89,7 +89,7 @@ declare -A free_budget=([16]=36 [64]=36 [512]=36 [1024]=36 [4096]=36 [65536]=49)
 # (producer_1toN/64/threads:4 on 2 cores: 11.0 -> 33.0 M items/s); 4
 # fewer since free's path skips a second test of the owner word it has
 # just read (heap_free_remote_owned_leave): 73.1 at 16 bytes, 73.5 at 64.
-# 65536: 115.4 since the live mark moved to nextpool (above).
+# 65536: 115.4 since the live mark moved to nextpool (above), 116.4 before.
 declare -A remote_budget=([16]=74 [64]=74 [512]=77 [1024]=81 [4096]=103 [65536]=116)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
