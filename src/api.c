@@ -483,8 +483,16 @@ void *obmt_realloc(void *ptr, size_t n)
     if (likely(arena_contains(ptr) && n - 1 < OBMT_MEDIUM_MAX)) {
         pool_header *p = pool_of(ptr);
         struct heap *o = obmt_load_relaxed(&p->owner);
-        if (o == OWNER_SPAN)
+        if (o == OWNER_SPAN) {
+            /* Most steps of a growing buffer stay in their class: kept
+             * here, without realloc_span's call and frame (a chain of +16
+             * byte steps up to 64 KiB under callgrind: 67 -> 51
+             * instructions a step, the loop included; realloc_add16/65536
+             * 247 -> 324 M reallocs/s, tcmalloc 269). */
+            if (likely(span_keeps_class(p, ptr, n)))
+                return ptr;
             return realloc_span(p, ptr, n);
+        }
         /* A pool's block (its owner a heap, or abandoned) that keeps its
          * place by realloc_general's rule (the new size fits its class and
          * uses more than half of it), once the same checks have passed: a

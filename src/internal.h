@@ -991,8 +991,13 @@ OBMT_HIDDEN extern int64_t g_huge_bytes_heapless;
  * OBMT_SZ_SPAN0 + class, above every pool class. */
 #define OBMT_SZ_SPAN0 64
 #define OBMT_NSPAN 32
-/* The class of n (4096 < n <= OBMT_MEDIUM_MAX), and its size. */
-OBMT_HIDDEN unsigned span_class(size_t n);
+/* The class of n (4096 < n <= OBMT_MEDIUM_MAX), and its size: a table by
+ * KiB (span.c). */
+OBMT_HIDDEN extern const uint8_t span_class_kib[1024];
+static inline unsigned span_class(size_t n)
+{
+    return span_class_kib[(n - 1) >> 10];
+}
 OBMT_HIDDEN size_t span_class_size(unsigned c);
 /* A medium block of at least n bytes (4096 < n <= OBMT_MEDIUM_MAX),
  * aligned to `align` (0, or a power of two up to the arena size; any span
@@ -1016,6 +1021,17 @@ OBMT_HIDDEN void *span_malloc_to_grow(size_t n);
 OBMT_HIDDEN void span_free_leave(pool_header *p, struct heap *h, void *b);
 OBMT_HIDDEN size_t span_usable(pool_header *p, const void *b, const char *what);
 OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);
+/* realloc's common case, inline (api.c): b (its head p says OWNER_SPAN) is
+ * a live span of the class that n (a medium size) takes, so it keeps its
+ * place with nothing to change. False for anything else, errors too
+ * (span_resize_in_place then sorts them out). A buffer grown a little at
+ * a time stays in its class for most steps. */
+static inline bool span_keeps_class(const pool_header *p, const void *b, size_t n)
+{
+    return !((uintptr_t)b & (OBMT_POOL_SIZE - 1)) && obmt_load_relaxed(&p->nextpool) == SPAN_LIVE &&
+           n - OBMT_SMALL_MAX - 1 < OBMT_MEDIUM_MAX - OBMT_SMALL_MAX &&
+           span_class(n) == (unsigned)obmt_load_relaxed(&p->szidx) - OBMT_SZ_SPAN0;
+}
 /* realloc of a growing buffer, for n up to what its arena holds from b on:
  * the span b (head p, live, checked), every other pool of whose arena is
  * free or held by a span in the calling thread's cache (those leave it),

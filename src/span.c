@@ -194,13 +194,8 @@ size_t span_class_size(unsigned c)
 #define CK16(i) CK4(i), CK4((i) + 4), CK4((i) + 8), CK4((i) + 12)
 #define CK64(i) CK16(i), CK16((i) + 16), CK16((i) + 32), CK16((i) + 48)
 #define CK256(i) CK64(i), CK64((i) + 64), CK64((i) + 128), CK64((i) + 192)
-static const uint8_t span_class_kib[1024] = { CK256(0), CK256(256), CK256(512), CK256(768) };
+const uint8_t span_class_kib[1024] = { CK256(0), CK256(256), CK256(512), CK256(768) };
 _Static_assert((OBMT_MEDIUM_MAX >> 10) <= 1024, "span_class_kib covers OBMT_MEDIUM_MAX");
-
-unsigned span_class(size_t n)
-{
-    return span_class_kib[(n - 1) >> 10];
-}
 
 
 /* The sizes as a table, for the cache's paths (a load instead of the
@@ -1417,8 +1412,8 @@ bool span_resize_in_place(pool_header *p, void *b, size_t n)
 {
     span_check(p, b, "realloc(): invalid pointer", "realloc(): invalid pointer");
     /* The same class: nothing changes (a buffer grown a little at a time,
-     * most of its steps), in a few instructions. */
-    if (likely(n - OBMT_SMALL_MAX - 1 < OBMT_MEDIUM_MAX - OBMT_SMALL_MAX && span_class(n) == span_class_of(p)))
+     * most of its steps; obmt_realloc tests this first, inline). */
+    if (likely(span_keeps_class(p, b, n)))
         return true;
     return span_resize_other_class(p, b, n);
 }
