@@ -77,6 +77,13 @@ static void flush(struct heap *h, bool lent)
     }
 }
 
+/* The most class c's stack may grow to in h: its grown bound, within
+ * OBMT_BLOCK_STACK. */
+static unsigned grown_max(const struct heap *h, size_t c)
+{
+    return obmt_bstack_grown_cap[c] < h->bstack_depth ? obmt_bstack_grown_cap[c] : h->bstack_depth;
+}
+
 void bstack_reset(struct heap *h)
 {
     /* No block stack where idle heaps cannot be lent (OBMT_LEND_IDLE=0, no
@@ -84,8 +91,10 @@ void bstack_reset(struct heap *h)
      * blocks keep their pools from emptying. */
     long depth = lend_available() && option_get(OPT_LEND_IDLE) ? option_get(OPT_BLOCK_STACK) : 0;
     h->bstack_depth = (uint8_t)depth;
-    for (unsigned c = 0; c < OBMT_NCLASSES; c++)
+    for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         h->bstack_cap[c] = (uint8_t)(depth < obmt_bstack_cap[c] ? depth : obmt_bstack_cap[c]);
+        h->bstack_growable[c] = h->bstack_cap[c] != 0 && h->bstack_cap[c] < grown_max(h, c);
+    }
     memset(h->bstack_under, 0, sizeof h->bstack_under);
     h->bstack_grown_bytes = 0;
 }
@@ -94,18 +103,21 @@ bool bstack_grow(struct heap *h, size_t c)
 {
     h->bstack_under[c] = 0;
     unsigned cap = h->bstack_cap[c];
-    unsigned max = obmt_bstack_grown_cap[c] < h->bstack_depth ? obmt_bstack_grown_cap[c] : h->bstack_depth;
-    if (cap == 0 || cap >= max)
+    unsigned max = grown_max(h, c);
+    if (cap == 0 || cap >= max) {
+        h->bstack_growable[c] = 0;
         return false; /* (off, or grown as far as it may) */
+    }
     unsigned want = 2 * cap < max ? 2 * cap : max;
     size_t size = class_size(c);
     size_t room = (OBMT_BSTACK_GROWN_BYTES - h->bstack_grown_bytes) / size;
     if (want - cap > room)
         want = cap + (unsigned)room;
     if (want == cap)
-        return false; /* (the heap's stacks have grown as far as they may) */
+        return false; /* (the heap's stacks have grown as far as they may for now) */
     h->bstack_grown_bytes += (uint32_t)((want - cap) * size);
     h->bstack_cap[c] = (uint8_t)want;
+    h->bstack_growable[c] = want < max;
     return true;
 }
 

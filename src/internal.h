@@ -1266,13 +1266,20 @@ struct heap {
      * the pops, which free reads with it. Owner-only or a lender's. */
     uint8_t bstack_cap[OBMT_NCLASSES];
     /* 1: a malloc of class c went to a pool (its stack empty) since the
-     * stack last grew: malloc's pool path sets it, bstack_grow clears it
-     * (owner-only, or a lender's at a flush). */
+     * stack last grew, and the stack may grow: malloc's pool path copies
+     * bstack_growable[c] here, bstack_grow clears it. */
     uint8_t bstack_under[OBMT_NCLASSES];
+    /* 1: class c's stack is below its grown bound (bstack_grow may raise
+     * it): 0 for a class at its bound, and for every class where the
+     * stacks are off, so that their frees never leave the fast path for
+     * bstack_grow. */
+    uint8_t bstack_growable[OBMT_NCLASSES];
     uint8_t bstack_depth;        /* OBMT_BLOCK_STACK, or 0 where idle heaps cannot be lent, at
-                                  * the last flush or take (bstack_reset; owner-only) */
-    uint32_t bstack_grown_bytes; /* bytes the stacks may hold beyond their fixed bounds now, at most
-                                  * OBMT_BSTACK_GROWN_BYTES (owner-only) */
+                                  * the last flush or take (bstack_reset) */
+    uint32_t bstack_grown_bytes; /* bytes the stacks hold room for beyond their fixed bounds now,
+                                  * at most OBMT_BSTACK_GROWN_BYTES */
+    /* (bstack_cap, _under, _growable, _depth, _grown_bytes: the owner's, inside
+     * its busy region, or a lender's holding the heap: its flush resets them) */
 };
 
 /* The calling thread's heap; &heap_empty until it first allocates. */
@@ -1705,10 +1712,11 @@ static inline bool bstack_try_push_grown(struct heap *h, pool_header *p, block *
     return h->bstack_under[c] && bstack_grow(h, c) && bstack_try_push(h, p, b, key);
 }
 /* malloc of class c found its stack empty and goes to a pool (bstack_grow's
- * hint). A real heap only: &heap_empty and &heap_lending own no pool. */
+ * hint, where the stack may grow). A real heap only: &heap_empty and
+ * &heap_lending own no pool. */
 static inline void bstack_note_under(struct heap *h, size_t c)
 {
-    h->bstack_under[c] = 1;
+    h->bstack_under[c] = h->bstack_growable[c];
 }
 /* Secure mode: a stacked link that is not NULL nor a carved block of a
  * pool of class c that h owns (a write after free over the link). */

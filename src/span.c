@@ -791,7 +791,7 @@ static OBMT_NOINLINE void cache_trim_to_depot(struct heap *h, unsigned c, unsign
         last = pool_of(last)->nextpool;
     pool_header *lp = pool_of(last);
     cache_cut(h, c, keep, m, lp->nextpool);
-    lp->nextpool = NULL;
+    obmt_store_relaxed(&lp->nextpool, NULL); /* (relaxed: the live mark's field, span_check) */
     if (!depot_put(c, top, m, t))
         span_give_chain(c, top, m, t);
 }
@@ -1064,7 +1064,7 @@ static OBMT_NOINLINE void *span_from_depot(struct heap *h, unsigned c, void *top
             cut = pool_of(cut)->nextpool;
         }
         if (last)
-            pool_of(last)->nextpool = NULL;
+            obmt_store_relaxed(&pool_of(last)->nextpool, NULL); /* (relaxed: as cache_push) */
     }
     /* Counted before the stack holds them, as span_malloc_arenas counts
      * its batch (a fork child's span_cache_drop takes off what it finds). */

@@ -190,12 +190,13 @@ int obmt_stats_get(struct obmt_stats *out)
         /* So are the blocks on its block stacks (bstack.c). */
         for (unsigned c = 0; h && c < OBMT_NCLASSES; c++) {
             /* pushes - pops, the pops read first, so that racing the
-             * owner the difference seldom wraps below 0; clamped to a
-             * stack's bound (a snapshot, as the rest). Where the bound is
-             * 255 (16..256 bytes) the clamp cannot tell a wrap from a full
-             * stack: a snapshot that sees a pop without the push before it
-             * (relaxed stores, arm64) counts up to 255 blocks of that class
-             * free that are not, until the next snapshot. */
+             * owner the difference seldom wraps below 0; clamped to the
+             * most a stack of the class can hold, grown
+             * (obmt_bstack_grown_cap: a snapshot, as the rest). Where that
+             * is 255 (16 bytes to 1 KiB) the clamp cannot tell a wrap from
+             * a full stack: a snapshot that sees a pop without the push
+             * before it (relaxed stores, arm64) counts up to 255 blocks of
+             * that class free that are not, until the next snapshot. */
             uint8_t pops = obmt_load_relaxed(&h->bstack_pops[c]);
             uint32_t cnt = (uint8_t)(obmt_load_relaxed(&h->bstack_pushes[c]) - pops);
             if (cnt > obmt_bstack_grown_cap[c])

@@ -60,8 +60,11 @@
  *     - a free of a block of its own heap: busy = 1 (free_in_arena's
  *       lend_enter), then it reads tls; if that is its heap (the owner test
  *       passes) it is in its heap: it reads the block stack's depth and,
- *       below BCAP (p->bstack_cap), pushes the block there (bstack_push:
- *       the pool and its count untouched); else it loads the pool's
+ *       below its bound bcap[h] (h->bstack_cap[c]: BCAP, raised by one
+ *       up to BCAPMAX by a grow), pushes the block there (bstack_push:
+ *       the pool and its count untouched); at the bound, if a malloc of
+ *       its pool marked the class to grow (under[h], L10), it raises the
+ *       bound and pushes (free_owner_grow_leave, bstack_grow: L107); else it loads the pool's
  *       count: 2 (NB - 1) is the local path, which pushes the block and
  *       then stores the count (release); 1 (the last block) is the edge
  *       path (free_owner_edge_leave: with a block stack the edge is never
@@ -124,7 +127,8 @@
  *
  * Abstractions: a heap's pools are one pool of NB blocks, all carved,
  * has_pool[h] (usedpools[c] not NULL for the class the model uses), its
- * block stack's depth bst[h] (at most BCAP, default 1: the blocks on it
+ * block stack's depth bst[h] (at most its bound bcap[h]: BCAP, default 1,
+ * or up to BCAPMAX while grown, until a flush puts BCAP back: the blocks on it
  * are out to the pool, in pcount; which block is where is not modelled), its
  * count pcount[h] and its remote count prem[h] (the remote word without
  * flags and pointer: FULL, ARMED, PENDING and `returned` are model 1's; the
@@ -232,7 +236,14 @@
 #define NB 3            /* blocks per pool: free's fast path is count 2 -> 1, its edge 1 -> 0 */
 #endif
 #ifndef BCAP
-#define BCAP 1          /* p->bstack_cap (OPT_BLOCK_STACK, fixed at start-up): 0, no block stack */
+#define BCAP 1          /* a class's fixed bound (bstack_reset: obmt_bstack_cap, OPT_BLOCK_STACK): 0, no block stack */
+#endif
+#ifndef BCAPMAX         /* its grown bound (bstack_grow: obmt_bstack_grown_cap); none without a stack */
+#if BCAP > 0
+#define BCAPMAX (BCAP + 1)
+#else
+#define BCAPMAX 0
+#endif
 #endif
 #define NH NT           /* heaps 1..NH: never more than threads */
 
@@ -279,6 +290,8 @@ byte oblocks[NH + 1];        /* blocks of its pool the freer F holds (live) */
 bit infl[NH + 1];            /* its thread's free fast path is between its count load and its count store */
 byte bst[NH + 1];            /* bstack_pushes[c] - bstack_pops[c]: blocks on its block stack (free to the program, out to the pool) */
 bit instk[NH + 1];           /* its thread's free or malloc is between its read of the stack (L96, L101) and its write (L97, L102) */
+byte bcap[NH + 1];           /* h->bstack_cap[c]: BCAP, up to BCAPMAX once grown (owner; a flush, the lender's too, puts BCAP back) */
+bit under[NH + 1];           /* h->bstack_under[c]: a malloc went to the pool while the class could grow (L10); cleared by a grow */
 byte tdone;                  /* threads that have ended (F ends after them) */
 
 /* ghosts */
@@ -342,6 +355,7 @@ bool ended;
     assert(instk[x] == 0); \
     assert(pcount[x] >= bst[x]); \
     pcount[x] = pcount[x] - bst[x]; bst[x] = 0; \
+    bcap[x] = BCAP; under[x] = 0; \
     COUNTED(x)
 
 /* lend_leave: busy = 0 (release), the end of the owner's work on its heap */
@@ -604,9 +618,9 @@ inline malloc_op()
     if
     :: gotp && e != 2 ->
         if
-        :: d_step { POP_TO(h, hblocks); HIT(10) }                       /* L10 */
+        :: d_step { under[h] = (bcap[h] < BCAPMAX -> 1 : 0); POP_TO(h, hblocks); HIT(10) }  /* L10 */
 #ifndef NO_HANDOFF
-        :: d_step { POP_TO(h, oblocks); HIT(10) }                       /* L10 */
+        :: d_step { under[h] = (bcap[h] < BCAPMAX -> 1 : 0); POP_TO(h, oblocks); HIT(10) }  /* L10 */
 #endif
         fi;
         d_step { LEAVE; HIT(11) }                                       /* L11 */
@@ -670,7 +684,7 @@ inline malloc_op()
         assert(x == myheap[t]); \
         d_step { OWNER_ENTER(x); \
             if \
-            :: bst[x] < BCAP -> bst[x]++ \
+            :: bst[x] < bcap[x] -> bst[x]++ \
             :: else -> pcount[x]-- \
             fi; \
             hblocks[x]-- } \
@@ -687,11 +701,17 @@ inline free_own()
         /* the owner test passes; the block checks; the stack's depth */
         d_step { FREE_ENTER(h); lc = bst[h]; instk[h] = 1; HIT(96) };  /* L96 */
         if
-        :: lc < BCAP ->
+        :: lc < bcap[h] ->
             /* onto the block stack: the pool is not touched */
-            d_step { assert(has_pool[h] && bst[h] == lc); bst[h] = lc + 1; hblocks[h]--; instk[h] = 0; HIT(97) };  /* L97 */
+            d_step { assert(has_pool[h] && bst[h] == lc && bcap[h] <= BCAPMAX); bst[h] = lc + 1; hblocks[h]--; instk[h] = 0; HIT(97) };  /* L97 */
             d_step { LEAVE; HIT(98) }                                   /* L98 */
-        :: else ->
+        :: lc >= bcap[h] && under[h] ->
+            /* free_owner_grow_leave: the full stack's bound raised
+             * (bstack_grow), then the push, inside the same busy region */
+            d_step { assert(has_pool[h] && bst[h] == lc && bcap[h] < BCAPMAX); under[h] = 0; bcap[h]++;
+                     bst[h] = lc + 1; hblocks[h]--; instk[h] = 0; HIT(107) };  /* L107 */
+            d_step { LEAVE; HIT(108) }                                  /* L108 */
+        :: lc >= bcap[h] && !under[h] ->
             d_step { instk[h] = 0; lc = pcount[h]; infl[h] = (lc >= 2 && lc <= NB - 1); HIT(23) };   /* L23 */
             if
             :: infl[h] ->
@@ -985,6 +1005,11 @@ init
 
     atomic {
         COVER_INIT;
+        x = 1;
+        do
+        :: x <= NH -> bcap[x] = BCAP; x++
+        :: else -> break
+        od;
         x = 1;
         do
         :: x <= NT -> tls_alive[x] = true; run thread(x); x++

@@ -101,6 +101,9 @@ int main(void)
     if (!lend_available() || !option_get(OPT_LEND_IDLE)) {
         void *x = obmt_malloc(4096), *y = obmt_malloc(4096);
         CHECK_MSG(heap_self()->bstack_cap[c] == 0, "a block stack without lending (cap %u)", heap_self()->bstack_cap[c]);
+        /* No stack, so no growth: mallocs from pools leave the flag clear,
+         * and the frees stay on their fast path. */
+        CHECK(heap_self()->bstack_growable[c] == 0 && heap_self()->bstack_under[c] == 0);
         obmt_free(x);
         CHECK(bstack_n(heap_self(), c) == 0 && pool_of(x)->freeblock == x);
         CHECK_MSG(heap_self()->bstack_cap[c] == 0, "a stack without lending grew to %u", heap_self()->bstack_cap[c]);
@@ -228,6 +231,15 @@ int main(void)
         CHECK_MSG(h->bstack_cap[c] == grown && bstack_n(h, c) == burst, "after four rounds of %zu: bound %u (grown bound %zu), depth %u",
                   burst, h->bstack_cap[c], grown, bstack_n(h, c));
         CHECK(h->bstack_grown_bytes == (grown - cap) * 4096);
+        /* At its grown bound the class is no longer growable: its mallocs
+         * from pools leave the flag clear. */
+        CHECK(h->bstack_growable[c] == 0);
+        for (size_t i = 0; i < grown + 1; i++)
+            g[i] = obmt_malloc(4096);
+        CHECK_MSG(h->bstack_under[c] == 0, "a class at its grown bound was marked to grow");
+        for (size_t i = 0; i < grown + 1; i++)
+            obmt_free(g[i]);
+        CHECK(h->bstack_cap[c] == grown && bstack_n(h, c) == grown);
         /* A grown stack's blocks count free, as any stacked block's. */
         CHECK_MSG(in_use(c) == used0, "%llu blocks in use with a grown stack, %llu before the burst",
                   (unsigned long long)in_use(c), (unsigned long long)used0);
@@ -250,7 +262,8 @@ int main(void)
         h->ticks = ticks;
         obmt_collect();
         CHECK_MSG(h->bstack_cap[c] == cap && h->bstack_cap[c1k] == cap1k && h->bstack_grown_bytes == 0 &&
-                      bstack_n(h, c) == 0 && bstack_n(h, c1k) == 0 && h->bstack_under[c] == 0,
+                      bstack_n(h, c) == 0 && bstack_n(h, c1k) == 0 && h->bstack_under[c] == 0 &&
+                      h->bstack_growable[c] == 1,
                   "after a collect: bounds %u and %u, %u bytes grown", h->bstack_cap[c], h->bstack_cap[c1k],
                   h->bstack_grown_bytes);
         /* OBMT_BLOCK_STACK bounds a grown stack too (its value at the last
