@@ -35,8 +35,10 @@
  * their pools each round, about 8 instructions more a block and a pool
  * edge every few dozen (fastpath_batch/1024: 192 of each 256 blocks, with
  * a stack of 64). The sign is a free that finds the stack full after a
- * malloc of the class found it empty (malloc's pool path sets
- * bstack_under[c], one store); bstack_grow then doubles the class's bound,
+ * malloc of the class found it empty (malloc's pool path copies
+ * bstack_growable[c], 0 for a class that is off or at its grown bound,
+ * into bstack_under[c]: a load and a store); bstack_grow then doubles the
+ * class's bound,
  * up to obmt_bstack_grown_cap[c] (OBMT_BSTACK_GROWN_CLASS_BYTES of blocks,
  * within OBMT_BSTACK_DEPTH and the OBMT_BLOCK_STACK option) while the
  * heap's stacks have grown by at most OBMT_BSTACK_GROWN_BYTES in all, and
