@@ -83,7 +83,7 @@ static void flush(struct heap *h, bool lent)
  * OBMT_BLOCK_STACK. */
 static unsigned grown_max(const struct heap *h, size_t c)
 {
-    return obmt_bstack_grown_cap[c] < h->bstack_depth ? obmt_bstack_grown_cap[c] : h->bstack_depth;
+    return obmt_bstack_grown_cap[c] < h->bstack_limit ? obmt_bstack_grown_cap[c] : h->bstack_limit;
 }
 
 void bstack_reset(struct heap *h)
@@ -92,7 +92,7 @@ void bstack_reset(struct heap *h)
      * membarrier): nothing else would flush an idle thread's stacks, whose
      * blocks keep their pools from emptying. */
     long depth = lend_available() && option_get(OPT_LEND_IDLE) ? option_get(OPT_BLOCK_STACK) : 0;
-    h->bstack_depth = (uint8_t)depth;
+    h->bstack_limit = (uint8_t)depth;
     for (unsigned c = 0; c < OBMT_NCLASSES; c++) {
         h->bstack_cap[c] = (uint8_t)(depth < obmt_bstack_cap[c] ? depth : obmt_bstack_cap[c]);
         h->bstack_growable[c] = h->bstack_cap[c] != 0 && h->bstack_cap[c] < grown_max(h, c);

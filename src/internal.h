@@ -1021,16 +1021,26 @@ OBMT_HIDDEN void *span_malloc_to_grow(size_t n);
 OBMT_HIDDEN void span_free_leave(pool_header *p, struct heap *h, void *b);
 OBMT_HIDDEN size_t span_usable(pool_header *p, const void *b, const char *what);
 OBMT_HIDDEN bool span_resize_in_place(pool_header *p, void *b, size_t n);
-/* realloc's common case, inline (api.c): b (its head p says OWNER_SPAN) is
- * a live span of the class that n (a medium size) takes, so it keeps its
- * place with nothing to change. False for anything else, errors too
- * (span_resize_in_place then sorts them out). A buffer grown a little at
- * a time stays in its class for most steps. */
+/* b (its head p says OWNER_SPAN) is the start of a live span: pool-aligned,
+ * the head's nextpool SPAN_LIVE (span.c). free, realloc and usable size
+ * abort where it is not. */
+static inline bool span_live_start(const pool_header *p, const void *b)
+{
+    return likely(!((uintptr_t)b & (OBMT_POOL_SIZE - 1))) && likely(obmt_load_relaxed(&p->nextpool) == SPAN_LIVE);
+}
+/* n is a medium size whose class is the span's (head p). */
+static inline bool span_same_class(const pool_header *p, size_t n)
+{
+    return n - OBMT_SMALL_MAX - 1 < OBMT_MEDIUM_MAX - OBMT_SMALL_MAX &&
+           span_class(n) == (unsigned)obmt_load_relaxed(&p->szidx) - OBMT_SZ_SPAN0;
+}
+/* realloc's common case, inline (api.c): b is a live span of the class
+ * that n takes, so it keeps its place with nothing to change. False for
+ * anything else, errors too (span_resize_in_place then sorts them out). A
+ * buffer grown a little at a time stays in its class for most steps. */
 static inline bool span_keeps_class(const pool_header *p, const void *b, size_t n)
 {
-    return !((uintptr_t)b & (OBMT_POOL_SIZE - 1)) && obmt_load_relaxed(&p->nextpool) == SPAN_LIVE &&
-           n - OBMT_SMALL_MAX - 1 < OBMT_MEDIUM_MAX - OBMT_SMALL_MAX &&
-           span_class(n) == (unsigned)obmt_load_relaxed(&p->szidx) - OBMT_SZ_SPAN0;
+    return span_live_start(p, b) && span_same_class(p, n);
 }
 /* realloc of a growing buffer, for n up to what its arena holds from b on:
  * the span b (head p, live, checked), every other pool of whose arena is
@@ -1274,11 +1284,11 @@ struct heap {
      * stacks are off, so that their frees never leave the fast path for
      * bstack_grow. */
     uint8_t bstack_growable[OBMT_NCLASSES];
-    uint8_t bstack_depth;        /* OBMT_BLOCK_STACK, or 0 where idle heaps cannot be lent, at
+    uint8_t bstack_limit;        /* OBMT_BLOCK_STACK, or 0 where idle heaps cannot be lent, at
                                   * the last flush or take (bstack_reset) */
     uint32_t bstack_grown_bytes; /* bytes the stacks hold room for beyond their fixed bounds now,
                                   * at most OBMT_BSTACK_GROWN_BYTES */
-    /* (bstack_cap, _under, _growable, _depth, _grown_bytes: the owner's, inside
+    /* (bstack_cap, _under, _growable, _limit, _grown_bytes: the owner's, inside
      * its busy region, or a lender's holding the heap: its flush resets them) */
 };
 

@@ -33,15 +33,14 @@ const uint8_t obmt_class_of[512] = { X256(CLASS_OF_ENTRY, 0), X256(CLASS_OF_ENTR
 const uint32_t obmt_class_size[64] = { X64(CLASS_SIZE_ENTRY, 0) };
 /* The block stack's room per class (bstack.c): OBMT_BSTACK_DEPTH blocks, or
  * fewer where they would pass OBMT_BSTACK_CLASS_BYTES; at least one. */
-#define BSTACK_BY_BYTES(c) (OBMT_BSTACK_CLASS_BYTES / CLASS_SIZE(c) ? OBMT_BSTACK_CLASS_BYTES / CLASS_SIZE(c) : 1)
-#define BSTACK_CAP(c) (uint8_t)((c) < OBMT_NCLASSES ? \
-    (BSTACK_BY_BYTES(c) < OBMT_BSTACK_DEPTH ? BSTACK_BY_BYTES(c) : OBMT_BSTACK_DEPTH) : 0)
+#define BSTACK_BY_BYTES(c, bytes) ((bytes) / CLASS_SIZE(c) ? (bytes) / CLASS_SIZE(c) : 1)
+#define BSTACK_BLOCKS(c, bytes) (uint8_t)((c) < OBMT_NCLASSES ? \
+    (BSTACK_BY_BYTES(c, bytes) < OBMT_BSTACK_DEPTH ? BSTACK_BY_BYTES(c, bytes) : OBMT_BSTACK_DEPTH) : 0)
+#define BSTACK_CAP(c) BSTACK_BLOCKS(c, OBMT_BSTACK_CLASS_BYTES)
 const uint8_t obmt_bstack_cap[64] = { X64(BSTACK_CAP, 0) };
 /* ... and the most a grown stack may hold (bstack_grow):
  * OBMT_BSTACK_GROWN_CLASS_BYTES of blocks, within OBMT_BSTACK_DEPTH. */
-#define BSTACK_BY_GROWN(c) (OBMT_BSTACK_GROWN_CLASS_BYTES / CLASS_SIZE(c) ? OBMT_BSTACK_GROWN_CLASS_BYTES / CLASS_SIZE(c) : 1)
-#define BSTACK_GROWN_CAP(c) (uint8_t)((c) < OBMT_NCLASSES ? \
-    (BSTACK_BY_GROWN(c) < OBMT_BSTACK_DEPTH ? BSTACK_BY_GROWN(c) : OBMT_BSTACK_DEPTH) : 0)
+#define BSTACK_GROWN_CAP(c) BSTACK_BLOCKS(c, OBMT_BSTACK_GROWN_CLASS_BYTES)
 const uint8_t obmt_bstack_grown_cap[64] = { X64(BSTACK_GROWN_CAP, 0) };
 
 /* pool_class_recip[c] = floor(2^32 / size(c)) + 1: the multiplier of block

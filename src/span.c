@@ -1263,7 +1263,7 @@ static OBMT_NOINLINE noreturn void span_bad(pool_header *p, const void *b, const
  * (nextpool SPAN_LIVE). */
 static inline void span_check(pool_header *p, const void *b, const char *what, const char *what_freed)
 {
-    if (unlikely(((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || obmt_load_relaxed(&p->nextpool) != SPAN_LIVE))
+    if (unlikely(!span_live_start(p, b)))
         span_bad(p, b, what, what_freed);
 }
 
@@ -1372,7 +1372,7 @@ static OBMT_NOINLINE void span_free_bad(pool_header *p, const void *b)
 
 void span_free_leave(pool_header *p, struct heap *h, void *b)
 {
-    if (unlikely(((uintptr_t)b & (OBMT_POOL_SIZE - 1)) || obmt_load_relaxed(&p->nextpool) != SPAN_LIVE)) {
+    if (unlikely(!span_live_start(p, b))) {
         span_free_bad(p, b); /* (span_check's test, with a tail call) */
         return;
     }
@@ -1413,7 +1413,7 @@ bool span_resize_in_place(pool_header *p, void *b, size_t n)
     span_check(p, b, "realloc(): invalid pointer", "realloc(): invalid pointer");
     /* The same class: nothing changes (a buffer grown a little at a time,
      * most of its steps; obmt_realloc tests this first, inline). */
-    if (likely(span_keeps_class(p, b, n)))
+    if (likely(span_same_class(p, n)))
         return true;
     return span_resize_other_class(p, b, n);
 }

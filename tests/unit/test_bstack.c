@@ -268,7 +268,7 @@ int main(void)
                   h->bstack_grown_bytes);
         /* OBMT_BLOCK_STACK bounds a grown stack too (its value at the last
          * reset, here set by hand: the option is fixed at start-up). */
-        h->bstack_depth = (uint8_t)(cap + 2);
+        h->bstack_limit = (uint8_t)(cap + 2);
         h->ticks = 1 << 30;
         for (size_t i = 0; i < burst; i++)
             g[i] = obmt_malloc(4096);
@@ -277,7 +277,7 @@ int main(void)
         CHECK_MSG(h->bstack_cap[c] == cap + 2, "a stack grew past OBMT_BLOCK_STACK: %u", h->bstack_cap[c]);
         h->ticks = ticks;
         obmt_collect();
-        CHECK(h->bstack_depth == (uint8_t)option_get(OPT_BLOCK_STACK) && h->bstack_cap[c] == cap);
+        CHECK(h->bstack_limit == (uint8_t)option_get(OPT_BLOCK_STACK) && h->bstack_cap[c] == cap);
     }
 
     /* malloc's pops tick: a thread whose blocks never leave its stacks
