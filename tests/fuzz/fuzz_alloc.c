@@ -692,6 +692,8 @@ static void op_stats(const struct op *o)
         MONO(pools_adopted);
         MONO(large_allocs);
         MONO(heaps_used_hwm);
+        MONO(medium_allocs);
+        MONO(medium_frees);
 #undef MONO
     }
     last = st;
