@@ -21,6 +21,12 @@
  *                         to 48 blocks: most pools are full, and a free or a
  *                         malloc often meets one at the edge of full.
  *                         20,000 slots: about 80 MB live.
+ *   fastpath_replace_medium/SLOTS  the same with medium sizes, 9 KiB to
+ *                         256 KiB (16 slots: about 2 MiB live, the size of
+ *                         a thread's span cache; 256: about 34 MiB), and
+ *                         fastpath_replace_1m/32 with 9 KiB to 1 MiB: a
+ *                         program whose buffers come in many sizes keeps
+ *                         its cache full of several classes at once.
  *   obmt_lifo/SIZE, obmt_batch/SIZE, obmt_replace/SLOTS: the same through
  *                         obmt_malloc/obmt_free
  *
@@ -91,16 +97,16 @@ static inline size_t replace_below(uint64_t *rng, size_t n)
     return (size_t)(((replace_rng(rng) >> 32) * (uint64_t)n) >> 32);
 }
 
-static inline uint64_t *replace_new(alloc_fn a, uint64_t *rng, size_t max)
+static inline uint64_t *replace_new(alloc_fn a, uint64_t *rng, size_t min, size_t max)
 {
-    uint64_t *p = a(8 + replace_below(rng, max - 7));
+    uint64_t *p = a(min + replace_below(rng, max - min + 1));
     if (!p)
         abort();
     p[0] = (uintptr_t)p;
     return p;
 }
 
-static inline void replace(gb_state *s, alloc_fn a, free_fn f, size_t max)
+static inline void replace(gb_state *s, alloc_fn a, free_fn f, size_t min, size_t max)
 {
     size_t slots = (size_t)gb_range(s, 0);
     static uint64_t *slot[REPLACE_MAX_SLOTS];
@@ -108,14 +114,14 @@ static inline void replace(gb_state *s, alloc_fn a, free_fn f, size_t max)
     if (slots > REPLACE_MAX_SLOTS)
         abort();
     for (size_t i = 0; i < slots; i++)
-        slot[i] = replace_new(a, &rng, max);
+        slot[i] = replace_new(a, &rng, min, max);
     while (gb_keep_running(s)) {
         for (int i = 0; i < REPLACE_ITEMS; i++) {
             size_t k = replace_below(&rng, slots);
             if (slot[k][0] != (uintptr_t)slot[k])
                 abort(); /* a block handed out twice */
             f(slot[k]);
-            slot[k] = replace_new(a, &rng, max);
+            slot[k] = replace_new(a, &rng, min, max);
         }
     }
     for (size_t i = 0; i < slots; i++)
@@ -127,9 +133,11 @@ static void bm_lifo(gb_state *s) { lifo(s, malloc, free); }
 static void bm_batch(gb_state *s) { batch(s, malloc, free); }
 static void bm_obmt_lifo(gb_state *s) { lifo(s, obmt_malloc, obmt_free); }
 static void bm_obmt_batch(gb_state *s) { batch(s, obmt_malloc, obmt_free); }
-static void bm_replace(gb_state *s) { replace(s, malloc, free, 1000); }
-static void bm_replace_8k(gb_state *s) { replace(s, malloc, free, 8000); }
-static void bm_obmt_replace(gb_state *s) { replace(s, obmt_malloc, obmt_free, 1000); }
+static void bm_replace(gb_state *s) { replace(s, malloc, free, 8, 1000); }
+static void bm_replace_8k(gb_state *s) { replace(s, malloc, free, 8, 8000); }
+static void bm_replace_medium(gb_state *s) { replace(s, malloc, free, 9 << 10, 256 << 10); }
+static void bm_replace_1m(gb_state *s) { replace(s, malloc, free, 9 << 10, 1 << 20); }
+static void bm_obmt_replace(gb_state *s) { replace(s, obmt_malloc, obmt_free, 8, 1000); }
 
 static const int64_t sizes[] = { 8, 16, 32, 48, 64, 96, 128, 256, 384, 512, 1024, 4096,
                                   16384, 65536, 262144, 1048576, 16777216 };
@@ -149,6 +157,8 @@ int main(int argc, char **argv)
     }
     gb_arg(gb_arg(gb_register("fastpath_replace", bm_replace), 500), 5000);
     gb_arg(gb_register("fastpath_replace_8k", bm_replace_8k), REPLACE_MAX_SLOTS);
+    gb_arg(gb_arg(gb_register("fastpath_replace_medium", bm_replace_medium), 16), 256);
+    gb_arg(gb_register("fastpath_replace_1m", bm_replace_1m), 32);
     if (nvariants == 4)
         gb_arg(gb_arg(gb_register("obmt_replace", bm_obmt_replace), 500), 5000);
     return gb_main(argc, argv);
