@@ -732,6 +732,50 @@ int main(void)
         CHECK(stats().bytes_medium_cached == m256 * 256 * KIB + OBMT_MEDIUM_MAX);
         check_reconciles();
     }
+    /* A put that the budget refuses while its own stack has room: the
+     * deepest of the other stacks (the most spans) gives back its newest
+     * spans, as many as the put needs, and no other class gives any
+     * (cache_make_room; until 2026-12-02 each class in turn, smallest
+     * first, gave half). The cache holds 256 KiB spans (half the
+     * budget), 8 of 64 KiB and enough of 16 KiB that a 160 KiB span is
+     * 32 KiB over the budget: two 16 KiB spans go, the newest. */
+    if (budget >= 2 * OBMT_MEDIUM_MAX) {
+        flush();
+        unsigned c16 = span_class(16 * KIB), c160 = span_class(160 * KIB), c256 = span_class(256 * KIB);
+        unsigned m256 = me->span_stack[c256].max, n64 = 8;
+        uint64_t s160 = span_class_size(c160), held = m256 * 256 * KIB + n64 * 64 * KIB;
+        CHECK(s160 == 160 * KIB && budget + 32 * KIB > held + s160);
+        unsigned n16 = (unsigned)((budget + 32 * KIB - held - s160) / (16 * KIB));
+        CHECK_MSG(n16 >= 3 && n16 <= me->span_stack[c16].max && n64 <= me->span_stack[c64].max,
+                  "%u spans of 16 KiB would be needed", n16);
+        char *v16[OBMT_SPAN_CACHE_DEPTH], *v64[8], *v256[OBMT_SPAN_CACHE_DEPTH];
+        for (unsigned i = 0; i < n16; i++)
+            v16[i] = obmt_malloc(16 * KIB);
+        for (unsigned i = 0; i < n64; i++)
+            v64[i] = obmt_malloc(64 * KIB);
+        for (unsigned i = 0; i < m256; i++)
+            v256[i] = obmt_malloc(256 * KIB);
+        char *v160 = obmt_malloc(160 * KIB);
+        flush(); /* (what the misses' batches left in the cache) */
+        for (unsigned i = 0; i < m256; i++)
+            obmt_free(v256[i]);
+        for (unsigned i = 0; i < n64; i++)
+            obmt_free(v64[i]);
+        for (unsigned i = 0; i < n16; i++)
+            obmt_free(v16[i]);
+        CHECK(me->span_cached_bytes == budget + 32 * KIB - s160);
+        obmt_free(v160);
+        CHECK_MSG(me->span_stack[c16].n == n16 - 2 && me->span_stack[c64].n == n64 &&
+                      me->span_stack[c256].n == m256 && me->span_cache[c160] == v160,
+                  "16 KiB: %u of %u cached, 64 KiB: %u of %u, 256 KiB: %u of %u", me->span_stack[c16].n, n16,
+                  me->span_stack[c64].n, n64, me->span_stack[c256].n, m256);
+        CHECK(me->span_cache[c16] == v16[n16 - 3] && me->span_cached_bytes == budget);
+        for (unsigned i = n16 - 2; i < n16; i++) { /* the two newest: back in their arena */
+            uint64_t F, D;
+            CHECK(span_arena_pools(slot_of(v16[i]), &F, &D) && (F >> (pool_index(v16[i]) % NP) & 1));
+        }
+        check_reconciles();
+    }
     flush();
     char *m1 = obmt_malloc(OBMT_MEDIUM_MAX), *m2 = obmt_malloc(OBMT_MEDIUM_MAX), *m3 = obmt_malloc(OBMT_MEDIUM_MAX);
     char *s1 = obmt_malloc(64 * KIB);

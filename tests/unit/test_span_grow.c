@@ -180,10 +180,10 @@ int main(void)
                   (unsigned long long)(span_misses() - m0), h->span_stack[c].max);
     CHECK(h->span_cached_bytes <= h->span_cache_budget);
     /* Bursts of 64 KiB blocks next: the 16 KiB stack holds half the
-     * budget or more, and the 64 KiB puts that the budget refuses make it
-     * give its newest half back (cache_make_room), in turn, rather than
-     * go to their arenas one by one: the 64 KiB stack grows to its
-     * maximum (128: the 8 MiB) and the 16 KiB one is drained. */
+     * budget or more, and the 64 KiB puts that the budget refuses make it,
+     * the deepest other stack, give back what each needs (cache_make_room)
+     * rather than go to their arenas one by one: the 64 KiB stack grows to
+     * its maximum (128: the 8 MiB) and the 16 KiB one is drained. */
     unsigned c64 = span_class(4 * SIZE);
     unsigned n16 = h->span_stack[c].n;
     for (int round = 0; round < 8; round++) {
