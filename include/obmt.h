@@ -196,7 +196,9 @@ struct obmt_stats {
     /* ---- version 8 ---- */
     uint64_t medium_allocs;       /* medium blocks (above small_request_max, up to
                                      huge_request_min - 1 bytes: a run of whole pools
-                                     in a span arena each) allocated */
+                                     in a span arena each) allocated; read while
+                                     threads run, at least medium_frees and never
+                                     less than an earlier read (exact at rest) */
     uint64_t medium_frees;        /* ... and freed */
     uint64_t medium_bytes_in_use; /* usable bytes (class sizes) of the live medium blocks */
     uint64_t bytes_medium;        /* committed bytes of the span arenas (live medium

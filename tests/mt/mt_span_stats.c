@@ -30,6 +30,9 @@ static void *worker(void *arg)
         size_t size = (x >> 20) & 1 ? (size_t)16 << 10 : (size_t)64 << 10;
         for (unsigned i = 0; i < n; i++) {
             atomic_fetch_add(&made, 1);
+            /* (with the reader's acquire fence: a reader that sees this
+             * malloc counted sees it begun, on any architecture) */
+            atomic_thread_fence(memory_order_release);
             v[i] = obmt_malloc(size);
             CHECK(v[i] != NULL);
             *(uint64_t *)v[i] = x + i;
@@ -51,6 +54,7 @@ static void *reader(void *arg)
     while (!atomic_load(&stop)) {
         struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
         CHECK(obmt_stats_get(&st) == 0);
+        atomic_thread_fence(memory_order_acquire); /* (the statistics' loads before this one) */
         unsigned long long begun = atomic_load(&made);
         CHECK_MSG(st.medium_allocs >= last && st.medium_allocs >= st.medium_frees &&
                       st.medium_allocs - st0.medium_allocs <= begun,

@@ -738,16 +738,25 @@ int main(void)
      * (cache_make_room; until 2026-12-02 each class in turn, smallest
      * first, gave half). The cache holds 256 KiB spans (half the
      * budget), 8 of 64 KiB and enough of 16 KiB that a 160 KiB span is
-     * 32 KiB over the budget: two 16 KiB spans go, the newest. */
-    if (budget >= 2 * OBMT_MEDIUM_MAX) {
+     * 32 KiB over the budget: two 16 KiB spans go, the newest. (The
+     * default budget where idle heaps can be lent, 2 MiB: 24 of them. A
+     * build with another OBMT_SPAN_CACHE_BYTES may need more 16 KiB spans
+     * than their stack holds; the unlent 256 KiB holds no 256 KiB span
+     * beside the others.) */
+    unsigned room_c16 = span_class(16 * KIB), room_c256 = span_class(256 * KIB), room_n64 = 8;
+    uint64_t room_held = me->span_stack[room_c256].max * 256 * KIB + room_n64 * 64 * KIB;
+    uint64_t room_n16 = budget + 32 * KIB > room_held + 160 * KIB
+                            ? (budget + 32 * KIB - room_held - 160 * KIB) / (16 * KIB) : 0;
+    bool room_fits = budget >= 2 * OBMT_MEDIUM_MAX && room_n16 >= 3 && room_n16 <= me->span_stack[room_c16].max &&
+                     room_n64 <= me->span_stack[c64].max;
+    CHECK_MSG(room_fits || budget != ((size_t)2 << 20), "%llu spans of 16 KiB for a budget of %zu",
+              (unsigned long long)room_n16, budget);
+    if (room_fits) {
         flush();
-        unsigned c16 = span_class(16 * KIB), c160 = span_class(160 * KIB), c256 = span_class(256 * KIB);
-        unsigned m256 = me->span_stack[c256].max, n64 = 8;
-        uint64_t s160 = span_class_size(c160), held = m256 * 256 * KIB + n64 * 64 * KIB;
-        CHECK(s160 == 160 * KIB && budget + 32 * KIB > held + s160);
-        unsigned n16 = (unsigned)((budget + 32 * KIB - held - s160) / (16 * KIB));
-        CHECK_MSG(n16 >= 3 && n16 <= me->span_stack[c16].max && n64 <= me->span_stack[c64].max,
-                  "%u spans of 16 KiB would be needed", n16);
+        unsigned c16 = room_c16, c160 = span_class(160 * KIB), c256 = room_c256;
+        unsigned m256 = me->span_stack[c256].max, n64 = room_n64, n16 = (unsigned)room_n16;
+        uint64_t s160 = span_class_size(c160);
+        CHECK(s160 == 160 * KIB);
         char *v16[OBMT_SPAN_CACHE_DEPTH], *v64[8], *v256[OBMT_SPAN_CACHE_DEPTH];
         for (unsigned i = 0; i < n16; i++)
             v16[i] = obmt_malloc(16 * KIB);
