@@ -349,9 +349,9 @@ __attribute__((constructor)) static void popcnt_detect(void)
 /* Bits set in x: the span arenas' scans count each arena's free pools
  * (take_from_arenas). In software that is 12 instructions; with popcnt,
  * callgrind over random medium sizes (bench/results/2026-12-02-span-
- * quotas.md's harness) gives 205.7 -> 197 instructions an operation with
- * 256 live blocks of 9-256 KiB and 638.5 -> 571 with 32 of 9 KiB-1 MiB,
- * whose takes scan the most. */
+ * quotas.md's harness) gives 205.7 -> 197.9 instructions an operation
+ * with 256 live blocks of 9-256 KiB and 638.5 -> 580.1 with 32 of 9 KiB-1
+ * MiB, whose takes scan the most. */
 static inline unsigned popcount64(uint64_t x)
 {
 #if defined(__x86_64__) && !defined(__POPCNT__)
