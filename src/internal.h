@@ -1078,6 +1078,8 @@ OBMT_HIDDEN unsigned span_arena_hints(size_t slot);
 /* Test hook: set slot's whole bit, as a give's whole_set that came after a
  * take's whole_clear does (a stale bit). */
 OBMT_HIDDEN void span_whole_mark(size_t slot);
+/* Test hook: fit_starts (bit i: pools i..i+k-1 all set in x). */
+OBMT_HIDDEN uint64_t span_fit_starts(uint64_t x, unsigned k);
 /* Test hook: called by take_from_arenas between its two passes when the
  * first found no arena (unit_span 8e takes from the arena meanwhile). */
 OBMT_HIDDEN extern void (*span_scan_test_hook)(void);

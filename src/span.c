@@ -289,15 +289,21 @@ static void whole_clear(size_t slot)
 
 /* ---- finding room in an arena ----------------------------------------- */
 
-/* Bit i of the result: pools i..i+k-1 are all set in x (k >= 1). */
+/* Bit i of the result: pools i..i+k-1 are all set in x (k >= 1). Runs of
+ * 1, 2, 4, ... pools by doubling, up to the largest power of two s <= k,
+ * then one more step over the last k - s pools (which overlaps the first
+ * s: k - s <= s): four instructions a step. (A loop that took the smaller
+ * of `have` and `k - have` at each step cost 12 a step, and the scans of
+ * take_from_arenas call this for every arena they visit: with 256 live
+ * blocks of 9-256 KiB, 6 million of 84.6 million instructions.) */
 static inline uint64_t fit_starts(uint64_t x, unsigned k)
 {
     uint64_t r = x;
-    for (unsigned have = 1; have < k;) {
-        unsigned t = have < k - have ? have : k - have;
-        r &= r >> t;
-        have += t;
-    }
+    unsigned s = 1;
+    for (; 2 * s <= k; s *= 2)
+        r &= r >> s;
+    if (k > s)
+        r &= r >> (k - s);
     return r;
 }
 
@@ -1355,11 +1361,21 @@ static OBMT_NOINLINE void span_free_arena(struct heap *h, unsigned c, void *b)
 static bool cache_make_room(struct heap *h, unsigned c, uint64_t size, uint64_t t)
 {
     while (h->span_cached_bytes + size > h->span_cache_budget) {
-        unsigned deepest = OBMT_NSPAN, most = 0;
-        for (unsigned d = 0; d < OBMT_NSPAN; d++)
-            if (d != c && h->span_stack[d].n > most)
-                most = h->span_stack[d].n, deepest = d;
-        if (deepest == OBMT_NSPAN)
+        /* The deepest other stack (the lowest class among equals): the
+         * largest key n << 8 | (255 - d), a maximum without a branch (a
+         * loop that compared and branched on every class was 285
+         * instructions of a 600-instruction put). */
+        uint32_t best = 0;
+        uint16_t own = h->span_stack[c].n;
+        h->span_stack[c].n = 0; /* (no candidate; restored below: owner-only, inside lend_enter) */
+#pragma GCC unroll 32
+        for (unsigned d = 0; d < OBMT_NSPAN; d++) {
+            uint32_t key = (uint32_t)h->span_stack[d].n << 8 | (255 - d);
+            best = key > best ? key : best;
+        }
+        h->span_stack[c].n = own;
+        unsigned most = best >> 8, deepest = 255 - (best & 255);
+        if (most == 0)
             break;
         uint64_t dsize = span_size_table[deepest], over = h->span_cached_bytes + size - h->span_cache_budget;
         uint64_t m = (over + dsize - 1) / dsize;
@@ -1635,6 +1651,8 @@ bool span_arena_pools(size_t slot, uint64_t *free_pools, uint64_t *dirty)
 void (*span_scan_test_hook)(void);
 
 void span_whole_mark(size_t slot) { whole_set(slot); }
+
+uint64_t span_fit_starts(uint64_t x, unsigned k) { return fit_starts(x, k); }
 
 unsigned span_arena_hints(size_t slot)
 {

@@ -236,8 +236,39 @@ static void free_huge_pool(void *arg)
     obmt_free(y + OBMT_POOL_SIZE);
 }
 
+/* Bit i: pools i..i+k-1 all set in x, one bit at a time. */
+static uint64_t fit_starts_ref(uint64_t x, unsigned k)
+{
+    uint64_t r = 0;
+    for (unsigned i = 0; i + k <= 64; i++) {
+        bool all = true;
+        for (unsigned j = i; j < i + k && all; j++)
+            all = (x >> j) & 1;
+        if (all)
+            r |= (uint64_t)1 << i;
+    }
+    return r;
+}
+
 int main(void)
 {
+    /* 0. fit_starts, the test of "a run of k free pools from here", is the
+     *    bit-by-bit answer for every k and words of every shape: random,
+     *    long runs, a run of every length at every place. */
+    uint64_t rng = 0x9e3779b97f4a7c15u;
+    for (int it = 0; it < 4000; it++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        uint64_t x = rng;
+        if (it % 3 == 1)
+            x |= (x >> 1) | (x >> 2) | (x >> 5); /* (longer runs) */
+        if (it % 3 == 2) {
+            unsigned len = (unsigned)(it / 3) % 64 + 1, at = (unsigned)(it / 192) % (65 - len);
+            x = (len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << at;
+        }
+        for (unsigned k = 1; k <= 64; k++)
+            CHECK_MSG(span_fit_starts(x, k) == fit_starts_ref(x, k), "fit_starts(%#llx, %u)", (unsigned long long)x, k);
+    }
+
     /* 1. Classes: every request above the pools' sizes gets the smallest
      *    class that holds it; classes are at most 25% apart, 4 per doubling,
      *    and the largest is OBMT_MEDIUM_MAX. */
@@ -765,6 +796,7 @@ int main(void)
         for (unsigned i = 0; i < m256; i++)
             v256[i] = obmt_malloc(256 * KIB);
         char *v160 = obmt_malloc(160 * KIB);
+        char *x16 = obmt_malloc(16 * KIB); /* (freed last, below) */
         flush(); /* (what the misses' batches left in the cache) */
         for (unsigned i = 0; i < m256; i++)
             obmt_free(v256[i]);
@@ -783,6 +815,15 @@ int main(void)
             uint64_t F, D;
             CHECK(span_arena_pools(slot_of(v16[i]), &F, &D) && (F >> (pool_index(v16[i]) % NP) & 1));
         }
+        /* The putting class is no candidate, even when it is the deepest:
+         * a 16 KiB put now (16 KiB over) takes the newest 64 KiB span from
+         * the next deepest stack, and the 16 KiB stack grows by one. */
+        CHECK(n16 - 2 > n64 && n64 > m256);
+        obmt_free(x16);
+        CHECK_MSG(me->span_stack[c16].n == n16 - 1 && me->span_cache[c16] == x16 && me->span_stack[c64].n == n64 - 1 &&
+                      me->span_stack[c256].n == m256 && me->span_cached_bytes == budget - 48 * KIB,
+                  "16 KiB: %u cached, 64 KiB: %u, 256 KiB: %u", me->span_stack[c16].n, me->span_stack[c64].n,
+                  me->span_stack[c256].n);
         check_reconciles();
     }
     flush();
