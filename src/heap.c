@@ -945,7 +945,7 @@ static void heap_atfork_child(void)
         for (unsigned k = 0; k < OBMT_RBATCH_SLOTS; k++)
             obmt_store_relaxed(&h->rbatch[k].pool, NULL);
         /* Its cached medium blocks go back to their span arenas, checked
-         * one by one (span_cache_drop: up to OBMT_SPAN_CACHE_BYTES_MAX a
+         * one by one (span_cache_drop: up to OBMT_SPAN_CACHE_HEAP_MAX a
          * dead heap, which would otherwise stay taken). */
         span_cache_drop(h);
         huge_keep_drop(h); /* (its kept huge run goes back to its arenas) */
@@ -980,6 +980,7 @@ static void heap_atfork_child(void)
      * with no medium block cached but in its own thread's cache (a chain a
      * dead thread held at the fork stays taken: span_depot.c). */
     depot_atfork_child();
+    span_cache_atfork_child(); /* (the grown caches' allowance: the forking thread's share) */
     lend_leave(); /* heap_get_slow above marks the thread busy; a fork handler runs outside obmt */
 }
 

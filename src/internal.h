@@ -1056,6 +1056,12 @@ OBMT_HIDDEN bool span_to_huge(pool_header *p, void *b, size_t n);
 OBMT_HIDDEN void span_cache_flush(struct heap *h);
 OBMT_HIDDEN void span_cache_decay(struct heap *h);
 OBMT_HIDDEN void span_cache_drop(struct heap *h);
+/* Fork child, after the dead heaps are dropped: the grown caches' shared
+ * allowance is the forking thread's share (dead heaps give theirs up). */
+OBMT_HIDDEN void span_cache_atfork_child(void);
+/* What all heaps' span cache budgets exceed their bases by (the shared
+ * allowance in use, OBMT_SPAN_CACHE_GROWN_TOTAL at most). */
+OBMT_HIDDEN uint64_t span_cache_grown(void);
 /* The budget of a heap taken now: OBMT_SPAN_CACHE_BYTES where an idle
  * thread's heap can be lent (its cache then flushed by the lender), else
  * OBMT_SPAN_CACHE_BYTES_UNLENT, so that idle threads cannot hoard. */
@@ -1080,6 +1086,9 @@ OBMT_HIDDEN unsigned span_arena_hints(size_t slot);
 OBMT_HIDDEN void span_whole_mark(size_t slot);
 /* Test hook: fit_starts (bit i: pools i..i+k-1 all set in x). */
 OBMT_HIDDEN uint64_t span_fit_starts(uint64_t x, unsigned k);
+/* Test hook: the grown caches' allowance in use changes by d, as other
+ * threads' shares (budget_set) would change it. */
+OBMT_HIDDEN void span_cache_grown_add(int64_t d);
 /* Test hook: called by take_from_arenas between its two passes when the
  * first found no arena (unit_span 8e takes from the arena meanwhile). */
 OBMT_HIDDEN extern void (*span_scan_test_hook)(void);

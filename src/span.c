@@ -845,10 +845,51 @@ static bool lendable(void)
     return lend_available() && option_get(OPT_LEND_IDLE);
 }
 
+/* The shared allowance (OBMT_SPAN_CACHE_GROWN_TOTAL): what all heaps'
+ * budgets together exceed their bases by. A heap's share is exactly its
+ * span_cache_budget - span_cache_base, and only budget_set and
+ * cache_limits_reset change it, each by the owner or a lender holding the
+ * heap, so that the sum of the shares is the counter whenever no heap is
+ * between its RMW here and its store of the budget. Reserved with a CAS
+ * that never takes it past the bound, given back with a fetch_sub of what
+ * was reserved, both relaxed: it publishes nothing, and a CAS's test
+ * depends only on the counter's current value, so a value that came back
+ * (ABA) decides the same. The fork child recounts it (span_cache_atfork_child). */
+static uint64_t g_span_grown;
+
+/* h's budget to `want` (its base at least), or as far toward it as the
+ * allowance lets it grow. */
+static void budget_set(struct heap *h, uint64_t want)
+{
+    uint64_t base = h->span_cache_base, have = h->span_cache_budget - base, extra = want - base;
+    if (extra < have) {
+        obmt_fetch_sub_relaxed(&g_span_grown, have - extra);
+        h->span_cache_budget = want;
+        return;
+    }
+    uint64_t d = extra - have, g = obmt_load_relaxed(&g_span_grown);
+    do {
+        uint64_t room = g < OBMT_SPAN_CACHE_GROWN_TOTAL ? OBMT_SPAN_CACHE_GROWN_TOTAL - g : 0;
+        if (d > room)
+            d = room;
+        if (d == 0)
+            return;
+    } while (!obmt_cas_relaxed(&g_span_grown, &g, g + d));
+    h->span_cache_budget = base + have + d;
+}
+
+uint64_t span_cache_grown(void)
+{
+    return obmt_load_relaxed(&g_span_grown);
+}
+
 /* Back to the fixed limits (span_cache_init's), for a heap that is
- * emptied or taken anew, or whose lending changed. */
+ * emptied or taken anew, or whose lending changed: its share of the
+ * allowance goes back. */
 static void cache_limits_reset(struct heap *h, uint64_t budget)
 {
+    if (h->span_cache_budget > h->span_cache_base)
+        obmt_fetch_sub_relaxed(&g_span_grown, h->span_cache_budget - h->span_cache_base);
     h->span_cache_budget = h->span_cache_base = budget;
     h->span_cache_lendable = lendable();
     /* The kept huge run (huge.c) likewise needs a lender to take an idle
@@ -861,8 +902,9 @@ static void cache_limits_reset(struct heap *h, uint64_t budget)
     h->span_grown = 0;
 }
 
-/* The budget: the base, plus what each grown class may hold beyond its
- * fixed limit, OBMT_SPAN_CACHE_BYTES_MAX at most. */
+/* The budget a heap asks for: the base, plus what each grown class may
+ * hold beyond its fixed limit, OBMT_SPAN_CACHE_HEAP_MAX at most (budget_set
+ * grants what the allowance has left of it). */
 static uint64_t grown_budget(const struct heap *h)
 {
     uint64_t base = h->span_cache_base, b = base;
@@ -871,7 +913,7 @@ static uint64_t grown_budget(const struct heap *h)
         if (h->span_stack[c].max > floor)
             b += (uint64_t)(h->span_stack[c].max - floor) * span_size_table[c];
     }
-    return b < OBMT_SPAN_CACHE_BYTES_MAX ? b : OBMT_SPAN_CACHE_BYTES_MAX;
+    return b < OBMT_SPAN_CACHE_HEAP_MAX ? b : OBMT_SPAN_CACHE_HEAP_MAX;
 }
 
 /* A miss of class c after its full stack gave spans back (since its last
@@ -905,7 +947,7 @@ static void cache_grow(struct heap *h, unsigned c)
         return;
     h->span_stack[c].max = (uint16_t)want;
     h->span_grown |= (uint32_t)1 << c;
-    h->span_cache_budget = grown_budget(h);
+    budget_set(h, grown_budget(h));
 }
 
 /* A miss of class c that found no room in any span arena: the other
@@ -978,7 +1020,7 @@ void span_cache_decay(struct heap *h)
         cache_trim(h, c, max, t);
         h->span_cache_put[c] = h->span_cache_took[c] = h->span_cache_gave[c] = 0;
     }
-    h->span_cache_budget = grown_budget(h);
+    budget_set(h, grown_budget(h));
     /* (what is beyond the budget goes back, the smallest classes first) */
     for (unsigned c = 0; c < OBMT_NSPAN && h->span_cached_bytes > h->span_cache_budget; c++)
         cache_trim(h, c, 0, t);
@@ -1027,6 +1069,27 @@ void span_cache_drop(struct heap *h)
     memset(h->span_cache_put, 0, sizeof h->span_cache_put);
     memset(h->span_cache_batch, 0, sizeof h->span_cache_batch);
     obmt_store_relaxed(&h->span_cached_bytes, 0);
+}
+
+void span_cache_atfork_child(void)
+{
+    /* Single-threaded here: the shares of the heaps still in use (the
+     * forking thread's) make the allowance's count; a dead thread's heap
+     * gives its share up (its budget back to its base: it is taken anew,
+     * span_cache_init, before it caches again), and a CAS that a thread
+     * had made without its store of the budget is forgotten. */
+    uint64_t sum = 0;
+    uint32_t n = heaps_used();
+    for (uint32_t i = 0; i < n; i++) {
+        struct heap *h = heap_at(i);
+        if (!h)
+            continue;
+        if (obmt_load_relaxed(&h->in_use) && h->span_cache_budget > h->span_cache_base)
+            sum += h->span_cache_budget - h->span_cache_base;
+        else if (!obmt_load_relaxed(&h->in_use))
+            h->span_cache_budget = h->span_cache_base;
+    }
+    obmt_store_relaxed(&g_span_grown, sum);
 }
 
 size_t span_cached_bytes(void)
@@ -1543,8 +1606,9 @@ static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_
  * thread's heap, inside lend_enter); with `take`, those spans leave the
  * cache, their heads reset, held by the caller. At most OBMT_SPAN_CACHE_DEPTH
  * spans of each class (OBMT_SPAN_CACHE_DEPTH_MAX of a grown one; at most
- * OBMT_SPAN_CACHE_BYTES_MAX of them in all, 1,600 spans of 5 KiB): a walk
- * of a few dozen headers, rarely more, for span_to_huge. */
+ * OBMT_SPAN_CACHE_HEAP_MAX of them in all, about 3,650 spans of the
+ * smallest classes, 512 a class): a walk of a few dozen headers, rarely
+ * more, for span_to_huge. */
 static uint64_t cache_spans_in(struct heap *h, size_t slot, bool take)
 {
     uint64_t bits = 0, bytes = 0;
@@ -1653,6 +1717,8 @@ void (*span_scan_test_hook)(void);
 void span_whole_mark(size_t slot) { whole_set(slot); }
 
 uint64_t span_fit_starts(uint64_t x, unsigned k) { return fit_starts(x, k); }
+
+void span_cache_grown_add(int64_t d) { obmt_fetch_add_relaxed(&g_span_grown, (uint64_t)d); }
 
 unsigned span_arena_hints(size_t slot)
 {

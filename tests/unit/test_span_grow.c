@@ -22,6 +22,12 @@
  * child gives a dead thread's cached spans back (span_cache_drop), and
  * lending switched off at run time takes the limits to the unlent ones.
  *
+ * The heaps' budgets grow within a shared allowance
+ * (OBMT_SPAN_CACHE_GROWN_TOTAL): what this heap holds of it, a bound that
+ * binds when others hold the rest (a test hook stands for them), its share
+ * given back by a flush, forgotten for the dead in a fork child, and five
+ * threads growing at once against a reader of the allowance in use.
+ *
  * Also run with OBMT_LEND_IDLE=0 (unit_span_grow_nolend): nothing would
  * empty an idle thread's cache there, so it never grows (the unlent
  * budget's limit every round). */
@@ -65,6 +71,45 @@ static struct obmt_stats stats_now(void)
     struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
     CHECK(obmt_stats_get(&st) == 0);
     return st;
+}
+
+/* Threads that grow their caches at once (the allowance's part): each
+ * makes bursts of 16 KiB and of 64 KiB blocks until both classes have
+ * grown, so that together they ask for more than the allowance holds;
+ * meanwhile one more thread reads the allowance in use. At a barrier each
+ * reports its share (budget - base). */
+#define GROWERS 5
+static pthread_barrier_t grown_at, exit_at;
+static uint64_t grower_share[GROWERS];
+static volatile int growers_done;
+
+static void *grower(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    static __thread void *v[BURST];
+    for (int round = 0; round < 16; round++) {
+        size_t n = round & 1 ? 4 * SIZE : SIZE;
+        for (int i = 0; i < BURST; i++)
+            CHECK((v[i] = obmt_malloc(n)) != NULL);
+        for (int i = 0; i < BURST; i++)
+            obmt_free(v[i]);
+        struct heap *h = heap_self();
+        CHECK(h->span_cached_bytes <= h->span_cache_budget && h->span_cache_budget <= OBMT_SPAN_CACHE_HEAP_MAX);
+    }
+    struct heap *h = heap_self();
+    grower_share[id] = h->span_cache_budget - h->span_cache_base;
+    pthread_barrier_wait(&grown_at);
+    pthread_barrier_wait(&exit_at);
+    return NULL;
+}
+
+static void *grown_reader(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&growers_done, __ATOMIC_ACQUIRE))
+        CHECK_MSG(span_cache_grown() <= OBMT_SPAN_CACHE_GROWN_TOTAL, "allowance in use %llu",
+                  (unsigned long long)span_cache_grown());
+    return NULL;
 }
 
 /* A class's fixed limit under a base budget (span.c's rule). */
@@ -118,7 +163,11 @@ int main(void)
                   h->span_stack[c].max, want);
         CHECK(h->span_stack[c].n <= h->span_stack[c].max);
         CHECK(h->span_cached_bytes <= h->span_cache_budget);
-        CHECK(h->span_cache_budget <= (adapts ? OBMT_SPAN_CACHE_BYTES_MAX : base));
+        CHECK(h->span_cache_budget <= (adapts ? OBMT_SPAN_CACHE_HEAP_MAX : base));
+        /* (this heap's share of the grown caches' allowance is the whole
+         * of it in use: the only heap) */
+        CHECK_MSG(span_cache_grown() == h->span_cache_budget - base, "allowance in use %llu, budget %llu",
+                  (unsigned long long)span_cache_grown(), (unsigned long long)h->span_cache_budget);
         if (round == 0)
             first = misses;
         last = misses;
@@ -126,7 +175,7 @@ int main(void)
     if (adapts) {
         /* (the base, and what the grown class may hold beyond its fixed limit) */
         uint64_t grown = base + (uint64_t)(h->span_stack[c].max - floor) * SIZE;
-        CHECK_MSG(h->span_cache_budget == (grown < OBMT_SPAN_CACHE_BYTES_MAX ? grown : OBMT_SPAN_CACHE_BYTES_MAX),
+        CHECK_MSG(h->span_cache_budget == (grown < OBMT_SPAN_CACHE_HEAP_MAX ? grown : OBMT_SPAN_CACHE_HEAP_MAX),
                   "budget %llu", (unsigned long long)h->span_cache_budget);
         CHECK_MSG(first >= 8 && last == 0, "takes from the arenas: %llu in the first round, %llu in the last",
                   (unsigned long long)first, (unsigned long long)last);
@@ -160,11 +209,48 @@ int main(void)
     CHECK(h->span_stack[c].max == (adapts ? 128u : floor));
     obmt_collect();
     CHECK(h->span_stack[c].max == floor && h->span_cache_budget == base && h->span_cached_bytes == 0);
-    /* The same bursts with a 1 MiB block cached (a miss's batch then
+    CHECK(span_cache_grown() == 0); /* (the flush gave the share back) */
+    /* The allowance bounds what grown caches hold together: with all but
+     * 1 MiB of it held by others (the hook stands for other threads'
+     * shares), the class still grows its stack, but the heap's budget by
+     * 1 MiB only, and the allowance is all in use; given back, the next
+     * growth takes what the class may hold. */
+    if (adapts) {
+        uint64_t others = OBMT_SPAN_CACHE_GROWN_TOTAL - ((uint64_t)1 << 20);
+        span_cache_grown_add((int64_t)others);
+        for (int round = 0; round < 3; round++) {
+            for (int i = 0; i < BURST; i++)
+                CHECK((b[i] = obmt_malloc(SIZE)) != NULL);
+            for (int i = 0; i < BURST; i++)
+                obmt_free(b[i]);
+            CHECK(h->span_cached_bytes <= h->span_cache_budget);
+        }
+        CHECK_MSG(h->span_stack[c].max > floor && h->span_cache_budget == base + ((uint64_t)1 << 20) &&
+                      span_cache_grown() == OBMT_SPAN_CACHE_GROWN_TOTAL,
+                  "others hold all but 1 MiB: stack limit %u, budget %llu, allowance in use %llu", h->span_stack[c].max,
+                  (unsigned long long)h->span_cache_budget, (unsigned long long)span_cache_grown());
+        span_cache_grown_add(-(int64_t)others);
+        for (int i = 0; i < BURST; i++)
+            CHECK((b[i] = obmt_malloc(SIZE)) != NULL);
+        for (int i = 0; i < BURST; i++)
+            obmt_free(b[i]);
+        uint64_t want = base + (uint64_t)(h->span_stack[c].max - floor) * SIZE;
+        CHECK_MSG(h->span_cache_budget == want && span_cache_grown() == want - base,
+                  "allowance given back: budget %llu, want %llu, in use %llu", (unsigned long long)h->span_cache_budget,
+                  (unsigned long long)want, (unsigned long long)span_cache_grown());
+        obmt_collect();
+        CHECK(h->span_cache_budget == base && span_cache_grown() == 0);
+    }
+    /* From here to the fork, others hold all of the allowance but what
+     * takes this heap's budget to OBMT_SPAN_CACHE_BYTES_MAX (the hook), so
+     * that the budget binds where one grown class fills it.
+     * The same bursts with a 1 MiB block cached (a miss's batch then
      * leaves spans in the stack, so a stack of exactly 256 gives half back
      * every round and never settles: the class grows on to 512, which a
      * stack may when it fills the budget alone): no take in the last of 8
      * rounds. */
+    uint64_t held = adapts ? OBMT_SPAN_CACHE_GROWN_TOTAL - (OBMT_SPAN_CACHE_BYTES_MAX - base) : 0;
+    span_cache_grown_add((int64_t)held);
     CHECK((b[0] = obmt_malloc(1 << 20)) != NULL);
     obmt_free(b[0]);
     uint64_t m0 = 0;
@@ -176,8 +262,12 @@ int main(void)
             obmt_free(b[i]);
     }
     if (adapts)
-        CHECK_MSG(span_misses() == m0 && h->span_stack[c].max == 512, "last round: %llu takes, stack limit %u",
-                  (unsigned long long)(span_misses() - m0), h->span_stack[c].max);
+        CHECK_MSG(span_misses() == m0 && h->span_stack[c].max == 512 &&
+                      h->span_cache_budget == OBMT_SPAN_CACHE_BYTES_MAX &&
+                      span_cache_grown() == OBMT_SPAN_CACHE_GROWN_TOTAL,
+                  "last round: %llu takes, stack limit %u, budget %llu, allowance in use %llu",
+                  (unsigned long long)(span_misses() - m0), h->span_stack[c].max,
+                  (unsigned long long)h->span_cache_budget, (unsigned long long)span_cache_grown());
     CHECK(h->span_cached_bytes <= h->span_cache_budget);
     /* Bursts of 64 KiB blocks next: the 16 KiB stack holds half the
      * budget or more, and the 64 KiB puts that the budget refuses make it,
@@ -198,6 +288,7 @@ int main(void)
                       h->span_stack[c64].n >= 64,
                   "16 KiB: %u then %u cached; 64 KiB: %u cached, stack limit %u", n16, h->span_stack[c].n,
                   h->span_stack[c64].n, h->span_stack[c64].max);
+    CHECK(h->span_cache_budget == OBMT_SPAN_CACHE_BYTES_MAX || !adapts);
     /* A grown class yields before a new arena is made (cache_shrink_grown):
      * 1 MiB blocks, one after another until no span arena has room for
      * the next, take the pools that the 64 KiB stack holds beyond its
@@ -221,6 +312,7 @@ int main(void)
                   h->span_stack[c64].n);
     for (int i = 0; i < 40; i++)
         obmt_free(big[i]);
+    span_cache_grown_add(-(int64_t)held);
     /* A fork child gives a dead thread's cached spans back to their arenas
      * (span_cache_drop), rather than leaving them taken and counted in
      * use: another thread caches 20 blocks of 16 KiB and waits; in the
@@ -234,6 +326,10 @@ int main(void)
         pthread_cond_wait(&cond, &lock);
     pthread_mutex_unlock(&lock);
     CHECK(stats_now().bytes_medium_cached >= SIZE);
+    /* (and 1 MiB of the allowance in use by no heap of the child: a share
+     * whose thread is gone there, or a CAS without its store of the
+     * budget; the child counts only its own thread's share) */
+    span_cache_grown_add((int64_t)1 << 20);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
@@ -243,6 +339,13 @@ int main(void)
                     (unsigned long long)st.bytes_medium_cached);
             _exit(1);
         }
+        struct heap *me = heap_self();
+        if (span_cache_grown() != me->span_cache_budget - me->span_cache_base) {
+            fprintf(stderr, "fork child: allowance in use %llu, the thread's share %llu\n",
+                    (unsigned long long)span_cache_grown(),
+                    (unsigned long long)(me->span_cache_budget - me->span_cache_base));
+            _exit(1);
+        }
         void *q = obmt_malloc(SIZE); /* (and the child goes on) */
         obmt_free(q);
         _exit(q ? 0 : 1);
@@ -250,6 +353,7 @@ int main(void)
     int status;
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fork child status %d", status);
+    span_cache_grown_add(-((int64_t)1 << 20));
     pthread_mutex_lock(&lock);
     stage = 2;
     pthread_cond_broadcast(&cond);
@@ -288,5 +392,34 @@ int main(void)
     CHECK_MSG(h->huge_keep_max == 0 && h->huge_kept == 0, "lending off: huge run kept %llx, at most %u arenas",
               (unsigned long long)h->huge_kept, h->huge_keep_max);
     CHECK(obmt_option_set("lend_idle", 1) == 0);
+    /* The allowance shared: five threads grow two classes each at once
+     * (asking for 14.5 MiB beyond their bases each), while a sixth reads
+     * the allowance in use, never above its bound. At a barrier the
+     * shares sum to the allowance in use (this thread's too), which is
+     * then the whole of it; once the growers exit, only this thread's
+     * share is left. */
+    bool grows = lend_available() && option_get(OPT_LEND_IDLE) && OBMT_SPAN_CACHE_BYTES != 0; /* (lending on again) */
+    obmt_collect();
+    uint64_t mine = h->span_cache_budget - h->span_cache_base;
+    CHECK(span_cache_grown() == mine);
+    pthread_barrier_init(&grown_at, NULL, GROWERS + 1);
+    pthread_barrier_init(&exit_at, NULL, GROWERS + 1);
+    pthread_t gt[GROWERS], rt;
+    CHECK(pthread_create(&rt, NULL, grown_reader, NULL) == 0);
+    for (int i = 0; i < GROWERS; i++)
+        CHECK(pthread_create(&gt[i], NULL, grower, (void *)(intptr_t)i) == 0);
+    pthread_barrier_wait(&grown_at);
+    uint64_t sum = mine;
+    for (int i = 0; i < GROWERS; i++)
+        sum += grower_share[i];
+    CHECK_MSG(span_cache_grown() == sum && (!grows || sum == OBMT_SPAN_CACHE_GROWN_TOTAL) && (grows || sum == 0),
+              "allowance in use %llu, shares %llu", (unsigned long long)span_cache_grown(), (unsigned long long)sum);
+    pthread_barrier_wait(&exit_at);
+    for (int i = 0; i < GROWERS; i++)
+        CHECK(pthread_join(gt[i], NULL) == 0);
+    __atomic_store_n(&growers_done, 1, __ATOMIC_RELEASE);
+    CHECK(pthread_join(rt, NULL) == 0);
+    CHECK_MSG(span_cache_grown() == mine, "after the growers' exit: %llu in use, %llu this thread's",
+              (unsigned long long)span_cache_grown(), (unsigned long long)mine);
     CHECK_DONE("span_grow");
 }
