@@ -27,6 +27,10 @@
  *                         fastpath_replace_1m/32 with 9 KiB to 1 MiB: a
  *                         program whose buffers come in many sizes keeps
  *                         its cache full of several classes at once.
+ *   fastpath_replace_medium_mt/256  the 256-slot medium row in 2 and 4
+ *                         threads at once, each with its own slots (about
+ *                         34 MiB live a thread): their caches grow against
+ *                         one shared allowance (span.c, budget_set).
  *   obmt_lifo/SIZE, obmt_batch/SIZE, obmt_replace/SLOTS: the same through
  *                         obmt_malloc/obmt_free
  *
@@ -109,8 +113,8 @@ static inline uint64_t *replace_new(alloc_fn a, uint64_t *rng, size_t min, size_
 static inline void replace(gb_state *s, alloc_fn a, free_fn f, size_t min, size_t max)
 {
     size_t slots = (size_t)gb_range(s, 0);
-    static uint64_t *slot[REPLACE_MAX_SLOTS];
-    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    static __thread uint64_t *slot[REPLACE_MAX_SLOTS]; /* (each thread its own, in the _mt rows) */
+    uint64_t rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(gb_thread_index(s) + 1);
     if (slots > REPLACE_MAX_SLOTS)
         abort();
     for (size_t i = 0; i < slots; i++)
@@ -159,6 +163,8 @@ int main(int argc, char **argv)
     gb_arg(gb_register("fastpath_replace_8k", bm_replace_8k), REPLACE_MAX_SLOTS);
     gb_arg(gb_arg(gb_register("fastpath_replace_medium", bm_replace_medium), 16), 256);
     gb_arg(gb_register("fastpath_replace_1m", bm_replace_1m), 32);
+    gb_bench *mt = gb_arg(gb_register("fastpath_replace_medium_mt", bm_replace_medium), 256);
+    gb_real_time(gb_threads(gb_threads(mt, 2), 4));
     if (nvariants == 4)
         gb_arg(gb_arg(gb_register("obmt_replace", bm_obmt_replace), 500), 5000);
     return gb_main(argc, argv);

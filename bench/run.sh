@@ -69,7 +69,7 @@ if [ "$mode" = quick ]; then
   # Medium and huge blocks (issue 11), one thread.
   filter+='|^fastpath_[A-Za-z0-9_]+/(65536|1048576|16777216)$|^realloc_[A-Za-z0-9_]+/(65536|16777216)/real_time/threads:1$'
   filter+='|^memory_sized_(local|remote)/(1048576|16777216)/iterations:3/real_time/threads:1$|^large_loop/'
-  filter+='|^fastpath_replace_medium/256$|^fastpath_replace_1m/32$'
+  filter+='|^fastpath_replace_medium/256$|^fastpath_replace_1m/32$|^fastpath_replace_medium_mt/256/'
 else
   reps=5; min_time=0.1; filter='.'
 fi

@@ -1274,10 +1274,15 @@ struct heap {
                                   * its full puts' trims go to the depot); owner-only or a lender's */
     uint64_t span_cache_budget;  /* the most span_cached_bytes may reach: the base, plus what grown
                                   * classes may hold beyond their fixed limits (cache_grow), at most
-                                  * OBMT_SPAN_CACHE_BYTES_MAX; 0 in &heap_empty and &heap_lending, so
-                                  * that span_free's budget test keeps them empty */
+                                  * OBMT_SPAN_CACHE_HEAP_MAX, and beyond OBMT_SPAN_CACHE_BYTES_MAX only
+                                  * what the shared allowance grants (budget_set); 0 in &heap_empty
+                                  * and &heap_lending, so that span_free's budget test keeps them
+                                  * empty */
     uint64_t span_cache_base;    /* the base: span_cache_budget() when the heap was taken, or when
                                   * a decay found the lending option changed (owner-only) */
+    uint64_t span_cache_want;    /* the budget asked for (grown_budget), which span_cache_budget
+                                  * is short of while the shared allowance holds no more
+                                  * (span.c, budget_set; owner-only or a lender's) */
     uint8_t span_cache_lendable; /* idle heaps could be lent when the base was set (owner-only) */
     alignas(64) pool_header *usedpools[OBMT_NCLASSES];
     uint8_t bstack_pops[OBMT_NCLASSES]; /* pops per class, modulo 256: as bstack_pushes (malloc

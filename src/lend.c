@@ -206,8 +206,8 @@
  * pool for a purge delay (at least 10 ms), and either it took or adopted
  * pools since it was last lent, or something new is on top of its
  * `returned` stack (the lender pushes back what it leaves there, and
- * remembers the top), or its span cache holds medium blocks (up to 8 MiB
- * while a class is grown, span.c), or eight purge delays passed (blocks
+ * remembers the top), or its span cache holds medium blocks (up to 32 MiB
+ * while classes are grown, span.c), or eight purge delays passed (blocks
  * others freed into its remaining pools since). The reclaim pass visits the heap right
  * after the lend (reclaim.c). A thread whose traffic stays on the fast paths for that long
  * (no tick: no pool runs dry, none empties) is lent too, and pays the
@@ -308,7 +308,7 @@ static bool lend_wanted(struct heap *h, uint64_t now, long delay)
     if (r && r != RETURNED_CLOSED && r != h->lent_returned)
         return true; /* pools handed back since the last lend (a hint: the top alone is compared) */
     if (obmt_load_relaxed(&h->span_cached_bytes))
-        return true; /* medium blocks cached (up to 8 MiB while classes are grown: span.c) */
+        return true; /* medium blocks cached (up to 32 MiB while classes are grown: span.c) */
     return (int64_t)(now - h->lent_ms) >= 8 * (int64_t)delay;
 }
 

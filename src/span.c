@@ -846,24 +846,39 @@ static bool lendable(void)
 }
 
 /* The shared allowance (OBMT_SPAN_CACHE_GROWN_TOTAL): what all heaps'
- * budgets together exceed their bases by. A heap's share is exactly its
- * span_cache_budget - span_cache_base, and only budget_set and
- * cache_limits_reset change it, each by the owner or a lender holding the
- * heap, so that the sum of the shares is the counter whenever no heap is
- * between its RMW here and its store of the budget. Reserved with a CAS
- * that never takes it past the bound, given back with a fetch_sub of what
- * was reserved, both relaxed: it publishes nothing, and a CAS's test
- * depends only on the counter's current value, so a value that came back
- * (ABA) decides the same. The fork child recounts it (span_cache_atfork_child). */
+ * budgets together exceed OBMT_SPAN_CACHE_BYTES_MAX by. Each heap grows
+ * its budget to OBMT_SPAN_CACHE_BYTES_MAX on its own, as before the
+ * allowance; only beyond that does it draw on it, so that no thread's
+ * growth starves another's below what it had (the review of the first
+ * version, where every byte above the base was shared, found one thread of
+ * four holding all 32 MiB and another missing 100 times as often as
+ * before). A heap's share is share_of(its span_cache_budget), and only
+ * budget_set, cache_limits_reset and the fork child
+ * (span_cache_atfork_child) change a budget, each by the owner or a lender
+ * holding the heap (budget_set only by the owner: cache_grow, the decay,
+ * a put the budget refuses), so that the shares sum to the counter
+ * whenever no heap is between its RMW here and its store of the budget.
+ * Reserved with a CAS that never takes it past the bound, given back with
+ * a fetch_sub of what was reserved, both relaxed: it publishes nothing,
+ * and a CAS's test depends only on the counter's current value, so a
+ * value that came back (ABA) decides the same. */
 static uint64_t g_span_grown;
 
-/* h's budget to `want` (its base at least), or as far toward it as the
- * allowance lets it grow. */
+static inline uint64_t share_of(uint64_t budget)
+{
+    return budget > OBMT_SPAN_CACHE_BYTES_MAX ? budget - OBMT_SPAN_CACHE_BYTES_MAX : 0;
+}
+
+/* h's budget to `want` (its base at least), or as far toward it beyond
+ * OBMT_SPAN_CACHE_BYTES_MAX as the allowance lets it grow; `want` is kept
+ * (span_cache_want), so that a put the budget refuses asks again. */
 static void budget_set(struct heap *h, uint64_t want)
 {
-    uint64_t base = h->span_cache_base, have = h->span_cache_budget - base, extra = want - base;
-    if (extra < have) {
-        obmt_fetch_sub_relaxed(&g_span_grown, have - extra);
+    h->span_cache_want = want;
+    uint64_t have = share_of(h->span_cache_budget), extra = share_of(want);
+    if (extra <= have) {
+        if (extra < have)
+            obmt_fetch_sub_relaxed(&g_span_grown, have - extra);
         h->span_cache_budget = want;
         return;
     }
@@ -873,9 +888,9 @@ static void budget_set(struct heap *h, uint64_t want)
         if (d > room)
             d = room;
         if (d == 0)
-            return;
+            break;
     } while (!obmt_cas_relaxed(&g_span_grown, &g, g + d));
-    h->span_cache_budget = base + have + d;
+    h->span_cache_budget = OBMT_SPAN_CACHE_BYTES_MAX + have + d; /* (want is beyond it) */
 }
 
 uint64_t span_cache_grown(void)
@@ -888,9 +903,9 @@ uint64_t span_cache_grown(void)
  * allowance goes back. */
 static void cache_limits_reset(struct heap *h, uint64_t budget)
 {
-    if (h->span_cache_budget > h->span_cache_base)
-        obmt_fetch_sub_relaxed(&g_span_grown, h->span_cache_budget - h->span_cache_base);
-    h->span_cache_budget = h->span_cache_base = budget;
+    if (share_of(h->span_cache_budget))
+        obmt_fetch_sub_relaxed(&g_span_grown, share_of(h->span_cache_budget));
+    h->span_cache_budget = h->span_cache_base = h->span_cache_want = budget;
     h->span_cache_lendable = lendable();
     /* The kept huge run (huge.c) likewise needs a lender to take an idle
      * thread's run back: none kept without. */
@@ -1084,10 +1099,10 @@ void span_cache_atfork_child(void)
         struct heap *h = heap_at(i);
         if (!h)
             continue;
-        if (obmt_load_relaxed(&h->in_use) && h->span_cache_budget > h->span_cache_base)
-            sum += h->span_cache_budget - h->span_cache_base;
-        else if (!obmt_load_relaxed(&h->in_use))
-            h->span_cache_budget = h->span_cache_base;
+        if (obmt_load_relaxed(&h->in_use))
+            sum += share_of(h->span_cache_budget);
+        else
+            h->span_cache_budget = h->span_cache_want = h->span_cache_base;
     }
     obmt_store_relaxed(&g_span_grown, sum);
 }
@@ -1423,6 +1438,10 @@ static OBMT_NOINLINE void span_free_arena(struct heap *h, unsigned c, void *b)
  * 185 (bench/results/2026-12-02-span-quotas.md). True if it fits now. */
 static bool cache_make_room(struct heap *h, unsigned c, uint64_t size, uint64_t t)
 {
+    /* A budget that the allowance cut short asks again: others may have
+     * given theirs back since (one compare where it was not cut short). */
+    if (unlikely(h->span_cache_budget < h->span_cache_want) && h->span_cached_bytes + size > h->span_cache_budget)
+        budget_set(h, h->span_cache_want);
     while (h->span_cached_bytes + size > h->span_cache_budget) {
         /* The deepest other stack (the lowest class among equals): the
          * largest key n << 8 | (255 - d), a maximum without a branch (a

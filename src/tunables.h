@@ -200,20 +200,23 @@
 /* What grown classes may hold together: a heap's budget grows to at most
  * OBMT_SPAN_CACHE_HEAP_MAX (its base, plus what its grown classes may hold
  * beyond their fixed limits, each class OBMT_SPAN_CACHE_BYTES_MAX at
- * most), and all heaps' budgets together exceed their bases by at most
- * OBMT_SPAN_CACHE_GROWN_TOTAL, an allowance shared by the threads (span.c,
- * budget_set), as tcmalloc's thread caches share one overall size. Before
- * 2026-12-02 each heap's budget stopped at OBMT_SPAN_CACHE_BYTES_MAX, 8
- * MiB: a thread that replaces 256 live blocks of 9-256 KiB at random
- * (34 MiB live, twenty classes) kept the cache at that budget, and 5.6% of
- * its mallocs missed to the span arenas (each about 940 instructions) and
- * 5.1% of its frees gave a span back: callgrind 200.2 instructions an
- * operation (tcmalloc 120.3), 143.9 now; fastpath_replace_medium/256 17.7
- * -> 35.4 M items/s (tcmalloc 34.4). Peak RSS with every block written
- * whole: 57.8 -> 62.9 MiB (tcmalloc 79.6, jemalloc 51.0). The shared
- * allowance bounds what many threads hold: N threads' caches hold at most
- * N times the base budget plus 32 MiB, where they held up to N times 8
- * MiB. (bench/results/2026-12-02-span-allowance.md) */
+ * most). Up to OBMT_SPAN_CACHE_BYTES_MAX it grows on its own; beyond that
+ * it draws on an allowance shared by the threads, of which all heaps
+ * together hold at most OBMT_SPAN_CACHE_GROWN_TOTAL (span.c, budget_set),
+ * as tcmalloc's thread caches share one overall size. Before 2026-12-02
+ * each heap's budget stopped at OBMT_SPAN_CACHE_BYTES_MAX, 8 MiB: a thread
+ * that replaces 256 live blocks of 9-256 KiB at random (34 MiB live,
+ * twenty classes) kept the cache at that budget, and 5.6% of its mallocs
+ * missed to the span arenas (each about 940 instructions) and 5.1% of its
+ * frees gave a span back: callgrind 200.2 instructions an operation
+ * (tcmalloc 120.3), 144.0 now; fastpath_replace_medium/256 17.7 -> 35.4 M
+ * items/s (tcmalloc 34.4). Peak RSS with every block written whole: 57.8
+ * -> 62.9 MiB (tcmalloc 79.6, jemalloc 51.0). N threads' span caches hold
+ * at most N times OBMT_SPAN_CACHE_BYTES_MAX plus the allowance, 32 MiB
+ * more than before. (A first version shared every byte above the base:
+ * one thread of four took all of it, and the others missed up to 100
+ * times as often as with their own 8 MiB; bench/results/2026-12-02-span-
+ * allowance.md) */
 #ifndef OBMT_SPAN_CACHE_HEAP_MAX
 #define OBMT_SPAN_CACHE_HEAP_MAX ((size_t)32 << 20)
 #endif

@@ -158,7 +158,7 @@ static void test_policy(void)
 
 /* A heap lent once that has cached medium blocks since is lent again at
  * its next idle period, not only after eight delays: its span cache (up
- * to 8 MiB while a class is grown) goes back (found in review). */
+ * to 32 MiB while classes are grown) goes back (found in review). */
 static void test_policy_spans(void)
 {
     struct heap *h = park_start(2);

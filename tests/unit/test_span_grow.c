@@ -73,22 +73,29 @@ static struct obmt_stats stats_now(void)
     return st;
 }
 
+/* A heap's share of the grown caches' allowance: what its budget exceeds
+ * OBMT_SPAN_CACHE_BYTES_MAX by (span.c, share_of). */
+static uint64_t share(uint64_t budget)
+{
+    return budget > OBMT_SPAN_CACHE_BYTES_MAX ? budget - OBMT_SPAN_CACHE_BYTES_MAX : 0;
+}
+
 /* Threads that grow their caches at once (the allowance's part): each
- * makes bursts of 16 KiB and of 64 KiB blocks until both classes have
+ * makes bursts of 16, 32 and 64 KiB blocks until the three classes have
  * grown, so that together they ask for more than the allowance holds;
  * meanwhile one more thread reads the allowance in use. At a barrier each
- * reports its share (budget - base). */
+ * reports its share and what it asked for beyond its own 8 MiB. */
 #define GROWERS 5
 static pthread_barrier_t grown_at, exit_at;
-static uint64_t grower_share[GROWERS];
+static uint64_t grower_share[GROWERS], grower_asked[GROWERS];
 static volatile int growers_done;
 
 static void *grower(void *arg)
 {
     int id = (int)(intptr_t)arg;
     static __thread void *v[BURST];
-    for (int round = 0; round < 16; round++) {
-        size_t n = round & 1 ? 4 * SIZE : SIZE;
+    for (int round = 0; round < 24; round++) {
+        size_t n = (size_t)SIZE << (round % 3);
         for (int i = 0; i < BURST; i++)
             CHECK((v[i] = obmt_malloc(n)) != NULL);
         for (int i = 0; i < BURST; i++)
@@ -97,7 +104,11 @@ static void *grower(void *arg)
         CHECK(h->span_cached_bytes <= h->span_cache_budget && h->span_cache_budget <= OBMT_SPAN_CACHE_HEAP_MAX);
     }
     struct heap *h = heap_self();
-    grower_share[id] = h->span_cache_budget - h->span_cache_base;
+    grower_share[id] = share(h->span_cache_budget);
+    grower_asked[id] = share(h->span_cache_want);
+    /* (none is held below what it had on its own before the allowance) */
+    CHECK(h->span_cache_budget >= (h->span_cache_want < OBMT_SPAN_CACHE_BYTES_MAX ? h->span_cache_want
+                                                                                   : OBMT_SPAN_CACHE_BYTES_MAX));
     pthread_barrier_wait(&grown_at);
     pthread_barrier_wait(&exit_at);
     return NULL;
@@ -164,9 +175,10 @@ int main(void)
         CHECK(h->span_stack[c].n <= h->span_stack[c].max);
         CHECK(h->span_cached_bytes <= h->span_cache_budget);
         CHECK(h->span_cache_budget <= (adapts ? OBMT_SPAN_CACHE_HEAP_MAX : base));
-        /* (this heap's share of the grown caches' allowance is the whole
-         * of it in use: the only heap) */
-        CHECK_MSG(span_cache_grown() == h->span_cache_budget - base, "allowance in use %llu, budget %llu",
+        /* (this heap's share of the grown caches' allowance, what its
+         * budget exceeds OBMT_SPAN_CACHE_BYTES_MAX by, is the whole of it
+         * in use: the only heap) */
+        CHECK_MSG(span_cache_grown() == share(h->span_cache_budget), "allowance in use %llu, budget %llu",
                   (unsigned long long)span_cache_grown(), (unsigned long long)h->span_cache_budget);
         if (round == 0)
             first = misses;
@@ -210,46 +222,68 @@ int main(void)
     obmt_collect();
     CHECK(h->span_stack[c].max == floor && h->span_cache_budget == base && h->span_cached_bytes == 0);
     CHECK(span_cache_grown() == 0); /* (the flush gave the share back) */
-    /* The allowance bounds what grown caches hold together: with all but
-     * 1 MiB of it held by others (the hook stands for other threads'
-     * shares), the class still grows its stack, but the heap's budget by
-     * 1 MiB only, and the allowance is all in use; given back, the next
-     * growth takes what the class may hold. */
+    /* The allowance bounds what grown caches hold together beyond
+     * OBMT_SPAN_CACHE_BYTES_MAX each: with all but 1 MiB of it held by
+     * others (the hook stands for other threads' shares), bursts of 16 KiB
+     * then 64 KiB blocks grow both classes, asking for more than 8 MiB in
+     * all; the heap grows to 8 MiB on its own and 1 MiB beyond, and the
+     * allowance is all in use. Given back, the next put that the budget
+     * refuses asks again and gets what the classes may hold. */
     if (adapts) {
         uint64_t others = OBMT_SPAN_CACHE_GROWN_TOTAL - ((uint64_t)1 << 20);
         span_cache_grown_add((int64_t)others);
-        for (int round = 0; round < 3; round++) {
+        unsigned c64 = span_class(4 * SIZE), floor64 = h->span_stack[c64].max;
+        for (int round = 0; round < 10; round++) {
+            size_t n = round < 5 ? SIZE : 4 * SIZE;
             for (int i = 0; i < BURST; i++)
-                CHECK((b[i] = obmt_malloc(SIZE)) != NULL);
+                CHECK((b[i] = obmt_malloc(n)) != NULL);
             for (int i = 0; i < BURST; i++)
                 obmt_free(b[i]);
             CHECK(h->span_cached_bytes <= h->span_cache_budget);
         }
-        CHECK_MSG(h->span_stack[c].max > floor && h->span_cache_budget == base + ((uint64_t)1 << 20) &&
+        uint64_t want = base + (uint64_t)(h->span_stack[c].max - floor) * SIZE +
+                        (uint64_t)(h->span_stack[c64].max - floor64) * 4 * SIZE;
+        if (want > OBMT_SPAN_CACHE_HEAP_MAX)
+            want = OBMT_SPAN_CACHE_HEAP_MAX;
+        uint64_t cut = OBMT_SPAN_CACHE_BYTES_MAX + ((uint64_t)1 << 20);
+        CHECK_MSG(want > cut && h->span_cache_want == want && h->span_cache_budget == cut &&
                       span_cache_grown() == OBMT_SPAN_CACHE_GROWN_TOTAL,
-                  "others hold all but 1 MiB: stack limit %u, budget %llu, allowance in use %llu", h->span_stack[c].max,
+                  "others hold all but 1 MiB: want %llu (the heap's %llu), budget %llu, allowance in use %llu",
+                  (unsigned long long)want, (unsigned long long)h->span_cache_want,
                   (unsigned long long)h->span_cache_budget, (unsigned long long)span_cache_grown());
         span_cache_grown_add(-(int64_t)others);
+        /* (200 blocks of 64 KiB taken; as many of them freed as fill their
+         * stack to one below its limit, nearly 8 MiB, then 256 of 16 KiB:
+         * a put beyond 9 MiB is refused, and asks again) */
+        static void *v64[200];
+        for (int i = 0; i < 200; i++)
+            CHECK((v64[i] = obmt_malloc(4 * SIZE)) != NULL);
         for (int i = 0; i < BURST; i++)
             CHECK((b[i] = obmt_malloc(SIZE)) != NULL);
+        unsigned k64 = h->span_stack[c64].max - 1 - h->span_stack[c64].n;
+        CHECK(k64 <= 200);
+        for (unsigned i = 0; i < k64; i++)
+            obmt_free(v64[i]);
+        CHECK(h->span_cache_budget == cut && h->span_cached_bytes <= cut);
         for (int i = 0; i < BURST; i++)
             obmt_free(b[i]);
-        uint64_t want = base + (uint64_t)(h->span_stack[c].max - floor) * SIZE;
-        CHECK_MSG(h->span_cache_budget == want && span_cache_grown() == want - base,
+        CHECK_MSG(h->span_cache_budget == want && span_cache_grown() == share(want),
                   "allowance given back: budget %llu, want %llu, in use %llu", (unsigned long long)h->span_cache_budget,
                   (unsigned long long)want, (unsigned long long)span_cache_grown());
+        for (unsigned i = k64; i < 200; i++)
+            obmt_free(v64[i]);
         obmt_collect();
         CHECK(h->span_cache_budget == base && span_cache_grown() == 0);
     }
-    /* From here to the fork, others hold all of the allowance but what
-     * takes this heap's budget to OBMT_SPAN_CACHE_BYTES_MAX (the hook), so
-     * that the budget binds where one grown class fills it.
+    /* From here to the fork, others hold all of the allowance (the hook),
+     * so that the budget stops at OBMT_SPAN_CACHE_BYTES_MAX, where one
+     * grown class fills it.
      * The same bursts with a 1 MiB block cached (a miss's batch then
      * leaves spans in the stack, so a stack of exactly 256 gives half back
      * every round and never settles: the class grows on to 512, which a
      * stack may when it fills the budget alone): no take in the last of 8
      * rounds. */
-    uint64_t held = adapts ? OBMT_SPAN_CACHE_GROWN_TOTAL - (OBMT_SPAN_CACHE_BYTES_MAX - base) : 0;
+    uint64_t held = adapts ? OBMT_SPAN_CACHE_GROWN_TOTAL : 0;
     span_cache_grown_add((int64_t)held);
     CHECK((b[0] = obmt_malloc(1 << 20)) != NULL);
     obmt_free(b[0]);
@@ -340,10 +374,9 @@ int main(void)
             _exit(1);
         }
         struct heap *me = heap_self();
-        if (span_cache_grown() != me->span_cache_budget - me->span_cache_base) {
+        if (span_cache_grown() != share(me->span_cache_budget)) {
             fprintf(stderr, "fork child: allowance in use %llu, the thread's share %llu\n",
-                    (unsigned long long)span_cache_grown(),
-                    (unsigned long long)(me->span_cache_budget - me->span_cache_base));
+                    (unsigned long long)span_cache_grown(), (unsigned long long)share(me->span_cache_budget));
             _exit(1);
         }
         void *q = obmt_malloc(SIZE); /* (and the child goes on) */
@@ -392,16 +425,18 @@ int main(void)
     CHECK_MSG(h->huge_keep_max == 0 && h->huge_kept == 0, "lending off: huge run kept %llx, at most %u arenas",
               (unsigned long long)h->huge_kept, h->huge_keep_max);
     CHECK(obmt_option_set("lend_idle", 1) == 0);
-    /* The allowance shared: five threads grow two classes each at once
-     * (asking for 14.5 MiB beyond their bases each), while a sixth reads
-     * the allowance in use, never above its bound. At a barrier the
-     * shares sum to the allowance in use (this thread's too), which is
-     * then the whole of it; once the growers exit, only this thread's
-     * share is left. */
+    /* The allowance shared: five threads grow three classes each at once
+     * (asking for up to 15.5 MiB beyond their own 8 MiB each), while a
+     * sixth reads the allowance in use, never above its bound. At a
+     * barrier the shares sum to the allowance in use (this thread's too),
+     * and to what they asked for or the whole allowance, whichever is
+     * less (grants are first come, first served, and nobody gives back
+     * here); no thread is held below its own 8 MiB. Once the growers
+     * exit, only this thread's share is left. */
     bool grows = lend_available() && option_get(OPT_LEND_IDLE) && OBMT_SPAN_CACHE_BYTES != 0; /* (lending on again) */
     obmt_collect();
-    uint64_t mine = h->span_cache_budget - h->span_cache_base;
-    CHECK(span_cache_grown() == mine);
+    uint64_t mine = share(h->span_cache_budget);
+    CHECK(span_cache_grown() == mine && mine == 0);
     pthread_barrier_init(&grown_at, NULL, GROWERS + 1);
     pthread_barrier_init(&exit_at, NULL, GROWERS + 1);
     pthread_t gt[GROWERS], rt;
@@ -409,11 +444,16 @@ int main(void)
     for (int i = 0; i < GROWERS; i++)
         CHECK(pthread_create(&gt[i], NULL, grower, (void *)(intptr_t)i) == 0);
     pthread_barrier_wait(&grown_at);
-    uint64_t sum = mine;
+    uint64_t sum = mine, asked = 0;
     for (int i = 0; i < GROWERS; i++)
-        sum += grower_share[i];
-    CHECK_MSG(span_cache_grown() == sum && (!grows || sum == OBMT_SPAN_CACHE_GROWN_TOTAL) && (grows || sum == 0),
-              "allowance in use %llu, shares %llu", (unsigned long long)span_cache_grown(), (unsigned long long)sum);
+        sum += grower_share[i], asked += grower_asked[i];
+    uint64_t granted = asked < OBMT_SPAN_CACHE_GROWN_TOTAL ? asked : OBMT_SPAN_CACHE_GROWN_TOTAL;
+    /* (the five ask for more than the default allowance holds, so that it binds) */
+    bool binds = asked > OBMT_SPAN_CACHE_GROWN_TOTAL || OBMT_SPAN_CACHE_GROWN_TOTAL != ((size_t)32 << 20);
+    CHECK_MSG(span_cache_grown() == sum && sum == granted && (binds || !grows) &&
+                  (grows || asked == 0),
+              "allowance in use %llu, shares %llu, asked for %llu", (unsigned long long)span_cache_grown(),
+              (unsigned long long)sum, (unsigned long long)asked);
     pthread_barrier_wait(&exit_at);
     for (int i = 0; i < GROWERS; i++)
         CHECK(pthread_join(gt[i], NULL) == 0);
