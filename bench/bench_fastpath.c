@@ -1,5 +1,6 @@
 /*
- * bench_fastpath: the local malloc/free path, one thread.
+ * bench_fastpath: the local malloc/free path, one thread (the _mt row:
+ * several, each on its own blocks).
  *
  *   fastpath_lifo/SIZE    malloc(SIZE) then free, 256 pairs per iteration
  *   fastpath_batch/SIZE   256 mallocs of SIZE, then 256 frees (same order);
