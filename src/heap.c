@@ -980,7 +980,7 @@ static void heap_atfork_child(void)
      * with no medium block cached but in its own thread's cache (a chain a
      * dead thread held at the fork stays taken: span_depot.c). */
     depot_atfork_child();
-    span_cache_atfork_child(); /* (the grown caches' allowance: the forking thread's share) */
+    span_cache_atfork_child(me); /* (the grown caches' allowance: the forking thread's share) */
     lend_leave(); /* heap_get_slow above marks the thread busy; a fork handler runs outside obmt */
 }
 

@@ -1058,7 +1058,7 @@ OBMT_HIDDEN void span_cache_decay(struct heap *h);
 OBMT_HIDDEN void span_cache_drop(struct heap *h);
 /* Fork child, after the dead heaps are dropped: the grown caches' shared
  * allowance is the forking thread's share (dead heaps give theirs up). */
-OBMT_HIDDEN void span_cache_atfork_child(void);
+OBMT_HIDDEN void span_cache_atfork_child(const struct heap *me);
 /* What all heaps' span cache budgets exceed OBMT_SPAN_CACHE_BYTES_MAX by (the shared
  * allowance in use, OBMT_SPAN_CACHE_GROWN_TOTAL at most). */
 OBMT_HIDDEN uint64_t span_cache_grown(void);

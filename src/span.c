@@ -853,8 +853,8 @@ static bool lendable(void)
  * version, where every byte above the base was shared, found one thread of
  * four holding all 32 MiB and another missing 100 times as often as
  * before). A heap's share is share_of(its span_cache_budget), and only
- * budget_set, cache_limits_reset and the fork child
- * (span_cache_atfork_child) change a budget, each by the owner or a lender
+ * budget_set, cache_limits_reset and the fork child (span_cache_drop,
+ * then span_cache_atfork_child's count) change a budget or the count, each by the owner or a lender
  * holding the heap (budget_set only by the owner: cache_grow, the decay,
  * a put the budget refuses), so that the shares sum to the counter
  * whenever no heap is between its RMW here and its store of the budget.
@@ -1079,32 +1079,24 @@ void span_cache_drop(struct heap *h)
             b = next;
         }
         h->span_cache[c] = NULL;
-        h->span_stack[c].n = 0; /* (the limits stay: the heap is not taken anew) */
+        h->span_stack[c].n = 0; /* (the stacks' limits stay: the heap is not taken anew) */
     }
     memset(h->span_cache_put, 0, sizeof h->span_cache_put);
     memset(h->span_cache_batch, 0, sizeof h->span_cache_batch);
     obmt_store_relaxed(&h->span_cached_bytes, 0);
+    /* Its share of the allowance goes with it (its budget back to its
+     * base: it is taken anew, span_cache_init, before it caches again);
+     * span_cache_atfork_child counts the allowance afresh. */
+    h->span_cache_budget = h->span_cache_want = h->span_cache_base;
 }
 
-void span_cache_atfork_child(void)
+void span_cache_atfork_child(const struct heap *me)
 {
-    /* Single-threaded here: the shares of the heaps still in use (the
-     * forking thread's) make the allowance's count; a dead thread's heap
-     * gives its share up (its budget back to its base: it is taken anew,
-     * span_cache_init, before it caches again), and a CAS that a thread
-     * had made without its store of the budget is forgotten. */
-    uint64_t sum = 0;
-    uint32_t n = heaps_used();
-    for (uint32_t i = 0; i < n; i++) {
-        struct heap *h = heap_at(i);
-        if (!h)
-            continue;
-        if (obmt_load_relaxed(&h->in_use))
-            sum += share_of(h->span_cache_budget);
-        else
-            h->span_cache_budget = h->span_cache_want = h->span_cache_base;
-    }
-    obmt_store_relaxed(&g_span_grown, sum);
+    /* Single-threaded here, the dead heaps dropped (span_cache_drop) and
+     * every heap not in use at the fork flushed at its exit: the forking
+     * thread's share is the whole count. A CAS that a dead thread had made
+     * without its store of the budget is forgotten. */
+    obmt_store_relaxed(&g_span_grown, share_of(me->span_cache_budget));
 }
 
 size_t span_cached_bytes(void)
@@ -1438,9 +1430,10 @@ static OBMT_NOINLINE void span_free_arena(struct heap *h, unsigned c, void *b)
  * 185 (bench/results/2026-12-02-span-quotas.md). True if it fits now. */
 static bool cache_make_room(struct heap *h, unsigned c, uint64_t size, uint64_t t)
 {
-    /* A budget that the allowance cut short asks again: others may have
-     * given theirs back since (one compare where it was not cut short). */
-    if (unlikely(h->span_cache_budget < h->span_cache_want) && h->span_cached_bytes + size > h->span_cache_budget)
+    /* A budget that the allowance cut short asks again (the caller's put
+     * is over it): others may have given theirs back since (one compare
+     * where it was not cut short). */
+    if (unlikely(h->span_cache_budget < h->span_cache_want))
         budget_set(h, h->span_cache_want);
     while (h->span_cached_bytes + size > h->span_cache_budget) {
         /* The deepest other stack (the lowest class among equals): the
