@@ -1042,6 +1042,52 @@ static inline bool span_keeps_class(const pool_header *p, const void *b, size_t 
 {
     return span_live_start(p, b) && span_same_class(p, n);
 }
+/* Chains (span.c): a buffer that realloc grows again and again. When a
+ * growing realloc must move a pool block, span_chain_slot(ptr) says
+ * whether ptr is the block that the calling thread's previous growing move
+ * returned (a chain) and a slot is free: then the block moves into a span
+ * of the smallest class (slot >= 0), where its later steps grow it in
+ * place, else -1. span_chain_moved(q, slot) notes the block the move
+ * returned (and the span in its slot). A slot is free while its span is no
+ * longer a live span of the smallest class, so a thread holds at most
+ * OBMT_REALLOC_CHAIN_SPANS spans with small data in them; such a span is
+ * not moved back into a pool when it shrinks (span_chain_holds).
+ * Thread-local state, hints only. */
+OBMT_HIDDEN int span_chain_slot(const void *ptr);
+OBMT_HIDDEN void span_chain_moved(void *q, int slot);
+/* The span for a chain's move (n: the smallest class's size): at the start
+ * of an arena when the thread's last chain outgrew the medium sizes
+ * (span_chain_outgrew, noted by realloc), so that this one can become a
+ * huge block where it lies (span_to_huge needs every other pool of its
+ * arena free: a live span below it made every chain of
+ * realloc_mul15/16777216 copy 1 MiB); else where any span goes. NULL (errno
+ * ENOMEM) as span_malloc. */
+OBMT_HIDDEN void *span_malloc_chain(size_t n);
+OBMT_HIDDEN void span_chain_outgrew(void);
+/* The calling thread's chain state: thread-local, so no other thread
+ * reads or writes it (lenders included) and it needs no ordering and no
+ * busy region.
+ *   last   the block the thread's last growing move of a pool block
+ *          returned (a hint: compared, never dereferenced)
+ *   spans  the spans that chains' moves put buffers into, each until it is
+ *          no longer a live span of the smallest class (freed, or grown
+ *          past it: then it holds what any span would); only then is its
+ *          slot reused.
+ *   outgrew (span_malloc_chain) */
+struct span_chain {
+    void *last;
+    bool outgrew; /* a span grew past the medium sizes since the last chain's move */
+    void *spans[OBMT_REALLOC_CHAIN_SPANS > 0 ? OBMT_REALLOC_CHAIN_SPANS : 1];
+};
+OBMT_HIDDEN extern OBMT_TLS struct span_chain tls_chain;
+/* b is one of the calling thread's chain spans. */
+static inline bool span_chain_holds(const void *b)
+{
+    for (int i = 0; i < OBMT_REALLOC_CHAIN_SPANS; i++)
+        if (tls_chain.spans[i] == b)
+            return true;
+    return false;
+}
 /* realloc of a growing buffer, for n up to what its arena holds from b on:
  * the span b (head p, live, checked), every other pool of whose arena is
  * free or held by a span in the calling thread's cache (those leave it),

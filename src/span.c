@@ -95,6 +95,25 @@
  * buffers realloc'd past 256 KiB then held N arenas, up to 4x the commit
  * charge.)
  *
+ * Chains. A buffer that realloc grows step by step through the pool
+ * classes paid a copy at every step (realloc_mul15/65536: 15 copies, 16
+ * KiB copied, a chain; glibc grows it in place at the top of its heap).
+ * Now a growing pool block that the thread's previous growing move
+ * returned (a chain: tls_chain.last, thread-local) moves into a span of
+ * the smallest class at once, whatever its size, and grows on there in
+ * place (its small steps kept without a call: obmt_realloc). The cost is
+ * a pool's span for a small buffer, so a thread holds at most
+ * OBMT_REALLOC_CHAIN_SPANS of them: a slot is free again once its span is
+ * no longer a live span of the smallest class (freed, or grown past it).
+ * A chain's span is not moved back into a pool block when it shrinks.
+ * Such a span goes where any span goes, except after a span of the thread
+ * outgrew the medium sizes: the next chain's span then starts an arena
+ * (an aligned take, a cached huge run's first arena where no span arena
+ * has pool 0 free), so that it too can become a huge block where it lies
+ * (with a live medium block at the start of the arena every chain of
+ * realloc_mul15/16777216 copied 1 MiB: 0.7 M reallocs/s, not 35). One
+ * arena start a chain that outgrew: no more than the huge run it left.
+ *
  * Spin model 9 (tests/model/span_arena.pml) checks these steps with two
  * takers/givers, the purge (partial purge and retirement) and a maker,
  * and both hints' bits (tags M*, tests/model/MAPPING.md).
@@ -1549,6 +1568,56 @@ size_t span_usable(pool_header *p, const void *b, const char *what)
     return span_size_table[span_class_of(p)];
 }
 
+/* ---- chains: buffers that realloc grows again and again ------------------ */
+
+/* The calling thread's chain state (internal.h). */
+OBMT_TLS struct span_chain tls_chain;
+
+/* s (a block a chain's move returned) is still a live span of the
+ * smallest class. Relaxed loads: the pool may have been given back and
+ * taken by anyone since (an answer from such a pool is a wrong hint, no
+ * more); pool_header_readable first, as the header may be in a region
+ * given back to the OS. */
+static bool chain_span_small(const void *s)
+{
+    if (!s || !pool_header_readable(s))
+        return false;
+    pool_header *p = pool_of(s);
+    return obmt_load_relaxed(&p->owner) == OWNER_SPAN && obmt_load_relaxed(&p->nextpool) == SPAN_LIVE &&
+           obmt_load_relaxed(&p->szidx) == OBMT_SZ_SPAN0 + span_class(OBMT_SMALL_MAX + 1) &&
+           !((uintptr_t)s & (OBMT_POOL_SIZE - 1));
+}
+
+int span_chain_slot(const void *ptr)
+{
+    if (ptr != tls_chain.last)
+        return -1;
+    for (int i = 0; i < OBMT_REALLOC_CHAIN_SPANS; i++)
+        if (!chain_span_small(tls_chain.spans[i]))
+            return i;
+    return -1;
+}
+
+void *span_malloc_chain(size_t n)
+{
+    if (tls_chain.outgrew) {
+        tls_chain.outgrew = false;
+        void *b = span_malloc_from(n, OBMT_ARENA_SIZE, false, false);
+        if (b)
+            return b;
+    }
+    return span_malloc_from(n, 0, false, false);
+}
+
+void span_chain_outgrew(void) { tls_chain.outgrew = true; }
+
+void span_chain_moved(void *q, int slot)
+{
+    tls_chain.last = q;
+    if (slot >= 0)
+        tls_chain.spans[slot] = q;
+}
+
 static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_t n);
 
 bool span_resize_in_place(pool_header *p, void *b, size_t n)
@@ -1572,11 +1641,18 @@ static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_
          * block into a span (api.c): there it stays a span, of the
          * smallest class, its other pools given back (no move back and
          * forth around that size, and no 1 MiB span kept for 7 KiB).
-         * (Every span holds more than OBMT_SMALL_MAX.) */
+         * A chain's span (span_chain_slot) stays a span whatever the size:
+         * it grows on (the steps below the cut are its first steps), and
+         * there are few of them a thread. (Every span holds more than
+         * OBMT_SMALL_MAX.) */
         if (n > old / 2)
             return true;
-        if (n <= OBMT_REALLOC_SPAN_MIN)
+        if (span_chain_holds(b)) {
+            if (old == span_size_table[span_class(OBMT_SMALL_MAX + 1)])
+                return true; /* (the smallest class already) */
+        } else if (n <= OBMT_REALLOC_SPAN_MIN) {
             return false;
+        }
         n = OBMT_SMALL_MAX + 1;
     }
     unsigned c2 = span_class(n);

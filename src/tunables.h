@@ -174,6 +174,15 @@
 #ifndef OBMT_REALLOC_SPAN_MIN
 #define OBMT_REALLOC_SPAN_MIN 6144
 #endif
+/* Chains (span.c): a pool block that a thread's realloc grows and moves a
+ * second time in a row (a buffer grown again and again) moves into a span
+ * at once, whatever its size, and grows on there in place, as glibc's
+ * chains do at the top of its heap; at most this many such spans a thread
+ * hold small data (each a page or two resident) at any time; beyond, the
+ * thresholds above apply. 0: no chains. */
+#ifndef OBMT_REALLOC_CHAIN_SPANS
+#define OBMT_REALLOC_CHAIN_SPANS 4
+#endif
 #ifndef OBMT_SPAN_CACHE_DEPTH
 #define OBMT_SPAN_CACHE_DEPTH 32
 #endif
@@ -466,6 +475,8 @@ _Static_assert(OBMT_MEDIUM_MAX >= OBMT_SMALL_MAX && OBMT_MEDIUM_MAX >= OBMT_AREN
                "huge runs are for requests of at least a quarter of an arena");
 _Static_assert(OBMT_MEDIUM_MAX <= ((size_t)1 << 20), "span.c's class tables (32 classes) end at 1 MiB");
 _Static_assert(OBMT_SPAN_CACHE_BYTES_UNLENT <= OBMT_SPAN_CACHE_BYTES, "the unlent span cache budget is the smaller");
+_Static_assert(OBMT_REALLOC_CHAIN_SPANS >= 0 && OBMT_REALLOC_CHAIN_SPANS <= 64,
+               "a thread checks its chain spans one by one: a few of them");
 _Static_assert(OBMT_REALLOC_SPAN_MIN >= 1024 && OBMT_REALLOC_SPAN_MIN < OBMT_SMALL_MAX,
                "realloc moves a growing pool block into a span between 1 KiB and the pool classes' end");
 #if OBMT_SPAN_CACHE_DEPTH < 2 || OBMT_SPAN_CACHE_DEPTH % 2 || OBMT_SPAN_CACHE_DEPTH > OBMT_SPAN_CACHE_DEPTH_MAX
