@@ -116,6 +116,10 @@
  *  leaves one; scanners and the purge clear them).
  *
  * Negative variants, each must fail:
+ *  -DBROKEN_GROW_CACHED_ALL      the growth into the worker's cached spans
+ *                               (grow_from_cache) takes the whole tail as
+ *                               its own without the CAS for the part F
+ *                               holds: a pool held twice, fails
  *  -DBROKEN_GIVE_STORE          give_pools stores F = (F it loaded) | run:
  *                               a concurrent take or give is lost (I1);
  *  -DBROKEN_RETIRE_LOAD_STORE   the retirement stores F = 0 after its load
@@ -154,6 +158,9 @@
 #define NPOOLS 3
 #define ALL 7
 
+#ifndef TRIM_MIDDLE
+#define TRIM_MIDDLE 1
+#endif
 #ifndef OPS
 #define OPS 3           /* each worker's operations */
 #endif
@@ -373,7 +380,7 @@ inline zero_check(hr)
 
 proctype worker(byte t)
 {
-    byte ops = OPS, x, r, k, gr, old, tl, c, mine = 0;
+    byte ops = OPS, x, r, k, gr, old, tl, c, mine = 0, lo, held, need;
     bool ok, seen, sw, zero, multi = false;
     byte me = t;
     (started);
@@ -529,6 +536,11 @@ proctype worker(byte t)
             if
             :: gr = mine & (mine - 1)   /* all but the lowest */
             :: gr = mine & ~(mine >> 1) & ~(mine >> 2) & 7 /* (the highest: 4 or 2) */
+#if TRIM_MIDDLE
+            :: mine == 7 -> gr = 2      /* (the middle one: the cache's order is not
+                                         * the pools'; leaves a span and a cached one
+                                         * with a pool between, for the growth below) */
+#endif
             fi;
             mine = mine & ~gr;
             multi = ((mine & (mine - 1)) != 0);
@@ -564,6 +576,72 @@ proctype worker(byte t)
             :: else -> skip
             fi;
             x = 0; tl = 0; ok = false
+        :: GROW && multi ->
+            /* span_resize_other_class with spans of the worker's own cache
+             * in the arena (grow_from_cache): the span (the lowest pool
+             * the worker holds) grows by the pool after it; the worker's
+             * other pools are spans in its cache, which leave it (no
+             * shared step: held already); the CAS takes what the tail
+             * still needs from F (M33; none when the cache held it all);
+             * then the cached pools it does not grow into go back (M58),
+             * or, when the CAS found its pool taken, all of them (M59) */
+            if
+            :: (mine & 1) -> lo = 1
+            :: !(mine & 1) && (mine & 2) -> lo = 2
+            :: !(mine & 3) -> lo = 4
+            fi;
+            tl = lo << 1;
+            if
+            :: tl > 4 -> skip   /* (the arena's last pool: nothing after it) */
+            :: tl <= 4 ->
+                held = mine & ~lo;
+#ifndef BROKEN_GROW_CACHED_ALL
+                need = tl & ~held;
+#else
+                need = 0;   /* as if the cache held the whole tail */
+#endif
+                if
+                :: need == 0 -> ok = true
+                :: need != 0 ->
+                    d_step { x = F; HIT(34) };                                  /* M34 */
+                    do
+                    :: (x & need) != need -> break
+                    :: (x & need) == need ->
+                        d_step {
+                            if
+                            :: F == x ->
+                                assert(mode == SPAN);
+                                F = x & ~need; hold(need, me); check(); ok = true; HIT(33)  /* M33 */
+                            :: else -> x = F; HIT(33)                           /* M33 */
+                            fi
+                        };
+                        if
+                        :: ok -> break
+                        :: else -> skip
+                        fi
+                    od;
+                    if
+                    :: ok && (x & ~need) == 0 ->
+                        avail_clear(35)                                         /* M35 */
+                    :: else -> skip
+                    fi
+                fi;
+                multi = false;
+                if
+                :: ok ->
+                    gr = held & ~tl;
+                    mine = lo | tl;
+                    if
+                    :: gr != 0 -> give_pools(58)                                /* M58 */
+                    :: else -> skip
+                    fi
+                :: else ->
+                    gr = held;
+                    mine = lo;
+                    give_pools(59)                                              /* M59 */
+                fi
+            fi;
+            x = 0; tl = 0; ok = false; lo = 0; held = 0; need = 0
         :: GROW && mine != 0 ->
             /* span_to_huge: a span anywhere in the arena takes every other
              * pool by one CAS from exactly "all the others free" to 0

@@ -17,6 +17,11 @@
  *     span again.
  *  4. A block the thread did not move last is no chain: two buffers grown
  *     by turns stay pool blocks.
+ *  6. A span grows in place into pools that spans in the thread's own
+ *     cache hold (grow_from_cache): those leave the cache (a malloc of
+ *     their class does not return them while the grown span lives), the
+ *     statistics' medium bytes in use count the grown span, and the bytes
+ *     reconcile.
  *  5. After a chain outgrew the medium sizes, the next chain's span starts
  *     an arena (span_malloc_chain), even with a live medium block at the
  *     start of the arena it would otherwise share, and it grows past the
@@ -26,6 +31,23 @@
 #include "unit_util.h"
 
 #define SPAN_MIN (span_class_size(span_class(OBMT_SMALL_MAX + 1)))
+
+static struct obmt_stats stats(void)
+{
+    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
+    CHECK(obmt_stats_get(&st) == 0);
+    return st;
+}
+
+/* The bytes reconcile (obmt.h). */
+static void check_reconciles(void)
+{
+    struct obmt_stats st = stats();
+    CHECK_MSG(st.bytes_committed == st.bytes_in_use + st.bytes_free_in_pools + st.bytes_empty_pools +
+                  st.bytes_free_pools + st.bytes_huge + st.bytes_medium,
+              "committed %llu, medium %llu, huge %llu", (unsigned long long)st.bytes_committed,
+              (unsigned long long)st.bytes_medium, (unsigned long long)st.bytes_huge);
+}
 
 static bool is_span(const void *b)
 {
@@ -142,6 +164,42 @@ int main(void)
     CHECK_MSG(!is_span(a) && !is_span(c), "buffers grown by turns are no chains");
     obmt_free(a);
     obmt_free(c);
+    /* 6 */
+    {
+        enum { NS = 8 };
+        char *sp[NS];
+        for (int i = 0; i < NS; i++)
+            CHECK((sp[i] = obmt_malloc(OBMT_SMALL_MAX + 100)) != NULL && is_span(sp[i]));
+        int a = -1;
+        for (int i = 0; i < NS && a < 0; i++)
+            for (int j = 0; j < NS; j++)
+                if (sp[j] == sp[i] + OBMT_POOL_SIZE)
+                    a = i;
+        CHECK_MSG(a >= 0, "no two of %d one-pool spans adjacent", NS);
+        char *grown = sp[a];
+        memset(grown, 0x5a, OBMT_SMALL_MAX + 100);
+        for (int i = 0; i < NS; i++)
+            if (i != a)
+                obmt_free(sp[i]); /* (into the cache: its depth and budget hold them) */
+        struct obmt_stats s0 = stats();
+        size_t before = obmt_usable_size(grown);
+        CHECK_MSG(obmt_realloc(grown, 2 * OBMT_POOL_SIZE - 4096) == grown, "grown in place into a cached span");
+        CHECK(grown[0] == 0x5a && grown[OBMT_SMALL_MAX + 99] == 0x5a);
+        memset(grown, 0x5b, 2 * OBMT_POOL_SIZE - 4096);
+        struct obmt_stats s1 = stats();
+        check_reconciles();
+        CHECK_MSG(s1.medium_bytes_in_use == s0.medium_bytes_in_use + obmt_usable_size(grown) - before,
+                  "medium in use %llu -> %llu", (unsigned long long)s0.medium_bytes_in_use,
+                  (unsigned long long)s1.medium_bytes_in_use);
+        for (int i = 0; i < NS; i++) {
+            CHECK((sp[i] = obmt_malloc(OBMT_SMALL_MAX + 100)) != NULL);
+            CHECK_MSG(sp[i] < grown || sp[i] >= grown + 2 * OBMT_POOL_SIZE, "a span inside the grown one: %p",
+                      (void *)sp[i]);
+        }
+        for (int i = 0; i < NS; i++)
+            obmt_free(sp[i]);
+        obmt_free(grown);
+    }
     /* 5 */
     if (!OBMT_SECURE) {
         void *live = obmt_malloc(80 * 1024); /* a live span, likely at the start of an arena */
