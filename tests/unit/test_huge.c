@@ -16,22 +16,6 @@ static size_t cap_of(size_t k) { return k * ARENA - OBMT_POOL_GUARD; }
 /* A request that needs exactly k arenas. */
 static size_t req_of(size_t k) { return cap_of(k) - 4096; }
 
-static struct obmt_stats stats(void)
-{
-    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
-    CHECK(obmt_stats_get(&st) == 0);
-    return st;
-}
-
-static void check_reconciles(void)
-{
-    struct obmt_stats st = stats();
-    CHECK_MSG(st.bytes_committed == st.bytes_in_use + st.bytes_free_in_pools + st.bytes_empty_pools +
-              st.bytes_free_pools + st.bytes_huge + st.bytes_medium, "committed %llu, huge %llu, free pools %llu",
-              (unsigned long long)st.bytes_committed, (unsigned long long)st.bytes_huge,
-              (unsigned long long)st.bytes_free_pools);
-}
-
 static void fill(unsigned char *p, size_t n, unsigned char seed)
 {
     for (size_t i = 0; i < n; i += 4096)
@@ -125,16 +109,16 @@ int main(void)
 
     /* 1. A fresh run: arena-aligned, obmt's, the run's capacity usable,
      *    counted, drawn in the map. */
-    struct obmt_stats st0 = stats();
+    struct obmt_stats st0 = unit_stats();
     unsigned char *a = obmt_malloc(3 * MIB);
     CHECK(a != NULL && obmt_owns(a) && ((uintptr_t)a & (ARENA - 1)) == 0);
     CHECK(obmt_usable_size(a) == cap_of(2));
     fill(a, cap_of(2), 1);
-    struct obmt_stats st1 = stats();
+    struct obmt_stats st1 = unit_stats();
     CHECK(st1.huge_allocs == st0.huge_allocs + 1 && st1.bytes_huge == st0.bytes_huge + 2 * ARENA);
     CHECK(st1.huge_bytes_in_use == st0.huge_bytes_in_use + cap_of(2));
     CHECK(st1.huge_request_min == OBMT_MEDIUM_MAX + 1);
-    check_reconciles();
+    unit_check_reconciles();
     size_t mapn = obmt_arena_map(NULL, 0);
     unsigned char *map = malloc(mapn);
     CHECK(obmt_arena_map(map, mapn) == mapn);
@@ -151,8 +135,8 @@ int main(void)
     /* 2. Freed, then asked again: the same run, still resident (secure mode
      *    decommits it at once: its guard pages went). */
     obmt_free(a);
-    CHECK(stats().huge_frees == st0.huge_frees + 2);
-    check_reconciles();
+    CHECK(unit_stats().huge_frees == st0.huge_frees + 2);
+    unit_check_reconciles();
     unsigned char *a2 = obmt_malloc(3 * MIB);
     CHECK_MSG(a2 == a, "%p then %p", (void *)a, (void *)a2);
     if (!OBMT_SECURE)
@@ -177,18 +161,18 @@ int main(void)
      *    the same number of arenas takes it; one of another size gives the
      *    cached runs back to their arenas first. */
     unit_huge_caches_empty();
-    CHECK(stats().bytes_huge_cached == 0);
+    CHECK(unit_stats().bytes_huge_cached == 0);
     unsigned char *c5 = obmt_malloc(req_of(5));
     obmt_free(c5);
-    CHECK_MSG(stats().bytes_huge_cached == (OBMT_SECURE ? 0 : 5 * ARENA), "cached %llu", (unsigned long long)stats().bytes_huge_cached);
-    CHECK(stats().bytes_huge == (OBMT_SECURE ? 0 : 5 * ARENA) + st0.bytes_huge);
+    CHECK_MSG(unit_stats().bytes_huge_cached == (OBMT_SECURE ? 0 : 5 * ARENA), "cached %llu", (unsigned long long)unit_stats().bytes_huge_cached);
+    CHECK(unit_stats().bytes_huge == (OBMT_SECURE ? 0 : 5 * ARENA) + st0.bytes_huge);
     unsigned char *c5b = obmt_malloc(req_of(5) - 100000);
     CHECK(OBMT_SECURE || c5b == c5);
-    CHECK(stats().bytes_huge_cached == 0);
+    CHECK(unit_stats().bytes_huge_cached == 0);
     obmt_free(c5b);
     unsigned char *c3 = obmt_malloc(req_of(3));
-    CHECK(stats().bytes_huge_cached == 0 && stats().bytes_huge == 3 * ARENA + st0.bytes_huge);
-    check_reconciles();
+    CHECK(unit_stats().bytes_huge_cached == 0 && unit_stats().bytes_huge == 3 * ARENA + st0.bytes_huge);
+    unit_check_reconciles();
     obmt_free(c3);
 
     /* 4b. The thread's kept run: a freed run of up to OBMT_HUGE_KEEP_ARENAS
@@ -202,7 +186,7 @@ int main(void)
         unsigned char *k3 = obmt_malloc(req_of(3));
         obmt_free(k3);
         CHECK(huge_cache_arenas() == 0 && huge_kept_arenas() == 3 && me->huge_kept != 0);
-        CHECK(stats().bytes_huge_cached == 3 * ARENA);
+        CHECK(unit_stats().bytes_huge_cached == 3 * ARENA);
         unsigned char *k3b = obmt_malloc(req_of(3) - 12345);
         CHECK(k3b == k3 && huge_kept_arenas() == 0 && huge_cache_arenas() == 0);
         unsigned char *k4 = obmt_malloc(req_of(4));
@@ -226,9 +210,9 @@ int main(void)
         run_in_thread(keep_in_thread, NULL); /* its kept run reaches the shared cache at its exit */
         CHECK_MSG(huge_kept_arenas() == 0 && huge_cache_arenas() == 3, "%zu kept, %zu cached", huge_kept_arenas(),
                   huge_cache_arenas());
-        CHECK(stats().bytes_huge_cached == 3 * ARENA);
+        CHECK(unit_stats().bytes_huge_cached == 3 * ARENA);
         unit_huge_caches_empty();
-        CHECK(stats().bytes_huge_cached == 0);
+        CHECK(unit_stats().bytes_huge_cached == 0);
         /* Where idle heaps cannot be lent, nothing would take an idle
          * thread's run back: a heap taken then keeps none. */
         long lend0 = 1;
@@ -255,8 +239,8 @@ int main(void)
         obmt_free(ga);
         unit_release_held();
         unit_huge_caches_empty();
-        CHECK(stats().bytes_huge_cached == 0);
-        check_reconciles();
+        CHECK(unit_stats().bytes_huge_cached == 0);
+        unit_check_reconciles();
     }
 
     /* 5. Best fit and coalescing in the arenas, with the cache emptied and
@@ -284,22 +268,22 @@ int main(void)
     /* 6. A claim that fails part-way (the test hook fails the 2nd arena's
      *    claim once) rolls back and tries again: the same run, the arenas'
      *    free-pool counts as they should be. */
-    struct obmt_stats before = stats();
+    struct obmt_stats before = unit_stats();
     obmt_store_relaxed(&arena_run_fail_claim, 2);
     unsigned char *r3 = obmt_malloc(req_of(9));
     CHECK(obmt_load_relaxed(&arena_run_fail_claim) == 0);
     CHECK_MSG(r3 == run + ARENA, "after a rollback: %p, expected %p", (void *)r3, (void *)(run + ARENA));
-    struct obmt_stats after = stats();
+    struct obmt_stats after = unit_stats();
     /* (secure mode: the run was decommitted, so its pools were not counted free) */
     CHECK_MSG((OBMT_SECURE || after.pools_free_in_arenas == before.pools_free_in_arenas - 9 * OBMT_POOLS_PER_ARENA) &&
               after.bytes_huge == before.bytes_huge + 9 * ARENA, "free pools %llu then %llu",
               (unsigned long long)before.pools_free_in_arenas, (unsigned long long)after.pools_free_in_arenas);
-    check_reconciles();
+    unit_check_reconciles();
     obmt_free(r3);
     arena_give_run(f, 1);
     arena_give_run(f + 10, 1);
     unit_release_held();
-    check_reconciles();
+    unit_check_reconciles();
 
     /* 7. realloc to another huge size: in place when the number of arenas
      *    does not change, cut when it shrinks, grown into the free arenas
@@ -323,11 +307,11 @@ int main(void)
     check_fill(g3 + 3 * MIB, 6 * MIB, 6 * MIB, 9);
     obmt_free(blocker);
     unit_release_held();
-    check_reconciles();
+    unit_check_reconciles();
     unsigned char *g4 = obmt_realloc(g3, 3 * MIB); /* 9 arenas to 2: the tail goes back */
     CHECK(g4 == (OBMT_SECURE ? g4 : g3) && obmt_usable_size(g4) == cap_of(2));
     check_fill(g4, 3 * MIB, 3 * MIB, 3);
-    check_reconciles();
+    unit_check_reconciles();
     unsigned char *g5 = obmt_realloc(g4, 512 * 1024); /* a medium block */
     CHECK(g5 != NULL && obmt_owns(g5) && obmt_usable_size(g5) == 512 * 1024);
     check_fill(g5, 512 * 1024, 3 * MIB, 3);
@@ -357,7 +341,7 @@ int main(void)
         huge_cache_purge(false, os_now_ms() + (uint64_t)delay - 15, delay); /* 15 ms short of a delay after the split */
         CHECK_MSG(huge_cache_arenas() == 0, "%zu arenas still cached", huge_cache_arenas());
         arena_give_run(s0, 1);
-        check_reconciles();
+        unit_check_reconciles();
     }
 
     /* 7b. A freed run's arenas go back with their pools on the free stack,
@@ -385,7 +369,7 @@ int main(void)
         while (ntaken)
             arena_give_pool(taken[--ntaken]);
         unit_release_held();
-        check_reconciles();
+        unit_check_reconciles();
     }
 
     /* 8. Aligned requests: up to the arena's alignment obmt's. */
@@ -401,12 +385,12 @@ int main(void)
     for (size_t align = 2 * ARENA; align <= 64 * MIB; align *= 2) {
         static const size_t ns[] = { 0, 100, 3 * MIB, 9 * MIB };
         for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
-            struct obmt_stats sa0 = stats();
+            struct obmt_stats sa0 = unit_stats();
             unsigned char *a = obmt_aligned_alloc(align, ns[i]);
             size_t k = ns[i] ? (ns[i] + OBMT_POOL_GUARD + ARENA - 1) / ARENA : 1;
             CHECK_MSG(a && obmt_owns(a) && (uintptr_t)a % align == 0, "aligned_alloc(%zu, %zu) = %p", align, ns[i], (void *)a);
             CHECK(obmt_usable_size(a) == cap_of(k));
-            struct obmt_stats sa1 = stats();
+            struct obmt_stats sa1 = unit_stats();
             CHECK_MSG(sa1.bytes_huge == sa0.bytes_huge + k * ARENA, "%llu bytes of huge runs for %zu arenas",
                       (unsigned long long)(sa1.bytes_huge - sa0.bytes_huge), k);
             /* (the slots skipped at the frontier are not committed) */
@@ -416,25 +400,25 @@ int main(void)
                 fill(a, ns[i], 13);
                 check_fill(a, ns[i], ns[i], 13);
             }
-            check_reconciles();
+            unit_check_reconciles();
             obmt_free(a);
         }
     }
     {
         /* A 1 GiB alignment skips up to 511 slots at the frontier: none is
          * committed or charged, all stay free for later runs. */
-        struct obmt_stats sg0 = stats();
+        struct obmt_stats sg0 = unit_stats();
         void *g1 = obmt_aligned_alloc((size_t)1 << 30, 100);
         CHECK(g1 && ((uintptr_t)g1 & (((size_t)1 << 30) - 1)) == 0);
-        CHECK(stats().bytes_committed <= sg0.bytes_committed + ARENA);
-        check_reconciles();
+        CHECK(unit_stats().bytes_committed <= sg0.bytes_committed + ARENA);
+        unit_check_reconciles();
         obmt_free(g1);
     }
 
     /* 9. Freed by another thread, and by one without a heap. */
     void *t1 = obmt_malloc(5 * MIB);
     run_in_thread(free_in_thread, t1);
-    check_reconciles();
+    unit_check_reconciles();
 
     /* 10. The purge gives freed runs back to the OS (all but the one arena
      *    kept, OBMT_KEEP_FREE_ARENAS). */
@@ -446,7 +430,7 @@ int main(void)
     for (size_t i = 0; i < 6; i++)
         res += resident_pages(big + i * ARENA, ARENA) > 0;
     CHECK_MSG(res <= OBMT_KEEP_FREE_ARENAS, "%zu arenas of a freed run still resident after the purge", res);
-    check_reconciles();
+    unit_check_reconciles();
     /* ... and they come back, zero-filled, when asked for. */
     unsigned char *back = obmt_calloc(1, req_of(6));
     CHECK(obmt_owns(back));
@@ -502,7 +486,7 @@ int main(void)
     CHECK(retry != NULL && obmt_owns(retry) == !OBMT_SECURE);
     obmt_free(retry);
     unit_release_held();
-    check_reconciles();
+    unit_check_reconciles();
 
     /* 5b. Resident arenas first: a decommitted 2-arena stretch and a
      *     resident 3-arena one; a 2-arena request takes the resident one
@@ -528,7 +512,7 @@ int main(void)
         arena_give_run(g + 6, 3);
         CHECK(obmt_option_set("keep_free_arenas", keep) == 0);
         unit_release_held();
-        check_reconciles();
+        unit_check_reconciles();
     }
 
     /* 12. Bad pointers abort with a message that names the fault. */
@@ -551,6 +535,6 @@ int main(void)
             obmt_free(p);
         }
     }
-    check_reconciles();
+    unit_check_reconciles();
     CHECK_DONE("unit_huge");
 }

@@ -10,22 +10,6 @@
 #define KIB ((size_t)1024)
 #define NP OBMT_POOLS_PER_ARENA
 
-static struct obmt_stats stats(void)
-{
-    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
-    CHECK(obmt_stats_get(&st) == 0);
-    return st;
-}
-
-static void check_reconciles(void)
-{
-    struct obmt_stats st = stats();
-    CHECK_MSG(st.bytes_committed == st.bytes_in_use + st.bytes_free_in_pools + st.bytes_empty_pools +
-              st.bytes_free_pools + st.bytes_huge + st.bytes_medium, "committed %llu, medium %llu, huge %llu",
-              (unsigned long long)st.bytes_committed, (unsigned long long)st.bytes_medium,
-              (unsigned long long)st.bytes_huge);
-}
-
 /* This thread's span cache, and the depot's chains (span_depot.c), back
  * to their arenas. */
 static void flush(void)
@@ -310,7 +294,7 @@ int main(void)
      *    (section 9a); flush() gives back what the cache holds and starts
      *    the batches again at 0, so that each malloc here takes one span
      *    and the next sees the arena as the previous one left it. */
-    struct obmt_stats st0 = stats();
+    struct obmt_stats st0 = unit_stats();
     char *a = obmt_malloc(64 * KIB);  /* 2 pools */
     CHECK(a && obmt_owns(a) && pool_index(a) % NP == 0 && obmt_usable_size(a) == 64 * KIB);
     flush();
@@ -320,11 +304,11 @@ int main(void)
     flush();
     CHECK(obmt_usable_size(c) == 112 * KIB);
     CHECK(pool_index(b) == pool_index(a) + 2 && pool_index(c) == pool_index(a) + 3);
-    struct obmt_stats st1 = stats();
+    struct obmt_stats st1 = unit_stats();
     CHECK(st1.medium_allocs == st0.medium_allocs + 3);
     CHECK(st1.medium_bytes_in_use == st0.medium_bytes_in_use + (64 + 10 + 112) * KIB);
     CHECK(st1.bytes_medium >= OBMT_ARENA_SIZE);
-    check_reconciles();
+    unit_check_reconciles();
 
     /* The map: a span's pools are MEDIUM, the free pools after them FREE or
      * PURGED. */
@@ -360,9 +344,9 @@ int main(void)
      *    contents kept. */
     memset(c, 0x5c, 100 * KIB);
     {
-        struct obmt_stats sr0 = stats();
+        struct obmt_stats sr0 = unit_stats();
         CHECK(obmt_realloc(c, 112 * KIB) == c && obmt_realloc(c, 97 * KIB) == c && obmt_usable_size(c) == 112 * KIB);
-        struct obmt_stats sr1 = stats();
+        struct obmt_stats sr1 = unit_stats();
         CHECK(sr1.medium_bytes_in_use == sr0.medium_bytes_in_use && sr1.medium_allocs == sr0.medium_allocs);
     }
     char *c2 = obmt_realloc(c, 200 * KIB); /* 224 KiB: 7 pools, the 3 after c free */
@@ -380,7 +364,7 @@ int main(void)
     CHECK(obmt_usable_size(c5) < OBMT_SMALL_MAX && c5[999] == 0x5c);
     obmt_free(c5);
     flush();
-    check_reconciles();
+    unit_check_reconciles();
 
     /* 4b. A pool block that realloc grows past OBMT_REALLOC_SPAN_MIN moves
      *     into a span, where it grows on in place with no copy (the span's
@@ -410,10 +394,10 @@ int main(void)
         char *big = obmt_malloc(200 * KIB);
         memset(big, 0x4e, 200 * KIB);
         size_t bigu = obmt_usable_size(big);
-        struct obmt_stats sb0 = stats();
+        struct obmt_stats sb0 = unit_stats();
         char *cut = obmt_realloc(big, OBMT_REALLOC_SPAN_MIN + 1);
         CHECK(cut == big && obmt_usable_size(cut) == smallest && cut[OBMT_REALLOC_SPAN_MIN] == 0x4e);
-        struct obmt_stats sb1 = stats();
+        struct obmt_stats sb1 = unit_stats();
         CHECK_MSG(sb1.medium_bytes_in_use + (bigu - smallest) == sb0.medium_bytes_in_use, "medium in use %llu -> %llu",
                   (unsigned long long)sb0.medium_bytes_in_use, (unsigned long long)sb1.medium_bytes_in_use);
         obmt_free(cut);
@@ -421,7 +405,7 @@ int main(void)
         CHECK(s5 && s5 != s4 && pool_of(s5)->owner != OWNER_SPAN && s5[999] == 0x4b);
         obmt_free(s5);
         flush();
-        check_reconciles();
+        unit_check_reconciles();
     }
 
     /* 5. calloc over dirty pools reads zeros. */
@@ -458,7 +442,7 @@ int main(void)
     char *t = obmt_malloc(300 * KIB);
     flush();
     run_in_thread(free_in_thread, t); /* into that thread's cache, given back at its exit */
-    CHECK(stats().bytes_medium_cached == 0);
+    CHECK(unit_stats().bytes_medium_cached == 0);
     char *t2 = obmt_malloc(300 * KIB);
     CHECK_MSG(t2 == t, "t %p (slot %zu pool %zu) t2 %p (slot %zu pool %zu)", (void *)t, slot_of(t), pool_index(t) % NP, (void *)t2, slot_of(t2), pool_index(t2) % NP);
     obmt_free(t);
@@ -471,15 +455,15 @@ int main(void)
     for (size_t i = 1; i < nbig; i++)
         obmt_free(big[i]);
     flush();
-    st1 = stats();
+    st1 = unit_stats();
     CHECK(st1.medium_allocs - st1.medium_frees == st0.medium_allocs - st0.medium_frees);
     CHECK(st1.medium_bytes_in_use == st0.medium_bytes_in_use);
-    check_reconciles();
+    unit_check_reconciles();
     obmt_collect();
-    struct obmt_stats st2 = stats();
+    struct obmt_stats st2 = unit_stats();
     CHECK_MSG(st2.bytes_medium == 0, "%llu bytes of span arenas after a collect", (unsigned long long)st2.bytes_medium);
     CHECK(resident_pages(big[1], OBMT_MEDIUM_MAX) == 0);
-    check_reconciles();
+    unit_check_reconciles();
     /* A partly used span arena: its free pools are purged, its live span
      * stays. */
     char *live = obmt_malloc(64 * KIB);
@@ -490,18 +474,18 @@ int main(void)
     obmt_free(gone);
     flush();
     CHECK(resident_pages(gone, 512 * KIB) > 0);
-    uint64_t purged0 = stats().medium_pools_purged;
+    uint64_t purged0 = unit_stats().medium_pools_purged;
     obmt_collect();
     CHECK(resident_pages(gone, 512 * KIB) == 0 && live[64 * KIB - 1] == 1);
-    CHECK(stats().medium_pools_purged >= purged0 + 16);
-    CHECK(stats().bytes_medium == OBMT_ARENA_SIZE);
+    CHECK(unit_stats().medium_pools_purged >= purged0 + 16);
+    CHECK(unit_stats().bytes_medium == OBMT_ARENA_SIZE);
     /* A purged pool taken again reads zeros without a memset. */
     unsigned char *zz = obmt_calloc(1, 512 * KIB);
     CHECK(zz == (unsigned char *)gone && zz[0] == 0 && zz[512 * KIB - 1] == 0);
     obmt_free(zz);
     obmt_free(live);
     flush();
-    check_reconciles();
+    unit_check_reconciles();
 
     /* 8b. The thread's hint arena (the last it took from) is taken from
      *     again without a scan only while it is at least half full or no
@@ -528,7 +512,7 @@ int main(void)
         obmt_free(h2);
         obmt_free(x[0]);
         flush();
-        check_reconciles();
+        unit_check_reconciles();
     }
 
     /* 8c. The wholly free hint: a span arena's bit in g_span_whole is set
@@ -625,7 +609,7 @@ int main(void)
         CHECK(check_hints(0) > 0);
         obmt_collect();
         CHECK(check_hints(2) == 0);
-        check_reconciles();
+        unit_check_reconciles();
     }
 
     /* 8e. An arena whose whole bit goes between the scan's two passes (a
@@ -657,7 +641,7 @@ int main(void)
         obmt_collect();
         sem_destroy(&gap_at);
         sem_destroy(&gap_go);
-        check_reconciles();
+        unit_check_reconciles();
     }
 
     /* 9a. The thread's cache: a freed span is kept whole for the next
@@ -678,17 +662,17 @@ int main(void)
               "64 KiB stack limit %u, budget %zu", max64, budget);
     CHECK(max64 >= 2);
     flush(); /* (the batch starts again at 0) */
-    CHECK(stats().bytes_medium_cached == 0 && me->span_cache_batch[c64] == 0);
+    CHECK(unit_stats().bytes_medium_cached == 0 && me->span_cache_batch[c64] == 0);
     char *k1 = obmt_malloc(64 * KIB); /* the first miss: no batch */
-    CHECK(stats().bytes_medium_cached == 0);
+    CHECK(unit_stats().bytes_medium_cached == 0);
     size_t ks = slot_of(k1);
     uint64_t F0, D0, F1, D1;
     CHECK(span_arena_pools(ks, &F0, &D0));
     obmt_free(k1);
-    CHECK(stats().bytes_medium_cached == 64 * KIB);
-    CHECK(stats().medium_bytes_in_use == st0.medium_bytes_in_use);
+    CHECK(unit_stats().bytes_medium_cached == 64 * KIB);
+    CHECK(unit_stats().medium_bytes_in_use == st0.medium_bytes_in_use);
     char *k2 = obmt_malloc(64 * KIB);
-    CHECK(k2 == k1 && stats().bytes_medium_cached == 0);
+    CHECK(k2 == k1 && unit_stats().bytes_medium_cached == 0);
     CHECK(span_arena_pools(ks, &F1, &D1) && F1 == F0);
     /* Misses in a row: batches of 1, 3, ... up to half the stack. */
     char *many[2 * OBMT_SPAN_CACHE_DEPTH + 2];
@@ -698,8 +682,8 @@ int main(void)
         unsigned want = bt < half ? bt : half;
         char *m = obmt_malloc(64 * KIB);
         many[nmany++] = m;
-        CHECK_MSG(stats().bytes_medium_cached == want * 64 * KIB, "miss %d: %llu cached, %u expected", miss + 2,
-                  (unsigned long long)stats().bytes_medium_cached, want);
+        CHECK_MSG(unit_stats().bytes_medium_cached == want * 64 * KIB, "miss %d: %llu cached, %u expected", miss + 2,
+                  (unsigned long long)unit_stats().bytes_medium_cached, want);
         CHECK(me->span_stack[c64].n == want);
         /* the batch: right below m, each a span of the class whose head
          * says freed, none of their pools free in the arena */
@@ -731,9 +715,9 @@ int main(void)
      * the depot (span_depot.c). */
     for (unsigned i = 0; i < max64; i++)
         obmt_free(many[i]);
-    CHECK(stats().bytes_medium_cached == max64 * 64 * KIB);
+    CHECK(unit_stats().bytes_medium_cached == max64 * 64 * KIB);
     obmt_free(many[max64]);
-    CHECK(stats().bytes_medium_cached == half * 64 * KIB && me->span_stack[c64].n == half);
+    CHECK(unit_stats().bytes_medium_cached == half * 64 * KIB && me->span_stack[c64].n == half);
     CHECK(me->span_cache[c64] == many[half - 1] && depot_chains(c64) == 0);
     for (unsigned i = 0; i <= max64; i++) {
         uint64_t F, D;
@@ -745,7 +729,7 @@ int main(void)
     for (unsigned i = max64 + 1; i < nmany; i++)
         obmt_free(many[i]);
     flush();
-    check_reconciles();
+    unit_check_reconciles();
     /* No class takes more than half the budget: with a full stack of
      * 256 KiB spans, a 1 MiB block is still cached. */
     if (budget >= 2 * OBMT_MEDIUM_MAX) {
@@ -760,8 +744,8 @@ int main(void)
         CHECK(me->span_stack[c256].n == m256);
         obmt_free(w);
         CHECK(me->span_cache[span_class(OBMT_MEDIUM_MAX)] == w);
-        CHECK(stats().bytes_medium_cached == m256 * 256 * KIB + OBMT_MEDIUM_MAX);
-        check_reconciles();
+        CHECK(unit_stats().bytes_medium_cached == m256 * 256 * KIB + OBMT_MEDIUM_MAX);
+        unit_check_reconciles();
     }
     /* A put that the budget refuses while its own stack has room: the
      * deepest of the other stacks (the most spans) gives back its newest
@@ -824,7 +808,7 @@ int main(void)
                       me->span_stack[c256].n == m256 && me->span_cached_bytes == budget - 48 * KIB,
                   "16 KiB: %u cached, 64 KiB: %u, 256 KiB: %u", me->span_stack[c16].n, me->span_stack[c64].n,
                   me->span_stack[c256].n);
-        check_reconciles();
+        unit_check_reconciles();
     }
     flush();
     char *m1 = obmt_malloc(OBMT_MEDIUM_MAX), *m2 = obmt_malloc(OBMT_MEDIUM_MAX), *m3 = obmt_malloc(OBMT_MEDIUM_MAX);
@@ -833,12 +817,12 @@ int main(void)
     obmt_free(m1);
     obmt_free(m2);
     obmt_free(m3);
-    CHECK(stats().bytes_medium_cached <= OBMT_SPAN_CACHE_BYTES);
+    CHECK(unit_stats().bytes_medium_cached <= OBMT_SPAN_CACHE_BYTES);
     span_cache_decay(me); /* both classes were used since the last decay */
-    CHECK(stats().bytes_medium_cached > 0);
+    CHECK(unit_stats().bytes_medium_cached > 0);
     span_cache_decay(me); /* now unused for a whole period */
-    CHECK(stats().bytes_medium_cached == 0);
-    check_reconciles();
+    CHECK(unit_stats().bytes_medium_cached == 0);
+    unit_check_reconciles();
 
     /* 9. Secure mode: the arena's last pool (its guard page) is never part
      *    of a span. */
@@ -887,12 +871,12 @@ int main(void)
     long lend0 = 1;
     CHECK(obmt_option_get("lend_idle", &lend0) == 0);
     CHECK(obmt_option_set("lend_idle", 0) == 0);
-    uint64_t cached0 = stats().bytes_medium_cached;
+    uint64_t cached0 = unit_stats().bytes_medium_cached;
     run_in_thread(cache_in_thread, NULL);
     CHECK(obmt_option_set("lend_idle", lend0) == 0);
     CHECK_MSG(cache_seen <= OBMT_SPAN_CACHE_BYTES_UNLENT && cache_seen > 0, "cached %zu", cache_seen);
-    CHECK(stats().bytes_medium_cached == cached0); /* (and given back at its exit) */
-    check_reconciles();
+    CHECK(unit_stats().bytes_medium_cached == cached0); /* (and given back at its exit) */
+    unit_check_reconciles();
 
     /* 9d. A buffer that grows by realloc past the medium sizes from pool 0
      *     of a span arena with no other span is not copied: it becomes a
@@ -923,12 +907,12 @@ int main(void)
         CHECK(a2 == a);
         memset(a2 + 200 * KIB, 4, 100 * KIB);
         a2[OBMT_MEDIUM_MAX - 1] = 5;
-        struct obmt_stats sg0 = stats();
+        struct obmt_stats sg0 = unit_stats();
         char *a3 = obmt_realloc(a2, OBMT_MEDIUM_MAX + OBMT_MEDIUM_MAX / 2);
         CHECK(a3 && a3[0] == 3 && a3[300 * KIB - 1] == 4 && a3[OBMT_MEDIUM_MAX - 1] == 5);
         if (!OBMT_SECURE) {
             CHECK(a3 == a2 && obmt_usable_size(a3) == OBMT_ARENA_SIZE);
-            struct obmt_stats sg1 = stats();
+            struct obmt_stats sg1 = unit_stats();
             CHECK(sg1.huge_allocs == sg0.huge_allocs + 1 && sg1.medium_frees == sg0.medium_frees + 1);
         }
         if (cache) {
@@ -938,10 +922,10 @@ int main(void)
             a4[4 * OBMT_ARENA_SIZE - 1] = 6;
             a3 = a4;
         }
-        check_reconciles();
+        unit_check_reconciles();
         obmt_free(a3);
         flush();
-        check_reconciles();
+        unit_check_reconciles();
         /* Not at an arena's first pool, another span live before it: past
          * the medium sizes, a move. */
         obmt_collect();
@@ -966,7 +950,7 @@ int main(void)
         obmt_free(y2);
         obmt_free(z2);
         flush();
-        check_reconciles();
+        unit_check_reconciles();
     }
 
     /* 9e. A span after pool 0 whose arena holds no other span, or none but
@@ -992,17 +976,17 @@ int main(void)
         flush(); /* x's pools free again, dirty */
         size_t below = (uintptr_t)y & (OBMT_ARENA_SIZE - 1);
         CHECK_MSG(below == x_size, "y at pool %zu", below / OBMT_POOL_SIZE);
-        struct obmt_stats s0 = stats();
+        struct obmt_stats s0 = unit_stats();
         char *y2 = obmt_realloc(y, OBMT_MEDIUM_MAX + 1);
         CHECK_MSG(y2 == y, "moved from %p to %p", (void *)y, (void *)y2);
         CHECK(y2[0] == 9 && y2[64 * KIB - 1] == 9);
         CHECK(obmt_usable_size(y2) == OBMT_ARENA_SIZE - below);
-        struct obmt_stats s1 = stats();
+        struct obmt_stats s1 = unit_stats();
         CHECK(s1.huge_allocs == s0.huge_allocs + 1 && s1.medium_frees == s0.medium_frees + 1);
         CHECK(s1.huge_bytes_in_use == s0.huge_bytes_in_use + OBMT_ARENA_SIZE - below);
         CHECK_MSG(resident_pages(y2 - below, below) == 0, "%zu pages before the block resident",
                   resident_pages(y2 - below, below));
-        check_reconciles();
+        unit_check_reconciles();
         memset(y2, 7, OBMT_ARENA_SIZE - below); /* all of it is the block's */
         /* Growing into the arenas after it, when they are free: the usable
          * size counts from the block's start. */
@@ -1017,8 +1001,8 @@ int main(void)
         CHECK(y4 && y4[0] == 7 && y4[100 * KIB - 1] == 7 && obmt_usable_size(y4) < OBMT_MEDIUM_MAX);
         obmt_free(y4);
         flush();
-        check_reconciles();
-        struct obmt_stats s2 = stats();
+        unit_check_reconciles();
+        struct obmt_stats s2 = unit_stats();
         CHECK(s2.huge_allocs == s2.huge_frees && s2.huge_bytes_in_use == s0.huge_bytes_in_use);
 
         /* The span before it in this thread's cache. */
@@ -1038,14 +1022,14 @@ int main(void)
             CHECK(v2[0] == 11 && v2[64 * KIB - 1] == 11 && obmt_usable_size(v2) == OBMT_ARENA_SIZE - 2 * (size_t)OBMT_POOL_SIZE);
             CHECK(heap_self()->span_cached_bytes == cached - 64 * KIB);
             CHECK(resident_pages(v2 - 2 * OBMT_POOL_SIZE, 2 * OBMT_POOL_SIZE) == 0);
-            check_reconciles();
+            unit_check_reconciles();
             /* The cache goes on working without u. */
             char *w = obmt_malloc(64 * KIB);
             CHECK(w && slot_of(w) != slot_of(v2));
             obmt_free(w);
             obmt_free(v2);
             flush();
-            check_reconciles();
+            unit_check_reconciles();
         }
 
         /* The span before it in another thread's cache: a move. */
@@ -1071,7 +1055,7 @@ int main(void)
         CHECK(pthread_join(t, NULL) == 0);
         obmt_free(v2);
         flush();
-        check_reconciles();
+        unit_check_reconciles();
     }
 
     /* 10. Bad pointers abort with a message that names the fault. */

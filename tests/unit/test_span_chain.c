@@ -32,23 +32,6 @@
 
 #define SPAN_MIN (span_class_size(span_class(OBMT_SMALL_MAX + 1)))
 
-static struct obmt_stats stats(void)
-{
-    struct obmt_stats st = { .version = OBMT_STATS_VERSION, .size = sizeof st };
-    CHECK(obmt_stats_get(&st) == 0);
-    return st;
-}
-
-/* The bytes reconcile (obmt.h). */
-static void check_reconciles(void)
-{
-    struct obmt_stats st = stats();
-    CHECK_MSG(st.bytes_committed == st.bytes_in_use + st.bytes_free_in_pools + st.bytes_empty_pools +
-                  st.bytes_free_pools + st.bytes_huge + st.bytes_medium,
-              "committed %llu, medium %llu, huge %llu", (unsigned long long)st.bytes_committed,
-              (unsigned long long)st.bytes_medium, (unsigned long long)st.bytes_huge);
-}
-
 static bool is_span(const void *b)
 {
     return arena_contains(b) && obmt_load_relaxed(&pool_of(b)->owner) == OWNER_SPAN;
@@ -181,13 +164,13 @@ int main(void)
         for (int i = 0; i < NS; i++)
             if (i != a)
                 obmt_free(sp[i]); /* (into the cache: its depth and budget hold them) */
-        struct obmt_stats s0 = stats();
+        struct obmt_stats s0 = unit_stats();
         size_t before = obmt_usable_size(grown);
         CHECK_MSG(obmt_realloc(grown, 2 * OBMT_POOL_SIZE - 4096) == grown, "grown in place into a cached span");
         CHECK(grown[0] == 0x5a && grown[OBMT_SMALL_MAX + 99] == 0x5a);
         memset(grown, 0x5b, 2 * OBMT_POOL_SIZE - 4096);
-        struct obmt_stats s1 = stats();
-        check_reconciles();
+        struct obmt_stats s1 = unit_stats();
+        unit_check_reconciles();
         CHECK_MSG(s1.medium_bytes_in_use == s0.medium_bytes_in_use + obmt_usable_size(grown) - before,
                   "medium in use %llu -> %llu", (unsigned long long)s0.medium_bytes_in_use,
                   (unsigned long long)s1.medium_bytes_in_use);
