@@ -515,7 +515,8 @@ void *obmt_realloc(void *ptr, size_t n)
              * rule) without its calls (realloc_add16/4096: 116 -> 63
              * instructions a step under callgrind, the loop included). */
             if (n <= OBMT_SMALL_MAX && span_live_start(p, ptr) &&
-                obmt_load_relaxed(&p->szidx) == OBMT_SZ_SPAN0 + span_class(OBMT_SMALL_MAX + 1) && span_chain_holds(ptr))
+                obmt_load_relaxed(&p->szidx) == OBMT_SZ_SPAN0 + span_class(OBMT_SMALL_MAX + 1) &&
+                span_chain_holds(heap_self(), ptr))
                 return ptr;
             return realloc_span(p, ptr, n);
         }

@@ -1044,15 +1044,16 @@ static inline bool span_keeps_class(const pool_header *p, const void *b, size_t 
 }
 /* Chains (span.c): a buffer that realloc grows again and again. When a
  * growing realloc must move a pool block, span_chain_slot(ptr) says
- * whether ptr is the block that the calling thread's previous growing move
+ * whether ptr is the block that the calling thread's heap's previous growing move
  * returned (a chain) and a slot is free: then the block moves into a span
  * of the smallest class (slot >= 0), where its later steps grow it in
  * place, else -1. span_chain_moved(q, slot) notes the block the move
  * returned (and the span in its slot). A slot is free while its span is no
  * longer a live span of the smallest class, so a thread holds at most
- * OBMT_REALLOC_CHAIN_SPANS spans with small data in them; such a span is
- * not moved back into a pool when it shrinks (span_chain_holds).
- * Thread-local state, hints only. */
+ * OBMT_REALLOC_CHAIN_SPANS spans with small data in them (a heap's; a
+ * thread without a heap of its own has no chains); such a span is not
+ * moved back into a pool when it shrinks (span_chain_holds). The heap's
+ * state (struct span_chain), hints only. */
 OBMT_HIDDEN int span_chain_slot(const void *ptr);
 OBMT_HIDDEN void span_chain_moved(void *q, int slot);
 /* The span for a chain's move (n: the smallest class's size): at the start
@@ -1064,30 +1065,9 @@ OBMT_HIDDEN void span_chain_moved(void *q, int slot);
  * ENOMEM) as span_malloc. */
 OBMT_HIDDEN void *span_malloc_chain(size_t n);
 OBMT_HIDDEN void span_chain_outgrew(void);
-/* The calling thread's chain state: thread-local, so no other thread
- * reads or writes it (lenders included) and it needs no ordering and no
- * busy region.
- *   last   the block the thread's last growing move of a pool block
- *          returned (a hint: compared, never dereferenced)
- *   spans  the spans that chains' moves put buffers into, each until it is
- *          no longer a live span of the smallest class (freed, or grown
- *          past it: then it holds what any span would); only then is its
- *          slot reused.
- *   outgrew (span_malloc_chain) */
-struct span_chain {
-    void *last;
-    bool outgrew; /* a span grew past the medium sizes since the last chain's move */
-    void *spans[OBMT_REALLOC_CHAIN_SPANS > 0 ? OBMT_REALLOC_CHAIN_SPANS : 1];
-};
-OBMT_HIDDEN extern OBMT_TLS struct span_chain tls_chain;
-/* b is one of the calling thread's chain spans. */
-static inline bool span_chain_holds(const void *b)
-{
-    for (int i = 0; i < OBMT_REALLOC_CHAIN_SPANS; i++)
-        if (tls_chain.spans[i] == b)
-            return true;
-    return false;
-}
+/* b is one of the calling thread's chain spans (h: its heap, as
+ * heap_self() returns it; the dummy heaps hold none). */
+static inline bool span_chain_holds(const struct heap *h, const void *b);
 /* realloc of a growing buffer, for n up to what its arena holds from b on:
  * the span b (head p, live, checked), every other pool of whose arena is
  * free or held by a span in the calling thread's cache (those leave it),
@@ -1235,6 +1215,30 @@ struct rbatch {
     uint32_t left;               /* blocks it may still take before it is handed over */
 };
 
+/* A heap's chain state (span.c, "Chains"): owner-only (the owner's,
+ * whether or not it is in its busy region: a lender that holds the heap
+ * never touches it, and the dummy heaps' stays zero); kept when the heap
+ * is taken by a new thread, so that the bound below is per heap, not per
+ * thread that ever ran.
+ *   last    the block the heap's last growing move of a pool block
+ *           returned (a hint: compared, never dereferenced)
+ *   spans   the spans that chains' moves put buffers into, each until it is
+ *           no longer a live span of the smallest class (freed, or grown
+ *           past it: then it holds what any span would); only then is its
+ *           slot reused, so at most OBMT_REALLOC_CHAIN_SPANS spans a heap
+ *           hold small data that way
+ *   outgrew a span grew past the medium sizes since the last chain's move
+ *           (span_malloc_chain)
+ *   full    1: a look found every slot taken; then each chain looks at
+ *           one, spans[next], in turn (span_chain_slot) */
+struct span_chain {
+    void *last;
+    void *spans[OBMT_REALLOC_CHAIN_SPANS > 0 ? OBMT_REALLOC_CHAIN_SPANS : 1];
+    uint8_t outgrew;
+    uint8_t full;
+    uint8_t next;
+};
+
 struct heap {
     /* The block stacks' tops (bstack.c): each class's top block (NULL:
      * empty), the rest linked through the blocks. The owner's (inside its
@@ -1330,6 +1334,7 @@ struct heap {
                                   * is short of while the shared allowance holds no more
                                   * (span.c, budget_set; owner-only or a lender's) */
     uint8_t span_cache_lendable; /* idle heaps could be lent when the base was set (owner-only) */
+    struct span_chain chain;     /* realloc's chains (span.c; owner-only, above) */
     alignas(64) pool_header *usedpools[OBMT_NCLASSES];
     uint8_t bstack_pops[OBMT_NCLASSES]; /* pops per class, modulo 256: as bstack_pushes (malloc
                                          * reads and writes it with the top) */
@@ -1648,6 +1653,13 @@ static inline struct heap *heap_self(void)
 #else
     return obmt_load_acquire(&tls_self.heap);
 #endif
+}
+static inline bool span_chain_holds(const struct heap *h, const void *b)
+{
+    for (int i = 0; i < OBMT_REALLOC_CHAIN_SPANS; i++)
+        if (h->chain.spans[i] == b)
+            return true;
+    return false;
 }
 /* The heap whose owner-only statistics the calling thread may bump, or NULL
  * (no heap yet, or lent: then it counts in the globals of a thread

@@ -211,7 +211,8 @@ void pool_reset_for_run(pool_header *p)
 void pool_init(pool_header *p, unsigned c, struct heap *h)
 {
     p->state = POOL_USED;
-    p->nextpool = p->prevpool = NULL;
+    obmt_store_relaxed(&p->nextpool, NULL); /* (relaxed: heap.c's list helpers) */
+    p->prevpool = NULL;
     obmt_store_relaxed(&p->owner, h);
     /* obmalloc's shortcut: a pool that last held blocks of this class has
      * its header and free list ready (count is 0, every carved block is on

@@ -99,13 +99,19 @@
  * classes paid a copy at every step (realloc_mul15/65536: 15 copies, 16
  * KiB copied, a chain; glibc grows it in place at the top of its heap).
  * Now a growing pool block that the thread's previous growing move
- * returned (a chain: tls_chain.last, thread-local) moves into a span of
+ * returned (a chain: the heap's chain.last, owner-only) moves into a span of
  * the smallest class at once, whatever its size, and grows on there in
  * place (its small steps kept without a call: obmt_realloc). The cost is
- * a pool's span for a small buffer, so a thread holds at most
- * OBMT_REALLOC_CHAIN_SPANS of them: a slot is free again once its span is
- * no longer a live span of the smallest class (freed, or grown past it).
- * A chain's span is not moved back into a pool block when it shrinks.
+ * a pool's span for a small buffer, so a heap holds at most
+ * OBMT_REALLOC_CHAIN_SPANS of them (the state stays with the heap when a
+ * new thread takes it: short-lived threads do not each add as many): a
+ * slot is free again once its span is no longer a live span of the
+ * smallest class (freed, or grown past it), which a look at its head
+ * tells (relaxed loads: the pool may be anyone's by now, a wrong answer
+ * is a wrong hint; heap.c and pool.c store nextpool relaxed for this);
+ * once a look found every slot taken, each chain looks at one in turn. A
+ * chain's span is not moved back into a pool block when it shrinks. A
+ * thread without a heap of its own (lent, or none yet) makes no chains.
  * Such a span goes where any span goes, except after a span of the thread
  * outgrew the medium sizes: the next chain's span then starts an arena
  * (an aligned take, a cached huge run's first arena where no span arena
@@ -114,7 +120,7 @@
  * realloc_mul15/16777216 copied 1 MiB: 0.7 M reallocs/s, not 35). One
  * arena start a chain that outgrew: no more than the huge run it left.
  * A span that grows into pools held by spans in the thread's own cache
- * takes them out of the cache (grow_from_cache: a chain of 256 KiB met the
+ * (the first such pool's head says cached) takes those out of the cache (grow_from_cache: a chain of 256 KiB met the
  * spans earlier chains had left cached right after it), and takes from F
  * by its CAS only what the tail still needs (M33, M58, M59).
  *
@@ -1574,9 +1580,6 @@ size_t span_usable(pool_header *p, const void *b, const char *what)
 
 /* ---- chains: buffers that realloc grows again and again ------------------ */
 
-/* The calling thread's chain state (internal.h). */
-OBMT_TLS struct span_chain tls_chain;
-
 /* s (a block a chain's move returned) is still a live span of the
  * smallest class. Relaxed loads: the pool may have been given back and
  * taken by anyone since (an answer from such a pool is a wrong hint, no
@@ -1594,18 +1597,34 @@ static bool chain_span_small(const void *s)
 
 int span_chain_slot(const void *ptr)
 {
-    if (ptr != tls_chain.last)
+    struct heap *h = heap_self();
+    if (ptr != h->chain.last || !heap_real(h))
         return -1;
+    /* All slots taken at the last look (buffers kept at their small
+     * sizes): one slot a chain, in turn, so that a slot freed since is
+     * found within OBMT_REALLOC_CHAIN_SPANS chains (a look at all of them
+     * reads four span heads: 9% of a loop building and keeping 200,000
+     * strings of 128 bytes). */
+    if (h->chain.full) {
+        unsigned i = h->chain.next;
+        h->chain.next = (uint8_t)((i + 1) % OBMT_REALLOC_CHAIN_SPANS);
+        if (chain_span_small(h->chain.spans[i]))
+            return -1;
+        h->chain.full = 0;
+        return (int)i;
+    }
     for (int i = 0; i < OBMT_REALLOC_CHAIN_SPANS; i++)
-        if (!chain_span_small(tls_chain.spans[i]))
+        if (!chain_span_small(h->chain.spans[i]))
             return i;
+    h->chain.full = 1;
     return -1;
 }
 
 void *span_malloc_chain(size_t n)
 {
-    if (tls_chain.outgrew) {
-        tls_chain.outgrew = false;
+    struct heap *h = heap_self();
+    if (heap_real(h) && h->chain.outgrew) {
+        h->chain.outgrew = 0;
         void *b = span_malloc_from(n, OBMT_ARENA_SIZE, false, false);
         if (b)
             return b;
@@ -1613,13 +1632,21 @@ void *span_malloc_chain(size_t n)
     return span_malloc_from(n, 0, false, false);
 }
 
-void span_chain_outgrew(void) { tls_chain.outgrew = true; }
+void span_chain_outgrew(void)
+{
+    struct heap *h = heap_self();
+    if (!OBMT_SECURE && heap_real(h)) /* (secure mode: a span never becomes a huge block) */
+        h->chain.outgrew = 1;
+}
 
 void span_chain_moved(void *q, int slot)
 {
-    tls_chain.last = q;
+    struct heap *h = heap_self();
+    if (!heap_real(h))
+        return;
+    h->chain.last = q;
     if (slot >= 0)
-        tls_chain.spans[slot] = q;
+        h->chain.spans[slot] = q;
 }
 
 static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_t n);
@@ -1634,7 +1661,7 @@ bool span_resize_in_place(pool_header *p, void *b, size_t n)
     return span_resize_other_class(p, b, n);
 }
 
-static uint64_t cache_spans_in(struct heap *h, size_t slot, bool take);
+static uint64_t cache_spans_in(struct heap *h, size_t slot, uint64_t within, bool take);
 
 /* A span of arena `slot` grows into pools `tail`, not all of which F (x)
  * has: those that are not free may be spans in the calling thread's cache,
@@ -1642,16 +1669,26 @@ static uint64_t cache_spans_in(struct heap *h, size_t slot, bool take);
  * spans that earlier chains had left cached right after it, and each of
  * its steps there copied: realloc_mul15/262144 at 10 and 18 M reallocs/s
  * in 2 runs of 6, 45-87 in the others). If the free pools and those cover
- * the tail, every span of this thread's cache in the arena leaves the
- * cache, held by the caller as its own span is; their pools are returned
- * (0 otherwise, nothing changed). */
+ * the tail, the spans of this thread's cache that hold pools of the tail
+ * leave the cache, held by the caller as its own span is; their pools are
+ * returned (a span may reach past the tail: its pools beyond go back, M58;
+ * 0 otherwise, nothing changed). */
 static uint64_t grow_from_cache(size_t slot, uint64_t x, uint64_t tail)
 {
+    /* The first pool of the tail that F does not have: a cached span's
+     * head (OWNER_SPAN, not live), or no walk of the cache. (The arena is a
+     * span arena for as long as the caller's span is in it: its headers
+     * are spans', read and written relaxed.) */
+    uint64_t missing = tail & ~x;
+    pool_header *first = pool_of((void *)(arena_base() + (slot << OBMT_ARENA_SHIFT) +
+                                          ((size_t)__builtin_ctzll(missing) << OBMT_POOL_SHIFT)));
+    if (obmt_load_relaxed(&first->owner) != OWNER_SPAN || obmt_load_relaxed(&first->nextpool) == SPAN_LIVE)
+        return 0;
     uint64_t held = 0;
     lend_enter(); /* (the cache: a lender flushing it waits) */
     struct heap *h = heap_self();
-    if (heap_real(h) && h->span_cached_bytes && ((x | cache_spans_in(h, slot, false)) & tail) == tail)
-        held = cache_spans_in(h, slot, true);
+    if (heap_real(h) && h->span_cached_bytes && ((x | cache_spans_in(h, slot, missing, false)) & tail) == tail)
+        held = cache_spans_in(h, slot, missing, true);
     lend_leave();
     return held;
 }
@@ -1673,7 +1710,7 @@ static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_
          * OBMT_SMALL_MAX.) */
         if (n > old / 2)
             return true;
-        if (span_chain_holds(b)) {
+        if (span_chain_holds(heap_self(), b)) {
             if (old == span_size_table[span_class(OBMT_SMALL_MAX + 1)])
                 return true; /* (the smallest class already) */
         } else if (n <= OBMT_REALLOC_SPAN_MIN) {
@@ -1736,7 +1773,7 @@ static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_
  * OBMT_SPAN_CACHE_HEAP_MAX of them in all, about 3,650 spans of the
  * smallest classes, 512 a class): a walk of a few dozen headers, rarely
  * more, for span_to_huge. */
-static uint64_t cache_spans_in(struct heap *h, size_t slot, bool take)
+static uint64_t cache_spans_in(struct heap *h, size_t slot, uint64_t within, bool take)
 {
     uint64_t bits = 0, bytes = 0;
     for (unsigned c = 0; c < OBMT_NSPAN; c++) {
@@ -1745,11 +1782,12 @@ static uint64_t cache_spans_in(struct heap *h, size_t slot, bool take)
             void *s = *link;
             pool_header *q = pool_of(s);
             uintptr_t off = (uintptr_t)s - arena_base();
-            if (off >> OBMT_ARENA_SHIFT != slot) {
+            uint64_t run = run_bits((unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1)), span_class_pools(c));
+            if (off >> OBMT_ARENA_SHIFT != slot || !(run & within)) {
                 link = (void **)&q->nextpool;
                 continue;
             }
-            bits |= run_bits((unsigned)((off >> OBMT_POOL_SHIFT) & (NPOOLS - 1)), span_class_pools(c));
+            bits |= run;
             if (!take) {
                 link = (void **)&q->nextpool;
                 continue;
@@ -1796,13 +1834,13 @@ bool span_to_huge(pool_header *p, void *b, size_t n)
          * and copied 1 MiB each. With those the caller holds every pool
          * but the free ones, and the same CAS from exactly the free ones
          * takes the rest (M38); the cached spans then leave the cache. */
-        cached = cache_spans_in(h, slot, false);
+        cached = cache_spans_in(h, slot, ~(uint64_t)0, false);
         if (cached && (x | cached | ours) == SPAN_POOLS) {
             x = SPAN_POOLS & ~ours & ~cached;
             won = __atomic_compare_exchange_n(&a->free, &x, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
         }
         if (won)
-            cache_spans_in(h, slot, true);
+            cache_spans_in(h, slot, ~(uint64_t)0, true);
     }
     if (!won) {
         lend_leave();

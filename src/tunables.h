@@ -177,7 +177,7 @@
 /* Chains (span.c): a pool block that a thread's realloc grows and moves a
  * second time in a row (a buffer grown again and again) moves into a span
  * at once, whatever its size, and grows on there in place, as glibc's
- * chains do at the top of its heap; at most this many such spans a thread
+ * chains do at the top of its heap; at most this many such spans a heap
  * hold small data (each a page or two resident) at any time; beyond, the
  * thresholds above apply. 0: no chains. */
 #ifndef OBMT_REALLOC_CHAIN_SPANS

@@ -13,8 +13,9 @@
  *     that grows it again.
  *  3. The bound: with OBMT_REALLOC_CHAIN_SPANS chains kept at 100 bytes,
  *     the next chain stays in the pool classes; once one of the kept spans
- *     is freed, or grows past the smallest class, a chain may go into a
- *     span again.
+ *     is freed, a chain within the next OBMT_REALLOC_CHAIN_SPANS goes into
+ *     a span again (with every slot taken, each chain looks at one in
+ *     turn), and once one grows past the smallest class, the next.
  *  4. A block the thread did not move last is no chain: two buffers grown
  *     by turns stay pool blocks.
  *  6. A span grows in place into pools that spans in the thread's own
@@ -22,6 +23,10 @@
  *     their class does not return them while the grown span lives), the
  *     statistics' medium bytes in use count the grown span, and the bytes
  *     reconcile.
+ *  7. The bound is a heap's, not a thread's: 20 threads one after the
+ *     other (each takes the heap the one before gave up at its exit), each
+ *     keeping 8 buffers built by chains, leave at most
+ *     OBMT_REALLOC_CHAIN_SPANS of the 160 in spans.
  *  5. After a chain outgrew the medium sizes, the next chain's span starts
  *     an arena (span_malloc_chain), even with a live medium block at the
  *     start of the arena it would otherwise share, and it grows past the
@@ -84,6 +89,18 @@ static unsigned char *chain_100(void)
     return grow(b, &n, 100, &moves, 0, NULL);
 }
 
+enum { THREADS = 20, KEPT = 8 };
+static unsigned char *g_kept[THREADS * KEPT];
+static int g_round;
+
+static void *keep_chains(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < KEPT; i++)
+        g_kept[g_round * KEPT + i] = chain_100();
+    return NULL;
+}
+
 int main(void)
 {
     CHECK(obmt_option_set("purge_delay_ms", 3600 * 1000) == 0);
@@ -121,9 +138,17 @@ int main(void)
     CHECK_MSG(!is_span(more), "chain %d stays in the pool classes", OBMT_REALLOC_CHAIN_SPANS);
     obmt_free(more);
     if (OBMT_REALLOC_CHAIN_SPANS > 0) {
+        /* (with every slot taken, each chain looks at one slot in turn) */
         obmt_free(kept[0]);
-        kept[0] = chain_100();
-        CHECK_MSG(is_span(kept[0]), "a chain after a kept span was freed is a span");
+        kept[0] = NULL;
+        for (int t = 0; t < OBMT_REALLOC_CHAIN_SPANS && !kept[0]; t++) {
+            unsigned char *c = chain_100();
+            if (is_span(c))
+                kept[0] = c;
+            else
+                obmt_free(c);
+        }
+        CHECK_MSG(kept[0] != NULL, "no chain a span within %d after a kept span was freed", OBMT_REALLOC_CHAIN_SPANS);
         size_t m = 100;
         unsigned mv = 0;
         kept[0] = grow(kept[0], &m, 2 * SPAN_MIN, &mv, 0, NULL);
@@ -183,6 +208,17 @@ int main(void)
             obmt_free(sp[i]);
         obmt_free(grown);
     }
+    /* 7 */
+    for (g_round = 0; g_round < THREADS; g_round++)
+        run_in_thread(keep_chains, NULL);
+    int spans = 0;
+    for (int i = 0; i < THREADS * KEPT; i++) {
+        check_fill(g_kept[i], 100);
+        spans += is_span(g_kept[i]);
+        obmt_free(g_kept[i]);
+    }
+    CHECK_MSG(spans <= OBMT_REALLOC_CHAIN_SPANS, "%d of %d buffers kept by %d threads in spans", spans,
+              THREADS * KEPT, THREADS);
     /* 5 */
     if (!OBMT_SECURE) {
         void *live = obmt_malloc(80 * 1024); /* a live span, likely at the start of an arena */
