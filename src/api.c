@@ -403,13 +403,16 @@ static void *realloc_pool_block(void *ptr, size_t n, size_t old)
     /* Past OBMT_REALLOC_SPAN_MIN, or moved a second time in a row (a
      * chain, span_chain_slot): into a span, where it grows on in place
      * (tunables.h). */
-    int slot = n <= OBMT_REALLOC_SPAN_MIN ? span_chain_slot(ptr) : -1; /* (above: a span anyway, no chain's) */
+    struct heap *h = heap_self();
+    int slot = -1;
+    if (n <= OBMT_REALLOC_SPAN_MIN && span_chain_candidate(h, ptr)) /* (above: a span anyway, no chain's) */
+        slot = span_chain_slot(h);
     if ((n > OBMT_REALLOC_SPAN_MIN || slot >= 0) && n_alloc <= OBMT_SMALL_MAX)
         n_alloc = OBMT_SMALL_MAX + 1;
     if (slot < 0) {
         void *q = realloc_move(ptr, n, n_alloc, old);
         if (q)
-            span_chain_moved(q, -1);
+            span_chain_moved(h, q, slot);
         return q;
     }
     void *q = span_malloc_chain(n_alloc);
@@ -417,7 +420,7 @@ static void *realloc_pool_block(void *ptr, size_t n, size_t old)
         return NULL; /* ptr is untouched */
     memcpy(q, ptr, old);
     obmt_free(ptr);
-    span_chain_moved(q, slot);
+    span_chain_moved(h, q, slot);
     return q;
 }
 

@@ -1043,19 +1043,20 @@ static inline bool span_keeps_class(const pool_header *p, const void *b, size_t 
     return span_live_start(p, b) && span_same_class(p, n);
 }
 /* Chains (span.c): a buffer that realloc grows again and again. When a
- * growing realloc must move a pool block, span_chain_slot(ptr) says
- * whether ptr is the block that the calling thread's heap's previous growing move
- * returned (a chain) and a slot is free: then the block moves into a span
- * of the smallest class (slot >= 0), where its later steps grow it in
- * place, else -1. span_chain_moved(q, slot) notes the block the move
- * returned (and the span in its slot). A slot is free while its span is no
+ * growing realloc must move a pool block ptr, span_chain_candidate(h, ptr)
+ * says whether ptr is the block that the heap's previous growing move
+ * returned (a chain) and that chain has not been refused a slot; then
+ * span_chain_slot(h) (h a real heap) looks for a free slot: the block
+ * moves into a span of the smallest class (slot >= 0), where its later
+ * steps grow it in place, else -2 (refused: its later moves do not look
+ * again). span_chain_moved(h, q, slot) notes the block the move returned
+ * (slot -1: no chain; -2: refused; else the span in its slot). A slot is free while its span is no
  * longer a live span of the smallest class, so a thread holds at most
  * OBMT_REALLOC_CHAIN_SPANS spans with small data in them (a heap's; a
  * thread without a heap of its own has no chains); such a span is not
  * moved back into a pool when it shrinks (span_chain_holds). The heap's
  * state (struct span_chain), hints only. */
-OBMT_HIDDEN int span_chain_slot(const void *ptr);
-OBMT_HIDDEN void span_chain_moved(void *q, int slot);
+OBMT_HIDDEN int span_chain_slot(struct heap *h);
 /* The span for a chain's move (n: the smallest class's size): at the start
  * of an arena when the thread's last chain outgrew the medium sizes
  * (span_chain_outgrew, noted by realloc), so that this one can become a
@@ -1230,13 +1231,18 @@ struct rbatch {
  *   outgrew a span grew past the medium sizes since the last chain's move
  *           (span_malloc_chain)
  *   full    1: a look found every slot taken; then each chain looks at
- *           one, spans[next], in turn (span_chain_slot) */
+ *           one, spans[next], in turn (span_chain_slot)
+ *   refused 1: the chain that last moved found no slot: its later moves
+ *           do not look again (a move of another buffer clears it: a
+ *           string built and kept looks once, not at each of its five
+ *           moves) */
 struct span_chain {
     void *last;
     void *spans[OBMT_REALLOC_CHAIN_SPANS > 0 ? OBMT_REALLOC_CHAIN_SPANS : 1];
     uint8_t outgrew;
     uint8_t full;
     uint8_t next;
+    uint8_t refused;
 };
 
 struct heap {
@@ -1653,6 +1659,19 @@ static inline struct heap *heap_self(void)
 #else
     return obmt_load_acquire(&tls_self.heap);
 #endif
+}
+static inline bool span_chain_candidate(const struct heap *h, const void *ptr)
+{
+    return ptr == h->chain.last && !h->chain.refused; /* (the dummy heaps' last is NULL) */
+}
+static inline void span_chain_moved(struct heap *h, void *q, int slot)
+{
+    if (h == &heap_empty || h == &heap_lending)
+        return;
+    h->chain.last = q;
+    h->chain.refused = slot == -2;
+    if (slot >= 0)
+        h->chain.spans[slot] = q;
 }
 static inline bool span_chain_holds(const struct heap *h, const void *b)
 {

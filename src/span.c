@@ -1595,11 +1595,8 @@ static bool chain_span_small(const void *s)
            !((uintptr_t)s & (OBMT_POOL_SIZE - 1));
 }
 
-int span_chain_slot(const void *ptr)
+int span_chain_slot(struct heap *h)
 {
-    struct heap *h = heap_self();
-    if (ptr != h->chain.last || !heap_real(h))
-        return -1;
     /* All slots taken at the last look (buffers kept at their small
      * sizes): one slot a chain, in turn, so that a slot freed since is
      * found within OBMT_REALLOC_CHAIN_SPANS chains (a look at all of them
@@ -1609,7 +1606,7 @@ int span_chain_slot(const void *ptr)
         unsigned i = h->chain.next;
         h->chain.next = (uint8_t)((i + 1) % OBMT_REALLOC_CHAIN_SPANS);
         if (chain_span_small(h->chain.spans[i]))
-            return -1;
+            return -2;
         h->chain.full = 0;
         return (int)i;
     }
@@ -1617,7 +1614,7 @@ int span_chain_slot(const void *ptr)
         if (!chain_span_small(h->chain.spans[i]))
             return i;
     h->chain.full = 1;
-    return -1;
+    return -2;
 }
 
 void *span_malloc_chain(size_t n)
@@ -1639,15 +1636,6 @@ void span_chain_outgrew(void)
         h->chain.outgrew = 1;
 }
 
-void span_chain_moved(void *q, int slot)
-{
-    struct heap *h = heap_self();
-    if (!heap_real(h))
-        return;
-    h->chain.last = q;
-    if (slot >= 0)
-        h->chain.spans[slot] = q;
-}
 
 static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_t n);
 
