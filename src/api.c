@@ -405,8 +405,8 @@ static void *realloc_pool_block(void *ptr, size_t n, size_t old)
      * (tunables.h). */
     struct heap *h = heap_self();
     int slot = -1;
-    if (n <= OBMT_REALLOC_SPAN_MIN && span_chain_candidate(h, ptr)) /* (above: a span anyway, no chain's) */
-        slot = span_chain_slot(h);
+    if (n <= OBMT_REALLOC_SPAN_MIN && span_chain_continues(h, ptr)) /* (above: a span anyway, no chain's) */
+        slot = h->chain.refused ? -2 : span_chain_slot(h);
     if ((n > OBMT_REALLOC_SPAN_MIN || slot >= 0) && n_alloc <= OBMT_SMALL_MAX)
         n_alloc = OBMT_SMALL_MAX + 1;
     if (slot < 0) {
@@ -515,11 +515,9 @@ void *obmt_realloc(void *ptr, size_t n)
                 return ptr;
             /* A chain's span in the smallest class, at a size of the pool
              * classes: its first steps, each kept (span_resize_other_class's
-             * rule) without its calls (realloc_add16/4096: 116 -> 63
+             * rule) without its calls (realloc_add16/4096: 116 -> 56
              * instructions a step under callgrind, the loop included). */
-            if (n <= OBMT_SMALL_MAX && span_live_start(p, ptr) &&
-                obmt_load_relaxed(&p->szidx) == OBMT_SZ_SPAN0 + span_class(OBMT_SMALL_MAX + 1) &&
-                span_chain_holds(heap_self(), ptr))
+            if (n <= OBMT_SMALL_MAX && span_live_start(p, ptr) && span_smallest(p) && span_chain_holds(heap_self(), ptr))
                 return ptr;
             return realloc_span(p, ptr, n);
         }

@@ -1042,15 +1042,22 @@ static inline bool span_keeps_class(const pool_header *p, const void *b, size_t 
 {
     return span_live_start(p, b) && span_same_class(p, n);
 }
+/* The span (head p) is of the smallest class, the one a chain's span and a
+ * span cut to a pool-class size have. */
+static inline bool span_smallest(const pool_header *p)
+{
+    return obmt_load_relaxed(&p->szidx) == OBMT_SZ_SPAN0 + span_class(OBMT_SMALL_MAX + 1);
+}
 /* Chains (span.c): a buffer that realloc grows again and again. When a
- * growing realloc must move a pool block ptr, span_chain_candidate(h, ptr)
+ * growing realloc must move a pool block ptr, span_chain_continues(h, ptr)
  * says whether ptr is the block that the heap's previous growing move
- * returned (a chain) and that chain has not been refused a slot; then
- * span_chain_slot(h) (h a real heap) looks for a free slot: the block
- * moves into a span of the smallest class (slot >= 0), where its later
- * steps grow it in place, else -2 (refused: its later moves do not look
- * again). span_chain_moved(h, q, slot) notes the block the move returned
- * (slot -1: no chain; -2: refused; else the span in its slot). A slot is free while its span is no
+ * returned (a chain); unless that chain was refused a slot
+ * (h->chain.refused), span_chain_slot(h) (h a real heap) looks for a free
+ * slot: the block moves into a span of the smallest class (slot >= 0),
+ * where its later steps grow it in place, else -2 (refused: its later
+ * moves do not look again). span_chain_moved(h, q, slot) notes the block
+ * the move returned (slot -1: no chain; -2: a refused one; else the span
+ * in its slot). A slot is free while its span is no
  * longer a live span of the smallest class, so a thread holds at most
  * OBMT_REALLOC_CHAIN_SPANS spans with small data in them (a heap's; a
  * thread without a heap of its own has no chains); such a span is not
@@ -1646,6 +1653,11 @@ static inline void lend_leave(void)
 {
     obmt_store_release(&tls_self.busy, 0u); /* the heap's state before it, for a lender that reads 0 */
 }
+/* A heap of a thread (not &heap_empty or &heap_lending, which own nothing). */
+static inline bool heap_real(const struct heap *h)
+{
+    return h != &heap_empty && h != &heap_lending;
+}
 /* The calling thread's heap as its entries read it: its own, &heap_empty,
  * or &heap_lending while a lender holds it (or tries to: then the entry
  * does without it, it never waits). Acquire: a heap a lender stored back
@@ -1660,13 +1672,13 @@ static inline struct heap *heap_self(void)
     return obmt_load_acquire(&tls_self.heap);
 #endif
 }
-static inline bool span_chain_candidate(const struct heap *h, const void *ptr)
+static inline bool span_chain_continues(const struct heap *h, const void *ptr)
 {
-    return ptr == h->chain.last && !h->chain.refused; /* (the dummy heaps' last is NULL) */
+    return ptr == h->chain.last; /* (the dummy heaps' last is NULL) */
 }
 static inline void span_chain_moved(struct heap *h, void *q, int slot)
 {
-    if (h == &heap_empty || h == &heap_lending)
+    if (!heap_real(h))
         return;
     h->chain.last = q;
     h->chain.refused = slot == -2;
@@ -1686,7 +1698,7 @@ static inline bool span_chain_holds(const struct heap *h, const void *b)
 static inline struct heap *heap_counting(void)
 {
     struct heap *h = heap_self();
-    return h != &heap_empty && h != &heap_lending ? h : NULL;
+    return heap_real(h) ? h : NULL;
 }
 /* The same, after waiting for a lender to finish: never &heap_lending.
  * Only thread exit waits (inside lend_enter/lend_leave). */

@@ -246,11 +246,6 @@ static inline uint64_t run_bits(unsigned idx, unsigned k)
 
 /* ---- statistics --------------------------------------------------------- */
 
-/* A heap of a thread (not &heap_empty or &heap_lending, which own nothing). */
-static inline bool heap_real(const struct heap *h)
-{
-    return h != &heap_empty && h != &heap_lending;
-}
 
 static void span_account(uint64_t allocs, uint64_t frees, int64_t bytes)
 {
@@ -1590,9 +1585,7 @@ static bool chain_span_small(const void *s)
     if (!s || !pool_header_readable(s))
         return false;
     pool_header *p = pool_of(s);
-    return obmt_load_relaxed(&p->owner) == OWNER_SPAN && obmt_load_relaxed(&p->nextpool) == SPAN_LIVE &&
-           obmt_load_relaxed(&p->szidx) == OBMT_SZ_SPAN0 + span_class(OBMT_SMALL_MAX + 1) &&
-           !((uintptr_t)s & (OBMT_POOL_SIZE - 1));
+    return obmt_load_relaxed(&p->owner) == OWNER_SPAN && span_live_start(p, s) && span_smallest(p);
 }
 
 int span_chain_slot(struct heap *h)
@@ -1699,8 +1692,8 @@ static OBMT_NOINLINE bool span_resize_other_class(pool_header *p, void *b, size_
         if (n > old / 2)
             return true;
         if (span_chain_holds(heap_self(), b)) {
-            if (old == span_size_table[span_class(OBMT_SMALL_MAX + 1)])
-                return true; /* (the smallest class already) */
+            if (span_smallest(p))
+                return true;
         } else if (n <= OBMT_REALLOC_SPAN_MIN) {
             return false;
         }
